@@ -1,0 +1,1 @@
+"""Ocula: find where your detector fails, and fix your dataset."""

@@ -1,0 +1,478 @@
+"""Domain types: dataset items, ground-truth annotations and model predictions.
+
+Constructors and field names follow Scale Nucleus' Python client, so code written for
+Nucleus ports by changing the import. Every type converts to and from one JSON form
+(``to_payload`` / ``payload_to_annotation``), which is also Nucleus' wire format; the
+REST API, the embedded store and the importers all speak it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ocula.errors import ValidationError
+
+# Annotation kinds a dataset may hold; a dataset can be restricted to a subset.
+ANNOTATION_TYPES = ("box", "polygon", "keypoints", "category", "mask")
+
+
+@dataclass
+class Point:
+    x: float
+    y: float
+
+    def to_payload(self) -> dict[str, float]:
+        return {"x": self.x, "y": self.y}
+
+
+@dataclass
+class Keypoint:
+    x: float | None = None
+    y: float | None = None
+    visible: bool = True
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"x": self.x, "y": self.y, "visible": self.visible}
+
+
+@dataclass
+class Segment:
+    """One instance inside a Nucleus-style index mask: pixels equal to ``index``."""
+
+    label: str
+    index: int
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class DatasetItem:
+    """An image: a local path or an http(s) URL, a reference id unique in its dataset."""
+
+    image_location: str | None = None
+    reference_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    width: int | None = None
+    height: int | None = None
+    # Set on items read back from a store.
+    item_id: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "image_url": self.image_location,
+            "reference_id": self.reference_id,
+            "metadata": self.metadata or {},
+        }
+        if self.width is not None:
+            body["width"] = self.width
+            body["height"] = self.height
+        if self.item_id is not None:
+            body["id"] = self.item_id
+        return body
+
+    @classmethod
+    def from_payload(cls, body: dict[str, Any]) -> DatasetItem:
+        location = next(
+            (body[k] for k in ("image_location", "image_url", "original_image_url", "url")
+             if body.get(k)),
+            None,
+        )
+        return cls(
+            image_location=location,
+            reference_id=body.get("reference_id", body.get("ref_id")),
+            metadata=body.get("metadata") or {},
+            width=body.get("width"),
+            height=body.get("height"),
+            item_id=body.get("id", body.get("dataset_item_id")),
+        )
+
+
+def _as_point(p: Any) -> Point:
+    if isinstance(p, Point):
+        return p
+    if isinstance(p, dict):
+        return Point(float(p["x"]), float(p["y"]))
+    x, y = p
+    return Point(float(x), float(y))
+
+
+def _as_keypoint(p: Any) -> Keypoint:
+    if isinstance(p, Keypoint):
+        return p
+    if isinstance(p, dict):
+        return Keypoint(p.get("x"), p.get("y"), bool(p.get("visible", True)))
+    x, y, *rest = p
+    return Keypoint(x, y, bool(rest[0]) if rest else True)
+
+
+class _Common:
+    """Behaviour shared by every annotation and prediction dataclass below."""
+
+    reference_id: str | None
+    annotation_id: str | None
+    metadata: dict[str, Any] | None
+    type: ClassVar[str] = ""
+    is_prediction: ClassVar[bool] = False
+
+    def geometry(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        """Axis-aligned ``(x, y, width, height)`` or None for whole-image labels."""
+        return None
+
+    def computed_area(self) -> float | None:
+        return None
+
+    def to_payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "label": getattr(self, "label", None),
+            "type": self.type,
+            "geometry": self.geometry(),
+            "reference_id": self.reference_id,
+            "annotation_id": self.annotation_id,
+            "metadata": self.metadata or {},
+        }
+        for extra in ("iscrowd", "area", "confidence", "class_pdf"):
+            value = getattr(self, extra, None)
+            if value not in (None, False):
+                body[extra] = value
+        return body
+
+
+@dataclass
+class BoxAnnotation(_Common):
+    label: str
+    x: float
+    y: float
+    width: float
+    height: float
+    reference_id: str | None = None
+    annotation_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    iscrowd: bool = False
+    area: float | None = None
+
+    type: ClassVar[str] = "box"
+
+    def geometry(self) -> dict[str, Any]:
+        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        return (self.x, self.y, self.width, self.height)
+
+    def computed_area(self) -> float:
+        return float(self.width) * float(self.height)
+
+
+@dataclass
+class PolygonAnnotation(_Common):
+    label: str
+    vertices: list[Point]
+    reference_id: str | None = None
+    annotation_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    iscrowd: bool = False
+    area: float | None = None
+
+    type: ClassVar[str] = "polygon"
+
+    def __post_init__(self) -> None:
+        self.vertices = [_as_point(v) for v in self.vertices]
+
+    def geometry(self) -> dict[str, Any]:
+        return {"vertices": [v.to_payload() for v in self.vertices]}
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        xs = [v.x for v in self.vertices]
+        ys = [v.y for v in self.vertices]
+        return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+
+    def computed_area(self) -> float:
+        """Shoelace area, as COCO's tooling reports polygon area."""
+        xs = np.array([v.x for v in self.vertices], dtype=float)
+        ys = np.array([v.y for v in self.vertices], dtype=float)
+        return float(abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1))) / 2)
+
+
+@dataclass
+class KeypointsAnnotation(_Common):
+    label: str
+    keypoints: list[Keypoint]
+    names: list[str] = field(default_factory=list)
+    skeleton: list[list[int]] = field(default_factory=list)
+    reference_id: str | None = None
+    annotation_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    type: ClassVar[str] = "keypoints"
+
+    def __post_init__(self) -> None:
+        self.keypoints = [_as_keypoint(k) for k in self.keypoints]
+
+    def geometry(self) -> dict[str, Any]:
+        return {
+            "keypoints": [k.to_payload() for k in self.keypoints],
+            "names": list(self.names),
+            "skeleton": [list(s) for s in self.skeleton],
+        }
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        pts = [(k.x, k.y) for k in self.keypoints if k.visible and k.x is not None]
+        if not pts:
+            return None
+        xs, ys = zip(*pts, strict=True)
+        return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+
+
+@dataclass
+class CategoryAnnotation(_Common):
+    label: str
+    reference_id: str | None = None
+    taxonomy_name: str | None = None
+    metadata: dict[str, Any] | None = None
+    annotation_id: str | None = None
+
+    type: ClassVar[str] = "category"
+
+    def geometry(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass
+class MaskAnnotation(_Common):
+    """One instance mask, stored as COCO run-length encoding (uncompressed counts).
+
+    ``mask`` may be given as a boolean ``H×W`` array or an RLE dict
+    ``{"size": [h, w], "counts": [...]}`` (column-major counts, starting with zeros).
+    """
+
+    label: str
+    mask: Any
+    reference_id: str | None = None
+    annotation_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    iscrowd: bool = False
+    area: float | None = None
+
+    type: ClassVar[str] = "mask"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mask, np.ndarray):
+            self.mask = rle_encode(self.mask)
+
+    def geometry(self) -> dict[str, Any]:
+        return {"rle": self.mask}
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        return rle_bbox(self.mask)
+
+    def computed_area(self) -> float:
+        return float(sum(self.mask["counts"][1::2]))
+
+
+@dataclass
+class SegmentationAnnotation(_Common):
+    """Nucleus-style index mask: a PNG whose pixel values name the segments.
+
+    Ocula stores instances, so this is expanded into one :class:`MaskAnnotation` per
+    segment (``annotation_id`` ``"<annotation_id>/<index>"``) when it is ingested.
+    """
+
+    mask_url: str
+    annotations: list[Segment]
+    reference_id: str | None = None
+    annotation_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    type: ClassVar[str] = "segmentation"
+
+    def __post_init__(self) -> None:
+        self.annotations = [
+            s if isinstance(s, Segment) else Segment(s["label"], int(s["index"]), s.get("metadata"))
+            for s in self.annotations
+        ]
+
+    def geometry(self) -> dict[str, Any]:
+        return {
+            "mask_url": self.mask_url,
+            "annotations": [{"label": s.label, "index": s.index} for s in self.annotations],
+        }
+
+    def to_instances(self, index_mask: np.ndarray) -> list[MaskAnnotation]:
+        out = []
+        for seg in self.annotations:
+            out.append(
+                MaskAnnotation(
+                    label=seg.label,
+                    mask=index_mask == seg.index,
+                    reference_id=self.reference_id,
+                    annotation_id=f"{self.annotation_id or 'seg'}/{seg.index}",
+                    metadata={**(self.metadata or {}), **(seg.metadata or {})},
+                )
+            )
+        return out
+
+
+# --- predictions: the same shapes plus a confidence and an optional class_pdf -------
+
+
+@dataclass
+class BoxPrediction(BoxAnnotation):
+    confidence: float | None = None
+    class_pdf: dict[str, float] | None = None
+    is_prediction: ClassVar[bool] = True
+
+
+@dataclass
+class PolygonPrediction(PolygonAnnotation):
+    confidence: float | None = None
+    class_pdf: dict[str, float] | None = None
+    is_prediction: ClassVar[bool] = True
+
+
+@dataclass
+class KeypointsPrediction(KeypointsAnnotation):
+    confidence: float | None = None
+    class_pdf: dict[str, float] | None = None
+    is_prediction: ClassVar[bool] = True
+
+
+@dataclass
+class CategoryPrediction(CategoryAnnotation):
+    confidence: float | None = None
+    class_pdf: dict[str, float] | None = None
+    is_prediction: ClassVar[bool] = True
+
+
+@dataclass
+class MaskPrediction(MaskAnnotation):
+    confidence: float | None = None
+    class_pdf: dict[str, float] | None = None
+    is_prediction: ClassVar[bool] = True
+
+
+@dataclass
+class SegmentationPrediction(SegmentationAnnotation):
+    is_prediction: ClassVar[bool] = True
+
+
+Annotation = (
+    BoxAnnotation | PolygonAnnotation | KeypointsAnnotation | CategoryAnnotation
+    | MaskAnnotation | SegmentationAnnotation
+)
+
+_ANNOTATION_CLASSES: dict[str, type] = {
+    "box": BoxAnnotation,
+    "polygon": PolygonAnnotation,
+    "keypoints": KeypointsAnnotation,
+    "category": CategoryAnnotation,
+    "mask": MaskAnnotation,
+    "segmentation": SegmentationAnnotation,
+}
+_PREDICTION_CLASSES: dict[str, type] = {
+    "box": BoxPrediction,
+    "polygon": PolygonPrediction,
+    "keypoints": KeypointsPrediction,
+    "category": CategoryPrediction,
+    "mask": MaskPrediction,
+    "segmentation": SegmentationPrediction,
+}
+
+
+def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> Any:
+    """Build an annotation (or prediction) from its JSON form; raise on bad shape."""
+    if not isinstance(body, dict):
+        raise ValidationError(f"annotation must be an object, got {type(body).__name__}")
+    kind = body.get("type") or ("box" if "geometry" in body else "category")
+    classes = _PREDICTION_CLASSES if prediction else _ANNOTATION_CLASSES
+    cls = classes.get(kind)
+    ref = body.get("reference_id")
+    if cls is None:
+        raise ValidationError(
+            f"unknown annotation type {kind!r}; expected one of {sorted(classes)}",
+            reference_id=ref,
+        )
+    geometry = body.get("geometry") or {}
+    common: dict[str, Any] = {
+        "reference_id": ref,
+        "annotation_id": body.get("annotation_id"),
+        "metadata": body.get("metadata") or None,
+    }
+    if kind != "segmentation":
+        common["label"] = body.get("label")
+    if prediction and kind != "segmentation":
+        common["confidence"] = body.get("confidence")
+        common["class_pdf"] = body.get("class_pdf")
+    if kind in ("box", "polygon", "mask") and "iscrowd" in body:
+        common["iscrowd"] = bool(body["iscrowd"])
+    if kind in ("box", "polygon", "mask") and body.get("area") is not None:
+        common["area"] = float(body["area"])
+    try:
+        if kind == "box":
+            return cls(**common, x=geometry["x"], y=geometry["y"],
+                       width=geometry["width"], height=geometry["height"])
+        if kind == "polygon":
+            return cls(**common, vertices=geometry["vertices"])
+        if kind == "keypoints":
+            return cls(**common, keypoints=geometry["keypoints"],
+                       names=geometry.get("names") or [], skeleton=geometry.get("skeleton") or [])
+        if kind == "category":
+            return cls(**common, taxonomy_name=body.get("taxonomy_name"))
+        if kind == "mask":
+            return cls(**common, mask=geometry["rle"])
+        return cls(**common, mask_url=geometry.get("mask_url") or body.get("mask_url"),
+                   annotations=geometry.get("annotations") or body.get("annotations") or [])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"{kind} annotation is missing or has a malformed field: {exc}", reference_id=ref
+        ) from exc
+
+
+# --- run-length encoding (COCO's uncompressed form) ---------------------------------
+
+
+def rle_encode(mask: np.ndarray) -> dict[str, Any]:
+    """Encode a boolean H×W mask as COCO uncompressed RLE (column-major, zeros first)."""
+    mask = np.asarray(mask, dtype=bool)
+    h, w = mask.shape
+    flat = mask.reshape(-1, order="F").astype(np.int8)
+    change = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate(([0], change, [flat.size]))
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0] == 1:
+        counts = [0, *counts]
+    return {"size": [int(h), int(w)], "counts": [int(c) for c in counts]}
+
+
+def rle_decode(rle: dict[str, Any]) -> np.ndarray:
+    """Decode COCO uncompressed RLE back to a boolean H×W mask."""
+    h, w = rle["size"]
+    counts = np.asarray(rle["counts"], dtype=np.int64)
+    values = np.zeros(len(counts), dtype=bool)
+    values[1::2] = True
+    flat = np.repeat(values, counts)
+    if flat.size != h * w:
+        raise ValidationError(f"RLE counts sum to {flat.size}, expected {h}×{w}={h * w}")
+    return flat.reshape((h, w), order="F")
+
+
+def rle_bbox(rle: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    mask = rle_decode(rle)
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return None
+    x0, y0 = float(xs.min()), float(ys.min())
+    return (x0, y0, float(xs.max()) - x0 + 1, float(ys.max()) - y0 + 1)
+
+
+def finite(values: Iterable[Any]) -> bool:
+    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+
+
+def labels_of(annotations: Sequence[Any]) -> set[str]:
+    return {a.label for a in annotations if getattr(a, "label", None)}

@@ -1,0 +1,1 @@
+"""Python clients: ``Client`` and the handles it returns."""

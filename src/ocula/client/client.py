@@ -1,0 +1,81 @@
+"""``ocula.Client``: one facade over an embedded catalog or (later) a remote server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ocula.client.dataset import Dataset, Slice
+from ocula.client.model import Model, ModelRun
+from ocula.core.services import Service
+
+
+class Client:
+    """Entry point of the Python API.
+
+    ``Client()`` opens the embedded catalog under ``$OCULA_HOME`` (default
+    ``~/.ocula``): SQLite plus a media folder, no server needed.
+    ``Client(home="/data/ocula")`` picks the folder; ``database_url=`` points the catalog
+    at PostgreSQL (``postgresql+psycopg://user@host/db``) while media stay under home.
+    """
+
+    def __init__(self, home: str | Path | None = None, *, database_url: str | None = None):
+        self._backend: Any = Service.open(home, database_url)
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- datasets -------------------------------------------------------------------
+
+    def create_dataset(self, name: str, *, allowed_types: list[str] | None = None,
+                       metadata: dict[str, Any] | None = None) -> Dataset:
+        """Create an empty dataset. ``allowed_types`` restricts the annotation types it
+        accepts (``box``, ``polygon``, ``keypoints``, ``category``, ``mask``)."""
+        body = self._backend.create_dataset(name, allowed_types=allowed_types,
+                                            metadata=metadata)
+        return Dataset(self, body["id"], body["name"])
+
+    @property
+    def datasets(self) -> list[Dataset]:
+        return [Dataset(self, d["id"], d["name"]) for d in self._backend.list_datasets()]
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        return self._backend.list_datasets()
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        """A dataset by id (``ds_…``) or by name."""
+        body = self._backend.get_dataset(dataset_id)
+        return Dataset(self, body["id"], body["name"])
+
+    def delete_dataset(self, dataset_id: str) -> dict[str, Any]:
+        return self._backend.delete_dataset(dataset_id)
+
+    def get_slice(self, slice_id: str) -> Slice:
+        body = self._backend.slice_info(slice_id)
+        return Slice(self, body["slice_id"], body["name"], body["dataset_id"])
+
+    # --- models ---------------------------------------------------------------------
+
+    def add_model(self, name: str, reference_id: str,
+                  metadata: dict[str, Any] | None = None) -> Model:
+        return Model(self, self._backend.add_model(name, reference_id, metadata))
+
+    @property
+    def models(self) -> list[Model]:
+        return [Model(self, m) for m in self._backend.list_models()]
+
+    def get_model(self, model_id: str) -> Model:
+        """A model by id (``prj_…``) or reference id."""
+        return Model(self, self._backend.get_model(model_id))
+
+    def delete_model(self, model_id: str) -> dict[str, Any]:
+        return self._backend.delete_model(model_id)
+
+    def get_model_run(self, run_id: str) -> ModelRun:
+        return ModelRun(self, self._backend.run_info(run_id))

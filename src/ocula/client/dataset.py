@@ -1,0 +1,206 @@
+"""Client-side handles for datasets and slices (Nucleus-style objects over a backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from ocula.client.model import ModelRun
+from ocula.client.progress import batched, progress_bar
+from ocula.core.types import DatasetItem, payload_to_annotation
+
+if TYPE_CHECKING:
+    from ocula.client.client import Client
+
+APPEND_BATCH = 10_000
+ANNOTATE_BATCH = 50_000
+
+
+def _item(body: dict[str, Any]) -> DatasetItem:
+    return DatasetItem.from_payload(body)
+
+
+def _refloc(body: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "item": _item(body["item"]),
+        "annotations": {kind: [payload_to_annotation(a) for a in anns]
+                        for kind, anns in body["annotations"].items()},
+    }
+    if "predictions" in body:
+        out["predictions"] = {run: [payload_to_annotation(p, prediction=True) for p in preds]
+                              for run, preds in body["predictions"].items()}
+    return out
+
+
+class Dataset:
+    """A dataset in a catalog. Get one from :meth:`Client.create_dataset` or
+    :meth:`Client.get_dataset`; it holds only its id, every call asks the backend."""
+
+    def __init__(self, client: Client, dataset_id: str, name: str):
+        self._client = client
+        self._backend = client._backend
+        self.id = dataset_id
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Dataset(id={self.id!r}, name={self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Dataset) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def info(self) -> dict[str, Any]:
+        """Counts (``length`` items, annotations), labels, slices and model runs."""
+        return self._backend.dataset_info(self.id)
+
+    def __len__(self) -> int:
+        return self.info()["length"]
+
+    # --- items ----------------------------------------------------------------------
+
+    def append(self, items: Sequence[DatasetItem], update: bool = False, *,
+               copy_media: bool = False, on_error: Literal["raise", "skip"] = "raise",
+               batch_size: int = APPEND_BATCH, progress: bool | None = None) -> dict[str, Any]:
+        """Add items; returns ``new_items``, ``updated_items``, ``ignored_items``,
+        ``errors``. Existing reference ids are ignored (or replaced with ``update``), so
+        a retried append is idempotent. Each batch of ``batch_size`` items is one
+        transaction: with ``on_error="raise"`` a bad item raises BatchError and its
+        batch writes nothing; ``"skip"`` writes the good items and lists the bad."""
+        totals: dict[str, Any] = {"new_items": 0, "updated_items": 0, "ignored_items": 0,
+                                  "errors": []}
+        with progress_bar("Appending items", len(items), progress) as advance:
+            for batch in batched(items, batch_size):
+                result = self._backend.append(self.id, batch, update=update,
+                                              copy_media=copy_media, on_error=on_error)
+                for key in ("new_items", "updated_items", "ignored_items"):
+                    totals[key] += result[key]
+                totals["errors"] += result["errors"]
+                advance(len(batch))
+        return totals
+
+    @property
+    def items(self) -> list[DatasetItem]:
+        """All items, in insertion order (use :meth:`items_iter` for large datasets)."""
+        return list(self.items_iter())
+
+    def items_iter(self, page_size: int = 1000) -> Iterator[DatasetItem]:
+        cursor = None
+        while True:
+            page = self._backend.list_items(self.id, limit=page_size, after=cursor)
+            yield from (_item(b) for b in page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    def refloc(self, reference_id: str, *, with_predictions: bool = False) -> dict[str, Any]:
+        """``{"item": DatasetItem, "annotations": {type: [annotation, ...]}}``."""
+        return _refloc(self._backend.get_item(self.id, reference_id=reference_id,
+                                              with_predictions=with_predictions))
+
+    def loc(self, item_id: str) -> dict[str, Any]:
+        return _refloc(self._backend.get_item(self.id, item_id=item_id))
+
+    def iloc(self, index: int) -> dict[str, Any]:
+        return _refloc(self._backend.get_item(self.id, index=index))
+
+    def delete_item(self, reference_id: str) -> dict[str, Any]:
+        return self._backend.delete_item(self.id, reference_id)
+
+    def update_item_metadata(self, metadata_by_ref: dict[str, dict[str, Any]], *,
+                             replace: bool = False) -> dict[str, Any]:
+        """Merge new metadata into items (``replace=True`` overwrites it)."""
+        updates = [{"reference_id": r, "metadata": md} for r, md in metadata_by_ref.items()]
+        return self._backend.update_metadata(self.id, updates, replace=replace)
+
+    # --- ground truth ---------------------------------------------------------------
+
+    def annotate(self, annotations: Sequence[Any], update: bool = False, *,
+                 message: str | None = None, batch_size: int = ANNOTATE_BATCH,
+                 progress: bool | None = None) -> dict[str, Any]:
+        """Add ground truth (boxes, polygons, keypoints, categories, masks). Each batch
+        is validated whole and written as one transaction and one label version."""
+        totals: dict[str, Any] = {"annotations_processed": 0, "annotations_ignored": 0,
+                                  "annotations_replaced": 0, "version": None}
+        with progress_bar("Annotating", len(annotations), progress) as advance:
+            for batch in batched(annotations, batch_size):
+                result = self._backend.annotate(self.id, batch, update=update, message=message)
+                for key in ("annotations_processed", "annotations_ignored",
+                            "annotations_replaced"):
+                    totals[key] += result[key]
+                totals["version"] = result["version"] or totals["version"]
+                advance(len(batch))
+        return totals
+
+    def annotations(self, *, version: int | str | None = None,
+                    reference_ids: Sequence[str] | None = None) -> list[Any]:
+        """Ground truth now, or at an earlier version (number or name)."""
+        return [payload_to_annotation(a) for a in self._backend.list_annotations(
+            self.id, version=version, reference_ids=reference_ids)]
+
+    def delete_annotations(self, *, reference_ids: Sequence[str] | None = None,
+                           annotation_ids: Sequence[str] | None = None) -> dict[str, Any]:
+        return self._backend.delete_annotations(self.id, reference_ids=reference_ids,
+                                                annotation_ids=annotation_ids)
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every version of the labels: number, name, message, time."""
+        return self._backend.list_versions(self.id)
+
+    def tag_version(self, name: str, version: int | None = None) -> dict[str, Any]:
+        return self._backend.tag_version(self.id, name, version)
+
+    # --- slices and runs ------------------------------------------------------------
+
+    def create_slice(self, name: str, reference_ids: Sequence[str] = (), *,
+                     description: str | None = None) -> Slice:
+        body = self._backend.create_slice(self.id, name, list(reference_ids),
+                                          description=description)
+        return Slice(self._client, body["slice_id"], body["name"], self.id)
+
+    @property
+    def slices(self) -> list[Slice]:
+        return [Slice(self._client, s["slice_id"], s["name"], self.id)
+                for s in self._backend.list_slices(self.id)]
+
+    def get_slice(self, name_or_id: str) -> Slice:
+        body = self._backend.find_slice(self.id, name_or_id)
+        return Slice(self._client, body["slice_id"], body["name"], self.id)
+
+    @property
+    def model_runs(self) -> list[ModelRun]:
+        return [ModelRun(self._client, r) for r in self._backend.list_runs(dataset=self.id)]
+
+    def get_run(self, name_or_id: str) -> ModelRun:
+        return ModelRun(self._client, self._backend.find_run(self.id, name_or_id))
+
+
+class Slice:
+    """A named subset of a dataset's items."""
+
+    def __init__(self, client: Client, slice_id: str, name: str, dataset_id: str):
+        self._backend = client._backend
+        self.id = slice_id
+        self.name = name
+        self.dataset_id = dataset_id
+
+    def __repr__(self) -> str:
+        return f"Slice(id={self.id!r}, name={self.name!r})"
+
+    def info(self) -> dict[str, Any]:
+        return self._backend.slice_info(self.id)
+
+    @property
+    def items(self) -> list[DatasetItem]:
+        return [_item(b) for b in self._backend.slice_items(self.id)]
+
+    @property
+    def reference_ids(self) -> list[str]:
+        return [b["reference_id"] for b in self._backend.slice_items(self.id)]
+
+    def append(self, reference_ids: Sequence[str]) -> dict[str, Any]:
+        return self._backend.slice_append(self.id, list(reference_ids))
+
+    def remove(self, reference_ids: Sequence[str]) -> dict[str, Any]:
+        return self._backend.slice_remove(self.id, list(reference_ids))

@@ -1,0 +1,82 @@
+"""Client-side handles for models and model runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ocula.client.progress import batched, progress_bar
+from ocula.core.types import payload_to_annotation
+
+if TYPE_CHECKING:
+    from ocula.client.client import Client
+    from ocula.client.dataset import Dataset
+
+PREDICT_BATCH = 50_000
+
+
+class Model:
+    """A model: a name and a reference id; its runs hold predictions on datasets."""
+
+    def __init__(self, client: Client, body: dict[str, Any]):
+        self._client = client
+        self._backend = client._backend
+        self.id: str = body["id"]
+        self.name: str = body["name"]
+        self.reference_id: str = body["reference_id"]
+        self.metadata: dict[str, Any] = body.get("metadata") or {}
+
+    def __repr__(self) -> str:
+        return f"Model(id={self.id!r}, name={self.name!r}, reference_id={self.reference_id!r})"
+
+    def create_run(self, name: str, dataset: Dataset | str, predictions: Sequence[Any] = (),
+                   metadata: dict[str, Any] | None = None, *,
+                   batch_size: int = PREDICT_BATCH, progress: bool | None = None) -> ModelRun:
+        """Create a run of this model on ``dataset`` with its predictions. Call
+        :meth:`ModelRun.commit` afterwards to match them against the ground truth."""
+        dataset_id = dataset if isinstance(dataset, str) else dataset.id
+        first = list(predictions[:batch_size])
+        body = self._backend.create_run(self.id, dataset_id, name, first, metadata=metadata)
+        run = ModelRun(self._client, body)
+        rest = predictions[batch_size:]
+        if rest:
+            run.predict(rest, batch_size=batch_size, progress=progress)
+        return run
+
+    @property
+    def runs(self) -> list[ModelRun]:
+        return [ModelRun(self._client, r) for r in self._backend.list_runs(model=self.id)]
+
+
+class ModelRun:
+    """One model's predictions on one dataset."""
+
+    def __init__(self, client: Client, body: dict[str, Any]):
+        self._client = client
+        self._backend = client._backend
+        self.id: str = body["model_run_id"]
+        self.name: str = body["name"]
+        self.model_id: str = body["model_id"]
+        self.dataset_id: str = body["dataset_id"]
+
+    def __repr__(self) -> str:
+        return f"ModelRun(id={self.id!r}, name={self.name!r})"
+
+    def info(self) -> dict[str, Any]:
+        return self._backend.run_info(self.id)
+
+    def predict(self, predictions: Sequence[Any], update: bool = False, *,
+                batch_size: int = PREDICT_BATCH, progress: bool | None = None) -> dict[str, Any]:
+        """Add predictions (``update`` replaces those with the same annotation_id)."""
+        totals = {"predictions_processed": 0, "predictions_ignored": 0}
+        with progress_bar("Uploading predictions", len(predictions), progress) as advance:
+            for batch in batched(predictions, batch_size):
+                result = self._backend.predict(self.id, batch, update=update)
+                for key in totals:
+                    totals[key] += result[key]
+                advance(len(batch))
+        return totals
+
+    def predictions(self, reference_ids: Sequence[str] | None = None) -> list[Any]:
+        return [payload_to_annotation(p, prediction=True)
+                for p in self._backend.list_predictions(self.id, reference_ids)]

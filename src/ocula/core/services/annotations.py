@@ -1,0 +1,261 @@
+"""Ground truth: validated, versioned writes and reads at any version.
+
+Every call that changes a dataset's labels opens a new version; replaced or deleted rows
+are closed (``version_to``), never overwritten. See ``ocula.core.store.schema``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from ocula.core.ids import new_ids
+from ocula.core.services.base import ServiceBase, chunks, iso, now
+from ocula.core.services.payloads import object_columns, object_payload
+from ocula.core.store import media as m
+from ocula.core.store import schema as t
+from ocula.core.types import SegmentationAnnotation
+from ocula.core.validation import check_annotation, duplicate_errors
+from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
+
+
+def content_id(ann: Any) -> str:
+    """A deterministic annotation id from the content, for annotations sent without one,
+    so that retrying the same upload does not duplicate them."""
+    body = {k: v for k, v in ann.to_payload().items() if k not in ("annotation_id", "area")}
+    digest = hashlib.sha1(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return "auto:" + digest[:16]
+
+
+def at_version(table: Any, version: int | None) -> Any:
+    """SQL condition: rows of ``table`` (annotations) valid at ``version`` (None = now)."""
+    if version is None:
+        return table.c.version_to.is_(None)
+    return and_(table.c.version_from <= version,
+                or_(table.c.version_to.is_(None), table.c.version_to > version))
+
+
+class AnnotationService(ServiceBase):
+    def annotate(self, dataset: str, annotations: Sequence[Any], *, update: bool = False,
+                 message: str | None = None) -> dict[str, Any]:
+        """Add ground truth; with ``update``, replace annotations with the same
+        ``annotation_id`` on the same item. The whole batch is validated first and
+        written in one transaction as one new version of the dataset's labels."""
+        anns = self._expand_segmentations(annotations)
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            refs = [a.reference_id for a in anns if getattr(a, "reference_id", None)]
+            items = self._item_map(conn, ds.pk, refs)
+        errors = self._check_batch(anns, items, ds.allowed_types)
+        if errors:
+            raise BatchError(errors)
+        keyed: dict[tuple[str, str], Any] = {}
+        for a in anns:
+            keyed.setdefault((a.reference_id, a.annotation_id or content_id(a)), a)
+        duplicates_dropped = len(anns) - len(keyed)
+        with self.db.write() as conn:
+            ds = self._lock_dataset(conn, ds.id)
+            result = self._write_annotations(conn, ds, keyed, items, update, message)
+        result["annotations_ignored"] += duplicates_dropped
+        result["dataset_id"] = ds.id
+        return result
+
+    def _check_batch(self, anns: Sequence[Any], items: dict[str, Any],
+                     allowed: list[str] | None) -> list[OculaError]:
+        errors: list[OculaError] = []
+        for a in anns:
+            if not hasattr(a, "type") or not hasattr(a, "to_payload"):
+                errors.append(ValidationError(f"not an annotation: {type(a).__name__}"))
+                continue
+            item = items.get(a.reference_id)
+            if a.reference_id and item is None:
+                errors.append(NotFoundError(f"annotation refers to unknown reference_id "
+                                            f"{a.reference_id!r}", reference_id=a.reference_id))
+                continue
+            size = (item.width, item.height) if item is not None else None
+            if (err := check_annotation(a, size, allowed)) is not None:
+                errors.append(err)
+        keys = [(a.reference_id, a.annotation_id) for a in anns
+                if getattr(a, "annotation_id", None)]
+        return errors + duplicate_errors(keys, "(reference_id, annotation_id)")
+
+    def _lock_dataset(self, conn: Connection, dataset_id: str) -> Any:
+        # Row lock on PostgreSQL serialises version numbering per dataset; SQLite already
+        # holds its database-wide write lock here.
+        return conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)
+                            .with_for_update()).first()
+
+    def _write_annotations(self, conn: Connection, ds: Any, keyed: dict[tuple[str, str], Any],
+                           items: dict[str, Any], update_existing: bool,
+                           message: str | None) -> dict[str, Any]:
+        current = self._current_by_key(conn, [items[ref].pk for ref, _ in keyed])
+        to_insert: list[tuple[str, str, Any, str | None]] = []
+        to_close: list[int] = []
+        ignored = 0
+        for (ref, ann_id), ann in keyed.items():
+            old = current.get((items[ref].pk, ann_id))
+            if old is None:
+                to_insert.append((ref, ann_id, ann, None))
+            elif not update_existing or _same(old, ann):
+                ignored += 1
+            else:
+                to_close.append(old.pk)
+                to_insert.append((ref, ann_id, ann, old.id))
+        version = None
+        if to_insert:
+            version = self._new_version(conn, ds.pk, message)
+            for part in chunks(to_close):
+                conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
+                             .values(version_to=version))
+            fresh = iter(new_ids("annotation", sum(1 for x in to_insert if x[3] is None)))
+            rows = []
+            for ref, ann_id, ann, logical in to_insert:
+                row = object_columns(ann)
+                row.update(id=logical or next(fresh), dataset_pk=ds.pk, item_pk=items[ref].pk,
+                           annotation_id=ann_id, version_from=version, version_to=None)
+                rows.append(row)
+            conn.execute(t.annotations.insert(), rows)
+        return {"annotations_processed": len(to_insert), "annotations_ignored": ignored,
+                "annotations_replaced": len(to_close), "version": version}
+
+    def _current_by_key(self, conn: Connection, item_pks: list[int]) -> dict[tuple, Any]:
+        cols = [t.annotations.c.pk, t.annotations.c.id, t.annotations.c.item_pk,
+                t.annotations.c.annotation_id, t.annotations.c.type, t.annotations.c.label,
+                t.annotations.c.x, t.annotations.c.y, t.annotations.c.width,
+                t.annotations.c.height, t.annotations.c.area, t.annotations.c.iscrowd,
+                t.annotations.c.geometry, t.annotations.c.metadata]
+        found: dict[tuple, Any] = {}
+        for part in chunks(list(dict.fromkeys(item_pks))):
+            for r in conn.execute(select(*cols).where(t.annotations.c.item_pk.in_(part),
+                                                      t.annotations.c.version_to.is_(None))):
+                found[(r.item_pk, r.annotation_id)] = r
+        return found
+
+    def _new_version(self, conn: Connection, dataset_pk: int, message: str | None) -> int:
+        last = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(
+            t.annotation_versions.c.dataset_pk == dataset_pk)) or 0
+        conn.execute(t.annotation_versions.insert().values(
+            dataset_pk=dataset_pk, version=last + 1, message=message, created_at=now()))
+        return last + 1
+
+    def _expand_segmentations(self, annotations: Sequence[Any]) -> list[Any]:
+        out: list[Any] = []
+        for a in annotations:
+            if isinstance(a, SegmentationAnnotation):
+                out.extend(a.to_instances(self._read_index_mask(a)))
+            else:
+                out.append(a)
+        return out
+
+    def _read_index_mask(self, seg: SegmentationAnnotation) -> np.ndarray:
+        loc = str(seg.mask_url)
+        try:
+            if m.is_url(loc):
+                data = m.fetch_url(loc)
+            else:
+                path = Path(loc)
+                self._check_local_path(path, seg.reference_id)
+                data = path.read_bytes()
+            m.probe_bytes(data, loc)
+            with Image.open(io.BytesIO(data)) as img:
+                return np.asarray(img.convert("L") if img.mode not in ("L", "P", "I") else img)
+        except OSError as exc:
+            raise ImageError(f"cannot read segmentation mask {loc}: {exc}",
+                             reference_id=seg.reference_id) from exc
+
+    # --- deleting and versions --------------------------------------------------------
+
+    def delete_annotations(self, dataset: str, *, reference_ids: Sequence[str] | None = None,
+                           annotation_ids: Sequence[str] | None = None,
+                           message: str | None = None) -> dict[str, Any]:
+        """Remove current annotations (of the given items, or with the given ``id``s /
+        ``annotation_id``s); they stay readable at earlier versions."""
+        if not reference_ids and not annotation_ids:
+            raise ValidationError("give reference_ids or annotation_ids to delete")
+        with self.db.write() as conn:
+            ds = self._lock_dataset(conn, self._dataset_row(conn, dataset).id)
+            cond = [t.annotations.c.dataset_pk == ds.pk, t.annotations.c.version_to.is_(None)]
+            if reference_ids:
+                items = self._require_items(conn, ds.pk, list(reference_ids))
+                cond.append(t.annotations.c.item_pk.in_([r.pk for r in items.values()]))
+            if annotation_ids:
+                ids = list(annotation_ids)
+                cond.append(or_(t.annotations.c.id.in_(ids),
+                                t.annotations.c.annotation_id.in_(ids)))
+            pks = conn.scalars(select(t.annotations.c.pk).where(*cond)).all()
+            if not pks:
+                return {"annotations_deleted": 0, "version": None}
+            version = self._new_version(conn, ds.pk, message)
+            for part in chunks(pks):
+                conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
+                             .values(version_to=version))
+        return {"annotations_deleted": len(pks), "version": version}
+
+    def list_versions(self, dataset: str) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            rows = conn.execute(select(t.annotation_versions).where(
+                t.annotation_versions.c.dataset_pk == ds.pk)
+                .order_by(t.annotation_versions.c.version)).all()
+        return [{"version": r.version, "name": r.name, "message": r.message,
+                 "created_at": iso(r.created_at)} for r in rows]
+
+    def tag_version(self, dataset: str, name: str, version: int | None = None) -> dict[str, Any]:
+        """Name a version of the labels (default: the newest) so runs can be scored on it."""
+        with self.db.write() as conn:
+            ds = self._dataset_row(conn, dataset)
+            taken = conn.scalar(select(t.annotation_versions.c.version).where(
+                t.annotation_versions.c.dataset_pk == ds.pk,
+                t.annotation_versions.c.name == name))
+            if taken is not None and taken != version:
+                raise ValidationError(f"version name {name!r} already names version {taken}")
+            target = version or conn.scalar(select(func.max(t.annotation_versions.c.version))
+                                            .where(t.annotation_versions.c.dataset_pk == ds.pk))
+            if target is None:
+                raise NotFoundError("this dataset has no annotations yet, nothing to name")
+            hit = conn.execute(update(t.annotation_versions).where(
+                t.annotation_versions.c.dataset_pk == ds.pk,
+                t.annotation_versions.c.version == target).values(name=name))
+            if hit.rowcount == 0:
+                raise NotFoundError(f"no version {target} in this dataset")
+        return {"version": target, "name": name}
+
+    def resolve_version(self, conn: Connection, dataset_pk: int,
+                        version: int | str | None) -> int | None:
+        """A version number from a number, a name, or None (current)."""
+        if version is None or isinstance(version, int):
+            return version
+        found = conn.scalar(select(t.annotation_versions.c.version).where(
+            t.annotation_versions.c.dataset_pk == dataset_pk,
+            t.annotation_versions.c.name == version))
+        if found is None:
+            raise NotFoundError(f"no annotation version named {version!r}")
+        return found
+
+    def list_annotations(self, dataset: str, *, version: int | str | None = None,
+                         reference_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Annotations as JSON, current or at a version, optionally for some items."""
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            v = self.resolve_version(conn, ds.pk, version)
+            q = (select(t.annotations, t.items.c.reference_id.label("ref"))
+                 .join(t.items, t.items.c.pk == t.annotations.c.item_pk)
+                 .where(t.annotations.c.dataset_pk == ds.pk, at_version(t.annotations, v))
+                 .order_by(t.annotations.c.item_pk, t.annotations.c.pk))
+            if reference_ids is not None:
+                q = q.where(t.items.c.reference_id.in_(list(reference_ids)))
+            rows = conn.execute(q).all()
+        return [object_payload(r, r.ref) for r in rows]
+
+
+def _same(row: Any, ann: Any) -> bool:
+    new = object_columns(ann)
+    return all(getattr(row, k) == v for k, v in new.items())

@@ -1,0 +1,113 @@
+"""What every service mixin shares: the database, the media folder, row look-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ocula.core.store import schema as t
+from ocula.core.store.engine import Database
+from ocula.core.store.media import MediaStore
+from ocula.errors import ImageError, NotFoundError
+
+# Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
+CHUNK = 900
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class ServiceBase:
+    """Holds the catalog database and media store; look-up helpers raise NotFoundError.
+
+    ``local_roots``: None lets callers name any local path (embedded use); a list allows
+    only paths under those folders (a server never reads arbitrary server-side paths
+    on behalf of a remote client).
+    """
+
+    def __init__(self, db: Database, media: MediaStore,
+                 local_roots: list[Path] | None = None):
+        self.db = db
+        self.media = media
+        self.local_roots = local_roots
+
+    def _check_local_path(self, path: Path, ref: str | None) -> None:
+        if self.local_roots is None:
+            return
+        resolved = path.resolve()
+        if not any(resolved.is_relative_to(root.resolve()) for root in self.local_roots):
+            raise ImageError(f"server-side path {str(path)!r} is outside the configured media "
+                             "roots; upload the file instead", reference_id=ref)
+
+
+    # --- look-ups -------------------------------------------------------------------
+
+    def _dataset_row(self, conn: Connection, dataset: str) -> Any:
+        """A dataset by id (``ds_…``) or by name."""
+        col = t.datasets.c.id if dataset.startswith("ds_") else t.datasets.c.name
+        row = conn.execute(select(t.datasets).where(col == dataset)).first()
+        if row is None:
+            raise NotFoundError(f"no dataset {dataset!r}")
+        return row
+
+    def _slice_row(self, conn: Connection, slice_id: str) -> Any:
+        row = conn.execute(select(t.slices).where(t.slices.c.id == slice_id)).first()
+        if row is None:
+            raise NotFoundError(f"no slice {slice_id!r}")
+        return row
+
+    def _model_row(self, conn: Connection, model: str) -> Any:
+        """A model by id (``prj_…``) or by its reference id."""
+        col = t.models.c.id if model.startswith("prj_") else t.models.c.reference_id
+        row = conn.execute(select(t.models).where(col == model)).first()
+        if row is None:
+            raise NotFoundError(f"no model {model!r}")
+        return row
+
+    def _run_row(self, conn: Connection, run_id: str) -> Any:
+        row = conn.execute(select(t.model_runs).where(t.model_runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFoundError(f"no model run {run_id!r}")
+        return row
+
+    def _item_map(self, conn: Connection, dataset_pk: int,
+                  reference_ids: Sequence[str]) -> dict[str, Any]:
+        """reference_id -> (pk, id, width, height) for the given ids that exist."""
+        cols = (t.items.c.reference_id, t.items.c.pk, t.items.c.id, t.items.c.width,
+                t.items.c.height)
+        unique = list(dict.fromkeys(reference_ids))
+        base = select(*cols).where(t.items.c.dataset_pk == dataset_pk)
+        # Past a few thousand ids one scan of the dataset beats many IN look-ups.
+        if len(unique) > 5 * CHUNK:
+            wanted = set(unique)
+            return {r[0]: r for r in conn.execute(base) if r[0] in wanted}
+        found: dict[str, Any] = {}
+        for part in chunks(unique):
+            for r in conn.execute(base.where(t.items.c.reference_id.in_(part))):
+                found[r[0]] = r
+        return found
+
+    def _require_items(self, conn: Connection, dataset_pk: int,
+                       reference_ids: Sequence[str]) -> dict[str, Any]:
+        found = self._item_map(conn, dataset_pk, reference_ids)
+        missing = [r for r in dict.fromkeys(reference_ids) if r not in found]
+        if missing:
+            more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+            raise NotFoundError(
+                f"unknown reference_id(s) in this dataset: {', '.join(map(repr, missing[:5]))}"
+                f"{more}", reference_id=missing[0], missing=missing[:100])
+        return found

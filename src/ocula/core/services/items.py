@@ -1,0 +1,279 @@
+"""Dataset items: append (validate, probe, store), read back, update metadata, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from ocula.core.ids import new_ids
+from ocula.core.services.base import ServiceBase, chunks, now
+from ocula.core.services.payloads import item_payload, object_payload
+from ocula.core.store import media as m
+from ocula.core.store import schema as t
+from ocula.core.types import DatasetItem
+from ocula.core.validation import check_metadata, duplicate_errors
+from ocula.errors import BatchError, NotFoundError, OculaError, ValidationError
+
+# Probing is mostly file I/O and C code in Pillow; a few threads overlap the waits.
+PROBE_THREADS = 4
+_PARALLEL_FROM = 64
+
+
+@dataclass
+class _Probed:
+    item: DatasetItem
+    location: str
+    media_key: str | None
+    width: int
+    height: int
+
+
+class ItemService(ServiceBase):
+    def append(
+        self,
+        dataset: str,
+        items: Sequence[DatasetItem],
+        *,
+        update: bool = False,
+        copy_media: bool = False,
+        uploads: Mapping[str, bytes] | None = None,
+        on_error: Literal["raise", "skip"] = "raise",
+    ) -> dict[str, Any]:
+        """Add items to a dataset.
+
+        An item whose reference id already exists is ignored, or replaced when
+        ``update`` is true, so a retried append is idempotent. ``uploads`` maps a
+        reference id to the image bytes sent with the request (server uploads).
+        With ``on_error="raise"`` (default) any bad item rejects the whole batch with a
+        :class:`~ocula.errors.BatchError` naming each; with ``"skip"`` the good items
+        are written and the errors are returned under ``errors``.
+        """
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+        errors = _check_items(items)
+        bad_refs = {e.reference_id for e in errors}
+        candidates = [it for it in items if it.reference_id not in bad_refs]
+        probed, probe_errors = self._probe_all(candidates, uploads or {}, copy_media)
+        errors += probe_errors
+        if errors and on_error == "raise":
+            raise BatchError(errors)
+        with self.db.write() as conn:
+            counts = self._write_items(conn, ds.pk, probed, update)
+        counts["errors"] = [e.to_dict() for e in errors]
+        counts["dataset_id"] = ds.id
+        return counts
+
+    def _probe_all(self, items: Sequence[DatasetItem], uploads: Mapping[str, bytes],
+                   copy_media: bool) -> tuple[list[_Probed], list[OculaError]]:
+        def probe(item: DatasetItem) -> _Probed | OculaError:
+            try:
+                return self._probe_one(item, uploads, copy_media)
+            except OculaError as exc:
+                exc.reference_id = exc.reference_id or item.reference_id
+                return exc
+
+        if len(items) >= _PARALLEL_FROM:
+            with ThreadPoolExecutor(PROBE_THREADS) as pool:
+                results = list(pool.map(probe, items, chunksize=256))
+        else:
+            results = [probe(it) for it in items]
+        ok = [r for r in results if isinstance(r, _Probed)]
+        return ok, [r for r in results if isinstance(r, OculaError)]
+
+    def _probe_one(self, item: DatasetItem, uploads: Mapping[str, bytes],
+                   copy_media: bool) -> _Probed:
+        location = str(item.image_location)
+        ref = item.reference_id
+        data = uploads.get(ref) if ref is not None else None
+        if data is None and m.is_url(location):
+            data = m.fetch_url(location)
+        if data is not None:
+            info = m.probe_bytes(data, location)
+            key = self.media.put_bytes(data, info.format)
+            return _Probed(item, location, key, info.width, info.height)
+        path = Path(location).expanduser()
+        self._check_local_path(path, ref)
+        info = m.probe_file(path)
+        if copy_media:
+            key = self.media.put_bytes(path.read_bytes(), info.format)
+            return _Probed(item, str(path.absolute()), key, info.width, info.height)
+        return _Probed(item, str(path.absolute()), None, info.width, info.height)
+
+    def _write_items(self, conn: Connection, dataset_pk: int, probed: list[_Probed],
+                     update_existing: bool) -> dict[str, Any]:
+        existing = self._item_map(conn, dataset_pk, [p.item.reference_id for p in probed])
+        fresh = [p for p in probed if p.item.reference_id not in existing]
+        stale = [p for p in probed if p.item.reference_id in existing]
+        stamp = now()
+        if fresh:
+            ids = new_ids("item", len(fresh))
+            conn.execute(t.items.insert(), [
+                {"id": ids[i], "dataset_pk": dataset_pk, "reference_id": p.item.reference_id,
+                 "image_location": p.location, "media_key": p.media_key, "width": p.width,
+                 "height": p.height, "metadata": p.item.metadata or None,
+                 "created_at": stamp, "updated_at": stamp}
+                for i, p in enumerate(fresh)
+            ])
+        if stale and update_existing:
+            for p in stale:
+                conn.execute(update(t.items).where(
+                    t.items.c.pk == existing[p.item.reference_id].pk).values(
+                    image_location=p.location, media_key=p.media_key, width=p.width,
+                    height=p.height, metadata=p.item.metadata or None, updated_at=stamp))
+        return {
+            "new_items": len(fresh),
+            "updated_items": len(stale) if update_existing else 0,
+            "ignored_items": 0 if update_existing else len(stale),
+        }
+
+    # --- reading --------------------------------------------------------------------
+
+    def list_items(self, dataset: str, *, limit: int | None = None,
+                   after: str | None = None) -> dict[str, Any]:
+        """Items in insertion order; ``after`` is the cursor a previous page returned."""
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            q = select(t.items).where(t.items.c.dataset_pk == ds.pk).order_by(t.items.c.pk)
+            if after:
+                q = q.where(t.items.c.pk > _decode_cursor(after))
+            if limit:
+                q = q.limit(limit)
+            rows = conn.execute(q).all()
+        cursor = str(rows[-1].pk) if rows and limit and len(rows) == limit else None
+        return {"items": [item_payload(r) for r in rows], "next_cursor": cursor}
+
+    def get_item(self, dataset: str, *, reference_id: str | None = None,
+                 item_id: str | None = None, index: int | None = None,
+                 with_predictions: bool = False) -> dict[str, Any]:
+        """One item and its current annotations grouped by type (Nucleus ``refloc``)."""
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            row = self._find_item(conn, ds.pk, reference_id, item_id, index)
+            anns = conn.execute(select(t.annotations).where(
+                t.annotations.c.item_pk == row.pk, t.annotations.c.version_to.is_(None))
+                .order_by(t.annotations.c.pk)).all()
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for a in anns:
+                grouped.setdefault(a.type, []).append(object_payload(a, row.reference_id))
+            result: dict[str, Any] = {"item": item_payload(row), "annotations": grouped}
+            if with_predictions:
+                preds = conn.execute(
+                    select(t.predictions, t.model_runs.c.id.label("run_id"))
+                    .join(t.model_runs, t.model_runs.c.pk == t.predictions.c.run_pk)
+                    .where(t.predictions.c.item_pk == row.pk)
+                    .order_by(t.predictions.c.pk)).all()
+                by_run: dict[str, list[dict[str, Any]]] = {}
+                for p in preds:
+                    by_run.setdefault(p.run_id, []).append(object_payload(p, row.reference_id))
+                result["predictions"] = by_run
+        return result
+
+    def _find_item(self, conn: Connection, dataset_pk: int, reference_id: str | None,
+                   item_id: str | None, index: int | None) -> Any:
+        q = select(t.items).where(t.items.c.dataset_pk == dataset_pk)
+        if reference_id is not None:
+            q, what = q.where(t.items.c.reference_id == reference_id), reference_id
+        elif item_id is not None:
+            q, what = q.where(t.items.c.id == item_id), item_id
+        elif index is not None:
+            if index < 0:
+                raise ValidationError(f"item index must be >= 0, got {index}")
+            q, what = q.order_by(t.items.c.pk).offset(index).limit(1), f"index {index}"
+        else:
+            raise ValidationError("give a reference_id, an item id or an index")
+        row = conn.execute(q).first()
+        if row is None:
+            raise NotFoundError(f"no item {what!r} in this dataset", reference_id=reference_id)
+        return row
+
+    def item_image_path(self, item_id: str) -> Path | None:
+        """The local file holding an item's pixels (for serving and thumbnails)."""
+        with self.db.read() as conn:
+            row = conn.execute(select(t.items.c.image_location, t.items.c.media_key).where(
+                t.items.c.id == item_id)).first()
+        if row is None:
+            raise NotFoundError(f"no item {item_id!r}")
+        return self.media.local_path(row.image_location, row.media_key)
+
+    def thumbnail(self, item_id: str, size: int = 256) -> Path:
+        source = self.item_image_path(item_id)
+        if source is None:
+            raise NotFoundError(f"item {item_id!r} has no local image")
+        return self.media.thumbnail(source, item_id, size)
+
+    # --- changing -------------------------------------------------------------------
+
+    def update_metadata(self, dataset: str, updates: Sequence[Mapping[str, Any]],
+                        *, replace: bool = False) -> dict[str, Any]:
+        """Merge (or with ``replace``, overwrite) item metadata by reference id."""
+        errors: list[OculaError] = []
+        for u in updates:
+            if (err := check_metadata(u.get("metadata"), "metadata update",
+                                      u.get("reference_id"))) is not None:
+                errors.append(err)
+        errors += duplicate_errors([u.get("reference_id") for u in updates], "reference_id")
+        if errors:
+            raise BatchError(errors)
+        with self.db.write() as conn:
+            ds = self._dataset_row(conn, dataset)
+            found = self._require_items(conn, ds.pk, [u["reference_id"] for u in updates])
+            current = {}
+            if not replace:
+                for part in chunks([found[u["reference_id"]].pk for u in updates]):
+                    current.update(conn.execute(select(t.items.c.pk, t.items.c.metadata)
+                                                .where(t.items.c.pk.in_(part))).all())
+            for u in updates:
+                pk = found[u["reference_id"]].pk
+                merged = u["metadata"] if replace else {**(current.get(pk) or {}),
+                                                        **u["metadata"]}
+                conn.execute(update(t.items).where(t.items.c.pk == pk).values(
+                    metadata=merged, updated_at=now()))
+        return {"updated_items": len(updates)}
+
+    def delete_item(self, dataset: str, reference_id: str) -> dict[str, Any]:
+        """Delete an item with its annotations (all versions), predictions and matches."""
+        with self.db.write() as conn:
+            ds = self._dataset_row(conn, dataset)
+            row = self._find_item(conn, ds.pk, reference_id, None, None)
+            for table in (t.match_predictions, t.match_annotations, t.match_items,
+                          t.slice_items, t.predictions, t.annotations):
+                conn.execute(delete(table).where(table.c.item_pk == row.pk))
+            conn.execute(delete(t.items).where(t.items.c.pk == row.pk))
+        return {"deleted": row.id, "reference_id": reference_id}
+
+    def count_items(self, dataset: str) -> int:
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            return conn.scalar(select(func.count()).where(t.items.c.dataset_pk == ds.pk))
+
+
+def _check_items(items: Sequence[Any]) -> list[OculaError]:
+    errors: list[OculaError] = []
+    for i, it in enumerate(items):
+        if not isinstance(it, DatasetItem):
+            errors.append(ValidationError(f"item #{i} is a {type(it).__name__}, expected "
+                                          "DatasetItem"))
+            continue
+        ref = it.reference_id
+        if not isinstance(ref, str) or not ref:
+            errors.append(ValidationError(f"item #{i} has no reference_id"))
+            continue
+        if not it.image_location:
+            errors.append(ValidationError(f"item {ref!r} has no image_location",
+                                          reference_id=ref))
+        if (err := check_metadata(it.metadata, f"item {ref!r}", ref)) is not None:
+            errors.append(err)
+    refs = [it.reference_id for it in items if isinstance(it, DatasetItem) and it.reference_id]
+    return errors + duplicate_errors(refs, "reference_id")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        return int(cursor)
+    except ValueError as exc:
+        raise ValidationError(f"malformed page cursor {cursor!r}") from exc

@@ -1,0 +1,223 @@
+"""Models and model runs: a run is one model's predictions over one dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from ocula.core.ids import new_id, new_ids
+from ocula.core.services.base import ServiceBase, iso, now
+from ocula.core.services.payloads import object_columns, object_payload
+from ocula.core.store import schema as t
+from ocula.core.validation import check_annotation, check_metadata
+from ocula.errors import BatchError, ConflictError, NotFoundError, OculaError, ValidationError
+
+
+def _model_payload(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "model_id": row.id, "name": row.name,
+            "reference_id": row.reference_id, "metadata": row.metadata or {},
+            "created_at": iso(row.created_at)}
+
+
+class ModelService(ServiceBase):
+    def add_model(self, name: str, reference_id: str,
+                  metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Register a model. Adding the same (name, reference_id) again returns it."""
+        for field, value in (("name", name), ("reference_id", reference_id)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValidationError(f"model {field} must be a non-empty string")
+        if (err := check_metadata(metadata, f"model {name!r}", None)) is not None:
+            raise err
+        with self.db.write() as conn:
+            row = conn.execute(select(t.models).where(
+                t.models.c.reference_id == reference_id)).first()
+            if row is not None:
+                if row.name != name:
+                    raise ConflictError(f"reference_id {reference_id!r} already names model "
+                                        f"{row.name!r}")
+                return _model_payload(row)
+            values = {"id": new_id("model"), "name": name, "reference_id": reference_id,
+                      "metadata": metadata, "created_at": now()}
+            conn.execute(t.models.insert().values(**values))
+            row = conn.execute(select(t.models).where(t.models.c.id == values["id"])).one()
+        return _model_payload(row)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(t.models).order_by(t.models.c.pk)).all()
+        return [_model_payload(r) for r in rows]
+
+    def get_model(self, model: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            return _model_payload(self._model_row(conn, model))
+
+    def delete_model(self, model: str) -> dict[str, Any]:
+        with self.db.write() as conn:
+            row = self._model_row(conn, model)
+            for run_pk in conn.scalars(select(t.model_runs.c.pk).where(
+                    t.model_runs.c.model_pk == row.pk)).all():
+                _delete_run_rows(conn, run_pk)
+            conn.execute(delete(t.models).where(t.models.c.pk == row.pk))
+        return {"deleted": row.id}
+
+    # --- runs -----------------------------------------------------------------------
+
+    def create_run(self, model: str, dataset: str, name: str,
+                   predictions: Sequence[Any] = (), *,
+                   metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create a run of ``model`` on ``dataset`` holding ``predictions`` (validated as
+        one batch: a bad prediction rejects the run and nothing is stored)."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("model run name must be a non-empty string")
+        if (err := check_metadata(metadata, f"model run {name!r}", None)) is not None:
+            raise err
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            mdl = self._model_row(conn, model)
+        prepared = self._prepare_predictions(ds.pk, predictions)
+        run_id = new_id("run")
+        try:
+            with self.db.write() as conn:
+                result = conn.execute(t.model_runs.insert().values(
+                    id=run_id, model_pk=mdl.pk, dataset_pk=ds.pk, name=name.strip(),
+                    metadata=metadata, created_at=now()))
+                self._insert_predictions(conn, result.inserted_primary_key[0], prepared)
+        except IntegrityError as exc:
+            raise ConflictError(f"dataset {ds.name!r} already has a model run named "
+                                f"{name!r}") from exc
+        return self.run_info(run_id)
+
+    def predict(self, run_id: str, predictions: Sequence[Any], *,
+                update: bool = False) -> dict[str, Any]:
+        """Add predictions to a run; with ``update``, replace those with the same
+        ``annotation_id``. A run changed after its commit must be committed again."""
+        with self.db.read() as conn:
+            run = self._run_row(conn, run_id)
+        prepared = self._prepare_predictions(run.dataset_pk, predictions)
+        with self.db.write() as conn:
+            ids = [p[1].annotation_id for p in prepared if p[1].annotation_id]
+            existing = set()
+            if ids:
+                existing = set(conn.execute(
+                    select(t.predictions.c.item_pk, t.predictions.c.annotation_id).where(
+                        t.predictions.c.run_pk == run.pk,
+                        t.predictions.c.annotation_id.in_(ids))).all())
+            ignored = [p for p in prepared if (p[0], p[1].annotation_id) in existing]
+            if update:
+                for item_pk, pred in ignored:
+                    conn.execute(delete(t.predictions).where(
+                        t.predictions.c.run_pk == run.pk, t.predictions.c.item_pk == item_pk,
+                        t.predictions.c.annotation_id == pred.annotation_id))
+                fresh = prepared
+            else:
+                fresh = [p for p in prepared if (p[0], p[1].annotation_id) not in existing]
+            self._insert_predictions(conn, run.pk, fresh)
+        return {"model_run_id": run_id, "predictions_processed": len(fresh),
+                "predictions_ignored": 0 if update else len(ignored)}
+
+    def _prepare_predictions(self, dataset_pk: int,
+                             predictions: Sequence[Any]) -> list[tuple[int, Any]]:
+        with self.db.read() as conn:
+            refs = [p.reference_id for p in predictions if getattr(p, "reference_id", None)]
+            items = self._item_map(conn, dataset_pk, refs)
+            allowed = conn.scalar(select(t.datasets.c.allowed_types).where(
+                t.datasets.c.pk == dataset_pk))
+        errors: list[OculaError] = []
+        out: list[tuple[int, Any]] = []
+        for p in predictions:
+            if not getattr(p, "is_prediction", False):
+                errors.append(ValidationError(
+                    f"expected a prediction (e.g. BoxPrediction), got {type(p).__name__}",
+                    reference_id=getattr(p, "reference_id", None)))
+                continue
+            item = items.get(p.reference_id)
+            if p.reference_id and item is None:
+                errors.append(NotFoundError(f"prediction refers to unknown reference_id "
+                                            f"{p.reference_id!r}", reference_id=p.reference_id))
+                continue
+            size = (item.width, item.height) if item is not None else None
+            if (err := check_annotation(p, size, allowed, prediction=True)) is not None:
+                errors.append(err)
+                continue
+            out.append((item.pk, p))
+        if errors:
+            raise BatchError(errors)
+        return out
+
+    def _insert_predictions(self, conn: Any, run_pk: int,
+                            prepared: Sequence[tuple[int, Any]]) -> None:
+        if not prepared:
+            return
+        ids = new_ids("prediction", len(prepared))
+        rows = []
+        for pid, (item_pk, pred) in zip(ids, prepared, strict=True):
+            row = object_columns(pred)
+            row.update(id=pid, run_pk=run_pk, item_pk=item_pk,
+                       annotation_id=pred.annotation_id, confidence=pred.confidence,
+                       class_pdf=pred.class_pdf)
+            rows.append(row)
+        conn.execute(t.predictions.insert(), rows)
+
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            run = self._run_row(conn, run_id)
+            mdl = conn.execute(select(t.models).where(t.models.c.pk == run.model_pk)).one()
+            ds_id = conn.scalar(select(t.datasets.c.id).where(
+                t.datasets.c.pk == run.dataset_pk))
+            n = conn.scalar(select(func.count()).where(t.predictions.c.run_pk == run.pk))
+        return {"model_run_id": run.id, "id": run.id, "name": run.name,
+                "model_id": mdl.id, "model_name": mdl.name, "dataset_id": ds_id,
+                "prediction_count": n, "metadata": run.metadata or {},
+                "committed": run.committed_at is not None,
+                "commit_config": run.commit_config, "committed_version": run.committed_version,
+                "created_at": iso(run.created_at), "committed_at": iso(run.committed_at)}
+
+    def list_runs(self, dataset: str | None = None,
+                  model: str | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            q = select(t.model_runs.c.id).order_by(t.model_runs.c.pk)
+            if dataset is not None:
+                q = q.where(t.model_runs.c.dataset_pk == self._dataset_row(conn, dataset).pk)
+            if model is not None:
+                q = q.where(t.model_runs.c.model_pk == self._model_row(conn, model).pk)
+            ids = conn.scalars(q).all()
+        return [self.run_info(i) for i in ids]
+
+    def find_run(self, dataset: str, name_or_id: str) -> dict[str, Any]:
+        """A run of ``dataset`` by id or by name."""
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            col = t.model_runs.c.id if name_or_id.startswith("run_") else t.model_runs.c.name
+            rid = conn.scalar(select(t.model_runs.c.id).where(
+                t.model_runs.c.dataset_pk == ds.pk, col == name_or_id))
+        if rid is None:
+            raise NotFoundError(f"no model run {name_or_id!r} in dataset {ds.name!r}")
+        return self.run_info(rid)
+
+    def list_predictions(self, run_id: str,
+                         reference_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            run = self._run_row(conn, run_id)
+            q = (select(t.predictions, t.items.c.reference_id.label("ref"))
+                 .join(t.items, t.items.c.pk == t.predictions.c.item_pk)
+                 .where(t.predictions.c.run_pk == run.pk)
+                 .order_by(t.predictions.c.item_pk, t.predictions.c.pk))
+            if reference_ids is not None:
+                q = q.where(t.items.c.reference_id.in_(list(reference_ids)))
+            rows = conn.execute(q).all()
+        return [object_payload(r, r.ref) for r in rows]
+
+    def delete_run(self, run_id: str) -> dict[str, Any]:
+        with self.db.write() as conn:
+            run = self._run_row(conn, run_id)
+            _delete_run_rows(conn, run.pk)
+        return {"deleted": run_id}
+
+
+def _delete_run_rows(conn: Any, run_pk: int) -> None:
+    for table in (t.match_predictions, t.match_annotations, t.match_items, t.predictions):
+        conn.execute(delete(table).where(table.c.run_pk == run_pk))
+    conn.execute(delete(t.model_runs).where(t.model_runs.c.pk == run_pk))

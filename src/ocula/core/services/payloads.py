@@ -1,0 +1,76 @@
+"""Rows to JSON (Nucleus field names) and domain objects to rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocula.core.types import payload_to_annotation
+
+
+def item_payload(row: Any, url: str | None = None) -> dict[str, Any]:
+    """The JSON form of an item row."""
+    return {
+        "id": row.id,
+        "reference_id": row.reference_id,
+        "image_url": url or row.image_location,
+        "original_image_url": row.image_location,
+        "width": row.width,
+        "height": row.height,
+        "metadata": row.metadata or {},
+    }
+
+
+def object_payload(row: Any, reference_id: str) -> dict[str, Any]:
+    """The JSON form of an annotation or prediction row."""
+    if row.type == "box":
+        geometry: dict[str, Any] = {"x": row.x, "y": row.y, "width": row.width,
+                                    "height": row.height}
+    else:
+        geometry = row.geometry or {}
+    body: dict[str, Any] = {
+        "id": row.id,
+        "type": row.type,
+        "label": row.label,
+        "geometry": geometry,
+        "reference_id": reference_id,
+        "annotation_id": row.annotation_id,
+        "metadata": row.metadata or {},
+    }
+    if row.iscrowd:
+        body["iscrowd"] = True
+    if row.area is not None and row.type != "category":
+        body["area"] = row.area
+    confidence = getattr(row, "confidence", None)
+    if confidence is not None:
+        body["confidence"] = confidence
+    class_pdf = getattr(row, "class_pdf", None)
+    if class_pdf:
+        body["class_pdf"] = class_pdf
+    return body
+
+
+def row_to_object(row: Any, reference_id: str, *, prediction: bool = False) -> Any:
+    """A domain annotation/prediction rebuilt from its row."""
+    return payload_to_annotation(object_payload(row, reference_id), prediction=prediction)
+
+
+def object_columns(ann: Any) -> dict[str, Any]:
+    """The geometry columns of an annotation or prediction row."""
+    box = ann.bbox()
+    area = getattr(ann, "area", None)
+    if area is None:
+        area = ann.computed_area()
+    geometry = None if ann.type in ("box", "category") else ann.geometry()
+    x, y, w, h = box if box is not None else (None, None, None, None)
+    return {
+        "type": ann.type,
+        "label": ann.label,
+        "x": x,
+        "y": y,
+        "width": w,
+        "height": h,
+        "area": area,
+        "iscrowd": bool(getattr(ann, "iscrowd", False)),
+        "geometry": geometry,
+        "metadata": ann.metadata or None,
+    }

@@ -1,0 +1,43 @@
+"""The assembled service, and how to open one from a folder or a database URL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ocula.core.services.annotations import AnnotationService
+from ocula.core.services.datasets import DatasetService
+from ocula.core.services.items import ItemService
+from ocula.core.services.models import ModelService
+from ocula.core.services.slices import SliceService
+from ocula.core.store.engine import Database, sqlite_url
+from ocula.core.store.media import MediaStore
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("OCULA_HOME", Path.home() / ".ocula")).expanduser()
+
+
+class Service(DatasetService, ItemService, AnnotationService, SliceService, ModelService):
+    """Every operation of Ocula over one catalog and one media folder.
+
+    Both the embedded client and the REST API call these methods; arguments are domain
+    objects or plain values, results plain JSON-able dicts and lists.
+    """
+
+    @classmethod
+    def open(cls, home: str | Path | None = None, database_url: str | None = None,
+             local_roots: list[Path] | None = None) -> Service:
+        """Open (creating and migrating if needed) the catalog under ``home``.
+
+        The database is ``home/catalog.db`` (SQLite) unless ``database_url`` names
+        another, e.g. ``postgresql+psycopg://user@host/db``; media always live under
+        ``home``.
+        """
+        root = Path(home).expanduser() if home is not None else default_home()
+        root.mkdir(parents=True, exist_ok=True)
+        db = Database(database_url or sqlite_url(root / "catalog.db"))
+        return cls(db, MediaStore(root), local_roots=local_roots)
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,113 @@
+"""Slices: named subsets of a dataset's items, kept as snapshots of item ids."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from ocula.core.ids import new_id
+from ocula.core.services.base import ServiceBase, chunks, iso, now
+from ocula.core.services.payloads import item_payload
+from ocula.core.store import schema as t
+from ocula.core.validation import duplicate_errors
+from ocula.errors import BatchError, ConflictError, NotFoundError, ValidationError
+
+
+class SliceService(ServiceBase):
+    def create_slice(self, dataset: str, name: str, reference_ids: Sequence[str] = (), *,
+                     description: str | None = None, query: str | None = None,
+                     item_pks: Sequence[int] | None = None) -> dict[str, Any]:
+        """Create a slice from reference ids (or, internally, from item keys a query
+        selected). Unknown reference ids reject the call; nothing is created."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("slice name must be a non-empty string")
+        if errors := duplicate_errors(list(reference_ids), "reference_id"):
+            raise BatchError(errors)
+        try:
+            with self.db.write() as conn:
+                ds = self._dataset_row(conn, dataset)
+                pks = list(item_pks or [])
+                if reference_ids:
+                    found = self._require_items(conn, ds.pk, list(reference_ids))
+                    pks += [found[r].pk for r in reference_ids]
+                slice_id = new_id("slice")
+                result = conn.execute(t.slices.insert().values(
+                    id=slice_id, dataset_pk=ds.pk, name=name.strip(), kind="item",
+                    description=description, query=query, created_at=now()))
+                self._add(conn, result.inserted_primary_key[0], pks)
+        except IntegrityError as exc:
+            raise ConflictError(f"dataset already has a slice named {name!r}") from exc
+        return self.slice_info(slice_id)
+
+    def _add(self, conn: Connection, slice_pk: int, item_pks: Sequence[int]) -> int:
+        present = set(conn.scalars(select(t.slice_items.c.item_pk).where(
+            t.slice_items.c.slice_pk == slice_pk)))
+        new = [pk for pk in dict.fromkeys(item_pks) if pk not in present]
+        if new:
+            conn.execute(t.slice_items.insert(),
+                         [{"slice_pk": slice_pk, "item_pk": pk} for pk in new])
+        return len(new)
+
+    def slice_info(self, slice_id: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            s = self._slice_row(conn, slice_id)
+            ds_id = conn.scalar(select(t.datasets.c.id).where(t.datasets.c.pk == s.dataset_pk))
+            n = conn.scalar(select(func.count()).where(t.slice_items.c.slice_pk == s.pk))
+        return {"slice_id": s.id, "id": s.id, "name": s.name, "dataset_id": ds_id,
+                "type": "dataset_item", "kind": s.kind, "description": s.description,
+                "query": s.query, "length": n, "pending_job_count": 0,
+                "created_at": iso(s.created_at)}
+
+    def list_slices(self, dataset: str) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            ids = conn.scalars(select(t.slices.c.id).where(t.slices.c.dataset_pk == ds.pk)
+                               .order_by(t.slices.c.pk)).all()
+        return [self.slice_info(i) for i in ids]
+
+    def slice_items(self, slice_id: str) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            s = self._slice_row(conn, slice_id)
+            rows = conn.execute(select(t.items).join(
+                t.slice_items, t.slice_items.c.item_pk == t.items.c.pk)
+                .where(t.slice_items.c.slice_pk == s.pk).order_by(t.items.c.pk)).all()
+        return [item_payload(r) for r in rows]
+
+    def slice_append(self, slice_id: str, reference_ids: Sequence[str]) -> dict[str, Any]:
+        with self.db.write() as conn:
+            s = self._slice_row(conn, slice_id)
+            found = self._require_items(conn, s.dataset_pk, list(reference_ids))
+            added = self._add(conn, s.pk, [found[r].pk for r in reference_ids])
+        return {"slice_id": slice_id, "added": added}
+
+    def slice_remove(self, slice_id: str, reference_ids: Sequence[str]) -> dict[str, Any]:
+        with self.db.write() as conn:
+            s = self._slice_row(conn, slice_id)
+            found = self._require_items(conn, s.dataset_pk, list(reference_ids))
+            removed = 0
+            for part in chunks([found[r].pk for r in reference_ids]):
+                removed += conn.execute(delete(t.slice_items).where(
+                    t.slice_items.c.slice_pk == s.pk, t.slice_items.c.item_pk.in_(part))).rowcount
+        return {"slice_id": slice_id, "removed": removed}
+
+    def delete_slice(self, slice_id: str) -> dict[str, Any]:
+        with self.db.write() as conn:
+            s = self._slice_row(conn, slice_id)
+            conn.execute(delete(t.slice_items).where(t.slice_items.c.slice_pk == s.pk))
+            conn.execute(delete(t.slice_objects).where(t.slice_objects.c.slice_pk == s.pk))
+            conn.execute(delete(t.slices).where(t.slices.c.pk == s.pk))
+        return {"deleted": slice_id}
+
+    def find_slice(self, dataset: str, name_or_id: str) -> dict[str, Any]:
+        """A slice of ``dataset`` by name or id."""
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            col = t.slices.c.id if name_or_id.startswith("slc_") else t.slices.c.name
+            sid = conn.scalar(select(t.slices.c.id).where(t.slices.c.dataset_pk == ds.pk,
+                                                          col == name_or_id))
+        if sid is None:
+            raise NotFoundError(f"no slice {name_or_id!r} in dataset {dataset!r}")
+        return self.slice_info(sid)

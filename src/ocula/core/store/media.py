@@ -1,0 +1,163 @@
+"""Image files: header probing, the content-addressed media folder, URL fetching, thumbnails.
+
+Images are either referenced in place (a local path the catalog points at) or stored
+under ``<root>/media/ab/<sha256>.<ext>`` — uploads and fetched URLs always are, local
+files when asked to copy. Only headers are read at ingest (width, height, format) plus a
+cheap check that the file is not truncated; pixels are decoded only for thumbnails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from ocula.errors import ImageError
+
+# Formats whose end marker lets us spot a truncated file without decoding it.
+_JPEG_END = b"\xff\xd9"
+_PNG_END = b"IEND\xaeB`\x82"
+MAX_FETCH_BYTES = 200 * 1024 * 1024
+FETCH_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    format: str
+
+
+def _check_tail(fmt: str, tail: bytes, name: str) -> None:
+    # JPEG writers may pad after EOI, so look for the marker near the end, not at it.
+    if fmt == "JPEG" and _JPEG_END not in tail:
+        raise ImageError(f"truncated JPEG file (no end-of-image marker): {name}")
+    if fmt == "PNG" and _PNG_END not in tail:
+        raise ImageError(f"truncated PNG file (no IEND chunk): {name}")
+
+
+def _probe(fp: io.BufferedIOBase | io.BytesIO, name: str) -> ImageInfo:
+    try:
+        with warnings.catch_warnings():
+            # Pillow's decompression-bomb guard stays on; its warning tier is an error here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fp) as img:
+                width, height = img.size
+                fmt = img.format or "UNKNOWN"
+    except (UnidentifiedImageError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as exc:
+        raise ImageError(f"not a readable image ({exc.__class__.__name__}): {name}") from exc
+    except OSError as exc:
+        raise ImageError(f"cannot read image {name}: {exc}") from exc
+    fp.seek(-min(64, _size(fp)), os.SEEK_END)
+    _check_tail(fmt, fp.read(), name)
+    if width <= 0 or height <= 0:
+        raise ImageError(f"image has no pixels: {name}")
+    return ImageInfo(width, height, fmt)
+
+
+def _size(fp: io.BufferedIOBase | io.BytesIO) -> int:
+    here = fp.tell()
+    fp.seek(0, os.SEEK_END)
+    end = fp.tell()
+    fp.seek(here)
+    return end
+
+
+def probe_file(path: str | Path) -> ImageInfo:
+    """Read an image's size and format from its header; raise ImageError if unusable."""
+    try:
+        with open(path, "rb") as fp:
+            return _probe(fp, str(path))
+    except FileNotFoundError as exc:
+        raise ImageError(f"image file does not exist: {path}") from exc
+    except IsADirectoryError as exc:
+        raise ImageError(f"image path is a directory: {path}") from exc
+    except PermissionError as exc:
+        raise ImageError(f"image file is not readable: {path}") from exc
+
+
+def probe_bytes(data: bytes, name: str) -> ImageInfo:
+    if not data:
+        raise ImageError(f"empty image file: {name}")
+    return _probe(io.BytesIO(data), name)
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def fetch_url(url: str, *, timeout: float = FETCH_TIMEOUT_S) -> bytes:
+    """Download an image, bounded in time and size."""
+    try:
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as resp:
+            if resp.status_code != 200:
+                raise ImageError(f"fetching {url} gave HTTP {resp.status_code}")
+            chunks, total = [], 0
+            for chunk in resp.iter_bytes():
+                total += len(chunk)
+                if total > MAX_FETCH_BYTES:
+                    raise ImageError(f"image at {url} is larger than {MAX_FETCH_BYTES} bytes")
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise ImageError(f"cannot fetch {url}: {exc.__class__.__name__}: {exc}") from exc
+    return b"".join(chunks)
+
+
+class MediaStore:
+    """The media folder: content-addressed originals and cached thumbnails."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        (self.root / "media").mkdir(parents=True, exist_ok=True)
+        (self.root / "thumbs").mkdir(parents=True, exist_ok=True)
+
+    def path_for_key(self, key: str) -> Path:
+        return self.root / "media" / key[:2] / key
+
+    def put_bytes(self, data: bytes, fmt: str) -> str:
+        """Store bytes under their hash; storing the same bytes twice is a no-op."""
+        key = f"{hashlib.sha256(data).hexdigest()}.{fmt.lower()}"
+        target = self.path_for_key(key)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Write then rename, so a crash never leaves a half file under a real key.
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, target)
+        return key
+
+    def local_path(self, image_location: str, media_key: str | None) -> Path | None:
+        """Where the pixels of an item are on this machine, or None if nowhere."""
+        if media_key:
+            return self.path_for_key(media_key)
+        if is_url(image_location):
+            return None
+        return Path(image_location)
+
+    def thumbnail(self, source: Path, cache_key: str, size: int = 256) -> Path:
+        """A JPEG no larger than ``size`` px on its long side, made once and cached."""
+        target = self.root / "thumbs" / str(size) / f"{cache_key}.jpg"
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with Image.open(source) as img:
+                img.draft("RGB", (size, size))  # lets JPEG decode at reduced scale
+                img = img.convert("RGB")
+                img.thumbnail((size, size))
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+                with os.fdopen(fd, "wb") as out:
+                    img.save(out, "JPEG", quality=85)
+        except (OSError, UnidentifiedImageError) as exc:
+            raise ImageError(f"cannot make a thumbnail of {source}: {exc}") from exc
+        os.replace(tmp, target)
+        return target

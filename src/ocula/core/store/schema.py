@@ -1,0 +1,297 @@
+"""The catalog's tables (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Rows join on integer surrogate keys (``pk``) because they keep indexes small and joins
+fast at millions of boxes; the public, prefixed string ids (``ds_…``, ``di_…``) live in
+their own unique columns.
+
+Annotations are versioned in place: every write to a dataset's ground truth opens a new
+row in ``annotation_versions`` and each annotation row is valid from the version that
+wrote it (``version_from``) until the version that replaced or deleted it
+(``version_to``, NULL while current). "The labels at version v" is
+``version_from <= v AND (version_to IS NULL OR version_to > v)``; a correction never
+destroys the old label, so a run can be scored against old and corrected labels.
+
+Evaluation results live in their own ``match_*`` tables keyed by run, never in the
+annotation or prediction rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON as SAJSON,
+)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+# JSONB on PostgreSQL so metadata queries can use its operators and GIN indexes.
+JsonType = SAJSON().with_variant(JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+def _pk() -> Column:
+    return Column("pk", Integer, primary_key=True, autoincrement=True)
+
+
+def _fk(name: str, target: str, *, nullable: bool = False) -> Column:
+    return Column(name, Integer, ForeignKey(f"{target}.pk", ondelete="CASCADE"),
+                  nullable=nullable)
+
+
+def _created() -> Column:
+    return Column("created_at", DateTime(timezone=True), nullable=False)
+
+
+datasets = Table(
+    "datasets",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("name", String(255), nullable=False, unique=True),
+    # Annotation types this dataset accepts; NULL = any.
+    Column("allowed_types", JsonType, nullable=True),
+    Column("metadata", JsonType, nullable=True),
+    _created(),
+)
+
+items = Table(
+    "items",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    _fk("dataset_pk", "datasets"),
+    Column("reference_id", String(1024), nullable=False),
+    # What the user gave: a local path or a URL.
+    Column("image_location", Text, nullable=False),
+    # Content-addressed key in the media folder, or NULL when referenced in place.
+    Column("media_key", String(80), nullable=True),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("metadata", JsonType, nullable=True),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("dataset_pk", "reference_id"),
+)
+
+annotation_versions = Table(
+    "annotation_versions",
+    metadata,
+    _pk(),
+    _fk("dataset_pk", "datasets"),
+    # Monotonic per dataset, starting at 1.
+    Column("version", Integer, nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("message", Text, nullable=True),
+    _created(),
+    UniqueConstraint("dataset_pk", "version"),
+)
+
+# Columns shared by ground truth and predictions: geometry kept in real columns so
+# queries (area < 400, width > 20) and evaluation read them without JSON parsing.
+def _object_columns() -> list[Column]:
+    return [
+        Column("type", String(16), nullable=False),
+        Column("label", String(255), nullable=True),
+        Column("x", Float, nullable=True),
+        Column("y", Float, nullable=True),
+        Column("width", Float, nullable=True),
+        Column("height", Float, nullable=True),
+        Column("area", Float, nullable=True),
+        Column("iscrowd", Boolean, nullable=False, default=False),
+        # Polygon vertices, keypoints, RLE; NULL for plain boxes.
+        Column("geometry", JsonType, nullable=True),
+        Column("metadata", JsonType, nullable=True),
+    ]
+
+
+annotations = Table(
+    "annotations",
+    metadata,
+    _pk(),
+    # Stable logical id across versions of the same annotation.
+    Column("id", String(40), nullable=False),
+    _fk("dataset_pk", "datasets"),
+    _fk("item_pk", "items"),
+    # The user's own id; unique among current annotations of an item.
+    Column("annotation_id", String(255), nullable=True),
+    *_object_columns(),
+    Column("version_from", Integer, nullable=False),
+    Column("version_to", Integer, nullable=True),
+    Index("ix_annotations_item_current", "item_pk", "version_to"),
+    Index("ix_annotations_dataset_label", "dataset_pk", "label"),
+    Index("ix_annotations_id", "id"),
+    Index("ix_annotations_item_annotation_id", "item_pk", "annotation_id"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("reference_id", String(255), nullable=False, unique=True),
+    Column("metadata", JsonType, nullable=True),
+    _created(),
+)
+
+model_runs = Table(
+    "model_runs",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    _fk("model_pk", "models"),
+    _fk("dataset_pk", "datasets"),
+    Column("name", String(255), nullable=False),
+    Column("metadata", JsonType, nullable=True),
+    # Set by commit(): the options used and the annotation version matched against.
+    Column("commit_config", JsonType, nullable=True),
+    Column("committed_version", Integer, nullable=True),
+    Column("committed_at", DateTime(timezone=True), nullable=True),
+    _created(),
+    UniqueConstraint("dataset_pk", "name"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    _fk("run_pk", "model_runs"),
+    _fk("item_pk", "items"),
+    Column("annotation_id", String(255), nullable=True),
+    *_object_columns(),
+    Column("confidence", Float, nullable=True),
+    Column("class_pdf", JsonType, nullable=True),
+    Index("ix_predictions_run_item", "run_pk", "item_pk"),
+    Index("ix_predictions_item", "item_pk"),
+    Index("ix_predictions_run_label", "run_pk", "label"),
+)
+
+slices = Table(
+    "slices",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    _fk("dataset_pk", "datasets"),
+    Column("name", String(255), nullable=False),
+    # "item" or "object" (a slice of boxes, for the patches view).
+    Column("kind", String(16), nullable=False, default="item"),
+    Column("description", Text, nullable=True),
+    # The query the snapshot was taken from, when made from one.
+    Column("query", Text, nullable=True),
+    _created(),
+    UniqueConstraint("dataset_pk", "name"),
+)
+
+slice_items = Table(
+    "slice_items",
+    metadata,
+    _fk("slice_pk", "slices"),
+    _fk("item_pk", "items"),
+    UniqueConstraint("slice_pk", "item_pk"),
+    Index("ix_slice_items_item", "item_pk"),
+)
+
+slice_objects = Table(
+    "slice_objects",
+    metadata,
+    _fk("slice_pk", "slices"),
+    # Exactly one of the two is set.
+    _fk("annotation_pk", "annotations", nullable=True),
+    _fk("prediction_pk", "predictions", nullable=True),
+    Index("ix_slice_objects_slice", "slice_pk"),
+)
+
+match_predictions = Table(
+    "match_predictions",
+    metadata,
+    _fk("run_pk", "model_runs"),
+    Column("prediction_pk", Integer, ForeignKey("predictions.pk", ondelete="CASCADE"),
+           primary_key=True),
+    _fk("item_pk", "items"),
+    # The ground truth row (a specific version) it matched, if any.
+    Column("annotation_pk", Integer, nullable=True),
+    Column("iou", Float, nullable=False),
+    # "tp" or "fp"; denormalised label/confidence let "FPs above 0.8" use one index.
+    Column("status", String(4), nullable=False),
+    Column("label", String(255), nullable=True),
+    Column("confidence", Float, nullable=True),
+    Index("ix_match_predictions_run_status_conf", "run_pk", "status", "confidence"),
+    Index("ix_match_predictions_run_iou", "run_pk", "iou"),
+    Index("ix_match_predictions_item", "item_pk"),
+)
+
+match_annotations = Table(
+    "match_annotations",
+    metadata,
+    _fk("run_pk", "model_runs"),
+    Column("annotation_pk", Integer, nullable=False),
+    _fk("item_pk", "items"),
+    Column("prediction_pk", Integer, nullable=True),
+    Column("iou", Float, nullable=False),
+    # "tp", "fn", or "ignored" (crowd regions).
+    Column("status", String(8), nullable=False),
+    Column("label", String(255), nullable=True),
+    UniqueConstraint("run_pk", "annotation_pk"),
+    Index("ix_match_annotations_run_status", "run_pk", "status"),
+    Index("ix_match_annotations_item", "item_pk"),
+)
+
+match_items = Table(
+    "match_items",
+    metadata,
+    _fk("run_pk", "model_runs"),
+    _fk("item_pk", "items"),
+    Column("tp", Integer, nullable=False),
+    Column("fp", Integer, nullable=False),
+    Column("fn", Integer, nullable=False),
+    UniqueConstraint("run_pk", "item_pk"),
+    Index("ix_match_items_run_fn", "run_pk", "fn"),
+    Index("ix_match_items_run_fp", "run_pk", "fp"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("completed_steps", Integer, nullable=False, default=0),
+    Column("total_steps", Integer, nullable=False, default=0),
+    Column("errors", JsonType, nullable=True),
+    Column("result", JsonType, nullable=True),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _pk(),
+    Column("name", String(255), nullable=False, unique=True),
+    # sha256 of the key; the key itself is shown once and never stored.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+    _created(),
+)

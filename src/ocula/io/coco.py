@@ -1,0 +1,503 @@
+"""COCO instances / keypoints JSON: import ground truth and results, export both.
+
+One COCO annotation record becomes up to three domain annotations, one per geometry it
+carries (restrict with ``kinds``):
+
+==================  ==========================================  =====================
+COCO field          domain annotation                           ``annotation_id``
+==================  ==========================================  =====================
+``bbox``            :class:`BoxAnnotation`                      ``"17"``
+one polygon         :class:`PolygonAnnotation`                  ``"17/polygon"``
+several polygons    :class:`MaskAnnotation` (rasterised)        ``"17/mask"``
+RLE (either form)   :class:`MaskAnnotation` (uncompressed RLE)  ``"17/mask"``
+``keypoints``       :class:`KeypointsAnnotation`                ``"17/keypoints"``
+==================  ==========================================  =====================
+
+Box, polygon and mask keep COCO's ``area`` and ``iscrowd``; the box is COCO's ``bbox``
+exactly, so box and segmentation metrics match pycocotools. Other annotation fields go
+to ``metadata``. Records with a ``score`` are predictions (``confidence=score``).
+Keypoints: ``v=0`` -> ``Keypoint(None, None, visible=False)``, ``v=1`` -> coordinates
+with ``visible=False``, ``v=2`` -> ``visible=True``; the category's ``keypoints`` names
+and its ``skeleton`` (converted from COCO's 1-based to 0-based indices) are copied.
+
+Items: ``reference_id`` is the image ``file_name``; ``metadata`` holds ``coco_id`` and
+the other image fields (``license``, ``date_captured``, ...). :func:`export_coco` reverses
+all of this, merging the parts of one record back together by annotation id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ocula.core.types import (
+    BoxAnnotation,
+    BoxPrediction,
+    DatasetItem,
+    Keypoint,
+    KeypointsAnnotation,
+    KeypointsPrediction,
+    MaskAnnotation,
+    MaskPrediction,
+    PolygonAnnotation,
+    PolygonPrediction,
+)
+from ocula.errors import DuplicateIdError, GeometryError, ValidationError
+
+from ._common import (
+    ImportedData,
+    Prediction,
+    check_box,
+    group_parts,
+    image_size,
+    load_json,
+    number,
+    part_id,
+    unique_labels,
+)
+from .rle import polygons_to_rle, to_uncompressed
+
+__all__ = ["KINDS", "export_coco", "export_coco_results", "import_coco", "import_coco_results"]
+
+KINDS = ("box", "polygon", "mask", "keypoints")
+_ANN_FIELDS = {"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd",
+               "keypoints", "num_keypoints", "score"}
+_IMAGE_FIELDS = {"id", "file_name", "width", "height"}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _kinds(kinds: Collection[str] | None) -> set[str]:
+    if kinds is None:
+        return set(KINDS)
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValidationError(f"unknown annotation kinds {sorted(unknown)}; use {list(KINDS)}")
+    return set(kinds)
+
+
+def _parse_categories(raw: Any, warnings: list[str]) -> tuple[dict[Any, dict], list[str]]:
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise ValidationError("COCO 'categories' must be a list")
+    by_id: dict[Any, dict] = {}
+    for i, cat in enumerate(raw):
+        if not isinstance(cat, dict) or "id" not in cat or not isinstance(cat.get("name"), str):
+            raise ValidationError(f"category #{i} must be an object with 'id' and 'name': "
+                                  f"{cat!r}")
+        if cat["id"] in by_id:
+            raise DuplicateIdError(f"category id {cat['id']!r} appears twice")
+        if any(c["name"] == cat["name"] for c in by_id.values()):
+            warnings.append(f"category name {cat['name']!r} is used by several ids; "
+                            "their annotations share one label")
+        by_id[cat["id"]] = cat
+    return by_id, unique_labels(c["name"] for c in raw)
+
+
+def _parse_images(raw: Any, images_dir: Path) -> tuple[list[DatasetItem], dict[Any, DatasetItem]]:
+    if not isinstance(raw, list):
+        raise ValidationError("COCO file has no 'images' list")
+    items: list[DatasetItem] = []
+    by_id: dict[Any, DatasetItem] = {}
+    names: set[str] = set()
+    for i, img in enumerate(raw):
+        if not isinstance(img, dict) or "id" not in img:
+            raise ValidationError(f"image #{i} must be an object with an 'id'")
+        name = img.get("file_name")
+        if not isinstance(name, str) or not name:
+            raise ValidationError(f"image id {img['id']!r} has no 'file_name'")
+        if img["id"] in by_id:
+            raise DuplicateIdError(f"image id {img['id']!r} appears twice", reference_id=name)
+        if name in names:
+            raise DuplicateIdError(f"file_name {name!r} appears twice", reference_id=name)
+        names.add(name)
+        path = (images_dir / name).absolute()
+        width, height = img.get("width"), img.get("height")
+        if width is None or height is None:
+            width, height = image_size(path, name)
+        elif not (isinstance(width, int) and isinstance(height, int) and width > 0
+                  and height > 0):
+            raise ValidationError(f"image {name!r}: width/height must be positive integers, "
+                                  f"got {width!r}x{height!r}", reference_id=name)
+        meta = {"coco_id": img["id"]}
+        meta.update({k: v for k, v in img.items() if k not in _IMAGE_FIELDS})
+        item = DatasetItem(image_location=str(path), reference_id=name, metadata=meta,
+                           width=width, height=height)
+        items.append(item)
+        by_id[img["id"]] = item
+    return items, by_id
+
+
+def _keypoints(raw: Any, cat: dict, *, what: str, ref: str | None, prediction: bool
+               ) -> tuple[list[Keypoint], list[str], list[list[int]]]:
+    if not isinstance(raw, list) or len(raw) % 3 or not all(_is_number(v) for v in raw):
+        raise GeometryError(f"{what}: 'keypoints' must be a flat list of x, y, v triplets",
+                            reference_id=ref)
+    names = list(cat.get("keypoints") or [])
+    if names and len(names) * 3 != len(raw):
+        raise GeometryError(f"{what}: {len(raw) // 3} keypoints but category "
+                            f"{cat['name']!r} names {len(names)}", reference_id=ref)
+    points = []
+    for j in range(0, len(raw), 3):
+        x, y, v = raw[j:j + 3]
+        if v == 0 and x == 0 and y == 0:
+            points.append(Keypoint(None, None, False))
+        else:
+            points.append(Keypoint(float(x), float(y), v > 0 if prediction else v >= 2))
+    skeleton = [[int(a) - 1, int(b) - 1] for a, b in (cat.get("skeleton") or [])]
+    return points, names, skeleton
+
+
+def _convert(ann: dict, *, ann_id: str, item: DatasetItem, cat: dict, kinds: set[str],
+             prediction: bool, warnings: list[str]) -> list[Any]:
+    """Turn one COCO record into domain annotations (see the module docstring)."""
+    ref = item.reference_id
+    what = f"annotation {ann_id}"
+    label = cat["name"]
+    meta = {k: v for k, v in ann.items() if k not in _ANN_FIELDS}
+    common: dict[str, Any] = {"label": label, "reference_id": ref}
+    if prediction:
+        score = ann.get("score")
+        if not _is_number(score):
+            raise ValidationError(f"{what}: 'score' must be a number, got {score!r}",
+                                  reference_id=ref)
+        common["confidence"] = float(score)
+    area = ann.get("area")
+    if area is not None and not _is_number(area):
+        raise GeometryError(f"{what}: 'area' must be a number, got {area!r}", reference_id=ref)
+    shape: dict[str, Any] = {"iscrowd": bool(ann.get("iscrowd", 0)),
+                             "area": None if area is None else float(area)}
+    out: list[Any] = []
+    if ann.get("bbox") is not None:
+        x, y, w, h = check_box(ann["bbox"], what=what, reference_id=ref)
+        if "box" in kinds:
+            cls = BoxPrediction if prediction else BoxAnnotation
+            out.append(cls(**common, **shape, x=x, y=y, width=w, height=h, annotation_id=ann_id,
+                           metadata=dict(meta) or None))
+    seg = ann.get("segmentation")
+    if seg:
+        out.extend(_segmentation(seg, common=common, shape=shape, meta=meta, ann_id=ann_id,
+                                 item=item, kinds=kinds, prediction=prediction,
+                                 warnings=warnings))
+    if ann.get("keypoints") is not None and "keypoints" in kinds:
+        points, names, skeleton = _keypoints(ann["keypoints"], cat, what=what, ref=ref,
+                                             prediction=prediction)
+        cls = KeypointsPrediction if prediction else KeypointsAnnotation
+        out.append(cls(**common, keypoints=points, names=names, skeleton=skeleton,
+                       annotation_id=part_id(ann_id, "keypoints"), metadata=dict(meta) or None))
+    if not out and not (ann.get("bbox") is not None or seg or ann.get("keypoints") is not None):
+        warnings.append(f"{what} on {ref!r} has no bbox, segmentation or keypoints; skipped")
+    return out
+
+
+def _segmentation(seg: Any, *, common: dict, shape: dict, meta: dict, ann_id: str,
+                  item: DatasetItem, kinds: set[str], prediction: bool,
+                  warnings: list[str]) -> list[Any]:
+    ref = item.reference_id
+    what = f"annotation {ann_id}"
+    h, w = item.height, item.width
+    mask_cls = MaskPrediction if prediction else MaskAnnotation
+    poly_cls = PolygonPrediction if prediction else PolygonAnnotation
+    mask_id = part_id(ann_id, "mask")
+    if isinstance(seg, dict):
+        try:
+            rle = to_uncompressed(seg, height=h, width=w)
+        except GeometryError as exc:
+            raise GeometryError(f"{what}: {exc.message}", reference_id=ref) from exc
+        if h is not None and rle["size"] != [h, w]:
+            raise GeometryError(f"{what}: RLE size {rle['size']} differs from the image "
+                                f"size [{h}, {w}]", reference_id=ref)
+        if "mask" in kinds:
+            return [mask_cls(**common, **shape, mask=rle, annotation_id=mask_id,
+                             metadata=dict(meta) or None)]
+        warnings.append(f"{what} on {ref!r}: RLE mask skipped ('mask' not in kinds)")
+        return []
+    if not isinstance(seg, list) or not all(isinstance(p, list) for p in seg):
+        raise GeometryError(f"{what}: 'segmentation' must be a list of polygons or an RLE "
+                            "object", reference_id=ref)
+    for poly in seg:
+        if len(poly) < 6 or len(poly) % 2 or not all(_is_number(v) for v in poly):
+            raise GeometryError(f"{what}: each polygon must be an even number (>= 6) of "
+                                f"finite coordinates, got {poly!r}", reference_id=ref)
+    if len(seg) == 1 and "polygon" in kinds:
+        flat = seg[0]
+        vertices = [(float(flat[j]), float(flat[j + 1])) for j in range(0, len(flat), 2)]
+        return [poly_cls(**common, **shape, vertices=vertices,
+                         annotation_id=part_id(ann_id, "polygon"), metadata=dict(meta) or None)]
+    if "mask" in kinds:
+        if h is None or w is None:
+            raise GeometryError(f"{what}: cannot rasterise polygons, image size unknown",
+                                reference_id=ref)
+        return [mask_cls(**common, **shape, mask=polygons_to_rle(seg, h, w),
+                         annotation_id=mask_id, metadata=dict(meta) or None)]
+    warnings.append(f"{what} on {ref!r}: {len(seg)}-part polygon skipped "
+                    "('mask' not in kinds)")
+    return []
+
+
+def _convert_records(records: Any, *, images: Mapping[Any, DatasetItem], cats: Mapping[Any, dict],
+                     kinds: set[str], force_prediction: bool, warnings: list[str]
+                     ) -> tuple[list[Any], list[Any]]:
+    if not isinstance(records, list):
+        raise ValidationError("COCO 'annotations' must be a list")
+    annotations: list[Any] = []
+    predictions: list[Any] = []
+    seen: set[str] = set()
+    for i, ann in enumerate(records):
+        if not isinstance(ann, dict):
+            raise ValidationError(f"annotation #{i} must be an object, got {ann!r}")
+        ann_id = str(ann.get("id", i + 1))
+        if ann_id in seen:
+            raise DuplicateIdError(f"annotation id {ann_id} appears twice")
+        seen.add(ann_id)
+        item = images.get(ann.get("image_id"))
+        if item is None:
+            raise ValidationError(f"annotation {ann_id} refers to unknown image_id "
+                                  f"{ann.get('image_id')!r}", annotation_id=ann_id)
+        cat = cats.get(ann.get("category_id"))
+        if cat is None:
+            raise ValidationError(f"annotation {ann_id} refers to unknown category_id "
+                                  f"{ann.get('category_id')!r}", reference_id=item.reference_id,
+                                  annotation_id=ann_id)
+        prediction = force_prediction or "score" in ann
+        converted = _convert(ann, ann_id=ann_id, item=item, cat=cat, kinds=kinds,
+                             prediction=prediction, warnings=warnings)
+        (predictions if prediction else annotations).extend(converted)
+    return annotations, predictions
+
+
+def import_coco(annotations_json: Path | str, images_dir: Path | str | None = None, *,
+                kinds: Collection[str] | None = None) -> ImportedData:
+    """Read a COCO instances (or person keypoints) JSON file.
+
+    ``images_dir`` is where ``file_name`` paths are resolved (default: the JSON file's
+    folder). Image files are only opened when the JSON lacks ``width``/``height``.
+    ``kinds`` restricts the geometries produced (subset of :data:`KINDS`). Records with
+    a ``score`` field land in ``predictions``.
+    """
+    path = Path(annotations_json)
+    data = load_json(path, "COCO annotation file")
+    if not isinstance(data, dict):
+        raise ValidationError(f"{path} is not a COCO instances file (expected an object with "
+                              "'images', 'annotations', 'categories')", path=str(path))
+    warnings: list[str] = []
+    cats, names = _parse_categories(data.get("categories"), warnings)
+    root = Path(images_dir) if images_dir is not None else path.parent
+    items, by_id = _parse_images(data.get("images"), root)
+    annotations, predictions = _convert_records(
+        data.get("annotations", []), images=by_id, cats=cats, kinds=_kinds(kinds),
+        force_prediction=False, warnings=warnings)
+    coco_info = {"categories": data.get("categories") or []}
+    for key in ("info", "licenses"):
+        if key in data:
+            coco_info[key] = data[key]
+    return ImportedData(items=items, annotations=annotations, predictions=predictions,
+                        categories=names, info={"coco": coco_info}, warnings=warnings)
+
+
+def import_coco_results(results_json: Path | str, gt: ImportedData | Path | str | dict, *,
+                        kinds: Collection[str] | None = None) -> list[Prediction]:
+    """Read detector results in COCO's results format, mapped onto a ground truth.
+
+    ``results_json`` holds a list of ``{image_id, category_id, score, bbox |
+    segmentation | keypoints}`` (an instances file with an ``annotations`` list is also
+    accepted). ``image_id``/``category_id`` are resolved through ``gt``: a COCO file, a
+    COCO dict (e.g. from :func:`export_coco`) or an :class:`ImportedData`. For the
+    latter, images are numbered as :func:`export_coco` numbers them and categories come
+    from ``gt.info["coco"]["categories"]``, else ``gt.categories`` numbered from 1.
+    Predictions without an ``id`` get ``annotation_id`` ``str(index + 1)``, like
+    pycocotools' ``loadRes``.
+    """
+    if isinstance(gt, str | Path):
+        gt = import_coco(gt)
+    if isinstance(gt, dict):
+        warnings: list[str] = []
+        cats, _ = _parse_categories(gt.get("categories"), warnings)
+        _, images = _parse_images(gt.get("images"), Path("."))
+    else:
+        raw_cats = gt.info.get("coco", {}).get("categories") or [
+            {"id": i, "name": name} for i, name in enumerate(gt.categories, start=1)]
+        cats, _ = _parse_categories(raw_cats, [])
+        images = dict(zip(_image_ids(gt.items), gt.items, strict=True))
+    data = load_json(Path(results_json), "COCO results file")
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list):
+        data = data["annotations"]
+    if not isinstance(data, list):
+        raise ValidationError(f"{results_json} is not a COCO results list")
+    _, predictions = _convert_records(data, images=images, cats=cats, kinds=_kinds(kinds),
+                                      force_prediction=True, warnings=[])
+    return predictions
+
+
+# --- export -------------------------------------------------------------------------
+
+
+def _image_ids(items: Sequence[DatasetItem]) -> list[Any]:
+    """COCO image ids: the items' ``coco_id`` if all have distinct ints, else 1..N."""
+    ids = [(i.metadata or {}).get("coco_id") for i in items]
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in ids) and \
+            len(set(ids)) == len(ids):
+        return ids
+    return list(range(1, len(items) + 1))
+
+
+def _category_records(categories: Sequence[str] | Sequence[dict] | None,
+                      objects: Sequence[Any]) -> list[dict]:
+    labels = unique_labels(getattr(o, "label", None) for o in objects)
+    if categories and isinstance(categories[0], dict):
+        records = [dict(c) for c in categories]  # type: ignore[arg-type]
+    else:
+        records = [{"id": i, "name": n} for i, n in enumerate(categories or [], start=1)]
+    known = {c["name"] for c in records}
+    next_id = max((c["id"] for c in records if isinstance(c["id"], int)), default=0) + 1
+    for name in sorted(set(labels) - known):
+        records.append({"id": next_id, "name": name})
+        next_id += 1
+    for obj in objects:  # keypoint names/skeleton for categories that lack them
+        if isinstance(obj, KeypointsAnnotation) and obj.names:
+            rec = next(c for c in records if c["name"] == obj.label)
+            if not rec.get("keypoints"):
+                rec["keypoints"] = list(obj.names)
+                rec["skeleton"] = [[a + 1, b + 1] for a, b in obj.skeleton]
+    return records
+
+
+def _record(group: dict[str, Any], *, image_id: Any, category_id: Any) -> dict[str, Any]:
+    box, segm, kps = group.get("box"), group.get("segm"), group.get("keypoints")
+    parts = [p for p in (box, segm, kps) if p is not None]
+    first = parts[0]
+    rec: dict[str, Any] = {"id": None, "image_id": image_id, "category_id": category_id}
+    for part in parts:
+        rec.update({k: v for k, v in (part.metadata or {}).items() if k not in rec
+                    and k not in _ANN_FIELDS})
+    if segm is not None:
+        if segm.type == "polygon":
+            rec["segmentation"] = [[number(c) for v in segm.vertices for c in (v.x, v.y)]]
+        else:
+            rec["segmentation"] = {"size": list(segm.mask["size"]),
+                                   "counts": list(segm.mask["counts"])}
+    bbox = next((p.bbox() for p in parts if p.bbox() is not None), None)
+    rec["bbox"] = [number(v) for v in (bbox or (0, 0, 0, 0))]
+    area = next((p.area for p in (box, segm) if p is not None and p.area is not None), None)
+    if area is None and (segm is not None or box is not None):
+        area = (segm if segm is not None else box).computed_area()
+    elif area is None:
+        area = bbox[2] * bbox[3] if bbox else 0
+    rec["area"] = number(area)
+    crowd = any(getattr(p, "iscrowd", False) for p in parts)
+    if not first.is_prediction or crowd:
+        rec["iscrowd"] = int(crowd)
+    if kps is not None:
+        flat: list[int | float] = []
+        for k in kps.keypoints:
+            if k.x is None or k.y is None:
+                flat.extend((0, 0, 0))
+            else:
+                flat.extend((number(k.x), number(k.y), 2 if k.visible else 1))
+        rec["keypoints"] = flat
+        rec["num_keypoints"] = sum(1 for k in kps.keypoints if k.x is not None)
+    scores = [p.confidence for p in parts if getattr(p, "confidence", None) is not None]
+    if first.is_prediction and scores:
+        rec["score"] = scores[0]
+    return rec
+
+
+def _item_size(item: DatasetItem, objects: Sequence[Any]) -> tuple[int, int]:
+    if item.width is not None and item.height is not None:
+        return int(item.width), int(item.height)
+    loc = item.image_location
+    if loc and not loc.startswith(("http://", "https://")) and Path(loc).is_file():
+        return image_size(Path(loc), item.reference_id)
+    for obj in objects:
+        if obj.reference_id == item.reference_id and isinstance(obj, MaskAnnotation):
+            h, w = obj.mask["size"]
+            return int(w), int(h)
+    raise ValidationError(f"item {item.reference_id!r} has no width/height and its image is "
+                          "not a readable local file", reference_id=item.reference_id)
+
+
+def _build(items: Sequence[DatasetItem], objects: Sequence[Any],
+           categories: Sequence[str] | Sequence[dict] | None
+           ) -> tuple[list[dict], list[dict], list[dict]]:
+    cat_records = _category_records(categories, objects)
+    cat_ids = {}
+    for c in cat_records:
+        cat_ids.setdefault(c["name"], c["id"])
+    images, image_ids = [], {}
+    for item, image_id in zip(items, _image_ids(items), strict=True):
+        if not item.reference_id:
+            raise ValidationError(f"item {item.image_location!r} has no reference_id")
+        if item.reference_id in image_ids:
+            raise DuplicateIdError(f"reference_id {item.reference_id!r} appears twice",
+                                   reference_id=item.reference_id)
+        width, height = _item_size(item, objects)
+        rec = {"id": image_id, "file_name": item.reference_id, "width": width, "height": height}
+        rec.update({k: v for k, v in (item.metadata or {}).items()
+                    if k not in _IMAGE_FIELDS and k != "coco_id"})
+        images.append(rec)
+        image_ids[item.reference_id] = image_id
+    records = []
+    groups = group_parts(objects)
+    for group in groups:
+        first = next(group[k] for k in ("box", "segm", "keypoints") if k in group)
+        if first.reference_id not in image_ids:
+            raise ValidationError(f"annotation {first.annotation_id!r} refers to unknown item "
+                                  f"{first.reference_id!r}", reference_id=first.reference_id)
+        records.append(_record(group, image_id=image_ids[first.reference_id],
+                               category_id=cat_ids[first.label]))
+    bases = [g["base"] for g in groups]
+    if all(b is not None and b.isdigit() for b in bases) and len(set(bases)) == len(bases):
+        ids: list[int] = [int(b) for b in bases]
+    else:
+        ids = list(range(1, len(records) + 1))
+    for rec, ann_id in zip(records, ids, strict=True):
+        rec["id"] = ann_id
+    return images, records, cat_records
+
+
+def export_coco(items: Sequence[DatasetItem], annotations: Sequence[Any] = (),
+                predictions: Sequence[Any] | None = None, *,
+                categories: Sequence[str] | Sequence[dict] | None = None,
+                info: dict | None = None, licenses: list | None = None) -> dict[str, Any]:
+    """Build a COCO instances dict (``json.dump`` it to write the file).
+
+    ``categories`` fixes the category ids: label names numbered from 1 in that order,
+    or COCO category records (e.g. ``imported.info["coco"]["categories"]``, which keeps
+    the original ids, supercategories and keypoint names). Labels not listed are added
+    after, in sorted order; by default all labels are numbered from 1 in sorted order.
+    Image ids are the items' ``coco_id`` metadata when every item has a distinct one,
+    else 1..N in ``items`` order; annotation ids likewise come from numeric annotation
+    ids or are renumbered. Masks are written as uncompressed RLE, polygons as
+    segmentation lists. ``predictions`` (optional) are written as extra annotations
+    carrying a ``score``. Category annotations are not exported (COCO has no
+    image-level labels).
+    """
+    objects = [*annotations, *(predictions or [])]
+    images, records, cat_records = _build(items, objects, categories)
+    out: dict[str, Any] = {}
+    if info is not None:
+        out["info"] = info
+    if licenses is not None:
+        out["licenses"] = licenses
+    out.update(images=images, annotations=records, categories=cat_records)
+    return out
+
+
+def export_coco_results(items: Sequence[DatasetItem], predictions: Sequence[Any], *,
+                        categories: Sequence[str] | Sequence[dict] | None = None
+                        ) -> list[dict[str, Any]]:
+    """Predictions in COCO's results format (``pycocotools.COCO.loadRes`` input).
+
+    Image and category ids follow :func:`export_coco` for the same ``items`` and
+    ``categories`` — pass the ground truth's categories so the ids agree.
+    """
+    _, records, _ = _build(items, predictions, categories)
+    for rec in records:
+        rec.pop("id", None)
+        rec.pop("iscrowd", None)
+    return records

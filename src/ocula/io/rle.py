@@ -1,0 +1,257 @@
+"""COCO run-length encoding helpers that do not need pycocotools.
+
+Ocula stores masks as COCO *uncompressed* RLE (``{"size": [h, w], "counts": [...]}``,
+column-major, starting with a run of zeros; see :func:`ocula.core.types.rle_encode`).
+COCO files and detector outputs also use the *compressed* form, where ``counts`` is a
+string. This module converts between the two and rasterises COCO polygons exactly like
+pycocotools (a port of ``rleFrPoly`` from the COCO API's ``maskApi.c``), so a
+multi-part polygon imported here has the same pixels and area as ``annToMask`` gives.
+
+pycocotools is only a test dependency; everything here is pure Python + numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ocula.errors import GeometryError
+
+__all__ = [
+    "canonical_counts",
+    "decode_counts_string",
+    "encode_counts_string",
+    "polygons_to_rle",
+    "rle_area",
+    "rle_union",
+    "to_uncompressed",
+]
+
+
+def decode_counts_string(counts: str | bytes) -> list[int]:
+    """Decode COCO's compressed RLE string into uncompressed run lengths.
+
+    The format (``rleFrString`` in the COCO API) stores each count as a little-endian
+    sequence of 5-bit groups, each written as ``chr(48 + group)`` with bit 6 (0x20)
+    meaning "more groups follow" and bit 5 (0x10) of the last group being the sign.
+    From the fourth count on, the stored value is the difference to the count two
+    places before.
+    """
+    text = counts.decode("ascii") if isinstance(counts, bytes) else counts
+    out: list[int] = []
+    pos, n = 0, len(text)
+    while pos < n:
+        value, shift, more = 0, 0, True
+        while more:
+            if pos >= n:
+                raise GeometryError("truncated compressed RLE string")
+            c = ord(text[pos]) - 48
+            if c < 0 or c > 63:
+                raise GeometryError(f"invalid character {text[pos]!r} in compressed RLE")
+            value |= (c & 0x1F) << shift
+            more = bool(c & 0x20)
+            pos += 1
+            shift += 5
+            if not more and c & 0x10:
+                value |= -1 << shift
+        if len(out) > 2:
+            value += out[-2]
+        out.append(value)
+    if any(c < 0 for c in out):
+        raise GeometryError("compressed RLE string decodes to a negative run length")
+    return out
+
+
+def encode_counts_string(counts: Sequence[int]) -> str:
+    """Encode uncompressed run lengths as COCO's compressed RLE string (``rleToString``)."""
+    chars: list[str] = []
+    for i, count in enumerate(counts):
+        x = int(count)
+        if i > 2:
+            x -= int(counts[i - 2])
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = x != -1 if c & 0x10 else x != 0
+            if more:
+                c |= 0x20
+            chars.append(chr(c + 48))
+    return "".join(chars)
+
+
+def to_uncompressed(rle: Any, *, height: int | None = None, width: int | None = None
+                    ) -> dict[str, Any]:
+    """Return ``rle`` (compressed or not) as an uncompressed RLE dict, validated.
+
+    ``height``/``width`` default to ``rle["size"]``; when ``size`` is missing they must
+    be given. Raises :class:`GeometryError` when the counts do not cover the image.
+    """
+    if not isinstance(rle, dict) or "counts" not in rle:
+        raise GeometryError("RLE must be an object with 'counts' (and 'size')")
+    size = rle.get("size")
+    if size is None:
+        if height is None or width is None:
+            raise GeometryError("RLE has no 'size' and the image size is unknown")
+        size = [height, width]
+    if (not isinstance(size, list | tuple) or len(size) != 2
+            or not all(isinstance(v, int) and v >= 0 for v in size)):
+        raise GeometryError(f"RLE 'size' must be [height, width], got {size!r}")
+    raw = rle["counts"]
+    if isinstance(raw, str | bytes):
+        counts = decode_counts_string(raw)
+    elif isinstance(raw, list) and all(isinstance(c, int) and c >= 0 for c in raw):
+        counts = [int(c) for c in raw]
+    else:
+        raise GeometryError("RLE 'counts' must be a string or a list of non-negative ints")
+    h, w = int(size[0]), int(size[1])
+    if sum(counts) != h * w:
+        raise GeometryError(f"RLE counts sum to {sum(counts)}, expected {h}x{w}={h * w}")
+    return {"size": [h, w], "counts": canonical_counts(counts)}
+
+
+def canonical_counts(counts: Sequence[int]) -> list[int]:
+    """Normalise run lengths: drop empty runs so equal masks have equal counts.
+
+    The result matches :func:`ocula.core.types.rle_encode`: it starts with a run of
+    zeros (``0`` if the first pixel is set) and contains no other zero.
+    """
+    runs: list[list[int]] = []
+    for i, c in enumerate(counts):
+        if c == 0:
+            continue
+        value = i % 2
+        if runs and runs[-1][0] == value:
+            runs[-1][1] += int(c)
+        else:
+            runs.append([value, int(c)])
+    out = [r[1] for r in runs]
+    if runs and runs[0][0] == 1:
+        out.insert(0, 0)
+    return out or [0]
+
+
+def rle_area(rle: dict[str, Any]) -> int:
+    """Number of foreground pixels of an uncompressed RLE."""
+    return int(sum(rle["counts"][1::2]))
+
+
+def _runs_to_rle(starts_ends: list[tuple[int, int]], h: int, w: int) -> dict[str, Any]:
+    """Build RLE from sorted, non-overlapping ``[start, end)`` foreground intervals."""
+    counts: list[int] = []
+    pos = 0
+    for start, end in starts_ends:
+        if start < pos:  # merge touching/overlapping (caller sorts)
+            start = pos
+        if end <= start:
+            continue
+        if counts and start == pos:
+            counts[-1] += end - start
+        else:
+            counts.extend([start - pos, end - start])
+        pos = end
+    counts.append(h * w - pos)
+    return {"size": [h, w], "counts": canonical_counts(counts)}
+
+
+def _intervals(rle: dict[str, Any]) -> list[tuple[int, int]]:
+    out, pos = [], 0
+    for i, c in enumerate(rle["counts"]):
+        if i % 2 and c:
+            out.append((pos, pos + c))
+        pos += c
+    return out
+
+
+def rle_union(rles: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Union of uncompressed RLEs of one size, without decoding to a bitmap."""
+    if not rles:
+        raise GeometryError("cannot merge an empty list of masks")
+    h, w = rles[0]["size"]
+    intervals = sorted(iv for r in rles for iv in _intervals(r))
+    merged: list[tuple[int, int]] = []
+    for start, end in intervals:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return _runs_to_rle(merged, h, w)
+
+
+def _polygon_to_rle(xy: Sequence[float], h: int, w: int) -> dict[str, Any]:
+    """Port of the COCO API's ``rleFrPoly``: one polygon ``[x0, y0, x1, y1, ...]``."""
+    scale = 5.0
+    k = len(xy) // 2
+    # C casts with (int)(v + .5): truncation toward zero.
+    x = [int(scale * float(xy[2 * j]) + 0.5) for j in range(k)]
+    y = [int(scale * float(xy[2 * j + 1]) + 0.5) for j in range(k)]
+    x.append(x[0])
+    y.append(y[0])
+    us: list[np.ndarray] = []
+    vs: list[np.ndarray] = []
+    for j in range(k):
+        xs, xe, ys, ye = x[j], x[j + 1], y[j], y[j + 1]
+        dx, dy = abs(xe - xs), abs(ys - ye)
+        flip = (dx >= dy and xs > xe) or (dx < dy and ys > ye)
+        if flip:
+            xs, xe, ys, ye = xe, xs, ye, ys
+        if dx >= dy:
+            s = (ye - ys) / dx if dx else 0.0
+            d = np.arange(dx + 1)
+            t = dx - d if flip else d
+            us.append(t + xs)
+            vs.append(np.trunc(ys + s * t + 0.5).astype(np.int64))
+        else:
+            s = (xe - xs) / dy
+            d = np.arange(dy + 1)
+            t = dy - d if flip else d
+            vs.append(t + ys)
+            us.append(np.trunc(xs + s * t + 0.5).astype(np.int64))
+    u = np.concatenate(us).astype(np.int64)
+    v = np.concatenate(vs).astype(np.int64)
+    # Points where the boundary crosses a pixel column, downsampled.
+    change = np.flatnonzero(u[1:] != u[:-1]) + 1
+    uj, uprev = u[change], u[change - 1]
+    vj, vprev = v[change], v[change - 1]
+    xd = np.where(uj < uprev, uj, uj - 1).astype(float)
+    xd = (xd + 0.5) / scale - 0.5
+    keep = (np.floor(xd) == xd) & (xd >= 0) & (xd <= w - 1)
+    yd = np.where(vj < vprev, vj, vprev).astype(float)
+    yd = (yd + 0.5) / scale - 0.5
+    yd = np.ceil(np.clip(yd, 0, h))
+    xi = xd[keep].astype(np.int64)
+    yi = yd[keep].astype(np.int64)
+    a = np.sort(np.concatenate((xi * h + yi, [h * w])))
+    diffs = np.diff(np.concatenate(([0], a))).tolist()
+    # Zero-length runs are folded into the following run, as the C code does.
+    counts: list[int] = [diffs[0]]
+    j = 1
+    while j < len(diffs):
+        if diffs[j] > 0:
+            counts.append(diffs[j])
+            j += 1
+        else:
+            j += 1
+            if j < len(diffs):
+                counts[-1] += diffs[j]
+                j += 1
+    return {"size": [h, w], "counts": canonical_counts(counts)}
+
+
+def polygons_to_rle(polygons: Sequence[Sequence[float]], height: int, width: int
+                    ) -> dict[str, Any]:
+    """Rasterise COCO polygons (``[[x0, y0, x1, y1, ...], ...]``) to one uncompressed RLE.
+
+    Parts are merged by union, matching ``pycocotools.mask.frPyObjects`` + ``merge``.
+    """
+    for poly in polygons:
+        if len(poly) < 6 or len(poly) % 2:
+            raise GeometryError(
+                f"a polygon needs an even number (>= 6) of coordinates, got {len(poly)}")
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in poly):
+            raise GeometryError("polygon coordinates must be finite numbers")
+    parts = [_polygon_to_rle(p, int(height), int(width)) for p in polygons]
+    return parts[0] if len(parts) == 1 else rle_union(parts)

@@ -1,0 +1,164 @@
+"""Bad input gets a clear, typed error naming the offending item, and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import ocula
+from ocula import BoxAnnotation, BoxPrediction, DatasetItem, PolygonAnnotation
+from ocula.errors import (
+    AnnotationTypeError,
+    BatchError,
+    ConflictError,
+    DuplicateIdError,
+    GeometryError,
+    ImageError,
+    MetadataError,
+    NotFoundError,
+    ValidationError,
+)
+
+
+@pytest.fixture
+def ds(client: ocula.Client, images: list[Path]) -> ocula.Dataset:
+    ds = client.create_dataset("bad", allowed_types=["box", "category"])
+    ds.append([DatasetItem(str(p), f"r{i}") for i, p in enumerate(images[:3])])
+    return ds
+
+
+def _single(exc: BatchError) -> ocula.errors.OculaError:
+    assert len(exc.errors) == 1, exc.errors
+    return exc.errors[0]
+
+
+def _assert_unchanged(ds: ocula.Dataset, items: int = 3, annotations: int = 0) -> None:
+    info = ds.info()
+    assert (info["length"], info["annotation_count"]) == (items, annotations)
+
+
+def test_duplicate_reference_ids_in_one_batch(ds: ocula.Dataset, images: list[Path]) -> None:
+    with pytest.raises(BatchError) as err:
+        ds.append([DatasetItem(str(images[3]), "new"), DatasetItem(str(images[4]), "new")])
+    e = _single(err.value)
+    assert isinstance(e, DuplicateIdError) and e.reference_id == "new"
+    _assert_unchanged(ds)
+
+
+def test_missing_path_and_unreadable_and_truncated_images(ds: ocula.Dataset,
+                                                          tmp_path: Path,
+                                                          images: list[Path]) -> None:
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(b"this is not an image")
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(images[0].read_bytes()[:-200])
+    cut_png = tmp_path / "cut.png"
+    Image.new("RGB", (20, 20)).save(cut_png)
+    cut_png.write_bytes(cut_png.read_bytes()[:-12])
+    items = [DatasetItem(str(images[3]), "good"),
+             DatasetItem(str(tmp_path / "nope.jpg"), "missing"),
+             DatasetItem(str(garbage), "garbage"),
+             DatasetItem(str(truncated), "cut"),
+             DatasetItem(str(cut_png), "cutpng")]
+    with pytest.raises(BatchError) as err:
+        ds.append(items)
+    by_ref = {e.reference_id: e for e in err.value.errors}
+    assert set(by_ref) == {"missing", "garbage", "cut", "cutpng"}
+    assert all(isinstance(e, ImageError) for e in by_ref.values())
+    assert "does not exist" in by_ref["missing"].message
+    assert all("truncated" in by_ref[r].message.lower() for r in ("cut", "cutpng"))
+    _assert_unchanged(ds)
+    # The same batch in skip mode keeps the good item and reports the rest.
+    out = ds.append(items, on_error="skip")
+    assert out["new_items"] == 1 and len(out["errors"]) == 4
+    assert {e["reference_id"] for e in out["errors"]} == set(by_ref)
+
+
+def test_decompression_bomb_guard_stays_on(ds: ocula.Dataset, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    # A tiny file that claims more pixels than Pillow's guard allows.
+    limit = Image.MAX_IMAGE_PIXELS
+    assert limit is not None
+    Image.new("1", (20000, (limit // 20000) + 10)).save(bomb)
+    with pytest.raises(BatchError) as err:
+        ds.append([DatasetItem(str(bomb), "bomb")])
+    assert isinstance(_single(err.value), ImageError)
+
+
+def test_metadata_not_json(ds: ocula.Dataset, images: list[Path]) -> None:
+    for bad in ({"when": object()}, {"x": float("nan")}, ["not", "a", "dict"]):
+        with pytest.raises(BatchError) as err:
+            ds.append([DatasetItem(str(images[3]), "m", bad)])  # type: ignore[arg-type]
+        e = _single(err.value)
+        assert isinstance(e, MetadataError) and e.reference_id == "m"
+    _assert_unchanged(ds)
+
+
+def test_missing_reference_id_and_location(ds: ocula.Dataset, images: list[Path]) -> None:
+    with pytest.raises(BatchError) as err:
+        ds.append([DatasetItem(str(images[3]), None), DatasetItem(None, "noloc")])
+    messages = " | ".join(e.message for e in err.value.errors)
+    assert "no reference_id" in messages and "no image_location" in messages
+
+
+def test_annotation_errors_name_the_item_and_write_nothing(ds: ocula.Dataset) -> None:
+    bad = {
+        "unknown": (BoxAnnotation("p", 1, 1, 5, 5, reference_id="ghost"), NotFoundError),
+        "negative": (BoxAnnotation("p", 1, 1, -5, 5, reference_id="r0"), GeometryError),
+        "outside": (BoxAnnotation("p", 60, 1, 50, 5, reference_id="r1"), GeometryError),
+        "nan": (BoxAnnotation("p", float("nan"), 1, 5, 5, reference_id="r2"), GeometryError),
+        "nolabel": (BoxAnnotation("", 1, 1, 5, 5, reference_id="r0"), ValidationError),
+        "type": (PolygonAnnotation("p", [(1, 1), (2, 2), (3, 1)], reference_id="r0"),
+                 AnnotationTypeError),
+    }
+    good = BoxAnnotation("p", 1, 1, 5, 5, reference_id="r0", annotation_id="ok")
+    for name, (ann, kind) in bad.items():
+        with pytest.raises(BatchError) as err:
+            ds.annotate([good, ann])
+        e = _single(err.value)
+        assert isinstance(e, kind), (name, e)
+        assert e.reference_id == ann.reference_id
+    _assert_unchanged(ds)
+
+
+def test_duplicate_annotation_ids(ds: ocula.Dataset) -> None:
+    with pytest.raises(BatchError) as err:
+        ds.annotate([BoxAnnotation("p", 1, 1, 5, 5, reference_id="r0", annotation_id="a"),
+                     BoxAnnotation("q", 2, 1, 5, 5, reference_id="r0", annotation_id="a")])
+    assert isinstance(_single(err.value), DuplicateIdError)
+    _assert_unchanged(ds)
+
+
+def test_prediction_errors(client: ocula.Client, ds: ocula.Dataset) -> None:
+    model = client.add_model("m", "m")
+    for pred in (BoxPrediction("p", 1, 1, 5, 5, reference_id="r0", confidence=1.5),
+                 BoxPrediction("p", 1, 1, 5, 5, reference_id="r0", confidence=float("nan")),
+                 BoxPrediction("p", 1, 1, 5, 5, reference_id="ghost", confidence=0.5)):
+        with pytest.raises(BatchError):
+            model.create_run("r", ds, [pred])
+    assert ds.model_runs == []
+    with pytest.raises(BatchError):
+        model.create_run("r", ds, [BoxAnnotation("p", 1, 1, 5, 5, reference_id="r0")])
+
+
+def test_not_found_and_conflicts(client: ocula.Client, ds: ocula.Dataset) -> None:
+    with pytest.raises(NotFoundError):
+        client.get_dataset("ds_doesnotexist")
+    with pytest.raises(NotFoundError):
+        ds.refloc("nope")
+    with pytest.raises(NotFoundError):
+        ds.delete_item("nope")
+    with pytest.raises(ConflictError):
+        client.create_dataset("bad")
+    with pytest.raises(NotFoundError):
+        ds.create_slice("s", ["r0", "ghost"])
+    assert ds.slices == []
+    ds.create_slice("s", ["r0"])
+    with pytest.raises(ConflictError):
+        ds.create_slice("s", ["r1"])
+    with pytest.raises(ValidationError):
+        client.create_dataset("", allowed_types=None)
+    with pytest.raises(ValidationError):
+        client.create_dataset("x", allowed_types=["hexagon"])

@@ -27,6 +27,7 @@ all of this, merging the parts of one record back together by annotation id.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -59,7 +60,8 @@ from ._common import (
 )
 from .rle import polygons_to_rle, to_uncompressed
 
-__all__ = ["KINDS", "export_coco", "export_coco_results", "import_coco", "import_coco_results"]
+__all__ = ["KINDS", "export_coco", "export_coco_results", "import_coco", "import_coco_results",
+           "save_coco"]
 
 KINDS = ("box", "polygon", "mask", "keypoints")
 _ANN_FIELDS = {"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd",
@@ -382,13 +384,16 @@ def _record(group: dict[str, Any], *, image_id: Any, category_id: Any) -> dict[s
             rec["segmentation"] = {"size": list(segm.mask["size"]),
                                    "counts": list(segm.mask["counts"])}
     bbox = next((p.bbox() for p in parts if p.bbox() is not None), None)
-    rec["bbox"] = [number(v) for v in (bbox or (0, 0, 0, 0))]
+    if box is not None or segm is not None or not first.is_prediction:
+        # COCOeval needs a GT bbox even for keypoints-only objects (derived here);
+        # keypoint results are written without one, as detectors write them.
+        rec["bbox"] = [number(v) for v in (bbox or (0, 0, 0, 0))]
     area = next((p.area for p in (box, segm) if p is not None and p.area is not None), None)
-    if area is None and (segm is not None or box is not None):
-        area = (segm if segm is not None else box).computed_area()
-    elif area is None:
-        area = bbox[2] * bbox[3] if bbox else 0
-    rec["area"] = number(area)
+    if area is None and not first.is_prediction:  # GT needs an area; loadRes computes its own
+        shaped = segm if segm is not None else box
+        area = shaped.computed_area() if shaped is not None else bbox[2] * bbox[3] if bbox else 0
+    if area is not None:
+        rec["area"] = number(area)
     crowd = any(getattr(p, "iscrowd", False) for p in parts)
     if not first.is_prediction or crowd:
         rec["iscrowd"] = int(crowd)
@@ -501,3 +506,12 @@ def export_coco_results(items: Sequence[DatasetItem], predictions: Sequence[Any]
         rec.pop("id", None)
         rec.pop("iscrowd", None)
     return records
+
+
+def save_coco(items: Sequence[DatasetItem], annotations: Sequence[Any], out_path: Path | str,
+              **options: Any) -> Path:
+    """Write :func:`export_coco`'s dict to ``out_path`` (parents created); returns it."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(export_coco(items, annotations, **options)), encoding="utf-8")
+    return out

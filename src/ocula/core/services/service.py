@@ -8,6 +8,8 @@ from pathlib import Path
 from ocula.core.services.annotations import AnnotationService
 from ocula.core.services.datasets import DatasetService
 from ocula.core.services.items import ItemService
+from ocula.core.services.jobs import JobService
+from ocula.core.services.keys import KeyService
 from ocula.core.services.models import ModelService
 from ocula.core.services.slices import SliceService
 from ocula.core.store.engine import Database, sqlite_url
@@ -18,7 +20,8 @@ def default_home() -> Path:
     return Path(os.environ.get("OCULA_HOME", Path.home() / ".ocula")).expanduser()
 
 
-class Service(DatasetService, ItemService, AnnotationService, SliceService, ModelService):
+class Service(DatasetService, ItemService, AnnotationService, SliceService, ModelService,
+              JobService, KeyService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

@@ -176,6 +176,91 @@ def cmd_propose(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps(work, indent=1))
 
 
+# ----------------------------------------------------------------------------- refine
+
+
+def background(video: Path, step: int = 3) -> np.ndarray:
+    """Median of every ``step``-th frame of the (static-camera) video, RGB."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    frames, i = [], 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i % step == 0:
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        i += 1
+    cap.release()
+    return np.median(np.stack(frames), axis=0).astype(np.uint8)
+
+
+def foreground(image: np.ndarray, bg: np.ndarray, threshold: int = 35) -> np.ndarray:
+    """Binary foreground mask: max channel difference to the background, cleaned up."""
+    import cv2
+
+    diff = np.abs(image.astype(np.int16) - bg.astype(np.int16)).max(axis=2)
+    mask = (diff > threshold).astype(np.uint8) * 255
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+
+
+def cmd_refine(args: argparse.Namespace) -> None:
+    """Tighten isolated boxes to the foreground, and add foreground blobs nobody boxed.
+
+    A box is tightened only if its enlarged region touches no other box (in groups the
+    foreground of neighbours would leak in) and the result keeps IoU >= 0.5 with it.
+    Uncovered foreground blobs (area >= ``min_blob`` px) become score-0 ``fg`` proposals.
+    """
+    import cv2
+
+    work = json.loads(Path(args.work).read_text())
+    bg = background(Path(args.video))
+    Image.fromarray(bg).save(Path(args.work).with_name("background.png"))
+    for name, entry in sorted(work.items()):
+        image = np.asarray(Image.open(IMAGES / name).convert("RGB"))
+        mask = foreground(image, bg) > 0
+        height, width = mask.shape
+        boxes = entry["boxes"]
+        n_refined = 0
+        for i, b in enumerate(boxes):
+            x, y, w, h = b[:4]
+            ex0, ey0 = int(max(0, x - 0.12 * w)), int(max(0, y - 0.08 * h))
+            ex1, ey1 = int(min(width, x + 1.12 * w)), int(min(height, y + 1.08 * h))
+            region = (ex0, ey0, ex1 - ex0, ey1 - ey0)
+            if any(box_iou(region, o[:4]) > 0 for j, o in enumerate(boxes) if j != i):
+                continue
+            sub = mask[ey0:ey1, ex0:ex1]
+            if sub.mean() < 0.12:
+                continue
+            rows, cols = np.nonzero(sub.sum(axis=1) >= 2)[0], np.nonzero(sub.sum(axis=0) >= 2)[0]
+            if not len(rows) or not len(cols):
+                continue
+            new = [ex0 + cols[0], ey0 + rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1]
+            if box_iou(new, b[:4]) >= 0.5:
+                b[:4] = [float(v) for v in new]
+                b[6] = b[6] + "+fg"
+                n_refined += 1
+        n_blobs = 0
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+        for k in range(1, count):
+            bx, by, bw, bh, area = (int(v) for v in stats[k])
+            if area < args.min_blob:
+                continue
+            blob = (bx, by, bw, bh)
+            covered = 0.0
+            for o in boxes:
+                ix = max(0.0, min(bx + bw, o[0] + o[2]) - max(bx, o[0]))
+                iy = max(0.0, min(by + bh, o[1] + o[3]) - max(by, o[1]))
+                covered = max(covered, ix * iy / (bw * bh))
+            if covered < 0.3:
+                boxes.append([*map(float, blob), 0, 0.0, "fg", ""])
+                n_blobs += 1
+        print(name, f"refined {n_refined}/{len(boxes) - n_blobs}, new blobs {n_blobs}")
+    Path(args.work).write_text(json.dumps(work, indent=1))
+
+
 # ----------------------------------------------------------------------------- review aids
 
 
@@ -304,6 +389,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-hog", type=float, default=0.5, help="HOG confidence to keep")
     p.add_argument("--iou", type=float, default=0.4, help="NMS IoU for merging")
     p.set_defaults(func=cmd_propose)
+
+    p = sub.add_parser("refine", help="tighten isolated boxes to the foreground mask")
+    p.add_argument("--work", default="/tmp/ocula-labels/work.json")
+    p.add_argument("--video", default=str(VIDEO))
+    p.add_argument("--min-blob", type=int, default=150)
+    p.set_defaults(func=cmd_refine)
 
     p = sub.add_parser("render", help="draw numbered working boxes onto copies")
     p.add_argument("--work", default="/tmp/ocula-labels/work.json")

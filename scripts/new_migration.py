@@ -24,7 +24,10 @@ def main(message: str, rev_id: str) -> None:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-            command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)
+            script = command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)
+    # Alembic renders JSONB's default text type unqualified; qualify it so it imports.
+    path = Path(script.path)  # type: ignore[union-attr]
+    path.write_text(path.read_text().replace("astext_type=Text()", "astext_type=sa.Text()"))
 
 
 if __name__ == "__main__":

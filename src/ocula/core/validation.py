@@ -23,6 +23,7 @@ from ocula.errors import (
 # Boxes may overhang the image by this much (pixels): rounding in exporters and
 # annotation tools routinely produces x + width = W + 0.5.
 EDGE_TOLERANCE = 1.0
+_NUM = (int, float)
 
 
 def check_metadata(metadata: Any, where: str, reference_id: str | None) -> OculaError | None:
@@ -37,6 +38,23 @@ def check_metadata(metadata: Any, where: str, reference_id: str | None) -> Ocula
         return MetadataError(f"{where}: metadata is not JSON-serialisable: {exc}",
                              reference_id=reference_id)
     return None
+
+
+_ENCODER = json.JSONEncoder(allow_nan=False)
+
+
+def dump_metadata(metadata: Any, where: str, reference_id: str | None) -> str | None:
+    """Serialise metadata for storage; raise MetadataError if it is not a JSON object."""
+    if metadata is None or metadata == {}:
+        return None
+    if type(metadata) is dict:
+        try:
+            return _ENCODER.encode(metadata)
+        except (TypeError, ValueError):
+            pass  # fall through to the check, which explains
+    if (err := check_metadata(metadata, where, reference_id)) is not None:
+        raise err
+    return json.dumps(metadata, allow_nan=False)
 
 
 def find_duplicates(keys: Iterable[Any]) -> list[Any]:
@@ -68,7 +86,12 @@ def check_annotation(
     *,
     prediction: bool = False,
 ) -> OculaError | None:
-    """Validate one annotation or prediction against its item's size; None if fine."""
+    """Validate one annotation or prediction against its item's size; None if fine.
+
+    Metadata is not checked here: callers serialise it once with :func:`dump_metadata`.
+    """
+    if ann.type == "box" and _plain_box_ok(ann, image_size, allowed_types, prediction):
+        return None
     ref = ann.reference_id
     kind = "prediction" if prediction else "annotation"
     where = f"{ann.type} {kind} {ann.annotation_id or ''} on {ref!r}".replace("  ", " ")
@@ -86,9 +109,32 @@ def check_annotation(
         if conf is not None and (not _is_number(conf) or not 0.0 <= conf <= 1.0):
             return ValidationError(f"{where}: confidence must be in [0, 1], got {conf!r}",
                                    reference_id=ref)
-    if (err := check_metadata(ann.metadata, where, ref)) is not None:
-        return err
     return _check_geometry(ann, image_size, where)
+
+
+def _plain_box_ok(ann: Any, image_size: tuple[int, int] | None,
+                  allowed_types: list[str] | None, prediction: bool) -> bool:
+    """The common case, accepted without building messages: a labelled, finite box
+    inside its image. Anything else falls through to the full checks, which explain."""
+    if image_size is None or not ann.reference_id:
+        return False
+    if allowed_types is not None and "box" not in allowed_types:
+        return False
+    label = ann.label
+    if type(label) is not str or not label.strip():
+        return False
+    t = EDGE_TOLERANCE
+    x, y, w, h = ann.x, ann.y, ann.width, ann.height
+    if not (type(x) in _NUM and type(y) in _NUM and type(w) in _NUM and type(h) in _NUM):
+        return False
+    try:
+        ok = (w >= 0 and h >= 0 and x >= -t and y >= -t and x + w <= image_size[0] + t
+              and y + h <= image_size[1] + t and math.isfinite(x + y + w + h))
+        if ok and prediction and ann.confidence is not None:
+            ok = type(ann.confidence) in _NUM and 0.0 <= ann.confidence <= 1.0
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return ok
 
 
 def _check_geometry(ann: Any, image_size: tuple[int, int] | None, where: str) -> OculaError | None:

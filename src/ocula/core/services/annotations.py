@@ -19,12 +19,21 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 
 from ocula.core.ids import new_ids
 from ocula.core.services.base import ServiceBase, chunks, iso, now
-from ocula.core.services.payloads import object_columns, object_payload
+from ocula.core.services.payloads import (
+    OBJECT_COLUMNS,
+    object_columns,
+    object_payload,
+    object_values,
+)
 from ocula.core.store import media as m
 from ocula.core.store import schema as t
+from ocula.core.store.bulk import insert_rows
 from ocula.core.types import SegmentationAnnotation
-from ocula.core.validation import check_annotation, duplicate_errors
+from ocula.core.validation import check_annotation, dump_metadata, duplicate_errors
 from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
+
+_ANNOTATION_COLUMNS = ("id", "dataset_pk", "item_pk", "annotation_id", "version_from",
+                       "version_to", *OBJECT_COLUMNS)
 
 
 def content_id(ann: Any) -> str:
@@ -54,12 +63,12 @@ class AnnotationService(ServiceBase):
             ds = self._dataset_row(conn, dataset)
             refs = [a.reference_id for a in anns if getattr(a, "reference_id", None)]
             items = self._item_map(conn, ds.pk, refs)
-        errors = self._check_batch(anns, items, ds.allowed_types)
+        errors, metadata = self._check_batch(anns, items, ds.allowed_types)
         if errors:
             raise BatchError(errors)
-        keyed: dict[tuple[str, str], Any] = {}
-        for a in anns:
-            keyed.setdefault((a.reference_id, a.annotation_id or content_id(a)), a)
+        keyed: dict[tuple[str, str], tuple[Any, str | None]] = {}
+        for a, meta in zip(anns, metadata, strict=True):
+            keyed.setdefault((a.reference_id, a.annotation_id or content_id(a)), (a, meta))
         duplicates_dropped = len(anns) - len(keyed)
         with self.db.write() as conn:
             ds = self._lock_dataset(conn, ds.id)
@@ -69,11 +78,21 @@ class AnnotationService(ServiceBase):
         return result
 
     def _check_batch(self, anns: Sequence[Any], items: dict[str, Any],
-                     allowed: list[str] | None) -> list[OculaError]:
+                     allowed: list[str] | None) -> tuple[list[OculaError], list[str | None]]:
+        """Every error of the batch, and each annotation's metadata as JSON."""
         errors: list[OculaError] = []
+        metadata: list[str | None] = []
         for a in anns:
             if not hasattr(a, "type") or not hasattr(a, "to_payload"):
                 errors.append(ValidationError(f"not an annotation: {type(a).__name__}"))
+                metadata.append(None)
+                continue
+            try:
+                metadata.append(dump_metadata(a.metadata, f"{a.type} annotation",
+                                              a.reference_id))
+            except OculaError as exc:
+                errors.append(exc)
+                metadata.append(None)
                 continue
             item = items.get(a.reference_id)
             if a.reference_id and item is None:
@@ -85,7 +104,7 @@ class AnnotationService(ServiceBase):
                 errors.append(err)
         keys = [(a.reference_id, a.annotation_id) for a in anns
                 if getattr(a, "annotation_id", None)]
-        return errors + duplicate_errors(keys, "(reference_id, annotation_id)")
+        return errors + duplicate_errors(keys, "(reference_id, annotation_id)"), metadata
 
     def _lock_dataset(self, conn: Connection, dataset_id: str) -> Any:
         # Row lock on PostgreSQL serialises version numbering per dataset; SQLite already
@@ -93,36 +112,34 @@ class AnnotationService(ServiceBase):
         return conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)
                             .with_for_update()).first()
 
-    def _write_annotations(self, conn: Connection, ds: Any, keyed: dict[tuple[str, str], Any],
+    def _write_annotations(self, conn: Connection, ds: Any,
+                           keyed: dict[tuple[str, str], tuple[Any, str | None]],
                            items: dict[str, Any], update_existing: bool,
                            message: str | None) -> dict[str, Any]:
         current = self._current_by_key(conn, [items[ref].pk for ref, _ in keyed])
-        to_insert: list[tuple[str, str, Any, str | None]] = []
+        to_insert: list[tuple[str, str, Any, str | None, str | None]] = []
         to_close: list[int] = []
         ignored = 0
-        for (ref, ann_id), ann in keyed.items():
-            old = current.get((items[ref].pk, ann_id))
+        for (ref, ann_id), (ann, meta) in keyed.items():
+            old = current.get((items[ref].pk, ann_id)) if current else None
             if old is None:
-                to_insert.append((ref, ann_id, ann, None))
+                to_insert.append((ref, ann_id, ann, meta, None))
             elif not update_existing or _same(old, ann):
                 ignored += 1
             else:
                 to_close.append(old.pk)
-                to_insert.append((ref, ann_id, ann, old.id))
+                to_insert.append((ref, ann_id, ann, meta, old.id))
         version = None
         if to_insert:
             version = self._new_version(conn, ds.pk, message)
             for part in chunks(to_close):
                 conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
                              .values(version_to=version))
-            fresh = iter(new_ids("annotation", sum(1 for x in to_insert if x[3] is None)))
-            rows = []
-            for ref, ann_id, ann, logical in to_insert:
-                row = object_columns(ann)
-                row.update(id=logical or next(fresh), dataset_pk=ds.pk, item_pk=items[ref].pk,
-                           annotation_id=ann_id, version_from=version, version_to=None)
-                rows.append(row)
-            conn.execute(t.annotations.insert(), rows)
+            fresh = iter(new_ids("annotation", sum(1 for x in to_insert if x[4] is None)))
+            insert_rows(conn, t.annotations, _ANNOTATION_COLUMNS, [
+                (logical or next(fresh), ds.pk, items[ref].pk, ann_id, version, None,
+                 *object_values(ann, meta))
+                for ref, ann_id, ann, meta, logical in to_insert])
         return {"annotations_processed": len(to_insert), "annotations_ignored": ignored,
                 "annotations_replaced": len(to_close), "version": version}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ocula.core.types import payload_to_annotation
@@ -52,6 +53,26 @@ def object_payload(row: Any, reference_id: str) -> dict[str, Any]:
 def row_to_object(row: Any, reference_id: str, *, prediction: bool = False) -> Any:
     """A domain annotation/prediction rebuilt from its row."""
     return payload_to_annotation(object_payload(row, reference_id), prediction=prediction)
+
+
+# Column order of :func:`object_values`, shared by annotations and predictions.
+OBJECT_COLUMNS = ("type", "label", "x", "y", "width", "height", "area", "iscrowd",
+                  "geometry", "metadata")
+
+
+def object_values(ann: Any, metadata_json: str | None) -> tuple[Any, ...]:
+    """The geometry columns of a row as a tuple in OBJECT_COLUMNS order, JSON serialised
+    (for bulk inserts)."""
+    if ann.type == "box":
+        # The hot path at millions of boxes: no dict, no JSON geometry.
+        area = ann.area if ann.area is not None else float(ann.width) * float(ann.height)
+        return ("box", ann.label, ann.x, ann.y, ann.width, ann.height, area,
+                bool(ann.iscrowd), None, metadata_json)
+    cols = object_columns(ann)
+    geometry = cols["geometry"]
+    return (cols["type"], cols["label"], cols["x"], cols["y"], cols["width"], cols["height"],
+            cols["area"], cols["iscrowd"],
+            json.dumps(geometry) if geometry is not None else None, metadata_json)
 
 
 def object_columns(ann: Any) -> dict[str, Any]:

@@ -136,9 +136,9 @@ annotations = Table(
     *_object_columns(),
     Column("version_from", Integer, nullable=False),
     Column("version_to", Integer, nullable=True),
-    Index("ix_annotations_item_current", "item_pk", "version_to"),
     Index("ix_annotations_dataset_label", "dataset_pk", "label"),
     Index("ix_annotations_id", "id"),
+    # Serves "current annotations of an item" too: an item has few rows in all versions.
     Index("ix_annotations_item_annotation_id", "item_pk", "annotation_id"),
 )
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:36:44.183971
+Create Date: 2026-11-22 05:42:48.078977
 """
 
 import sqlalchemy as sa
@@ -149,7 +149,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_annotations_dataset_label', ['dataset_pk', 'label'], unique=False)
         batch_op.create_index('ix_annotations_id', ['id'], unique=False)
         batch_op.create_index('ix_annotations_item_annotation_id', ['item_pk', 'annotation_id'], unique=False)
-        batch_op.create_index('ix_annotations_item_current', ['item_pk', 'version_to'], unique=False)
 
     op.create_table('match_annotations',
     sa.Column('run_pk', sa.Integer(), nullable=False),
@@ -285,7 +284,6 @@ def downgrade() -> None:
 
     op.drop_table('match_annotations')
     with op.batch_alter_table('annotations', schema=None) as batch_op:
-        batch_op.drop_index('ix_annotations_item_current')
         batch_op.drop_index('ix_annotations_item_annotation_id')
         batch_op.drop_index('ix_annotations_id')
         batch_op.drop_index('ix_annotations_dataset_label')

@@ -41,15 +41,19 @@ _SPLITS = {"train", "val", "valid", "validation", "test"}
 _TOLERANCE = 0.01  # normalised coordinates may overshoot [0, 1] by this much
 
 
+_QUOTED = re.compile(r"""^(?:'((?:[^']|'')*)'|"((?:[^"\\]|\\.)*)")\s*(?:#.*)?$""")
+_FLOW_TOKEN = re.compile(r"""\s*(?:'(?:[^']|'')*'|"(?:[^"\\]|\\.)*"|[^,]+)""")
+
+
 def _unquote(token: str) -> str:
+    """A YAML scalar: quoted (``'a'``, ``"a"``) or plain, trailing ``# comment`` removed."""
     token = token.strip()
-    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
-        body = token[1:-1]
-        return body.replace("''", "'") if token[0] == "'" else body.replace('\\"', '"')
+    match = _QUOTED.match(token)
+    if match:
+        if match.group(1) is not None:
+            return match.group(1).replace("''", "'")
+        return match.group(2).replace('\\"', '"')
     return re.split(r"\s+#", token, maxsplit=1)[0].strip()
-
-
-_FLOW_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"\\]|\\.)*"|[^,]+""")
 
 
 def parse_names_yaml(text: str) -> list[str] | None:

@@ -245,18 +245,6 @@ class AnnotationService(ServiceBase):
                 raise NotFoundError(f"no version {target} in this dataset")
         return {"version": target, "name": name}
 
-    def resolve_version(self, conn: Connection, dataset_pk: int,
-                        version: int | str | None) -> int | None:
-        """A version number from a number, a name, or None (current)."""
-        if version is None or isinstance(version, int):
-            return version
-        found = conn.scalar(select(t.annotation_versions.c.version).where(
-            t.annotation_versions.c.dataset_pk == dataset_pk,
-            t.annotation_versions.c.name == version))
-        if found is None:
-            raise NotFoundError(f"no annotation version named {version!r}")
-        return found
-
     def list_annotations(self, dataset: str, *, version: int | str | None = None,
                          reference_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Annotations as JSON, current or at a version, optionally for some items."""

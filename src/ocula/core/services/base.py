@@ -111,3 +111,15 @@ class ServiceBase:
                 f"unknown reference_id(s) in this dataset: {', '.join(map(repr, missing[:5]))}"
                 f"{more}", reference_id=missing[0], missing=missing[:100])
         return found
+
+    def resolve_version(self, conn: Connection, dataset_pk: int,
+                        version: int | str | None) -> int | None:
+        """A version number from a number, a name, or None (current)."""
+        if version is None or isinstance(version, int):
+            return version
+        found = conn.scalar(select(t.annotation_versions.c.version).where(
+            t.annotation_versions.c.dataset_pk == dataset_pk,
+            t.annotation_versions.c.name == version))
+        if found is None:
+            raise NotFoundError(f"no annotation version named {version!r}")
+        return found

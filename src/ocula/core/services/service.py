@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ocula.core.services.annotations import AnnotationService
 from ocula.core.services.datasets import DatasetService
+from ocula.core.services.evaluation import EvaluationService
 from ocula.core.services.items import ItemService
 from ocula.core.services.jobs import JobService
 from ocula.core.services.keys import KeyService
@@ -21,7 +22,7 @@ def default_home() -> Path:
 
 
 class Service(DatasetService, ItemService, AnnotationService, SliceService, ModelService,
-              JobService, KeyService):
+              EvaluationService, JobService, KeyService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

@@ -1,0 +1,264 @@
+"""Committing model runs (match rows in the store) and their metrics.
+
+``commit_run`` reads a run's predictions and the dataset's ground truth (current, or at
+a label version) as numpy columns, matches them with the in-memory engine
+(:mod:`ocula.core.evaluation`) and replaces the run's rows in the ``match_*`` tables, in
+one transaction: a re-commit after any change gives exactly what a fresh commit gives.
+
+What is evaluated: box predictions against every ground truth with a box extent (boxes,
+and the extents of polygons and masks), as COCO's ``bbox`` protocol does. Documented
+behaviour for odd runs:
+
+* a run with no predictions cannot be committed (ValidationError);
+* predictions on items without ground truth are false positives;
+* predicted labels the ground truth never uses are false positives, unless
+  ``class_agnostic`` or ``allowed_label_matches`` lets them match; they are listed under
+  ``unknown_labels`` in the commit summary;
+* a prediction without a confidence scores 1.0 (ties keep upload order, as COCO does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, delete, select, update
+
+from ocula.core.evaluation import (
+    Detections,
+    GroundTruth,
+    MatchStatus,
+    best_f1,
+    confusion_matrix,
+    evaluate_coco,
+    match_detections,
+    operating_point,
+    per_class_operating_points,
+)
+from ocula.core.services.annotations import at_version
+from ocula.core.services.base import ServiceBase, now
+from ocula.core.store import schema as t
+from ocula.core.store.bulk import insert_rows
+from ocula.errors import NotFoundError, ValidationError
+
+_STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
+           MatchStatus.IGNORED: "ignored", MatchStatus.SKIPPED: "skipped"}
+_BOXED_TYPES = ("box", "polygon", "mask")
+
+
+def _columns(rows: list[Any], *, scores: bool) -> dict[str, np.ndarray]:
+    n = len(rows)
+    out = {
+        "id": np.fromiter((r[0] for r in rows), np.int64, n),
+        "image": np.fromiter((r[1] for r in rows), np.int64, n),
+        "label": np.array([r[2] for r in rows], dtype=object).astype(str) if n
+        else np.array([], dtype=str),
+        "bbox": np.array([r[3:7] for r in rows], dtype=np.float64).reshape(n, 4),
+        "area": np.array([r[7] if r[7] is not None else r[5] * r[6] for r in rows],
+                         dtype=np.float64),
+    }
+    out["extra"] = np.array([(1.0 if r[8] is None else r[8]) if scores else bool(r[8])
+                             for r in rows], dtype=np.float64 if scores else bool)
+    return out
+
+
+class EvaluationService(ServiceBase):
+    # --- reading the two sides as columns -------------------------------------------
+
+    def _gt_columns(self, conn: Connection, dataset_pk: int, version: int | None,
+                    item_pks: Any = None) -> GroundTruth:
+        a = t.annotations
+        q = (select(a.c.pk, a.c.item_pk, a.c.label, a.c.x, a.c.y, a.c.width, a.c.height,
+                    a.c.area, a.c.iscrowd)
+             .where(a.c.dataset_pk == dataset_pk, at_version(a, version),
+                    a.c.type.in_(_BOXED_TYPES), a.c.x.is_not(None))
+             .order_by(a.c.pk))
+        if item_pks is not None:
+            q = q.where(a.c.item_pk.in_(item_pks))
+        c = _columns(conn.execute(q).all(), scores=False)
+        return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
+                           iscrowd=c["extra"], id=c["id"])
+
+    def _dt_columns(self, conn: Connection, run_pk: int, item_pks: Any = None) -> Detections:
+        p = t.predictions
+        q = (select(p.c.pk, p.c.item_pk, p.c.label, p.c.x, p.c.y, p.c.width, p.c.height,
+                    p.c.area, p.c.confidence)
+             .where(p.c.run_pk == run_pk, p.c.type == "box").order_by(p.c.pk))
+        if item_pks is not None:
+            q = q.where(p.c.item_pk.in_(item_pks))
+        c = _columns(conn.execute(q).all(), scores=True)
+        return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
+                          id=c["id"])
+
+    # --- commit ---------------------------------------------------------------------
+
+    def commit_run(self, run_id: str, *, class_agnostic: bool = False,
+                   allowed_label_matches: Iterable[Mapping[str, Any]] | None = None,
+                   iou_threshold: float = 0.5,
+                   annotation_version: int | str | None = None) -> dict[str, Any]:
+        """Match a run's predictions to the ground truth and store the result.
+
+        Per prediction: TP/FP, matched ground truth, IoU (and the best IoU with any box,
+        for "worst IoU" views); per ground truth: TP/FN/ignored (crowd) and its match;
+        per item: TP/FP/FN counts. Replaces any earlier commit of the run.
+        """
+        if not 0.0 < float(iou_threshold) <= 1.0:
+            raise ValidationError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+        allowed = [dict(m) for m in allowed_label_matches or []]
+        config = {"class_agnostic": bool(class_agnostic), "allowed_label_matches": allowed,
+                  "iou_threshold": float(iou_threshold)}
+        # Read, match and write under the write lock: predictions or labels changing
+        # half-way through must not leave matches of a state that never existed.
+        with self.db.write() as conn:
+            run = self._run_row(conn, run_id)
+            version = self.resolve_version(conn, run.dataset_pk, annotation_version)
+            gt = self._gt_columns(conn, run.dataset_pk, version)
+            dt = self._dt_columns(conn, run.pk)
+            if len(dt) == 0:
+                raise ValidationError(f"model run {run.name!r} has no box predictions to "
+                                      "commit")
+            match = match_detections(gt, dt, iou_threshold=float(iou_threshold),
+                                     class_agnostic=bool(class_agnostic),
+                                     allowed_label_matches=allowed, max_dets=None)
+            self._write_matches(conn, run.pk, gt, dt, match)
+            conn.execute(update(t.model_runs).where(t.model_runs.c.pk == run.pk).values(
+                commit_config=config, committed_version=version, committed_at=now()))
+        unknown = sorted(set(np.unique(dt.label).tolist()) - set(np.unique(gt.label).tolist()))
+        return {"model_run_id": run_id, "status": "committed", "tp": match.tp,
+                "fp": match.fp, "fn": match.fn, "predictions": len(dt),
+                "ground_truth": len(gt), "annotation_version": version,
+                "unknown_labels": unknown, **config}
+
+    def _write_matches(self, conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections,
+                       match: Any) -> None:
+        for table in (t.match_predictions, t.match_annotations, t.match_items):
+            conn.execute(delete(table).where(table.c.run_pk == run_pk))
+        det_gt = match.det_gt_id
+        insert_rows(conn, t.match_predictions, (
+            "run_pk", "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label",
+            "confidence"), [
+            (run_pk, int(dt.id[i]), int(dt.image[i]),
+             int(det_gt[i]) if det_gt[i] >= 0 else None,
+             float(match.det_iou[i] if det_gt[i] >= 0 else match.det_best_iou[i]),
+             _STATUS[MatchStatus(match.det_status[i])], str(dt.label[i]), float(dt.score[i]))
+            for i in range(len(dt))])
+        gt_det = match.gt_det_id
+        insert_rows(conn, t.match_annotations, (
+            "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"), [
+            (run_pk, int(gt.id[i]), int(gt.image[i]), int(gt_det[i]) if gt_det[i] >= 0 else None,
+             float(match.gt_iou[i]), _STATUS[MatchStatus(match.gt_status[i])], str(gt.label[i]))
+            for i in range(len(gt))])
+        insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn"), [
+            (run_pk, int(img), int(tp), int(fp), int(fn)) for img, tp, fp, fn in zip(
+                match.image, match.image_tp, match.image_fp, match.image_fn, strict=True)])
+
+    # --- metrics --------------------------------------------------------------------
+
+    def _scope(self, conn: Connection, dataset_pk: int, slice_name: str | None) -> Any:
+        if slice_name is None:
+            return None
+        col = t.slices.c.id if slice_name.startswith("slc_") else t.slices.c.name
+        pk = conn.scalar(select(t.slices.c.pk).where(t.slices.c.dataset_pk == dataset_pk,
+                                                     col == slice_name))
+        if pk is None:
+            raise NotFoundError(f"no slice {slice_name!r} in this dataset")
+        return select(t.slice_items.c.item_pk).where(t.slice_items.c.slice_pk == pk)
+
+    def run_metrics(self, run_id: str, *, slice: str | None = None,
+                    iou_threshold: float | None = None,
+                    annotation_version: int | str | None = None,
+                    confidence_threshold: float = 0.5) -> dict[str, Any]:
+        """COCO metrics of a run, optionally on one slice and against a label version.
+
+        Returns the 12 COCO summary numbers (``stats``), per-class AP/AP50/AR, precision,
+        recall and F1 at ``confidence_threshold`` (overall and per class), the best-F1
+        threshold, 101-point PR curves per class and a class-agnostic confusion matrix
+        with a background row/column. ``iou_threshold`` (default 0.5) is the IoU of the
+        operating point and the confusion matrix; AP always spans .50:.95.
+        """
+        iou = 0.5 if iou_threshold is None else float(iou_threshold)
+        with self.db.read() as conn:
+            run = self._run_row(conn, run_id)
+            version = self.resolve_version(conn, run.dataset_pk, annotation_version)
+            scope = self._scope(conn, run.dataset_pk, slice)
+            gt = self._gt_columns(conn, run.dataset_pk, version, scope)
+            dt = self._dt_columns(conn, run.pk, scope)
+            ann_ids = self._public_ids(conn, t.annotations, gt.id)
+            pred_ids = self._public_ids(conn, t.predictions, dt.id)
+        coco = evaluate_coco(gt, dt)
+        match = match_detections(gt, dt, iou_threshold=iou)
+        point = operating_point(match, confidence_threshold)
+        best = best_f1(match)
+        per_class = {p: vars(v) for p, v in per_class_operating_points(
+            match, confidence_threshold).items()}
+        cm = confusion_matrix(gt, dt, iou_threshold=iou, score_threshold=confidence_threshold)
+        body = coco.to_dict()
+        for row in body["per_class"]:
+            row["at_threshold"] = per_class.get(row["label"])
+        return {
+            "model_run_id": run_id, "slice": slice, "annotation_version": version,
+            "iou_threshold": iou, "confidence_threshold": confidence_threshold,
+            **body,
+            "operating_point": vars(point),
+            "best_f1": vars(best),
+            "pr_curves": {str(k): {"recall": v.recall.tolist(), "precision": v.precision.tolist(),
+                                   "score": v.score.tolist()}
+                          for k, v in coco.pr_curves(0.5).items()},
+            "confusion_matrix": {
+                **cm.to_dict(),
+                "cells": [{"row": int(r), "col": int(c),
+                           "annotation_id": ann_ids.get(int(g)), "prediction_id":
+                           pred_ids.get(int(d))}
+                          for r, c, g, d in zip(cm.entry_row, cm.entry_col, cm.entry_gt_id,
+                                                cm.entry_det_id, strict=True)],
+            },
+        }
+
+    def _public_ids(self, conn: Connection, table: Any, pks: np.ndarray) -> dict[int, str]:
+        if len(pks) == 0:
+            return {}
+        lo, hi = int(pks.min()), int(pks.max())
+        rows = conn.execute(select(table.c.pk, table.c.id).where(table.c.pk.between(lo, hi)))
+        wanted = set(pks.tolist())
+        return {pk: i for pk, i in rows if pk in wanted}
+
+    def compare_runs(self, run_a: str, run_b: str, *, slice: str | None = None,
+                     iou_threshold: float | None = None) -> dict[str, Any]:
+        """Metric deltas (b − a) and the items each run gets right that the other gets
+        wrong (an item is right when it has no FP and no FN in the committed matches)."""
+        ma = self.run_metrics(run_a, slice=slice, iou_threshold=iou_threshold)
+        mb = self.run_metrics(run_b, slice=slice, iou_threshold=iou_threshold)
+        deltas = {k: mb["stats"][k] - ma["stats"][k] for k in ma["stats"]}
+        with self.db.read() as conn:
+            ra, rb = self._run_row(conn, run_a), self._run_row(conn, run_b)
+            if ra.dataset_pk != rb.dataset_pk:
+                raise ValidationError("runs to compare must be on the same dataset")
+            for r in (ra, rb):
+                if r.committed_at is None:
+                    raise ValidationError(f"model run {r.name!r} is not committed yet")
+            scope = self._scope(conn, ra.dataset_pk, slice)
+            right = {r.pk: self._right_items(conn, r.pk, scope) for r in (ra, rb)}
+            wrong = {r.pk: self._wrong_items(conn, r.pk, scope) for r in (ra, rb)}
+        return {
+            "run_a": run_a, "run_b": run_b, "slice": slice, "stats_a": ma["stats"],
+            "stats_b": mb["stats"], "delta": deltas,
+            "only_a_right": sorted(right[ra.pk] & wrong[rb.pk]),
+            "only_b_right": sorted(right[rb.pk] & wrong[ra.pk]),
+        }
+
+    def _item_refs(self, conn: Connection, run_pk: int, cond: Any, scope: Any) -> set[str]:
+        q = (select(t.items.c.reference_id).join(t.match_items,
+                                                 t.match_items.c.item_pk == t.items.c.pk)
+             .where(t.match_items.c.run_pk == run_pk, cond))
+        if scope is not None:
+            q = q.where(t.items.c.pk.in_(scope))
+        return set(conn.scalars(q))
+
+    def _right_items(self, conn: Connection, run_pk: int, scope: Any) -> set[str]:
+        return self._item_refs(conn, run_pk, (t.match_items.c.fp == 0) &
+                               (t.match_items.c.fn == 0), scope)
+
+    def _wrong_items(self, conn: Connection, run_pk: int, scope: Any) -> set[str]:
+        return self._item_refs(conn, run_pk, (t.match_items.c.fp > 0) |
+                               (t.match_items.c.fn > 0), scope)

@@ -1,4 +1,4 @@
-"""``ocula.Client``: one facade over an embedded catalog or (later) a remote server."""
+"""``ocula.Client``: one facade over an embedded catalog or a remote server."""
 
 from __future__ import annotations
 
@@ -17,10 +17,18 @@ class Client:
     ``~/.ocula``): SQLite plus a media folder, no server needed.
     ``Client(home="/data/ocula")`` picks the folder; ``database_url=`` points the catalog
     at PostgreSQL (``postgresql+psycopg://user@host/db``) while media stay under home.
+    ``Client("http://host:8000", api_key=...)`` talks to an ``ocula serve`` server
+    instead, with the same methods, results and errors.
     """
 
-    def __init__(self, home: str | Path | None = None, *, database_url: str | None = None):
-        self._backend: Any = Service.open(home, database_url)
+    def __init__(self, home: str | Path | None = None, *, database_url: str | None = None,
+                 api_key: str | None = None):
+        if isinstance(home, str) and home.startswith(("http://", "https://")):
+            from ocula.client.http import HttpBackend  # httpx only loads for remote use
+
+            self._backend: Any = HttpBackend(home, api_key=api_key)
+            return
+        self._backend = Service.open(home, database_url)
 
     def close(self) -> None:
         self._backend.close()

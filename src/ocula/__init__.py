@@ -12,7 +12,7 @@ Quick start::
 from ocula import errors
 from ocula.client.client import Client
 from ocula.client.dataset import Dataset, Slice
-from ocula.client.model import Model, ModelRun
+from ocula.client.model import Model, ModelRun, compare
 from ocula.core.types import (
     BoxAnnotation,
     BoxPrediction,
@@ -56,5 +56,6 @@ __all__ = [
     "SegmentationAnnotation",
     "SegmentationPrediction",
     "Slice",
+    "compare",
     "errors",
 ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ocula.client.model import ModelRun
 from ocula.client.progress import batched, progress_bar
 from ocula.core.types import DatasetItem, payload_to_annotation
+from ocula.io import export_coco
 
 if TYPE_CHECKING:
     from ocula.client.client import Client
@@ -150,6 +153,18 @@ class Dataset:
 
     def tag_version(self, name: str, version: int | None = None) -> dict[str, Any]:
         return self._backend.tag_version(self.id, name, version)
+
+    def export_coco(self, path: str | Path, *, slice: str | None = None,
+                    version: int | str | None = None) -> dict[str, int]:
+        """Write the dataset (or one slice) with its ground truth, current or at
+        ``version``, as a COCO instances JSON file; returns counts."""
+        items = self.get_slice(slice).items if slice is not None else self.items
+        refs = [it.reference_id for it in items] if slice is not None else None
+        annotations = self.annotations(version=version, reference_ids=refs)
+        coco = export_coco(items, annotations)
+        Path(path).write_text(json.dumps(coco))
+        return {"images": len(coco["images"]), "annotations": len(coco["annotations"]),
+                "categories": len(coco["categories"])}
 
     # --- slices and runs ------------------------------------------------------------
 

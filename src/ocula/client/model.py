@@ -77,6 +77,41 @@ class ModelRun:
                 advance(len(batch))
         return totals
 
+    def commit(self, payload: dict[str, Any] | None = None, *, class_agnostic: bool = False,
+               allowed_label_matches: Sequence[dict[str, str]] | None = None,
+               iou_threshold: float = 0.5,
+               annotation_version: int | str | None = None) -> dict[str, Any]:
+        """Match predictions to ground truth and store TP/FP/FN per box and item.
+
+        ``payload`` is Nucleus' form (``{"class_agnostic": ..., "allowed_label_matches":
+        [{"ground_truth_label", "model_prediction_label"}]}``); keywords work too.
+        Committing again after any change replaces the earlier result."""
+        payload = payload or {}
+        return self._backend.commit_run(
+            self.id,
+            class_agnostic=payload.get("class_agnostic", class_agnostic),
+            allowed_label_matches=payload.get("allowed_label_matches", allowed_label_matches),
+            iou_threshold=payload.get("iou_threshold", iou_threshold),
+            annotation_version=annotation_version)
+
+    def metrics(self, slice: str | None = None, iou_threshold: float | None = None,
+                annotation_version: int | str | None = None, *,
+                confidence_threshold: float = 0.5) -> dict[str, Any]:
+        """COCO metrics (``stats``: AP, AP50, … ARl), per-class AP/AR, P/R/F1 at
+        ``confidence_threshold``, best-F1 threshold, PR curves and confusion matrix,
+        optionally on one slice (name or id) and against a label version."""
+        return self._backend.run_metrics(self.id, slice=slice, iou_threshold=iou_threshold,
+                                         annotation_version=annotation_version,
+                                         confidence_threshold=confidence_threshold)
+
     def predictions(self, reference_ids: Sequence[str] | None = None) -> list[Any]:
         return [payload_to_annotation(p, prediction=True)
                 for p in self._backend.list_predictions(self.id, reference_ids)]
+
+
+def compare(run_a: ModelRun, run_b: ModelRun, slice: str | None = None, *,
+            iou_threshold: float | None = None) -> dict[str, Any]:
+    """Metric deltas (b − a) of two committed runs on one dataset, and the items each
+    run gets right (no FP, no FN) that the other gets wrong."""
+    return run_a._backend.compare_runs(run_a.id, run_b.id, slice=slice,
+                                       iou_threshold=iou_threshold)

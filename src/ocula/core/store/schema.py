@@ -231,8 +231,9 @@ match_predictions = Table(
     # The ground truth row (a specific version) it matched, if any.
     Column("annotation_pk", Integer, nullable=True),
     Column("iou", Float, nullable=False),
-    # "tp" or "fp"; denormalised label/confidence let "FPs above 0.8" use one index.
-    Column("status", String(4), nullable=False),
+    # "tp", "fp" or "ignored" (absorbed by a crowd region); the denormalised label and
+    # confidence let "FPs above 0.8" use one index.
+    Column("status", String(8), nullable=False),
     Column("label", String(255), nullable=True),
     Column("confidence", Float, nullable=True),
     Index("ix_match_predictions_run_status_conf", "run_pk", "status", "confidence"),

@@ -224,7 +224,7 @@ def upgrade() -> None:
     sa.Column('item_pk', sa.Integer(), nullable=False),
     sa.Column('annotation_pk', sa.Integer(), nullable=True),
     sa.Column('iou', sa.Float(), nullable=False),
-    sa.Column('status', sa.String(length=4), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
     sa.Column('label', sa.String(length=255), nullable=True),
     sa.Column('confidence', sa.Float(), nullable=True),
     sa.ForeignKeyConstraint(['item_pk'], ['items.pk'], name=op.f('fk_match_predictions_item_pk_items'), ondelete='CASCADE'),

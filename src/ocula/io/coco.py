@@ -42,6 +42,7 @@ from ocula.core.types import (
     KeypointsPrediction,
     MaskAnnotation,
     MaskPrediction,
+    Point,
     PolygonAnnotation,
     PolygonPrediction,
 )
@@ -71,6 +72,13 @@ _IMAGE_FIELDS = {"id", "file_name", "width", "height"}
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _all_numbers(values: list) -> bool:
+    """Fast check that a JSON list holds only finite numbers (no bools, strings, NaN)."""
+    if all(type(v) is float or type(v) is int for v in values):
+        return math.isfinite(sum(values)) or all(math.isfinite(v) for v in values)
+    return False
 
 
 def _kinds(kinds: Collection[str] | None) -> set[str]:
@@ -223,12 +231,12 @@ def _segmentation(seg: Any, *, common: dict, shape: dict, meta: dict, ann_id: st
         raise GeometryError(f"{what}: 'segmentation' must be a list of polygons or an RLE "
                             "object", reference_id=ref)
     for poly in seg:
-        if len(poly) < 6 or len(poly) % 2 or not all(_is_number(v) for v in poly):
+        if len(poly) < 6 or len(poly) % 2 or not _all_numbers(poly):
             raise GeometryError(f"{what}: each polygon must be an even number (>= 6) of "
                                 f"finite coordinates, got {poly!r}", reference_id=ref)
     if len(seg) == 1 and "polygon" in kinds:
         flat = seg[0]
-        vertices = [(float(flat[j]), float(flat[j + 1])) for j in range(0, len(flat), 2)]
+        vertices = [Point(float(flat[j]), float(flat[j + 1])) for j in range(0, len(flat), 2)]
         return [poly_cls(**common, **shape, vertices=vertices,
                          annotation_id=part_id(ann_id, "polygon"), metadata=dict(meta) or None)]
     if "mask" in kinds:

@@ -119,19 +119,15 @@ def canonical_counts(counts: Sequence[int]) -> list[int]:
     The result matches :func:`ocula.core.types.rle_encode`: it starts with a run of
     zeros (``0`` if the first pixel is set) and contains no other zero.
     """
-    runs: list[list[int]] = []
-    for i, c in enumerate(counts):
-        if c == 0:
-            continue
-        value = i % 2
-        if runs and runs[-1][0] == value:
-            runs[-1][1] += int(c)
-        else:
-            runs.append([value, int(c)])
-    out = [r[1] for r in runs]
-    if runs and runs[0][0] == 1:
-        out.insert(0, 0)
-    return out or [0]
+    arr = np.asarray(counts, dtype=np.int64)
+    values = np.arange(arr.size) % 2
+    keep = arr > 0
+    arr, values = arr[keep], values[keep]
+    if arr.size == 0:
+        return [0]
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    merged = np.add.reduceat(arr, starts).tolist()
+    return [0, *merged] if values[0] == 1 else merged
 
 
 def rle_area(rle: dict[str, Any]) -> int:
@@ -182,63 +178,48 @@ def rle_union(rles: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _polygon_to_rle(xy: Sequence[float], h: int, w: int) -> dict[str, Any]:
-    """Port of the COCO API's ``rleFrPoly``: one polygon ``[x0, y0, x1, y1, ...]``."""
+    """Port of the COCO API's ``rleFrPoly``: one polygon ``[x0, y0, x1, y1, ...]``.
+
+    The boundary is traced at 5x resolution, its crossings of pixel columns are
+    downsampled, and the sorted crossings become run boundaries. Vectorised over all
+    edges; the arithmetic follows the C code (``(int)(v + .5)`` truncates toward 0).
+    """
     scale = 5.0
-    k = len(xy) // 2
-    # C casts with (int)(v + .5): truncation toward zero.
-    x = [int(scale * float(xy[2 * j]) + 0.5) for j in range(k)]
-    y = [int(scale * float(xy[2 * j + 1]) + 0.5) for j in range(k)]
-    x.append(x[0])
-    y.append(y[0])
-    us: list[np.ndarray] = []
-    vs: list[np.ndarray] = []
-    for j in range(k):
-        xs, xe, ys, ye = x[j], x[j + 1], y[j], y[j + 1]
-        dx, dy = abs(xe - xs), abs(ys - ye)
-        flip = (dx >= dy and xs > xe) or (dx < dy and ys > ye)
-        if flip:
-            xs, xe, ys, ye = xe, xs, ye, ys
-        if dx >= dy:
-            s = (ye - ys) / dx if dx else 0.0
-            d = np.arange(dx + 1)
-            t = dx - d if flip else d
-            us.append(t + xs)
-            vs.append(np.trunc(ys + s * t + 0.5).astype(np.int64))
-        else:
-            s = (xe - xs) / dy
-            d = np.arange(dy + 1)
-            t = dy - d if flip else d
-            vs.append(t + ys)
-            us.append(np.trunc(xs + s * t + 0.5).astype(np.int64))
-    u = np.concatenate(us).astype(np.int64)
-    v = np.concatenate(vs).astype(np.int64)
+    pts = np.asarray(xy, dtype=float).reshape(-1, 2)
+    x = np.trunc(scale * pts[:, 0] + 0.5).astype(np.int64)
+    y = np.trunc(scale * pts[:, 1] + 0.5).astype(np.int64)
+    xs, xe = x, np.roll(x, -1)
+    ys, ye = y, np.roll(y, -1)
+    dx, dy = np.abs(xe - xs), np.abs(ys - ye)
+    along_x = dx >= dy
+    flip = (along_x & (xs > xe)) | (~along_x & (ys > ye))
+    xs, xe = np.where(flip, xe, xs), np.where(flip, xs, xe)
+    ys, ye = np.where(flip, ye, ys), np.where(flip, ys, ye)
+    steps = np.where(along_x, dx, dy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(along_x, (ye - ys) / np.maximum(dx, 1), (xe - xs) / np.maximum(dy, 1))
+    n = steps + 1
+    edge = np.repeat(np.arange(len(n)), n)
+    d = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    t = np.where(flip[edge], steps[edge] - d, d)
+    ax = along_x[edge]
+    interp_y = np.trunc(ys[edge] + slope[edge] * t + 0.5).astype(np.int64)
+    interp_x = np.trunc(xs[edge] + slope[edge] * t + 0.5).astype(np.int64)
+    u = np.where(ax, t + xs[edge], interp_x)
+    v = np.where(ax, interp_y, t + ys[edge])
     # Points where the boundary crosses a pixel column, downsampled.
     change = np.flatnonzero(u[1:] != u[:-1]) + 1
     uj, uprev = u[change], u[change - 1]
     vj, vprev = v[change], v[change - 1]
-    xd = np.where(uj < uprev, uj, uj - 1).astype(float)
-    xd = (xd + 0.5) / scale - 0.5
+    xd = (np.where(uj < uprev, uj, uj - 1) + 0.5) / scale - 0.5
     keep = (np.floor(xd) == xd) & (xd >= 0) & (xd <= w - 1)
-    yd = np.where(vj < vprev, vj, vprev).astype(float)
-    yd = (yd + 0.5) / scale - 0.5
+    yd = (np.where(vj < vprev, vj, vprev) + 0.5) / scale - 0.5
     yd = np.ceil(np.clip(yd, 0, h))
-    xi = xd[keep].astype(np.int64)
-    yi = yd[keep].astype(np.int64)
-    a = np.sort(np.concatenate((xi * h + yi, [h * w])))
-    diffs = np.diff(np.concatenate(([0], a))).tolist()
-    # Zero-length runs are folded into the following run, as the C code does.
-    counts: list[int] = [diffs[0]]
-    j = 1
-    while j < len(diffs):
-        if diffs[j] > 0:
-            counts.append(diffs[j])
-            j += 1
-        else:
-            j += 1
-            if j < len(diffs):
-                counts[-1] += diffs[j]
-                j += 1
-    return {"size": [h, w], "counts": canonical_counts(counts)}
+    a = np.sort(np.concatenate((xd[keep].astype(np.int64) * h + yd[keep].astype(np.int64),
+                                [h * w])))
+    # Each boundary toggles the pixel value; coinciding boundaries cancel out, which is
+    # what the C code's folding of zero-length runs does.
+    return {"size": [h, w], "counts": canonical_counts(np.diff(a, prepend=0).tolist())}
 
 
 def polygons_to_rle(polygons: Sequence[Sequence[float]], height: int, width: int

@@ -1,0 +1,385 @@
+"""``HttpBackend``: the service's methods, called on a remote Ocula server.
+
+``Client("http://host:8000", api_key=...)`` puts this where the embedded client has a
+:class:`~ocula.core.services.Service`: same method names, arguments and JSON results,
+and the same typed :mod:`ocula.errors` rebuilt from the server's ``{error, detail}``
+bodies. Objects travel in their Nucleus JSON form (``to_payload``). Images on this
+machine are uploaded (``POST /uploads``) before the append that names them; the server
+never reads a path of ours.
+
+To expose a new service method remotely: add its route (see ``ocula.server.api``) and
+a method here with the service's signature that calls it through :meth:`_call`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ocula import errors as E
+from ocula.core.store.media import is_url
+from ocula.core.types import DatasetItem
+
+# Appends of at least this many items run as a server job (the request returns at once;
+# we poll), so a long append survives a dropped connection or proxy timeout.
+ASYNC_APPEND_FROM = 2000
+# Uploads are sent in requests of at most this many bytes / files.
+UPLOAD_CHUNK_BYTES = 32 * 1024 * 1024
+UPLOAD_CHUNK_FILES = 500
+FINISHED = ("Completed", "Errored_User", "Errored_Server", "Errored_Partial")
+
+
+def _error_classes() -> dict[str, type[E.OculaError]]:
+    found: dict[str, type[E.OculaError]] = {}
+    todo: list[type[E.OculaError]] = [E.OculaError]
+    while todo:
+        cls = todo.pop()
+        found.setdefault(cls.code, cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+_BY_STATUS: dict[int, type[E.OculaError]] = {
+    400: E.QueryError, 401: E.AuthError, 404: E.NotFoundError, 409: E.ConflictError,
+    413: E.ValidationError, 422: E.ValidationError}
+
+
+def error_from_dict(body: dict[str, Any], status: int | None = None) -> E.OculaError:
+    """The typed error a server's ``{error, detail, reference_id?, info?}`` stands for."""
+    code = str(body.get("error", ""))
+    cls = _error_classes().get(code) or _BY_STATUS.get(status or 0, E.RemoteError)
+    info = dict(body.get("info") or {})
+    if cls is E.BatchError:
+        return E.BatchError([error_from_dict(e) for e in info.get("errors") or []])
+    exc = cls.__new__(cls)
+    E.OculaError.__init__(exc, str(body.get("detail", code or "error")),
+                          reference_id=body.get("reference_id"), **info)
+    if isinstance(exc, E.QueryError):
+        exc.line, exc.column = info.get("line"), info.get("column")
+    return exc
+
+
+def _seg(value: str) -> str:
+    """One URL path segment, ``/`` included, percent-encoded."""
+    return quote(str(value), safe="")
+
+
+def _wire(obj: Any) -> Any:
+    """An annotation or prediction as JSON; the flag keeps a plain annotation from being
+    read as a prediction on the server (the service then rejects it, as embedded)."""
+    if not hasattr(obj, "to_payload"):
+        return {"type": f"<{type(obj).__name__}>"}
+    body = obj.to_payload()
+    body["is_prediction"] = bool(getattr(obj, "is_prediction", False))
+    return body
+
+
+class HttpBackend:
+    """A remote Ocula server behind the service's interface."""
+
+    def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0,
+                 async_append_from: int = ASYNC_APPEND_FROM,
+                 transport: httpx.BaseTransport | None = None):
+        base = url.rstrip("/")
+        if not base.endswith("/api/v1"):
+            base += "/api/v1"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.url = base
+        self.async_append_from = async_append_from
+        self._http = httpx.Client(base_url=base, timeout=timeout, headers=headers,
+                                  transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- transport ------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, body: Any = None,
+              params: Mapping[str, Any] | None = None, files: Any = None) -> Any:
+        """One request; a non-2xx answer raises the typed error it carries."""
+        kwargs: dict[str, Any] = {}
+        if params:
+            kwargs["params"] = {k: ("true" if v is True else "false" if v is False else v)
+                                for k, v in params.items() if v is not None}
+        if files is not None:
+            kwargs["files"] = files
+        elif body is not None:
+            # httpx refuses NaN; send it (as Python's json does) so the server's
+            # validation reports a bad coordinate, exactly as embedded use does.
+            kwargs["content"] = json.dumps(body, allow_nan=True).encode()
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        try:
+            resp = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise E.RemoteError(f"cannot reach the Ocula server at {self.url}: "
+                                f"{exc.__class__.__name__}: {exc}") from exc
+        if resp.status_code >= 400:
+            try:
+                payload = resp.json()
+            except ValueError:
+                payload = None
+            if isinstance(payload, dict) and "error" in payload:
+                raise error_from_dict(payload, resp.status_code)
+            raise E.RemoteError(f"HTTP {resp.status_code} from {method} {path}: "
+                                f"{resp.text[:300]}")
+        return resp.json()
+
+    def _wait(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Poll a job until it ends; its result, or the error it ended with."""
+        delay = 0.05
+        while job["status"] not in FINISHED:
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            job = self.job_info(job["job_id"])
+        if job["status"] == "Errored_User" and job["errors"]:
+            raise error_from_dict(job["errors"][0])
+        if job["status"] == "Errored_Server":
+            raise E.RemoteError(f"job {job['job_id']} failed on the server: {job['message']}")
+        return job["result"]
+
+    def _ds(self, dataset: str) -> str:
+        """The path segment of a dataset: its id; a name is looked up first, since names
+        may hold characters (``/``) that cannot travel in one path segment."""
+        if isinstance(dataset, str) and dataset.startswith("ds_"):
+            return _seg(dataset)
+        return _seg(self.get_dataset(dataset)["id"])
+
+    # --- datasets -------------------------------------------------------------------
+
+    def create_dataset(self, name: str, *, allowed_types: list[str] | None = None,
+                       metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._call("POST", "/datasets", body={
+            "name": name, "allowed_types": allowed_types, "metadata": metadata})
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/datasets")
+
+    def get_dataset(self, dataset: str) -> dict[str, Any]:
+        return self._call("GET", "/datasets/_lookup", params={"name": dataset})
+
+    def dataset_info(self, dataset: str) -> dict[str, Any]:
+        return self._call("GET", f"/datasets/{self._ds(dataset)}/info")
+
+    def delete_dataset(self, dataset: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/datasets/{self._ds(dataset)}")
+
+    # --- items ----------------------------------------------------------------------
+
+    def append(self, dataset: str, items: Sequence[DatasetItem], *, update: bool = False,
+               copy_media: bool = False, uploads: Mapping[str, bytes] | None = None,
+               on_error: str = "raise") -> dict[str, Any]:
+        """Upload the local images of ``items`` (and any ``uploads`` bytes), then append.
+        ``copy_media`` has no effect remotely: uploaded images are always stored."""
+        ds = self._ds(dataset)
+        payloads: list[Any] = []
+        local: dict[str, Path] = {}
+        for it in items:
+            if not isinstance(it, DatasetItem):
+                payloads.append(None)
+                continue
+            body = it.to_payload()
+            loc = it.image_location
+            ref = it.reference_id
+            if isinstance(loc, str) and loc and not is_url(loc):
+                path = Path(loc).expanduser()
+                body["image_url"] = str(path.absolute())
+                if isinstance(ref, str) and path.is_file() and ref not in (uploads or {}):
+                    local[ref] = path
+            payloads.append(body)
+        staged = self._stage(local, uploads or {})
+        body = {"items": payloads, "update": update, "copy_media": copy_media,
+                "on_error": on_error, "uploads": staged}
+        if len(payloads) >= self.async_append_from:
+            job = self._call("POST", f"/datasets/{ds}/items", body=body,
+                             params={"async": True})
+            return self._wait(job)
+        return self._call("POST", f"/datasets/{ds}/items", body=body)
+
+    def _stage(self, paths: Mapping[str, Path], blobs: Mapping[str, bytes]) -> dict[str, str]:
+        """Upload files and bytes; reference_id -> upload id. Each distinct file is sent
+        once, in requests of bounded size."""
+        sources: dict[Any, list[str]] = {}
+        for ref, path in paths.items():
+            sources.setdefault(path.resolve(), []).append(ref)
+        for ref in blobs:
+            sources.setdefault(("bytes", ref), []).append(ref)
+        by_ref: dict[str, str] = {}
+        for batch in self._upload_batches(list(sources), blobs):
+            with ExitStack() as stack:
+                files = []
+                for src in batch:
+                    data = blobs[src[1]] if isinstance(src, tuple) else stack.enter_context(
+                        open(src, "rb"))
+                    name = src[1] if isinstance(src, tuple) else src.name
+                    files.append(("file", (name, data, "application/octet-stream")))
+                answer = self._call("POST", "/uploads", files=files)
+            for src, staged in zip(batch, answer["uploads"], strict=True):
+                for ref in sources[src]:
+                    by_ref[ref] = staged["upload_id"]
+        return by_ref
+
+    @staticmethod
+    def _upload_batches(sources: list[Any], blobs: Mapping[str, bytes]) -> Iterator[list[Any]]:
+        batch: list[Any] = []
+        size = 0
+        for src in sources:
+            n = len(blobs[src[1]]) if isinstance(src, tuple) else src.stat().st_size
+            if batch and (size + n > UPLOAD_CHUNK_BYTES or len(batch) >= UPLOAD_CHUNK_FILES):
+                yield batch
+                batch, size = [], 0
+            batch.append(src)
+            size += n
+        if batch:
+            yield batch
+
+    def list_items(self, dataset: str, *, limit: int | None = None,
+                   after: str | None = None) -> dict[str, Any]:
+        return self._call("GET", f"/datasets/{self._ds(dataset)}/items",
+                          params={"limit": limit, "after": after})
+
+    def get_item(self, dataset: str, *, reference_id: str | None = None,
+                 item_id: str | None = None, index: int | None = None,
+                 with_predictions: bool = False) -> dict[str, Any]:
+        return self._call("GET", f"/datasets/{self._ds(dataset)}/item", params={
+            "reference_id": reference_id, "item_id": item_id, "index": index,
+            "with_predictions": with_predictions})
+
+    def delete_item(self, dataset: str, reference_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/datasets/{self._ds(dataset)}/item",
+                          params={"reference_id": reference_id})
+
+    def update_metadata(self, dataset: str, updates: Sequence[Mapping[str, Any]], *,
+                        replace: bool = False) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/items/metadata",
+                          body={"updates": [dict(u) for u in updates], "replace": replace})
+
+    # --- ground truth ---------------------------------------------------------------
+
+    def annotate(self, dataset: str, annotations: Sequence[Any], *, update: bool = False,
+                 message: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/annotations", body={
+            "annotations": [_wire(a) for a in annotations], "update": update,
+            "message": message})
+
+    def list_annotations(self, dataset: str, *, version: int | str | None = None,
+                         reference_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/annotations/search",
+                          body={"version": version, "reference_ids": (
+                              list(reference_ids) if reference_ids is not None else None)})
+
+    def delete_annotations(self, dataset: str, *, reference_ids: Sequence[str] | None = None,
+                           annotation_ids: Sequence[str] | None = None,
+                           message: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/annotations/delete", body={
+            "reference_ids": list(reference_ids) if reference_ids else None,
+            "annotation_ids": list(annotation_ids) if annotation_ids else None,
+            "message": message})
+
+    def list_versions(self, dataset: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/datasets/{self._ds(dataset)}/versions")
+
+    def tag_version(self, dataset: str, name: str, version: int | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/versions",
+                          body={"name": name, "version": version})
+
+    # --- slices ---------------------------------------------------------------------
+
+    def create_slice(self, dataset: str, name: str, reference_ids: Sequence[str] = (), *,
+                     description: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/slices", body={
+            "name": name, "reference_ids": list(reference_ids), "description": description})
+
+    def slice_info(self, slice_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/slices/{_seg(slice_id)}")
+
+    def list_slices(self, dataset: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/datasets/{self._ds(dataset)}/slices")
+
+    def slice_items(self, slice_id: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/slices/{_seg(slice_id)}/items")
+
+    def slice_append(self, slice_id: str, reference_ids: Sequence[str]) -> dict[str, Any]:
+        return self._call("POST", f"/slices/{_seg(slice_id)}/items",
+                          body={"reference_ids": list(reference_ids)})
+
+    def slice_remove(self, slice_id: str, reference_ids: Sequence[str]) -> dict[str, Any]:
+        return self._call("POST", f"/slices/{_seg(slice_id)}/items/remove",
+                          body={"reference_ids": list(reference_ids)})
+
+    def delete_slice(self, slice_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/slices/{_seg(slice_id)}")
+
+    def find_slice(self, dataset: str, name_or_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/datasets/{self._ds(dataset)}/slices/_lookup",
+                          params={"name": name_or_id})
+
+    # --- models and runs ------------------------------------------------------------
+
+    def add_model(self, name: str, reference_id: str,
+                  metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._call("POST", "/models", body={
+            "name": name, "reference_id": reference_id, "metadata": metadata})
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/models")
+
+    def get_model(self, model: str) -> dict[str, Any]:
+        return self._call("GET", "/models/_lookup", params={"ref": model})
+
+    def delete_model(self, model: str) -> dict[str, Any]:
+        model_id = model if model.startswith("prj_") else self.get_model(model)["id"]
+        return self._call("DELETE", f"/models/{_seg(model_id)}")
+
+    def create_run(self, model: str, dataset: str, name: str,
+                   predictions: Sequence[Any] = (), *,
+                   metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._call("POST", "/runs", body={
+            "model": model, "dataset": dataset, "name": name,
+            "predictions": [_wire(p) for p in predictions], "metadata": metadata})
+
+    def predict(self, run_id: str, predictions: Sequence[Any], *,
+                update: bool = False) -> dict[str, Any]:
+        return self._call("POST", f"/runs/{_seg(run_id)}/predictions", body={
+            "predictions": [_wire(p) for p in predictions], "update": update})
+
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/runs/{_seg(run_id)}")
+
+    def list_runs(self, dataset: str | None = None,
+                  model: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/runs", params={"dataset": dataset, "model": model})
+
+    def find_run(self, dataset: str, name_or_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/datasets/{self._ds(dataset)}/runs/_lookup",
+                          params={"name": name_or_id})
+
+    def list_predictions(self, run_id: str,
+                         reference_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return self._call("POST", f"/runs/{_seg(run_id)}/predictions/search", body={
+            "reference_ids": list(reference_ids) if reference_ids is not None else None})
+
+    def delete_run(self, run_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/runs/{_seg(run_id)}")
+
+    def commit_run(self, run_id: str, *, class_agnostic: bool | None = None,
+                   allowed_label_matches: list[dict[str, str]] | None = None
+                   ) -> dict[str, Any]:
+        """Match the run against the ground truth on the server (a job; waits for it)."""
+        job = self._call("POST", f"/runs/{_seg(run_id)}/commit", body={
+            "class_agnostic": class_agnostic, "allowed_label_matches": allowed_label_matches})
+        return self._wait(job)
+
+    # --- jobs -----------------------------------------------------------------------
+
+    def job_info(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{_seg(job_id)}")
+
+    def list_jobs(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self._call("GET", "/jobs", params={"status": status, "limit": limit})

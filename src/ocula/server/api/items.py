@@ -1,0 +1,131 @@
+"""``/datasets/{dataset}/items``: append (with staged uploads), read, update, delete.
+
+Images on the client's disk reach the server in two steps: ``POST /uploads`` stores the
+bytes (multipart, many files per request) and answers an upload id per file; the append
+then names, per item, ``uploads: {reference_id: upload_id}``. The service reads uploaded
+bytes instead of the item's location, which stays what the client gave (its path), as
+in embedded use. Large appends can run as a job (``?async=true``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ocula.errors import ValidationError
+from ocula.server.api.common import MAX_INT, MAX_LIST, Index
+from ocula.server.deps import JobsDep, ServiceDep, UploadsDep
+from ocula.server.wire import UploadArea, items_from_json
+
+router = APIRouter(tags=["items"])
+# Progress granularity of an async append with on_error="skip".
+JOB_CHUNK = 1000
+MAX_UPLOAD_FILES = 10_000
+
+
+class AppendIn(BaseModel):
+    items: Annotated[list[Any], Field(max_length=MAX_LIST)]
+    update: bool = False
+    copy_media: bool = False
+    on_error: Literal["raise", "skip"] = "raise"
+    uploads: dict[str, str] = Field(default_factory=dict,
+                                    description="reference_id -> upload id from POST /uploads")
+
+
+class MetadataUpdateIn(BaseModel):
+    updates: Annotated[list[dict[str, Any]], Field(max_length=MAX_LIST)]
+    replace: bool = False
+
+
+def run_append(service: Any, uploads: UploadArea, dataset: str, body: AppendIn,
+               progress: Any = None) -> dict[str, Any]:
+    """One append call (or, for ``skip`` with progress, chunks of it), then drop the
+    staged bytes, which now live in the media store."""
+    staged = uploads.resolve(body.uploads)
+    items = items_from_json(body.items)
+    kwargs = {"update": body.update, "copy_media": body.copy_media, "uploads": staged,
+              "on_error": body.on_error}
+    if progress is None or body.on_error == "raise":
+        result = service.append(dataset, items, **kwargs)
+    else:
+        result = {"new_items": 0, "updated_items": 0, "ignored_items": 0, "errors": []}
+        for start in range(0, len(items), JOB_CHUNK):
+            part = service.append(dataset, items[start:start + JOB_CHUNK], **kwargs)
+            for key in ("new_items", "updated_items", "ignored_items"):
+                result[key] += part[key]
+            result["errors"] += part["errors"]
+            result["dataset_id"] = part["dataset_id"]
+            progress(min(start + JOB_CHUNK, len(items)), len(items))
+    staged.discard()
+    return result
+
+
+@router.post("/datasets/{dataset}/items")
+def append(dataset: str, body: AppendIn, service: ServiceDep, uploads: UploadsDep,
+           jobs: JobsDep, run_async: Annotated[bool, Query(alias="async")] = False
+           ) -> dict[str, Any]:
+    """Add items (idempotent by reference id). With ``async=true`` the append runs as a
+    job and this returns the job; poll ``GET /jobs/{job_id}`` for its result."""
+    if not run_async:
+        return run_append(service, uploads, dataset, body)
+    service.get_dataset(dataset)  # a 404 now rather than a failed job
+    return jobs.submit("append", lambda progress: run_append(service, uploads, dataset,
+                                                             body, progress),
+                       total_steps=len(body.items), message=f"append to {dataset}")
+
+
+@router.post("/uploads")
+async def upload_files(request: Request, uploads: UploadsDep) -> dict[str, Any]:
+    """Stage image files (multipart, one or more parts named ``file``) for an append.
+    Answers ``{"uploads": [{"filename", "upload_id", "size"}]}`` in the parts' order."""
+    form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=100)
+    staged = []
+    try:
+        for part in form.getlist("file"):
+            if isinstance(part, str):
+                raise ValidationError("every 'file' part must be a file")
+            upload_id, size = await run_in_threadpool(uploads.put, part.file)
+            staged.append({"filename": part.filename, "upload_id": upload_id, "size": size})
+    finally:
+        await form.close()
+    return {"uploads": staged}
+
+
+@router.get("/datasets/{dataset}/items")
+def list_items(dataset: str, service: ServiceDep,
+               limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+               after: Annotated[str | None, Query(max_length=40, pattern=r"^\d+$")] = None
+               ) -> dict[str, Any]:
+    """Items in insertion order, a page at a time (``next_cursor`` -> ``after``)."""
+    if after is not None and int(after) > MAX_INT:
+        raise ValidationError(f"malformed page cursor {after!r}")
+    return service.list_items(dataset, limit=limit, after=after)
+
+
+@router.get("/datasets/{dataset}/item")
+def get_item(dataset: str, service: ServiceDep,
+             reference_id: Annotated[str | None, Query(max_length=1024)] = None,
+             item_id: Annotated[str | None, Query(max_length=40)] = None,
+             index: Index | None = None, with_predictions: bool = False) -> dict[str, Any]:
+    """One item with its annotations grouped by type, found by reference id, item id or
+    position (give one)."""
+    return service.get_item(dataset, reference_id=reference_id, item_id=item_id, index=index,
+                            with_predictions=with_predictions)
+
+
+@router.delete("/datasets/{dataset}/item")
+def delete_item(dataset: str, reference_id: Annotated[str, Query(max_length=1024)],
+                service: ServiceDep) -> dict[str, Any]:
+    """Delete an item with its annotations, predictions and matches."""
+    return service.delete_item(dataset, reference_id)
+
+
+@router.post("/datasets/{dataset}/items/metadata")
+def update_metadata(dataset: str, body: MetadataUpdateIn, service: ServiceDep
+                    ) -> dict[str, Any]:
+    """Merge (or with ``replace``, overwrite) metadata: ``updates`` is a list of
+    ``{reference_id, metadata}``."""
+    return service.update_metadata(dataset, body.updates, replace=body.replace)

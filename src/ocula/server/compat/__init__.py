@@ -1,0 +1,1 @@
+"""Wire protocols of other tools, served over the same service layer."""

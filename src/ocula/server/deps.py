@@ -1,0 +1,72 @@
+"""Shared dependencies of the routers: the service, the job runner, authentication.
+
+The app keeps its collaborators on ``app.state`` (set by :func:`ocula.server.create_app`);
+routers reach them only through these functions, so tests can swap any of them with
+``app.dependency_overrides``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from ocula.errors import AuthError
+from ocula.server.jobs import JobRunner
+from ocula.server.signing import Signer
+from ocula.server.wire import UploadArea
+
+
+def get_service(request: Request) -> Any:
+    """The :class:`~ocula.core.services.Service` every route calls."""
+    return request.app.state.service
+
+
+def get_jobs(request: Request) -> JobRunner:
+    return request.app.state.jobs
+
+
+def get_signer(request: Request) -> Signer:
+    return request.app.state.signer
+
+
+def get_uploads(request: Request) -> UploadArea:
+    return request.app.state.uploads
+
+
+def api_key_of(request: Request) -> str | None:
+    """The key a request carries: HTTP Basic username (Nucleus style, empty password),
+    ``Authorization: Bearer``, or Nucleus' ``x-limited-access-key`` header."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise AuthError("malformed HTTP Basic credentials") from exc
+        return decoded.partition(":")[0] or None
+    return request.headers.get("x-limited-access-key") or None
+
+
+def require_key(request: Request) -> str | None:
+    """Refuse the request (401) unless it carries a live API key; returns the key's
+    name, or None on a server started with ``--no-auth``."""
+    if not request.app.state.settings.auth:
+        return None
+    return request.app.state.service.verify_key(api_key_of(request))
+
+
+def public_base(request: Request) -> str:
+    """The URL clients reach this server at (``--public-url``, else the request's)."""
+    configured = request.app.state.settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+ServiceDep = Annotated[Any, Depends(get_service)]
+JobsDep = Annotated[JobRunner, Depends(get_jobs)]
+SignerDep = Annotated[Signer, Depends(get_signer)]
+UploadsDep = Annotated[UploadArea, Depends(get_uploads)]

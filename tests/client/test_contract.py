@@ -1,0 +1,183 @@
+"""One flow, every backend: the same calls give the same results and the same typed
+errors whether the catalog is embedded or behind ``ocula serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocula import (
+    BoxAnnotation,
+    BoxPrediction,
+    CategoryAnnotation,
+    DatasetItem,
+    Keypoint,
+    KeypointsAnnotation,
+    Point,
+    PolygonAnnotation,
+)
+from ocula.client.client import Client
+from ocula.errors import (
+    BatchError,
+    ConflictError,
+    GeometryError,
+    ImageError,
+    NotFoundError,
+    ValidationError,
+)
+from tests.conftest import make_images
+
+# Reference ids with a slash, spaces and a percent sign must survive every transport.
+REFS = ["cam 1/frame 0001.jpg", "cam 1/frame 0002.jpg", "plain", "50% off", "ünïcode"]
+
+
+def _items(tmp_path: Path) -> list[DatasetItem]:
+    paths = make_images(tmp_path / "imgs", len(REFS), size=(80, 60))
+    return [DatasetItem(str(p), ref, metadata={"i": i, "weather": "rain" if i % 2 else "sun"})
+            for i, (p, ref) in enumerate(zip(paths, REFS, strict=True))]
+
+
+def test_whole_flow(any_client: Client, tmp_path: Path) -> None:
+    c = any_client
+    ds = c.create_dataset("street", metadata={"owner": "qa"})
+    assert c.get_dataset("street") == ds
+    assert [d.name for d in c.datasets] == ["street"]
+
+    first = ds.append(_items(tmp_path))
+    assert first == {"new_items": 5, "updated_items": 0, "ignored_items": 0, "errors": []}
+    again = ds.append(_items(tmp_path))
+    assert again["ignored_items"] == 5 and again["new_items"] == 0
+    assert len(ds) == 5
+    items = ds.items
+    assert [i.reference_id for i in items] == REFS
+    assert items[0].width == 80 and items[0].height == 60
+    assert items[1].metadata == {"i": 1, "weather": "rain"}
+    assert Path(items[0].image_location).name == "img_0000.jpg"
+    assert [i.reference_id for i in ds.items_iter(page_size=2)] == REFS
+
+    anns = [
+        BoxAnnotation("car", 10, 10, 20, 15, reference_id=REFS[0], annotation_id="b1"),
+        PolygonAnnotation("road", [Point(0, 0), Point(40, 0), Point(40, 30)],
+                          reference_id=REFS[0], annotation_id="p1"),
+        KeypointsAnnotation("person", [Keypoint(5, 5), Keypoint(visible=False)],
+                            names=["head", "tail"], skeleton=[[0, 1]],
+                            reference_id=REFS[1], annotation_id="k1"),
+        CategoryAnnotation("day", reference_id=REFS[2], annotation_id="c1"),
+    ]
+    result = ds.annotate(anns)
+    assert result["annotations_processed"] == 4 and result["version"] == 1
+    loc = ds.refloc(REFS[0])
+    assert loc["item"].reference_id == REFS[0]
+    assert sorted(loc["annotations"]) == ["box", "polygon"]
+    assert loc["annotations"]["box"][0].x == 10
+    assert ds.loc(loc["item"].item_id)["item"].reference_id == REFS[0]
+    assert ds.iloc(3)["item"].reference_id == REFS[3]
+    kp = ds.refloc(REFS[1])["annotations"]["keypoints"][0]
+    assert kp.names == ["head", "tail"] and kp.keypoints[1].visible is False
+
+    fixed = BoxAnnotation("truck", 10, 10, 20, 15, reference_id=REFS[0], annotation_id="b1")
+    assert ds.annotate([fixed], update=True)["annotations_replaced"] == 1
+    assert [v["version"] for v in ds.versions()] == [1, 2]
+    ds.tag_version("v1", 1)
+    old = {a.annotation_id: a.label for a in ds.annotations(version="v1")}
+    assert old["b1"] == "car"
+    assert {a.label for a in ds.annotations(reference_ids=[REFS[0]])} == {"truck", "road"}
+    ds.update_item_metadata({REFS[2]: {"checked": True}})
+    assert ds.refloc(REFS[2])["item"].metadata == {"i": 2, "weather": "sun", "checked": True}
+
+    sl = ds.create_slice("hard", [REFS[0], REFS[3]], description="look at these")
+    assert sl.info()["length"] == 2 and sl.info()["description"] == "look at these"
+    assert sl.reference_ids == [REFS[0], REFS[3]]
+    assert sl.append([REFS[4]])["added"] == 1
+    assert sl.remove([REFS[3]])["removed"] == 1
+    assert [s.id for s in ds.slices] == [sl.id]
+    assert ds.get_slice("hard").id == sl.id and c.get_slice(sl.id).name == "hard"
+
+    model = c.add_model("detector", "org/detector:v1", metadata={"arch": "ssd"})
+    assert c.get_model("org/detector:v1").id == model.id
+    preds = [BoxPrediction("car", 11, 10, 20, 15, reference_id=REFS[0], confidence=0.9,
+                           class_pdf={"car": 0.9, "truck": 0.1}, annotation_id="x1"),
+             BoxPrediction("car", 1, 1, 5, 5, reference_id=REFS[1], confidence=0.2)]
+    run = model.create_run("run-1", ds, preds)
+    assert run.info()["prediction_count"] == 2
+    assert run.predict([BoxPrediction("bus", 2, 2, 4, 4, reference_id=REFS[2],
+                                      confidence=0.5)])["predictions_processed"] == 1
+    got = run.predictions([REFS[0]])
+    assert got[0].class_pdf == {"car": 0.9, "truck": 0.1} and got[0].confidence == 0.9
+    assert [r.id for r in ds.model_runs] == [run.id] == [r.id for r in model.runs]
+    assert ds.get_run("run-1").id == run.id
+    with_preds = ds.refloc(REFS[0], with_predictions=True)
+    assert with_preds["predictions"][run.id][0].label == "car"
+
+    assert ds.delete_item(REFS[0])["reference_id"] == REFS[0]
+    assert len(ds) == 4
+    assert sl.reference_ids == [REFS[4]]
+    with pytest.raises(NotFoundError):
+        ds.refloc(REFS[0])
+    assert ds.delete_annotations(reference_ids=[REFS[1]])["annotations_deleted"] == 1
+    assert ds.info()["annotation_count"] == 1
+    assert c.delete_model("org/detector:v1")["deleted"] == model.id
+    assert c.delete_dataset(ds.id) == {"deleted": ds.id}
+    assert c.datasets == []
+
+
+def test_bad_inputs_raise_the_same_typed_errors(any_client: Client, tmp_path: Path) -> None:
+    c = any_client
+    ds = c.create_dataset("d")
+    with pytest.raises(ConflictError):
+        c.create_dataset("d")
+    with pytest.raises(ValidationError):
+        c.create_dataset("  ")
+    with pytest.raises(NotFoundError):
+        c.get_dataset("missing")
+    with pytest.raises(NotFoundError):
+        c.get_slice("slc_missing")
+
+    good = make_images(tmp_path / "ok", 1)[0]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(good.read_bytes()[:200])
+    missing = tmp_path / "nowhere.jpg"
+    with pytest.raises(BatchError) as err:
+        ds.append([DatasetItem(str(good), "a"), DatasetItem(str(broken), "b"),
+                   DatasetItem(str(missing), "c")])
+    assert {e.reference_id for e in err.value.errors} == {"b", "c"}
+    assert all(isinstance(e, ImageError) for e in err.value.errors)
+    assert len(ds) == 0
+    skipped = ds.append([DatasetItem(str(good), "a"), DatasetItem(str(broken), "b")],
+                        on_error="skip")
+    assert skipped["new_items"] == 1 and [e["reference_id"] for e in skipped["errors"]] == ["b"]
+    with pytest.raises(BatchError):
+        ds.append([DatasetItem(str(good), "x"), DatasetItem(str(good), "x")])
+
+    with pytest.raises(BatchError) as err:
+        ds.annotate([BoxAnnotation("car", 1, 1, -5, 5, reference_id="a"),
+                     BoxAnnotation("car", 1, 1, 5, 5, reference_id="ghost"),
+                     BoxAnnotation("car", float("nan"), 1, 5, 5, reference_id="a")])
+    kinds = [type(e) for e in err.value.errors]
+    assert kinds == [GeometryError, NotFoundError, GeometryError]
+    with pytest.raises(ValidationError):
+        ds.annotate(["not an annotation"])
+    assert ds.info()["annotation_count"] == 0 and ds.versions() == []
+    with pytest.raises(ValidationError):
+        ds.iloc(-1)
+    with pytest.raises(NotFoundError):
+        ds.iloc(7)
+    with pytest.raises(NotFoundError):
+        ds.create_slice("s", ["a", "ghost"])
+    with pytest.raises(NotFoundError):
+        ds.annotations(version="no-such-version")
+
+    model = c.add_model("m", "m1")
+    with pytest.raises(ConflictError):
+        c.add_model("other", "m1")
+    with pytest.raises(BatchError):
+        model.create_run("r", ds, [BoxAnnotation("car", 1, 1, 5, 5, reference_id="a")])
+    with pytest.raises(BatchError):
+        model.create_run("r", ds, [BoxPrediction("car", 1, 1, 5, 5, reference_id="a",
+                                                 confidence=1.5)])
+    model.create_run("r", ds)
+    with pytest.raises(ConflictError):
+        model.create_run("r", ds)
+    with pytest.raises(NotFoundError):
+        c.get_model_run("run_missing")

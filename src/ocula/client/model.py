@@ -104,6 +104,13 @@ class ModelRun:
                                          annotation_version=annotation_version,
                                          confidence_threshold=confidence_threshold)
 
+    def failures(self, kind: str = "fp", limit: int = 20, *,
+                 min_confidence: float = 0.0) -> list[dict[str, Any]]:
+        """Worst boxes of the committed run: ``"fp"`` (most confident false positives),
+        ``"fn"`` (largest missed boxes) or ``"low_iou"`` (loosest true positives)."""
+        return self._backend.run_failures(self.id, kind=kind, limit=limit,
+                                          min_confidence=min_confidence)
+
     def predictions(self, reference_ids: Sequence[str] | None = None) -> list[Any]:
         return [payload_to_annotation(p, prediction=True)
                 for p in self._backend.list_predictions(self.id, reference_ids)]

@@ -38,6 +38,7 @@ from ocula.core.evaluation import (
 )
 from ocula.core.services.annotations import at_version
 from ocula.core.services.base import ServiceBase, now
+from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_rows
 from ocula.errors import NotFoundError, ValidationError
@@ -262,3 +263,34 @@ class EvaluationService(ServiceBase):
     def _wrong_items(self, conn: Connection, run_pk: int, scope: Any) -> set[str]:
         return self._item_refs(conn, run_pk, (t.match_items.c.fp > 0) |
                                (t.match_items.c.fn > 0), scope)
+
+    def run_failures(self, run_id: str, *, kind: str = "fp", limit: int = 20,
+                     min_confidence: float = 0.0) -> list[dict[str, Any]]:
+        """The committed run's worst boxes, for a patches view: ``fp`` (false positives,
+        most confident first), ``fn`` (missed ground truth, largest first: big misses
+        are the surprising ones) or ``low_iou`` (true positives, loosest fit first)."""
+        if kind not in ("fp", "fn", "low_iou"):
+            raise ValidationError(f"kind must be 'fp', 'fn' or 'low_iou', got {kind!r}")
+        mp, ma = t.match_predictions, t.match_annotations
+        with self.db.read() as conn:
+            run = self._run_row(conn, run_id)
+            if run.committed_at is None:
+                raise ValidationError(f"model run {run.name!r} is not committed yet")
+            if kind == "fn":
+                obj = t.annotations
+                q = (select(obj, ma.c.iou, ma.c.status, t.items.c.reference_id.label("ref"))
+                     .join(ma, ma.c.annotation_pk == obj.c.pk)
+                     .where(ma.c.run_pk == run.pk, ma.c.status == "fn")
+                     .order_by(obj.c.area.desc(), obj.c.pk))
+            else:
+                obj = t.predictions
+                status = "fp" if kind == "fp" else "tp"
+                q = (select(obj, mp.c.iou, mp.c.status, t.items.c.reference_id.label("ref"))
+                     .join(mp, mp.c.prediction_pk == obj.c.pk)
+                     .where(mp.c.run_pk == run.pk, mp.c.status == status,
+                            mp.c.confidence >= min_confidence))
+                q = q.order_by(mp.c.confidence.desc() if kind == "fp" else mp.c.iou.asc(),
+                               obj.c.pk)
+            q = q.join(t.items, t.items.c.pk == obj.c.item_pk).limit(limit)
+            rows = conn.execute(q).all()
+        return [{**object_payload(r, r.ref), "iou": r.iou, "status": r.status} for r in rows]

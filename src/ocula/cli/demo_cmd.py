@@ -1,0 +1,83 @@
+"""``ocula demo``: build the bundled demo dataset, run two detectors, show where they fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ocula.client.client import Client
+from ocula.client.model import ModelRun
+
+console = Console()
+
+
+def _fmt(v: float) -> str:
+    return "  -  " if v < 0 else f"{v:.3f}"
+
+
+def _report(runs: list[ModelRun], test_slice: str | None) -> None:
+    table = Table(title=f"Model runs on the {'test slice' if test_slice else 'dataset'}")
+    for col in ("run", "AP", "AP50", "AP75", "APs", "AR100", "P@0.5", "R@0.5", "F1@0.5",
+                "best F1 (thr)"):
+        table.add_column(col, justify="right" if col != "run" else "left")
+    for run in runs:
+        m = run.metrics(slice=test_slice)
+        s, op, best = m["stats"], m["operating_point"], m["best_f1"]
+        table.add_row(run.name, _fmt(s["AP"]), _fmt(s["AP50"]), _fmt(s["AP75"]),
+                      _fmt(s["APs"]), _fmt(s["AR100"]), f"{op['precision']:.3f}",
+                      f"{op['recall']:.3f}", f"{op['f1']:.3f}",
+                      f"{best['f1']:.3f} ({best['score_threshold']:.2f})")
+    console.print(table)
+    for run in runs:
+        console.print(f"\n[bold]Where {run.name} fails[/bold]")
+        info = run.commit()  # idempotent: shows the counts of the stored match
+        console.print(f"  {info['tp']} true positives, {info['fp']} false positives, "
+                      f"{info['fn']} missed people (IoU ≥ {info['iou_threshold']})")
+        for fn in run.failures("fn", limit=3):
+            g = fn["geometry"]
+            console.print(f"  missed   {fn['reference_id']}: box {g['width']:.0f}×"
+                          f"{g['height']:.0f} px at ({g['x']:.0f}, {g['y']:.0f})")
+        for fp in run.failures("fp", limit=3):
+            g = fp["geometry"]
+            console.print(f"  false +  {fp['reference_id']}: confidence "
+                          f"{fp['confidence']:.2f}, best IoU with any person {fp['iou']:.2f}, "
+                          f"box {g['width']:.0f}×{g['height']:.0f} px")
+        for tp in run.failures("low_iou", limit=2):
+            console.print(f"  sloppy   {tp['reference_id']}: matched with IoU {tp['iou']:.2f}")
+
+
+def demo_command(
+    home: Annotated[Path | None, typer.Option(
+        "--home", envvar="OCULA_HOME", help="Catalog folder (default ~/.ocula).")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="OCULA_DATABASE_URL")] = None,
+    serve: Annotated[bool, typer.Option(help="Start the server afterwards.")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+) -> None:
+    """Build the demo dataset (real frames, labels made here), run the HOG and SSDLite
+    person detectors over it, commit both runs and show where each one fails."""
+    from ocula.demo.build import build_demo
+
+    with Client(home=home, database_url=database_url) as client:
+        summary = build_demo(client)
+        ds = client.get_dataset(summary["dataset_id"])
+        runs = ds.model_runs
+        for run in runs:
+            run.commit()
+        names = {s.name for s in ds.slices}
+        _report(runs, "test" if "test" in names else None)
+    console.print(
+        "\n[bold]Next[/bold]\n"
+        f"  python -c \"import ocula; ds = ocula.Client().get_dataset('{ds.name}'); "
+        "print(ds.info())\"\n"
+        f"  ocula export {ds.name} demo.json        # COCO JSON of the labels\n"
+        "  ocula serve                             # REST API (and Nucleus-compatible API)\n"
+        "  labels and how they were made: src/ocula/demo/data/LABELS.md")
+    if serve:
+        from ocula.server.cli import serve_command
+
+        serve_command(host="127.0.0.1", port=port, data=home, database_url=database_url)

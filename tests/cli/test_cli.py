@@ -1,0 +1,83 @@
+"""The command line on a real catalog: import -> datasets -> export -> re-import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import ocula
+from ocula.cli.main import app
+from tests.conftest import make_images
+
+runner = CliRunner()
+
+
+def _text(result) -> str:  # rich wraps lines at the terminal width
+    return " ".join(result.output.split())
+
+
+def _coco(tmp_path: Path) -> tuple[Path, Path, Path]:
+    images = make_images(tmp_path / "images", 3, size=(100, 80))
+    gt = {
+        "images": [{"id": i + 1, "file_name": p.name, "width": 100, "height": 80}
+                   for i, p in enumerate(images)],
+        "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}],
+        "annotations": [
+            {"id": 10, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 40], "area": 800,
+             "iscrowd": 0},
+            {"id": 11, "image_id": 2, "category_id": 2, "bbox": [30, 10, 40, 20], "area": 800,
+             "iscrowd": 0},
+            {"id": 12, "image_id": 3, "category_id": 1, "bbox": [0, 0, 50, 50], "area": 2500,
+             "iscrowd": 1},
+        ],
+    }
+    results = [{"image_id": 1, "category_id": 1, "bbox": [6, 5, 20, 39], "score": 0.9},
+               {"image_id": 2, "category_id": 1, "bbox": [30, 10, 40, 20], "score": 0.4}]
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(gt))
+    pred_path = tmp_path / "results.json"
+    pred_path.write_text(json.dumps(results))
+    return gt_path, pred_path, tmp_path / "images"
+
+
+def test_import_export_roundtrip(database_url: str, tmp_path: Path) -> None:
+    gt_path, pred_path, images = _coco(tmp_path)
+    common = ["--home", str(tmp_path / "home"), "--database-url", database_url]
+    result = runner.invoke(app, ["import", "coco", str(gt_path), "--images", str(images),
+                                 "--dataset", "cli", "--predictions", str(pred_path),
+                                 "--model", "frcnn", *common])
+    assert result.exit_code == 0, result.output
+    assert "3 new items" in _text(result) and "3 annotations written" in _text(result)
+    assert "2 predictions" in _text(result)
+
+    result = runner.invoke(app, ["datasets", *common])
+    assert result.exit_code == 0 and "cli" in result.output
+
+    out = tmp_path / "export.json"
+    result = runner.invoke(app, ["export", "cli", str(out), *common])
+    assert result.exit_code == 0, result.output
+    exported = json.loads(out.read_text())
+    assert len(exported["images"]) == 3 and len(exported["annotations"]) == 3
+    assert sorted(a["iscrowd"] for a in exported["annotations"]) == [0, 0, 1]
+
+    # Importing the same file again is a no-op (idempotent).
+    result = runner.invoke(app, ["import", "coco", str(gt_path), "--images", str(images),
+                                 "--dataset", "cli", *common])
+    assert "0 new items, 3 already present" in _text(result)
+    with ocula.Client(home=tmp_path / "home", database_url=database_url) as client:
+        run = client.get_dataset("cli").get_run("frcnn")
+        summary = run.commit()
+        assert (summary["tp"], summary["fp"], summary["fn"]) == (1, 1, 1)
+
+
+def test_clear_errors_and_exit_codes(tmp_path: Path) -> None:
+    home = ["--home", str(tmp_path / "home")]
+    result = runner.invoke(app, ["import", "coco", str(tmp_path / "missing.json"),
+                                 "--dataset", "x", *home])
+    assert result.exit_code == 2 and "error:" in _text(result)
+    result = runner.invoke(app, ["export", "nope", str(tmp_path / "o.json"), *home])
+    assert result.exit_code == 2 and "no dataset 'nope'" in _text(result)
+    result = runner.invoke(app, ["import", "tiff", str(tmp_path), "--dataset", "x", *home])
+    assert result.exit_code != 0

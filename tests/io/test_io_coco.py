@@ -423,3 +423,28 @@ def test_export_errors(tmp_path):
     assert err.value.reference_id == "y.jpg"
     with pytest.raises(DuplicateIdError):
         export_coco([item, item], [])
+
+
+def test_bad_image_size_and_unlabelled_export(tmp_path):
+    data = coco_dict()
+    data["images"][0]["width"] = 40.0  # integral floats are accepted
+    assert import_coco(write_coco(tmp_path, data, images=False)).items[0].width == 40
+    data["images"][0]["width"] = -4
+    with pytest.raises(ValidationError, match="'a.jpg': width/height must be positive"):
+        import_coco(write_coco(tmp_path, data, images=False))
+    item = DatasetItem(reference_id="y.jpg", width=4, height=4)
+    with pytest.raises(ValidationError, match="has no label"):
+        export_coco([item], [BoxAnnotation(None, 0, 0, 1, 1, reference_id="y.jpg")])
+
+
+def test_keypoints_only_objects(tmp_path):
+    item = DatasetItem(reference_id="y.jpg", width=40, height=30)
+    kps = KeypointsAnnotation("person", [(2, 3, True), (10, 12, False), (None, None, False)],
+                              names=["a", "b", "c"], skeleton=[[0, 1]], reference_id="y.jpg",
+                              annotation_id="5/keypoints")
+    out = export_coco([item], [kps])
+    assert out["categories"] == [{"id": 1, "name": "person", "keypoints": ["a", "b", "c"],
+                                  "skeleton": [[1, 2]]}]
+    (rec,) = out["annotations"]
+    assert rec["id"] == 5 and rec["bbox"] == [2, 3, 8, 9] and rec["num_keypoints"] == 2
+    assert rec["keypoints"] == [2, 3, 2, 10, 12, 1, 0, 0, 0]

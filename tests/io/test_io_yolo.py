@@ -188,3 +188,24 @@ def test_flat_folder(tmp_path):
     (tmp_path / "flat" / "classes.txt").write_text("thing\n")
     data = import_yolo(tmp_path / "flat")
     assert data.annotations[0].bbox() == (0, 0, 10, 10) and data.warnings == []
+
+
+def test_roboflow_layout(tmp_path):
+    root = tmp_path / "rf"
+    write_image(root / "train" / "images" / "a.jpg", (W, H))
+    write_image(root / "valid" / "images" / "b.jpg", (W, H))
+    (root / "train" / "labels").mkdir(parents=True)
+    (root / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (root / "data.yaml").write_text("train: ../train/images\nnc: 1\nnames: ['thing']\n")
+    data = import_yolo(root)
+    assert [(i.reference_id, i.metadata) for i in data.items] == [
+        ("train/a.jpg", {"split": "train"}), ("valid/b.jpg", {"split": "valid"})]
+    assert data.annotations[0].label == "thing" and data.annotations[0].reference_id == (
+        "train/a.jpg")
+    assert data.warnings == []
+
+
+def test_no_labels_at_all_warns(tmp_path):
+    write_image(tmp_path / "ds" / "images" / "a.jpg", (W, H))
+    data = import_yolo(tmp_path / "ds", ["x"])
+    assert len(data.items) == 1 and "no label files" in data.warnings[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,3 +178,31 @@ def group_parts(objects: Iterable[Any], *, fmt: str = "COCO") -> list[dict[str, 
             index[key] = group
         group[kind] = obj
     return groups
+
+
+def is_number(v: Any) -> bool:
+    """A finite int or float (not a bool), as JSON numbers should be."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def all_numbers(values: list) -> bool:
+    """Fast check that a JSON list holds only finite numbers (no bools, strings, NaN)."""
+    if all(type(v) is float or type(v) is int for v in values):
+        return math.isfinite(sum(values)) or all(math.isfinite(v) for v in values)
+    return False
+
+
+def item_size(item: DatasetItem, objects: Sequence[Any] = ()) -> tuple[int, int]:
+    """``(width, height)`` of an item: its fields, else its local image's header, else
+    the size of one of its masks in ``objects``; :class:`ValidationError` if none."""
+    if item.width is not None and item.height is not None:
+        return int(item.width), int(item.height)
+    loc = item.image_location
+    if loc and not loc.startswith(("http://", "https://")) and Path(loc).is_file():
+        return image_size(Path(loc), item.reference_id)
+    for obj in objects:
+        if obj.reference_id == item.reference_id and obj.type == "mask":
+            h, w = obj.mask["size"]
+            return int(w), int(h)
+    raise ValidationError(f"item {item.reference_id!r} has no width/height and its image is "
+                          "not a readable local file", reference_id=item.reference_id)

@@ -28,7 +28,6 @@ all of this, merging the parts of one record back together by annotation id.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,9 +50,12 @@ from ocula.errors import DuplicateIdError, GeometryError, ValidationError
 from ._common import (
     ImportedData,
     Prediction,
+    all_numbers,
     check_box,
     group_parts,
     image_size,
+    is_number,
+    item_size,
     load_json,
     number,
     part_id,
@@ -68,17 +70,6 @@ KINDS = ("box", "polygon", "mask", "keypoints")
 _ANN_FIELDS = {"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd",
                "keypoints", "num_keypoints", "score"}
 _IMAGE_FIELDS = {"id", "file_name", "width", "height"}
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _all_numbers(values: list) -> bool:
-    """Fast check that a JSON list holds only finite numbers (no bools, strings, NaN)."""
-    if all(type(v) is float or type(v) is int for v in values):
-        return math.isfinite(sum(values)) or all(math.isfinite(v) for v in values)
-    return False
 
 
 def _kinds(kinds: Collection[str] | None) -> set[str]:
@@ -130,10 +121,10 @@ def _parse_images(raw: Any, images_dir: Path) -> tuple[list[DatasetItem], dict[A
         width, height = img.get("width"), img.get("height")
         if width is None or height is None:
             width, height = image_size(path, name)
-        elif not (isinstance(width, int) and isinstance(height, int) and width > 0
-                  and height > 0):
+        elif not all(is_number(v) and float(v).is_integer() and v > 0 for v in (width, height)):
             raise ValidationError(f"image {name!r}: width/height must be positive integers, "
                                   f"got {width!r}x{height!r}", reference_id=name)
+        width, height = int(width), int(height)
         meta = {"coco_id": img["id"]}
         meta.update({k: v for k, v in img.items() if k not in _IMAGE_FIELDS})
         item = DatasetItem(image_location=str(path), reference_id=name, metadata=meta,
@@ -145,7 +136,7 @@ def _parse_images(raw: Any, images_dir: Path) -> tuple[list[DatasetItem], dict[A
 
 def _keypoints(raw: Any, cat: dict, *, what: str, ref: str | None, prediction: bool
                ) -> tuple[list[Keypoint], list[str], list[list[int]]]:
-    if not isinstance(raw, list) or len(raw) % 3 or not all(_is_number(v) for v in raw):
+    if not isinstance(raw, list) or len(raw) % 3 or not all(is_number(v) for v in raw):
         raise GeometryError(f"{what}: 'keypoints' must be a flat list of x, y, v triplets",
                             reference_id=ref)
     names = list(cat.get("keypoints") or [])
@@ -173,12 +164,12 @@ def _convert(ann: dict, *, ann_id: str, item: DatasetItem, cat: dict, kinds: set
     common: dict[str, Any] = {"label": label, "reference_id": ref}
     if prediction:
         score = ann.get("score")
-        if not _is_number(score):
+        if not is_number(score):
             raise ValidationError(f"{what}: 'score' must be a number, got {score!r}",
                                   reference_id=ref)
         common["confidence"] = float(score)
     area = ann.get("area")
-    if area is not None and not _is_number(area):
+    if area is not None and not is_number(area):
         raise GeometryError(f"{what}: 'area' must be a number, got {area!r}", reference_id=ref)
     shape: dict[str, Any] = {"iscrowd": bool(ann.get("iscrowd", 0)),
                              "area": None if area is None else float(area)}
@@ -231,7 +222,7 @@ def _segmentation(seg: Any, *, common: dict, shape: dict, meta: dict, ann_id: st
         raise GeometryError(f"{what}: 'segmentation' must be a list of polygons or an RLE "
                             "object", reference_id=ref)
     for poly in seg:
-        if len(poly) < 6 or len(poly) % 2 or not _all_numbers(poly):
+        if len(poly) < 6 or len(poly) % 2 or not all_numbers(poly):
             raise GeometryError(f"{what}: each polygon must be an even number (>= 6) of "
                                 f"finite coordinates, got {poly!r}", reference_id=ref)
     if len(seg) == 1 and "polygon" in kinds:
@@ -391,7 +382,16 @@ def _record(group: dict[str, Any], *, image_id: Any, category_id: Any) -> dict[s
         else:
             rec["segmentation"] = {"size": list(segm.mask["size"]),
                                    "counts": list(segm.mask["counts"])}
-    bbox = next((p.bbox() for p in parts if p.bbox() is not None), None)
+    bbox = None
+    for part in (box, segm):  # the first part with a box (a mask's box needs decoding)
+        bbox = part.bbox() if part is not None else None
+        if bbox is not None:
+            break
+    if bbox is None and kps is not None:  # all labelled keypoints, occluded ones too
+        pts = [(k.x, k.y) for k in kps.keypoints if k.x is not None and k.y is not None]
+        if pts:
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            bbox = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
     if box is not None or segm is not None or not first.is_prediction:
         # COCOeval needs a GT bbox even for keypoints-only objects (derived here);
         # keypoint results are written without one, as detectors write them.
@@ -420,20 +420,6 @@ def _record(group: dict[str, Any], *, image_id: Any, category_id: Any) -> dict[s
     return rec
 
 
-def _item_size(item: DatasetItem, objects: Sequence[Any]) -> tuple[int, int]:
-    if item.width is not None and item.height is not None:
-        return int(item.width), int(item.height)
-    loc = item.image_location
-    if loc and not loc.startswith(("http://", "https://")) and Path(loc).is_file():
-        return image_size(Path(loc), item.reference_id)
-    for obj in objects:
-        if obj.reference_id == item.reference_id and isinstance(obj, MaskAnnotation):
-            h, w = obj.mask["size"]
-            return int(w), int(h)
-    raise ValidationError(f"item {item.reference_id!r} has no width/height and its image is "
-                          "not a readable local file", reference_id=item.reference_id)
-
-
 def _build(items: Sequence[DatasetItem], objects: Sequence[Any],
            categories: Sequence[str] | Sequence[dict] | None
            ) -> tuple[list[dict], list[dict], list[dict]]:
@@ -448,7 +434,7 @@ def _build(items: Sequence[DatasetItem], objects: Sequence[Any],
         if item.reference_id in image_ids:
             raise DuplicateIdError(f"reference_id {item.reference_id!r} appears twice",
                                    reference_id=item.reference_id)
-        width, height = _item_size(item, objects)
+        width, height = item_size(item, objects)
         rec = {"id": image_id, "file_name": item.reference_id, "width": width, "height": height}
         rec.update({k: v for k, v in (item.metadata or {}).items()
                     if k not in _IMAGE_FIELDS and k != "coco_id"})
@@ -461,6 +447,9 @@ def _build(items: Sequence[DatasetItem], objects: Sequence[Any],
         if first.reference_id not in image_ids:
             raise ValidationError(f"annotation {first.annotation_id!r} refers to unknown item "
                                   f"{first.reference_id!r}", reference_id=first.reference_id)
+        if not first.label:
+            raise ValidationError(f"annotation {first.annotation_id!r} has no label",
+                                  reference_id=first.reference_id)
         records.append(_record(group, image_id=image_ids[first.reference_id],
                                category_id=cat_ids[first.label]))
     bases = [g["base"] for g in groups]

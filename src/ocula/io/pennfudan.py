@@ -25,6 +25,7 @@ from ._common import (
     find_images,
     group_parts,
     image_size,
+    item_size,
     part_id,
     require_dir,
 )
@@ -111,12 +112,7 @@ def export_pennfudan(items: Sequence[DatasetItem], annotations: Sequence[Any],
         if not ref:
             raise ValidationError(f"item {item.image_location!r} has no reference_id")
         source = Path(item.image_location) if item.image_location else None
-        if item.width is not None and item.height is not None:
-            width, height = item.width, item.height
-        elif source is not None:
-            width, height = image_size(source, ref)
-        else:
-            raise ValidationError(f"item {ref!r} has no width/height", reference_id=ref)
+        width, height = item_size(item, annotations)
         entries = masks.get(ref, [])
         numbers = [n for n, _ in entries]
         if None in numbers or len(set(numbers)) != len(numbers):

@@ -27,6 +27,7 @@ from ._common import (
     IMAGE_SUFFIXES,
     ImportedData,
     image_size,
+    item_size,
     number,
     require_dir,
     require_file,
@@ -196,12 +197,7 @@ def export_voc(items: Sequence[DatasetItem], annotations: Sequence[Any], out_dir
         if not ref:
             raise ValidationError(f"item {item.image_location!r} has no reference_id")
         source = Path(item.image_location) if item.image_location else None
-        width, height = item.width, item.height
-        if (width is None or height is None) and source is not None:
-            width, height = image_size(source, ref)
-        if width is None or height is None:
-            raise ValidationError(f"item {ref!r} has no width/height and no local image",
-                                  reference_id=ref)
+        width, height = item_size(item)
         root = ET.Element("annotation")
         meta = item.metadata or {}
         ET.SubElement(root, "folder").text = str(meta.get("folder", "JPEGImages"))

@@ -1,7 +1,8 @@
 """YOLO (Darknet / Ultralytics) text labels.
 
-Layouts: ``images/**`` + ``labels/**`` (``images/train/a.jpg`` <-> ``labels/train/a.txt``)
-or one folder holding the images and their ``.txt`` files side by side. One line per
+Layouts (Ultralytics' rule: the last ``images`` folder of an image path is swapped for
+``labels``): ``images/train/a.jpg`` <-> ``labels/train/a.txt``, ``train/images/a.jpg``
+<-> ``train/labels/a.txt`` (Roboflow), or images and ``.txt`` files side by side. One line per
 object, coordinates normalised to ``[0, 1]``:
 
 * ``class cx cy w h``                 -> :class:`BoxAnnotation`
@@ -12,8 +13,8 @@ object, coordinates normalised to ``[0, 1]``:
 Class names come from ``class_names``, else ``data.yaml``/``dataset.yaml`` (its
 ``names:`` key, read by a tiny parser so PyYAML is not needed), else ``classes.txt`` /
 ``obj.names``, else the class indices themselves. Pose labels (keypoints) are not read.
-Item ``reference_id`` is the image path relative to ``images/`` (or the folder); for
-``images/<split>/...`` layouts the item metadata gets ``split``.
+Item ``reference_id`` is the image path without its ``images`` folder (``train/a.jpg``);
+when it starts with ``train``/``val``/``test``/... the item metadata gets ``split``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from ocula.core.types import (
 )
 from ocula.errors import GeometryError, ValidationError
 
-from ._common import ImportedData, find_images, group_parts, image_size, require_dir
+from ._common import (
+    ImportedData,
+    find_images,
+    group_parts,
+    image_size,
+    item_size,
+    require_dir,
+)
 
 __all__ = ["export_yolo", "import_yolo", "parse_names_yaml"]
 
@@ -173,6 +181,23 @@ def _parse_line(line: str, where: str, *, ref: str, size: tuple[int, int],
     return PolygonPrediction(**common, vertices=vertices, confidence=confidence)
 
 
+def _layout(image: Path, root: Path) -> tuple[str, Path]:
+    """Reference id and label file of an image, following Ultralytics' rule.
+
+    The last ``images`` folder in the path is swapped for ``labels`` (``images/train/a.jpg``
+    and ``train/images/a.jpg`` both give ``train/a.jpg`` and a ``labels`` twin); without an
+    ``images`` folder the label sits next to the image.
+    """
+    parts = image.relative_to(root).parts
+    if "images" in parts[:-1]:
+        i = len(parts) - 1 - parts[::-1].index("images")
+        ref_parts = parts[:i] + parts[i + 1:]
+        label = root.joinpath(*parts[:i], "labels", *parts[i + 1:])
+    else:
+        ref_parts, label = parts, image
+    return Path(*ref_parts).as_posix(), label.with_suffix(".txt")
+
+
 def import_yolo(path: Path | str, class_names: Sequence[str] | Mapping[int, str] | None = None
                 ) -> ImportedData:
     """Read a YOLO dataset folder (see the module docstring for layouts and lines).
@@ -182,30 +207,26 @@ def import_yolo(path: Path | str, class_names: Sequence[str] | Mapping[int, str]
     without an image are reported in ``warnings``.
     """
     root = require_dir(Path(path), "YOLO folder")
-    if (root / "images").is_dir():
-        image_dir = root / "images"
-        label_dir = root / "labels"
-    else:
-        image_dir = label_dir = root
     names = _class_names(root, class_names)
     data = ImportedData(categories=list(names or []))
     if names is None:
         data.warnings.append("no class names (data.yaml, classes.txt); labels are indices")
     used: set[Path] = set()
-    for image in find_images(image_dir):
-        rel = image.relative_to(image_dir)
-        ref = rel.as_posix()
+    image_dirs: set[Path] = set()
+    for image in find_images(root):
+        if "labels" in image.relative_to(root).parts[:-1]:
+            continue
+        ref, label_file = _layout(image, root)
         width, height = image_size(image, ref)
-        meta: dict[str, Any] = {}
-        if len(rel.parts) > 1 and rel.parts[0].lower() in _SPLITS:
-            meta["split"] = rel.parts[0]
+        first = Path(ref).parts[0]
+        meta: dict[str, Any] = {"split": first} if first.lower() in _SPLITS and "/" in ref else {}
         data.items.append(DatasetItem(image_location=str(image.absolute()), reference_id=ref,
                                       metadata=meta, width=width, height=height))
-        label_file = (label_dir / rel).with_suffix(".txt")
+        image_dirs.add(image.parent)
         if not label_file.is_file():
             continue
         used.add(label_file)
-        stem = rel.with_suffix("").as_posix()
+        stem = Path(ref).with_suffix("").as_posix()
         k = 0
         for lineno, line in enumerate(label_file.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip() or line.lstrip().startswith("#"):
@@ -215,13 +236,15 @@ def import_yolo(path: Path | str, class_names: Sequence[str] | Mapping[int, str]
             (data.predictions if obj.is_prediction else data.annotations).append(obj)
             k += 1
     if not data.items:
-        raise ValidationError(f"no images found in {image_dir}", path=str(image_dir))
-    if label_dir.is_dir():
-        skip = {"classes.txt", "obj.names"} if label_dir == root else set()
-        orphans = [p for p in label_dir.rglob("*.txt") if p not in used and p.name not in skip]
-        if orphans:
-            data.warnings.append(f"{len(orphans)} label file(s) without an image, e.g. "
-                                 f"{orphans[0].relative_to(label_dir).as_posix()}")
+        raise ValidationError(f"no images found in {root}", path=str(root))
+    orphans = [p for p in root.rglob("*.txt") if p not in used
+               and p.name not in ("classes.txt", "obj.names")
+               and ("labels" in p.relative_to(root).parts or p.parent in image_dirs)]
+    if orphans:
+        data.warnings.append(f"{len(orphans)} label file(s) without an image, e.g. "
+                             f"{orphans[0].relative_to(root).as_posix()}")
+    if not used:
+        data.warnings.append(f"no label files found for the images in {root}")
     if names is None:
         labels = {o.label for o in [*data.annotations, *data.predictions]}
         data.categories = sorted(labels, key=int)
@@ -257,13 +280,7 @@ def export_yolo(items: Sequence[DatasetItem], annotations: Sequence[Any], out_di
     for item in items:
         if not item.reference_id:
             raise ValidationError(f"item {item.image_location!r} has no reference_id")
-        if item.width is None or item.height is None:
-            if not item.image_location:
-                raise ValidationError(f"item {item.reference_id!r} has no width/height",
-                                      reference_id=item.reference_id)
-            sizes[item.reference_id] = image_size(Path(item.image_location), item.reference_id)
-        else:
-            sizes[item.reference_id] = (item.width, item.height)
+        sizes[item.reference_id] = item_size(item, annotations)
     for group in groups:
         line = _line(group, geometry, index, sizes)
         if line is not None:

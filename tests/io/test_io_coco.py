@@ -448,3 +448,14 @@ def test_keypoints_only_objects(tmp_path):
     (rec,) = out["annotations"]
     assert rec["id"] == 5 and rec["bbox"] == [2, 3, 8, 9] and rec["num_keypoints"] == 2
     assert rec["keypoints"] == [2, 3, 2, 10, 12, 1, 0, 0, 0]
+
+
+def test_export_skips_categories_and_refuses_index_masks():
+    from ocula.core.types import CategoryAnnotation, SegmentationAnnotation
+
+    item = DatasetItem(reference_id="y.jpg", width=4, height=4)
+    out = export_coco([item], [CategoryAnnotation("day", reference_id="y.jpg")])
+    assert out["annotations"] == [] and out["categories"] == []
+    seg = SegmentationAnnotation("m.png", [{"label": "a", "index": 1}], reference_id="y.jpg")
+    with pytest.raises(ValidationError, match="expand it into instance masks"):
+        export_coco([item], [seg])

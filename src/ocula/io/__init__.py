@@ -5,11 +5,12 @@ Importers read files and return plain domain objects (:mod:`ocula.core.types`) i
 and return a dict (COCO) or write a folder (VOC, YOLO, Penn-Fudan)::
 
     ImportedData(items, annotations, predictions, categories, info, warnings)
+    Prediction = BoxPrediction | PolygonPrediction | ... (union of the prediction types)
 
     import_coco(annotations_json, images_dir=None, *, kinds=None) -> ImportedData
     import_coco_results(results_json, gt, *, kinds=None) -> list[Prediction]
     import_voc(path, *, image_set=None) -> ImportedData
-    import_yolo(path, class_names=None) -> ImportedData
+    import_yolo(path, class_names=None) -> ImportedData   # names: list or {index: name}
     import_pennfudan(path, *, label="pedestrian") -> ImportedData
 
     export_coco(items, annotations=(), predictions=None, *, categories=None,

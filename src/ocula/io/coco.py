@@ -349,7 +349,7 @@ def _image_ids(items: Sequence[DatasetItem]) -> list[Any]:
 
 def _category_records(categories: Sequence[str] | Sequence[dict] | None,
                       objects: Sequence[Any]) -> list[dict]:
-    labels = unique_labels(getattr(o, "label", None) for o in objects)
+    labels = unique_labels(getattr(o, "label", None) for o in objects if o.type != "category")
     if categories and isinstance(categories[0], dict):
         records = [dict(c) for c in categories]  # type: ignore[arg-type]
     else:

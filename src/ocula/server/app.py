@@ -30,7 +30,8 @@ class ServerSettings:
     auth: bool = True
     max_upload_bytes: int = 512 * MB
     max_json_bytes: int = 64 * MB
-    # Base URL written into signed and image URLs; None: taken from each request.
+    # scheme://host[:port] written into signed and image URLs (set it behind a proxy);
+    # None: taken from each request.
     public_url: str | None = None
     job_workers: int = 2
     # Lifetime of signed image and upload URLs.
@@ -77,9 +78,10 @@ def create_app(service: Any, *, auth: bool = True,
         app.include_router(router, prefix=API_PREFIX, dependencies=secured)
     # Image routes check a key or a signed URL themselves (for <img> tags).
     app.include_router(media.router, prefix=API_PREFIX)
+    # The signed-upload route first: the Nucleus router ends in a catch-all.
+    app.include_router(nucleus.public_router, prefix=NUCLEUS_PREFIX, include_in_schema=False)
     app.include_router(nucleus.router, prefix=NUCLEUS_PREFIX, dependencies=secured,
                        include_in_schema=False)
-    app.include_router(nucleus.public_router, prefix=NUCLEUS_PREFIX, include_in_schema=False)
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"])
     def health() -> dict[str, str]:

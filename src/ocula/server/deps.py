@@ -60,10 +60,16 @@ def require_key(request: Request) -> str | None:
     return request.app.state.service.verify_key(api_key_of(request))
 
 
-def public_base(request: Request) -> str:
-    """The URL clients reach this server at (``--public-url``, else the request's)."""
+def public_origin(request: Request) -> str:
+    """``scheme://host[:port]`` clients reach this server at: ``--public-url`` (behind a
+    proxy), else what the request was addressed to."""
     configured = request.app.state.settings.public_url
-    return (configured or str(request.base_url)).rstrip("/")
+    return (configured or f"{request.url.scheme}://{request.url.netloc}").rstrip("/")
+
+
+def public_base(request: Request) -> str:
+    """The public URL of this app's root (origin plus any ASGI root path)."""
+    return public_origin(request) + request.scope.get("root_path", "").rstrip("/")
 
 
 ServiceDep = Annotated[Any, Depends(get_service)]

@@ -1,5 +1,451 @@
-"""Placeholder."""
-from fastapi import APIRouter
+"""The Scale Nucleus wire protocol (as ``scale-nucleus`` 0.22 speaks it), mounted under
+``/v1/nucleus``: point ``NucleusClient(key, endpoint=".../v1/nucleus")`` at Ocula.
+
+Every route is a translation: Nucleus JSON in, one or more service calls, Nucleus JSON
+out (shapes in :mod:`nucleus_format`), so data sent through either client is the same
+data. Appends run as jobs, as Nucleus' async pipeline does; remote-URL appends use a
+signed upload URL served here (``public_router``: the client PUTs NDJSON to it without
+credentials). Models and runs live in :mod:`nucleus_runs`. Routes the client has but
+Ocula does not answer 404 JSON naming the route.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import unquote, urlencode
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from ocula.errors import NotFoundError, QueryError, ValidationError
+from ocula.server.api.common import MAX_INT
+from ocula.server.compat import nucleus_format as fmt
+from ocula.server.compat import nucleus_runs
+from ocula.server.deps import JobsDep, ServiceDep, SignerDep, public_base, public_origin
+from ocula.server.wire import items_from_json, objects_from_json
 
 router = APIRouter()
 public_router = APIRouter()
+JsonBody = Annotated[dict[str, Any], Body(default_factory=dict)]
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+MAX_PAGE = 100_000
+# Largest `items` part of a multipart append (Nucleus sends 10 items per request).
+MAX_FORM_FIELD = 16 * 1024 * 1024
+
+
+def get_urls(request: Request) -> fmt.ImageUrls:
+    settings = request.app.state.settings
+    return fmt.ImageUrls(public_base(request), request.app.state.signer,
+                         signed=settings.auth, ttl_s=settings.url_ttl_s)
+
+
+UrlsDep = Annotated[fmt.ImageUrls, Depends(get_urls)]
+
+
+def _drop_folder(service: Any) -> Path:
+    folder = Path(service.media.root) / "nucleus_uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _drop_path(service: Any, dataset_id: str, request_id: str) -> Path:
+    if not REQUEST_ID.match(request_id) or not dataset_id.startswith("ds_") or \
+            not REQUEST_ID.match(dataset_id):
+        raise ValidationError(f"malformed upload request id {request_id!r}")
+    return _drop_folder(service) / f"{dataset_id}-{request_id}.ndjson"
+
+
+def _read_drop(service: Any, dataset_id: str, request_id: str) -> list[Any]:
+    path = _drop_path(service, dataset_id, request_id)
+    if not path.exists():
+        raise NotFoundError(f"nothing was uploaded for request {request_id!r}; PUT the NDJSON "
+                            "to the signed URL first")
+    rows = []
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                raise ValidationError(f"uploaded NDJSON line {n} is not JSON: {exc}") from exc
+    path.unlink(missing_ok=True)
+    return rows
+
+
+# --- datasets ---------------------------------------------------------------------
+
+
+@router.post("/dataset/create")
+def create_dataset(body: JsonBody, service: ServiceDep) -> dict[str, Any]:
+    if body.get("is_scene"):
+        raise ValidationError("Ocula stores images, not scenes: create the dataset with "
+                              "is_scene=False")
+    ds = service.create_dataset(body.get("name"))
+    return {"dataset_id": ds["id"], "name": ds["name"]}
+
+
+@router.get("/dataset/")
+@router.get("/dataset")
+def list_datasets(service: ServiceDep) -> dict[str, Any]:
+    rows = service.list_datasets()
+    return {"dataset_ids": [d["id"] for d in rows], "dataset_names": [d["name"] for d in rows]}
+
+
+@router.get("/dataset/details")
+def dataset_details(service: ServiceDep) -> list[dict[str, Any]]:
+    return [{"id": d["id"], "name": d["name"], "is_public": False}
+            for d in service.list_datasets()]
+
+
+@router.get("/dataset/{ds}/info")
+def dataset_info(ds: str, service: ServiceDep) -> dict[str, Any]:
+    info = service.dataset_info(ds)
+    return {"dataset_id": info["dataset_id"], "name": info["name"], "length": info["length"],
+            "model_run_ids": info["model_run_ids"], "slice_ids": info["slice_ids"],
+            "annotation_metadata_schema": None, "item_metadata_schema": None, "tags": []}
+
+
+@router.get("/dataset/{ds}/name")
+def dataset_name(ds: str, service: ServiceDep) -> dict[str, Any]:
+    return {"name": service.get_dataset(ds)["name"]}
+
+
+@router.get("/dataset/{ds}/is_scene")
+def dataset_is_scene(ds: str, service: ServiceDep) -> dict[str, Any]:
+    service.get_dataset(ds)
+    return {"is_scene": False}
+
+
+@router.get("/dataset/{ds}/use_privacy_mode")
+def dataset_privacy_mode(ds: str, service: ServiceDep) -> dict[str, Any]:
+    service.get_dataset(ds)
+    return {"use_privacy_mode": False}
+
+
+@router.get("/dataset/{ds}/size")
+def dataset_size(ds: str, service: ServiceDep) -> dict[str, Any]:
+    return {"count": service.dataset_info(ds)["length"]}
+
+
+@router.get("/dataset/{ds}/model_runs")
+def dataset_model_runs(ds: str, service: ServiceDep) -> list[str]:
+    return service.dataset_info(ds)["model_run_ids"]
+
+
+@router.delete("/dataset/{ds}")
+def delete_dataset(ds: str, service: ServiceDep) -> dict[str, Any]:
+    return service.delete_dataset(ds)
+
+
+# --- appending items --------------------------------------------------------------
+
+
+@router.get("/dataset/{ds}/signedUrl/{request_id}")
+def signed_url(ds: str, request_id: str, request: Request, service: ServiceDep,
+               signer: SignerDep) -> dict[str, Any]:
+    """Where the client PUTs its NDJSON (items or annotations) before the async call."""
+    dataset_id = service.get_dataset(ds)["id"]
+    _drop_path(service, dataset_id, request_id)
+    ttl = request.app.state.settings.url_ttl_s
+    query = urlencode(signer.sign(f"upload:{dataset_id}:{request_id}", ttl))
+    # This router does not know its mount point: take it from the request's own path.
+    mount = request.url.path[:request.url.path.rindex("/dataset/")]
+    return {"signed_url": f"{public_origin(request)}{mount}/upload/{dataset_id}/{request_id}"
+                          f"?{query}"}
+
+
+@public_router.put("/upload/{ds}/{request_id}")
+async def receive_upload(ds: str, request_id: str, request: Request, service: ServiceDep,
+                         signer: SignerDep,
+                         exp: Annotated[str | None, Query(max_length=20)] = None,
+                         sig: Annotated[str | None, Query(max_length=128)] = None
+                         ) -> dict[str, Any]:
+    """The signed URL: no key, the signature is the credential."""
+    if not signer.check(f"upload:{ds}:{request_id}", exp, sig):
+        raise NotFoundError("unknown or expired upload URL")
+    path = _drop_path(service, ds, request_id)
+    tmp = path.with_suffix(".part")
+    with tmp.open("wb") as out:
+        async for chunk in request.stream():
+            await run_in_threadpool(out.write, chunk)
+    tmp.replace(path)
+    return {}
+
+
+def _append_job(service: Any, ds: str, items: list[Any], uploads: dict[str, bytes],
+                update: bool) -> Any:
+    def work(progress: Any) -> dict[str, Any]:
+        result = service.append(ds, items, update=update, uploads=uploads, on_error="skip")
+        progress(len(items), len(items))
+        return fmt.append_result(result)
+    return work
+
+
+@router.post("/dataset/{ds}/append")
+async def append(ds: str, request: Request, service: ServiceDep, jobs: JobsDep,
+                 run_async: Annotated[int, Query(alias="async", ge=0, le=1)] = 0
+                 ) -> dict[str, Any]:
+    """Items as multipart (``items`` JSON part + one ``image`` part per item, in order),
+    as JSON ``{requestId, update}`` naming an NDJSON upload, or as JSON ``{items}``."""
+    dataset_id = (await run_in_threadpool(service.get_dataset, ds))["id"]
+    uploads: dict[str, bytes] = {}
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        form = await request.form(max_files=1000, max_fields=10, max_part_size=MAX_FORM_FIELD)
+        try:
+            raw = form.get("items")
+            try:
+                rows = json.loads(raw if isinstance(raw, str) else await raw.read())
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise ValidationError("the multipart append needs an 'items' JSON part") from exc
+            images = [p for p in form.getlist("image") if not isinstance(p, str)]
+            uploads = await _match_images(rows, images)
+        finally:
+            await form.close()
+        update = any(isinstance(r, dict) and r.get("update") for r in rows)
+    else:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ValidationError("append expects a JSON object")
+        update = bool(body.get("update"))
+        if body.get("requestId") is not None:
+            rows = await run_in_threadpool(_read_drop, service, dataset_id,
+                                           str(body["requestId"]))
+        else:
+            rows = body.get("items")
+    if not isinstance(rows, list):
+        raise ValidationError("append expects a list of items")
+    items = items_from_json(rows)
+    work = _append_job(service, dataset_id, items, uploads, update)
+    if not run_async:
+        return await run_in_threadpool(work, lambda *a: None)
+    return fmt.job_ref(await run_in_threadpool(
+        jobs.submit, "append", work, total_steps=len(items)))
+
+
+async def _match_images(rows: list[Any], images: list[Any]) -> dict[str, bytes]:
+    """reference_id -> bytes: parts pair with items in order; when the counts differ,
+    by file name (the client names each part after its local path)."""
+    refs = [r.get("reference_id") if isinstance(r, dict) else None for r in rows]
+    if len(images) == len(rows):
+        return {ref: await part.read() for ref, part in zip(refs, images, strict=True)
+                if isinstance(ref, str)}
+    by_name = {unquote(p.filename or ""): p for p in images}
+    out: dict[str, bytes] = {}
+    for ref, row in zip(refs, rows, strict=True):
+        part = by_name.get(str(row.get("image_url"))) if isinstance(row, dict) else None
+        if isinstance(ref, str) and part is not None:
+            out[ref] = await part.read()
+    return out
+
+
+@router.get("/job/{job_id}")
+def job_status(job_id: str, service: ServiceDep) -> dict[str, Any]:
+    return fmt.job_status(service.job_info(job_id))
+
+
+@router.get("/job/{job_id}/info")
+def job_info(job_id: str, service: ServiceDep) -> dict[str, Any]:
+    return fmt.job_ref(service.job_info(job_id))
+
+
+@router.get("/job/{job_id}/errors")
+def job_errors(job_id: str, service: ServiceDep) -> list[str]:
+    return fmt.job_errors(service.job_info(job_id))
+
+
+# --- annotations ------------------------------------------------------------------
+
+
+def _annotations_of(body: dict[str, Any], prediction: bool) -> list[Any]:
+    rows = list(body.get("annotations") or []) + list(body.get("segmentations") or [])
+    return objects_from_json(rows, prediction=prediction)
+
+
+@router.post("/dataset/{ds}/annotate")
+def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
+             run_async: Annotated[int, Query(alias="async", ge=0, le=1)] = 0
+             ) -> dict[str, Any]:
+    """Ground truth; the client sums numeric answers over its batches."""
+    update = bool(body.get("update"))
+    if body.get("requestId") is not None:
+        dataset_id = service.get_dataset(ds)["id"]
+        anns = objects_from_json(_read_drop(service, dataset_id, str(body["requestId"])),
+                                 prediction=False)
+    else:
+        anns = _annotations_of(body, prediction=False)
+
+    def work(progress: Any) -> dict[str, Any]:
+        result = service.annotate(ds, anns, update=update)
+        return {"dataset_id": result["dataset_id"],
+                "annotations_processed": result["annotations_processed"],
+                "annotations_ignored": result["annotations_ignored"]}
+
+    if run_async:
+        return fmt.job_ref(jobs.submit("annotate", work, total_steps=len(anns)))
+    return work(None)
+
+
+# --- reading items ----------------------------------------------------------------
+
+
+@router.get("/dataset/{ds}/refloc/{ref:path}")
+def refloc(ds: str, ref: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
+    """An item by reference id (percent-encoded in one segment; ``/`` allowed)."""
+    return fmt.located(service.get_item(ds, reference_id=ref), urls)
+
+
+@router.delete("/dataset/{ds}/refloc/{ref:path}")
+def delete_item(ds: str, ref: str, service: ServiceDep) -> dict[str, Any]:
+    return service.delete_item(ds, ref)
+
+
+@router.get("/dataset/{ds}/loc/{item_id}")
+def loc(ds: str, item_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
+    return fmt.located(service.get_item(ds, item_id=item_id), urls)
+
+
+@router.get("/dataset/{ds}/iloc/{index}")
+def iloc(ds: str, index: int, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
+    if not 0 <= index <= MAX_INT:
+        raise ValidationError(f"item index must be >= 0, got {index}")
+    return fmt.located(service.get_item(ds, index=index), urls)
+
+
+@router.get("/dataset/{ds}/datasetItems")
+def dataset_items(ds: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
+    rows = service.list_items(ds)["items"]
+    return {"dataset_items": [fmt.item(r, urls) for r in rows]}
+
+
+def _page(service: Any, ds: str, body: dict[str, Any]) -> dict[str, Any]:
+    size = body.get("pageSize") or MAX_PAGE
+    token = body.get("pageToken")
+    if not isinstance(size, int) or size < 1:
+        raise ValidationError("pageSize must be a positive integer")
+    if token is not None and not (isinstance(token, str) and token.isdigit()
+                                  and int(token) <= MAX_INT):
+        raise ValidationError(f"malformed pageToken {token!r}")
+    return service.list_items(ds, limit=min(size, MAX_PAGE), after=token)
+
+
+def _no_query(body: dict[str, Any]) -> None:
+    query = body.get("query")
+    if query not in (None, "") and not (isinstance(query, str) and not query.strip()):
+        raise QueryError("structured queries are not available on this server yet; "
+                         "call without a query to page through all items")
+
+
+@router.post("/dataset/{ds}/itemsPage")
+@router.post("/dataset/{ds}/queryItemsPage")
+def items_page(ds: str, body: JsonBody, service: ServiceDep, urls: UrlsDep
+               ) -> dict[str, Any]:
+    """A page of items (``pageToken``/``pageSize`` -> ``items``, ``nextPageToken``)."""
+    _no_query(body)
+    page = _page(service, ds, body)
+    return {"items": [fmt.item(r, urls) for r in page["items"]],
+            "nextPageToken": page["next_cursor"]}
+
+
+def _export(service: Any, ds: str, rows: list[dict[str, Any]],
+            urls: fmt.ImageUrls) -> list[dict[str, Any]]:
+    refs = [r["reference_id"] for r in rows]
+    by_ref: dict[str, list[dict[str, Any]]] = {}
+    for ann in service.list_annotations(ds, reference_ids=refs) if refs else []:
+        by_ref.setdefault(ann["reference_id"], []).append(ann)
+    return [fmt.export_row(r, by_ref.get(r["reference_id"], []), urls) for r in rows]
+
+
+@router.get("/dataset/{ds}/exportForTraining")
+def export_for_training(ds: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
+    """Every item with its annotations, one row per item."""
+    return {"exportedRows": _export(service, ds, service.list_items(ds)["items"], urls)}
+
+
+@router.post("/dataset/{ds}/exportForTrainingPage")
+def export_for_training_page(ds: str, body: JsonBody, service: ServiceDep, urls: UrlsDep
+                             ) -> dict[str, Any]:
+    _no_query(body)
+    page = _page(service, ds, body)
+    return {"data": _export(service, ds, page["items"], urls),
+            "nextPageToken": page["next_cursor"]}
+
+
+@router.post("/dataset/{ds}/metadata")
+def update_metadata(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
+    """Merge item metadata (``{metadata: [{reference_id, metadata}], level: "item"}``)."""
+    if body.get("level", "item") != "item":
+        raise ValidationError("Ocula has no scenes: only item-level metadata")
+    updates = body.get("metadata")
+    if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
+        raise ValidationError("metadata must be a list of {reference_id, metadata}")
+    return service.update_metadata(ds, updates)
+
+
+# --- slices -----------------------------------------------------------------------
+
+
+@router.post("/dataset/{ds}/create_slice")
+def create_slice(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
+    refs = body.get("reference_ids") or []
+    if not isinstance(refs, list):
+        raise ValidationError("reference_ids must be a list")
+    info = service.create_slice(ds, body.get("name"), refs)
+    return {"slice_id": info["slice_id"], "name": info["name"]}
+
+
+@router.get("/dataset/{ds}/slices")
+def dataset_slices(ds: str, service: ServiceDep,
+                   name: Annotated[str | None, Query(max_length=255)] = None
+                   ) -> list[dict[str, Any]]:
+    return [fmt.slice_info(s) for s in service.list_slices(ds)
+            if name is None or s["name"] == name]
+
+
+@router.get("/slice/")
+@router.get("/slice")
+def all_slices(service: ServiceDep) -> list[dict[str, Any]]:
+    return [fmt.slice_info(s) for d in service.list_datasets()
+            for s in service.list_slices(d["id"])]
+
+
+@router.get("/slice/{slice_id}/info")
+def slice_info(slice_id: str, service: ServiceDep) -> dict[str, Any]:
+    return fmt.slice_info(service.slice_info(slice_id))
+
+
+@router.get("/slice/{slice_id}")
+def slice_items(slice_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
+    info = service.slice_info(slice_id)
+    return {**fmt.slice_info(info),
+            "items": [fmt.item(r, urls) for r in service.slice_items(slice_id)]}
+
+
+@router.post("/slice/{slice_id}/append")
+def slice_append(slice_id: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
+    refs = body.get("reference_ids") or []
+    if not isinstance(refs, list):
+        raise ValidationError("reference_ids must be a list")
+    return service.slice_append(slice_id, refs)
+
+
+@router.get("/slice/{slice_id}/exportForTraining")
+def slice_export(slice_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
+    info = service.slice_info(slice_id)
+    return {"exportedRows": _export(service, info["dataset_id"],
+                                    service.slice_items(slice_id), urls)}
+
+
+@router.delete("/slice/{slice_id}")
+def delete_slice(slice_id: str, service: ServiceDep) -> dict[str, Any]:
+    return service.delete_slice(slice_id)
+
+
+router.include_router(nucleus_runs.router)
+
+
+@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def not_implemented(path: str) -> dict[str, Any]:
+    """Any other Nucleus route: a JSON 404 the client shows, naming the route."""
+    raise NotFoundError(f"the Nucleus route {path!r} is not implemented by Ocula")

@@ -1,0 +1,120 @@
+"""Ocula's service results in the JSON shapes the Scale Nucleus client reads.
+
+Field names follow what ``scale-nucleus`` (0.22.x) parses: items need an image URL the
+client can open (we hand out signed URLs of our own image route) and a reference id;
+annotations need ``type`` and ``reference_id``; jobs use Nucleus' status strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+from ocula.server.api.media import image_subject
+from ocula.server.signing import Signer
+
+# Keys of an exportForTraining row, one list per annotation type the client reads.
+EXPORT_TYPES = ("box", "polygon", "line", "keypoints", "cuboid", "category", "multicategory")
+# Object types the client can rebuild from a model run response (it has no "mask").
+PREDICTION_TYPES = ("box", "line", "polygon", "cuboid", "category", "keypoints",
+                    "segmentation")
+
+
+class ImageUrls:
+    """Absolute URLs of item images, signed when the server requires keys."""
+
+    def __init__(self, base: str, signer: Signer, *, signed: bool, ttl_s: int):
+        self.base = base
+        self.signer = signer
+        self.signed = signed
+        self.ttl_s = ttl_s
+
+    def __call__(self, item_id: str) -> str:
+        url = f"{self.base}/api/v1/items/{item_id}/image"
+        if self.signed:
+            url += "?" + urlencode(self.signer.sign(image_subject(item_id), self.ttl_s))
+        return url
+
+
+def item(body: dict[str, Any], urls: ImageUrls) -> dict[str, Any]:
+    """An item as Nucleus returns it; ``original_image_url`` keeps what was uploaded."""
+    return {
+        "id": body["id"],
+        "dataset_item_id": body["id"],
+        "reference_id": body["reference_id"],
+        "ref_id": body["reference_id"],
+        "image_url": urls(body["id"]),
+        "original_image_url": body["original_image_url"],
+        "metadata": body.get("metadata") or {},
+        "width": body.get("width"),
+        "height": body.get("height"),
+    }
+
+
+def located(body: dict[str, Any], urls: ImageUrls) -> dict[str, Any]:
+    """A ``refloc``/``loc``/``iloc`` answer: the item and its annotations by type."""
+    return {"item": item(body["item"], urls), "annotations": body["annotations"]}
+
+
+def predictions_by_type(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A model run's ``refloc`` answer: ``{"annotations": {type: [...]}}``."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        if obj["type"] in PREDICTION_TYPES:
+            grouped.setdefault(obj["type"], []).append(obj)
+    return {"annotations": grouped}
+
+
+def export_row(body: dict[str, Any], objects: Iterable[dict[str, Any]],
+               urls: ImageUrls) -> dict[str, Any]:
+    """One ``exportForTraining`` row: the item and a list per annotation type."""
+    row: dict[str, Any] = {"item": item(body, urls), **{t: [] for t in EXPORT_TYPES}}
+    for obj in objects:
+        if obj["type"] in EXPORT_TYPES:
+            row[obj["type"]].append(obj)
+    return row
+
+
+def job_ref(job: dict[str, Any]) -> dict[str, Any]:
+    """What an async call answers: enough for the client's ``AsyncJob``."""
+    return {"job_id": job["job_id"], "job_last_known_status": job["status"],
+            "job_type": job["type"], "job_creation_time": job["created_at"],
+            "status": job["status"]}
+
+
+def job_status(job: dict[str, Any]) -> dict[str, Any]:
+    """``GET job/{id}``: the client keeps polling while ``status == "Running"``, so a
+    queued job reports Running too."""
+    status = "Running" if job["status"] == "Queued" else job["status"]
+    return {"job_id": job["job_id"], "status": status, "message": job["message"] or "",
+            "job_progress": f"{job['job_progress']:.2f}",
+            "completed_steps": job["completed_steps"], "total_steps": job["total_steps"],
+            "job_type": job["type"], "job_last_known_status": status,
+            "job_creation_time": job["created_at"]}
+
+
+def job_errors(job: dict[str, Any]) -> list[str]:
+    """``GET job/{id}/errors``: one readable line per rejected entry."""
+    out = []
+    for err in job["errors"]:
+        ref = err.get("reference_id")
+        out.append(f"{ref}: {err.get('detail')}" if ref else str(err.get("detail")))
+    return out
+
+
+def append_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The answer of the (pre-0.19, synchronous) ``append``."""
+    return {"dataset_id": result.get("dataset_id"), "new_items": result["new_items"],
+            "updated_items": result["updated_items"],
+            "ignored_items": result["ignored_items"], "upload_errors": result["errors"]}
+
+
+def slice_info(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "id": body["slice_id"], "tags": []}
+
+
+def model(body: dict[str, Any]) -> dict[str, Any]:
+    return {"id": body["id"], "model_id": body["id"], "name": body["name"],
+            "ref_id": body["reference_id"], "reference_id": body["reference_id"],
+            "metadata": body.get("metadata") or None, "tags": []}

@@ -1,0 +1,121 @@
+"""Nucleus models and model runs (``models/``, ``model/{id}``, ``modelRun/{id}``).
+
+A Nucleus run is created on a dataset for a model named by its reference id, fed with
+``predict`` batches and then committed; the commit is a job that calls the evaluation
+engine's ``service.commit_run`` (see ``ocula.server.jobs.JobRunner.submit_commit``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from ocula.errors import ValidationError
+from ocula.server.api.common import MAX_INT
+from ocula.server.compat import nucleus_format as fmt
+from ocula.server.deps import JobsDep, ServiceDep
+from ocula.server.wire import objects_from_json
+
+router = APIRouter()
+JsonBody = Annotated[dict[str, Any], Body(default_factory=dict)]
+
+
+@router.post("/models/add")
+def add_model(body: JsonBody, service: ServiceDep) -> dict[str, Any]:
+    mdl = service.add_model(body.get("name"), body.get("reference_id"),
+                            body.get("metadata") or None)
+    return {"model_id": mdl["id"], "name": mdl["name"]}
+
+
+@router.get("/models/")
+@router.get("/models")
+def list_models(service: ServiceDep) -> dict[str, Any]:
+    return {"models": [fmt.model(m) for m in service.list_models()]}
+
+
+@router.get("/model/{model_id}")
+def get_model(model_id: str, service: ServiceDep) -> dict[str, Any]:
+    """A model by id, or the model of a run (``run_…``)."""
+    if model_id.startswith("run_"):
+        model_id = service.run_info(model_id)["model_id"]
+    return fmt.model(service.get_model(model_id))
+
+
+@router.delete("/model/{model_id}")
+def delete_model(model_id: str, service: ServiceDep) -> dict[str, Any]:
+    return service.delete_model(model_id)
+
+
+@router.post("/dataset/{ds}/modelRun/create")
+def create_run(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
+    """A run of the model whose reference id is given, on this dataset."""
+    ref = body.get("reference_id") or body.get("model_id")
+    if not isinstance(ref, str) or not ref:
+        raise ValidationError("modelRun/create needs the model's reference_id")
+    mdl = service.get_model(ref)
+    run = service.create_run(mdl["id"], ds, body.get("name"),
+                             metadata=body.get("metadata") or None)
+    return {"model_run_id": run["model_run_id"], "model_id": mdl["id"]}
+
+
+@router.post("/modelRun/{run_id}/predict")
+def predict(run_id: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
+    """Predictions; the client sums the numeric answers over its batches."""
+    rows = list(body.get("annotations") or []) + list(body.get("segmentations") or [])
+    result = service.predict(run_id, objects_from_json(rows, prediction=True),
+                             update=bool(body.get("update")))
+    return {"model_run_id": run_id, "predictions_processed": result["predictions_processed"],
+            "predictions_ignored": result["predictions_ignored"]}
+
+
+@router.post("/modelRun/{run_id}/commit")
+def commit(run_id: str, body: JsonBody, jobs: JobsDep) -> dict[str, Any]:
+    """Match predictions to ground truth (a job; its id is in the answer)."""
+    matches = body.get("allowed_label_matches")
+    if matches is not None and not (isinstance(matches, list) and all(
+            isinstance(m, dict) and {"ground_truth_label", "model_prediction_label"} <= set(m)
+            for m in matches)):
+        raise ValidationError("allowed_label_matches must be a list of "
+                              "{ground_truth_label, model_prediction_label}")
+    class_agnostic = body.get("class_agnostic")
+    if class_agnostic is not None and not isinstance(class_agnostic, bool):
+        raise ValidationError("class_agnostic must be true or false")
+    job = jobs.submit_commit(run_id, {"class_agnostic": class_agnostic,
+                                      "allowed_label_matches": matches})
+    return {"model_run_id": run_id, **fmt.job_ref(job)}
+
+
+@router.get("/modelRun/{run_id}/info")
+def run_info(run_id: str, service: ServiceDep) -> dict[str, Any]:
+    info = service.run_info(run_id)
+    return {**info, "status": "committed" if info["committed"] else "started"}
+
+
+@router.delete("/modelRun/{run_id}")
+def delete_run(run_id: str, service: ServiceDep) -> dict[str, Any]:
+    return service.delete_run(run_id)
+
+
+@router.get("/modelRun/{run_id}/refloc/{ref:path}")
+def run_refloc(run_id: str, ref: str, service: ServiceDep) -> dict[str, Any]:
+    """The run's predictions on one item (reference id percent-encoded, ``/`` allowed)."""
+    info = service.run_info(run_id)
+    service.get_item(info["dataset_id"], reference_id=ref)  # 404 for an unknown item
+    return fmt.predictions_by_type(service.list_predictions(run_id, [ref]))
+
+
+@router.get("/modelRun/{run_id}/loc/{item_id}")
+def run_loc(run_id: str, item_id: str, service: ServiceDep) -> dict[str, Any]:
+    info = service.run_info(run_id)
+    ref = service.get_item(info["dataset_id"], item_id=item_id)["item"]["reference_id"]
+    return fmt.predictions_by_type(service.list_predictions(run_id, [ref]))
+
+
+@router.get("/modelRun/{run_id}/iloc/{index}")
+def run_iloc(run_id: str, index: int, service: ServiceDep) -> dict[str, Any]:
+    if not 0 <= index <= MAX_INT:
+        raise ValidationError(f"item index must be >= 0, got {index}")
+    info = service.run_info(run_id)
+    ref = service.get_item(info["dataset_id"], index=index)["item"]["reference_id"]
+    return fmt.predictions_by_type(service.list_predictions(run_id, [ref]))

@@ -1,0 +1,33 @@
+"""A live server (uvicorn in a thread, loopback, free port) on a fresh SQLite catalog,
+configured as ``ocula serve`` does: API keys on, no server-side paths for clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocula.core.services import Service
+from ocula.server import ServerSettings, create_app
+from ocula.server.background import serve_in_background
+
+
+@dataclass
+class Live:
+    url: str
+    key: str
+    service: Any
+    app: Any
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    service = Service.open(tmp_path / "server-home", local_roots=[])
+    key = service.create_key("tests")["key"]
+    app = create_app(service, settings=ServerSettings(job_workers=2))
+    with serve_in_background(app) as url:
+        yield Live(url, key, service, app)
+    service.close()

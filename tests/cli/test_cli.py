@@ -81,3 +81,23 @@ def test_clear_errors_and_exit_codes(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no dataset 'nope'" in _text(result)
     result = runner.invoke(app, ["import", "tiff", str(tmp_path), "--dataset", "x", *home])
     assert result.exit_code != 0
+
+
+def test_slice_commit_and_metrics_from_the_cli(database_url: str, tmp_path: Path) -> None:
+    gt_path, pred_path, images = _coco(tmp_path)
+    common = ["--home", str(tmp_path / "home"), "--database-url", database_url]
+    runner.invoke(app, ["import", "coco", str(gt_path), "--images", str(images),
+                        "--dataset", "cli", "--predictions", str(pred_path),
+                        "--model", "frcnn", *common])
+    result = runner.invoke(app, ["slices", "create", "cli", "test", "img_0000.jpg",
+                                 "img_0001.jpg", *common])
+    assert result.exit_code == 0 and "2 items" in _text(result), result.output
+    result = runner.invoke(app, ["runs", "commit", "cli", "frcnn", *common])
+    assert result.exit_code == 0 and "1 TP, 1 FP, 1 FN" in _text(result), result.output
+    result = runner.invoke(app, ["runs", "metrics", "cli", "frcnn", "--slice", "test",
+                                 "--json", *common])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics["slice"] == "test" and set(metrics["stats"]) >= {"AP", "AP50", "AR100"}
+    result = runner.invoke(app, ["runs", "metrics", "cli", "nope", *common])
+    assert result.exit_code == 2 and "no model run" in _text(result)

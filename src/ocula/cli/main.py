@@ -125,6 +125,107 @@ def info_command(dataset: Annotated[str, typer.Argument(help="Dataset name or id
         raise fail(exc) from exc
 
 
+slices_app = typer.Typer(help="Named subsets of a dataset.", no_args_is_help=True)
+runs_app = typer.Typer(help="Model runs: commit, metrics, failures.", no_args_is_help=True)
+app.add_typer(slices_app, name="slices")
+app.add_typer(runs_app, name="runs")
+DatasetArg = Annotated[str, typer.Argument(help="Dataset name or id.")]
+
+
+@slices_app.command("create")
+def slice_create_command(
+    dataset: DatasetArg,
+    name: Annotated[str, typer.Argument(help="Slice name.")],
+    reference_ids: Annotated[list[str] | None, typer.Argument(help="Item reference ids.")] = None,
+    from_file: Annotated[Path | None, typer.Option(help="File with one reference id a "
+                                                   "line.")] = None,
+    home: HomeOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Create a slice from reference ids (arguments and/or a file)."""
+    refs = list(reference_ids or [])
+    if from_file is not None:
+        refs += [line.strip() for line in from_file.read_text().splitlines() if line.strip()]
+    try:
+        with open_client(home, database_url) as client:
+            sl = client.get_dataset(dataset).create_slice(name, refs)
+            console.print(f"slice [bold]{sl.name}[/bold] ({sl.id}): {sl.info()['length']} items")
+    except OculaError as exc:
+        raise fail(exc) from exc
+
+
+@slices_app.command("list")
+def slice_list_command(dataset: DatasetArg, home: HomeOpt = None,
+                       database_url: DbOpt = None) -> None:
+    """List a dataset's slices."""
+    try:
+        with open_client(home, database_url) as client:
+            table = Table("id", "name", "items")
+            for sl in client.get_dataset(dataset).slices:
+                table.add_row(sl.id, sl.name, str(sl.info()["length"]))
+            console.print(table)
+    except OculaError as exc:
+        raise fail(exc) from exc
+
+
+@runs_app.command("commit")
+def run_commit_command(
+    dataset: DatasetArg,
+    run: Annotated[str, typer.Argument(help="Run name or id.")],
+    class_agnostic: Annotated[bool, typer.Option(help="Match across labels.")] = False,
+    iou: Annotated[float, typer.Option(help="IoU threshold of a match.")] = 0.5,
+    home: HomeOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Match a run's predictions to the ground truth and store TP/FP/FN."""
+    try:
+        with open_client(home, database_url) as client:
+            res = client.get_dataset(dataset).get_run(run).commit(
+                class_agnostic=class_agnostic, iou_threshold=iou)
+    except OculaError as exc:
+        raise fail(exc) from exc
+    console.print(f"committed: {res['tp']} TP, {res['fp']} FP, {res['fn']} FN at IoU {iou}")
+
+
+@runs_app.command("metrics")
+def run_metrics_command(
+    dataset: DatasetArg,
+    run: Annotated[str, typer.Argument(help="Run name or id.")],
+    slice_name: Annotated[str | None, typer.Option("--slice", help="Only this slice.")] = None,
+    version: Annotated[str | None, typer.Option(help="Label version (number or "
+                                                "name).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+    home: HomeOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """COCO metrics of a run (optionally on a slice, against a label version)."""
+    v: int | str | None = int(version) if version and version.isdigit() else version
+    try:
+        with open_client(home, database_url) as client:
+            m = client.get_dataset(dataset).get_run(run).metrics(slice=slice_name,
+                                                                 annotation_version=v)
+    except OculaError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        console.print_json(json.dumps(m))
+        return
+    table = Table("metric", "value")
+    for key, value in m["stats"].items():
+        table.add_row(key, f"{value:.4f}")
+    op = m["operating_point"]
+    table.add_row("P / R / F1 @ conf 0.5", f"{op['precision']:.3f} / {op['recall']:.3f} / "
+                  f"{op['f1']:.3f}")
+    table.add_row("best F1 (threshold)", f"{m['best_f1']['f1']:.3f} "
+                  f"({m['best_f1']['score_threshold']:.3f})")
+    console.print(table)
+    per_class = Table("label", "AP", "AP50", "AR", "GT", "predictions")
+    for row in m["per_class"]:
+        per_class.add_row(str(row["label"]), f"{row['ap']:.4f}", f"{row['ap50']:.4f}",
+                          f"{row['ar']:.4f}", str(row["num_ground_truth"]),
+                          str(row["num_detections"]))
+    console.print(per_class)
+
+
 def _register_optional() -> None:
     """Commands whose modules live beside the CLI; each registers itself here."""
     from ocula.cli.demo_cmd import demo_command

@@ -1,0 +1,269 @@
+"""COCO detection evaluation (pycocotools' ``COCOeval`` for ``iouType="bbox"``) on columns.
+
+The result equals ``COCOeval.evaluate(); accumulate(); summarize()`` to the last bit for
+the default parameters, but the work is done for all images and categories at once:
+
+1. detections are ranked by score inside each (image, category) and cut at
+   ``max(max_dets)``;
+2. candidate pairs are the (detection, ground truth) pairs of each group, with their IoU;
+3. :func:`~ocula.core.evaluation.matching.greedy_match` runs COCO's greedy matching for
+   all groups, the 10 IoU thresholds and the 4 area ranges together;
+4. accumulation sorts each category's detections by score once, and turns cumulative
+   TP/FP counts into the interpolated precision at the 101 recall thresholds without a
+   per-category loop (see :func:`_accumulate`).
+
+pycocotools quirks reproduced on purpose: equal scores keep (image key, row) order;
+among ground truths with equal IoU the later row wins; a detection matched to an ignored
+ground truth (crowd, or outside the area range) is ignored; an unmatched detection
+outside the area range is ignored; categories without ground truth report -1. One quirk
+is *not* reproduced: pycocotools treats a ground-truth id of 0 as "unmatched".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
+from ocula.core.evaluation.iou import box_iou_pairs
+from ocula.core.evaluation.matching import greedy_match, pairs_within, rank_within
+from ocula.core.evaluation.results import CocoEvaluation, summarize
+
+__all__ = [
+    "COCO_AREA_RANGES",
+    "COCO_IOU_THRESHOLDS",
+    "COCO_MAX_DETS",
+    "COCO_RECALL_THRESHOLDS",
+    "PairIoU",
+    "evaluate_coco",
+]
+
+# Built exactly as pycocotools' Params does; np.arange would drift by an ulp.
+COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1)
+COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1)
+COCO_AREA_RANGES: dict[str, tuple[float, float]] = {
+    "all": (0**2, 1e5**2),
+    "small": (0**2, 32**2),
+    "medium": (32**2, 96**2),
+    "large": (96**2, 1e5**2),
+}
+COCO_MAX_DETS = (1, 10, 100)
+
+#: ``pair_iou(dt_rows, gt_rows) -> ious``: IoU of aligned pairs of input rows, for
+#: evaluating other geometry (e.g. masks) with the same matching and accumulation.
+PairIoU = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def evaluate_coco(
+    gt: GroundTruth,
+    dt: Detections,
+    *,
+    categories: Sequence[Any] | np.ndarray | None = None,
+    iou_thresholds: Sequence[float] | np.ndarray = COCO_IOU_THRESHOLDS,
+    recall_thresholds: Sequence[float] | np.ndarray = COCO_RECALL_THRESHOLDS,
+    area_ranges: Mapping[str, tuple[float, float]] = COCO_AREA_RANGES,
+    max_dets: Sequence[int] = COCO_MAX_DETS,
+    pair_iou: PairIoU | None = None,
+) -> CocoEvaluation:
+    """Evaluate detections against ground truth with the COCO protocol.
+
+    Args:
+        gt: ground-truth columns (crowd flags and areas are honoured).
+        dt: detection columns.
+        categories: labels to evaluate, in report order. Rows with other labels are left
+            out. Default: every label present in ``gt`` or ``dt``, sorted. (A category
+            with no ground truth reports -1 and does not enter the means, so adding it
+            changes nothing else.)
+        iou_thresholds, recall_thresholds, area_ranges, max_dets: COCO parameters; the
+            defaults are pycocotools'. ``area_ranges`` must contain ``"all"`` for the
+            per-class helpers; :attr:`CocoEvaluation.stats` follows pycocotools'
+            ``summarize`` and expects the default layout.
+        pair_iou: optional IoU function for aligned (detection row, ground-truth row)
+            pairs; default is COCO box IoU on ``bbox``.
+
+    Returns:
+        A :class:`~ocula.core.evaluation.results.CocoEvaluation`.
+    """
+    space = LabelSpace(categories) if categories is not None else LabelSpace.union(
+        gt.label, dt.label
+    )
+    n_cat = len(space)
+    iou_thr = np.asarray(iou_thresholds, dtype=np.float64)
+    rec_thr = np.asarray(recall_thresholds, dtype=np.float64)
+    area_labels = tuple(area_ranges)
+    ranges = np.array([area_ranges[a] for a in area_labels], dtype=np.float64).reshape(-1, 2)
+    mdets = tuple(sorted(int(m) for m in max_dets))
+
+    gk_all = space.index(gt.label)
+    dk_all = space.index(dt.label)
+    g_rows = np.flatnonzero(gk_all >= 0)
+    d_rows_all = np.flatnonzero(dk_all >= 0)
+    # Image keys in ascending order: this is pycocotools' image visiting order, which
+    # decides ties between equal scores on different images.
+    _, inverse = np.unique(np.concatenate([gt.image[g_rows], dt.image[d_rows_all]]),
+                           return_inverse=True)
+    gimg, dimg_all = inverse[: len(g_rows)], inverse[len(g_rows):]
+    gk = gk_all[g_rows]
+    g_group = gimg * max(n_cat, 1) + gk
+
+    # 1. rank detections within (image, category); keep the top max(max_dets).
+    d_group_all = dimg_all * max(n_cat, 1) + dk_all[d_rows_all]
+    order, rank = rank_within(d_group_all, dt.score[d_rows_all])
+    keep = rank < mdets[-1]
+    sel = order[keep]
+    d_rows = d_rows_all[sel]  # input rows of evaluated detections, grouped and ranked
+    d_rank = rank[keep]
+    d_group = d_group_all[sel]
+    dimg = dimg_all[sel]
+    dk = dk_all[d_rows]
+    score = dt.score[d_rows]
+
+    # 2. candidate pairs and their IoU.
+    pair_det, pair_gt = pairs_within(d_group, g_group)
+    crowd = gt.iscrowd[g_rows]
+    if pair_iou is None:
+        ious = box_iou_pairs(
+            dt.bbox[d_rows[pair_det]], gt.bbox[g_rows[pair_gt]], crowd[pair_gt]
+        )
+    else:
+        ious = np.asarray(pair_iou(d_rows[pair_det], g_rows[pair_gt]), dtype=np.float64)
+
+    # 3. greedy matching for every threshold and area range.
+    g_area = gt.area[g_rows]
+    gt_ignore = crowd[:, None] | (g_area[:, None] < ranges[:, 0]) | (g_area[:, None] > ranges[:, 1])
+    match = greedy_match(d_rank, pair_det, pair_gt, ious, gt_ignore, crowd, iou_thr)
+    matched = match >= 0
+    d_area = dt.area[d_rows]
+    d_outside = (d_area[:, None] < ranges[:, 0]) | (d_area[:, None] > ranges[:, 1])  # (D, A)
+    area_idx = np.arange(len(area_labels))[None, None, :]
+    # A dummy row keeps the gather valid when there is no ground truth at all.
+    ignore_lookup = np.concatenate([gt_ignore, np.zeros((1, len(area_labels)), dtype=bool)])
+    det_ignore = np.where(
+        matched, ignore_lookup[np.where(matched, match, -1), area_idx], d_outside[:, None, :]
+    )
+    # Settings-major (S = T·A rows, one column per detection) so that accumulation runs
+    # along contiguous memory.
+    n_set = len(iou_thr) * len(area_labels)
+    counted = np.ascontiguousarray((~det_ignore).reshape(len(d_rows), n_set).T)
+    tp = np.ascontiguousarray((matched & ~det_ignore).reshape(len(d_rows), n_set).T)
+
+    npig = np.stack(
+        [np.bincount(gk[~gt_ignore[:, a]], minlength=n_cat) for a in range(len(area_labels))],
+        axis=1,
+    ) if n_cat else np.zeros((0, len(area_labels)), dtype=np.int64)
+
+    # 4. accumulate: per category, detections by descending score, then image, then rank.
+    acc_order = np.lexsort((d_rank, dimg, -score, dk))
+    t_n, r_n, a_n, m_n = len(iou_thr), len(rec_thr), len(area_labels), len(mdets)
+    precision = -np.ones((t_n, r_n, n_cat, a_n, m_n))
+    recall = -np.ones((t_n, n_cat, a_n, m_n))
+    scores = -np.ones((t_n, r_n, n_cat, a_n, m_n))
+    for m, max_det in enumerate(mdets):
+        idx = acc_order[d_rank[acc_order] < max_det]
+        q, ss, rc = _accumulate(
+            # np.take keeps rows contiguous (fancy indexing on axis 1 would not).
+            np.take(tp, idx, axis=1), np.take(counted, idx, axis=1),
+            dk[idx], score[idx], npig, rec_thr, n_cat, a_n,
+        )
+        precision[..., m] = q.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
+        scores[..., m] = ss.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
+        recall[..., m] = rc.reshape(t_n, a_n, n_cat).transpose(0, 2, 1)
+
+    stats = summarize(precision, recall, iou_thr, area_labels, mdets)
+    return CocoEvaluation(
+        labels=space.tolist(),
+        iou_thresholds=iou_thr,
+        recall_thresholds=rec_thr,
+        area_labels=area_labels,
+        area_ranges=ranges,
+        max_dets=mdets,
+        precision=precision,
+        recall=recall,
+        scores=scores,
+        stats=stats,
+        num_ground_truth=npig,
+        num_detections=np.bincount(dk, minlength=n_cat),
+    )
+
+
+def _accumulate(
+    tp: np.ndarray,
+    counted: np.ndarray,
+    cat: np.ndarray,
+    score: np.ndarray,
+    npig: np.ndarray,
+    rec_thr: np.ndarray,
+    n_cat: int,
+    n_area: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interpolated precision, scores and recall for every (threshold, area) × category.
+
+    ``tp`` and ``counted`` (TP or FP, i.e. not ignored) are ``(S, N)`` flags for
+    ``S = T·A`` settings (setting ``s`` has area index ``s % n_area``) and N detections
+    sorted by category, then pycocotools' score order. Returns precision ``(S, K, R)``,
+    scores ``(S, K, R)`` and recall ``(S, K)``, -1 where the category has no ground truth
+    for that area.
+
+    pycocotools makes precision monotone from the right and samples it at
+    ``searchsorted(rc, thr, "left")``, i.e. ``q[r] = max(pr[i] for rc[i] >= thr[r])``.
+    That maximum is always reached at a true positive (a later FP or ignored detection
+    has the same recall and no more precision), so only TPs are visited: each gets the
+    bin ``j`` = number of thresholds <= its recall, bins keep their maximum precision,
+    and a reverse running maximum over bins gives ``q``. Every precision value is
+    computed with pycocotools' own expression, so the result is bit-identical.
+    """
+    n_set, n = tp.shape
+    n_rec = len(rec_thr)
+    eps = np.spacing(1)
+    set_area = np.arange(n_set) % n_area
+    valid = npig[:, set_area].T > 0  # (S, K)
+    precision = np.zeros((n_set, n_cat, n_rec))
+    scores = np.zeros((n_set, n_cat, n_rec))
+    total_tp = np.zeros((n_set, n_cat), dtype=np.int64)
+    if n and n_cat:
+        start = np.searchsorted(cat, np.arange(n_cat), side="left")
+        # Non-ignored detections up to each position, per setting; minus the count before
+        # the category's first detection gives per-category running counts.
+        ccount = np.cumsum(counted, axis=1, dtype=np.int32)
+        base = np.concatenate([np.zeros((n_set, 1), np.int32), ccount], axis=1)[:, start]
+
+        rows, cols = np.nonzero(tp)  # row-major: by setting, then category, then rank
+        kk = cat[cols]
+        seg = rows * n_cat + kk
+        if len(seg):
+            seg_start = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
+            seg_len = np.diff(np.append(seg_start, len(seg)))
+            # The i-th TP of its (setting, category) segment has i true positives so far.
+            n_tp_i = np.arange(len(seg)) - np.repeat(seg_start, seg_len) + 1
+            total_tp.reshape(-1)[seg[seg_start]] = seg_len
+            n_tp = n_tp_i.astype(np.float64)
+            n_fp = (ccount[rows, cols] - base[rows, kk] - n_tp_i).astype(np.float64)
+            rc = n_tp / npig[kk, set_area[rows]]
+            pr = n_tp / (n_fp + n_tp + eps)
+            j = np.searchsorted(rec_thr, rc, side="right")  # thresholds reached: 1..R
+            key = seg * (n_rec + 1) + j  # non-decreasing along the TP list
+            runs = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+            best = np.zeros(n_set * n_cat * (n_rec + 1))
+            best[key[runs]] = np.maximum.reduceat(pr, runs)
+            best = best.reshape(n_set, n_cat, n_rec + 1)
+            precision = np.maximum.accumulate(best[..., ::-1], axis=-1)[..., ::-1][..., 1:]
+            # Scores: the first detection reaching each threshold (first TP of the bin).
+            first = np.full(n_set * n_cat * (n_rec + 1), n, dtype=np.int64)
+            first[key[runs]] = cols[runs]
+            first = first.reshape(n_set, n_cat, n_rec + 1)
+            first = np.minimum.accumulate(first[..., ::-1], axis=-1)[..., ::-1][..., 1:]
+            scores = np.where(first < n, score[np.minimum(first, n - 1)], 0.0)
+        # A threshold <= 0 is reached at the very first detection, TP or not.
+        at_start = rec_thr <= 0
+        if at_start.any():
+            nonempty = np.searchsorted(cat, np.arange(n_cat), side="right") > start
+            s0 = np.where(nonempty, score[np.minimum(start, n - 1)], 0.0)  # (K,)
+            scores[:, :, at_start] = s0[None, :, None]
+    # pycocotools: rc[-1] = tp_sum[-1] / npig, or 0 without detections.
+    recall = total_tp / np.where(valid, npig[:, set_area].T, 1)
+    precision = np.where(valid[..., None], precision, -1.0)
+    scores = np.where(valid[..., None], scores, -1.0)
+    recall = np.where(valid, recall, -1.0)
+    return precision, scores, recall

@@ -1,0 +1,271 @@
+"""Columnar inputs of the evaluation engine, and loaders for COCO JSON.
+
+The engine never sees annotation objects: ground truth and detections are each a set of
+aligned 1-D numpy columns (one row per box), which is what a SQL query returns cheaply.
+
+* ``image`` — any sortable key (int or str) naming the image. Rows with the same key are on
+  the same image. Keys also fix the order in which images are visited: pycocotools breaks
+  ties in detection score by ascending image id, and so does Ocula, by ascending key.
+* ``label`` — the category, int or str (do not mix the two kinds).
+* ``bbox`` — ``(N, 4)`` float boxes ``x, y, width, height`` in pixels.
+* ``area`` — defaults to ``width * height``. COCO ground truth carries its own area (the
+  segment's), and that is what the area ranges (small/medium/large) test.
+* ``iscrowd`` (ground truth only) — crowd regions absorb detections without counting.
+* ``score`` (detections only) — confidence; higher is better.
+* ``id`` — an integer id per row, echoed back in results (defaults to ``0..N-1``).
+
+Row order matters in one place only: among detections of one image and category with
+equal scores, the earlier row is ranked first (pycocotools' stable sort), and among ground
+truth with equal IoU to a detection, the later row wins (pycocotools' scan order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ocula.errors import ValidationError
+
+__all__ = [
+    "Detections",
+    "GroundTruth",
+    "LabelSpace",
+    "detections_from_coco",
+    "ground_truth_from_coco",
+]
+
+
+def _column(
+    values: npt.ArrayLike | None, n: int, name: str, dtype: Any, default: Any
+) -> np.ndarray:
+    if values is None:
+        return np.full(n, default, dtype=dtype)
+    arr = np.asarray(values, dtype=dtype).reshape(-1)
+    if len(arr) != n:
+        raise ValidationError(f"column {name!r} has {len(arr)} rows, expected {n}")
+    return arr
+
+
+def _labels(values: npt.ArrayLike, n: int) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1 and arr.size == n:
+        arr = arr.reshape(-1)
+    if len(arr) != n:
+        raise ValidationError(f"column 'label' has {len(arr)} rows, expected {n}")
+    if n == 0:
+        return arr.astype(np.int64) if arr.dtype.kind in "fiub" else arr
+    if arr.dtype.kind == "O":
+        # Python objects: keep ints as ints, everything else as text.
+        arr = np.array([str(v) if not isinstance(v, int | np.integer) else v for v in arr])
+    if arr.dtype.kind == "f":
+        if not np.all(arr == np.round(arr)):
+            raise ValidationError("numeric labels must be integers")
+        arr = arr.astype(np.int64)
+    return arr
+
+
+def _boxes(values: npt.ArrayLike, n: int | None = None) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        arr = arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValidationError(f"bbox must have shape (N, 4) in xywh, got {arr.shape}")
+    if n is not None and len(arr) != n:
+        raise ValidationError(f"column 'bbox' has {len(arr)} rows, expected {n}")
+    return arr
+
+
+class GroundTruth:
+    """Ground-truth boxes as aligned columns (see the module docstring for semantics)."""
+
+    __slots__ = ("image", "label", "bbox", "area", "iscrowd", "id")
+
+    image: np.ndarray
+    label: np.ndarray
+    bbox: np.ndarray
+    area: np.ndarray
+    iscrowd: np.ndarray
+    id: np.ndarray
+
+    def __init__(
+        self,
+        image: npt.ArrayLike,
+        label: npt.ArrayLike,
+        bbox: npt.ArrayLike,
+        *,
+        area: npt.ArrayLike | None = None,
+        iscrowd: npt.ArrayLike | None = None,
+        id: npt.ArrayLike | None = None,  # noqa: A002 - mirrors the COCO field name
+    ) -> None:
+        self.bbox = _boxes(bbox)
+        n = len(self.bbox)
+        self.image = np.asarray(image).reshape(-1)
+        if len(self.image) != n:
+            raise ValidationError(f"column 'image' has {len(self.image)} rows, expected {n}")
+        self.label = _labels(label, n)
+        self.area = (
+            self.bbox[:, 2] * self.bbox[:, 3]
+            if area is None
+            else _column(area, n, "area", np.float64, 0.0)
+        )
+        self.iscrowd = _column(iscrowd, n, "iscrowd", bool, False)
+        self.id = np.arange(n, dtype=np.int64) if id is None else _column(id, n, "id", np.int64, 0)
+
+    def __len__(self) -> int:
+        return len(self.bbox)
+
+    def subset(self, rows: npt.ArrayLike) -> GroundTruth:
+        """A new :class:`GroundTruth` holding only ``rows`` (an index or boolean mask)."""
+        idx = np.asarray(rows)
+        return GroundTruth(
+            self.image[idx], self.label[idx], self.bbox[idx],
+            area=self.area[idx], iscrowd=self.iscrowd[idx], id=self.id[idx],
+        )
+
+
+class Detections:
+    """Detected boxes with confidences as aligned columns (see the module docstring)."""
+
+    __slots__ = ("image", "label", "bbox", "score", "area", "id")
+
+    image: np.ndarray
+    label: np.ndarray
+    bbox: np.ndarray
+    score: np.ndarray
+    area: np.ndarray
+    id: np.ndarray
+
+    def __init__(
+        self,
+        image: npt.ArrayLike,
+        label: npt.ArrayLike,
+        bbox: npt.ArrayLike,
+        score: npt.ArrayLike,
+        *,
+        area: npt.ArrayLike | None = None,
+        id: npt.ArrayLike | None = None,  # noqa: A002 - mirrors the COCO field name
+    ) -> None:
+        self.bbox = _boxes(bbox)
+        n = len(self.bbox)
+        self.image = np.asarray(image).reshape(-1)
+        if len(self.image) != n:
+            raise ValidationError(f"column 'image' has {len(self.image)} rows, expected {n}")
+        self.label = _labels(label, n)
+        self.score = _column(score, n, "score", np.float64, 0.0)
+        if np.isnan(self.score).any():
+            raise ValidationError("detection scores must not be NaN")
+        self.area = (
+            self.bbox[:, 2] * self.bbox[:, 3]
+            if area is None
+            else _column(area, n, "area", np.float64, 0.0)
+        )
+        self.id = np.arange(n, dtype=np.int64) if id is None else _column(id, n, "id", np.int64, 0)
+
+    def __len__(self) -> int:
+        return len(self.bbox)
+
+    def subset(self, rows: npt.ArrayLike) -> Detections:
+        """A new :class:`Detections` holding only ``rows`` (an index or boolean mask)."""
+        idx = np.asarray(rows)
+        return Detections(
+            self.image[idx], self.label[idx], self.bbox[idx], self.score[idx],
+            area=self.area[idx], id=self.id[idx],
+        )
+
+
+class LabelSpace:
+    """The ordered list of categories an evaluation reports on, and label → index lookup.
+
+    Args:
+        labels: the categories in report order. Rows whose label is not listed are left
+            out of the evaluation (as pycocotools drops detections of unknown categories).
+    """
+
+    def __init__(self, labels: Sequence[Any] | np.ndarray) -> None:
+        arr = np.asarray(labels)
+        if arr.size == 0 or arr.dtype.kind == "f":
+            arr = arr.astype(np.int64)
+        if len(np.unique(arr)) != len(arr):
+            raise ValidationError("category labels must be unique")
+        self.labels = arr
+        self._order = np.argsort(arr, kind="stable")
+        self._sorted = arr[self._order]
+
+    @classmethod
+    def union(cls, *columns: np.ndarray) -> LabelSpace:
+        """Every label seen in ``columns``, sorted (numbers numerically, text lexically)."""
+        nonempty = [c for c in columns if len(c)]
+        if not nonempty:
+            return cls(np.zeros(0, dtype=np.int64))
+        kinds = {"num" if c.dtype.kind in "iub" else "text" for c in nonempty}
+        if len(kinds) > 1:
+            raise ValidationError("labels mix numbers and text; use one kind for all rows")
+        return cls(np.unique(np.concatenate(nonempty)))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def index(self, values: np.ndarray) -> np.ndarray:
+        """Index of each value in :attr:`labels`, or -1 where the label is not listed."""
+        if len(values) == 0 or len(self.labels) == 0:
+            return np.full(len(values), -1, dtype=np.int64)
+        if (values.dtype.kind in "iub") != (self._sorted.dtype.kind in "iub"):
+            raise ValidationError("labels mix numbers and text; use one kind for all rows")
+        pos = np.searchsorted(self._sorted, values)
+        pos = np.minimum(pos, len(self._sorted) - 1)
+        found = self._sorted[pos] == values
+        return np.where(found, self._order[pos], -1).astype(np.int64)
+
+    def tolist(self) -> list[Any]:
+        """The labels as plain Python values."""
+        return self.labels.tolist()
+
+
+# --- COCO JSON ------------------------------------------------------------------------
+
+
+def ground_truth_from_coco(dataset: dict[str, Any]) -> tuple[GroundTruth, list[int]]:
+    """Columns from a COCO *instances* dict (``images``, ``annotations``, ``categories``).
+
+    Returns the ground truth (image = COCO image id, label = category id, id = annotation
+    id) and the list of category ids, which is the label space pycocotools evaluates.
+    """
+    anns: Iterable[dict[str, Any]] = dataset.get("annotations") or []
+    anns = list(anns)
+    n = len(anns)
+    bbox = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(n, 4)
+    gt = GroundTruth(
+        np.array([a["image_id"] for a in anns], dtype=np.int64),
+        np.array([a["category_id"] for a in anns], dtype=np.int64),
+        bbox,
+        # pycocotools reads ann["area"]; fall back to the box area when it is absent.
+        area=np.array(
+            [a["area"] if a.get("area") is not None else a["bbox"][2] * a["bbox"][3]
+             for a in anns],
+            dtype=np.float64,
+        ),
+        iscrowd=np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool),
+        id=np.array([a.get("id", i + 1) for i, a in enumerate(anns)], dtype=np.int64),
+    )
+    categories = sorted(int(c["id"]) for c in dataset.get("categories") or [])
+    return gt, categories
+
+
+def detections_from_coco(results: Sequence[dict[str, Any]]) -> Detections:
+    """Columns from a COCO *results* list (``image_id``, ``category_id``, ``bbox``, ``score``).
+
+    As pycocotools' ``loadRes`` does, ids are assigned ``1..N`` in file order and the area
+    is the box area.
+    """
+    n = len(results)
+    bbox = np.array([r["bbox"] for r in results], dtype=np.float64).reshape(n, 4)
+    return Detections(
+        np.array([r["image_id"] for r in results], dtype=np.int64),
+        np.array([r["category_id"] for r in results], dtype=np.int64),
+        bbox,
+        np.array([r["score"] for r in results], dtype=np.float64),
+        id=np.arange(1, n + 1, dtype=np.int64),
+    )

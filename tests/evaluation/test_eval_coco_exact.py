@@ -1,0 +1,125 @@
+"""Ocula's COCO evaluation must reproduce pycocotools on randomised cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from eval_synth import random_case, reference_per_class_ap, run_pycocotools
+
+from ocula.core.evaluation import (
+    Detections,
+    GroundTruth,
+    detections_from_coco,
+    evaluate_coco,
+    ground_truth_from_coco,
+)
+
+N_CASES = 360
+ATOL = 1e-9
+
+
+@pytest.mark.parametrize("seed", range(N_CASES))
+def test_matches_pycocotools(seed: int) -> None:
+    dataset, results = random_case(seed)
+    ref = run_pycocotools(dataset, results)
+    gt, categories = ground_truth_from_coco(dataset)
+    dt = detections_from_coco(results)
+    ours = evaluate_coco(gt, dt, categories=categories)
+
+    np.testing.assert_allclose(ours.stats, ref.stats, rtol=0, atol=ATOL)
+    ap = np.array([ours.per_class_ap()[c] for c in categories])
+    np.testing.assert_allclose(ap, reference_per_class_ap(ref), rtol=0, atol=ATOL)
+    np.testing.assert_allclose(ours.precision, ref.eval["precision"], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(ours.recall, ref.eval["recall"], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(ours.scores, ref.eval["scores"], rtol=0, atol=ATOL)
+
+
+def test_cases_cover_the_corner_cases() -> None:
+    """Guard the generator: the exactness test is only as good as what it feeds in."""
+    crowd = over_100 = no_gt_image = no_dt_image = pred_only_cat = gt_only_cat = ties = 0
+    huge = tiny = 0
+    for seed in range(N_CASES):
+        dataset, results = random_case(seed)
+        anns = dataset["annotations"]
+        crowd += any(a["iscrowd"] for a in anns)
+        per_img: dict[tuple[int, int], int] = {}
+        for r in results:
+            key = (r["image_id"], r["category_id"])
+            per_img[key] = per_img.get(key, 0) + 1
+        over_100 += max(per_img.values()) > 100
+        gt_imgs = {a["image_id"] for a in anns}
+        dt_imgs = {r["image_id"] for r in results}
+        all_imgs = {i["id"] for i in dataset["images"]}
+        no_gt_image += bool(all_imgs - gt_imgs)
+        no_dt_image += bool(all_imgs - dt_imgs)
+        listed = {c["id"] for c in dataset["categories"]}
+        pred_only_cat += bool({r["category_id"] for r in results} - {a["category_id"] for a in anns})
+        gt_only_cat += bool(listed - {r["category_id"] for r in results})
+        scores = [r["score"] for r in results]
+        ties += len(set(scores)) < len(scores)
+        huge += any(r["bbox"][2] * r["bbox"][3] > 1e10 for r in results)
+        tiny += any(0 < a["bbox"][2] * a["bbox"][3] < 4 for a in anns)
+    for name, count in dict(
+        crowd=crowd, over_100=over_100, no_gt_image=no_gt_image, no_dt_image=no_dt_image,
+        pred_only_cat=pred_only_cat, gt_only_cat=gt_only_cat, ties=ties, huge=huge, tiny=tiny,
+    ).items():
+        assert count >= 10, f"only {count} cases with {name}"
+
+
+def test_string_labels_give_the_same_numbers() -> None:
+    dataset, results = random_case(7)
+    gt, categories = ground_truth_from_coco(dataset)
+    dt = detections_from_coco(results)
+    by_int = evaluate_coco(gt, dt, categories=categories)
+    name = {c: f"class-{c:03d}" for c in set(gt.label.tolist()) | set(dt.label.tolist())}
+    gt_s = GroundTruth(gt.image, [name[c] for c in gt.label.tolist()], gt.bbox,
+                       area=gt.area, iscrowd=gt.iscrowd, id=gt.id)
+    dt_s = Detections(dt.image, [name[c] for c in dt.label.tolist()], dt.bbox, dt.score,
+                      id=dt.id)
+    by_str = evaluate_coco(gt_s, dt_s, categories=[name[c] for c in categories])
+    np.testing.assert_array_equal(by_str.stats, by_int.stats)
+    assert list(by_str.per_class_ap().values()) == list(by_int.per_class_ap().values())
+
+
+def test_default_label_space_only_adds_minus_one_classes() -> None:
+    """Without an explicit list, prediction-only labels are reported with AP -1."""
+    dataset, results = random_case(3)
+    gt, categories = ground_truth_from_coco(dataset)
+    dt = detections_from_coco(results)
+    explicit = evaluate_coco(gt, dt, categories=categories)
+    implicit = evaluate_coco(gt, dt)
+    np.testing.assert_array_equal(explicit.stats, implicit.stats)
+    extra = set(implicit.labels) - set(explicit.labels)
+    assert extra
+    assert all(implicit.per_class_ap()[c] == -1 for c in extra)
+
+
+def test_no_detections_and_no_ground_truth() -> None:
+    empty_gt = GroundTruth(np.zeros(0, int), np.zeros(0, int), np.zeros((0, 4)))
+    empty_dt = Detections(np.zeros(0, int), np.zeros(0, int), np.zeros((0, 4)), np.zeros(0))
+    assert (evaluate_coco(empty_gt, empty_dt).stats == -1).all()
+    gt = GroundTruth([1, 1], [3, 3], [[0, 0, 10, 10], [50, 50, 40, 40]])
+    ev = evaluate_coco(gt, empty_dt)
+    assert ev.stats[0] == 0 and ev.stats[8] == 0
+    assert ev.stats[5] == -1  # no large ground truth
+
+
+def test_pr_curve_and_summary_shapes() -> None:
+    dataset, results = random_case(0)
+    gt, categories = ground_truth_from_coco(dataset)
+    ev = evaluate_coco(gt, detections_from_coco(results), categories=categories)
+    label = next(c for c in categories if ev.per_class_ap()[c] > -1)
+    curve = ev.pr_curve(label, iou=0.5)
+    assert curve is not None
+    assert curve.recall.shape == curve.precision.shape == curve.score.shape == (101,)
+    # COCO's interpolated precision never increases with recall.
+    assert np.all(np.diff(curve.precision) <= 0)
+    k = ev.labels.index(label)
+    np.testing.assert_array_equal(curve.precision, ev.precision[0, :, k, 0, -1])
+    averaged = ev.pr_curve(label, iou=None)
+    assert averaged is not None
+    np.testing.assert_allclose(averaged.precision, ev.precision[:, :, k, 0, -1].mean(axis=0))
+    assert list(ev.summary()) == ["AP", "AP50", "AP75", "APs", "APm", "APl",
+                                  "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+    body = ev.to_dict()
+    assert len(body["per_class"]) == len(categories)

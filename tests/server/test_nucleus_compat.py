@@ -107,8 +107,9 @@ def test_tutorial_flow(nc: object, live: Live, tmp_path: Path) -> None:
     paged = [i.reference_id for i in ds.items_generator(page_size=4)]
     assert sorted(paged) == sorted(i.reference_id for i in ds.items)
     assert len(list(ds.query_items(""))) == 15
-    with pytest.raises(nucleus.errors.NucleusAPIError):
-        list(ds.query_items("metadata.i > 3"))
+    with pytest.raises(nucleus.errors.NucleusAPIError) as err:
+        list(ds.query_items("((( not a query"))
+    assert err.value.status_code == 400
     exported = ds.items_and_annotations()
     by_ref = {row["item"].reference_id: row["annotations"] for row in exported}
     assert by_ref[REF]["box"][0].label == "car" and by_ref["img 1"]["category"][0].label == "day"

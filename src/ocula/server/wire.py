@@ -7,9 +7,9 @@ service receives the very objects the embedded client would pass.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -94,16 +94,15 @@ class UploadArea:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def put(self, source: IO[bytes]) -> tuple[str, int]:
-        """Store a stream under its SHA-256; return (upload id, size)."""
-        digest = hashlib.sha256()
+        """Store a stream; return (upload id, size). Ids are random, not content hashes:
+        each append deletes its own staged files, which must not be another's."""
         size = 0
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
         with os.fdopen(fd, "wb") as out:
             while chunk := source.read(1 << 20):
-                digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
-        upload_id = digest.hexdigest()
+        upload_id = secrets.token_hex(32)
         os.replace(tmp, self.folder / upload_id)
         return upload_id, size
 

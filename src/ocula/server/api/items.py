@@ -42,9 +42,18 @@ class MetadataUpdateIn(BaseModel):
 
 def run_append(service: Any, uploads: UploadArea, dataset: str, body: AppendIn,
                progress: Any = None) -> dict[str, Any]:
-    """One append call (or, for ``skip`` with progress, chunks of it), then drop the
-    staged bytes, which now live in the media store."""
+    """One append call (or, for ``skip`` with progress, chunks of it); the staged bytes
+    are dropped afterwards (stored ones now live in the media store)."""
     staged = uploads.resolve(body.uploads)
+    try:
+        return _append(service, dataset, body, staged, progress)
+    finally:
+        # Appended or rejected, the bytes are not needed again: a retry uploads anew.
+        staged.discard()
+
+
+def _append(service: Any, dataset: str, body: AppendIn, staged: Any,
+            progress: Any) -> dict[str, Any]:
     items = items_from_json(body.items)
     kwargs = {"update": body.update, "copy_media": body.copy_media, "uploads": staged,
               "on_error": body.on_error}
@@ -59,7 +68,6 @@ def run_append(service: Any, uploads: UploadArea, dataset: str, body: AppendIn,
             result["errors"] += part["errors"]
             result["dataset_id"] = part["dataset_id"]
             progress(min(start + JOB_CHUNK, len(items)), len(items))
-    staged.discard()
     return result
 
 

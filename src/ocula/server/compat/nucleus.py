@@ -330,20 +330,41 @@ def _page(service: Any, ds: str, body: dict[str, Any]) -> dict[str, Any]:
     return service.list_items(ds, limit=min(size, MAX_PAGE), after=token)
 
 
-def _no_query(body: dict[str, Any]) -> None:
+def _query_of(body: dict[str, Any]) -> str | None:
+    """The body's query, None when absent or blank."""
     query = body.get("query")
-    if query not in (None, "") and not (isinstance(query, str) and not query.strip()):
-        raise QueryError("structured queries are not available on this server yet; "
-                         "call without a query to page through all items")
+    if query is None or (isinstance(query, str) and not query.strip()):
+        return None
+    if not isinstance(query, str):
+        raise QueryError("query must be a string")
+    return query
+
+
+def _no_query(body: dict[str, Any]) -> None:
+    if _query_of(body) is not None:
+        raise QueryError("queries are not supported on this route yet; call without one")
 
 
 @router.post("/dataset/{ds}/itemsPage")
 @router.post("/dataset/{ds}/queryItemsPage")
 def items_page(ds: str, body: JsonBody, service: ServiceDep, urls: UrlsDep
                ) -> dict[str, Any]:
-    """A page of items (``pageToken``/``pageSize`` -> ``items``, ``nextPageToken``)."""
-    _no_query(body)
-    page = _page(service, ds, body)
+    """A page of items (``pageToken``/``pageSize`` -> ``items``, ``nextPageToken``),
+    those matching ``query`` when one is given (Ocula's item query language)."""
+    query = _query_of(body)
+    if query is not None:
+        search = getattr(service, "query_items", None)
+        if search is None:
+            raise QueryError("the query language is not available on this server yet; "
+                             "call without a query to page through all items")
+        size = body.get("pageSize") or MAX_PAGE
+        if not isinstance(size, int) or size < 1:
+            raise ValidationError("pageSize must be a positive integer")
+        token = body.get("pageToken")
+        page = search(ds, query, page_size=min(size, MAX_PAGE),
+                      cursor=str(token) if token is not None else None)
+    else:
+        page = _page(service, ds, body)
     return {"items": [fmt.item(r, urls) for r in page["items"]],
             "nextPageToken": page["next_cursor"]}
 

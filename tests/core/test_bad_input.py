@@ -135,7 +135,9 @@ def test_prediction_errors(client: ocula.Client, ds: ocula.Dataset) -> None:
     model = client.add_model("m", "m")
     for pred in (BoxPrediction("p", 1, 1, 5, 5, reference_id="r0", confidence=1.5),
                  BoxPrediction("p", 1, 1, 5, 5, reference_id="r0", confidence=float("nan")),
-                 BoxPrediction("p", 1, 1, 5, 5, reference_id="ghost", confidence=0.5)):
+                 BoxPrediction("p", 1, 1, 5, 5, reference_id="ghost", confidence=0.5),
+                 BoxPrediction("p", 1, 1, 5, 5, reference_id="r0", confidence=0.5,
+                               metadata={"bad": {1, 2}})):
         with pytest.raises(BatchError):
             model.create_run("r", ds, [pred])
     assert ds.model_runs == []

@@ -27,7 +27,7 @@ from ocula.core.services.payloads import (
 )
 from ocula.core.store import media as m
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import insert_rows
+from ocula.core.store.bulk import insert_stream
 from ocula.core.types import SegmentationAnnotation
 from ocula.core.validation import check_annotation, dump_metadata, duplicate_errors
 from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
@@ -136,10 +136,10 @@ class AnnotationService(ServiceBase):
                 conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
                              .values(version_to=version))
             fresh = iter(new_ids("annotation", sum(1 for x in to_insert if x[4] is None)))
-            insert_rows(conn, t.annotations, _ANNOTATION_COLUMNS, [
+            insert_stream(conn, t.annotations, _ANNOTATION_COLUMNS, (
                 (logical or next(fresh), ds.pk, items[ref].pk, ann_id, version, None,
                  *object_values(ann, meta))
-                for ref, ann_id, ann, meta, logical in to_insert])
+                for ref, ann_id, ann, meta, logical in to_insert))
         return {"annotations_processed": len(to_insert), "annotations_ignored": ignored,
                 "annotations_replaced": len(to_close), "version": version}
 

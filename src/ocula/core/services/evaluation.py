@@ -40,7 +40,7 @@ from ocula.core.services.annotations import at_version
 from ocula.core.services.base import ServiceBase, now
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import insert_rows
+from ocula.core.store.bulk import insert_rows, insert_stream
 from ocula.errors import NotFoundError, ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
@@ -136,20 +136,20 @@ class EvaluationService(ServiceBase):
         for table in (t.match_predictions, t.match_annotations, t.match_items):
             conn.execute(delete(table).where(table.c.run_pk == run_pk))
         det_gt = match.det_gt_id
-        insert_rows(conn, t.match_predictions, (
+        insert_stream(conn, t.match_predictions, (
             "run_pk", "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label",
-            "confidence"), [
+            "confidence"), (
             (run_pk, int(dt.id[i]), int(dt.image[i]),
              int(det_gt[i]) if det_gt[i] >= 0 else None,
              float(match.det_iou[i] if det_gt[i] >= 0 else match.det_best_iou[i]),
              _STATUS[MatchStatus(match.det_status[i])], str(dt.label[i]), float(dt.score[i]))
-            for i in range(len(dt))])
+            for i in range(len(dt))))
         gt_det = match.gt_det_id
-        insert_rows(conn, t.match_annotations, (
-            "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"), [
+        insert_stream(conn, t.match_annotations, (
+            "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"), (
             (run_pk, int(gt.id[i]), int(gt.image[i]), int(gt_det[i]) if gt_det[i] >= 0 else None,
              float(match.gt_iou[i]), _STATUS[MatchStatus(match.gt_status[i])], str(gt.label[i]))
-            for i in range(len(gt))])
+            for i in range(len(gt))))
         insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn"), [
             (run_pk, int(img), int(tp), int(fp), int(fn)) for img, tp, fp, fn in zip(
                 match.image, match.image_tp, match.image_fp, match.image_fn, strict=True)])

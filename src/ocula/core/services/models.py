@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,10 +11,14 @@ from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
 from ocula.core.services.base import ServiceBase, iso, now
-from ocula.core.services.payloads import object_columns, object_payload
+from ocula.core.services.payloads import OBJECT_COLUMNS, object_payload, object_values
 from ocula.core.store import schema as t
-from ocula.core.validation import check_annotation, check_metadata
+from ocula.core.store.bulk import insert_stream
+from ocula.core.validation import check_annotation, check_metadata, dump_metadata
 from ocula.errors import BatchError, ConflictError, NotFoundError, OculaError, ValidationError
+
+_PREDICTION_COLUMNS = ("id", "run_pk", "item_pk", "annotation_id", "confidence", "class_pdf",
+                       *OBJECT_COLUMNS)
 
 
 def _model_payload(row: Any) -> dict[str, Any]:
@@ -107,7 +112,7 @@ class ModelService(ServiceBase):
                         t.predictions.c.annotation_id.in_(ids))).all())
             ignored = [p for p in prepared if (p[0], p[1].annotation_id) in existing]
             if update:
-                for item_pk, pred in ignored:
+                for item_pk, pred, _ in ignored:
                     conn.execute(delete(t.predictions).where(
                         t.predictions.c.run_pk == run.pk, t.predictions.c.item_pk == item_pk,
                         t.predictions.c.annotation_id == pred.annotation_id))
@@ -119,14 +124,14 @@ class ModelService(ServiceBase):
                 "predictions_ignored": 0 if update else len(ignored)}
 
     def _prepare_predictions(self, dataset_pk: int,
-                             predictions: Sequence[Any]) -> list[tuple[int, Any]]:
+                             predictions: Sequence[Any]) -> list[tuple[int, Any, str | None]]:
         with self.db.read() as conn:
             refs = [p.reference_id for p in predictions if getattr(p, "reference_id", None)]
             items = self._item_map(conn, dataset_pk, refs)
             allowed = conn.scalar(select(t.datasets.c.allowed_types).where(
                 t.datasets.c.pk == dataset_pk))
         errors: list[OculaError] = []
-        out: list[tuple[int, Any]] = []
+        out: list[tuple[int, Any, str | None]] = []
         for p in predictions:
             if not getattr(p, "is_prediction", False):
                 errors.append(ValidationError(
@@ -142,24 +147,24 @@ class ModelService(ServiceBase):
             if (err := check_annotation(p, size, allowed, prediction=True)) is not None:
                 errors.append(err)
                 continue
-            out.append((item.pk, p))
+            try:
+                meta = dump_metadata(p.metadata, f"{p.type} prediction", p.reference_id)
+            except OculaError as exc:
+                errors.append(exc)
+                continue
+            out.append((item.pk, p, meta))
         if errors:
             raise BatchError(errors)
         return out
 
     def _insert_predictions(self, conn: Any, run_pk: int,
-                            prepared: Sequence[tuple[int, Any]]) -> None:
-        if not prepared:
-            return
-        ids = new_ids("prediction", len(prepared))
-        rows = []
-        for pid, (item_pk, pred) in zip(ids, prepared, strict=True):
-            row = object_columns(pred)
-            row.update(id=pid, run_pk=run_pk, item_pk=item_pk,
-                       annotation_id=pred.annotation_id, confidence=pred.confidence,
-                       class_pdf=pred.class_pdf)
-            rows.append(row)
-        conn.execute(t.predictions.insert(), rows)
+                            prepared: Sequence[tuple[int, Any, str | None]]) -> None:
+        ids = iter(new_ids("prediction", len(prepared)))
+        insert_stream(conn, t.predictions, _PREDICTION_COLUMNS, (
+            (next(ids), run_pk, item_pk, pred.annotation_id, pred.confidence,
+             json.dumps(pred.class_pdf) if pred.class_pdf else None,
+             *object_values(pred, meta))
+            for item_pk, pred, meta in prepared))
 
     def run_info(self, run_id: str) -> dict[str, Any]:
         with self.db.read() as conn:

@@ -9,8 +9,10 @@ written through Core.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -25,6 +27,34 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
     cols = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join([mark] * len(columns))
     conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', list(rows))
+
+
+# Rows per executemany when streaming; large enough to amortise the call, small enough
+# that building the next chunk overlaps with writing this one.
+STREAM_CHUNK = 20_000
+
+
+def insert_stream(conn: Connection, table: Table, columns: Sequence[str],
+                  rows: Iterable[tuple[Any, ...]]) -> int:
+    """Like :func:`insert_rows` for a lazy iterable: while the driver writes one chunk
+    (SQLite and psycopg release the GIL while stepping), this thread builds the next, so
+    on two cores Python's per-row work and the database's run side by side. Returns the
+    number of rows written."""
+    it = iter(rows)
+    written = 0
+    pending: Future[None] | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="ocula-bulk") as pool:
+        try:
+            while chunk := list(islice(it, STREAM_CHUNK)):
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(insert_rows, conn, table, columns, chunk)
+                written += len(chunk)
+        finally:
+            # Never leave the connection in use by the worker when the caller resumes.
+            if pending is not None:
+                pending.result()
+    return written
 
 
 def db_timestamp(conn: Connection, table: Table, column: str, value: datetime) -> Any:

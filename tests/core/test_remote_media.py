@@ -1,0 +1,82 @@
+"""Items given by http(s) URL: fetched (from a real local HTTP server), stored
+content-addressed, and clear errors for dead links, non-images and slow servers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import ocula
+from ocula import DatasetItem
+from ocula.core.store import media
+from ocula.errors import BatchError, ImageError
+from tests.conftest import make_images
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.startswith("/slow"):
+            time.sleep(2)
+        super().do_GET()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # the timeout test hangs up on purpose
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "www"
+    make_images(root, 2, size=(40, 30))
+    (root / "notes.txt").write_text("not an image")
+    server = _QuietServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_items_are_fetched_and_stored(client: ocula.Client, http_root,
+                                          tmp_path: Path) -> None:
+    base, root = http_root
+    ds = client.create_dataset("web")
+    out = ds.append([DatasetItem(f"{base}/img_0000.jpg", "a"),
+                     DatasetItem(f"{base}/img_0001.jpg", "b")])
+    assert out["new_items"] == 2
+    item = ds.refloc("a")["item"]
+    assert (item.width, item.height) == (40, 30)
+    assert item.image_location == f"{base}/img_0000.jpg"
+    stored = sorted((tmp_path / "home" / "media").rglob("*.jpeg"))
+    assert len(stored) == 2
+    assert stored[0].read_bytes() in {p.read_bytes() for p in root.glob("*.jpg")}
+
+
+def test_dead_links_and_non_images(client: ocula.Client, http_root) -> None:
+    base, _ = http_root
+    ds = client.create_dataset("dead")
+    with pytest.raises(BatchError) as err:
+        ds.append([DatasetItem(f"{base}/missing.jpg", "404"),
+                   DatasetItem(f"{base}/notes.txt", "txt"),
+                   DatasetItem("http://127.0.0.1:9/refused.jpg", "refused")])
+    by_ref = {e.reference_id: e for e in err.value.errors}
+    assert set(by_ref) == {"404", "txt", "refused"}
+    assert all(isinstance(e, ImageError) for e in by_ref.values())
+    assert "HTTP 404" in by_ref["404"].message
+    assert ds.info()["length"] == 0
+
+
+def test_fetch_times_out(http_root) -> None:
+    base, _ = http_root
+    with pytest.raises(ImageError, match="ReadTimeout|timed out|Timeout"):
+        media.fetch_url(f"{base}/slow/img_0000.jpg", timeout=0.5)

@@ -35,10 +35,8 @@ def random_case(seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     image_ids = sorted(int(i) for i in rng.choice(10_000, n_img, replace=False))
     cat_ids = sorted(int(c) for c in rng.choice(200, n_cat + 2, replace=False))
     gt_cats = cat_ids[:n_cat]  # the last two exist only in predictions (unknown to GT)
-    if flavor == "sparse" and n_cat > 1:
-        listed_cats = cat_ids[: n_cat + 1]  # one listed category never annotated
-    else:
-        listed_cats = gt_cats
+    # "sparse" lists one category that is never annotated.
+    listed_cats = cat_ids[: n_cat + 1] if flavor == "sparse" and n_cat > 1 else gt_cats
     anns: list[dict[str, Any]] = []
     res: list[dict[str, Any]] = []
     round_to = 1 if flavor in ("mixed", "duplicates") else 3

@@ -53,7 +53,8 @@ def test_cases_cover_the_corner_cases() -> None:
         no_gt_image += bool(all_imgs - gt_imgs)
         no_dt_image += bool(all_imgs - dt_imgs)
         listed = {c["id"] for c in dataset["categories"]}
-        pred_only_cat += bool({r["category_id"] for r in results} - {a["category_id"] for a in anns})
+        annotated = {a["category_id"] for a in anns}
+        pred_only_cat += bool({r["category_id"] for r in results} - annotated)
         gt_only_cat += bool(listed - {r["category_id"] for r in results})
         scores = [r["score"] for r in results]
         ties += len(set(scores)) < len(scores)

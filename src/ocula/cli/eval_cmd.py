@@ -27,18 +27,18 @@ __all__ = ["eval_command"]
 
 # pycocotools' wording for each of the 12 numbers.
 _STAT_DESCRIPTIONS = (
-    "AP  @ IoU=0.50:0.95  area=all     maxDets=100",
-    "AP  @ IoU=0.50       area=all     maxDets=100",
-    "AP  @ IoU=0.75       area=all     maxDets=100",
-    "AP  @ IoU=0.50:0.95  area=small   maxDets=100",
-    "AP  @ IoU=0.50:0.95  area=medium  maxDets=100",
-    "AP  @ IoU=0.50:0.95  area=large   maxDets=100",
-    "AR  @ IoU=0.50:0.95  area=all     maxDets=1",
-    "AR  @ IoU=0.50:0.95  area=all     maxDets=10",
-    "AR  @ IoU=0.50:0.95  area=all     maxDets=100",
-    "AR  @ IoU=0.50:0.95  area=small   maxDets=100",
-    "AR  @ IoU=0.50:0.95  area=medium  maxDets=100",
-    "AR  @ IoU=0.50:0.95  area=large   maxDets=100",
+    "IoU=0.50:0.95  area=all     maxDets=100",
+    "IoU=0.50       area=all     maxDets=100",
+    "IoU=0.75       area=all     maxDets=100",
+    "IoU=0.50:0.95  area=small   maxDets=100",
+    "IoU=0.50:0.95  area=medium  maxDets=100",
+    "IoU=0.50:0.95  area=large   maxDets=100",
+    "IoU=0.50:0.95  area=all     maxDets=1",
+    "IoU=0.50:0.95  area=all     maxDets=10",
+    "IoU=0.50:0.95  area=all     maxDets=100",
+    "IoU=0.50:0.95  area=small   maxDets=100",
+    "IoU=0.50:0.95  area=medium  maxDets=100",
+    "IoU=0.50:0.95  area=large   maxDets=100",
 )
 
 
@@ -67,7 +67,7 @@ def _render(console: Console, ev: CocoEvaluation, names: dict[int, str], per_cla
     ap = ev.per_class_ap()
     ap50 = ev.per_class_ap(iou=0.5)
     ar = ev.per_class_ar()
-    classes = Table(title="Per class (IoU=0.50:0.95 unless stated, area=all, maxDets=100)")
+    classes = Table(title="Per class (area=all, maxDets=100)")
     for col in ("id", "class", "AP", "AP50", "AR100", "gt", "detections"):
         classes.add_column(col, justify="left" if col == "class" else "right")
     for k, label in enumerate(ev.labels):

@@ -20,6 +20,7 @@ behaviour for odd runs:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ from ocula.core.services.annotations import at_version
 from ocula.core.services.base import ServiceBase, now
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import insert_rows, insert_stream
+from ocula.core.store.bulk import fetch_tuples, insert_rows, insert_stream
 from ocula.errors import NotFoundError, ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
@@ -77,7 +78,7 @@ class EvaluationService(ServiceBase):
              .order_by(a.c.pk))
         if item_pks is not None:
             q = q.where(a.c.item_pk.in_(item_pks))
-        c = _columns(conn.execute(q).all(), scores=False)
+        c = _columns(fetch_tuples(conn, q), scores=False)
         return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
                            iscrowd=c["extra"], id=c["id"])
 
@@ -88,7 +89,7 @@ class EvaluationService(ServiceBase):
              .where(p.c.run_pk == run_pk, p.c.type == "box").order_by(p.c.pk))
         if item_pks is not None:
             q = q.where(p.c.item_pk.in_(item_pks))
-        c = _columns(conn.execute(q).all(), scores=True)
+        c = _columns(fetch_tuples(conn, q), scores=True)
         return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
                           id=c["id"])
 
@@ -135,24 +136,25 @@ class EvaluationService(ServiceBase):
                        match: Any) -> None:
         for table in (t.match_predictions, t.match_annotations, t.match_items):
             conn.execute(delete(table).where(table.c.run_pk == run_pk))
-        det_gt = match.det_gt_id
+        # Whole columns to Python lists first: indexing numpy scalars row by row costs
+        # more than the insert itself at 100k rows.
+        names = np.array([""] + [_STATUS[s] for s in MatchStatus], dtype=object)
+        det_hit = match.det_gt_id >= 0
         insert_stream(conn, t.match_predictions, (
             "run_pk", "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label",
-            "confidence"), (
-            (run_pk, int(dt.id[i]), int(dt.image[i]),
-             int(det_gt[i]) if det_gt[i] >= 0 else None,
-             float(match.det_iou[i] if det_gt[i] >= 0 else match.det_best_iou[i]),
-             _STATUS[MatchStatus(match.det_status[i])], str(dt.label[i]), float(dt.score[i]))
-            for i in range(len(dt))))
-        gt_det = match.gt_det_id
+            "confidence"), zip(
+            repeat(run_pk), dt.id.tolist(), dt.image.tolist(),
+            np.where(det_hit, match.det_gt_id, None).tolist(),
+            np.where(det_hit, match.det_iou, match.det_best_iou).tolist(),
+            names[match.det_status].tolist(), dt.label.tolist(), dt.score.tolist()))
         insert_stream(conn, t.match_annotations, (
-            "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"), (
-            (run_pk, int(gt.id[i]), int(gt.image[i]), int(gt_det[i]) if gt_det[i] >= 0 else None,
-             float(match.gt_iou[i]), _STATUS[MatchStatus(match.gt_status[i])], str(gt.label[i]))
-            for i in range(len(gt))))
-        insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn"), [
-            (run_pk, int(img), int(tp), int(fp), int(fn)) for img, tp, fp, fn in zip(
-                match.image, match.image_tp, match.image_fp, match.image_fn, strict=True)])
+            "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"),
+            zip(repeat(run_pk), gt.id.tolist(), gt.image.tolist(),
+                np.where(match.gt_det_id >= 0, match.gt_det_id, None).tolist(),
+                match.gt_iou.tolist(), names[match.gt_status].tolist(), gt.label.tolist()))
+        insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn"), list(zip(
+            repeat(run_pk), match.image.tolist(), match.image_tp.tolist(),
+            match.image_fp.tolist(), match.image_fn.tolist())))
 
     # --- metrics --------------------------------------------------------------------
 

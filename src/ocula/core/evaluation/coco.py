@@ -133,21 +133,23 @@ def evaluate_coco(
     # 3. greedy matching for every threshold and area range.
     g_area = gt.area[g_rows]
     gt_ignore = crowd[:, None] | (g_area[:, None] < ranges[:, 0]) | (g_area[:, None] > ranges[:, 1])
-    match = greedy_match(d_rank, pair_det, pair_gt, ious, gt_ignore, crowd, iou_thr)
+    n_area = len(area_labels)
+    n_set = len(iou_thr) * n_area
+    # Settings-major: row s = t·A + a, one column per detection.
+    match = greedy_match(d_rank, pair_det, pair_gt, ious, gt_ignore, crowd, iou_thr).reshape(
+        n_set, len(d_rows)
+    )
     matched = match >= 0
     d_area = dt.area[d_rows]
-    d_outside = (d_area[:, None] < ranges[:, 0]) | (d_area[:, None] > ranges[:, 1])  # (D, A)
-    area_idx = np.arange(len(area_labels))[None, None, :]
-    # A dummy row keeps the gather valid when there is no ground truth at all.
-    ignore_lookup = np.concatenate([gt_ignore, np.zeros((1, len(area_labels)), dtype=bool)])
-    det_ignore = np.where(
-        matched, ignore_lookup[np.where(matched, match, -1), area_idx], d_outside[:, None, :]
-    )
-    # Settings-major (S = T·A rows, one column per detection) so that accumulation runs
-    # along contiguous memory.
-    n_set = len(iou_thr) * len(area_labels)
-    counted = np.ascontiguousarray((~det_ignore).reshape(len(d_rows), n_set).T)
-    tp = np.ascontiguousarray((matched & ~det_ignore).reshape(len(d_rows), n_set).T)
+    d_outside = (d_area[None, :] < ranges[:, :1]) | (d_area[None, :] > ranges[:, 1:])  # (A, D)
+    # Ignore flag of the matched ground truth, gathered through a flat (area, gt) table;
+    # the extra last column answers for "no match" (-1).
+    n_g = len(g_rows)
+    lookup = np.concatenate([gt_ignore.T, np.zeros((n_area, 1), dtype=bool)], axis=1)
+    flat = (np.arange(n_set) % n_area)[:, None] * (n_g + 1) + np.where(matched, match, n_g)
+    det_ignore = np.where(matched, np.take(lookup, flat), np.tile(d_outside, (len(iou_thr), 1)))
+    counted = ~det_ignore
+    tp = matched & counted
 
     npig = np.stack(
         [np.bincount(gk[~gt_ignore[:, a]], minlength=n_cat) for a in range(len(area_labels))],
@@ -229,7 +231,11 @@ def _accumulate(
         ccount = np.cumsum(counted, axis=1, dtype=np.int32)
         base = np.concatenate([np.zeros((n_set, 1), np.int32), ccount], axis=1)[:, start]
 
-        rows, cols = np.nonzero(tp)  # row-major: by setting, then category, then rank
+        # Row-major order: by setting, then category, then rank. (flatnonzero + divmod is
+        # several times faster than 2-D nonzero.)
+        flat = np.flatnonzero(tp)
+        rows = flat // n
+        cols = flat - rows * n
         kk = cat[cols]
         seg = rows * n_cat + kk
         if len(seg):
@@ -239,7 +245,7 @@ def _accumulate(
             n_tp_i = np.arange(len(seg)) - np.repeat(seg_start, seg_len) + 1
             total_tp.reshape(-1)[seg[seg_start]] = seg_len
             n_tp = n_tp_i.astype(np.float64)
-            n_fp = (ccount[rows, cols] - base[rows, kk] - n_tp_i).astype(np.float64)
+            n_fp = (ccount.reshape(-1)[flat] - base.reshape(-1)[seg] - n_tp_i).astype(np.float64)
             rc = n_tp / npig[kk, set_area[rows]]
             pr = n_tp / (n_fp + n_tp + eps)
             j = np.searchsorted(rec_thr, rc, side="right")  # thresholds reached: 1..R

@@ -100,7 +100,7 @@ def greedy_match(
         thresholds: ``(T,)`` IoU thresholds; a pair matches when ``iou >= threshold``.
 
     Returns:
-        ``(D, T, A)`` int64 index of the matched ground truth, or -1.
+        ``(T, A, D)`` int64 index of the matched ground truth, or -1.
 
     Ground-truth indices must follow the original row order: among equal IoUs the higher
     index wins, mirroring the ``<`` comparison in pycocotools' scan.
@@ -108,25 +108,30 @@ def greedy_match(
     n_det = len(det_rank)
     n_gt, n_area = gt_ignore.shape
     thr = np.minimum(np.asarray(thresholds, dtype=np.float64), _MAX_THRESHOLD)
-    out = np.full((n_det, len(thr), n_area), -1, dtype=np.int64)
-    if len(pair_det) == 0 or len(thr) == 0:
-        return out
+    n_thr = len(thr)
+    n_set = n_thr * n_area
+    # Settings-major layout (row s = t·A + a): the per-detection reductions below then
+    # run along contiguous memory, and callers get one row per setting.
+    out = np.full((n_set, n_det), -1, dtype=np.int64)
+    if len(pair_det) == 0 or n_thr == 0:
+        return out.reshape(n_thr, n_area, n_det)
     # A pair below the lowest threshold can never be chosen: drop it before the loop
     # (most same-class pairs in an image do not overlap at all).
     useful = pair_iou >= thr.min()
     pair_det, pair_gt, pair_iou = pair_det[useful], pair_gt[useful], pair_iou[useful]
     if len(pair_det) == 0:
-        return out
+        return out.reshape(n_thr, n_area, n_det)
     prank = det_rank[pair_det]
     # Sort by (rank, detection, iou, gt): each rank's pairs are contiguous, each
     # detection's pairs form one segment, and inside a segment a later position means
     # higher IoU, then higher gt index. The best pair is then the maximum position.
     order = np.lexsort((pair_gt, pair_iou, pair_det, prank))
     pd, pg, prank = pair_det[order], pair_gt[order], prank[order]
-    passes = pair_iou[order][:, None] >= thr[None, :]  # (P, T)
-    position = np.arange(len(pd), dtype=np.int64)[:, None]
-    key_base = position + np.where(gt_ignore[pg], 0, _REGULAR_BIT)  # (P, A)
-    taken = np.zeros((n_gt, len(thr), n_area), dtype=bool)
+    passes = pair_iou[order][None, :] >= thr[:, None]  # (T, P)
+    position = np.arange(len(pd), dtype=np.int64)[None, :]
+    key_base = position + np.where(gt_ignore[pg].T, 0, _REGULAR_BIT)  # (A, P)
+    taken = np.zeros((n_thr, n_area, n_gt), dtype=bool)
+    taken_flat = taken.reshape(n_set, n_gt)
     n_ranks = int(prank[-1]) + 1
     bounds = np.searchsorted(prank, np.arange(n_ranks + 1))
     for r in range(n_ranks):
@@ -135,16 +140,15 @@ def greedy_match(
             continue
         sd, sg = pd[lo:hi], pg[lo:hi]
         starts = np.flatnonzero(np.concatenate(([True], sd[1:] != sd[:-1])))
-        free = passes[lo:hi, :, None] & ~taken[sg]  # (p, T, A)
-        key = np.where(free, key_base[lo:hi, None, :], -1)
-        best = np.maximum.reduceat(key, starts, axis=0)  # (n, T, A)
+        free = passes[:, None, lo:hi] & ~taken[:, :, sg]  # (T, A, p)
+        key = np.where(free, key_base[None, :, lo:hi], -1).reshape(n_set, hi - lo)
+        best = np.maximum.reduceat(key, starts, axis=1)  # (S, n)
         hit = best >= 0
         gsel = pg[np.where(hit, best & (_REGULAR_BIT - 1), 0)]
-        out[sd[starts]] = np.where(hit, gsel, -1)
-        claim = hit & ~gt_crowd[gsel]
-        ii, tt, aa = np.nonzero(claim)
-        taken[gsel[ii, tt, aa], tt, aa] = True
-    return out
+        out[:, sd[starts]] = np.where(hit, gsel, -1)
+        ss, nn = np.nonzero(hit & ~gt_crowd[gsel])
+        taken_flat[ss, gsel[ss, nn]] = True
+    return out.reshape(n_thr, n_area, n_det)
 
 
 # --- matching for the store ------------------------------------------------------------
@@ -333,7 +337,7 @@ def match_detections(
         gt.iscrowd[:, None],
         gt.iscrowd,
         np.array([iou_threshold], dtype=np.float64),
-    )[:, 0, 0]
+    )[0, 0]
 
     has = matched >= 0
     safe = np.where(has, matched, 0)

@@ -35,8 +35,13 @@ class AppendIn(BaseModel):
                                     description="reference_id -> upload id from POST /uploads")
 
 
+class MetadataUpdate(BaseModel):
+    reference_id: Annotated[str, Field(max_length=1024)]
+    metadata: dict[str, Any]
+
+
 class MetadataUpdateIn(BaseModel):
-    updates: Annotated[list[dict[str, Any]], Field(max_length=MAX_LIST)]
+    updates: Annotated[list[MetadataUpdate], Field(max_length=MAX_LIST)]
     replace: bool = False
 
 
@@ -136,4 +141,5 @@ def update_metadata(dataset: str, body: MetadataUpdateIn, service: ServiceDep
                     ) -> dict[str, Any]:
     """Merge (or with ``replace``, overwrite) metadata: ``updates`` is a list of
     ``{reference_id, metadata}``."""
-    return service.update_metadata(dataset, body.updates, replace=body.replace)
+    return service.update_metadata(dataset, [u.model_dump() for u in body.updates],
+                                   replace=body.replace)

@@ -399,7 +399,9 @@ def update_metadata(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, A
     if body.get("level", "item") != "item":
         raise ValidationError("Ocula has no scenes: only item-level metadata")
     updates = body.get("metadata")
-    if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
+    if not isinstance(updates, list) or not all(
+            isinstance(u, dict) and isinstance(u.get("reference_id"), str)
+            and isinstance(u.get("metadata"), dict) for u in updates):
         raise ValidationError("metadata must be a list of {reference_id, metadata}")
     return service.update_metadata(ds, updates)
 

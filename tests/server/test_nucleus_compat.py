@@ -181,3 +181,18 @@ def test_auth_and_errors_are_json(nc: object, live: Live) -> None:
     assert requests.put(signed.replace("sig=", "sig=0"), data=b"{}", timeout=10).status_code \
         == 404
     assert requests.put(signed, data=b"{}\n", timeout=10).json() == {}
+
+
+def test_rejected_items_fail_the_job_with_readable_errors(nc: object, tmp_path: Path) -> None:
+    good = make_images(tmp_path / "imgs", 1)[0]
+    bad = tmp_path / "truncated.jpg"
+    bad.write_bytes(good.read_bytes()[:300])
+    ds = nc.create_dataset("partial", is_scene=False)
+    job = ds.append([nucleus.DatasetItem(image_location=str(good), reference_id="good"),
+                     nucleus.DatasetItem(image_location=str(bad), reference_id="bad one")])
+    with pytest.raises(nucleus.async_job.JobError):
+        job.sleep_until_complete(verbose_std_out=False)
+    assert job.status()["status"] == "Errored_Partial"
+    errors = job.errors()
+    assert len(errors) == 1 and errors[0].startswith("bad one: ")
+    assert [i.reference_id for i in ds.items] == ["good"]

@@ -104,10 +104,12 @@ def job_errors(job: dict[str, Any]) -> list[str]:
 
 
 def append_result(result: dict[str, Any]) -> dict[str, Any]:
-    """The answer of the (pre-0.19, synchronous) ``append``."""
+    """The answer of the (pre-0.19, synchronous) ``append``; ``errors`` as well, so a
+    job with rejected items ends ``Errored_Partial``."""
     return {"dataset_id": result.get("dataset_id"), "new_items": result["new_items"],
             "updated_items": result["updated_items"],
-            "ignored_items": result["ignored_items"], "upload_errors": result["errors"]}
+            "ignored_items": result["ignored_items"], "upload_errors": result["errors"],
+            "errors": result["errors"]}
 
 
 def slice_info(body: dict[str, Any]) -> dict[str, Any]:

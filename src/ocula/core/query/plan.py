@@ -1,0 +1,216 @@
+"""Executable queries: a parsed, compiled query plus paging, counting and describing.
+
+:func:`plan_items` / :func:`plan_objects` turn query text into a plan; ``plan.page()``
+runs one keyset page and ``plan.count()`` the total. Each page query selects only keys
+(primary key and sort values); the service then loads the page's rows by key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, func, literal, select, union_all
+
+from ocula.core.query import ast
+from ocula.core.query.compile import Branch, Compiler, err
+from ocula.core.query.describe import describe_query
+from ocula.core.query.paging import SortKey, after, decode_cursor, encode_cursor, fingerprint
+from ocula.core.query.parser import parse
+from ocula.core.store import schema as t
+from ocula.errors import ValidationError
+
+MAX_PAGE_SIZE = 10_000
+KIND_RANK = {"annotation": 0, "prediction": 1}
+
+
+@dataclass
+class Page:
+    """Keys of one page: ``rows`` are (kind, pk) pairs in order (kind is "item" for item
+    queries); ``next_cursor`` is None on the last page."""
+
+    rows: list[tuple[str, int]]
+    next_cursor: str | None
+
+
+def _check_page_size(page_size: int) -> None:
+    if not isinstance(page_size, int) or isinstance(page_size, bool) or \
+            not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValidationError(f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE:,}")
+
+
+@dataclass
+class ItemsPlan:
+    """An item query over one dataset, optionally within one item slice."""
+
+    query: ast.Query
+    compiler: Compiler
+    slice_pk: int | None = None
+    description: str = ""
+    keys: list[SortKey] = field(default_factory=list)
+    where: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        items = t.items
+        self.where = [items.c.dataset_pk == self.compiler.dataset_pk]
+        if self.slice_pk is not None:
+            self.where.append(items.c.pk.in_(select(t.slice_items.c.item_pk).where(
+                t.slice_items.c.slice_pk == self.slice_pk)))
+        if self.query.where is not None:
+            self.where.append(self.compiler.condition(self.query.where, items).sql)
+        keys: list[SortKey] = []
+        desc = False
+        if self.query.order is not None:
+            keys = self.compiler.sort_keys(self.query.order, items, self.query.where)
+            desc = self.query.order.descending
+        self.keys = keys + [SortKey(items.c.pk, desc, "number")]
+        self.description = describe_query(self.query, "items")
+
+    def fingerprint(self) -> str:
+        return fingerprint("items", self.query.text, self.compiler.dataset_pk, self.slice_pk)
+
+    def page(self, conn: Connection, page_size: int, cursor: str | None) -> Page:
+        _check_page_size(page_size)
+        where = list(self.where)
+        served = 0
+        if cursor:
+            values, served = decode_cursor(cursor, self.keys, self.fingerprint())
+            where.append(after(self.keys, values))
+        n = _remaining(self.query.limit, served, page_size)
+        if n == 0:
+            return Page([], None)
+        stmt = (select(*[k.expr.label(f"k{i}") for i, k in enumerate(self.keys)])
+                .where(*where).order_by(*[k.ordered() for k in self.keys]).limit(n + 1))
+        rows = conn.execute(stmt).all()
+        more = len(rows) > n
+        rows = rows[:n]
+        next_cursor = None
+        if more and rows:
+            next_cursor = encode_cursor(list(rows[-1]), self.fingerprint(), served + len(rows))
+        return Page([("item", r[-1]) for r in rows], next_cursor)
+
+    def count(self, conn: Connection) -> int:
+        total = conn.scalar(select(func.count()).select_from(t.items).where(*self.where))
+        return min(total, self.query.limit) if self.query.limit is not None else total
+
+
+@dataclass
+class ObjectsPlan:
+    """An object query: one SQL branch per object kind it can match."""
+
+    query: ast.Query
+    compiler: Compiler
+    slice_pk: int | None = None
+    slice_kind: str = "item"
+    description: str = ""
+    branches: list[Branch] = field(default_factory=list)
+    keys: list[list[SortKey]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.branches = self.compiler.object_branches(self.query.where,
+                                                      order=self.query.order)
+        desc = self.query.order.descending if self.query.order is not None else False
+        for b in self.branches:
+            keys = []
+            if self.query.order is not None:
+                keys = self.compiler.sort_keys(self.query.order, b.scope, b.node)
+            if len(self.branches) > 1:
+                keys.append(SortKey(None, desc, "number", const=KIND_RANK[b.scope.kind]))
+            keys.append(SortKey(b.scope.pk_col, desc, "number"))
+            self.keys.append(keys)
+            if self.slice_pk is not None:
+                b.where.append(self._in_slice(b))
+        self.description = describe_query(self.query, "objects",
+                                          [b.scope.kind for b in self.branches])
+
+    def _in_slice(self, b: Branch) -> Any:
+        if self.slice_kind == "object":
+            col = t.slice_objects.c[f"{b.scope.kind}_pk"]
+            return b.scope.pk_col.in_(select(col).where(t.slice_objects.c.slice_pk
+                                                        == self.slice_pk, col.is_not(None)))
+        return b.scope.item_col.in_(select(t.slice_items.c.item_pk).where(
+            t.slice_items.c.slice_pk == self.slice_pk))
+
+    def fingerprint(self) -> str:
+        return fingerprint("objects", self.query.text, self.compiler.dataset_pk, self.slice_pk)
+
+    def _branch_select(self, i: int, values: list[Any] | None, n: int) -> Any:
+        b, keys = self.branches[i], self.keys[i]
+        where = list(b.where)
+        if values is not None:
+            where.append(after(keys, values))
+        cols = [(literal(k.const) if k.is_const else k.expr).label(f"k{j}")
+                for j, k in enumerate(keys)]
+        real = [k for k in keys if not k.is_const]
+        return (select(*cols).select_from(b.scope.from_clause()).where(*where)
+                .order_by(*[k.ordered() for k in real]).limit(n + 1))
+
+    def page(self, conn: Connection, page_size: int, cursor: str | None) -> Page:
+        _check_page_size(page_size)
+        if not self.branches:
+            return Page([], None)
+        values, served = None, 0
+        if cursor:
+            values, served = decode_cursor(cursor, self.keys[0], self.fingerprint())
+        n = _remaining(self.query.limit, served, page_size)
+        if n == 0:
+            return Page([], None)
+        selects = [self._branch_select(i, values, n) for i in range(len(self.branches))]
+        if len(selects) == 1:
+            stmt = selects[0]
+        else:
+            # Each branch is cut to n + 1 rows by its own index-friendly ORDER BY/LIMIT
+            # before the (small) union is merged.
+            merged = union_all(*[s.subquery().select() for s in selects]).subquery()
+            stmt = (select(merged).order_by(*[
+                (merged.c[f"k{j}"].desc() if k.desc else merged.c[f"k{j}"].asc())
+                for j, k in enumerate(self.keys[0])]).limit(n + 1))
+        rows = conn.execute(stmt).all()
+        more = len(rows) > n
+        rows = rows[:n]
+        kinds = [b.scope.kind for b in self.branches]
+        out = []
+        for r in rows:
+            kind = kinds[0] if len(kinds) == 1 else ("annotation" if r[-2] == 0
+                                                     else "prediction")
+            out.append((kind, r[-1]))
+        next_cursor = None
+        if more and rows:
+            next_cursor = encode_cursor(list(rows[-1]), self.fingerprint(), served + len(rows))
+        return Page(out, next_cursor)
+
+    def count(self, conn: Connection) -> int:
+        total = 0
+        for b in self.branches:
+            total += conn.scalar(select(func.count()).select_from(b.scope.from_clause())
+                                 .where(*b.where))
+        return min(total, self.query.limit) if self.query.limit is not None else total
+
+    def run_context(self) -> dict[str, Any]:
+        """The run annotations' status refers to, when the query has one."""
+        for b in self.branches:
+            if b.scope.kind == "annotation" and b.scope.run is not None:
+                return {"pk": b.scope.run.pk, "name": b.scope.run.name}
+        return {}
+
+
+def _remaining(limit: int | None, served: int, page_size: int) -> int:
+    if limit is None:
+        return page_size
+    return max(0, min(page_size, limit - served))
+
+
+def plan_items(conn: Connection, dataset_pk: int, dialect: str, text: str, *,
+               slice_pk: int | None = None) -> ItemsPlan:
+    """Parse and compile an item query."""
+    query = parse(text)
+    return ItemsPlan(query, Compiler(conn, dataset_pk, dialect), slice_pk)
+
+
+def plan_objects(conn: Connection, dataset_pk: int, dialect: str, text: str, *,
+                 slice_pk: int | None = None, slice_kind: str = "item") -> ObjectsPlan:
+    """Parse and compile an object query."""
+    query = parse(text)
+    if query.order is not None and isinstance(query.order.key, ast.Call):
+        raise err("objects can be ordered by a field only", query.order.pos)
+    return ObjectsPlan(query, Compiler(conn, dataset_pk, dialect), slice_pk, slice_kind)

@@ -1,0 +1,347 @@
+"""Queries over items and objects, slices taken from queries, slice algebra and export.
+
+The language itself lives in :mod:`ocula.core.query` (reference: docs/query-language.md).
+Pages are keyset-paginated: pass the ``next_cursor`` of one page to get the next; a
+cursor is opaque, validated, and only valid for the query (and slice) that made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from sqlalchemy import Connection, and_, delete, func, literal, select
+from sqlalchemy.exc import IntegrityError
+
+from ocula.core.ids import new_id
+from ocula.core.query.plan import ItemsPlan, ObjectsPlan, plan_items, plan_objects
+from ocula.core.services.base import ServiceBase, chunks, now
+from ocula.core.services.payloads import item_payload, object_payload, row_to_object
+from ocula.core.store import schema as t
+from ocula.core.types import DatasetItem
+from ocula.errors import ConflictError, NotFoundError, ValidationError
+
+SetOperation = Literal["union", "intersection", "difference"]
+
+
+class QueryService(ServiceBase):
+    # --- resolving ------------------------------------------------------------------
+
+    def _slice_in(self, conn: Connection, dataset_pk: int, name_or_id: str) -> Any:
+        """A slice of this dataset by id or name."""
+        col = t.slices.c.id if name_or_id.startswith("slc_") else t.slices.c.name
+        row = conn.execute(select(t.slices).where(t.slices.c.dataset_pk == dataset_pk,
+                                                  col == name_or_id)).first()
+        if row is None:
+            raise NotFoundError(f"no slice {name_or_id!r} in this dataset")
+        return row
+
+    def _items_plan(self, conn: Connection, dataset: str, query: str,
+                    slice: str | None) -> tuple[Any, ItemsPlan]:
+        ds = self._dataset_row(conn, dataset)
+        slice_pk = None
+        if slice is not None:
+            sl = self._slice_in(conn, ds.pk, slice)
+            if sl.kind != "item":
+                raise ValidationError(f"slice {sl.name!r} holds objects; query it with "
+                                      "query_objects")
+            slice_pk = sl.pk
+        return ds, plan_items(conn, ds.pk, self.db.dialect, query, slice_pk=slice_pk)
+
+    def _objects_plan(self, conn: Connection, dataset: str, query: str,
+                      slice: str | None) -> tuple[Any, ObjectsPlan]:
+        ds = self._dataset_row(conn, dataset)
+        slice_pk, slice_kind = None, "item"
+        if slice is not None:
+            sl = self._slice_in(conn, ds.pk, slice)
+            slice_pk, slice_kind = sl.pk, sl.kind
+        return ds, plan_objects(conn, ds.pk, self.db.dialect, query, slice_pk=slice_pk,
+                                slice_kind=slice_kind)
+
+    # --- queries --------------------------------------------------------------------
+
+    def query_items(self, dataset: str, query: str, *, slice: str | None = None,
+                    page_size: int = 100, cursor: str | None = None,
+                    with_total: bool = False) -> dict[str, Any]:
+        """One page of the items matching ``query`` (item query language).
+
+        Returns ``{"items": [item JSON], "next_cursor": str | None, "description": str,
+        "total": int}`` (``total`` only with ``with_total``: it counts every match, which
+        costs a full evaluation of the query). ``slice`` (id or name) restricts the
+        query to that slice's items.
+        """
+        with self.db.read() as conn:
+            _, plan = self._items_plan(conn, dataset, query, slice)
+            page = plan.page(conn, page_size, cursor)
+            pks = [pk for _, pk in page.rows]
+            rows = {}
+            for part in chunks(pks):
+                rows.update({r.pk: r for r in conn.execute(
+                    select(t.items).where(t.items.c.pk.in_(part)))})
+            result: dict[str, Any] = {
+                "items": [item_payload(rows[pk]) for pk in pks],
+                "next_cursor": page.next_cursor,
+                "description": plan.description,
+                "query": query,
+            }
+            if with_total:
+                result["total"] = plan.count(conn)
+        return result
+
+    def query_objects(self, dataset: str, query: str, *, slice: str | None = None,
+                      page_size: int = 100, cursor: str | None = None,
+                      with_total: bool = False) -> dict[str, Any]:
+        """One page of the annotations and/or predictions matching ``query``.
+
+        Each object is its annotation JSON plus ``kind`` ("annotation"/"prediction"),
+        ``reference_id`` and ``item_id`` of its item, ``run`` (the prediction's run, or
+        the run an annotation's status refers to), ``status`` and ``iou`` (None where
+        there is no match result).
+        """
+        with self.db.read() as conn:
+            _, plan = self._objects_plan(conn, dataset, query, slice)
+            page = plan.page(conn, page_size, cursor)
+            context = plan.run_context() or self._only_committed_run(conn, plan)
+            objects = self._object_payloads(conn, page.rows, context)
+            result: dict[str, Any] = {
+                "objects": objects,
+                "next_cursor": page.next_cursor,
+                "description": plan.description,
+                "query": query,
+            }
+            if with_total:
+                result["total"] = plan.count(conn)
+        return result
+
+    def describe_query(self, dataset: str, query: str,
+                       target: Literal["items", "objects"] = "items") -> dict[str, Any]:
+        """Check a query without running it: ``{"valid": True, "description": ...}``;
+        an invalid one raises :class:`~ocula.errors.QueryError` with the position."""
+        with self.db.read() as conn:
+            if target == "items":
+                _, plan = self._items_plan(conn, dataset, query, None)
+            else:
+                _, plan = self._objects_plan(conn, dataset, query, None)  # type: ignore[assignment]
+        return {"valid": True, "description": plan.description, "query": query}
+
+    def _only_committed_run(self, conn: Connection, plan: ObjectsPlan) -> dict[str, Any]:
+        runs = [r for r in plan.compiler.runs.values() if r.committed]
+        return {"pk": runs[0].pk, "name": runs[0].name} if len(runs) == 1 else {}
+
+    def _object_payloads(self, conn: Connection, keys: list[tuple[str, int]],
+                         context: dict[str, Any]) -> list[dict[str, Any]]:
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        ann_pks = [pk for kind, pk in keys if kind == "annotation"]
+        pred_pks = [pk for kind, pk in keys if kind == "prediction"]
+        a, ma = t.annotations, t.match_annotations
+        for part in chunks(ann_pks):
+            q = (select(a, t.items.c.reference_id.label("ref"), t.items.c.id.label("item"),
+                        ma.c.status.label("m_status"), ma.c.iou.label("m_iou"))
+                 .join(t.items, t.items.c.pk == a.c.item_pk)
+                 .outerjoin(ma, and_(ma.c.annotation_pk == a.c.pk,
+                                     ma.c.run_pk == context.get("pk", -1)))
+                 .where(a.c.pk.in_(part)))
+            for r in conn.execute(q):
+                body = object_payload(r, r.ref)
+                body.update(kind="annotation", item_id=r.item, run=context.get("name"),
+                            status=r.m_status, iou=r.m_iou)
+                found[("annotation", r.pk)] = body
+        p, mp = t.predictions, t.match_predictions
+        for part in chunks(pred_pks):
+            q = (select(p, t.items.c.reference_id.label("ref"), t.items.c.id.label("item"),
+                        t.model_runs.c.name.label("run_name"), mp.c.status.label("m_status"),
+                        mp.c.iou.label("m_iou"))
+                 .join(t.items, t.items.c.pk == p.c.item_pk)
+                 .join(t.model_runs, t.model_runs.c.pk == p.c.run_pk)
+                 .outerjoin(mp, mp.c.prediction_pk == p.c.pk)
+                 .where(p.c.pk.in_(part)))
+            for r in conn.execute(q):
+                body = object_payload(r, r.ref)
+                body.update(kind="prediction", item_id=r.item, run=r.run_name,
+                            status=r.m_status, iou=r.m_iou)
+                found[("prediction", r.pk)] = body
+        return [found[k] for k in keys if k in found]
+
+    # --- slices from queries --------------------------------------------------------
+
+    def create_slice_from_query(self, dataset: str, name: str, query: str, *,
+                                target: Literal["items", "objects"] = "items",
+                                description: str | None = None) -> dict[str, Any]:
+        """A new slice holding a snapshot of what ``query`` matches now: items (an item
+        slice) or, with ``target="objects"``, annotations/predictions (an object slice,
+        for a patches view). The query text is kept with the slice."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("slice name must be a non-empty string")
+        try:
+            with self.db.write() as conn:
+                ds = self._dataset_row(conn, dataset)
+                kind = "item" if target == "items" else "object"
+                slice_pk, slice_id = self._new_slice(conn, ds.pk, name, kind, description,
+                                                     query)
+                if target == "items":
+                    plan = plan_items(conn, ds.pk, self.db.dialect, query)
+                    self._fill_items(conn, slice_pk, plan)
+                else:
+                    oplan = plan_objects(conn, ds.pk, self.db.dialect, query)
+                    self._fill_objects(conn, slice_pk, oplan)
+        except IntegrityError as exc:
+            raise ConflictError(f"dataset already has a slice named {name!r}") from exc
+        return self.slice_summary(slice_id)
+
+    def _new_slice(self, conn: Connection, dataset_pk: int, name: str, kind: str,
+                   description: str | None, query: str | None) -> tuple[int, str]:
+        slice_id = new_id("slice")
+        result = conn.execute(t.slices.insert().values(
+            id=slice_id, dataset_pk=dataset_pk, name=name.strip(), kind=kind,
+            description=description, query=query, created_at=now()))
+        return result.inserted_primary_key[0], slice_id
+
+    def _fill_items(self, conn: Connection, slice_pk: int, plan: ItemsPlan) -> None:
+        source = (select(literal(slice_pk).label("slice_pk"), t.items.c.pk.label("item_pk"))
+                  .where(*plan.where))
+        if plan.query.limit is not None:
+            source = source.order_by(*[k.ordered() for k in plan.keys]).limit(plan.query.limit)
+        conn.execute(t.slice_items.insert().from_select(["slice_pk", "item_pk"], source))
+
+    def _fill_objects(self, conn: Connection, slice_pk: int, plan: ObjectsPlan) -> None:
+        if plan.query.limit is not None:
+            # Rare: a capped snapshot; take the keys page by page in query order.
+            cursor, keys = None, []
+            while True:
+                page = plan.page(conn, 10_000, cursor)
+                keys += page.rows
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            rows = [{"slice_pk": slice_pk, "annotation_pk": pk if k == "annotation" else None,
+                     "prediction_pk": pk if k == "prediction" else None} for k, pk in keys]
+            if rows:
+                conn.execute(t.slice_objects.insert(), rows)
+            return
+        for b in plan.branches:
+            col = f"{b.scope.kind}_pk"
+            source = (select(literal(slice_pk).label("slice_pk"), b.scope.pk_col.label(col))
+                      .select_from(b.scope.from_clause()).where(*b.where))
+            conn.execute(t.slice_objects.insert().from_select(["slice_pk", col], source))
+
+    def slice_summary(self, slice_id: str) -> dict[str, Any]:
+        """Slice info with the member count of either kind of slice."""
+        with self.db.read() as conn:
+            s = self._slice_row(conn, slice_id)
+            ds_id = conn.scalar(select(t.datasets.c.id).where(t.datasets.c.pk == s.dataset_pk))
+            table = t.slice_items if s.kind == "item" else t.slice_objects
+            n = conn.scalar(select(func.count()).select_from(table).where(
+                table.c.slice_pk == s.pk))
+        return {"slice_id": s.id, "id": s.id, "name": s.name, "dataset_id": ds_id,
+                "kind": s.kind, "description": s.description, "query": s.query, "length": n}
+
+    def slice_objects(self, slice_id: str, *, page_size: int = 100,
+                      cursor: str | None = None) -> dict[str, Any]:
+        """The annotations and predictions of an object slice, a page at a time."""
+        with self.db.read() as conn:
+            s = self._slice_row(conn, slice_id)
+            ds_id = conn.scalar(select(t.datasets.c.id).where(t.datasets.c.pk == s.dataset_pk))
+        return self.query_objects(ds_id, "type in [annotation, prediction]", slice=slice_id,
+                                  page_size=page_size, cursor=cursor)
+
+    # --- set operations -------------------------------------------------------------
+
+    def combine_slices(self, dataset: str, name: str, operation: SetOperation,
+                       slices: Sequence[str], *, description: str | None = None
+                       ) -> dict[str, Any]:
+        """A new slice from the union, intersection or difference (first minus the
+        rest) of slices of the same kind, computed in SQL."""
+        if operation not in ("union", "intersection", "difference"):
+            raise ValidationError("operation must be union, intersection or difference")
+        if len(slices) < 2:
+            raise ValidationError("combine at least two slices")
+        try:
+            with self.db.write() as conn:
+                ds = self._dataset_row(conn, dataset)
+                rows = [self._slice_in(conn, ds.pk, s) for s in slices]
+                kinds = {r.kind for r in rows}
+                if len(kinds) > 1:
+                    raise ValidationError("cannot combine item slices with object slices")
+                kind = kinds.pop()
+                pk, slice_id = self._new_slice(conn, ds.pk, name, kind, description, None)
+                pks = [r.pk for r in rows]
+                if kind == "item":
+                    self._combine(conn, t.slice_items, "item_pk", pk, operation, pks)
+                else:
+                    for col in ("annotation_pk", "prediction_pk"):
+                        self._combine(conn, t.slice_objects, col, pk, operation, pks)
+        except IntegrityError as exc:
+            raise ConflictError(f"dataset already has a slice named {name!r}") from exc
+        return self.slice_summary(slice_id)
+
+    @staticmethod
+    def _combine(conn: Connection, table: Any, col: str, target: int, operation: str,
+                 sources: list[int]) -> None:
+        member = table.c[col]
+        base = select(member).where(member.is_not(None))
+        if operation == "union":
+            chosen = base.where(table.c.slice_pk.in_(sources)).distinct()
+        elif operation == "intersection":
+            chosen = (base.where(table.c.slice_pk.in_(sources)).group_by(member)
+                      .having(func.count(table.c.slice_pk.distinct()) == len(sources)))
+        else:
+            others = table.alias()
+            chosen = base.where(table.c.slice_pk == sources[0], member.not_in(
+                select(others.c[col]).where(others.c.slice_pk.in_(sources[1:]),
+                                            others.c[col].is_not(None)))).distinct()
+        source = select(literal(target).label("slice_pk"), chosen.subquery().c[col])
+        conn.execute(table.insert().from_select(["slice_pk", col], source))
+
+    # --- export ---------------------------------------------------------------------
+
+    def export_slice(self, slice_id: str, format: str = "coco") -> dict[str, Any]:
+        """A slice as a COCO dict: an item slice with its items' current ground truth;
+        an object slice with the items holding its objects and those objects
+        (predictions exported with their scores)."""
+        if format != "coco":
+            raise ValidationError(f"unknown export format {format!r}; supported: coco")
+        from ocula.io.coco import export_coco  # the io layer is optional for the core
+
+        with self.db.read() as conn:
+            s = self._slice_row(conn, slice_id)
+            a, p, items = t.annotations, t.predictions, t.items
+            if s.kind == "item":
+                members = select(t.slice_items.c.item_pk).where(t.slice_items.c.slice_pk == s.pk)
+                anns = conn.execute(select(a, items.c.reference_id.label("ref"))
+                                    .join(items, items.c.pk == a.c.item_pk)
+                                    .where(a.c.item_pk.in_(members), a.c.version_to.is_(None))
+                                    .order_by(a.c.item_pk, a.c.pk)).all()
+                preds: list[Any] = []
+            else:
+                so = t.slice_objects
+                anns = conn.execute(select(a, items.c.reference_id.label("ref"))
+                                    .join(items, items.c.pk == a.c.item_pk)
+                                    .where(a.c.pk.in_(select(so.c.annotation_pk).where(
+                                        so.c.slice_pk == s.pk)))
+                                    .order_by(a.c.item_pk, a.c.pk)).all()
+                preds = conn.execute(select(p, items.c.reference_id.label("ref"))
+                                     .join(items, items.c.pk == p.c.item_pk)
+                                     .where(p.c.pk.in_(select(so.c.prediction_pk).where(
+                                         so.c.slice_pk == s.pk)))
+                                     .order_by(p.c.item_pk, p.c.pk)).all()
+                item_pks = sorted({r.item_pk for r in anns} | {r.item_pk for r in preds})
+                members = None
+            if members is not None:
+                item_rows = conn.execute(select(items).where(items.c.pk.in_(members))
+                                         .order_by(items.c.pk)).all()
+            else:
+                item_rows = []
+                for part in chunks(item_pks):
+                    item_rows += conn.execute(select(items).where(items.c.pk.in_(part))
+                                              .order_by(items.c.pk)).all()
+        dataset_items = [DatasetItem.from_payload(item_payload(r)) for r in item_rows]
+        return export_coco(dataset_items, [row_to_object(r, r.ref) for r in anns],
+                           [row_to_object(r, r.ref, prediction=True) for r in preds] or None)
+
+    def delete_slice_objects(self, slice_id: str) -> dict[str, Any]:
+        """Empty an object slice (the slice itself stays)."""
+        with self.db.write() as conn:
+            s = self._slice_row(conn, slice_id)
+            n = conn.execute(delete(t.slice_objects).where(
+                t.slice_objects.c.slice_pk == s.pk)).rowcount
+        return {"slice_id": slice_id, "removed": n}

@@ -8,10 +8,12 @@ from pathlib import Path
 from ocula.core.services.annotations import AnnotationService
 from ocula.core.services.datasets import DatasetService
 from ocula.core.services.evaluation import EvaluationService
+from ocula.core.services.insights import InsightsService
 from ocula.core.services.items import ItemService
 from ocula.core.services.jobs import JobService
 from ocula.core.services.keys import KeyService
 from ocula.core.services.models import ModelService
+from ocula.core.services.query import QueryService
 from ocula.core.services.slices import SliceService
 from ocula.core.store.engine import Database, sqlite_url
 from ocula.core.store.media import MediaStore
@@ -22,7 +24,7 @@ def default_home() -> Path:
 
 
 class Service(DatasetService, ItemService, AnnotationService, SliceService, ModelService,
-              EvaluationService, JobService, KeyService):
+              EvaluationService, JobService, KeyService, QueryService, InsightsService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

@@ -203,3 +203,32 @@ def test_commit_runs_as_a_job(live: Live, tmp_path: Path) -> None:
         http._call("POST", f"/runs/{run.id}/commit",
                    body={"allowed_label_matches": [{"ground_truth_label": "car"}]})
     http.close()
+
+
+def test_nucleus_appends_cannot_name_server_paths(live: Live, tmp_path: Path) -> None:
+    secret = make_images(tmp_path / "server-only", 1)[0]
+    base = f"{live.url}/v1/nucleus"
+    auth = (live.key, "")
+    ds = httpx.post(f"{base}/dataset/create", auth=auth, json={"name": "n"}).json()
+    answer = httpx.post(f"{base}/dataset/{ds['dataset_id']}/append", auth=auth, json={
+        "items": [{"image_url": str(secret), "reference_id": "x"}]}).json()
+    assert answer["new_items"] == 0
+    assert "outside the configured media roots" in answer["upload_errors"][0]["detail"]
+
+
+def test_a_job_outlives_the_request_that_started_it(live: Live, tmp_path: Path) -> None:
+    paths = make_images(tmp_path / "imgs", 2)
+    h = {"Authorization": f"Bearer {live.key}"}
+    with httpx.Client(base_url=f"{live.url}/api/v1", headers=h) as first:
+        first.post("/datasets", json={"name": "d"})
+        staged = first.post("/uploads", files=[("file", (p.name, p.read_bytes()))
+                                               for p in paths]).json()["uploads"]
+        job = first.post("/datasets/d/items", params={"async": "true"}, json={
+            "items": [{"image_url": p.name, "reference_id": p.name} for p in paths],
+            "uploads": {p.name: s["upload_id"] for p, s in zip(paths, staged, strict=True)},
+        }).json()
+    # That connection is gone; another client follows the job to its end.
+    http = HttpBackend(live.url, api_key=live.key)
+    assert http._wait(http.job_info(job["job_id"]))["new_items"] == 2
+    assert http.dataset_info("d")["length"] == 2
+    http.close()

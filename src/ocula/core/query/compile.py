@@ -420,6 +420,9 @@ class Compiler:
                                                 mi.c.item_pk == scope.c.pk).scalar_subquery()
             label = f'run("{run.name}").{call.attr}'
             return Typed(func.coalesce(sub, 0), "number", None, label, False)
+        if call.name in ("count", "run") and not in_items:
+            raise err(f"{call.name}() is not available in an object query; test the object's "
+                      f"item with item(...), e.g. item({FUNCTIONS[call.name][1]})", call.pos)
         if call.name in ("in_slice", "has", "item") and (call.name != "item") == in_items:
             raise err(f"{call.name}(...) is a condition on its own: use it without a "
                       "comparison (or with not)", call.pos)

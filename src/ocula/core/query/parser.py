@@ -270,8 +270,9 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
             if prev is None:
                 line, col = 1, 1
             else:
+                # end_column is already one past the token: where the missing part goes.
                 line = prev.end_line or prev.line
-                col = (prev.end_column or prev.column) + 1
+                col = prev.end_column or prev.column + len(prev)
             what = "the end of the query"
         else:
             line, col = token.line, token.column

@@ -15,8 +15,8 @@ Choices, all constructor options:
   all round (Dalal & Triggs). Each box is shrunk by ``shrink_x`` (0.2) of its width on
   each side and ``shrink_y`` (0.12) of its height at top and bottom, which makes the
   boxes match tight person boxes (on the demo labels the median width/height ratio to the
-  matched ground truth goes from 1.30/1.22 with OpenCV's sample values 0.15/0.05 to about
-  1.0; AP@[.5:.95] rises from 0.16 to ~0.4).
+  matched ground truth goes from 1.30/1.22 with OpenCV's sample values 0.15/0.05 to
+  1.12/1.04; AP@[.5:.95] rises from 0.16 to 0.38).
 * **Threshold.** Windows with an SVM score above ``hit_threshold`` (-0.3, slightly below
   the SVM's own boundary so precision-recall curves reach further) are grouped by
   ``detectMultiScale`` and then de-duplicated with NMS.

@@ -10,7 +10,7 @@ Choices, all constructor options:
 * **Upscaling.** The 64×128 window matches people about 96 px tall; in surveillance
   frames people are often 60–90 px, so the image is first enlarged by ``upscale``
   (default 1.5). On the 768×576 demo frames this costs ~140 ms per frame on two idle
-  cores, versus ~70 ms at native size, which finds almost nobody.
+  cores (~215 ms on one), versus ~70 ms at native size, which finds almost nobody.
 * **Box shrinking.** The 64×128 window holds a person about 96 px tall with a margin
   all round (Dalal & Triggs). Each box is shrunk by ``shrink_x`` (0.2) of its width on
   each side and ``shrink_y`` (0.12) of its height at top and bottom, which makes the

@@ -17,8 +17,9 @@ licence is in ``models/ped_ssdlite.LICENSE``). One class: person.
 
 Scores are the model's sigmoid class scores, already in ``[0, 1]``. Boxes scoring at
 least ``score_threshold`` (default 0.05, low on purpose so precision–recall curves reach
-high recall) are returned. About 10–15 ms per image on two CPU cores. Small, distant
-people (under ~50 px tall in a 768×576 frame) are often missed at this input size.
+high recall) are returned. About 20 ms per 768×576 frame on one CPU core. Small,
+distant people (under ~70 px tall in a 768×576 frame) are often missed at this input
+size.
 """
 
 from __future__ import annotations

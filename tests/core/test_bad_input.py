@@ -164,3 +164,16 @@ def test_not_found_and_conflicts(client: ocula.Client, ds: ocula.Dataset) -> Non
         client.create_dataset("", allowed_types=None)
     with pytest.raises(ValidationError):
         client.create_dataset("x", allowed_types=["hexagon"])
+
+
+def test_metadata_update_errors(ds: ocula.Dataset, client: ocula.Client) -> None:
+    backend = client._backend
+    for bad in ([{"metadata": {"a": 1}}], [{"reference_id": None, "metadata": {}}],
+                [{"reference_id": "r0", "metadata": [1]}],
+                [{"reference_id": "r0", "metadata": {"a": 1}},
+                 {"reference_id": "r0", "metadata": {"a": 2}}]):
+        with pytest.raises(BatchError):
+            backend.update_metadata(ds.id, bad)
+    with pytest.raises(NotFoundError):
+        ds.update_item_metadata({"ghost": {"a": 1}})
+    assert ds.refloc("r0")["item"].metadata == {}

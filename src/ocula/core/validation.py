@@ -68,9 +68,14 @@ def find_duplicates(keys: Iterable[Any]) -> list[Any]:
 
 
 def duplicate_errors(keys: Iterable[Any], what: str) -> list[OculaError]:
+    def ref(key: Any) -> str | None:
+        if isinstance(key, tuple) and key:
+            key = key[0]
+        return key if isinstance(key, str) else None
+
     return [
         DuplicateIdError(f"{what} {key!r} appears more than once in this batch",
-                         reference_id=key if isinstance(key, str) else key[0])
+                         reference_id=ref(key))
         for key in dict.fromkeys(find_duplicates(keys))
     ]
 

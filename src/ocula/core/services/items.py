@@ -217,11 +217,18 @@ class ItemService(ServiceBase):
                         *, replace: bool = False) -> dict[str, Any]:
         """Merge (or with ``replace``, overwrite) item metadata by reference id."""
         errors: list[OculaError] = []
-        for u in updates:
-            if (err := check_metadata(u.get("metadata"), "metadata update",
-                                      u.get("reference_id"))) is not None:
+        for i, u in enumerate(updates):
+            ref = u.get("reference_id") if isinstance(u, Mapping) else None
+            if not isinstance(ref, str) or not ref:
+                errors.append(ValidationError(f"metadata update #{i} has no reference_id"))
+            elif not isinstance(u.get("metadata"), dict):
+                errors.append(ValidationError(f"metadata update for {ref!r} needs a metadata "
+                                              "object", reference_id=ref))
+            elif (err := check_metadata(u["metadata"], "metadata update", ref)) is not None:
                 errors.append(err)
-        errors += duplicate_errors([u.get("reference_id") for u in updates], "reference_id")
+        if errors:
+            raise BatchError(errors)
+        errors += duplicate_errors([u["reference_id"] for u in updates], "reference_id")
         if errors:
             raise BatchError(errors)
         with self.db.write() as conn:

@@ -20,32 +20,37 @@ def _fmt(v: float) -> str:
 
 
 def _report(runs: list[ModelRun], test_slice: str | None) -> None:
-    table = Table(title=f"Model runs on the {'test slice' if test_slice else 'dataset'}")
-    for col in ("run", "AP", "AP50", "AP75", "APs", "AR100", "P@0.5", "R@0.5", "F1@0.5",
-                "best F1 (thr)"):
-        table.add_column(col, justify="right" if col != "run" else "left")
+    table = Table(title=f"Model runs on the {'test slice' if test_slice else 'dataset'}"
+                  " (precision/recall/F1 at confidence 0.5)")
+    for col in ("run", "AP", "AP50", "AR100", "P", "R", "F1", "best F1 @ conf"):
+        table.add_column(col, justify="right" if col != "run" else "left", no_wrap=True)
     for run in runs:
         m = run.metrics(slice=test_slice)
         s, op, best = m["stats"], m["operating_point"], m["best_f1"]
-        table.add_row(run.name, _fmt(s["AP"]), _fmt(s["AP50"]), _fmt(s["AP75"]),
-                      _fmt(s["APs"]), _fmt(s["AR100"]), f"{op['precision']:.3f}",
-                      f"{op['recall']:.3f}", f"{op['f1']:.3f}",
-                      f"{best['f1']:.3f} ({best['score_threshold']:.2f})")
+        table.add_row(run.name, _fmt(s["AP"]), _fmt(s["AP50"]), _fmt(s["AR100"]),
+                      f"{op['precision']:.2f}", f"{op['recall']:.2f}", f"{op['f1']:.2f}",
+                      f"{best['f1']:.2f} @ {best['score_threshold']:.2f}")
     console.print(table)
     for run in runs:
         console.print(f"\n[bold]Where {run.name} fails[/bold]")
         info = run.commit()  # idempotent: shows the counts of the stored match
         console.print(f"  {info['tp']} true positives, {info['fp']} false positives, "
                       f"{info['fn']} missed people (IoU ≥ {info['iou_threshold']})")
-        for fn in run.failures("fn", limit=3):
-            g = fn["geometry"]
-            console.print(f"  missed   {fn['reference_id']}: box {g['width']:.0f}×"
+        why = run.failure_summary()
+        fp, fn = why["false_positives"], why["false_negatives"]
+        console.print(f"  false positives: {fp['localisation']} boxes off a real person, "
+                      f"{fp['duplicate']} duplicates, {fp['background']} on background")
+        console.print(f"  missed people: {fn['small']} small, {fn['medium']} medium, "
+                      f"{fn['large']} large")
+        for miss in run.failures("fn", limit=3):
+            g = miss["geometry"]
+            console.print(f"  missed   {miss['reference_id']}: box {g['width']:.0f}×"
                           f"{g['height']:.0f} px at ({g['x']:.0f}, {g['y']:.0f})")
         for fp in run.failures("fp", limit=3):
             g = fp["geometry"]
-            console.print(f"  false +  {fp['reference_id']}: confidence "
-                          f"{fp['confidence']:.2f}, best IoU with any person {fp['iou']:.2f}, "
-                          f"box {g['width']:.0f}×{g['height']:.0f} px")
+            console.print(f"  false +  {fp['reference_id']}: conf {fp['confidence']:.2f}, "
+                          f"IoU {fp['iou']:.2f} with the nearest person, "
+                          f"{g['width']:.0f}×{g['height']:.0f} px")
         for tp in run.failures("low_iou", limit=2):
             console.print(f"  sloppy   {tp['reference_id']}: matched with IoU {tp['iou']:.2f}")
 

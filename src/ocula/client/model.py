@@ -111,6 +111,11 @@ class ModelRun:
         return self._backend.run_failures(self.id, kind=kind, limit=limit,
                                           min_confidence=min_confidence)
 
+    def failure_summary(self) -> dict[str, Any]:
+        """Counts of why the committed run fails: false positives by cause (duplicate,
+        localisation, background) and missed boxes by size (small, medium, large)."""
+        return self._backend.failure_summary(self.id)
+
     def predictions(self, reference_ids: Sequence[str] | None = None) -> list[Any]:
         return [payload_to_annotation(p, prediction=True)
                 for p in self._backend.list_predictions(self.id, reference_ids)]

@@ -24,7 +24,7 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, case, delete, func, select, update
 
 from ocula.core.evaluation import (
     Detections,
@@ -296,3 +296,33 @@ class EvaluationService(ServiceBase):
             q = q.join(t.items, t.items.c.pk == obj.c.item_pk).limit(limit)
             rows = conn.execute(q).all()
         return [{**object_payload(r, r.ref), "iou": r.iou, "status": r.status} for r in rows]
+
+    def failure_summary(self, run_id: str) -> dict[str, Any]:
+        """Why a committed run fails, counted in SQL over its match rows.
+
+        False positives by cause, from their best IoU with any ground truth:
+        ``duplicate`` (IoU at or above the match threshold: the box it wanted was taken
+        by a more confident prediction), ``localisation`` (0.1 ≤ IoU < threshold: a real
+        object, the box is off) and ``background`` (IoU < 0.1: nothing there).
+        Missed ground truth by COCO size: ``small`` (< 32² px), ``medium``, ``large``.
+        """
+        mp, ma, a = t.match_predictions, t.match_annotations, t.annotations
+        with self.db.read() as conn:
+            run = self._run_row(conn, run_id)
+            if run.committed_at is None:
+                raise ValidationError(f"model run {run.name!r} is not committed yet")
+            thr = float((run.commit_config or {}).get("iou_threshold", 0.5))
+            cause = case((mp.c.iou >= thr, "duplicate"), (mp.c.iou >= 0.1, "localisation"),
+                         else_="background")
+            fps = dict(conn.execute(select(cause, func.count()).where(
+                mp.c.run_pk == run.pk, mp.c.status == "fp").group_by(cause)).all())
+            size = case((a.c.area < 32 ** 2, "small"), (a.c.area < 96 ** 2, "medium"),
+                        else_="large")
+            fns = dict(conn.execute(select(size, func.count())
+                                    .join(a, a.c.pk == ma.c.annotation_pk)
+                                    .where(ma.c.run_pk == run.pk, ma.c.status == "fn")
+                                    .group_by(size)).all())
+        return {"iou_threshold": thr,
+                "false_positives": {k: fps.get(k, 0) for k in
+                                    ("duplicate", "localisation", "background")},
+                "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")}}

@@ -181,3 +181,46 @@ def test_bad_inputs_raise_the_same_typed_errors(any_client: Client, tmp_path: Pa
         model.create_run("r", ds)
     with pytest.raises(NotFoundError):
         c.get_model_run("run_missing")
+
+
+def test_commit_metrics_and_failures(any_client: Client, tmp_path: Path) -> None:
+    """Evaluation gives the same answers embedded and over HTTP."""
+    from ocula import BoxAnnotation, BoxPrediction, DatasetItem, compare
+
+    paths = make_images(tmp_path / "eval-imgs", 4, size=(100, 80))
+    ds = any_client.create_dataset("eval")
+    ds.append([DatasetItem(str(p), f"r{i}") for i, p in enumerate(paths)])
+    ds.annotate([BoxAnnotation("car", 10, 10, 30, 20, reference_id=f"r{i}") for i in range(4)]
+                + [BoxAnnotation("person", 60, 10, 10, 30, reference_id="r0")])
+    ds.tag_version("v1")
+    ds.create_slice("test", ["r0", "r1"])
+    model = any_client.add_model("m", "m")
+    run = model.create_run("m", ds, [
+        BoxPrediction("car", 11, 10, 30, 20, reference_id="r0", confidence=0.9),
+        BoxPrediction("car", 10, 10, 30, 20, reference_id="r1", confidence=0.8),
+        BoxPrediction("truck", 10, 10, 30, 20, reference_id="r2", confidence=0.7),
+        BoxPrediction("car", 70, 50, 20, 20, reference_id="r3", confidence=0.95)])
+    res = run.commit()
+    assert (res["tp"], res["fp"], res["fn"]) == (2, 2, 3)
+    assert res["unknown_labels"] == ["truck"]
+    res = run.commit({"allowed_label_matches": [{"ground_truth_label": "car",
+                                                 "model_prediction_label": "truck"}]},
+                     iou_threshold=0.6)
+    assert (res["tp"], res["fp"], res["fn"]) == (3, 1, 2) and res["iou_threshold"] == 0.6
+    m = run.metrics(slice="test", annotation_version="v1", confidence_threshold=0.85)
+    assert m["slice"] == "test" and m["operating_point"]["tp"] == 1
+    assert set(m["stats"]) >= {"AP", "AP50", "AP75", "AR100"}
+    fps = run.failures("fp")
+    assert [f["reference_id"] for f in fps] == ["r3"] and fps[0]["iou"] == 0
+    assert [f["reference_id"] for f in run.failures("fn")] == ["r3", "r0"]
+    assert run.failure_summary()["false_positives"]["background"] == 1
+    other = model.create_run("m2", ds, [
+        BoxPrediction("car", 10, 10, 30, 20, reference_id=f"r{i}", confidence=0.9)
+        for i in range(4)])
+    other.commit()
+    diff = compare(run, other)
+    # r2 is right for both (truck may match car), r0 wrong for both (person missed).
+    assert diff["only_b_right"] == ["r3"] and diff["only_a_right"] == []
+    assert diff["delta"]["AP"] > 0
+    with pytest.raises(NotFoundError):
+        run.metrics(slice="nope")

@@ -6,13 +6,11 @@ so a client may disconnect and poll ``GET /api/v1/jobs/{id}`` later.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ocula.core.services.jobs import Progress
-from ocula.errors import ConflictError
 
 
 class JobRunner:
@@ -30,23 +28,13 @@ class JobRunner:
         return job
 
     def submit_commit(self, run_id: str, options: dict[str, Any]) -> dict[str, Any]:
-        """Queue ``service.commit_run`` (matching predictions to ground truth) as a job.
-
-        The evaluation engine provides ``commit_run``; a build without it gets a job that
-        fails with a clear message rather than a 500 or a silent no-op.
-        """
-        commit = getattr(self.service, "commit_run", None)
+        """Queue ``service.commit_run`` (matching predictions to ground truth) as a job;
+        options left None take the service's defaults."""
         self.service.run_info(run_id)  # 404 now, not inside the job
+        kwargs = {k: v for k, v in options.items() if v is not None}
 
         def work(progress: Progress) -> dict[str, Any]:
-            if commit is None:
-                raise ConflictError("committing model runs is not available in this Ocula "
-                                    "build yet (the evaluation engine has no commit_run)")
-            kwargs = {k: v for k, v in options.items() if v is not None}
-            if "progress" in inspect.signature(commit).parameters:
-                kwargs["progress"] = progress
-            result = commit(run_id, **kwargs)
-            return result if isinstance(result, dict) else {"model_run_id": run_id}
+            return self.service.commit_run(run_id, **kwargs)
 
         return self.submit("commit", work, message=f"commit {run_id}")
 

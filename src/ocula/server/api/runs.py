@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -39,6 +39,11 @@ class LabelMatch(BaseModel):
 class CommitIn(BaseModel):
     class_agnostic: bool | None = None
     allowed_label_matches: list[LabelMatch] | None = None
+    iou_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
+    annotation_version: int | Annotated[str, Field(max_length=255)] | None = None
+
+
+Probability = Annotated[float, Query(ge=0, le=1)]
 
 
 @router.post("/runs", status_code=201)
@@ -100,4 +105,48 @@ def commit_run(run_id: str, body: CommitIn, jobs: JobsDep) -> dict[str, Any]:
     matches = ([m.model_dump() for m in body.allowed_label_matches]
                if body.allowed_label_matches is not None else None)
     return jobs.submit_commit(run_id, {"class_agnostic": body.class_agnostic,
-                                       "allowed_label_matches": matches})
+                                       "allowed_label_matches": matches,
+                                       "iou_threshold": body.iou_threshold,
+                                       "annotation_version": body.annotation_version})
+
+
+def _version(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+@router.get("/runs/{run_id}/metrics")
+def run_metrics(run_id: str, service: ServiceDep,
+                slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
+                iou_threshold: Annotated[float | None, Query(gt=0, le=1)] = None,
+                annotation_version: Annotated[str | None, Query(max_length=255)] = None,
+                confidence_threshold: Probability = 0.5) -> dict[str, Any]:
+    """COCO metrics, P/R/F1, PR curves and confusion matrix (optionally on a slice,
+    against a label version)."""
+    return service.run_metrics(run_id, slice=slice, iou_threshold=iou_threshold,
+                               annotation_version=_version(annotation_version),
+                               confidence_threshold=confidence_threshold)
+
+
+@router.get("/runs/{run_id}/failures")
+def run_failures(run_id: str, service: ServiceDep,
+                 kind: Annotated[Literal["fp", "fn", "low_iou"], Query()] = "fp",
+                 limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 20,
+                 min_confidence: Probability = 0.0) -> list[dict[str, Any]]:
+    """The committed run's worst boxes (most confident FPs, largest FNs, loosest TPs)."""
+    return service.run_failures(run_id, kind=kind, limit=limit, min_confidence=min_confidence)
+
+
+@router.get("/runs/{run_id}/failure_summary")
+def failure_summary(run_id: str, service: ServiceDep) -> dict[str, Any]:
+    """False positives by cause and missed boxes by size."""
+    return service.failure_summary(run_id)
+
+
+@router.get("/compare")
+def compare_runs(service: ServiceDep, run_a: Annotated[str, Query(max_length=255)],
+                 run_b: Annotated[str, Query(max_length=255)],
+                 slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
+                 iou_threshold: Annotated[float | None, Query(gt=0, le=1)] = None
+                 ) -> dict[str, Any]:
+    """Metric deltas of two runs and the items each gets right that the other does not."""
+    return service.compare_runs(run_a, run_b, slice=slice, iou_threshold=iou_threshold)

@@ -188,6 +188,14 @@ class JsonRef:
         return case((kind == "text", func.json_extract(self.column, self._sqlite_path())),
                     else_=null())
 
+    def scalar_text(self) -> ColumnElement:
+        """Strings as themselves, booleans as 'true'/'false' (for grouping)."""
+        if self.dialect == "postgresql":
+            return self.column.op("#>>", return_type=Text)(self._pg_path())
+        raw = func.json_type(self.column, self._sqlite_path())
+        return case((raw.in_(["true", "false"]), raw),
+                    else_=func.json_extract(self.column, self._sqlite_path()))
+
     def equals_any(self, values: list[Any]) -> ColumnElement:
         """True where the value is one of ``values`` (strings, numbers or booleans; a
         string never equals a number)."""

@@ -1,9 +1,367 @@
-"""Insights: distributions of a dataset, slice or query result, computed in SQL."""
+"""Insights: distributions of a dataset, a slice or a query result, computed in SQL.
+
+Everything is a ``GROUP BY`` in the database; Python only reshapes the (small) grouped
+rows into chart data. Every bucket carries the query that selects it (``query``, to be
+run as an item or object query as ``target`` says), so a click on a bar can filter.
+
+Histograms of box area use one bucket per power of two (``area >= 256 and area <
+512``); aspect ratios (width / height) likewise (``aspect >= 0.5 and aspect < 1``), so
+bucket edges print exactly and a bar's query selects exactly that bar's objects.
+
+A whole-dataset call at millions of boxes is several full scans, so results are cached
+in the service keyed by a cheap fingerprint of the data (label version, item and
+prediction counters, run commits, slice membership); any write changes the fingerprint.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import threading
+from collections import Counter, defaultdict
+from typing import Any
+
+from sqlalchemy import Connection, Float, Numeric, case, cast, func, literal, null, select
+
+from ocula.core.query.fields import JsonRef
+from ocula.core.query.plan import plan_items
 from ocula.core.services.base import ServiceBase
+from ocula.core.store import schema as t
+from ocula.errors import NotFoundError, QueryError
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+# Items-per-count histogram: counts above this share one "n or more" bucket.
+MAX_PER_ITEM = 20
+MAX_CATEGORIES = 25
+NUMERIC_BINS = 12
+_CACHE_SIZE = 32
+
+
+def quote(text: str) -> str:
+    """A string literal of the query language."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _key(path: str) -> str:
+    return "metadata." + (path if _NAME.match(path) else quote(path))
+
+
+def _num(value: float) -> str:
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
 class InsightsService(ServiceBase):
-    """Charts' data: label, size and metadata distributions and per-class run results."""
+    """Chart data: label, size and metadata distributions and per-class run results."""
+
+    _insights_cache: dict[tuple, dict[str, Any]]
+    _insights_lock = threading.Lock()
+
+    def insights(self, dataset: str, *, slice: str | None = None, query: str | None = None,
+                 metadata_sample: int = 1000, fresh: bool = False) -> dict[str, Any]:
+        """Distributions for a dataset, optionally within a slice and/or an item query.
+
+        Returns ``{"scope", "labels": {"annotations", "predictions": {run: ...}},
+        "annotations_per_item", "area", "aspect", "metadata": {field: ...},
+        "runs": {run: {"classes": [...]}}}``; each bucket is ``{"count", "query",
+        "target", ...}``. Metadata field types are inferred from the first
+        ``metadata_sample`` items in scope. ``fresh`` bypasses the cache.
+        """
+        with self.db.read() as conn:
+            ds = self._dataset_row(conn, dataset)
+            slice_row = None
+            if slice is not None:
+                col = t.slices.c.id if slice.startswith("slc_") else t.slices.c.name
+                slice_row = conn.execute(select(t.slices).where(
+                    t.slices.c.dataset_pk == ds.pk, col == slice)).first()
+                if slice_row is None:
+                    raise NotFoundError(f"no slice {slice!r} in this dataset")
+                if slice_row.kind != "item":
+                    raise QueryError(f"slice {slice_row.name!r} holds objects; insights "
+                                     "take item slices")
+            key = (ds.pk, slice_row.pk if slice_row else None, query, metadata_sample,
+                   self._fingerprint(conn, ds.pk))
+            cache = self.__dict__.setdefault("_insights_cache", {})
+            if not fresh and key in cache:
+                return cache[key]
+            result = _Insights(self, conn, ds, slice_row, query, metadata_sample).build()
+        with self._insights_lock:
+            if len(cache) >= _CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[key] = result
+        return result
+
+    def _fingerprint(self, conn: Connection, dataset_pk: int) -> tuple:
+        """Changes whenever anything insights read changes; each part is an index
+        look-up (max of a key), not a scan."""
+        items = t.items
+        item_state = conn.execute(select(func.count(), func.max(items.c.pk),
+                                         func.max(items.c.updated_at))
+                                  .where(items.c.dataset_pk == dataset_pk)).one()
+        version = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(
+            t.annotation_versions.c.dataset_pk == dataset_pk))
+        runs = conn.execute(select(t.model_runs.c.pk, t.model_runs.c.committed_at).where(
+            t.model_runs.c.dataset_pk == dataset_pk).order_by(t.model_runs.c.pk)).all()
+        newest = (conn.scalar(select(func.max(t.annotations.c.pk))),
+                  conn.scalar(select(func.max(t.predictions.c.pk))),
+                  conn.scalar(select(func.count()).select_from(t.slice_items)),
+                  conn.scalar(select(func.count()).select_from(t.slices)))
+        return (tuple(item_state), version, tuple(map(tuple, runs)), newest)
+
+
+class _Insights:
+    """One insights computation (one read transaction)."""
+
+    def __init__(self, svc: ServiceBase, conn: Connection, ds: Any, slice_row: Any,
+                 query: str | None, sample: int):
+        self.svc, self.conn, self.ds, self.query, self.sample = svc, conn, ds, query, sample
+        self.slice_row = slice_row
+        self.dialect = svc.db.dialect
+        self.scoped = slice_row is not None or bool(query and query.strip())
+        plan = plan_items(conn, ds.pk, self.dialect, query or "",
+                          slice_pk=slice_row.pk if slice_row else None)
+        if plan.query.limit is not None:
+            raise QueryError("an insights scope cannot have a limit")
+        self.item_where = plan.where
+        self.scope_items = select(t.items.c.pk).where(*plan.where)
+        self.runs = conn.execute(select(t.model_runs.c.pk, t.model_runs.c.name,
+                                        t.model_runs.c.committed_at)
+                                 .where(t.model_runs.c.dataset_pk == ds.pk)
+                                 .order_by(t.model_runs.c.pk)).all()
+
+    # --- bucket queries ---------------------------------------------------------------
+
+    def q(self, condition: str, target: str) -> dict[str, str]:
+        parts = []
+        if self.slice_row is not None:
+            parts.append(f"in_slice({quote(self.slice_row.name)})")
+        if self.query and self.query.strip():
+            parts.append(f"({self.query})" if target == "items" else f"item({self.query})")
+        if condition:
+            parts.append(condition)
+        return {"query": " and ".join(parts), "target": target}
+
+    def _in_scope(self, item_col: Any) -> list[Any]:
+        return [item_col.in_(self.scope_items)] if self.scoped else []
+
+    def _floor(self, expr: Any) -> Any:
+        if self.dialect == "postgresql":
+            return func.floor(expr)
+        # SQLAlchemy's pysqlite dialect replaces floor() with Python's math.floor, which
+        # raises on NULL; only call it on values.
+        return case((expr.is_(None), null()), else_=func.floor(expr))
+
+    def _log2_bucket(self, expr: Any) -> Any:
+        if self.dialect == "postgresql":
+            # numeric log is exact at powers of two, so bucket edges match the queries
+            return func.floor(func.log(literal(2).cast(Numeric()), cast(expr, Numeric())))
+        return self._floor(func.log2(expr))
+
+    # --- parts ----------------------------------------------------------------------
+
+    def build(self) -> dict[str, Any]:
+        n_items = self.conn.scalar(select(func.count()).select_from(t.items)
+                                   .where(*self.item_where))
+        labels, area, aspect, n_ann = self.ground_truth()
+        return {
+            "scope": {"dataset_id": self.ds.id, "dataset": self.ds.name,
+                      "slice": self.slice_row.name if self.slice_row else None,
+                      "query": self.query or None, "items": n_items, "annotations": n_ann},
+            "labels": {"annotations": labels, "predictions": self.predicted_labels()},
+            "annotations_per_item": self.per_item(n_items),
+            "area": area,
+            "aspect": aspect,
+            "metadata": self.metadata(),
+            "runs": self.run_classes(),
+        }
+
+    def ground_truth(self) -> tuple[list, list, list, int]:
+        """Labels, area and aspect histograms of current annotations in one pass."""
+        a = t.annotations
+        area_b = self._log2_bucket(func.nullif(a.c.area, 0))
+        aspect_b = self._log2_bucket(cast(a.c.width, Float) / func.nullif(a.c.height, 0))
+        rows = self.conn.execute(
+            select(a.c.label, area_b, aspect_b, func.count())
+            .where(a.c.dataset_pk == self.ds.pk, a.c.version_to.is_(None),
+                   *self._in_scope(a.c.item_pk))
+            .group_by(a.c.label, area_b, aspect_b)).all()
+        labels: Counter = Counter()
+        areas: Counter = Counter()
+        aspects: Counter = Counter()
+        for label, ab, sb, n in rows:
+            labels[label] += n
+            areas[None if ab is None else int(ab)] += n
+            aspects[None if sb is None else int(sb)] += n
+        return (self._label_buckets(labels, "annotation", None),
+                self._pow2_buckets(areas, "area"), self._pow2_buckets(aspects, "aspect"),
+                sum(labels.values()))
+
+    def _label_buckets(self, counts: Counter, kind: str, run: str | None) -> list[dict]:
+        out = []
+        for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+            cond = "label = null" if label is None else f"label = {quote(label)}"
+            if kind == "prediction":
+                cond = f"type = prediction and run = {quote(run or '')} and {cond}"
+            out.append({"label": label, "count": n, **self.q(cond, "objects")})
+        return out
+
+    def _pow2_buckets(self, counts: Counter, field: str) -> list[dict]:
+        out = []
+        for b in sorted(k for k in counts if k is not None):
+            lo, hi = 2.0 ** b, 2.0 ** (b + 1)
+            cond = f"{field} >= {_num(lo)} and {field} < {_num(hi)}"
+            out.append({"min": lo, "max": hi, "count": counts[b], **self.q(cond, "objects")})
+        if counts.get(None):
+            cond = f"({field} = null or {field} = 0)" if field == "area" else f"{field} = null"
+            out.append({"min": None, "max": None, "count": counts[None],
+                        **self.q(cond, "objects")})
+        return out
+
+    def predicted_labels(self) -> dict[str, list]:
+        p = t.predictions
+        if not self.runs:
+            return {}
+        rows = self.conn.execute(
+            select(p.c.run_pk, p.c.label, func.count())
+            .where(p.c.run_pk.in_([r.pk for r in self.runs]), *self._in_scope(p.c.item_pk))
+            .group_by(p.c.run_pk, p.c.label)).all()
+        per_run: dict[int, Counter] = defaultdict(Counter)
+        for run_pk, label, n in rows:
+            per_run[run_pk][label] += n
+        return {r.name: self._label_buckets(per_run[r.pk], "prediction", r.name)
+                for r in self.runs}
+
+    def per_item(self, n_items: int) -> list[dict]:
+        a = t.annotations
+        per = (select(a.c.item_pk, func.count().label("n"))
+               .where(a.c.dataset_pk == self.ds.pk, a.c.version_to.is_(None),
+                      *self._in_scope(a.c.item_pk))
+               .group_by(a.c.item_pk).subquery())
+        rows = self.conn.execute(select(per.c.n, func.count()).group_by(per.c.n)).all()
+        counts = Counter({0: n_items - sum(c for _, c in rows)})
+        for n, c in rows:
+            counts[min(n, MAX_PER_ITEM)] += c
+        out = []
+        for n in sorted(counts):
+            if counts[n] == 0 and n == 0:
+                continue
+            cond = f"count() >= {n}" if n == MAX_PER_ITEM else f"count() = {n}"
+            out.append({"value": n, "or_more": n == MAX_PER_ITEM, "count": counts[n],
+                        **self.q(cond, "items")})
+        return out
+
+    def run_classes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        mp, ma = t.match_predictions, t.match_annotations
+        for run in self.runs:
+            if run.committed_at is None:
+                out[run.name] = {"committed": False, "classes": []}
+                continue
+            stats: dict[Any, Counter] = defaultdict(Counter)
+            for table in (mp, ma):
+                rows = self.conn.execute(
+                    select(table.c.label, table.c.status, func.count())
+                    .where(table.c.run_pk == run.pk, *self._in_scope(table.c.item_pk))
+                    .group_by(table.c.label, table.c.status)).all()
+                for label, status, n in rows:
+                    side = "gt_" if table is ma else ""
+                    stats[label][side + status] += n
+            classes = []
+            for label in sorted(stats, key=str):
+                s = stats[label]
+                tp, fp, fn = s["tp"], s["fp"], s["gt_fn"]
+                base = f"run = {quote(run.name)} and label = {quote(label)}" \
+                    if label is not None else f"run = {quote(run.name)} and label = null"
+                classes.append({
+                    "label": label, "tp": tp, "fp": fp, "fn": fn,
+                    "precision": tp / (tp + fp) if tp + fp else None,
+                    "recall": s["gt_tp"] / (s["gt_tp"] + fn) if s["gt_tp"] + fn else None,
+                    "queries": {
+                        "tp": self.q(f"type = prediction and {base} and status = tp",
+                                     "objects"),
+                        "fp": self.q(f"type = prediction and {base} and status = fp",
+                                     "objects"),
+                        "fn": self.q(f"{base} and status = fn", "objects"),
+                    }})
+            out[run.name] = {"committed": True, "classes": classes}
+        return out
+
+    # --- metadata -------------------------------------------------------------------
+
+    def _sample_fields(self) -> dict[str, str]:
+        rows = self.conn.scalars(select(t.items.c.metadata).where(*self.item_where)
+                                 .order_by(t.items.c.pk).limit(self.sample)).all()
+        kinds: dict[str, Counter] = defaultdict(Counter)
+        for md in rows:
+            for key, value in (md or {}).items():
+                if isinstance(value, bool):
+                    kinds[key]["categorical"] += 1
+                elif isinstance(value, int | float):
+                    kinds[key]["number"] += 1
+                elif isinstance(value, str):
+                    kinds[key]["categorical"] += 1
+        return {k: c.most_common(1)[0][0] for k, c in sorted(kinds.items())}
+
+    def metadata(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, kind in self._sample_fields().items():
+            ref = JsonRef(t.items.c.metadata, (key,), self.dialect)
+            if kind == "number":
+                out[key] = self._numeric(key, ref)
+            else:
+                out[key] = self._categorical(key, ref)
+        return out
+
+    def _categorical(self, key: str, ref: JsonRef) -> dict[str, Any]:
+        kind = ref.json_type()
+        text = ref.scalar_text()
+        rows = self.conn.execute(select(kind, text, func.count()).where(*self.item_where)
+                                 .group_by(kind, text).order_by(func.count().desc())).all()
+        values, other = [], 0
+        for typ, value, n in rows:
+            if typ == "string" and len(values) < MAX_CATEGORIES:
+                values.append({"value": value, "count": n,
+                               **self.q(f"{_key(key)} = {quote(value)}", "items")})
+            elif typ == "boolean":
+                values.append({"value": value == "true", "count": n,
+                               **self.q(f"{_key(key)} = {value}", "items")})
+            elif typ is None or typ == "null":
+                values.append({"value": None, "count": n,
+                               **self.q(f"{_key(key)} = null", "items")})
+            else:
+                other += n
+        return {"type": "categorical", "values": values, "other": other}
+
+    def _numeric(self, key: str, ref: JsonRef) -> dict[str, Any]:
+        num = ref.number()
+        lo, hi, n_num = self.conn.execute(select(func.min(num), func.max(num), func.count(num))
+                                          .where(*self.item_where)).one()
+        if not n_num:
+            return {"type": "numeric", "buckets": [], "missing": 0}
+        width = (hi - lo) / NUMERIC_BINS if hi > lo else 1.0
+        bucket = self._floor((num - lo) / width)
+        rows = self.conn.execute(select(bucket, func.count()).where(*self.item_where)
+                                 .group_by(bucket)).all()
+        counts = Counter()
+        missing = 0
+        for b, n in rows:
+            if b is None:
+                missing += n
+            else:
+                counts[min(int(b), NUMERIC_BINS - 1)] += n
+        buckets = []
+        for b in sorted(counts):
+            start = lo + b * width
+            end = lo + (b + 1) * width
+            last = b == NUMERIC_BINS - 1 or hi == lo
+            cond = (f"{_key(key)} >= {_num(start)} and {_key(key)} "
+                    f"{'<=' if last else '<'} {_num(hi if last else end)}")
+            buckets.append({"min": start, "max": hi if last else end, "count": counts[b],
+                            **self.q(cond, "items")})
+        return {"type": "numeric", "buckets": buckets, "missing": missing,
+                "min": lo, "max": hi, "missing_query": self.q(
+                    f"not {_key(key)} >= {_num(lo)}", "items")["query"]}
+
+
+def dumps(result: dict[str, Any]) -> str:
+    """Insights as JSON text (for a web app)."""
+    return json.dumps(result)

@@ -1,0 +1,91 @@
+"""Insights: known distributions of the scene, and every bucket's query selects exactly
+that bucket's rows (click a bar → the same count)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.query.conftest import Scene
+
+
+def _buckets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    out = list(result["labels"]["annotations"])
+    for per_run in result["labels"]["predictions"].values():
+        out += per_run
+    out += result["annotations_per_item"] + result["area"] + result["aspect"]
+    for field in result["metadata"].values():
+        out += field.get("values", []) + field.get("buckets", [])
+    for run in result["runs"].values():
+        for cls in run["classes"]:
+            for status, q in cls["queries"].items():
+                out.append({**q, "count": cls[status]})
+    return out
+
+
+def _count(scene: Scene, bucket: dict[str, Any]) -> int:
+    method = (scene.service.query_items if bucket["target"] == "items"
+              else scene.service.query_objects)
+    return method("scene", bucket["query"], page_size=1, with_total=True)["total"]
+
+
+@pytest.mark.parametrize(("slice", "query"), [
+    (None, None), ("train", None), (None, 'metadata.weather in ["rain", "snow"]'),
+    ("train", "count() > 2"),
+])
+def test_every_bucket_query_selects_its_bucket(scene: Scene, slice, query) -> None:
+    result = scene.service.insights("scene", slice=slice, query=query, fresh=True)
+    buckets = _buckets(result)
+    assert len(buckets) > 10
+    for bucket in buckets:
+        assert _count(scene, bucket) == bucket["count"], bucket["query"]
+
+
+def test_whole_dataset_values(scene: Scene) -> None:
+    r = scene.service.insights("scene")
+    assert r["scope"]["items"] == 6 and r["scope"]["annotations"] == 13
+    assert {b["label"]: b["count"] for b in r["labels"]["annotations"]} == {
+        "pedestrian": 7, "car": 4, "truck": 1, "day": 1}
+    assert {b["label"]: b["count"] for b in r["labels"]["predictions"]["frcnn"]} == {
+        "pedestrian": 4, "car": 3, "truck": 1}
+    assert {b["value"]: b["count"] for b in r["annotations_per_item"]} == {
+        0: 1, 1: 1, 2: 2, 3: 1, 5: 1}
+    assert [(b["min"], b["count"]) for b in r["area"]] == [
+        (64.0, 4), (128.0, 2), (512.0, 3), (1024.0, 2), (4096.0, 1), (None, 1)]
+    assert r["area"][0]["query"] == "area >= 64 and area < 128"
+    weather = {v["value"]: v["count"] for v in r["metadata"]["weather"]["values"]}
+    assert weather == {"rain": 2, "snow": 1, "clear": 1, "fog": 1, None: 1}
+    assert r["metadata"]["speed"]["type"] == "numeric"
+    assert sum(b["count"] for b in r["metadata"]["speed"]["buckets"]) == 3
+    assert r["metadata"]["speed"]["missing"] == 3  # two missing, one "fast"
+    night = {v["value"]: v["count"] for v in r["metadata"]["night"]["values"]}
+    assert night == {True: 1, False: 1, None: 4}
+    cars = next(c for c in r["runs"]["frcnn"]["classes"] if c["label"] == "car")
+    assert (cars["tp"], cars["fp"], cars["fn"]) == (2, 1, 2)
+    assert cars["precision"] == pytest.approx(2 / 3) and cars["recall"] == 0.5
+    assert r["runs"]["yolo"] == {"committed": False, "classes": []}
+
+
+def test_scoped_values(scene: Scene) -> None:
+    r = scene.service.insights("scene", slice="train", query='metadata.weather = "rain"')
+    assert r["scope"]["items"] == 1 and r["scope"]["annotations"] == 5
+    assert r["labels"]["annotations"][0] == {
+        "label": "pedestrian", "count": 4, "target": "objects",
+        "query": 'in_slice("train") and item(metadata.weather = "rain") and '
+                 'label = "pedestrian"'}
+
+
+def test_cache_follows_writes(service, tmp_path) -> None:
+    from ocula import BoxAnnotation
+    from tests.query.conftest import build_scene
+
+    build_scene(service, tmp_path)
+    first = service.insights("scene")
+    assert service.insights("scene") is first
+    service.annotate("scene", [BoxAnnotation("car", 0, 0, 5, 5, reference_id="img4")])
+    second = service.insights("scene")
+    assert second["scope"]["annotations"] == 14
+    service.update_metadata("scene", [{"reference_id": "img4", "metadata": {"weather": "x"}}])
+    third = service.insights("scene")
+    assert {v["value"] for v in third["metadata"]["weather"]["values"]} >= {"x"}

@@ -169,10 +169,63 @@ class Dataset:
     # --- slices and runs ------------------------------------------------------------
 
     def create_slice(self, name: str, reference_ids: Sequence[str] = (), *,
-                     description: str | None = None) -> Slice:
-        body = self._backend.create_slice(self.id, name, list(reference_ids),
-                                          description=description)
+                     description: str | None = None, query: str | None = None,
+                     target: Literal["items", "objects"] = "items") -> Slice:
+        """A slice of the given items, or with ``query`` a snapshot of what the query
+        matches now (``target="objects"``: an object slice of annotations/predictions)."""
+        if query is not None:
+            if reference_ids:
+                raise ValueError("give reference_ids or query, not both")
+            body = self._backend.create_slice_from_query(self.id, name, query, target=target,
+                                                         description=description)
+        else:
+            body = self._backend.create_slice(self.id, name, list(reference_ids),
+                                              description=description)
         return Slice(self._client, body["slice_id"], body["name"], self.id)
+
+    def combine_slices(self, name: str, operation: Literal["union", "intersection",
+                                                           "difference"],
+                       slices: Sequence[str]) -> Slice:
+        """A new slice: union, intersection or difference (first minus the rest) of
+        slices given by name or id."""
+        body = self._backend.combine_slices(self.id, name, operation, list(slices))
+        return Slice(self._client, body["slice_id"], body["name"], self.id)
+
+    # --- queries (docs/query-language.md) -------------------------------------------
+
+    def query_items(self, query: str, slice: str | None = None, *,
+                    page_size: int = 500) -> Iterator[DatasetItem]:
+        """Items matching an item query, fetched lazily a page at a time, e.g.
+        ``ds.query_items('metadata.weather = "rain" and count(label = "car") > 3')``."""
+        cursor = None
+        while True:
+            page = self._backend.query_items(self.id, query, slice=slice,
+                                             page_size=page_size, cursor=cursor)
+            yield from (_item(b) for b in page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    def query_objects(self, query: str, slice: str | None = None, *, page_size: int = 500,
+                      raw: bool = False) -> Iterator[Any]:
+        """Annotations/predictions matching an object query, as annotation objects (or,
+        with ``raw``, dicts that also carry ``kind``, ``run``, ``status`` and ``iou``)."""
+        cursor = None
+        while True:
+            page = self._backend.query_objects(self.id, query, slice=slice,
+                                               page_size=page_size, cursor=cursor)
+            for body in page["objects"]:
+                yield body if raw else payload_to_annotation(
+                    body, prediction=body["kind"] == "prediction")
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    def insights(self, *, slice: str | None = None, query: str | None = None
+                 ) -> dict[str, Any]:
+        """Chart data (labels, sizes, metadata, per-class run results) for the dataset,
+        a slice and/or an item query; every bucket carries the query selecting it."""
+        return self._backend.insights(self.id, slice=slice, query=query)
 
     @property
     def slices(self) -> list[Slice]:

@@ -90,6 +90,13 @@ items = Table(
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("dataset_pk", "reference_id"),
+    # Queries page a dataset's items in key order (keyset cursors seek here).
+    Index("ix_items_dataset_pk", "dataset_pk", "pk"),
+    # Newest change of a dataset's items in one look-up (insights cache key).
+    Index("ix_items_dataset_updated", "dataset_pk", "updated_at"),
+    # metadata.key = "value" / in [...] compile to @> containment on PostgreSQL.
+    Index("ix_items_metadata_gin", "metadata", postgresql_using="gin",
+          postgresql_ops={"metadata": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
 )
 
 annotation_versions = Table(
@@ -140,6 +147,8 @@ annotations = Table(
     Index("ix_annotations_id", "id"),
     # Serves "current annotations of an item" too: an item has few rows in all versions.
     Index("ix_annotations_item_annotation_id", "item_pk", "annotation_id"),
+    # Current annotations of a dataset grouped by item, from the index alone (insights).
+    Index("ix_annotations_dataset_current_item", "dataset_pk", "version_to", "item_pk"),
 )
 
 models = Table(
@@ -239,6 +248,8 @@ match_predictions = Table(
     Index("ix_match_predictions_run_status_conf", "run_pk", "status", "confidence"),
     Index("ix_match_predictions_run_iou", "run_pk", "iou"),
     Index("ix_match_predictions_item", "item_pk"),
+    # Per-class TP/FP counts of a run from the index alone (insights).
+    Index("ix_match_predictions_run_label_status", "run_pk", "label", "status"),
 )
 
 match_annotations = Table(
@@ -255,6 +266,8 @@ match_annotations = Table(
     UniqueConstraint("run_pk", "annotation_pk"),
     Index("ix_match_annotations_run_status", "run_pk", "status"),
     Index("ix_match_annotations_item", "item_pk"),
+    # Per-class TP/FN counts of a run from the index alone (insights).
+    Index("ix_match_annotations_run_label_status", "run_pk", "label", "status"),
 )
 
 match_items = Table(

@@ -38,7 +38,7 @@ FieldType = Literal["number", "string", "enum", "bool", "json", "run"]
 Kind = Literal["annotation", "prediction"]
 KINDS: tuple[Kind, ...] = ("annotation", "prediction")
 
-STATUS_VALUES = {"annotation": ("tp", "fn", "ignored"), "prediction": ("tp", "fp")}
+STATUS_VALUES = {"annotation": ("tp", "fn", "ignored"), "prediction": ("tp", "fp", "ignored")}
 SHAPES = ("box", "polygon", "keypoints", "category", "mask")
 
 
@@ -93,8 +93,9 @@ OBJECT_FIELDS: dict[str, FieldSpec] = {f.name: f for f in [
               example="iscrowd = true"),
     FieldSpec("confidence", "number", "prediction score", ("object",),
               kinds=("prediction",), example="confidence > 0.8"),
-    FieldSpec("status", "enum", "match result: tp/fp for predictions, tp/fn/ignored for "
-              "annotations (against the query's run)", ("object",),
+    FieldSpec("status", "enum", "match result: tp/fp/ignored for predictions (ignored: "
+              "absorbed by a crowd region), tp/fn/ignored for annotations (against the "
+              "query's run)", ("object",),
               values=("tp", "fp", "fn", "ignored"), example="status = fp"),
     FieldSpec("iou", "number", "IoU with the matched object (0 when unmatched)",
               ("object",), example="iou < 0.5"),

@@ -21,9 +21,20 @@ import threading
 from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, Float, Numeric, case, cast, func, literal, null, select
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Float,
+    Integer,
+    Numeric,
+    Text,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
 
-from ocula.core.query.fields import JsonRef
 from ocula.core.query.plan import plan_items
 from ocula.core.services.base import ServiceBase
 from ocula.core.store import schema as t
@@ -94,9 +105,11 @@ class InsightsService(ServiceBase):
         """Changes whenever anything insights read changes; each part is an index
         look-up (max of a key), not a scan."""
         items = t.items
-        item_state = conn.execute(select(func.count(), func.max(items.c.pk),
-                                         func.max(items.c.updated_at))
-                                  .where(items.c.dataset_pk == dataset_pk)).one()
+        mine = items.c.dataset_pk == dataset_pk
+        # One aggregate per statement: SQLite answers a lone min()/max() from an index.
+        item_state = (conn.scalar(select(func.count()).select_from(items).where(mine)),
+                      conn.scalar(select(func.max(items.c.pk)).where(mine)),
+                      conn.scalar(select(func.max(items.c.updated_at)).where(mine)))
         version = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(
             t.annotation_versions.c.dataset_pk == dataset_pk))
         runs = conn.execute(select(t.model_runs.c.pk, t.model_runs.c.committed_at).where(
@@ -105,7 +118,7 @@ class InsightsService(ServiceBase):
                   conn.scalar(select(func.max(t.predictions.c.pk))),
                   conn.scalar(select(func.count()).select_from(t.slice_items)),
                   conn.scalar(select(func.count()).select_from(t.slices)))
-        return (tuple(item_state), version, tuple(map(tuple, runs)), newest)
+        return (item_state, version, tuple(map(tuple, runs)), newest)
 
 
 class _Insights:
@@ -146,9 +159,10 @@ class _Insights:
     def _floor(self, expr: Any) -> Any:
         if self.dialect == "postgresql":
             return func.floor(expr)
-        # SQLAlchemy's pysqlite dialect replaces floor() with Python's math.floor, which
-        # raises on NULL; only call it on values.
-        return case((expr.is_(None), null()), else_=func.floor(expr))
+        # SQLAlchemy's pysqlite dialect replaces floor() with Python's math.floor (slow
+        # per row, and it raises on NULL): truncate a shifted value instead, which is
+        # floor() for anything above -2**20.
+        return cast(expr + 1048576, Integer) - 1048576
 
     def _log2_bucket(self, expr: Any) -> Any:
         if self.dialect == "postgresql":
@@ -302,46 +316,80 @@ class _Insights:
         return {k: c.most_common(1)[0][0] for k, c in sorted(kinds.items())}
 
     def metadata(self) -> dict[str, Any]:
+        """Per field: value counts (categorical) or a histogram (numeric). Each field's
+        value is read as JSON text once per item (SQLite ``->``, PostgreSQL ``#>``)."""
+        fields = self._sample_fields()
+        if not fields:
+            return {}
+        raw = {k: self._json_value(k) for k in fields}
+        numbers = {k: self._json_number(raw[k]) for k, kind in fields.items() if kind == "number"}
+        ranges: dict[str, tuple] = {}
+        if numbers:
+            aggs = []
+            for expr in numbers.values():
+                aggs += [func.min(expr), func.max(expr)]
+            row = self.conn.execute(select(*aggs).where(*self.item_where)).one()
+            for i, key in enumerate(numbers):
+                ranges[key] = (row[2 * i], row[2 * i + 1])
         out: dict[str, Any] = {}
-        for key, kind in self._sample_fields().items():
-            ref = JsonRef(t.items.c.metadata, (key,), self.dialect)
+        for key, kind in fields.items():
             if kind == "number":
-                out[key] = self._numeric(key, ref)
+                out[key] = self._numeric(key, numbers[key], *ranges[key])
             else:
-                out[key] = self._categorical(key, ref)
+                out[key] = self._categorical(key, raw[key])
         return out
 
-    def _categorical(self, key: str, ref: JsonRef) -> dict[str, Any]:
-        kind = ref.json_type()
-        text = ref.scalar_text()
-        rows = self.conn.execute(select(kind, text, func.count()).where(*self.item_where)
-                                 .group_by(kind, text).order_by(func.count().desc())).all()
+    def _json_value(self, key: str) -> Any:
+        """The field as JSON: text on SQLite ('"rain"', '3', 'true'), jsonb on PG."""
+        col = t.items.c.metadata
+        if self.dialect == "postgresql":
+            return col.op("#>", return_type=t.JsonType)(literal([key], ARRAY(Text)))
+        return col.op("->", return_type=Text)(literal("$." + json.dumps(key)))
+
+    def _json_number(self, value: Any) -> Any:
+        if self.dialect == "postgresql":
+            return case((func.jsonb_typeof(value) == "number",
+                         cast(cast(value, Text), Float)))
+        # JSON text starting with a digit or '-' is a number; strings start with '"'.
+        first = func.substr(value, 1, 1)
+        return case((first.in_(list("-0123456789")), cast(value, Float)))
+
+    def _decode(self, value: Any) -> Any:
+        if self.dialect == "postgresql" or value is None:
+            return value
+        return json.loads(value)
+
+    def _categorical(self, key: str, value: Any) -> dict[str, Any]:
+        rows = self.conn.execute(select(value, func.count()).where(*self.item_where)
+                                 .group_by(value).order_by(func.count().desc())).all()
         values, other = [], 0
-        for typ, value, n in rows:
-            if typ == "string" and len(values) < MAX_CATEGORIES:
-                values.append({"value": value, "count": n,
-                               **self.q(f"{_key(key)} = {quote(value)}", "items")})
-            elif typ == "boolean":
-                values.append({"value": value == "true", "count": n,
-                               **self.q(f"{_key(key)} = {value}", "items")})
-            elif typ is None or typ == "null":
-                values.append({"value": None, "count": n,
-                               **self.q(f"{_key(key)} = null", "items")})
+        for raw, n in rows:
+            v = self._decode(raw)
+            if isinstance(v, str) and len(values) < MAX_CATEGORIES:
+                values.append({"value": v, "count": n,
+                               **self.q(f"{_key(key)} = {quote(v)}", "items")})
+            elif isinstance(v, bool):
+                values.append({"value": v, "count": n,
+                               **self.q(f"{_key(key)} = {'true' if v else 'false'}", "items")})
+            elif v is None:
+                null = next((x for x in values if x["value"] is None), None)
+                if null is None:
+                    values.append({"value": None, "count": n,
+                                   **self.q(f"{_key(key)} = null", "items")})
+                else:
+                    null["count"] += n
             else:
                 other += n
         return {"type": "categorical", "values": values, "other": other}
 
-    def _numeric(self, key: str, ref: JsonRef) -> dict[str, Any]:
-        num = ref.number()
-        lo, hi, n_num = self.conn.execute(select(func.min(num), func.max(num), func.count(num))
-                                          .where(*self.item_where)).one()
-        if not n_num:
+    def _numeric(self, key: str, num: Any, lo: Any, hi: Any) -> dict[str, Any]:
+        if lo is None:
             return {"type": "numeric", "buckets": [], "missing": 0}
         width = (hi - lo) / NUMERIC_BINS if hi > lo else 1.0
         bucket = self._floor((num - lo) / width)
         rows = self.conn.execute(select(bucket, func.count()).where(*self.item_where)
                                  .group_by(bucket)).all()
-        counts = Counter()
+        counts: Counter = Counter()
         missing = 0
         for b, n in rows:
             if b is None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
+
 import numpy as np
 import pytest
 from eval_synth import random_case, reference_per_class_ap, run_pycocotools
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from ocula.core.evaluation import (
     Detections,
@@ -124,3 +131,102 @@ def test_pr_curve_and_summary_shapes() -> None:
                                   "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
     body = ev.to_dict()
     assert len(body["per_class"]) == len(categories)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_custom_parameters_match_pycocotools(seed: int) -> None:
+    """Non-default thresholds, area ranges and max-dets follow pycocotools too."""
+    dataset, results = random_case(1000 + seed)
+    iou_thr = np.array([0.3, 0.55, 0.8])
+    rec_thr = np.linspace(0, 1, 21)
+    areas = {"all": (0, 1e10), "tiny": (0, 16**2), "mid": (16**2, 128**2)}
+    max_dets = [3, 30]
+    with contextlib.redirect_stdout(io.StringIO()):
+        cg = COCO()
+        cg.dataset = copy.deepcopy(dataset)
+        cg.createIndex()
+        ref = COCOeval(cg, cg.loadRes(copy.deepcopy(results)), "bbox")
+        ref.params.iouThrs = iou_thr
+        ref.params.recThrs = rec_thr
+        ref.params.areaRng = [list(v) for v in areas.values()]
+        ref.params.areaRngLbl = list(areas)
+        ref.params.maxDets = max_dets
+        ref.evaluate()
+        ref.accumulate()
+    gt, categories = ground_truth_from_coco(dataset)
+    ours = evaluate_coco(
+        gt, detections_from_coco(results), categories=categories, iou_thresholds=iou_thr,
+        recall_thresholds=rec_thr, area_ranges=areas, max_dets=max_dets,
+    )
+    np.testing.assert_allclose(ours.precision, ref.eval["precision"], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(ours.recall, ref.eval["recall"], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(ours.scores, ref.eval["scores"], rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mask_evaluation_through_pair_iou_matches_pycocotools_segm(seed: int) -> None:
+    """``pair_iou`` plugs mask IoU into the same matching: equal to iouType="segm"."""
+    rng = np.random.default_rng(2000 + seed)
+    h, w = 48, 64
+
+    def blob() -> np.ndarray:
+        m = np.zeros((h, w), dtype=bool)
+        for _ in range(int(rng.integers(1, 3))):
+            y, x = rng.integers(0, h - 4), rng.integers(0, w - 4)
+            m[y : y + rng.integers(3, 30), x : x + rng.integers(3, 30)] = True
+        return m
+
+    def rle(m: np.ndarray) -> dict:
+        r = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        return {"size": r["size"], "counts": r["counts"].decode()}
+
+    gt_masks, dt_masks, anns, results = [], [], [], []
+    for img in range(1, 6):
+        for _ in range(int(rng.integers(0, 6))):
+            m = blob()
+            cat = int(rng.integers(1, 3))
+            gt_masks.append(m)
+            anns.append({
+                "id": len(anns) + 1, "image_id": img, "category_id": cat,
+                "segmentation": rle(m), "area": float(m.sum()),
+                "bbox": list(mask_utils.toBbox(rle(m))), "iscrowd": int(rng.random() < 0.15),
+            })
+            for _ in range(int(rng.integers(0, 3))):
+                shifted = np.roll(m, tuple(rng.integers(-3, 4, 2)), axis=(0, 1))
+                d = shifted | (rng.random((h, w)) < 0.01)
+                dt_masks.append(d)
+                results.append({"image_id": img, "category_id": cat, "segmentation": rle(d),
+                                "score": float(np.round(rng.random(), 2))})
+        d = blob()
+        dt_masks.append(d)
+        results.append({"image_id": img, "category_id": int(rng.integers(1, 3)),
+                        "segmentation": rle(d), "score": float(np.round(rng.random(), 2))})
+    dataset = {"images": [{"id": i, "width": w, "height": h} for i in range(1, 6)],
+               "categories": [{"id": 1}, {"id": 2}], "annotations": anns}
+    with contextlib.redirect_stdout(io.StringIO()):
+        cg = COCO()
+        cg.dataset = copy.deepcopy(dataset)
+        cg.createIndex()
+        ref = COCOeval(cg, cg.loadRes(copy.deepcopy(results)), "segm")
+        ref.evaluate()
+        ref.accumulate()
+        ref.summarize()
+
+    gt_flat = np.stack(gt_masks).reshape(len(gt_masks), -1)
+    dt_flat = np.stack(dt_masks).reshape(len(dt_masks), -1)
+    crowd = np.array([a["iscrowd"] for a in anns], dtype=bool)
+
+    def pair_iou(d_rows: np.ndarray, g_rows: np.ndarray) -> np.ndarray:
+        inter = (dt_flat[d_rows] & gt_flat[g_rows]).sum(axis=1).astype(float)
+        d_area = dt_flat[d_rows].sum(axis=1)
+        union = np.where(crowd[g_rows], d_area, d_area + gt_flat[g_rows].sum(axis=1) - inter)
+        return np.divide(inter, union, out=np.zeros(len(inter)), where=union > 0)
+
+    gt = GroundTruth([a["image_id"] for a in anns], [a["category_id"] for a in anns],
+                     [a["bbox"] for a in anns], area=[a["area"] for a in anns], iscrowd=crowd)
+    dt = Detections([r["image_id"] for r in results], [r["category_id"] for r in results],
+                    np.zeros((len(results), 4)), [r["score"] for r in results],
+                    area=dt_flat.sum(axis=1))
+    ours = evaluate_coco(gt, dt, categories=[1, 2], pair_iou=pair_iou)
+    np.testing.assert_allclose(ours.stats, ref.stats, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(ours.precision, ref.eval["precision"], rtol=0, atol=ATOL)

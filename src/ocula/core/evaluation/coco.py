@@ -151,14 +151,14 @@ def evaluate_coco(
     counted = ~det_ignore
     tp = matched & counted
 
-    npig = np.stack(
-        [np.bincount(gk[~gt_ignore[:, a]], minlength=n_cat) for a in range(len(area_labels))],
-        axis=1,
-    ) if n_cat else np.zeros((0, len(area_labels)), dtype=np.int64)
+    # Non-ignored ground truths per (category, area): the recall denominators.
+    npig = np.zeros((n_cat, n_area), dtype=np.int64)
+    for a in range(n_area):
+        npig[:, a] = np.bincount(gk[~gt_ignore[:, a]], minlength=n_cat)
 
     # 4. accumulate: per category, detections by descending score, then image, then rank.
     acc_order = np.lexsort((d_rank, dimg, -score, dk))
-    t_n, r_n, a_n, m_n = len(iou_thr), len(rec_thr), len(area_labels), len(mdets)
+    t_n, r_n, a_n, m_n = len(iou_thr), len(rec_thr), n_area, len(mdets)
     precision = -np.ones((t_n, r_n, n_cat, a_n, m_n))
     recall = -np.ones((t_n, n_cat, a_n, m_n))
     scores = -np.ones((t_n, r_n, n_cat, a_n, m_n))

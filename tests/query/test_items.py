@@ -140,3 +140,22 @@ def test_page_shape_total_and_description(scene: Scene) -> None:
     assert page["description"] == ('Items where metadata.weather is one of "rain", "snow" and '
                                    'more than 3 objects where label is "pedestrian".')
     assert scene.service.query_items("scene", "limit 4", with_total=True)["total"] == 4
+
+
+def test_ids_and_describe(scene: Scene) -> None:
+    svc = scene.service
+    item = svc.query_items("scene", 'reference_id = "img3"')["items"][0]
+    assert scene.items(f'id = "{item["id"]}"') == ["img3"]
+    obj = svc.query_objects("scene", 'annotation_id = "c2"')["objects"][0]
+    assert scene.ids(f'id = "{obj["id"]}"') == ["c2"]
+    pred = svc.query_objects("scene", "type = prediction and confidence = 0.99")["objects"][0]
+    assert scene.ids(f'type = prediction and id = "{pred["id"]}"') == [
+        "frcnn:truck@img5:0.99"]
+    assert svc.describe_query("scene", 'not in_slice("train") order by count() desc limit 2') == {
+        "valid": True, "query": 'not in_slice("train") order by count() desc limit 2',
+        "description": 'Items where not in slice "train", ordered by count() descending, '
+                       "at most 2."}
+    described = svc.describe_query("scene", "type in [annotation, prediction] and iou < 0.5",
+                                   target="objects")
+    assert described["description"] == ("Annotations and predictions where type is one of "
+                                        "annotation, prediction and iou is less than 0.5.")

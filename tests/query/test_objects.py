@@ -123,6 +123,10 @@ def test_prediction_fields(scene: Scene, query: str, expected: list[str]) -> Non
     ("status = fn order by area desc", ["c3", "c2", "p4", "p6", "p3", "p2"]),
     ('type in [annotation, prediction] and label = "truck" order by confidence desc',
      ["frcnn:truck@img5:0.99", "t0"]),
+    ('type in [annotation, prediction] and confidence > 0.9 order by confidence desc',
+     ["frcnn:truck@img5:0.99", "frcnn:car@img0:0.95"]),
+    ('type in [annotation, prediction] and area >= 2000 order by area desc',
+     ["frcnn:truck@img5:0.99", "t0", "frcnn:car@img0:0.9", "c0"]),
     # equal areas: annotations before predictions, then by key
     ('type in [annotation, prediction] and reference_id = "img3" order by area',
      ["p5", "p6", "frcnn:pedestrian@img3:0.6"]),

@@ -27,7 +27,6 @@ from sqlalchemy import (
     Connection,
     Integer,
     and_,
-    case,
     exists,
     false,
     func,
@@ -50,7 +49,6 @@ from ocula.core.query.fields import (
     JsonRef,
     Kind,
 )
-from ocula.core.query.paging import SortKey
 from ocula.core.query.scopes import (
     Branch,
     Cond,
@@ -511,45 +509,6 @@ class Compiler:
         if kind == "prediction" and not run_pks:
             return None, node
         return ObjectScope(kind, table, match, inner, run, run_pks), node
-
-    # --- ordering --------------------------------------------------------------------
-
-    def sort_keys(self, order: ast.OrderBy, scope: Any, node: ast.Node | None) -> list[SortKey]:
-        """ORDER BY terms for ``order`` in ``scope``; missing values sort last either way."""
-        typed = self.operand(order.key, scope)
-        desc = order.descending
-        if typed.type == "json":
-            ref: JsonRef = typed.sql
-            rank = case((ref.json_type() == "number", 0), (ref.json_type() == "string", 1),
-                        (ref.is_null(), 3), else_=2)
-            text = ref.string()
-            if self.dialect == "postgresql":
-                text = text.collate("C")
-            return [SortKey(rank, False, "number"),
-                    SortKey(func.coalesce(ref.number(), 0.0), desc, "number"),
-                    SortKey(func.coalesce(text, ""), desc, "string")]
-        if typed.type not in ("number", "string", "enum"):
-            raise err(f"cannot order by {typed.label}", order.pos)
-        key_type = "number" if typed.type == "number" else "string"
-        expr = typed.sql
-        if typed.wrap is not None:
-            raise err(f"cannot order objects by {typed.label}", order.pos)
-        if key_type == "string" and self.dialect == "postgresql":
-            expr = expr.collate("C")
-        present = not typed.nullable or any(
-            isinstance(c, ast.Compare | ast.In) and c.left == order.key
-            and not (isinstance(c, ast.In) and c.negated)
-            and not (isinstance(c, ast.Compare) and c.right.kind == "null")
-            for c in ast.conjuncts(node))
-        if typed.sql is null() or (isinstance(typed.sql, type(null())) and typed.nullable):
-            return [SortKey(None, False, "number", const=1),
-                    SortKey(None, desc, key_type, const=0 if key_type == "number" else "")]
-        if present:
-            return [SortKey(expr, desc, key_type)]
-        missing = case((typed.sql.is_(None), 1), else_=0)
-        default = 0 if key_type == "number" else ""
-        return [SortKey(missing, False, "number"),
-                SortKey(func.coalesce(expr, default), desc, key_type)]
 
 
 def _apply(expr: ColumnElement, op: str, value: Any) -> ColumnElement:

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, literal, select, union_all
+from sqlalchemy import Connection, case, func, literal, select, union_all
+from sqlalchemy.sql.elements import Null
 
 from ocula.core.query import ast
 from ocula.core.query.compile import Branch, Compiler, err
 from ocula.core.query.describe import describe_query
+from ocula.core.query.fields import JsonRef
 from ocula.core.query.paging import SortKey, after, decode_cursor, encode_cursor, fingerprint
 from ocula.core.query.parser import parse
 from ocula.core.store import schema as t
@@ -61,7 +63,7 @@ class ItemsPlan:
         keys: list[SortKey] = []
         desc = False
         if self.query.order is not None:
-            keys = self.compiler.sort_keys(self.query.order, items, self.query.where)
+            keys = sort_keys(self.compiler, self.query.order, items, self.query.where)
             desc = self.query.order.descending
         self.keys = keys + [SortKey(items.c.pk, desc, "number")]
         self.description = describe_query(self.query, "items")
@@ -113,7 +115,8 @@ class ObjectsPlan:
         for b in self.branches:
             keys = []
             if self.query.order is not None:
-                keys = self.compiler.sort_keys(self.query.order, b.scope, b.node)
+                keys = sort_keys(self.compiler, self.query.order, b.scope, b.node,
+                                 uniform=len(self.branches) > 1)
             if len(self.branches) > 1:
                 keys.append(SortKey(None, desc, "number", const=KIND_RANK[b.scope.kind]))
             keys.append(SortKey(b.scope.pk_col, desc, "number"))
@@ -192,6 +195,51 @@ class ObjectsPlan:
             if b.scope.kind == "annotation" and b.scope.run is not None:
                 return {"pk": b.scope.run.pk, "name": b.scope.run.name}
         return {}
+
+
+def sort_keys(compiler: Compiler, order: ast.OrderBy, scope: Any, node: ast.Node | None,
+              *, uniform: bool = False) -> list[SortKey]:
+    """ORDER BY terms for ``order`` in ``scope``; missing values sort last either way.
+
+    Where the query guarantees a value (``confidence > 0.8 order by confidence``) the
+    key is the bare column, which an index can serve; ``uniform`` (union branches must
+    produce the same columns) keeps the general two-key form.
+    """
+    typed = compiler.operand(order.key, scope)
+    desc = order.descending
+    if typed.type == "json":
+        ref: JsonRef = typed.sql
+        rank = case((ref.json_type() == "number", 0), (ref.json_type() == "string", 1),
+                    (ref.is_null(), 3), else_=2)
+        text = ref.string()
+        if compiler.dialect == "postgresql":
+            text = text.collate("C")
+        return [SortKey(rank, False, "number"),
+                SortKey(func.coalesce(ref.number(), 0.0), desc, "number"),
+                SortKey(func.coalesce(text, ""), desc, "string")]
+    if typed.type not in ("number", "string", "enum"):
+        raise err(f"cannot order by {typed.label}", order.pos)
+    key_type = "number" if typed.type == "number" else "string"
+    expr = typed.sql
+    if typed.wrap is not None:
+        raise err(f"cannot order objects by {typed.label}", order.pos)
+    if key_type == "string" and compiler.dialect == "postgresql":
+        expr = expr.collate("C")
+    present = not typed.nullable or any(
+        isinstance(c, ast.Compare | ast.In) and c.left == order.key
+        and not (isinstance(c, ast.In) and c.negated)
+        and not (isinstance(c, ast.Compare) and c.right.kind == "null")
+        for c in ast.conjuncts(node))
+    if isinstance(typed.sql, Null):
+        # the field does not exist for this object kind: every row is "missing"
+        return [SortKey(None, False, "number", const=1),
+                SortKey(None, desc, key_type, const=0 if key_type == "number" else "")]
+    if present and not uniform:
+        return [SortKey(expr, desc, key_type)]
+    missing = case((typed.sql.is_(None), 1), else_=0)
+    default = 0 if key_type == "number" else ""
+    return [SortKey(missing, False, "number"),
+            SortKey(func.coalesce(expr, default), desc, key_type)]
 
 
 def _remaining(limit: int | None, served: int, page_size: int) -> int:

@@ -80,3 +80,21 @@ def test_fetch_times_out(http_root) -> None:
     base, _ = http_root
     with pytest.raises(ImageError, match="ReadTimeout|timed out|Timeout"):
         media.fetch_url(f"{base}/slow/img_0000.jpg", timeout=0.5)
+
+
+def test_server_mode_refuses_private_urls(http_root, tmp_path: Path) -> None:
+    from ocula.core.services import Service
+
+    base, _ = http_root
+    service = Service.open(tmp_path / "srv", local_roots=[], allow_private_urls=False)
+    try:
+        ds = service.create_dataset("ssrf")
+        with pytest.raises(BatchError) as err:
+            service.append(ds["id"], [DatasetItem(f"{base}/img_0000.jpg", "inside"),
+                                      DatasetItem("http://169.254.169.254/latest/x.jpg",
+                                                  "metadata")])
+        messages = {e.reference_id: e.message for e in err.value.errors}
+        assert set(messages) == {"inside", "metadata"}
+        assert all("private address" in m for m in messages.values())
+    finally:
+        service.close()

@@ -38,11 +38,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _open(data: Path | None, database_url: str | None, local_roots: list[Path] | None = None
-          ) -> Any:
+def _open(data: Path | None, database_url: str | None, local_roots: list[Path] | None = None,
+          *, allow_private_urls: bool = True) -> Any:
     from ocula.core.services import Service
 
-    return Service.open(data, database_url, local_roots=local_roots)
+    return Service.open(data, database_url, local_roots=local_roots,
+                        allow_private_urls=allow_private_urls)
 
 
 def serve_command(
@@ -53,6 +54,9 @@ def serve_command(
     media_root: Annotated[list[Path] | None, typer.Option(
         "--media-root", help="A server folder clients may reference images in by path "
                              "(repeatable). Default: none, clients must upload.")] = None,
+    allow_private_urls: Annotated[bool, typer.Option(
+        "--allow-private-urls", help="Let clients name image URLs on loopback or private "
+                                     "networks (refused by default).")] = False,
     no_auth: Annotated[bool, typer.Option(
         "--no-auth", help="Serve without API keys (only on a loopback address).")] = False,
     public_url: Annotated[str | None, typer.Option(
@@ -75,7 +79,8 @@ def serve_command(
     from ocula.server import ServerSettings, create_app
 
     roots = [Path(r).expanduser().resolve() for r in media_root or []]
-    service = _open(data, database_url, local_roots=roots)
+    service = _open(data, database_url, local_roots=roots,
+                    allow_private_urls=allow_private_urls)
     if not no_auth and not any(not k["revoked"] for k in service.list_keys()):
         typer.echo("No API key exists yet: create one with `ocula keys create NAME`.",
                    err=True)

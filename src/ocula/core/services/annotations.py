@@ -176,7 +176,7 @@ class AnnotationService(ServiceBase):
         loc = str(seg.mask_url)
         try:
             if m.is_url(loc):
-                data = m.fetch_url(loc)
+                data = self._fetch(loc)
             else:
                 path = Path(loc)
                 self._check_local_path(path, seg.reference_id)

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from ocula.core.store import schema as t
 from ocula.core.store.engine import Database
-from ocula.core.store.media import MediaStore
+from ocula.core.store.media import MediaStore, fetch_url
 from ocula.errors import ImageError, NotFoundError
 
 # Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
@@ -36,14 +36,19 @@ class ServiceBase:
 
     ``local_roots``: None lets callers name any local path (embedded use); a list allows
     only paths under those folders (a server never reads arbitrary server-side paths
-    on behalf of a remote client).
+    on behalf of a remote client). ``allow_private_urls=False`` refuses image URLs on
+    loopback and private networks (a server is not a proxy into its own network).
     """
 
     def __init__(self, db: Database, media: MediaStore,
-                 local_roots: list[Path] | None = None):
+                 local_roots: list[Path] | None = None, *, allow_private_urls: bool = True):
         self.db = db
         self.media = media
         self.local_roots = local_roots
+        self.allow_private_urls = allow_private_urls
+
+    def _fetch(self, url: str) -> bytes:
+        return fetch_url(url, allow_private=self.allow_private_urls)
 
     def _check_local_path(self, path: Path, ref: str | None) -> None:
         if self.local_roots is None:

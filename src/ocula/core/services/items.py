@@ -98,7 +98,7 @@ class ItemService(ServiceBase):
         metadata_json = dump_metadata(item.metadata, f"item {ref!r}", ref)
         data = uploads.get(ref) if ref is not None else None
         if data is None and m.is_url(location):
-            data = m.fetch_url(location)
+            data = self._fetch(location)
         if data is not None:
             info = m.probe_bytes(data, location)
             key = self.media.put_bytes(data, info.format)

@@ -33,7 +33,8 @@ class Service(DatasetService, ItemService, AnnotationService, SliceService, Mode
 
     @classmethod
     def open(cls, home: str | Path | None = None, database_url: str | None = None,
-             local_roots: list[Path] | None = None) -> Service:
+             local_roots: list[Path] | None = None, *,
+             allow_private_urls: bool = True) -> Service:
         """Open (creating and migrating if needed) the catalog under ``home``.
 
         The database is ``home/catalog.db`` (SQLite) unless ``database_url`` names
@@ -43,7 +44,8 @@ class Service(DatasetService, ItemService, AnnotationService, SliceService, Mode
         root = Path(home).expanduser() if home is not None else default_home()
         root.mkdir(parents=True, exist_ok=True)
         db = Database(database_url or sqlite_url(root / "catalog.db"))
-        return cls(db, MediaStore(root), local_roots=local_roots)
+        return cls(db, MediaStore(root), local_roots=local_roots,
+                   allow_private_urls=allow_private_urls)
 
     def close(self) -> None:
         self.db.dispose()

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import os
+import socket
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from PIL import Image, UnidentifiedImageError
@@ -94,8 +97,31 @@ def is_url(location: str) -> bool:
     return location.startswith(("http://", "https://"))
 
 
-def fetch_url(url: str, *, timeout: float = FETCH_TIMEOUT_S) -> bytes:
-    """Download an image, bounded in time and size."""
+def check_public_url(url: str) -> None:
+    """Refuse URLs whose host resolves to a loopback, private, link-local or reserved
+    address: a server must not be a proxy into its own network (SSRF)."""
+    host = urlsplit(url).hostname
+    if not host:
+        raise ImageError(f"URL has no host: {url}")
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError as exc:
+        raise ImageError(f"cannot resolve the host of {url}: {exc}") from exc
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
+                or ip.is_multicast or ip.is_unspecified):
+            raise ImageError(f"refusing to fetch {url}: {host} is a private address ({ip}); "
+                             "a server admin can allow this with --allow-private-urls")
+
+
+def fetch_url(url: str, *, timeout: float = FETCH_TIMEOUT_S,
+              allow_private: bool = True) -> bytes:
+    """Download an image, bounded in time and size. With ``allow_private=False`` hosts
+    on private networks are refused (the check resolves the name once; a DNS answer that
+    changes between the check and the request is not caught)."""
+    if not allow_private:
+        check_public_url(url)
     try:
         with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as resp:
             if resp.status_code != 200:

@@ -123,7 +123,9 @@ def fetch_url(url: str, *, timeout: float = FETCH_TIMEOUT_S,
     if not allow_private:
         check_public_url(url)
     try:
-        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as resp:
+        # A redirect could point into the private network: followed only when allowed.
+        with httpx.stream("GET", url, timeout=timeout,
+                          follow_redirects=allow_private) as resp:
             if resp.status_code != 200:
                 raise ImageError(f"fetching {url} gave HTTP {resp.status_code}")
             chunks, total = [], 0

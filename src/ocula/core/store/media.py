@@ -46,24 +46,74 @@ def _check_tail(fmt: str, tail: bytes, name: str) -> None:
         raise ImageError(f"truncated PNG file (no IEND chunk): {name}")
 
 
+# SOFn markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
+_JPEG_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
+                       0xCF))
+_HEAD_BYTES = 64 * 1024
+
+
+def _fast_size(head: bytes) -> tuple[int, int, str] | None:
+    """Width, height and format of a PNG or JPEG from its first bytes, or None.
+
+    Pillow's open costs ~40 µs a file in Python; walking a JPEG's few marker segments
+    here costs a tenth of that, which is most of ingest time at 100k items. Anything
+    unusual returns None and goes through Pillow.
+    """
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), "PNG"
+    if head[:2] != b"\xff\xd8":
+        return None
+    i, n = 2, len(head)
+    while i + 9 < n:
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_SOF:
+            h = int.from_bytes(head[i + 5:i + 7], "big")
+            w = int.from_bytes(head[i + 7:i + 9], "big")
+            return w, h, "JPEG"
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end or scan data before any frame header
+            return None
+        i += 2 + int.from_bytes(head[i + 2:i + 4], "big")
+    return None
+
+
 def _probe(fp: io.BufferedIOBase | io.BytesIO, name: str) -> ImageInfo:
-    try:
-        with warnings.catch_warnings():
-            # Pillow's decompression-bomb guard stays on; its warning tier is an error here.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(fp) as img:
-                width, height = img.size
-                fmt = img.format or "UNKNOWN"
-    except (UnidentifiedImageError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as exc:
-        raise ImageError(f"not a readable image ({exc.__class__.__name__}): {name}") from exc
-    except OSError as exc:
-        raise ImageError(f"cannot read image {name}: {exc}") from exc
+    head = fp.read(_HEAD_BYTES)
+    fast = _fast_size(head)
+    if fast is not None:
+        width, height, fmt = fast
+        if width * height > (Image.MAX_IMAGE_PIXELS or width * height):
+            raise ImageError(f"not a readable image (DecompressionBombWarning: {width}×"
+                             f"{height} px is over Pillow's limit): {name}")
+    else:
+        fp.seek(0)
+        width, height, fmt = _probe_with_pillow(fp, name)
     fp.seek(-min(64, _size(fp)), os.SEEK_END)
     _check_tail(fmt, fp.read(), name)
     if width <= 0 or height <= 0:
         raise ImageError(f"image has no pixels: {name}")
     return ImageInfo(width, height, fmt)
+
+
+def _probe_with_pillow(fp: io.BufferedIOBase | io.BytesIO, name: str) -> tuple[int, int, str]:
+    try:
+        with warnings.catch_warnings():
+            # Pillow's decompression-bomb guard stays on; its warning tier is an error here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fp) as img:
+                return img.size[0], img.size[1], img.format or "UNKNOWN"
+    except (UnidentifiedImageError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as exc:
+        raise ImageError(f"not a readable image ({exc.__class__.__name__}): {name}") from exc
+    except OSError as exc:
+        raise ImageError(f"cannot read image {name}: {exc}") from exc
 
 
 def _size(fp: io.BufferedIOBase | io.BytesIO) -> int:

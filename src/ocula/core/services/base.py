@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
 from ocula.core.store import schema as t
+from ocula.core.store.bulk import fetch_tuples
 from ocula.core.store.engine import Database
 from ocula.core.store.media import MediaStore, fetch_url
 from ocula.errors import ImageError, NotFoundError
@@ -29,6 +30,14 @@ def chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+class _ItemKey(NamedTuple):
+    reference_id: str
+    pk: int
+    id: str
+    width: int
+    height: int
 
 
 class ServiceBase:
@@ -99,7 +108,7 @@ class ServiceBase:
         # Past a few thousand ids one scan of the dataset beats many IN look-ups.
         if len(unique) > 5 * CHUNK:
             wanted = set(unique)
-            return {r[0]: r for r in conn.execute(base) if r[0] in wanted}
+            return {r[0]: _ItemKey(*r) for r in fetch_tuples(conn, base) if r[0] in wanted}
         found: dict[str, Any] = {}
         for part in chunks(unique):
             for r in conn.execute(base.where(t.items.c.reference_id.in_(part))):

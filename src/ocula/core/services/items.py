@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -103,13 +104,16 @@ class ItemService(ServiceBase):
             info = m.probe_bytes(data, location)
             key = self.media.put_bytes(data, info.format)
             return _Probed(item, metadata_json, location, key, info.width, info.height)
-        path = Path(location).expanduser()
-        self._check_local_path(path, ref)
+        # os.path, not pathlib: at 100k items pathlib's parsing is a visible cost.
+        path = os.path.abspath(os.path.expanduser(location))
+        if self.local_roots is not None:
+            self._check_local_path(Path(path), ref)
         info = m.probe_file(path)
+        key = None
         if copy_media:
-            key = self.media.put_bytes(path.read_bytes(), info.format)
-            return _Probed(item, metadata_json, str(path.absolute()), key, info.width, info.height)
-        return _Probed(item, metadata_json, str(path.absolute()), None, info.width, info.height)
+            with open(path, "rb") as fp:
+                key = self.media.put_bytes(fp.read(), info.format)
+        return _Probed(item, metadata_json, path, key, info.width, info.height)
 
     def _write_items(self, conn: Connection, dataset_pk: int, probed: list[_Probed],
                      update_existing: bool) -> dict[str, Any]:

@@ -89,3 +89,25 @@ def test_cache_follows_writes(service, tmp_path) -> None:
     service.update_metadata("scene", [{"reference_id": "img4", "metadata": {"weather": "x"}}])
     third = service.insights("scene")
     assert {v["value"] for v in third["metadata"]["weather"]["values"]} >= {"x"}
+
+
+def test_free_text_metadata_counts_top_values_only(service, tmp_path) -> None:
+    from ocula import DatasetItem
+    from tests.conftest import make_images
+
+    (image,) = make_images(tmp_path / "img", 1)
+    service.create_dataset("names")
+    service.append("names", [DatasetItem(str(image), f"r{i}", {
+        "name": f"file_{i:03d}.jpg", "site": "a" if i % 3 else "b", "n": i % 7})
+        for i in range(150)])
+    r = service.insights("names")
+    name = r["metadata"]["name"]
+    assert name["type"] == "categorical" and len(name["values"]) == 25
+    assert sum(v["count"] for v in name["values"]) + name["other"] == 150
+    assert {v["value"]: v["count"] for v in r["metadata"]["site"]["values"]} == {
+        "a": 100, "b": 50}
+    n = r["metadata"]["n"]
+    assert n["type"] == "numeric" and sum(b["count"] for b in n["buckets"]) == 150
+    for bucket in n["buckets"] + r["metadata"]["site"]["values"]:
+        got = service.query_items("names", bucket["query"], with_total=True)["total"]
+        assert got == bucket["count"], bucket["query"]

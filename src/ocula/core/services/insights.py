@@ -45,6 +45,10 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 MAX_PER_ITEM = 20
 MAX_CATEGORIES = 25
 NUMERIC_BINS = 12
+# Most groups one metadata GROUP BY may produce before fields are split over passes.
+MAX_GROUPS = 20_000
+# Stands for "every other value" of a free-text field counted by its top values only.
+_REST = object()
 _CACHE_SIZE = 32
 
 
@@ -302,28 +306,38 @@ class _Insights:
 
     # --- metadata -------------------------------------------------------------------
 
-    def _sample_fields(self) -> dict[str, str]:
+    def _sample_fields(self) -> dict[str, tuple[str, int]]:
+        """Top-level metadata keys of the first items in scope: (kind, distinct values
+        seen) per key, kind "number" or "categorical" by majority."""
         rows = self.conn.scalars(select(t.items.c.metadata).where(*self.item_where)
                                  .order_by(t.items.c.pk).limit(self.sample)).all()
         kinds: dict[str, Counter] = defaultdict(Counter)
+        seen: dict[str, set] = defaultdict(set)
         for md in rows:
             for key, value in (md or {}).items():
-                if isinstance(value, bool):
+                if isinstance(value, bool | str):
                     kinds[key]["categorical"] += 1
                 elif isinstance(value, int | float):
                     kinds[key]["number"] += 1
-                elif isinstance(value, str):
-                    kinds[key]["categorical"] += 1
-        return {k: c.most_common(1)[0][0] for k, c in sorted(kinds.items())}
+                else:
+                    continue
+                if len(seen[key]) <= MAX_CATEGORIES * 4:
+                    seen[key].add(json.dumps(value))
+        return {k: (c.most_common(1)[0][0], len(seen[k])) for k, c in sorted(kinds.items())}
 
     def metadata(self) -> dict[str, Any]:
-        """Per field: value counts (categorical) or a histogram (numeric). Each field's
-        value is read as JSON text once per item (SQLite ``->``, PostgreSQL ``#>``)."""
+        """Per field: value counts (categorical) or a histogram (numeric).
+
+        Fields are counted together in as few ``GROUP BY`` passes as possible (each pass
+        reads an item's metadata once; grouping sets of fields whose value counts
+        multiply to at most ``MAX_GROUPS``), then summed per field in Python.
+        """
         fields = self._sample_fields()
         if not fields:
             return {}
         raw = {k: self._json_value(k) for k in fields}
-        numbers = {k: self._json_number(raw[k]) for k, kind in fields.items() if kind == "number"}
+        numbers = {k: self._json_number(raw[k]) for k, (kind, _) in fields.items()
+                   if kind == "number"}
         ranges: dict[str, tuple] = {}
         if numbers:
             aggs = []
@@ -332,12 +346,45 @@ class _Insights:
             row = self.conn.execute(select(*aggs).where(*self.item_where)).one()
             for i, key in enumerate(numbers):
                 ranges[key] = (row[2 * i], row[2 * i + 1])
+        group_exprs: dict[str, Any] = {}
+        width: dict[str, float] = {}
+        for key, (kind, _) in fields.items():
+            if kind != "number":
+                group_exprs[key] = raw[key]
+                continue
+            lo, hi = ranges[key]
+            if lo is None:
+                continue
+            width[key] = (hi - lo) / NUMERIC_BINS if hi > lo else 1.0
+            group_exprs[key] = self._floor((numbers[key] - lo) / width[key])
+        counts: dict[str, Counter] = {k: Counter() for k in group_exprs}
+        many = [k for k, (kind, seen) in fields.items()
+                if kind != "number" and seen > MAX_CATEGORIES * 4]
+        for key in many:
+            # Free text (file names, ids): its top values only, never every distinct one.
+            expr = group_exprs.pop(key)
+            rows = self.conn.execute(select(expr, func.count()).where(*self.item_where)
+                                     .group_by(expr).order_by(func.count().desc())
+                                     .limit(MAX_CATEGORIES)).all()
+            counts[key].update(dict(rows))
+            total = self.conn.scalar(select(func.count()).select_from(t.items)
+                                     .where(*self.item_where))
+            counts[key][_REST] = total - sum(n for _, n in rows)
+        for batch in _batches({k: fields[k][1] + 1 if fields[k][0] != "number"
+                               else NUMERIC_BINS + 1 for k in group_exprs}):
+            exprs = [group_exprs[k] for k in batch]
+            rows = self.conn.execute(select(*exprs, func.count()).where(*self.item_where)
+                                     .group_by(*exprs)).all()
+            for row in rows:
+                for i, key in enumerate(batch):
+                    counts[key][row[i]] += row[-1]
         out: dict[str, Any] = {}
-        for key, kind in fields.items():
+        for key, (kind, _) in fields.items():
             if kind == "number":
-                out[key] = self._numeric(key, numbers[key], *ranges[key])
+                out[key] = self._numeric(key, counts.get(key, Counter()), *ranges[key],
+                                         width.get(key, 1.0))
             else:
-                out[key] = self._categorical(key, raw[key])
+                out[key] = self._categorical(key, counts[key])
         return out
 
     def _json_value(self, key: str) -> Any:
@@ -360,39 +407,37 @@ class _Insights:
             return value
         return json.loads(value)
 
-    def _categorical(self, key: str, value: Any) -> dict[str, Any]:
-        rows = self.conn.execute(select(value, func.count()).where(*self.item_where)
-                                 .group_by(value).order_by(func.count().desc())).all()
-        values, other = [], 0
-        for raw, n in rows:
-            v = self._decode(raw)
-            if isinstance(v, str) and len(values) < MAX_CATEGORIES:
-                values.append({"value": v, "count": n,
-                               **self.q(f"{_key(key)} = {quote(v)}", "items")})
-            elif isinstance(v, bool):
+    def _categorical(self, key: str, grouped: Counter) -> dict[str, Any]:
+        values: list[dict[str, Any]] = []
+        null_count = 0
+        decoded: Counter = Counter()
+        other = grouped.pop(_REST, 0)
+        for raw, n in grouped.items():
+            decoded[json.dumps(self._decode(raw))] += n
+        for text, n in sorted(decoded.items(), key=lambda kv: (-kv[1], kv[0])):
+            v = json.loads(text)
+            if isinstance(v, bool):
                 values.append({"value": v, "count": n,
                                **self.q(f"{_key(key)} = {'true' if v else 'false'}", "items")})
+            elif isinstance(v, str) and len(values) < MAX_CATEGORIES:
+                values.append({"value": v, "count": n,
+                               **self.q(f"{_key(key)} = {quote(v)}", "items")})
             elif v is None:
-                null = next((x for x in values if x["value"] is None), None)
-                if null is None:
-                    values.append({"value": None, "count": n,
-                                   **self.q(f"{_key(key)} = null", "items")})
-                else:
-                    null["count"] += n
+                null_count += n
             else:
                 other += n
+        if null_count:
+            values.append({"value": None, "count": null_count,
+                           **self.q(f"{_key(key)} = null", "items")})
         return {"type": "categorical", "values": values, "other": other}
 
-    def _numeric(self, key: str, num: Any, lo: Any, hi: Any) -> dict[str, Any]:
+    def _numeric(self, key: str, grouped: Counter, lo: Any, hi: Any,
+                 width: float) -> dict[str, Any]:
         if lo is None:
-            return {"type": "numeric", "buckets": [], "missing": 0}
-        width = (hi - lo) / NUMERIC_BINS if hi > lo else 1.0
-        bucket = self._floor((num - lo) / width)
-        rows = self.conn.execute(select(bucket, func.count()).where(*self.item_where)
-                                 .group_by(bucket)).all()
+            return {"type": "numeric", "buckets": [], "missing": sum(grouped.values())}
         counts: Counter = Counter()
         missing = 0
-        for b, n in rows:
+        for b, n in grouped.items():
             if b is None:
                 missing += n
             else:
@@ -409,6 +454,22 @@ class _Insights:
         return {"type": "numeric", "buckets": buckets, "missing": missing,
                 "min": lo, "max": hi, "missing_query": self.q(
                     f"not {_key(key)} >= {_num(lo)}", "items")["query"]}
+
+
+def _batches(cardinality: dict[str, int]) -> list[list[str]]:
+    """Fields grouped so each batch's estimated number of groups stays small."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    product = 1
+    for key, n in sorted(cardinality.items(), key=lambda kv: kv[1]):
+        if current and product * n > MAX_GROUPS:
+            batches.append(current)
+            current, product = [], 1
+        current.append(key)
+        product *= n
+    if current:
+        batches.append(current)
+    return batches
 
 
 def dumps(result: dict[str, Any]) -> str:

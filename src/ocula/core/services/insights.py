@@ -18,15 +18,19 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
 import threading
 from collections import Counter, defaultdict
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    Column,
     Connection,
     Float,
     Integer,
+    MetaData,
+    Table,
     Text,
     case,
     cast,
@@ -178,6 +182,22 @@ class _Insights:
     # --- parts ----------------------------------------------------------------------
 
     def build(self) -> dict[str, Any]:
+        if not self.scoped:
+            return self._build()
+        # Evaluate the scope (slice/query) once into a temporary table instead of once
+        # per statement: a metadata condition is a scan of every item.
+        scope = Table(f"ocula_scope_{secrets.token_hex(6)}", MetaData(),
+                      Column("pk", Integer, primary_key=True), prefixes=["TEMPORARY"])
+        scope.create(self.conn)
+        try:
+            self.conn.execute(scope.insert().from_select(["pk"], self.scope_items))
+            self.scope_items = select(scope.c.pk)
+            self.item_where = [t.items.c.pk.in_(self.scope_items)]
+            return self._build()
+        finally:
+            scope.drop(self.conn)
+
+    def _build(self) -> dict[str, Any]:
         n_items = self.conn.scalar(select(func.count()).select_from(t.items)
                                    .where(*self.item_where))
         labels, area, aspect, n_ann = self.ground_truth()

@@ -224,3 +224,44 @@ def test_commit_metrics_and_failures(any_client: Client, tmp_path: Path) -> None
     assert diff["delta"]["AP"] > 0
     with pytest.raises(NotFoundError):
         run.metrics(slice="nope")
+
+
+def test_segm_commit_and_metrics(any_client: Client, tmp_path: Path) -> None:
+    """Mask metrics (iou_type="segm") give the same answers embedded and over HTTP."""
+    import numpy as np
+
+    from ocula import MaskAnnotation, MaskPrediction, PolygonPrediction
+
+    def square(y: int, x: int, size: int) -> np.ndarray:
+        m = np.zeros((60, 80), dtype=bool)
+        m[y:y + size, x:x + size] = True
+        return m
+
+    paths = make_images(tmp_path / "segm-imgs", 2, size=(80, 60))
+    ds = any_client.create_dataset("segm")
+    ds.append([DatasetItem(str(p), f"s{i}") for i, p in enumerate(paths)])
+    tri = [Point(40, 10), Point(70, 10), Point(55, 40)]
+    ds.annotate([MaskAnnotation("car", square(10, 10, 10), reference_id="s0"),
+                 PolygonAnnotation("person", tri, reference_id="s0"),
+                 MaskAnnotation("car", square(0, 0, 40), reference_id="s1", iscrowd=True),
+                 BoxAnnotation("car", 50, 40, 10, 10, reference_id="s1")])  # not segm GT
+    model = any_client.add_model("seg", "seg")
+    run = model.create_run("seg", ds, [
+        MaskPrediction("car", square(10, 10, 10), reference_id="s0", confidence=0.9),
+        PolygonPrediction("person", tri, reference_id="s0", confidence=0.8),
+        MaskPrediction("car", square(5, 5, 10), reference_id="s1", confidence=0.95),  # in crowd
+        MaskPrediction("car", square(45, 60, 10), reference_id="s1", confidence=0.7)])
+    res = run.commit(iou_type="segm")
+    assert (res["tp"], res["fp"], res["fn"]) == (2, 1, 0)
+    assert res["iou_type"] == "segm" and res["ground_truth"] == 3
+    m = run.metrics(iou_type="segm", confidence_threshold=0.5)
+    assert m["iou_type"] == "segm" and m["stats"]["AP"] == pytest.approx(1.0)
+    assert m["operating_point"]["tp"] == 2 and m["operating_point"]["fp"] == 1
+    assert [f["reference_id"] for f in run.failures("fp")] == ["s1"]
+    assert run.failure_summary()["iou_type"] == "segm"
+    boxes = model.create_run("boxes", ds, [
+        BoxPrediction("car", 10, 10, 10, 10, reference_id="s0", confidence=0.9)])
+    with pytest.raises(ValidationError, match="no mask or polygon predictions"):
+        boxes.commit(iou_type="segm")
+    with pytest.raises(ValidationError):
+        run.metrics(iou_type="masks")

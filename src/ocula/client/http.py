@@ -371,23 +371,26 @@ class HttpBackend:
     def commit_run(self, run_id: str, *, class_agnostic: bool | None = None,
                    allowed_label_matches: Sequence[Mapping[str, Any]] | None = None,
                    iou_threshold: float | None = None,
-                   annotation_version: int | str | None = None) -> dict[str, Any]:
+                   annotation_version: int | str | None = None,
+                   iou_type: str | None = None) -> dict[str, Any]:
         """Match the run against the ground truth on the server (a job; waits for it)."""
         job = self._call("POST", f"/runs/{_seg(run_id)}/commit", body={
             "class_agnostic": class_agnostic,
             "allowed_label_matches": (None if allowed_label_matches is None
                                       else [dict(m) for m in allowed_label_matches]),
-            "iou_threshold": iou_threshold, "annotation_version": annotation_version})
+            "iou_threshold": iou_threshold, "annotation_version": annotation_version,
+            "iou_type": iou_type})
         return self._wait(job)
 
     def run_metrics(self, run_id: str, *, slice: str | None = None,  # noqa: A002
                     iou_threshold: float | None = None,
                     annotation_version: int | str | None = None,
-                    confidence_threshold: float = 0.5) -> dict[str, Any]:
+                    confidence_threshold: float = 0.5,
+                    iou_type: str = "bbox") -> dict[str, Any]:
         return self._call("GET", f"/runs/{_seg(run_id)}/metrics", params={
             "slice": slice, "iou_threshold": iou_threshold,
             "annotation_version": annotation_version,
-            "confidence_threshold": confidence_threshold})
+            "confidence_threshold": confidence_threshold, "iou_type": iou_type})
 
     def run_failures(self, run_id: str, *, kind: str = "fp", limit: int = 20,
                      min_confidence: float = 0.0) -> list[dict[str, Any]]:

@@ -80,11 +80,14 @@ class ModelRun:
     def commit(self, payload: dict[str, Any] | None = None, *, class_agnostic: bool = False,
                allowed_label_matches: Sequence[dict[str, str]] | None = None,
                iou_threshold: float = 0.5,
-               annotation_version: int | str | None = None) -> dict[str, Any]:
+               annotation_version: int | str | None = None,
+               iou_type: str = "bbox") -> dict[str, Any]:
         """Match predictions to ground truth and store TP/FP/FN per box and item.
 
         ``payload`` is Nucleus' form (``{"class_agnostic": ..., "allowed_label_matches":
         [{"ground_truth_label", "model_prediction_label"}]}``); keywords work too.
+        ``iou_type="segm"`` matches mask/polygon predictions to mask/polygon ground truth
+        by pixel IoU (COCO's ``segm``); the default ``"bbox"`` matches boxes.
         Committing again after any change replaces the earlier result."""
         payload = payload or {}
         return self._backend.commit_run(
@@ -92,17 +95,20 @@ class ModelRun:
             class_agnostic=payload.get("class_agnostic", class_agnostic),
             allowed_label_matches=payload.get("allowed_label_matches", allowed_label_matches),
             iou_threshold=payload.get("iou_threshold", iou_threshold),
-            annotation_version=annotation_version)
+            annotation_version=annotation_version,
+            iou_type=payload.get("iou_type", iou_type))
 
     def metrics(self, slice: str | None = None, iou_threshold: float | None = None,
                 annotation_version: int | str | None = None, *,
-                confidence_threshold: float = 0.5) -> dict[str, Any]:
+                confidence_threshold: float = 0.5, iou_type: str = "bbox") -> dict[str, Any]:
         """COCO metrics (``stats``: AP, AP50, … ARl), per-class AP/AR, P/R/F1 at
         ``confidence_threshold``, best-F1 threshold, PR curves and confusion matrix,
-        optionally on one slice (name or id) and against a label version."""
+        optionally on one slice (name or id) and against a label version.
+        ``iou_type="segm"`` gives mask metrics (pycocotools' ``iouType="segm"``)."""
         return self._backend.run_metrics(self.id, slice=slice, iou_threshold=iou_threshold,
                                          annotation_version=annotation_version,
-                                         confidence_threshold=confidence_threshold)
+                                         confidence_threshold=confidence_threshold,
+                                         iou_type=iou_type)
 
     def failures(self, kind: str = "fp", limit: int = 20, *,
                  min_confidence: float = 0.0) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ so a UI can open them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,7 @@ def confusion_matrix(
     score_threshold: float = 0.0,
     max_dets: int | None = 100,
     labels: list[Any] | None = None,
+    pair_iou: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> ConfusionMatrix:
     """Build the confusion matrix (see the module docstring for the rules).
 
@@ -100,11 +102,16 @@ def confusion_matrix(
         max_dets: cap on detections per image (highest scores kept); None = no cap.
         labels: row/column order; default all labels of ``gt`` and ``dt``, sorted. Boxes
             with other labels are left out of the counts.
+        pair_iou: optional IoU of aligned (detection row, ground-truth row) pairs, rows
+            of the inputs ``dt`` and ``gt`` (see :func:`match_detections`).
     """
     space = LabelSpace(labels) if labels is not None else LabelSpace.union(gt.label, dt.label)
-    kept = dt.subset(np.flatnonzero(dt.score >= score_threshold))
+    kept_rows = np.flatnonzero(dt.score >= score_threshold)
+    kept = dt.subset(kept_rows)
+    kept_iou = None if pair_iou is None else (lambda d, g: pair_iou(kept_rows[d], g))
     match = match_detections(
-        gt, kept, iou_threshold=iou_threshold, class_agnostic=True, max_dets=max_dets
+        gt, kept, iou_threshold=iou_threshold, class_agnostic=True, max_dets=max_dets,
+        pair_iou=kept_iou,
     )
     k = len(space)
     gk = space.index(gt.label)

@@ -14,7 +14,7 @@ class-agnostic or cross-label matching, and per-row results it can write back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -268,6 +268,7 @@ def match_detections(
     class_agnostic: bool = False,
     allowed_label_matches: Iterable[Mapping[str, Any]] | None = None,
     max_dets: int | None = 100,
+    pair_iou: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> MatchResult:
     """Match detections to ground truth at one IoU threshold, COCO-style, per image.
 
@@ -287,6 +288,9 @@ def match_detections(
         max_dets: keep only the top ``max_dets`` detections per image and predicted label
             (per image when ``class_agnostic``), as COCO does; the rest are
             :attr:`MatchStatus.SKIPPED`. ``None`` keeps all.
+        pair_iou: optional IoU function for aligned (detection row, ground-truth row)
+            pairs, as in :func:`~ocula.core.evaluation.evaluate_coco` (e.g. mask IoU);
+            default is COCO box IoU on ``bbox``.
 
     Returns:
         A :class:`MatchResult` whose arrays align with the rows of ``gt`` and ``dt``.
@@ -311,8 +315,10 @@ def match_detections(
     # detections that may not match it.
     pair_det, pair_gt = pairs_within(dimg, gimg)
     regular_gt = ~gt.iscrowd
-    pair_iou = box_iou_pairs(dt.bbox[pair_det], gt.bbox[pair_gt], gt.iscrowd[pair_gt])
-    best_iou, best_gt = _best_per_det(n_dt, pair_det, pair_gt, pair_iou, regular_gt[pair_gt])
+    iou_of = pair_iou if pair_iou is not None else (
+        lambda d, g: box_iou_pairs(dt.bbox[d], gt.bbox[g], gt.iscrowd[g]))
+    ious = np.asarray(iou_of(pair_det, pair_gt), dtype=np.float64)
+    best_iou, best_gt = _best_per_det(n_dt, pair_det, pair_gt, ious, regular_gt[pair_gt])
 
     allowed = _allowed_pairs(space, allowed_label_matches)
     if class_agnostic:
@@ -333,7 +339,7 @@ def match_detections(
         det_rank,
         pair_det[usable],
         pair_gt[usable],
-        pair_iou[usable],
+        ious[usable],
         gt.iscrowd[:, None],
         gt.iscrowd,
         np.array([iou_threshold], dtype=np.float64),
@@ -346,9 +352,7 @@ def match_detections(
     det_status[~evaluated] = MatchStatus.SKIPPED
     det_iou = np.zeros(n_dt, dtype=np.float64)
     if has.any():
-        det_iou[has] = box_iou_pairs(
-            dt.bbox[has], gt.bbox[matched[has]], gt.iscrowd[matched[has]]
-        )
+        det_iou[has] = iou_of(np.flatnonzero(has), matched[has])
 
     # Invert: each ground truth's detection (for crowds, the highest-scoring absorbed one,
     # which is the first visited).

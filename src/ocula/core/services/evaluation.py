@@ -5,11 +5,20 @@ a label version) as numpy columns, matches them with the in-memory engine
 (:mod:`ocula.core.evaluation`) and replaces the run's rows in the ``match_*`` tables, in
 one transaction: a re-commit after any change gives exactly what a fresh commit gives.
 
-What is evaluated: box predictions against every ground truth with a box extent (boxes,
-and the extents of polygons and masks), as COCO's ``bbox`` protocol does. Documented
-behaviour for odd runs:
+What is evaluated depends on ``iou_type``:
 
-* a run with no predictions cannot be committed (ValidationError);
+* ``"bbox"`` (default): box predictions against every ground truth with a box extent
+  (boxes, and the extents of polygons and masks), as COCO's ``bbox`` protocol does;
+* ``"segm"``: mask and polygon predictions against mask and polygon ground truth, by
+  pixel IoU, as COCO's ``segm`` protocol does. Polygons are rasterised at their item's
+  size exactly as pycocotools rasterises them; masks are compared as RLE, never as
+  bitmaps (:mod:`ocula.core.evaluation.segm`). The area that sets a ground truth's COCO
+  size range is its stored area (COCO's segmentation ``area`` when imported); a
+  prediction's is its pixel count, as pycocotools' ``loadRes`` sets it.
+
+Documented behaviour for odd runs:
+
+* a run with no predictions of the evaluated kind cannot be committed (ValidationError);
 * predictions on items without ground truth are false positives;
 * predicted labels the ground truth never uses are false positives, unless
   ``class_agnostic`` or ``allowed_label_matches`` lets them match; they are listed under
@@ -19,6 +28,7 @@ behaviour for odd runs:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from itertools import repeat
 from typing import Any
@@ -37,6 +47,7 @@ from ocula.core.evaluation import (
     operating_point,
     per_class_operating_points,
 )
+from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.services.annotations import at_version
 from ocula.core.services.base import ServiceBase, now
 from ocula.core.services.payloads import object_payload
@@ -47,6 +58,44 @@ from ocula.errors import NotFoundError, ValidationError
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
            MatchStatus.IGNORED: "ignored", MatchStatus.SKIPPED: "skipped"}
 _BOXED_TYPES = ("box", "polygon", "mask")
+_SEGM_TYPES = ("mask", "polygon")
+IOU_TYPES = ("bbox", "segm")
+
+
+def _check_iou_type(iou_type: str) -> str:
+    if iou_type not in IOU_TYPES:
+        raise ValidationError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+    return iou_type
+
+
+def _segm_columns(rows: list[Any], *, scores: bool) -> tuple[dict[str, np.ndarray], MaskSet]:
+    """Columns and masks of ``(pk, item_pk, label, x, y, w, h, area, crowd | confidence,
+    type, geometry, item height, item width)`` rows (geometry JSON text or decoded)."""
+    n = len(rows)
+    masks = MaskSet.from_geometry(
+        (r[9] for r in rows),
+        (json.loads(r[10]) if isinstance(r[10], str | bytes) else r[10] for r in rows),
+        [r[11] for r in rows], [r[12] for r in rows])
+    bbox = np.array([[np.nan if v is None else v for v in r[3:7]] for r in rows],
+                    dtype=np.float64).reshape(n, 4)
+    out = {
+        "id": np.fromiter((r[0] for r in rows), np.int64, n),
+        "image": np.fromiter((r[1] for r in rows), np.int64, n),
+        "label": np.array([r[2] for r in rows], dtype=object).astype(str) if n
+        else np.array([], dtype=str),
+        "bbox": np.nan_to_num(bbox),  # empty masks have no box; IoU never reads it
+    }
+    if scores:
+        # pycocotools' loadRes: a detection's area is its pixel count.
+        out["area"] = masks.area.astype(np.float64)
+        out["extra"] = np.array([1.0 if r[8] is None else r[8] for r in rows],
+                                dtype=np.float64)
+    else:
+        # Ground truth keeps its own (COCO segmentation) area.
+        stored = np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64)
+        out["area"] = np.where(np.isnan(stored), masks.area, stored)
+        out["extra"] = np.array([bool(r[8]) for r in rows], dtype=bool)
+    return out, masks
 
 
 def _columns(rows: list[Any], *, scores: bool) -> dict[str, np.ndarray]:
@@ -93,36 +142,95 @@ class EvaluationService(ServiceBase):
         return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
                           id=c["id"])
 
+    def _segm_gt_columns(self, conn: Connection, dataset_pk: int, version: int | None,
+                         item_pks: Any = None) -> tuple[GroundTruth, MaskSet]:
+        a, i = t.annotations, t.items
+        q = (select(a.c.pk, a.c.item_pk, a.c.label, a.c.x, a.c.y, a.c.width, a.c.height,
+                    a.c.area, a.c.iscrowd, a.c.type, a.c.geometry, i.c.height, i.c.width)
+             .join(i, i.c.pk == a.c.item_pk)
+             .where(a.c.dataset_pk == dataset_pk, at_version(a, version),
+                    a.c.type.in_(_SEGM_TYPES))
+             .order_by(a.c.pk))
+        if item_pks is not None:
+            q = q.where(a.c.item_pk.in_(item_pks))
+        c, masks = _segm_columns(fetch_tuples(conn, q), scores=False)
+        return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
+                           iscrowd=c["extra"], id=c["id"]), masks
+
+    def _segm_dt_columns(self, conn: Connection, run_pk: int,
+                         item_pks: Any = None) -> tuple[Detections, MaskSet]:
+        p, i = t.predictions, t.items
+        q = (select(p.c.pk, p.c.item_pk, p.c.label, p.c.x, p.c.y, p.c.width, p.c.height,
+                    p.c.area, p.c.confidence, p.c.type, p.c.geometry, i.c.height, i.c.width)
+             .join(i, i.c.pk == p.c.item_pk)
+             .where(p.c.run_pk == run_pk, p.c.type.in_(_SEGM_TYPES)).order_by(p.c.pk))
+        if item_pks is not None:
+            q = q.where(p.c.item_pk.in_(item_pks))
+        c, masks = _segm_columns(fetch_tuples(conn, q), scores=True)
+        return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
+                          id=c["id"]), masks
+
+    def _sides(self, conn: Connection, run: Any, version: int | None, scope: Any,
+               iou_type: str) -> tuple[GroundTruth, Detections, MaskPairIoU | None]:
+        """Ground truth, predictions and, for ``segm``, the mask IoU of their pairs."""
+        if iou_type == "bbox":
+            return (self._gt_columns(conn, run.dataset_pk, version, scope),
+                    self._dt_columns(conn, run.pk, scope), None)
+        gt, gt_masks = self._segm_gt_columns(conn, run.dataset_pk, version, scope)
+        dt, dt_masks = self._segm_dt_columns(conn, run.pk, scope)
+        return gt, dt, MaskPairIoU(dt_masks, gt_masks, gt.iscrowd)
+
+    def _prediction_kinds(self, conn: Connection, run_pk: int) -> dict[str, int]:
+        p = t.predictions
+        return dict(conn.execute(select(p.c.type, func.count()).where(p.c.run_pk == run_pk)
+                                 .group_by(p.c.type)).all())
+
+    def _no_predictions(self, conn: Connection, run: Any, iou_type: str) -> ValidationError:
+        """The error for a run with nothing to evaluate under ``iou_type``, naming the fix."""
+        kinds = self._prediction_kinds(conn, run.pk)
+        if iou_type == "segm":
+            hint = ("; it has box predictions: evaluate them with iou_type='bbox'"
+                    if kinds.get("box") else "")
+            return ValidationError(
+                f"model run {run.name!r} has no mask or polygon predictions to evaluate "
+                f"with iou_type='segm' (upload MaskPrediction or PolygonPrediction objects){hint}")
+        hint = ("; its mask/polygon predictions are evaluated with iou_type='segm'"
+                if any(kinds.get(k) for k in _SEGM_TYPES) else "")
+        return ValidationError(f"model run {run.name!r} has no box predictions to commit{hint}")
+
     # --- commit ---------------------------------------------------------------------
 
     def commit_run(self, run_id: str, *, class_agnostic: bool = False,
                    allowed_label_matches: Iterable[Mapping[str, Any]] | None = None,
                    iou_threshold: float = 0.5,
-                   annotation_version: int | str | None = None) -> dict[str, Any]:
+                   annotation_version: int | str | None = None,
+                   iou_type: str = "bbox") -> dict[str, Any]:
         """Match a run's predictions to the ground truth and store the result.
 
         Per prediction: TP/FP, matched ground truth, IoU (and the best IoU with any box,
         for "worst IoU" views); per ground truth: TP/FN/ignored (crowd) and its match;
         per item: TP/FP/FN counts. Replaces any earlier commit of the run.
+        ``iou_type="segm"`` matches mask/polygon predictions to mask/polygon ground truth
+        by pixel IoU instead of boxes by box IoU.
         """
         if not 0.0 < float(iou_threshold) <= 1.0:
             raise ValidationError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+        _check_iou_type(iou_type)
         allowed = [dict(m) for m in allowed_label_matches or []]
         config = {"class_agnostic": bool(class_agnostic), "allowed_label_matches": allowed,
-                  "iou_threshold": float(iou_threshold)}
+                  "iou_threshold": float(iou_threshold), "iou_type": iou_type}
         # Read, match and write under the write lock: predictions or labels changing
         # half-way through must not leave matches of a state that never existed.
         with self.db.write() as conn:
             run = self._run_row(conn, run_id)
             version = self.resolve_version(conn, run.dataset_pk, annotation_version)
-            gt = self._gt_columns(conn, run.dataset_pk, version)
-            dt = self._dt_columns(conn, run.pk)
+            gt, dt, pair_iou = self._sides(conn, run, version, None, iou_type)
             if len(dt) == 0:
-                raise ValidationError(f"model run {run.name!r} has no box predictions to "
-                                      "commit")
+                raise self._no_predictions(conn, run, iou_type)
             match = match_detections(gt, dt, iou_threshold=float(iou_threshold),
                                      class_agnostic=bool(class_agnostic),
-                                     allowed_label_matches=allowed, max_dets=None)
+                                     allowed_label_matches=allowed, max_dets=None,
+                                     pair_iou=pair_iou)
             self._write_matches(conn, run.pk, gt, dt, match)
             conn.execute(update(t.model_runs).where(t.model_runs.c.pk == run.pk).values(
                 commit_config=config, committed_version=version, committed_at=now()))
@@ -171,7 +279,8 @@ class EvaluationService(ServiceBase):
     def run_metrics(self, run_id: str, *, slice: str | None = None,
                     iou_threshold: float | None = None,
                     annotation_version: int | str | None = None,
-                    confidence_threshold: float = 0.5) -> dict[str, Any]:
+                    confidence_threshold: float = 0.5,
+                    iou_type: str = "bbox") -> dict[str, Any]:
         """COCO metrics of a run, optionally on one slice and against a label version.
 
         Returns the 12 COCO summary numbers (``stats``), per-class AP/AP50/AR, precision,
@@ -179,29 +288,38 @@ class EvaluationService(ServiceBase):
         threshold, 101-point PR curves per class and a class-agnostic confusion matrix
         with a background row/column. ``iou_threshold`` (default 0.5) is the IoU of the
         operating point and the confusion matrix; AP always spans .50:.95.
+        ``iou_type="segm"`` gives COCO's mask metrics (pycocotools ``iouType="segm"``)
+        from the run's mask/polygon predictions and the mask/polygon ground truth.
         """
         iou = 0.5 if iou_threshold is None else float(iou_threshold)
+        _check_iou_type(iou_type)
         with self.db.read() as conn:
             run = self._run_row(conn, run_id)
             version = self.resolve_version(conn, run.dataset_pk, annotation_version)
             scope = self._scope(conn, run.dataset_pk, slice)
-            gt = self._gt_columns(conn, run.dataset_pk, version, scope)
-            dt = self._dt_columns(conn, run.pk, scope)
+            gt, dt, pair_iou = self._sides(conn, run, version, scope, iou_type)
+            # (A slice may hold none of the run's masks: that only scores empty.)
+            if iou_type == "segm" and len(dt) == 0 and not any(
+                    self._prediction_kinds(conn, run.pk).get(k) for k in _SEGM_TYPES):
+                raise self._no_predictions(conn, run, iou_type)
             ann_ids = self._public_ids(conn, t.annotations, gt.id)
             pred_ids = self._public_ids(conn, t.predictions, dt.id)
-        coco = evaluate_coco(gt, dt)
-        match = match_detections(gt, dt, iou_threshold=iou)
+        # All same-image pairs first: the later calls find their mask IoUs cached.
+        match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
+        coco = evaluate_coco(gt, dt, pair_iou=pair_iou)
         point = operating_point(match, confidence_threshold)
         best = best_f1(match)
         per_class = {p: vars(v) for p, v in per_class_operating_points(
             match, confidence_threshold).items()}
-        cm = confusion_matrix(gt, dt, iou_threshold=iou, score_threshold=confidence_threshold)
+        cm = confusion_matrix(gt, dt, iou_threshold=iou, score_threshold=confidence_threshold,
+                              pair_iou=pair_iou)
         body = coco.to_dict()
         for row in body["per_class"]:
             row["at_threshold"] = per_class.get(row["label"])
         return {
             "model_run_id": run_id, "slice": slice, "annotation_version": version,
-            "iou_threshold": iou, "confidence_threshold": confidence_threshold,
+            "iou_type": iou_type, "iou_threshold": iou,
+            "confidence_threshold": confidence_threshold,
             **body,
             "operating_point": vars(point),
             "best_f1": vars(best),
@@ -229,10 +347,8 @@ class EvaluationService(ServiceBase):
     def compare_runs(self, run_a: str, run_b: str, *, slice: str | None = None,
                      iou_threshold: float | None = None) -> dict[str, Any]:
         """Metric deltas (b − a) and the items each run gets right that the other gets
-        wrong (an item is right when it has no FP and no FN in the committed matches)."""
-        ma = self.run_metrics(run_a, slice=slice, iou_threshold=iou_threshold)
-        mb = self.run_metrics(run_b, slice=slice, iou_threshold=iou_threshold)
-        deltas = {k: mb["stats"][k] - ma["stats"][k] for k in ma["stats"]}
+        wrong (an item is right when it has no FP and no FN in the committed matches).
+        Metrics use the ``iou_type`` both runs were committed with."""
         with self.db.read() as conn:
             ra, rb = self._run_row(conn, run_a), self._run_row(conn, run_b)
             if ra.dataset_pk != rb.dataset_pk:
@@ -240,11 +356,23 @@ class EvaluationService(ServiceBase):
             for r in (ra, rb):
                 if r.committed_at is None:
                     raise ValidationError(f"model run {r.name!r} is not committed yet")
+            kinds = [(r.commit_config or {}).get("iou_type", "bbox") for r in (ra, rb)]
+            if kinds[0] != kinds[1]:
+                raise ValidationError(
+                    f"model run {ra.name!r} was committed with iou_type={kinds[0]!r} and "
+                    f"{rb.name!r} with iou_type={kinds[1]!r}; commit both with the same one")
+        ma = self.run_metrics(run_a, slice=slice, iou_threshold=iou_threshold,
+                              iou_type=kinds[0])
+        mb = self.run_metrics(run_b, slice=slice, iou_threshold=iou_threshold,
+                              iou_type=kinds[0])
+        deltas = {k: mb["stats"][k] - ma["stats"][k] for k in ma["stats"]}
+        with self.db.read() as conn:
             scope = self._scope(conn, ra.dataset_pk, slice)
             right = {r.pk: self._right_items(conn, r.pk, scope) for r in (ra, rb)}
             wrong = {r.pk: self._wrong_items(conn, r.pk, scope) for r in (ra, rb)}
         return {
-            "run_a": run_a, "run_b": run_b, "slice": slice, "stats_a": ma["stats"],
+            "run_a": run_a, "run_b": run_b, "slice": slice, "iou_type": kinds[0],
+            "stats_a": ma["stats"],
             "stats_b": mb["stats"], "delta": deltas,
             "only_a_right": sorted(right[ra.pk] & wrong[rb.pk]),
             "only_b_right": sorted(right[rb.pk] & wrong[ra.pk]),
@@ -312,6 +440,7 @@ class EvaluationService(ServiceBase):
             if run.committed_at is None:
                 raise ValidationError(f"model run {run.name!r} is not committed yet")
             thr = float((run.commit_config or {}).get("iou_threshold", 0.5))
+            iou_type = (run.commit_config or {}).get("iou_type", "bbox")
             cause = case((mp.c.iou >= thr, "duplicate"), (mp.c.iou >= 0.1, "localisation"),
                          else_="background")
             fps = dict(conn.execute(select(cause, func.count()).where(
@@ -322,7 +451,7 @@ class EvaluationService(ServiceBase):
                                     .join(a, a.c.pk == ma.c.annotation_pk)
                                     .where(ma.c.run_pk == run.pk, ma.c.status == "fn")
                                     .group_by(size)).all())
-        return {"iou_threshold": thr,
+        return {"iou_threshold": thr, "iou_type": iou_type,
                 "false_positives": {k: fps.get(k, 0) for k in
                                     ("duplicate", "localisation", "background")},
                 "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")}}

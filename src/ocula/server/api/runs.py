@@ -36,11 +36,16 @@ class LabelMatch(BaseModel):
     model_prediction_label: str
 
 
+IouType = Literal["bbox", "segm"]
+
+
 class CommitIn(BaseModel):
     class_agnostic: bool | None = None
     allowed_label_matches: list[LabelMatch] | None = None
     iou_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
     annotation_version: int | Annotated[str, Field(max_length=255)] | None = None
+    # "segm": mask/polygon predictions against mask/polygon ground truth, by pixel IoU.
+    iou_type: IouType | None = None
 
 
 Probability = Annotated[float, Query(ge=0, le=1)]
@@ -107,7 +112,8 @@ def commit_run(run_id: str, body: CommitIn, jobs: JobsDep) -> dict[str, Any]:
     return jobs.submit_commit(run_id, {"class_agnostic": body.class_agnostic,
                                        "allowed_label_matches": matches,
                                        "iou_threshold": body.iou_threshold,
-                                       "annotation_version": body.annotation_version})
+                                       "annotation_version": body.annotation_version,
+                                       "iou_type": body.iou_type})
 
 
 def _version(value: str | None) -> int | str | None:
@@ -119,12 +125,14 @@ def run_metrics(run_id: str, service: ServiceDep,
                 slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
                 iou_threshold: Annotated[float | None, Query(gt=0, le=1)] = None,
                 annotation_version: Annotated[str | None, Query(max_length=255)] = None,
-                confidence_threshold: Probability = 0.5) -> dict[str, Any]:
+                confidence_threshold: Probability = 0.5,
+                iou_type: Annotated[IouType, Query()] = "bbox") -> dict[str, Any]:
     """COCO metrics, P/R/F1, PR curves and confusion matrix (optionally on a slice,
-    against a label version)."""
+    against a label version); ``iou_type=segm`` for mask metrics."""
     return service.run_metrics(run_id, slice=slice, iou_threshold=iou_threshold,
                                annotation_version=_version(annotation_version),
-                               confidence_threshold=confidence_threshold)
+                               confidence_threshold=confidence_threshold,
+                               iou_type=iou_type)
 
 
 @router.get("/runs/{run_id}/failures")

@@ -174,6 +174,7 @@ def run_commit_command(
     run: Annotated[str, typer.Argument(help="Run name or id.")],
     class_agnostic: Annotated[bool, typer.Option(help="Match across labels.")] = False,
     iou: Annotated[float, typer.Option(help="IoU threshold of a match.")] = 0.5,
+    iou_type: Annotated[str, typer.Option(help="bbox, or segm for masks/polygons.")] = "bbox",
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -181,7 +182,7 @@ def run_commit_command(
     try:
         with open_client(home, database_url) as client:
             res = client.get_dataset(dataset).get_run(run).commit(
-                class_agnostic=class_agnostic, iou_threshold=iou)
+                class_agnostic=class_agnostic, iou_threshold=iou, iou_type=iou_type)
     except OculaError as exc:
         raise fail(exc) from exc
     console.print(f"committed: {res['tp']} TP, {res['fp']} FP, {res['fn']} FN at IoU {iou}")
@@ -195,6 +196,7 @@ def run_metrics_command(
     version: Annotated[str | None, typer.Option(help="Label version (number or "
                                                 "name).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+    iou_type: Annotated[str, typer.Option(help="bbox, or segm for masks/polygons.")] = "bbox",
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -202,8 +204,8 @@ def run_metrics_command(
     v: int | str | None = int(version) if version and version.isdigit() else version
     try:
         with open_client(home, database_url) as client:
-            m = client.get_dataset(dataset).get_run(run).metrics(slice=slice_name,
-                                                                 annotation_version=v)
+            m = client.get_dataset(dataset).get_run(run).metrics(
+                slice=slice_name, annotation_version=v, iou_type=iou_type)
     except OculaError as exc:
         raise fail(exc) from exc
     if as_json:

@@ -191,6 +191,10 @@ class _Insights:
         scope.create(self.conn)
         try:
             self.conn.execute(scope.insert().from_select(["pk"], self.scope_items))
+            if self.dialect == "postgresql":
+                # Temporary tables are never auto-analysed; without row counts the
+                # planner hashes whole tables instead of probing by item.
+                self.conn.exec_driver_sql(f"ANALYZE {scope.name}")
             self.scope_items = select(scope.c.pk)
             self.item_where = [t.items.c.pk.in_(self.scope_items)]
             return self._build()

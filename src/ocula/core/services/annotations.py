@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from ocula.core.ids import new_ids
-from ocula.core.services.base import ServiceBase, chunks, iso, now
+from ocula.core.services.base import ServiceBase, chunks, iso, now, paused_gc
 from ocula.core.services.payloads import (
     OBJECT_COLUMNS,
     object_columns,
@@ -53,6 +53,7 @@ def at_version(table: Any, version: int | None) -> Any:
 
 
 class AnnotationService(ServiceBase):
+    @paused_gc()
     def annotate(self, dataset: str, annotations: Sequence[Any], *, update: bool = False,
                  message: str | None = None) -> dict[str, Any]:
         """Add ground truth; with ``update``, replace annotations with the same

@@ -49,7 +49,7 @@ from ocula.core.evaluation import (
 )
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.services.annotations import at_version
-from ocula.core.services.base import ServiceBase, now
+from ocula.core.services.base import ServiceBase, now, paused_gc
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples, insert_rows, insert_stream
@@ -200,6 +200,7 @@ class EvaluationService(ServiceBase):
 
     # --- commit ---------------------------------------------------------------------
 
+    @paused_gc()
     def commit_run(self, run_id: str, *, class_agnostic: bool = False,
                    allowed_label_matches: Iterable[Mapping[str, Any]] | None = None,
                    iou_threshold: float = 0.5,

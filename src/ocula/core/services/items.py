@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, delete, func, select, update
 
 from ocula.core.ids import new_ids
-from ocula.core.services.base import ServiceBase, chunks, now
+from ocula.core.services.base import ServiceBase, chunks, now, paused_gc
 from ocula.core.services.payloads import item_payload, object_payload
 from ocula.core.store import media as m
 from ocula.core.store import schema as t
@@ -37,6 +37,7 @@ class _Probed:
 
 
 class ItemService(ServiceBase):
+    @paused_gc()
     def append(
         self,
         dataset: str,

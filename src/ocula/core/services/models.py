@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
-from ocula.core.services.base import ServiceBase, iso, now
+from ocula.core.services.base import ServiceBase, iso, now, paused_gc
 from ocula.core.services.payloads import OBJECT_COLUMNS, object_payload, object_values
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_stream
@@ -70,6 +70,7 @@ class ModelService(ServiceBase):
 
     # --- runs -----------------------------------------------------------------------
 
+    @paused_gc()
     def create_run(self, model: str, dataset: str, name: str,
                    predictions: Sequence[Any] = (), *,
                    metadata: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -95,6 +96,7 @@ class ModelService(ServiceBase):
                                 f"{name!r}") from exc
         return self.run_info(run_id)
 
+    @paused_gc()
     def predict(self, run_id: str, predictions: Sequence[Any], *,
                 update: bool = False) -> dict[str, Any]:
         """Add predictions to a run; with ``update``, replace those with the same

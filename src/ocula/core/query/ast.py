@@ -7,7 +7,9 @@ them into SQL. Nodes are immutable so the compiler can share and rewrite them fr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from typing import Literal as TLiteral
 
 ValueKind = TLiteral["string", "number", "bool", "null", "name"]
@@ -150,7 +152,7 @@ def conjuncts(node: Node | None) -> list[Node]:
     return [node]
 
 
-def walk(node: Node | Value | None, *, into_calls: bool = False):  # noqa: ANN201
+def walk(node: Node | Value | None, *, into_calls: bool = False) -> Iterator[Any]:
     """Every node below ``node`` (itself included), depth first; ``count(...)`` and
     other calls are entered only with ``into_calls`` since their arguments describe
     other things (objects of an item, items of an object)."""

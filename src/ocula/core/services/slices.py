@@ -52,12 +52,16 @@ class SliceService(ServiceBase):
         return len(new)
 
     def slice_info(self, slice_id: str) -> dict[str, Any]:
+        """Name, dataset, kind (``item`` or ``object``) and member count of a slice."""
         with self.db.read() as conn:
             s = self._slice_row(conn, slice_id)
             ds_id = conn.scalar(select(t.datasets.c.id).where(t.datasets.c.pk == s.dataset_pk))
-            n = conn.scalar(select(func.count()).where(t.slice_items.c.slice_pk == s.pk))
+            members = t.slice_items if s.kind == "item" else t.slice_objects
+            n = conn.scalar(select(func.count()).select_from(members).where(
+                members.c.slice_pk == s.pk))
         return {"slice_id": s.id, "id": s.id, "name": s.name, "dataset_id": ds_id,
-                "type": "dataset_item", "kind": s.kind, "description": s.description,
+                "type": "dataset_item" if s.kind == "item" else "object",
+                "kind": s.kind, "description": s.description,
                 "query": s.query, "length": n, "pending_job_count": 0,
                 "created_at": iso(s.created_at)}
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -319,6 +319,65 @@ class HttpBackend:
     def find_slice(self, dataset: str, name_or_id: str) -> dict[str, Any]:
         return self._call("GET", f"/datasets/{self._ds(dataset)}/slices/_lookup",
                           params={"name": name_or_id})
+
+    # --- queries (docs/query-language.md) -------------------------------------------
+
+    def query_items(self, dataset: str, query: str, *, slice: str | None = None,  # noqa: A002
+                    page_size: int = 100, cursor: str | None = None,
+                    with_total: bool = False) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/query/items", body={
+            "query": query, "slice": slice, "page_size": page_size, "cursor": cursor,
+            "with_total": with_total})
+
+    def query_objects(self, dataset: str, query: str, *, slice: str | None = None,  # noqa: A002
+                      page_size: int = 100, cursor: str | None = None,
+                      with_total: bool = False) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/query/objects", body={
+            "query": query, "slice": slice, "page_size": page_size, "cursor": cursor,
+            "with_total": with_total})
+
+    def describe_query(self, dataset: str, query: str,
+                       target: Literal["items", "objects"] = "items") -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/query/describe",
+                          body={"query": query, "target": target})
+
+    def create_slice_from_query(self, dataset: str, name: str, query: str, *,
+                                target: Literal["items", "objects"] = "items",
+                                description: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/slices/from_query",
+                          body={"name": name, "query": query, "target": target,
+                                "description": description})
+
+    def combine_slices(self, dataset: str, name: str,
+                       operation: Literal["union", "intersection", "difference"],
+                       slices: Sequence[str], *,
+                       description: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/slices/combine", body={
+            "name": name, "operation": operation, "slices": list(slices),
+            "description": description})
+
+    def slice_summary(self, slice_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/slices/{_seg(slice_id)}/summary")
+
+    def slice_objects(self, slice_id: str, *, page_size: int = 100,
+                      cursor: str | None = None) -> dict[str, Any]:
+        return self._call("GET", f"/slices/{_seg(slice_id)}/objects",
+                          params={"page_size": page_size, "cursor": cursor})
+
+    def delete_slice_objects(self, slice_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/slices/{_seg(slice_id)}/objects")
+
+    def export_slice(self, slice_id: str, format: str = "coco") -> dict[str, Any]:  # noqa: A002
+        return self._call("GET", f"/slices/{_seg(slice_id)}/export",
+                          params={"format": format})
+
+    def insights(self, dataset: str, *, slice: str | None = None,  # noqa: A002
+                 query: str | None = None, metadata_sample: int = 1000,
+                 fresh: bool = False) -> dict[str, Any]:
+        # POST: a query may be longer than a URL comfortably holds.
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/insights", body={
+            "slice": slice, "query": query, "metadata_sample": metadata_sample,
+            "fresh": fresh})
 
     # --- models and runs ------------------------------------------------------------
 

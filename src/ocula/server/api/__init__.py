@@ -9,9 +9,19 @@ handling, the app maps ``OculaError`` to JSON. Then add the same-named method to
 
 from fastapi import APIRouter
 
-from ocula.server.api import annotations, datasets, items, jobs, media, models, runs, slices
+from ocula.server.api import (
+    annotations,
+    datasets,
+    items,
+    jobs,
+    media,
+    models,
+    query,
+    runs,
+    slices,
+)
 
 ROUTERS: list[APIRouter] = [datasets.router, items.router, annotations.router, slices.router,
-                            models.router, runs.router, jobs.router]
+                            models.router, runs.router, jobs.router, query.router]
 
 __all__ = ["ROUTERS", "media"]

@@ -20,6 +20,8 @@ from urllib.parse import unquote, urlencode
 from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from ocula.core.query.parser import parse as parse_query
+from ocula.core.query.plan import MAX_PAGE_SIZE
 from ocula.errors import NotFoundError, QueryError, ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
@@ -32,6 +34,7 @@ public_router = APIRouter()
 JsonBody = Annotated[dict[str, Any], Body(default_factory=dict)]
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_PAGE = 100_000
+MAX_QUERY_PAGE = MAX_PAGE_SIZE  # the query engine's largest page
 # Largest `items` part of a multipart append (Nucleus sends 10 items per request).
 MAX_FORM_FIELD = 16 * 1024 * 1024
 
@@ -361,12 +364,105 @@ def items_page(ds: str, body: JsonBody, service: ServiceDep, urls: UrlsDep
         if not isinstance(size, int) or size < 1:
             raise ValidationError("pageSize must be a positive integer")
         token = body.get("pageToken")
-        page = search(ds, query, page_size=min(size, MAX_PAGE),
+        page = search(ds, query, page_size=min(size, MAX_QUERY_PAGE),
                       cursor=str(token) if token is not None else None)
     else:
         page = _page(service, ds, body)
     return {"items": [fmt.item(r, urls) for r in page["items"]],
             "nextPageToken": page["next_cursor"]}
+
+
+# queryObjectsPage's ``patch_mode`` (nucleus.dataset.ObjectQueryType) -> the objects it
+# selects in Ocula's object query language. The evaluation modes answer EvaluationMatch
+# JSON built from one side of the match (see _match).
+_PATCH_MODES = {
+    "ground_truth_only": "type = annotation",
+    "predictions_only": "type = prediction",
+    "iou": "type = prediction and status = tp",
+    "false_positive": "type = prediction and status = fp",
+    "false_negative": "type = annotation and status = fn",
+}
+
+
+def _split_tail(query: str) -> tuple[str, str]:
+    """``query`` as (condition, "order by ... limit ..." tail), so a condition can be
+    and-ed to it: the tail starts at the first ``order by``/``limit`` keyword whose
+    split reparses to the same query (one inside a string literal does not)."""
+    whole = parse_query(query)  # a bad query fails here, at its own positions
+    target = (whole.where, whole.order, whole.limit)
+    for m in re.finditer(r"(?i)\b(order\s+by|limit)\b", query):
+        cond, tail = query[:m.start()], query[m.start():]
+        try:
+            again = parse_query(f"({cond}) {tail}" if cond.strip() else tail)
+        except QueryError:
+            continue
+        if (again.where, again.order, again.limit) == target:
+            return cond, tail
+    return query, ""
+
+
+def _match(obj: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """An object of an evaluation mode as Nucleus EvaluationMatch JSON."""
+    pred = obj["kind"] == "prediction"
+    return {
+        "model_run_id": run_id,
+        "model_prediction_id": obj.get("id") if pred else None,
+        "ground_truth_annotation_id": None if pred else obj.get("id"),
+        "model_prediction_label": obj.get("label") if pred else None,
+        "ground_truth_annotation_label": None if pred else obj.get("label"),
+        "true_positive": obj.get("status") == "tp",
+        "iou": obj.get("iou") or 0.0,
+        "dataset_item_id": obj.get("item_id"),
+        "reference_id": obj.get("reference_id"),
+    }
+
+
+@router.post("/dataset/{ds}/queryObjectsPage")
+def objects_page(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
+    """A page of objects matching ``query`` (Ocula's object query language, not
+    Nucleus'): ``{query, patch_mode, model_run_id?, pageToken, pageSize}`` ->
+    ``{items, nextPageToken}``.
+
+    ``ground_truth_only``/``predictions_only`` answer annotation/prediction JSON (of
+    the run ``model_run_id`` when given); ``false_positive``, ``false_negative`` and
+    ``iou`` (true positives) answer EvaluationMatch JSON of the committed run
+    ``model_run_id`` (required). Ocula stores each side's match status, not the
+    matched pair: a false-positive/true-positive match names its prediction (no
+    ``ground_truth_annotation_id``), a false-negative its annotation.
+    """
+    mode = body.get("patch_mode") or "ground_truth_only"
+    if mode not in _PATCH_MODES:
+        raise ValidationError(f"unknown patch_mode {mode!r}; one of "
+                              + ", ".join(sorted(_PATCH_MODES)))
+    run_id = body.get("model_run_id")
+    if run_id is not None and not isinstance(run_id, str):
+        raise ValidationError("model_run_id must be a string")
+    evaluation = mode not in ("ground_truth_only", "predictions_only")
+    if evaluation and not run_id:
+        raise ValidationError(f"patch_mode {mode!r} needs the model_run_id of a "
+                              "committed run")
+    condition = _PATCH_MODES[mode]
+    if run_id:
+        run = service.run_info(run_id)
+        if run["dataset_id"] != service.get_dataset(ds)["id"]:
+            raise NotFoundError(f"model run {run_id!r} is not a run of this dataset")
+        name = run["name"]
+        condition += ' and run = "' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    query = _query_of(body)
+    if query is not None:
+        cond, tail = _split_tail(query)
+        query = f"{condition} and ({cond}) {tail}" if cond.strip() else f"{condition} {tail}"
+    else:
+        query = condition
+    size = body.get("pageSize") or MAX_QUERY_PAGE
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValidationError("pageSize must be a positive integer")
+    token = body.get("pageToken")
+    page = service.query_objects(ds, query.strip(), page_size=min(size, MAX_QUERY_PAGE),
+                                 cursor=str(token) if token is not None else None)
+    objects = page["objects"]
+    items = [_match(o, run_id) for o in objects] if evaluation and run_id else objects
+    return {"items": items, "nextPageToken": page["next_cursor"]}
 
 
 def _export(service: Any, ds: str, rows: list[dict[str, Any]],

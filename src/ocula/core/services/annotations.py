@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from ocula.core.ids import new_ids
-from ocula.core.services.base import ServiceBase, chunks, iso, now, paused_gc
+from ocula.core.services.base import ServiceBase, check_object, chunks, iso, now, paused_gc
 from ocula.core.services.payloads import (
     OBJECT_COLUMNS,
     object_columns,
@@ -29,7 +29,7 @@ from ocula.core.store import media as m
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_stream
 from ocula.core.types import SegmentationAnnotation
-from ocula.core.validation import check_annotation, dump_metadata, duplicate_errors
+from ocula.core.validation import duplicate_errors
 from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
 
 _ANNOTATION_COLUMNS = ("id", "dataset_pk", "item_pk", "annotation_id", "version_from",
@@ -88,21 +88,10 @@ class AnnotationService(ServiceBase):
                 errors.append(ValidationError(f"not an annotation: {type(a).__name__}"))
                 metadata.append(None)
                 continue
-            try:
-                metadata.append(dump_metadata(a.metadata, f"{a.type} annotation",
-                                              a.reference_id))
-            except OculaError as exc:
-                errors.append(exc)
-                metadata.append(None)
-                continue
-            item = items.get(a.reference_id)
-            if a.reference_id and item is None:
-                errors.append(NotFoundError(f"annotation refers to unknown reference_id "
-                                            f"{a.reference_id!r}", reference_id=a.reference_id))
-                continue
-            size = (item.width, item.height) if item is not None else None
-            if (err := check_annotation(a, size, allowed)) is not None:
+            err, meta = check_object(a, items, allowed)
+            if err is not None:
                 errors.append(err)
+            metadata.append(meta)
         keys = [(a.reference_id, a.annotation_id) for a in anns
                 if getattr(a, "annotation_id", None)]
         return errors + duplicate_errors(keys, "(reference_id, annotation_id)"), metadata

@@ -15,7 +15,8 @@ from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.store.engine import Database
 from ocula.core.store.media import MediaStore, fetch_url
-from ocula.errors import ImageError, NotFoundError
+from ocula.core.validation import check_annotation, dump_metadata
+from ocula.errors import ImageError, NotFoundError, OculaError
 
 # Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
 CHUNK = 900
@@ -157,3 +158,23 @@ class ServiceBase:
         if found is None:
             raise NotFoundError(f"no annotation version named {version!r}")
         return found
+
+
+def check_object(obj: Any, items: dict[str, Any], allowed: list[str] | None, *,
+                 prediction: bool = False) -> tuple[OculaError | None, str | None]:
+    """Validate one annotation or prediction against the items it may refer to.
+
+    Returns the first error, or None and the object's metadata serialised for storage.
+    """
+    kind = "prediction" if prediction else "annotation"
+    item = items.get(obj.reference_id)
+    if obj.reference_id and item is None:
+        return NotFoundError(f"{kind} refers to unknown reference_id {obj.reference_id!r}",
+                             reference_id=obj.reference_id), None
+    size = (item.width, item.height) if item is not None else None
+    if (err := check_annotation(obj, size, allowed, prediction=prediction)) is not None:
+        return err, None
+    try:
+        return None, dump_metadata(obj.metadata, f"{obj.type} {kind}", obj.reference_id)
+    except OculaError as exc:
+        return exc, None

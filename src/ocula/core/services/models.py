@@ -10,11 +10,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
-from ocula.core.services.base import ServiceBase, iso, now, paused_gc
+from ocula.core.services.base import ServiceBase, check_object, iso, now, paused_gc
 from ocula.core.services.payloads import OBJECT_COLUMNS, object_payload, object_values
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_stream
-from ocula.core.validation import check_annotation, check_metadata, dump_metadata
+from ocula.core.validation import check_metadata
 from ocula.errors import BatchError, ConflictError, NotFoundError, OculaError, ValidationError
 
 _PREDICTION_COLUMNS = ("id", "run_pk", "item_pk", "annotation_id", "confidence", "class_pdf",
@@ -140,21 +140,11 @@ class ModelService(ServiceBase):
                     f"expected a prediction (e.g. BoxPrediction), got {type(p).__name__}",
                     reference_id=getattr(p, "reference_id", None)))
                 continue
-            item = items.get(p.reference_id)
-            if p.reference_id and item is None:
-                errors.append(NotFoundError(f"prediction refers to unknown reference_id "
-                                            f"{p.reference_id!r}", reference_id=p.reference_id))
-                continue
-            size = (item.width, item.height) if item is not None else None
-            if (err := check_annotation(p, size, allowed, prediction=True)) is not None:
+            err, meta = check_object(p, items, allowed, prediction=True)
+            if err is not None:
                 errors.append(err)
                 continue
-            try:
-                meta = dump_metadata(p.metadata, f"{p.type} prediction", p.reference_id)
-            except OculaError as exc:
-                errors.append(exc)
-                continue
-            out.append((item.pk, p, meta))
+            out.append((items[p.reference_id].pk, p, meta))
         if errors:
             raise BatchError(errors)
         return out

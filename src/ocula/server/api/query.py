@@ -31,6 +31,11 @@ PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
 Description = Annotated[str, Field(max_length=10_000)]
 Target = Literal["items", "objects"]
 MAX_METADATA_SAMPLE = 1_000_000
+# Values in a URL stay small: the server refuses a request line + headers over 16 KiB
+# (and a percent-encoded character takes up to 12 bytes). Long queries go in a body
+# (POST /datasets/{dataset}/insights); a slice's object cursor is ~200 characters.
+GET_QUERY = 500
+GET_CURSOR = 1024
 
 
 class QueryIn(BaseModel):
@@ -124,7 +129,8 @@ def slice_summary(slice_id: str, service: ServiceDep) -> dict[str, Any]:
 @router.get("/slices/{slice_id}/objects")
 def slice_objects(slice_id: str, service: ServiceDep,
                   page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
-                  cursor: Annotated[str | None, Query(max_length=1_000_000)] = None
+                  cursor: Annotated[str | None, Query(max_length=GET_CURSOR,
+                                                      pattern=r"^[A-Za-z0-9_=-]*$")] = None
                   ) -> dict[str, Any]:
     """A page of an object slice's annotations and predictions."""
     return service.slice_objects(slice_id, page_size=page_size, cursor=cursor)
@@ -151,11 +157,11 @@ def export_slice(slice_id: str, service: ServiceDep,
 @router.get("/datasets/{dataset}/insights")
 def insights(dataset: str, service: ServiceDep,
              slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
-             query: Annotated[str | None, Query(max_length=2 * MAX_QUERY_LENGTH)] = None,
+             query: Annotated[str | None, Query(max_length=GET_QUERY)] = None,
              metadata_sample: Annotated[int, Query(ge=1, le=MAX_METADATA_SAMPLE)] = 1000,
              fresh: bool = False) -> dict[str, Any]:
     """Chart data for the dataset, a slice and/or an item query; every bucket carries
-    the query that selects exactly its rows."""
+    the query that selects exactly its rows. Longer queries: POST with a body."""
     return service.insights(dataset, slice=slice, query=query,
                             metadata_sample=metadata_sample, fresh=fresh)
 

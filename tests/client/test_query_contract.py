@@ -4,6 +4,7 @@ routes of ``ocula.server.api.query`` called by ``HttpBackend``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +196,7 @@ def test_slices_from_queries_and_algebra(any_client: Client, scene: Dataset) -> 
     assert be.slice_summary(fp.id)["length"] == 0
 
 
-def test_export_slice(any_client: Client, scene: Dataset) -> None:
+def test_export_slice(any_client: Client, scene: Dataset, tmp_path: Path) -> None:
     be = any_client._backend
     rain = scene.create_slice("rain", query='metadata.weather = "rain"')
     coco = be.export_slice(rain.id, "coco")
@@ -212,6 +213,14 @@ def test_export_slice(any_client: Client, scene: Dataset) -> None:
         be.export_slice(rain.id, "voc")
     with pytest.raises(NotFoundError):
         be.export_slice("slc_missing")
+    # The client's file export agrees with the service for both kinds of slice.
+    out = tmp_path / "fp.json"
+    assert scene.export_coco(out, slice="fp") == {"images": 3, "annotations": 3,
+                                                  "categories": 1}
+    assert json.loads(out.read_text()) == coco
+    assert scene.export_coco(out, slice="rain")["annotations"] == 5
+    with pytest.raises(ValidationError):
+        scene.export_coco(out, slice="fp", version=1)
 
 
 def _buckets(result: dict[str, Any]) -> list[dict[str, Any]]:

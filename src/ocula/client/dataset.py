@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ocula.client.model import ModelRun
 from ocula.client.progress import batched, progress_bar
 from ocula.core.types import DatasetItem, payload_to_annotation
+from ocula.errors import ValidationError
 from ocula.io import export_coco
 
 if TYPE_CHECKING:
@@ -157,11 +158,18 @@ class Dataset:
     def export_coco(self, path: str | Path, *, slice: str | None = None,
                     version: int | str | None = None) -> dict[str, int]:
         """Write the dataset (or one slice) with its ground truth, current or at
-        ``version``, as a COCO instances JSON file; returns counts."""
-        items = self.get_slice(slice).items if slice is not None else self.items
-        refs = [it.reference_id for it in items] if slice is not None else None
-        annotations = self.annotations(version=version, reference_ids=refs)
-        coco = export_coco(items, annotations)
+        ``version``, as a COCO instances JSON file; returns counts. An object slice
+        exports exactly its boxes (current labels, predictions with their scores)."""
+        chosen = self.get_slice(slice) if slice is not None else None
+        if chosen is not None and chosen.info()["kind"] == "object":
+            if version is not None:
+                raise ValidationError("an object slice holds specific label rows; export it "
+                                      "without a version")
+            coco = self._backend.export_slice(chosen.id, "coco")
+        else:
+            items = chosen.items if chosen is not None else self.items
+            refs = [it.reference_id for it in items] if chosen is not None else None
+            coco = export_coco(items, self.annotations(version=version, reference_ids=refs))
         Path(path).write_text(json.dumps(coco))
         return {"images": len(coco["images"]), "annotations": len(coco["annotations"]),
                 "categories": len(coco["categories"])}

@@ -51,9 +51,12 @@ def test_url_items_are_fetched_and_stored(client: ocula.Client, http_root,
                                           tmp_path: Path) -> None:
     base, root = http_root
     ds = client.create_dataset("web")
-    out = ds.append([DatasetItem(f"{base}/img_0000.jpg", "a"),
+    local = make_images(tmp_path / "local", 1)[0]
+    out = ds.append([DatasetItem(f"{base}/img_0000.jpg", "a"), DatasetItem(str(local), "l"),
                      DatasetItem(f"{base}/img_0001.jpg", "b")])
-    assert out["new_items"] == 2
+    assert out["new_items"] == 3
+    # URLs are fetched in parallel; the items still keep the order they were given in.
+    assert [it.reference_id for it in ds.items] == ["a", "l", "b"]
     item = ds.refloc("a")["item"]
     assert (item.width, item.height) == (40, 30)
     assert item.image_location == f"{base}/img_0000.jpg"

@@ -83,13 +83,19 @@ class ItemService(ServiceBase):
 
         # Local headers take ~40 µs under the GIL: threads would only add overhead.
         # Downloads wait on the network, so those overlap in a pool.
-        remote = [it for it in items
+        # Results keep the caller's order: it becomes the items' insertion order.
+        results: list[_Probed | OculaError | None] = [None] * len(items)
+        remote = [i for i, it in enumerate(items)
                   if it.reference_id not in uploads and m.is_url(str(it.image_location))]
-        results = [probe(it) for it in items if it.reference_id in uploads
-                   or not m.is_url(str(it.image_location))]
+        remote_set = set(remote)
+        for i, it in enumerate(items):
+            if i not in remote_set:
+                results[i] = probe(it)
         if remote:
             with ThreadPoolExecutor(FETCH_THREADS) as pool:
-                results += list(pool.map(probe, remote))
+                for i, r in zip(remote, pool.map(probe, [items[i] for i in remote]),
+                                strict=True):
+                    results[i] = r
         ok = [r for r in results if isinstance(r, _Probed)]
         return ok, [r for r in results if isinstance(r, OculaError)]
 

@@ -16,6 +16,7 @@ from ocula.client.dataset import Dataset
 from ocula.core.query.parser import parse
 from ocula.errors import ConflictError, NotFoundError, QueryError, ValidationError
 from tests.conftest import make_images
+from tests.query.conftest import all_buckets as _buckets
 
 WEATHER = ["rain", "sun", "rain", "snow", "sun", "rain", "fog"]
 
@@ -221,20 +222,6 @@ def test_export_slice(any_client: Client, scene: Dataset, tmp_path: Path) -> Non
     assert scene.export_coco(out, slice="rain")["annotations"] == 5
     with pytest.raises(ValidationError):
         scene.export_coco(out, slice="fp", version=1)
-
-
-def _buckets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    out = list(result["labels"]["annotations"])
-    for per_run in result["labels"]["predictions"].values():
-        out += per_run
-    out += result["annotations_per_item"] + result["area"] + result["aspect"]
-    for field in result["metadata"].values():
-        out += field.get("values", []) + field.get("buckets", [])
-    for run in result["runs"].values():
-        for cls in run["classes"]:
-            for status, q in cls["queries"].items():
-                out.append({**q, "count": cls[status]})
-    return out
 
 
 @pytest.mark.parametrize(("slice_", "query"), [

@@ -155,3 +155,18 @@ def scene(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+
+
+def all_buckets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every bucket of an insights result, each with its query and count."""
+    out = list(result["labels"]["annotations"])
+    for per_run in result["labels"]["predictions"].values():
+        out += per_run
+    out += result["annotations_per_item"] + result["area"] + result["aspect"]
+    for field in result["metadata"].values():
+        out += field.get("values", []) + field.get("buckets", [])
+    for run in result["runs"].values():
+        for cls in run["classes"]:
+            for status, q in cls["queries"].items():
+                out.append({**q, "count": cls[status]})
+    return out

@@ -8,20 +8,7 @@ from typing import Any
 import pytest
 
 from tests.query.conftest import Scene
-
-
-def _buckets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    out = list(result["labels"]["annotations"])
-    for per_run in result["labels"]["predictions"].values():
-        out += per_run
-    out += result["annotations_per_item"] + result["area"] + result["aspect"]
-    for field in result["metadata"].values():
-        out += field.get("values", []) + field.get("buckets", [])
-    for run in result["runs"].values():
-        for cls in run["classes"]:
-            for status, q in cls["queries"].items():
-                out.append({**q, "count": cls[status]})
-    return out
+from tests.query.conftest import all_buckets as _buckets
 
 
 def _count(scene: Scene, bucket: dict[str, Any]) -> int:

@@ -214,6 +214,9 @@ def test_export_slice(any_client: Client, scene: Dataset, tmp_path: Path) -> Non
         be.export_slice(rain.id, "voc")
     with pytest.raises(NotFoundError):
         be.export_slice("slc_missing")
+    assert len(list(fp.objects(page_size=2))) == 3
+    assert "prediction" in scene.describe_query("type = prediction and status = fp",
+                                                "objects").lower()
     # The client's file export agrees with the service for both kinds of slice.
     out = tmp_path / "fp.json"
     assert scene.export_coco(out, slice="fp") == {"images": 3, "annotations": 3,

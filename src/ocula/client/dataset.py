@@ -229,6 +229,12 @@ class Dataset:
             if cursor is None:
                 return
 
+    def describe_query(self, query: str,
+                       target: Literal["items", "objects"] = "items") -> str:
+        """Check a query without running it and return it in plain English; a bad query
+        raises :class:`~ocula.errors.QueryError` with line and column."""
+        return self._backend.describe_query(self.id, query, target)["description"]
+
     def insights(self, *, slice: str | None = None, query: str | None = None
                  ) -> dict[str, Any]:
         """Chart data (labels, sizes, metadata, per-class run results) for the dataset,
@@ -277,6 +283,17 @@ class Slice:
 
     def append(self, reference_ids: Sequence[str]) -> dict[str, Any]:
         return self._backend.slice_append(self.id, list(reference_ids))
+
+    def objects(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """The boxes of an object slice (annotation or prediction JSON with ``kind``,
+        ``reference_id``, ``run``, ``status`` and ``iou``), a page at a time."""
+        cursor = None
+        while True:
+            page = self._backend.slice_objects(self.id, page_size=page_size, cursor=cursor)
+            yield from page["objects"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
 
     def remove(self, reference_ids: Sequence[str]) -> dict[str, Any]:
         return self._backend.slice_remove(self.id, list(reference_ids))

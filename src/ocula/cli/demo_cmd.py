@@ -77,11 +77,12 @@ def demo_command(
         _report(runs, "test" if "test" in names else None)
     console.print(
         "\n[bold]Next[/bold]\n"
-        f"  python -c \"import ocula; ds = ocula.Client().get_dataset('{ds.name}'); "
-        "print(ds.info())\"\n"
-        f"  ocula export {ds.name} demo.json        # COCO JSON of the labels\n"
-        "  ocula serve                             # REST API (and Nucleus-compatible API)\n"
-        "  labels and how they were made: src/ocula/demo/data/LABELS.md")
+        f"  ocula runs metrics {ds.name} ssdlite-people --slice test   # per-class AP, F1\n"
+        f"  ocula export {ds.name} demo.json                 # the labels as COCO JSON\n"
+        "  ocula serve --no-auth                   # REST API; docs at /docs on port 8000\n"
+        "  python: ocula.Client().get_dataset('ocula-demo').query_objects(\n"
+        "              'type = prediction and status = fp and confidence > 0.8')\n"
+        "  how the labels were made: src/ocula/demo/data/LABELS.md")
     if serve:
         from ocula.server.cli import serve_command
 

@@ -8,8 +8,6 @@ REST API, the embedded store and the importers all speak it.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -468,11 +466,3 @@ def rle_bbox(rle: dict[str, Any]) -> tuple[float, float, float, float] | None:
         return None
     x0, y0 = float(xs.min()), float(ys.min())
     return (x0, y0, float(xs.max()) - x0 + 1, float(ys.max()) - y0 + 1)
-
-
-def finite(values: Iterable[Any]) -> bool:
-    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
-
-
-def labels_of(annotations: Sequence[Any]) -> set[str]:
-    return {a.label for a in annotations if getattr(a, "label", None)}

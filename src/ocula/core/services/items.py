@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from ocula.core.ids import new_ids
 from ocula.core.services.base import ServiceBase, chunks, now, paused_gc
@@ -269,10 +269,6 @@ class ItemService(ServiceBase):
             conn.execute(delete(t.items).where(t.items.c.pk == row.pk))
         return {"deleted": row.id, "reference_id": reference_id}
 
-    def count_items(self, dataset: str) -> int:
-        with self.db.read() as conn:
-            ds = self._dataset_row(conn, dataset)
-            return conn.scalar(select(func.count()).where(t.items.c.dataset_pk == ds.pk))
 
 
 def _check_items(items: Sequence[Any]) -> list[OculaError]:

@@ -13,8 +13,6 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
-MIGRATIONS = "ocula.core.store:migrations"
-
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"

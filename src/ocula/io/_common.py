@@ -206,3 +206,11 @@ def item_size(item: DatasetItem, objects: Sequence[Any] = ()) -> tuple[int, int]
             return int(w), int(h)
     raise ValidationError(f"item {item.reference_id!r} has no width/height and its image is "
                           "not a readable local file", reference_id=item.reference_id)
+
+
+def require_known_items(known: Iterable[str | None], referenced: Iterable[str | None]) -> None:
+    """Raise if an annotation being exported names an item the export does not hold."""
+    have = set(known)
+    stray = next((r for r in referenced if r not in have), None)
+    if stray is not None:
+        raise ValidationError(f"annotation refers to unknown item {stray!r}", reference_id=stray)

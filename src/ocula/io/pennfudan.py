@@ -28,6 +28,7 @@ from ._common import (
     item_size,
     part_id,
     require_dir,
+    require_known_items,
 )
 
 __all__ = ["export_pennfudan", "import_pennfudan"]
@@ -103,10 +104,7 @@ def export_pennfudan(items: Sequence[DatasetItem], annotations: Sequence[Any],
         tail = (group["base"] or "").rsplit("/", 1)[-1]
         masks.setdefault(segm.reference_id, []).append(
             (int(tail) if tail.isdigit() else None, segm))
-    known = {i.reference_id for i in items}
-    stray = next((r for r in masks if r not in known), None)
-    if stray is not None:
-        raise ValidationError(f"annotation refers to unknown item {stray!r}", reference_id=stray)
+    require_known_items((i.reference_id for i in items), masks)
     for item in items:
         ref = item.reference_id
         if not ref:

@@ -31,6 +31,7 @@ from ._common import (
     number,
     require_dir,
     require_file,
+    require_known_items,
     unique_labels,
 )
 
@@ -188,10 +189,7 @@ def export_voc(items: Sequence[DatasetItem], annotations: Sequence[Any], out_dir
     for ann in annotations:
         if ann.type == "box" and not ann.is_prediction:
             boxes.setdefault(ann.reference_id, []).append(ann)
-    known = {i.reference_id for i in items}
-    stray = next((r for r in boxes if r not in known), None)
-    if stray is not None:
-        raise ValidationError(f"annotation refers to unknown item {stray!r}", reference_id=stray)
+    require_known_items((i.reference_id for i in items), boxes)
     for item in items:
         ref = item.reference_id
         if not ref:

@@ -41,6 +41,7 @@ from ._common import (
     image_size,
     item_size,
     require_dir,
+    require_known_items,
 )
 
 __all__ = ["export_yolo", "import_yolo", "parse_names_yaml"]
@@ -285,9 +286,7 @@ def export_yolo(items: Sequence[DatasetItem], annotations: Sequence[Any], out_di
         line = _line(group, geometry, index, sizes)
         if line is not None:
             by_item.setdefault(line[0], []).append(line[1])
-    stray = next((r for r in by_item if r not in sizes), None)
-    if stray is not None:
-        raise ValidationError(f"annotation refers to unknown item {stray!r}", reference_id=stray)
+    require_known_items(sizes, by_item)
     for item in items:
         ref = item.reference_id or ""
         target = out / "labels" / Path(ref).with_suffix(".txt")

@@ -88,36 +88,29 @@ class ServiceBase:
             raise ImageError(f"server-side path {str(path)!r} is outside the configured media "
                              "roots; upload the file instead", reference_id=ref)
 
-
     # --- look-ups -------------------------------------------------------------------
+
+    def _one(self, conn: Connection, table: Any, column: Any, value: str, what: str) -> Any:
+        row = conn.execute(select(table).where(column == value)).first()
+        if row is None:
+            raise NotFoundError(f"no {what} {value!r}")
+        return row
 
     def _dataset_row(self, conn: Connection, dataset: str) -> Any:
         """A dataset by id (``ds_…``) or by name."""
         col = t.datasets.c.id if dataset.startswith("ds_") else t.datasets.c.name
-        row = conn.execute(select(t.datasets).where(col == dataset)).first()
-        if row is None:
-            raise NotFoundError(f"no dataset {dataset!r}")
-        return row
+        return self._one(conn, t.datasets, col, dataset, "dataset")
 
     def _slice_row(self, conn: Connection, slice_id: str) -> Any:
-        row = conn.execute(select(t.slices).where(t.slices.c.id == slice_id)).first()
-        if row is None:
-            raise NotFoundError(f"no slice {slice_id!r}")
-        return row
+        return self._one(conn, t.slices, t.slices.c.id, slice_id, "slice")
 
     def _model_row(self, conn: Connection, model: str) -> Any:
         """A model by id (``prj_…``) or by its reference id."""
         col = t.models.c.id if model.startswith("prj_") else t.models.c.reference_id
-        row = conn.execute(select(t.models).where(col == model)).first()
-        if row is None:
-            raise NotFoundError(f"no model {model!r}")
-        return row
+        return self._one(conn, t.models, col, model, "model")
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
-        row = conn.execute(select(t.model_runs).where(t.model_runs.c.id == run_id)).first()
-        if row is None:
-            raise NotFoundError(f"no model run {run_id!r}")
-        return row
+        return self._one(conn, t.model_runs, t.model_runs.c.id, run_id, "model run")
 
     def _item_map(self, conn: Connection, dataset_pk: int,
                   reference_ids: Sequence[str]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     JSON as SAJSON,
 )
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -309,4 +310,27 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("revoked", Boolean, nullable=False, default=False),
     _created(),
+)
+
+# Running totals behind whole-dataset insights, kept in the same transaction as every
+# write that changes them (see ``ocula.core.services.stats``), so insights on millions of
+# boxes read a few hundred rows instead of scanning. ``kind`` says what ``key`` (JSON
+# text) counts: "gt" current annotations by [label, area bucket, aspect bucket],
+# "per_item" items by number of current annotations, "meta" items by [field, value],
+# "pred" a run's predictions by label, "match" a committed run's match rows by
+# [side, label, status], "ready" marks a dataset whose totals are complete.
+dataset_stats = Table(
+    "dataset_stats",
+    metadata,
+    _pk(),
+    _fk("dataset_pk", "datasets"),
+    # 0 for totals of the dataset itself; a run's pk for "pred" and "match".
+    Column("run_pk", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("key", Text, nullable=False),
+    # sha1 of key: the unique key stays short whatever the metadata value's length.
+    Column("key_hash", String(40), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    UniqueConstraint("dataset_pk", "run_pk", "kind", "key_hash",
+                     name="uq_dataset_stats_key"),
 )

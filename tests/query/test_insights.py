@@ -64,18 +64,21 @@ def test_scoped_values(scene: Scene) -> None:
 
 
 def test_cache_follows_writes(service, tmp_path) -> None:
+    """Slice and query results are cached until a write; a whole dataset reads its
+    running totals, current after every write."""
     from ocula import BoxAnnotation
     from tests.query.conftest import build_scene
 
     build_scene(service, tmp_path)
-    first = service.insights("scene")
-    assert service.insights("scene") is first
-    service.annotate("scene", [BoxAnnotation("car", 0, 0, 5, 5, reference_id="img4")])
-    second = service.insights("scene")
-    assert second["scope"]["annotations"] == 14
-    service.update_metadata("scene", [{"reference_id": "img4", "metadata": {"weather": "x"}}])
-    third = service.insights("scene")
-    assert {v["value"] for v in third["metadata"]["weather"]["values"]} >= {"x"}
+    first = service.insights("scene", slice="train")
+    assert service.insights("scene", slice="train") is first
+    service.annotate("scene", [BoxAnnotation("car", 0, 0, 5, 5, reference_id="img0")])
+    second = service.insights("scene", slice="train")
+    assert second["scope"]["annotations"] == first["scope"]["annotations"] + 1
+    assert service.insights("scene")["scope"]["annotations"] == 14
+    service.update_metadata("scene", [{"reference_id": "img0", "metadata": {"weather": "x"}}])
+    for result in (service.insights("scene", slice="train"), service.insights("scene")):
+        assert {v["value"] for v in result["metadata"]["weather"]["values"]} >= {"x"}
 
 
 def test_free_text_metadata_counts_top_values_only(service, tmp_path) -> None:

@@ -18,6 +18,7 @@ from PIL import Image
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from ocula.core.ids import new_ids
+from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, check_object, chunks, iso, now, paused_gc
 from ocula.core.services.payloads import (
     OBJECT_COLUMNS,
@@ -108,7 +109,7 @@ class AnnotationService(ServiceBase):
                            message: str | None) -> dict[str, Any]:
         current = self._current_by_key(conn, [items[ref].pk for ref, _ in keyed])
         to_insert: list[tuple[str, str, Any, str | None, str | None]] = []
-        to_close: list[int] = []
+        to_close: list[Any] = []
         ignored = 0
         for (ref, ann_id), (ann, meta) in keyed.items():
             old = current.get((items[ref].pk, ann_id)) if current else None
@@ -117,19 +118,23 @@ class AnnotationService(ServiceBase):
             elif not update_existing or _same(old, ann):
                 ignored += 1
             else:
-                to_close.append(old.pk)
+                to_close.append(old)
                 to_insert.append((ref, ann_id, ann, meta, old.id))
         version = None
         if to_insert:
             version = self._new_version(conn, ds.pk, message)
-            for part in chunks(to_close):
+            for part in chunks([r.pk for r in to_close]):
                 conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
                              .values(version_to=version))
             fresh = iter(new_ids("annotation", sum(1 for x in to_insert if x[4] is None)))
-            insert_stream(conn, t.annotations, _ANNOTATION_COLUMNS, (
+            tally = stats.AnnotationTally()
+            insert_stream(conn, t.annotations, _ANNOTATION_COLUMNS, tally.rows((
                 (logical or next(fresh), ds.pk, items[ref].pk, ann_id, version, None,
                  *object_values(ann, meta))
-                for ref, ann_id, ann, meta, logical in to_insert))
+                for ref, ann_id, ann, meta, logical in to_insert), _ANNOTATION_COLUMNS))
+            delta = stats.Delta()
+            delta.annotation_write(current.values(), to_close, tally)
+            delta.save(conn, ds.pk)
         return {"annotations_processed": len(to_insert), "annotations_ignored": ignored,
                 "annotations_replaced": len(to_close), "version": version}
 
@@ -197,13 +202,19 @@ class AnnotationService(ServiceBase):
                 ids = list(annotation_ids)
                 cond.append(or_(t.annotations.c.id.in_(ids),
                                 t.annotations.c.annotation_id.in_(ids)))
-            pks = conn.scalars(select(t.annotations.c.pk).where(*cond)).all()
-            if not pks:
+            a = t.annotations
+            rows = conn.execute(select(a.c.pk, a.c.item_pk, a.c.label, a.c.area, a.c.width,
+                                       a.c.height).where(*cond)).all()
+            if not rows:
                 return {"annotations_deleted": 0, "version": None}
+            pks = [r.pk for r in rows]
             version = self._new_version(conn, ds.pk, message)
+            delta = stats.Delta()
+            delta.annotation_removal(conn, rows)
             for part in chunks(pks):
                 conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
                              .values(version_to=version))
+            delta.save(conn, ds.pk)
         return {"annotations_deleted": len(pks), "version": version}
 
     def list_versions(self, dataset: str) -> list[dict[str, Any]]:

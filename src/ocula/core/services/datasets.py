@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id
+from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, iso, now
 from ocula.core.store import schema as t
 from ocula.core.types import ANNOTATION_TYPES
@@ -42,7 +43,8 @@ class DatasetService(ServiceBase):
                "metadata": metadata, "created_at": now()}
         try:
             with self.db.write() as conn:
-                conn.execute(t.datasets.insert().values(**row))
+                pk = conn.execute(t.datasets.insert().values(**row)).inserted_primary_key[0]
+                stats.mark_ready(conn, pk)
         except IntegrityError as exc:
             raise ConflictError(f"a dataset named {name!r} already exists") from exc
         return _dataset_payload(_Row(row))
@@ -115,6 +117,7 @@ class DatasetService(ServiceBase):
             conn.execute(delete(t.annotation_versions).where(
                 t.annotation_versions.c.dataset_pk == ds.pk))
             conn.execute(delete(t.items).where(t.items.c.pk.in_(item_pks)))
+            stats.drop_dataset(conn, ds.pk)
             conn.execute(delete(t.datasets).where(t.datasets.c.pk == ds.pk))
         return {"deleted": ds.id}
 

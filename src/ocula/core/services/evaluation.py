@@ -48,6 +48,7 @@ from ocula.core.evaluation import (
     per_class_operating_points,
 )
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
+from ocula.core.services import stats
 from ocula.core.services.annotations import at_version
 from ocula.core.services.base import ServiceBase, now, paused_gc
 from ocula.core.services.payloads import object_payload
@@ -232,7 +233,7 @@ class EvaluationService(ServiceBase):
                                      class_agnostic=bool(class_agnostic),
                                      allowed_label_matches=allowed, max_dets=None,
                                      pair_iou=pair_iou)
-            self._write_matches(conn, run.pk, gt, dt, match)
+            self._write_matches(conn, run.dataset_pk, run.pk, gt, dt, match)
             conn.execute(update(t.model_runs).where(t.model_runs.c.pk == run.pk).values(
                 commit_config=config, committed_version=version, committed_at=now()))
         unknown = sorted(set(np.unique(dt.label).tolist()) - set(np.unique(gt.label).tolist()))
@@ -241,8 +242,8 @@ class EvaluationService(ServiceBase):
                 "ground_truth": len(gt), "annotation_version": version,
                 "unknown_labels": unknown, **config}
 
-    def _write_matches(self, conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections,
-                       match: Any) -> None:
+    def _write_matches(self, conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTruth,
+                       dt: Detections, match: Any) -> None:
         for table in (t.match_predictions, t.match_annotations, t.match_items):
             conn.execute(delete(table).where(table.c.run_pk == run_pk))
         # Whole columns to Python lists first: indexing numpy scalars row by row costs
@@ -264,6 +265,11 @@ class EvaluationService(ServiceBase):
         insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn"), list(zip(
             repeat(run_pk), match.image.tolist(), match.image_tp.tolist(),
             match.image_fp.tolist(), match.image_fn.tolist())))
+        stats.drop_run(conn, run_pk, (stats.MATCH,))
+        stats.match_delta(
+            run_pk, zip(dt.label.tolist(), names[match.det_status].tolist(), strict=True),
+            zip(gt.label.tolist(), names[match.gt_status].tolist(), strict=True),
+        ).save(conn, dataset_pk)
 
     # --- metrics --------------------------------------------------------------------
 

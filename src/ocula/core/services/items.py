@@ -12,6 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, delete, select, update
 
 from ocula.core.ids import new_ids
+from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, chunks, now, paused_gc
 from ocula.core.services.payloads import item_payload, object_payload
 from ocula.core.store import media as m
@@ -128,6 +129,7 @@ class ItemService(ServiceBase):
         fresh = [p for p in probed if p.item.reference_id not in existing]
         stale = [p for p in probed if p.item.reference_id in existing]
         stamp = now()
+        delta = stats.Delta()
         if fresh:
             ids = new_ids("item", len(fresh))
             ts = db_timestamp(conn, t.items, "created_at", now())
@@ -135,12 +137,16 @@ class ItemService(ServiceBase):
                 (ids[i], dataset_pk, p.item.reference_id, p.location, p.media_key, p.width,
                  p.height, p.metadata_json, ts, ts)
                 for i, p in enumerate(fresh)])
+            delta.add_items(p.item.metadata for p in fresh)
         if stale and update_existing:
+            old = self._metadata_of(conn, [existing[p.item.reference_id].pk for p in stale])
             for p in stale:
+                delta.change_metadata(old[existing[p.item.reference_id].pk], p.item.metadata)
                 conn.execute(update(t.items).where(
                     t.items.c.pk == existing[p.item.reference_id].pk).values(
                     image_location=p.location, media_key=p.media_key, width=p.width,
                     height=p.height, metadata=p.item.metadata or None, updated_at=stamp))
+        delta.save(conn, dataset_pk)
         return {
             "new_items": len(fresh),
             "updated_items": len(stale) if update_existing else 0,
@@ -245,24 +251,30 @@ class ItemService(ServiceBase):
         with self.db.write() as conn:
             ds = self._dataset_row(conn, dataset)
             found = self._require_items(conn, ds.pk, [u["reference_id"] for u in updates])
-            current = {}
-            if not replace:
-                for part in chunks([found[u["reference_id"]].pk for u in updates]):
-                    current.update(conn.execute(select(t.items.c.pk, t.items.c.metadata)
-                                                .where(t.items.c.pk.in_(part))).all())
+            current = self._metadata_of(conn, [found[u["reference_id"]].pk for u in updates])
+            delta = stats.Delta()
             for u in updates:
                 pk = found[u["reference_id"]].pk
-                merged = u["metadata"] if replace else {**(current.get(pk) or {}),
-                                                        **u["metadata"]}
+                merged = u["metadata"] if replace else {**(current[pk] or {}), **u["metadata"]}
                 conn.execute(update(t.items).where(t.items.c.pk == pk).values(
                     metadata=merged, updated_at=now()))
+                delta.change_metadata(current[pk], merged)
+            delta.save(conn, ds.pk)
         return {"updated_items": len(updates)}
+
+    def _metadata_of(self, conn: Connection, pks: Sequence[int]) -> dict[int, Any]:
+        found: dict[int, Any] = {}
+        for part in chunks(list(pks)):
+            found.update(conn.execute(select(t.items.c.pk, t.items.c.metadata)
+                                      .where(t.items.c.pk.in_(part))).all())
+        return found
 
     def delete_item(self, dataset: str, reference_id: str) -> dict[str, Any]:
         """Delete an item with its annotations (all versions), predictions and matches."""
         with self.db.write() as conn:
             ds = self._dataset_row(conn, dataset)
             row = self._find_item(conn, ds.pk, reference_id, None, None)
+            stats.item_removal(conn, row.pk, row.metadata).save(conn, ds.pk)
             for table in (t.match_predictions, t.match_annotations, t.match_items,
                           t.slice_items, t.predictions, t.annotations):
                 conn.execute(delete(table).where(table.c.item_pk == row.pk))

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
+from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, check_object, iso, now, paused_gc
 from ocula.core.services.payloads import OBJECT_COLUMNS, object_payload, object_values
 from ocula.core.store import schema as t
@@ -90,7 +91,8 @@ class ModelService(ServiceBase):
                 result = conn.execute(t.model_runs.insert().values(
                     id=run_id, model_pk=mdl.pk, dataset_pk=ds.pk, name=name.strip(),
                     metadata=metadata, created_at=now()))
-                self._insert_predictions(conn, result.inserted_primary_key[0], prepared)
+                self._insert_predictions(conn, ds.pk, result.inserted_primary_key[0],
+                                         prepared)
         except IntegrityError as exc:
             raise ConflictError(f"dataset {ds.name!r} already has a model run named "
                                 f"{name!r}") from exc
@@ -114,14 +116,18 @@ class ModelService(ServiceBase):
                         t.predictions.c.annotation_id.in_(ids))).all())
             ignored = [p for p in prepared if (p[0], p[1].annotation_id) in existing]
             if update:
+                replaced = stats.Delta()
                 for item_pk, pred, _ in ignored:
-                    conn.execute(delete(t.predictions).where(
+                    gone = conn.scalars(delete(t.predictions).where(
                         t.predictions.c.run_pk == run.pk, t.predictions.c.item_pk == item_pk,
-                        t.predictions.c.annotation_id == pred.annotation_id))
+                        t.predictions.c.annotation_id == pred.annotation_id)
+                        .returning(t.predictions.c.label)).all()
+                    replaced.add_predictions(run.pk, gone, -1)
+                replaced.save(conn, run.dataset_pk)
                 fresh = prepared
             else:
                 fresh = [p for p in prepared if (p[0], p[1].annotation_id) not in existing]
-            self._insert_predictions(conn, run.pk, fresh)
+            self._insert_predictions(conn, run.dataset_pk, run.pk, fresh)
         return {"model_run_id": run_id, "predictions_processed": len(fresh),
                 "predictions_ignored": 0 if update else len(ignored)}
 
@@ -149,8 +155,11 @@ class ModelService(ServiceBase):
             raise BatchError(errors)
         return out
 
-    def _insert_predictions(self, conn: Any, run_pk: int,
+    def _insert_predictions(self, conn: Any, dataset_pk: int, run_pk: int,
                             prepared: Sequence[tuple[int, Any, str | None]]) -> None:
+        delta = stats.Delta()
+        delta.add_predictions(run_pk, (pred.label for _, pred, _ in prepared))
+        delta.save(conn, dataset_pk)
         ids = iter(new_ids("prediction", len(prepared)))
         insert_stream(conn, t.predictions, _PREDICTION_COLUMNS, (
             (next(ids), run_pk, item_pk, pred.annotation_id, pred.confidence,
@@ -215,6 +224,7 @@ class ModelService(ServiceBase):
 
 
 def _delete_run_rows(conn: Any, run_pk: int) -> None:
+    stats.drop_run(conn, run_pk)
     for table in (t.match_predictions, t.match_annotations, t.match_items, t.predictions):
         conn.execute(delete(table).where(table.c.run_pk == run_pk))
     conn.execute(delete(t.model_runs).where(t.model_runs.c.pk == run_pk))

@@ -1,0 +1,165 @@
+"""Whole-dataset insights come from running totals kept by every write; after any
+sequence of writes they must equal insights computed by scanning the rows, and the
+stored totals must equal totals rebuilt from scratch."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ocula import (
+    BoxAnnotation,
+    BoxPrediction,
+    CategoryAnnotation,
+    DatasetItem,
+    Point,
+    PolygonAnnotation,
+)
+from ocula.core.services import Service, stats
+from ocula.core.store import schema as t
+from tests.conftest import make_images
+
+LABELS = ["car", "pedestrian", "truck"]
+
+
+def _metadata(rng: random.Random) -> dict[str, Any] | None:
+    md: dict[str, Any] = {}
+    if rng.random() < 0.9:
+        md["weather"] = rng.choice(["rain", "snow", "clear", None])
+    if rng.random() < 0.8:
+        md["speed"] = rng.choice([rng.randint(0, 60), round(rng.uniform(0, 60), 1)])
+    if rng.random() < 0.5:
+        md["night"] = rng.random() < 0.5
+    if rng.random() < 0.2:
+        md["extra"] = {"nested": rng.randint(0, 3)}
+    if rng.random() < 0.3:
+        md["mixed"] = rng.choice(["a", "b", 7, 2.5])
+    return md or None
+
+
+def _annotation(rng: random.Random, ref: str, ann_id: str) -> Any:
+    label = rng.choice(LABELS)
+    kind = rng.random()
+    if kind < 0.75:
+        w = rng.choice([rng.uniform(0.5, 150), float(rng.randint(1, 64))])
+        h = rng.choice([rng.uniform(0.5, 90), float(rng.randint(1, 64))])
+        return BoxAnnotation(label, rng.uniform(0, 40), rng.uniform(0, 5), w, h,
+                             reference_id=ref, annotation_id=ann_id)
+    if kind < 0.9:
+        x, y = rng.uniform(0, 100), rng.uniform(0, 50)
+        return PolygonAnnotation(label, [Point(x, y), Point(x + rng.uniform(1, 80), y),
+                                         Point(x, y + rng.uniform(1, 40))],
+                                 reference_id=ref, annotation_id=ann_id)
+    return CategoryAnnotation(rng.choice(["day", "night"]), reference_id=ref,
+                              annotation_id=ann_id)
+
+
+def _prediction(rng: random.Random, ref: str, pred_id: str) -> BoxPrediction:
+    return BoxPrediction(rng.choice(LABELS), rng.uniform(0, 40), rng.uniform(0, 40),
+                         rng.uniform(2, 100), rng.uniform(2, 50), reference_id=ref,
+                         annotation_id=pred_id, confidence=round(rng.random(), 3))
+
+
+def _stored(service: Service, dataset_pk: int) -> set[tuple]:
+    s = t.dataset_stats
+    with service.db.read() as conn:
+        return {tuple(r) for r in conn.execute(
+            select(s.c.run_pk, s.c.kind, s.c.key, s.c.count).where(
+                s.c.dataset_pk == dataset_pk, s.c.count != 0))}
+
+
+def _check(service: Service, name: str) -> None:
+    assert service.insights(name) == service.scan_insights(name)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_totals_follow_every_write(service: Service, tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    images = make_images(tmp_path / "img", 4, size=(200, 100))
+    service.create_dataset("d")
+    service.create_dataset("other")  # writes elsewhere must not leak into "d"
+    refs = [f"r{i}" for i in range(40)]
+    service.append("d", [DatasetItem(str(images[i % 4]), ref, _metadata(rng))
+                         for i, ref in enumerate(refs)])
+    service.append("other", [DatasetItem(str(images[0]), "x", {"weather": "rain"})])
+    service.annotate("other", [BoxAnnotation("car", 1, 1, 5, 5, reference_id="x")])
+    _check(service, "d")
+
+    anns = [_annotation(rng, rng.choice(refs), f"a{i}") for i in range(150)]
+    service.annotate("d", anns)
+    _check(service, "d")
+    # Replace some (new label or geometry), re-send others unchanged, add more.
+    changed = [_annotation(rng, a.reference_id, a.annotation_id) for a in anns[:40]]
+    service.annotate("d", changed + anns[40:60] + [
+        _annotation(rng, rng.choice(refs), f"b{i}") for i in range(20)], update=True)
+    _check(service, "d")
+    service.delete_annotations("d", reference_ids=refs[:3])
+    service.delete_annotations("d", annotation_ids=["a50", "a51", "b3"])
+    _check(service, "d")
+
+    service.update_metadata("d", [{"reference_id": r, "metadata": {"weather": "fog"}}
+                                  for r in refs[5:10]])
+    service.update_metadata("d", [{"reference_id": refs[10], "metadata": {"speed": 99}}],
+                            replace=True)
+    service.append("d", [DatasetItem(str(images[1]), r, _metadata(rng)) for r in refs[11:15]]
+                   + [DatasetItem(str(images[2]), "new", {"weather": "rain"})], update=True)
+    _check(service, "d")
+
+    model = service.add_model("m", "m-1")
+    run = service.create_run(model["id"], "d", "run1", [
+        _prediction(rng, rng.choice(refs), f"p{i}") for i in range(120)])
+    _check(service, "d")
+    service.commit_run(run["model_run_id"])
+    _check(service, "d")
+    service.predict(run["model_run_id"], [_prediction(rng, rng.choice(refs), f"p{i}")
+                                          for i in range(100, 140)], update=True)
+    service.commit_run(run["model_run_id"], iou_threshold=0.3)
+    run2 = service.create_run(model["id"], "d", "run2", [
+        _prediction(rng, rng.choice(refs), f"q{i}") for i in range(30)])
+    service.commit_run(run2["model_run_id"])
+    _check(service, "d")
+
+    service.delete_item("d", refs[20])
+    service.delete_item("d", "new")
+    _check(service, "d")
+    service.delete_run(run2["model_run_id"])
+    _check(service, "d")
+
+    with service.db.read() as conn:
+        pk = service._dataset_row(conn, "d").pk
+    kept = _stored(service, pk)
+    with service.db.write() as conn:
+        stats.rebuild(conn, pk)
+    assert _stored(service, pk) == kept
+
+    service.delete_dataset("d")
+    assert _stored(service, pk) == set()
+    _check(service, "other")
+
+
+def test_dataset_without_totals_is_counted_once(service: Service, tmp_path: Path) -> None:
+    """A dataset from before the totals (no "ready" row) gets them on first use."""
+    (image,) = make_images(tmp_path / "img", 1)
+    service.create_dataset("old")
+    service.append("old", [DatasetItem(str(image), f"r{i}", {"k": i % 3}) for i in range(5)])
+    service.annotate("old", [BoxAnnotation("car", 0, 0, 4, 2, reference_id="r1")])
+    with service.db.write() as conn:
+        stats.drop_dataset(conn, service._dataset_row(conn, "old").pk)
+    assert service.insights("old") == service.scan_insights("old")
+    assert service.insights("old")["scope"] == {
+        "dataset_id": service.get_dataset("old")["id"], "dataset": "old", "slice": None,
+        "query": None, "items": 5, "annotations": 1}
+
+
+def test_buckets_are_exact_at_powers_of_two() -> None:
+    assert stats.log2_bucket(256.0) == 8
+    assert stats.log2_bucket(255.99999999999997) == 7
+    assert stats.log2_bucket(0.5) == -1
+    assert stats.log2_bucket(0) is None and stats.log2_bucket(None) is None
+    counts = stats.gt_counts([("car", 256.0, 32.0, 8.0), ("car", 0.0, 0.0, 8.0),
+                              ("x", None, None, None)])
+    assert counts == {("car", 8, 2): 1, ("car", None, None): 1, ("x", None, None): 1}

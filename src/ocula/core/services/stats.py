@@ -25,8 +25,10 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, delete, func, select
 
 from ocula.core.services.base import chunks
@@ -58,7 +60,14 @@ _GT_COLUMNS = ("item_pk", "label", "area", "width", "height")
 
 
 class AnnotationTally:
-    """Counts annotation rows by key and by item as they stream into an insert."""
+    """Counts annotation rows by key and by item as they stream into an insert.
+
+    At millions of boxes per call the counting must cost far less than the insert, so
+    rows are buffered and bucketed with numpy a batch at a time (frexp is exact, as
+    :func:`log2_bucket`)."""
+
+    BATCH = 65_536
+    _NONE = -2048  # below any float64 exponent: "no bucket"
 
     def __init__(self) -> None:
         self.keys: Counter = Counter()
@@ -66,16 +75,52 @@ class AnnotationTally:
 
     def rows(self, rows: Iterable[tuple[Any, ...]], columns: tuple[str, ...]
              ) -> Iterator[tuple[Any, ...]]:
-        item, label, area, w, h = (columns.index(c) for c in _GT_COLUMNS)
-        frexp = math.frexp
-        keys, items = self.keys, self.items
+        at = tuple(columns.index(c) for c in _GT_COLUMNS)
+        buf: list[tuple[Any, ...]] = []
         for r in rows:
-            a, x, y = r[area], r[w], r[h]
-            # Zero or missing sizes have no bucket, as log2() gives none in SQL.
-            keys[(r[label], frexp(a)[1] - 1 if a else None,
-                  frexp(x / y)[1] - 1 if x and y else None)] += 1
-            items[r[item]] += 1
+            buf.append(r)
             yield r
+            if len(buf) >= self.BATCH:
+                self._count(buf, at)
+                buf = []
+        self._count(buf, at)
+
+    def _count(self, buf: list[tuple[Any, ...]], at: tuple[int, ...]) -> None:
+        if not buf:
+            return
+        item, label, area_i, w_i, h_i = at
+        items = np.fromiter(map(itemgetter(item), buf), np.int64, len(buf))
+        low = int(items.min())
+        per_item = np.bincount(items - low)
+        hit = np.flatnonzero(per_item)
+        self.items.update(dict(zip((hit + low).tolist(), per_item[hit].tolist(),
+                                   strict=True)))
+        labels = list(map(itemgetter(label), buf))
+        codes = {v: i for i, v in enumerate(dict.fromkeys(labels))}
+        label_code = np.fromiter(map(codes.__getitem__, labels), np.int64, len(buf))
+        area, w, h = (_floats(buf, i) for i in (area_i, w_i, h_i))
+        # Zero or missing sizes (NaN here) have no bucket, as log2() gives none in SQL.
+        area_b = np.where(area > 0, np.frexp(np.where(area > 0, area, 1.0))[1] - 1,
+                          self._NONE)
+        has_aspect = (w > 0) & (h > 0)
+        aspect = np.divide(w, h, out=np.ones_like(w), where=has_aspect)
+        aspect_b = np.where(has_aspect, np.frexp(aspect)[1] - 1, self._NONE)
+        key = (label_code * 4096 + area_b + 2048) * 4096 + aspect_b + 2048
+        unique, counts = np.unique(key, return_counts=True)
+        names = list(codes)
+        for k, n in zip(unique.tolist(), counts.tolist(), strict=True):
+            code, rest = divmod(k, 4096 * 4096)
+            ab, sb = divmod(rest, 4096)
+            self.keys[(names[code], None if ab == 0 else ab - 2048,
+                       None if sb == 0 else sb - 2048)] += n
+
+
+def _floats(rows: list[tuple[Any, ...]], i: int) -> np.ndarray:
+    """Column ``i`` as float64, None as NaN."""
+    try:
+        return np.fromiter(map(itemgetter(i), rows), np.float64, len(rows))
+    except TypeError:  # a None among them
+        return np.array(list(map(itemgetter(i), rows)), dtype=np.float64)
 
 
 def meta_keys(metadata: Mapping[str, Any] | None) -> list[str]:

@@ -51,7 +51,7 @@ def gt_counts(rows: Iterable[tuple[Any, Any, Any, Any]]) -> Counter:
     """Annotations ``(label, area, width, height)`` counted by ``(label, area bucket,
     aspect bucket)``; buckets as :func:`log2_bucket` (sizes are never negative)."""
     tally = AnnotationTally()
-    for _ in tally.rows(((None, *r) for r in rows), _GT_COLUMNS):
+    for _ in tally.rows(((0, *r) for r in rows), _GT_COLUMNS):
         pass
     return tally.keys
 
@@ -90,11 +90,8 @@ class AnnotationTally:
             return
         item, label, area_i, w_i, h_i = at
         items = np.fromiter(map(itemgetter(item), buf), np.int64, len(buf))
-        low = int(items.min())
-        per_item = np.bincount(items - low)
-        hit = np.flatnonzero(per_item)
-        self.items.update(dict(zip((hit + low).tolist(), per_item[hit].tolist(),
-                                   strict=True)))
+        pks, per_item = np.unique(items, return_counts=True)
+        self.items.update(dict(zip(pks.tolist(), per_item.tolist(), strict=True)))
         labels = list(map(itemgetter(label), buf))
         codes = {v: i for i, v in enumerate(dict.fromkeys(labels))}
         label_code = np.fromiter(map(codes.__getitem__, labels), np.int64, len(buf))

@@ -163,3 +163,34 @@ def test_buckets_are_exact_at_powers_of_two() -> None:
     counts = stats.gt_counts([("car", 256.0, 32.0, 8.0), ("car", 0.0, 0.0, 8.0),
                               ("x", None, None, None)])
     assert counts == {("car", 8, 2): 1, ("car", None, None): 1, ("x", None, None): 1}
+
+
+def test_totals_stay_exact_under_concurrent_writers(database_url: str, tmp_path: Path) -> None:
+    """Two services on one database (two server processes, say) writing at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = make_images(tmp_path / "img", 2, size=(200, 100))
+    services = [Service.open(tmp_path / f"home{i}", database_url) for i in range(2)]
+    try:
+        services[0].create_dataset("d")
+
+        def work(w: int) -> None:
+            svc, rng = services[w], random.Random(w)
+            for batch in range(4):
+                refs = [f"w{w}-{batch}-{i}" for i in range(10)]
+                svc.append("d", [DatasetItem(str(images[w]), r, _metadata(rng)) for r in refs])
+                svc.annotate("d", [_annotation(rng, rng.choice(refs), f"{r}-{j}")
+                                   for r in refs for j in range(2)])
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(work, range(2)))
+        _check(services[0], "d")
+        with services[0].db.read() as conn:
+            pk = services[0]._dataset_row(conn, "d").pk
+        kept = _stored(services[0], pk)
+        with services[0].db.write() as conn:
+            stats.rebuild(conn, pk)
+        assert _stored(services[0], pk) == kept
+    finally:
+        for svc in services:
+            svc.close()

@@ -208,8 +208,10 @@ class Delta:
         if not changed:
             return
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        rows = [(dataset_pk, run_pk, kind, key, _hash(key), n)
-                for (run_pk, kind, key), n in changed]
+        # One order for every writer: concurrent PostgreSQL transactions then take the
+        # rows' locks in the same order and cannot deadlock.
+        rows = sorted((dataset_pk, run_pk, kind, key, _hash(key), n)
+                      for (run_pk, kind, key), n in changed)
         conn.exec_driver_sql(
             "INSERT INTO dataset_stats (dataset_pk, run_pk, kind, key, key_hash, count) "
             f"VALUES ({', '.join([mark] * 6)}) "

@@ -1,0 +1,29 @@
+"""The benchmark scripts run end to end at a tiny size (their figures are not checked:
+speed is measured by running them, never in tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_query_benchmark_runs_and_checks_totals_against_a_scan() -> None:
+    out = _run("benchmarks/query.py", "--items", "1500", "--repeat", "2",
+               "--insights-repeat", "1", "--seed", "11")
+    assert "whole-dataset insights from totals == by scanning: True" in out
+    assert "insights, whole dataset (running totals)" in out
+
+
+def test_ingest_benchmark_runs() -> None:
+    out = _run("benchmarks/ingest.py", "--items", "300", "--boxes-per-item", "3")
+    assert "boxes/s" in out and "items/s" in out

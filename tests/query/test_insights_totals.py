@@ -194,3 +194,27 @@ def test_totals_stay_exact_under_concurrent_writers(database_url: str, tmp_path:
     finally:
         for svc in services:
             svc.close()
+
+
+def test_fields_with_many_distinct_values(service: Service, tmp_path: Path) -> None:
+    """A unique id per item (COCO's ``coco_id``, a file name): a numeric one still gets
+    its exact histogram, a text one its most frequent values, from index ranges."""
+    (image,) = make_images(tmp_path / "img", 1)
+    service.create_dataset("ids")
+    n = 1_250
+    service.append("ids", [DatasetItem(str(image), f"r{i}", {
+        "coco_id": 1000 + i * 7, "file": f"img_{i:05d}.jpg" if i else "common.jpg",
+        "site": "a" if i % 3 else "b"}) for i in range(n)])
+    service.append("ids", [DatasetItem(str(image), f"s{i}", {"file": "common.jpg"})
+                           for i in range(3)])
+    whole = service.insights("ids")
+    scanned = service.scan_insights("ids")
+    for field in ("coco_id", "site"):
+        assert whole["metadata"][field] == scanned["metadata"][field]
+    files = whole["metadata"]["file"]
+    assert len(files["values"]) == 25
+    assert files["values"][0]["value"] == "common.jpg" and files["values"][0]["count"] == 4
+    assert sum(v["count"] for v in files["values"]) + files["other"] == n + 3
+    for bucket in files["values"] + whole["metadata"]["coco_id"]["buckets"]:
+        got = service.query_items("ids", bucket["query"], with_total=True)["total"]
+        assert got == bucket["count"], bucket["query"]

@@ -11,14 +11,23 @@ from a sample of the first ones.
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from ocula.core.services import stats
-from ocula.core.services.insights_scan import NUMERIC_BINS, ScanInsights, field_kind
+from ocula.core.services.insights_scan import (
+    MAX_CATEGORIES,
+    NUMERIC_BINS,
+    ScanInsights,
+    field_kind,
+)
+from ocula.core.store import schema as t
+from ocula.core.store.bulk import fetch_tuples
+
+# A text field with more distinct values than this lists its top values only.
+_ALL_VALUES = 1000
 
 
 class TotalsInsights(ScanInsights):
@@ -51,47 +60,64 @@ class TotalsInsights(ScanInsights):
 
     def metadata(self) -> dict[str, Any]:
         """Per field: value counts or a histogram, as the scan gives them, from the
-        items' counts by ``[field, value]``."""
-        values: dict[str, Counter] = defaultdict(Counter)
-        nested: Counter = Counter()
-        kinds: dict[str, Counter] = defaultdict(Counter)
-        for key, n in self._total(stats.META).items():
-            field = key[0]
-            if len(key) == 1:
-                nested[field] += n
-                continue
-            value = key[1]
-            if isinstance(value, bool | str):
-                kinds[field]["categorical"] += n
-            elif isinstance(value, int | float):
-                kinds[field]["number"] += n
-            values[field][value] += n
+        items' counts by ``[field, value]`` (read by index ranges: a field with a
+        million distinct values costs a handful of range reads)."""
+        per_type: dict[str, Counter] = defaultdict(Counter)
+        for (field, vtype), n in self._total(stats.META_N).items():
+            per_type[field][vtype] += n
         out: dict[str, Any] = {}
-        for field in sorted(kinds):
-            with_field = sum(values[field].values()) + nested[field]
-            if field_kind(kinds[field]) == "number":
-                out[field] = self._number_field(field, values[field])
+        for field in sorted(per_type):
+            n = per_type[field]
+            kinds = Counter({"categorical": n["str"] + n["bool"], "number": n["num"]})
+            if not kinds["categorical"] and not kinds["number"]:
+                continue  # only nulls and nested values: not charted, as in a scan
+            missing = self.n_items - sum(n.values())
+            if field_kind(kinds) == "number":
+                out[field] = self._number_field(field, self.n_items - n["num"])
             else:
-                decoded: Counter = Counter()
-                for value, n in values[field].items():
-                    decoded[json.dumps(value)] += n
-                # Items without the field count as null, as in a scan.
-                decoded["null"] += self.n_items - with_field
-                if not decoded["null"]:
-                    del decoded["null"]
-                out[field] = self._categorical(field, decoded, nested[field])
+                out[field] = self._text_field(field, n, missing)
         return out
 
-    def _number_field(self, field: str, values: Counter) -> dict[str, Any]:
-        numbers = [(float(v), n) for v, n in values.items()
-                   if isinstance(v, int | float) and not isinstance(v, bool)]
-        lo = min(v for v, _ in numbers)
-        hi = max(v for v, _ in numbers)
+    def _meta_rows(self, field: str, vtype: str) -> Any:
+        s = t.dataset_stats
+        return [s.c.dataset_pk == self.ds.pk, s.c.run_pk == 0, s.c.kind == stats.META,
+                s.c.field == field, s.c.vtype == vtype, s.c.count != 0]
+
+    def _text_field(self, field: str, n: Counter, missing: int) -> dict[str, Any]:
+        s = t.dataset_stats
+        distinct = self.conn.scalar(select(func.count()).select_from(
+            select(s.c.pk).where(*self._meta_rows(field, "str")).limit(_ALL_VALUES + 1)
+            .subquery()))
+        strings = select(s.c.key, s.c.count).where(*self._meta_rows(field, "str"))
+        if distinct > _ALL_VALUES:
+            # Free text (file names, ids): the most frequent values only, straight from
+            # the index (ties in index order).
+            strings = strings.order_by(s.c.count.desc(), s.c.key_hash.desc()).limit(
+                MAX_CATEGORIES)
+        rows = fetch_tuples(self.conn, strings)
+        rows += fetch_tuples(self.conn, select(s.c.key, s.c.count).where(
+            *self._meta_rows(field, "bool")))
+        decoded: Counter = Counter()
+        for key, count in rows:
+            decoded[json.dumps(json.loads(key)[1])] += count
+        listed = sum(count for _, count in rows)
+        other = n["str"] + n["bool"] - listed + n["num"] + n["nested"]
+        # Items without the field count as null, as in a scan.
+        if n["null"] + missing:
+            decoded["null"] += n["null"] + missing
+        return self._categorical(field, decoded, other)
+
+    def _number_field(self, field: str, missing: int) -> dict[str, Any]:
+        s = t.dataset_stats
+        where = self._meta_rows(field, "num")
+        lo, hi = self.conn.execute(select(func.min(s.c.num), func.max(s.c.num))
+                                   .where(*where)).one()
         width = (hi - lo) / NUMERIC_BINS if hi > lo else 1.0
-        grouped: Counter = Counter()
-        for v, n in numbers:
-            grouped[math.floor((v - lo) / width)] += n
-        missing = self.n_items - sum(n for _, n in numbers)
+        # The scan's own bucket expression, so both agree to the last bit.
+        bucket = self._floor((s.c.num - lo) / width)
+        grouped: Counter = Counter(dict(self.conn.execute(
+            select(bucket, func.sum(s.c.count)).where(*where).group_by(bucket)).all()))
+        grouped = Counter({int(b): int(c) for b, c in grouped.items()})
         if missing:
             grouped[None] += missing
         return self._numeric(field, grouped, lo, hi, width)

@@ -9,7 +9,9 @@ rows. What is counted (``kind`` → ``key``):
 - ``gt``: current annotations by ``[label, area bucket, aspect bucket]``
 - ``per_item``: items by their number of current annotations (``0`` included)
 - ``meta``: items by ``[field, value]`` for scalar top-level metadata values, and by
-  ``[field]`` for any other (nested) value
+  ``[field]`` for any other (nested) value; these rows also carry ``field``, ``vtype``
+  (str, bool, num, null, nested) and ``num`` so one field is read by index ranges
+- ``meta_n``: items by ``[field, vtype]``
 - ``pred``: a run's predictions by label (``run_pk`` set)
 - ``match``: a committed run's match rows by ``[side, label, status]`` (``run_pk`` set)
 - ``ready``: present once a dataset's totals are complete
@@ -35,8 +37,21 @@ from ocula.core.services.base import chunks
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 
-GT, PER_ITEM, META, PRED, MATCH, READY = "gt", "per_item", "meta", "pred", "match", "ready"
-_SCALARS = (str, bool, int, float)
+GT, PER_ITEM, META, META_N = "gt", "per_item", "meta", "meta_n"
+PRED, MATCH, READY = "pred", "match", "ready"
+
+
+def value_type(value: Any) -> str:
+    """The ``vtype`` of a metadata value: str, bool, num, null or nested."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, int | float):
+        return "num"
+    return "nested"
 
 
 def log2_bucket(value: Any) -> int | None:
@@ -120,12 +135,17 @@ def _floats(rows: list[tuple[Any, ...]], i: int) -> np.ndarray:
         return np.array(list(map(itemgetter(i), rows)), dtype=np.float64)
 
 
-def meta_keys(metadata: Mapping[str, Any] | None) -> list[str]:
-    """The ``meta`` keys one item's metadata counts under."""
+def meta_keys(metadata: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The ``(kind, key)`` totals one item's metadata counts under."""
     if not metadata:
         return []
-    return [json.dumps([k, v]) if v is None or isinstance(v, _SCALARS) else json.dumps([k])
-            for k, v in metadata.items()]
+    out = []
+    for field, value in metadata.items():
+        vtype = value_type(value)
+        out.append((META, json.dumps([field]) if vtype == "nested"
+                    else json.dumps([field, value])))
+        out.append((META_N, json.dumps([field, vtype])))
+    return out
 
 
 class Delta:
@@ -142,16 +162,16 @@ class Delta:
         n = 0
         for md in metadata:
             n += 1
-            for key in meta_keys(md):
-                self.counts[(0, META, key)] += sign
+            for kind, key in meta_keys(md):
+                self.counts[(0, kind, key)] += sign
         self.counts[(0, PER_ITEM, "0")] += sign * n
 
     def change_metadata(self, old: Mapping[str, Any] | None,
                         new: Mapping[str, Any] | None) -> None:
-        for key in meta_keys(old):
-            self.counts[(0, META, key)] -= 1
-        for key in meta_keys(new):
-            self.counts[(0, META, key)] += 1
+        for kind, key in meta_keys(old):
+            self.counts[(0, kind, key)] -= 1
+        for kind, key in meta_keys(new):
+            self.counts[(0, kind, key)] += 1
 
     def add_annotations(self, rows: Iterable[tuple[Any, Any, Any, Any]], sign: int = 1) -> None:
         """Annotations as ``(label, area, width, height)`` gained (1) or closed (-1)."""
@@ -210,11 +230,12 @@ class Delta:
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         # One order for every writer: concurrent PostgreSQL transactions then take the
         # rows' locks in the same order and cannot deadlock.
-        rows = sorted((dataset_pk, run_pk, kind, key, _hash(key), n)
+        rows = sorted((dataset_pk, run_pk, kind, key, _hash(key), n,
+                       *(_meta_columns(key) if kind == META else (None, None, None)))
                       for (run_pk, kind, key), n in changed)
         conn.exec_driver_sql(
-            "INSERT INTO dataset_stats (dataset_pk, run_pk, kind, key, key_hash, count) "
-            f"VALUES ({', '.join([mark] * 6)}) "
+            "INSERT INTO dataset_stats (dataset_pk, run_pk, kind, key, key_hash, count, "
+            f"field, vtype, num) VALUES ({', '.join([mark] * 9)}) "
             "ON CONFLICT (dataset_pk, run_pk, kind, key_hash) "
             "DO UPDATE SET count = dataset_stats.count + excluded.count", rows)
         if any(n < 0 for _, n in changed):
@@ -222,6 +243,14 @@ class Delta:
             conn.execute(delete(t.dataset_stats).where(
                 t.dataset_stats.c.dataset_pk == dataset_pk, t.dataset_stats.c.count == 0))
         self.counts.clear()
+
+
+def _meta_columns(key: str) -> tuple[str, str, float | None]:
+    field, *value = json.loads(key)
+    if not value:
+        return field, "nested", None
+    vtype = value_type(value[0])
+    return field, vtype, float(value[0]) if vtype == "num" else None
 
 
 def _hash(key: str) -> str:
@@ -261,11 +290,13 @@ def match_delta(run_pk: int, pred_rows: Iterable[tuple[Any, str]],
 
 
 def load(conn: Connection, dataset_pk: int) -> dict[tuple[int, str], Counter]:
-    """The stored totals: ``(run_pk, kind) -> Counter(decoded key -> count)``."""
+    """The stored totals but ``meta`` (one row per distinct value, read by field):
+    ``(run_pk, kind) -> Counter(decoded key -> count)``."""
     out: dict[tuple[int, str], Counter] = {}
     rows = fetch_tuples(conn, select(t.dataset_stats.c.run_pk, t.dataset_stats.c.kind,
                                      t.dataset_stats.c.key, t.dataset_stats.c.count)
                         .where(t.dataset_stats.c.dataset_pk == dataset_pk,
+                               t.dataset_stats.c.kind != META,
                                t.dataset_stats.c.count != 0))
     for run_pk, kind, key, n in rows:
         value = json.loads(key) if key else None
@@ -285,8 +316,8 @@ def rebuild(conn: Connection, dataset_pk: int) -> None:
     n_items = 0
     for (md,) in conn.execute(select(items.c.metadata).where(items.c.dataset_pk == dataset_pk)):
         n_items += 1
-        for key in meta_keys(md):
-            d.add(META, key)
+        for kind, key in meta_keys(md):
+            d.add(kind, key)
     a = t.annotations
     current = [a.c.dataset_pk == dataset_pk, a.c.version_to.is_(None)]
     d.add_annotations(fetch_tuples(conn, select(a.c.label, a.c.area, a.c.width, a.c.height)

@@ -331,6 +331,15 @@ dataset_stats = Table(
     # sha1 of key: the unique key stays short whatever the metadata value's length.
     Column("key_hash", String(40), nullable=False),
     Column("count", BigInteger, nullable=False),
+    # "meta" rows only: the field, the value's type (str, bool, num, null, nested) and a
+    # number's value, so a field with a million distinct values is read by index ranges
+    # (top values, min/max, histogram) instead of row by row.
+    Column("field", Text, nullable=True),
+    Column("vtype", String(8), nullable=True),
+    Column("num", Float, nullable=True),
     UniqueConstraint("dataset_pk", "run_pk", "kind", "key_hash",
                      name="uq_dataset_stats_key"),
+    Index("ix_dataset_stats_field_num", "dataset_pk", "kind", "field", "vtype", "num"),
+    Index("ix_dataset_stats_field_count", "dataset_pk", "kind", "field", "vtype", "count",
+          "key_hash"),
 )

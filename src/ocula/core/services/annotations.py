@@ -10,6 +10,8 @@ import hashlib
 import io
 import json
 from collections.abc import Sequence
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,20 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 
 from ocula.core.ids import new_ids
 from ocula.core.services import stats
-from ocula.core.services.base import ServiceBase, check_object, chunks, iso, now, paused_gc
+from ocula.core.services.base import (
+    ServiceBase,
+    check_object,
+    check_objects,
+    chunks,
+    iso,
+    now,
+    paused_gc,
+)
 from ocula.core.services.payloads import (
     OBJECT_COLUMNS,
     object_columns,
     object_payload,
-    object_values,
+    object_rows,
 )
 from ocula.core.store import media as m
 from ocula.core.store import schema as t
@@ -61,16 +71,20 @@ class AnnotationService(ServiceBase):
         ``annotation_id`` on the same item. The whole batch is validated first and
         written in one transaction as one new version of the dataset's labels."""
         anns = self._expand_segmentations(annotations)
+        keys = list(zip(map(getattr, anns, repeat("reference_id"), repeat(None)),
+                        map(getattr, anns, repeat("annotation_id"), repeat(None)), strict=False))
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)
-            refs = [a.reference_id for a in anns if getattr(a, "reference_id", None)]
-            items = self._item_map(conn, ds.pk, refs)
-        errors, metadata = self._check_batch(anns, items, ds.allowed_types)
+            items = self._item_map(conn, ds.pk, list(filter(None, map(itemgetter(0), keys))))
+        errors, metadata = self._check_batch(anns, keys, items, ds.allowed_types)
         if errors:
             raise BatchError(errors)
         keyed: dict[tuple[str, str], tuple[Any, str | None]] = {}
-        for a, meta in zip(anns, metadata, strict=True):
-            keyed.setdefault((a.reference_id, a.annotation_id or content_id(a)), (a, meta))
+        if all(map(itemgetter(1), keys)):  # every id given (and unique: checked above)
+            keyed = dict(zip(keys, zip(anns, metadata, strict=True), strict=True))
+        else:
+            for a, meta in zip(anns, metadata, strict=True):
+                keyed.setdefault((a.reference_id, a.annotation_id or content_id(a)), (a, meta))
         duplicates_dropped = len(anns) - len(keyed)
         with self.db.write() as conn:
             ds = self._lock_dataset(conn, ds.id)
@@ -79,23 +93,26 @@ class AnnotationService(ServiceBase):
         result["dataset_id"] = ds.id
         return result
 
-    def _check_batch(self, anns: Sequence[Any], items: dict[str, Any],
-                     allowed: list[str] | None) -> tuple[list[OculaError], list[str | None]]:
-        """Every error of the batch, and each annotation's metadata as JSON."""
-        errors: list[OculaError] = []
-        metadata: list[str | None] = []
-        for a in anns:
-            if not hasattr(a, "type") or not hasattr(a, "to_payload"):
-                errors.append(ValidationError(f"not an annotation: {type(a).__name__}"))
-                metadata.append(None)
-                continue
-            err, meta = check_object(a, items, allowed)
-            if err is not None:
-                errors.append(err)
-            metadata.append(meta)
-        keys = [(a.reference_id, a.annotation_id) for a in anns
-                if getattr(a, "annotation_id", None)]
-        return errors + duplicate_errors(keys, "(reference_id, annotation_id)"), metadata
+    def _check_batch(self, anns: Sequence[Any], keys: list[tuple[Any, Any]],
+                     items: dict[str, Any], allowed: list[str] | None
+                     ) -> tuple[list[OculaError], list[str | None]]:
+        """Every error of the batch, and each annotation's metadata as JSON. ``keys``:
+        each annotation's (reference_id, annotation_id)."""
+        if all(hasattr(k, "type") and hasattr(k, "to_payload") for k in set(map(type, anns))):
+            errors, metadata = check_objects(anns, items, allowed)
+        else:
+            errors, metadata = [], []
+            for a in anns:
+                if not hasattr(a, "type") or not hasattr(a, "to_payload"):
+                    errors.append(ValidationError(f"not an annotation: {type(a).__name__}"))
+                    metadata.append(None)
+                    continue
+                err, meta = check_object(a, items, allowed)
+                if err is not None:
+                    errors.append(err)
+                metadata.append(meta)
+        given = [k for k in keys if k[1]] if not all(map(itemgetter(1), keys)) else keys
+        return errors + duplicate_errors(given, "(reference_id, annotation_id)"), metadata
 
     def _lock_dataset(self, conn: Connection, dataset_id: str) -> Any:
         # Row lock on PostgreSQL serialises version numbering per dataset; SQLite already
@@ -111,27 +128,33 @@ class AnnotationService(ServiceBase):
         to_insert: list[tuple[str, str, Any, str | None, str | None]] = []
         to_close: list[Any] = []
         ignored = 0
-        for (ref, ann_id), (ann, meta) in keyed.items():
-            old = current.get((items[ref].pk, ann_id)) if current else None
-            if old is None:
-                to_insert.append((ref, ann_id, ann, meta, None))
-            elif not update_existing or _same(old, ann):
-                ignored += 1
-            else:
-                to_close.append(old)
-                to_insert.append((ref, ann_id, ann, meta, old.id))
+        if not current:  # nothing to compare with: every annotation is new
+            to_insert = [(ref, ann_id, ann, meta, None)
+                         for (ref, ann_id), (ann, meta) in keyed.items()]
+        else:
+            for (ref, ann_id), (ann, meta) in keyed.items():
+                old = current.get((items[ref].pk, ann_id))
+                if old is None:
+                    to_insert.append((ref, ann_id, ann, meta, None))
+                elif not update_existing or _same(old, ann):
+                    ignored += 1
+                else:
+                    to_close.append(old)
+                    to_insert.append((ref, ann_id, ann, meta, old.id))
         version = None
         if to_insert:
             version = self._new_version(conn, ds.pk, message)
             for part in chunks([r.pk for r in to_close]):
                 conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
                              .values(version_to=version))
-            fresh = iter(new_ids("annotation", sum(1 for x in to_insert if x[4] is None)))
+            refs, ann_ids, anns, metadata, logical = zip(*to_insert, strict=True)
+            fresh = iter(new_ids("annotation", logical.count(None)))
+            head = ([lg or next(fresh) for lg in logical], repeat(ds.pk),
+                    list(map(attrgetter("pk"), map(items.__getitem__, refs))), ann_ids,
+                    repeat(version), repeat(None))
             tally = stats.AnnotationTally()
-            insert_stream(conn, t.annotations, _ANNOTATION_COLUMNS, tally.rows((
-                (logical or next(fresh), ds.pk, items[ref].pk, ann_id, version, None,
-                 *object_values(ann, meta))
-                for ref, ann_id, ann, meta, logical in to_insert), _ANNOTATION_COLUMNS))
+            insert_stream(conn, t.annotations, _ANNOTATION_COLUMNS, tally.rows(
+                object_rows(head, anns, metadata), _ANNOTATION_COLUMNS))
             delta = stats.Delta()
             delta.annotation_write(current.values(), to_close, tally)
             delta.save(conn, ds.pk)
@@ -159,6 +182,8 @@ class AnnotationService(ServiceBase):
         return last + 1
 
     def _expand_segmentations(self, annotations: Sequence[Any]) -> list[Any]:
+        if not any(issubclass(k, SegmentationAnnotation) for k in set(map(type, annotations))):
+            return list(annotations)
         out: list[Any] = []
         for a in annotations:
             if isinstance(a, SegmentationAnnotation):

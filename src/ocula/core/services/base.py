@@ -6,20 +6,29 @@ import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 from sqlalchemy import Connection, select
 
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.store.engine import Database
 from ocula.core.store.media import MediaStore, fetch_url
-from ocula.core.validation import check_annotation, dump_metadata
+from ocula.core.types import BoxAnnotation, BoxPrediction
+from ocula.core.validation import (
+    EDGE_TOLERANCE,
+    check_annotation,
+    dump_metadata,
+    dump_metadata_many,
+)
 from ocula.errors import ImageError, NotFoundError, OculaError
 
 # Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
 CHUNK = 900
+_NUMBER_TYPES = {int, float}
 
 
 @contextmanager
@@ -119,9 +128,16 @@ class ServiceBase:
                 t.items.c.height)
         unique = list(dict.fromkeys(reference_ids))
         base = select(*cols).where(t.items.c.dataset_pk == dataset_pk)
-        # Past a few thousand ids one scan of the dataset beats many IN look-ups.
+        # Past a few thousand ids one scan beats many IN look-ups: of the ids' range only
+        # when they are strings (an upload usually covers neighbouring items), compared
+        # in code-point order as Python's min() and max() do.
         if len(unique) > 5 * CHUNK:
             wanted = set(unique)
+            if set(map(type, unique)) == {str}:
+                ref = t.items.c.reference_id
+                if conn.dialect.name == "postgresql":
+                    ref = ref.collate("C")
+                base = base.where(ref.between(min(unique), max(unique)))
             return {r[0]: _ItemKey(*r) for r in fetch_tuples(conn, base) if r[0] in wanted}
         found: dict[str, Any] = {}
         for part in chunks(unique):
@@ -151,6 +167,69 @@ class ServiceBase:
         if found is None:
             raise NotFoundError(f"no annotation version named {version!r}")
         return found
+
+
+def check_objects(objs: Sequence[Any], items: dict[str, Any], allowed: list[str] | None, *,
+                  prediction: bool = False) -> tuple[list[OculaError], list[str | None]]:
+    """:func:`check_object` over a batch: every error, and each object's metadata as JSON
+    (None where it failed).
+
+    A batch of plain boxes (the bulk of any large upload) is checked column by column;
+    the boxes that fail, and batches of anything else, go through check_object, which
+    explains."""
+    metadata: list[str | None] | None = None
+    bad: Any = range(len(objs))
+    box = BoxPrediction if prediction else BoxAnnotation
+    if objs and set(map(type, objs)) == {box} and (allowed is None or "box" in allowed):
+        bad = _bad_boxes(objs, items, prediction)
+    if len(bad) < len(objs):
+        try:
+            metadata = dump_metadata_many(
+                list(map(attrgetter("metadata"), objs)),
+                f"box {'prediction' if prediction else 'annotation'}",
+                list(map(attrgetter("reference_id"), objs)))
+        except OculaError:
+            bad = range(len(objs))  # check_object below reports it, entry by entry
+    if metadata is None:
+        metadata = [None] * len(objs)
+    errors: list[OculaError] = []
+    for i in bad:
+        err, metadata[i] = check_object(objs[i], items, allowed, prediction=prediction)
+        if err is not None:
+            errors.append(err)
+    return errors, metadata
+
+
+def _bad_boxes(boxes: Sequence[Any], items: dict[str, Any], prediction: bool) -> Any:
+    """Indexes of the boxes that :func:`~ocula.core.validation.check_annotation` may
+    reject: on an unknown item, without a non-blank string label, with coordinates that
+    are not finite numbers or lie outside the image (with the edge tolerance), or with a
+    confidence outside [0, 1]. All of them when the batch is not that simple."""
+    everything = range(len(boxes))
+    keys = list(map(items.get, map(attrgetter("reference_id"), boxes)))
+    columns = [list(map(attrgetter(name), boxes)) for name in ("x", "y", "width", "height")]
+    if None in keys or not all(set(map(type, c)) <= _NUMBER_TYPES for c in columns):
+        return everything
+    try:
+        labels = set(map(attrgetter("label"), boxes))
+        x, y, w, h = np.array(columns, dtype=float)
+    except (TypeError, OverflowError):  # an unhashable label, a huge integer
+        return everything
+    if not all(type(label) is str and label.strip() for label in labels):
+        return everything
+    width, height = np.array([list(map(attrgetter("width"), keys)),
+                              list(map(attrgetter("height"), keys))], dtype=float)
+    tol = EDGE_TOLERANCE
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok = ((w >= 0) & (h >= 0) & (x >= -tol) & (y >= -tol) & (x + w <= width + tol)
+              & (y + h <= height + tol) & np.isfinite(x + y + w + h))
+        if prediction:
+            confidence = list(map(attrgetter("confidence"), boxes))
+            if not set(map(type, confidence)) <= {int, float, type(None)}:
+                return everything
+            conf = np.array([np.nan if c is None else c for c in confidence], dtype=float)
+            ok &= np.isnan(conf) | ((conf >= 0) & (conf <= 1))
+    return np.flatnonzero(~ok).tolist()
 
 
 def check_object(obj: Any, items: dict[str, Any], allowed: list[str] | None, *,

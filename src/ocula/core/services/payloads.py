@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
+
+import numpy as np
 
 from ocula.core.types import payload_to_annotation
 
@@ -73,6 +78,29 @@ def object_values(ann: Any, metadata_json: str | None) -> tuple[Any, ...]:
     return (cols["type"], cols["label"], cols["x"], cols["y"], cols["width"], cols["height"],
             cols["area"], cols["iscrowd"],
             json.dumps(geometry) if geometry is not None else None, metadata_json)
+
+
+def object_rows(head: Sequence[Iterable[Any]], objs: Sequence[Any],
+                metadata_json: Sequence[str | None]) -> Iterator[tuple[Any, ...]]:
+    """Rows for a bulk insert: the ``head`` columns, then each object's
+    :func:`object_values`. Boxes are built column by column, with no Python work per
+    row."""
+    types = set(map(attrgetter("type"), objs))
+    if types != {"box"}:
+        return (first + object_values(obj, meta) for first, obj, meta
+                in zip(zip(*head, strict=False), objs, metadata_json, strict=True))
+    widths = list(map(attrgetter("width"), objs))
+    heights = list(map(attrgetter("height"), objs))
+    areas = list(map(attrgetter("area"), objs))
+    if areas.count(None) == len(areas):
+        areas = (np.array(widths, dtype=float) * np.array(heights, dtype=float)).tolist()
+    else:
+        areas = [a if a is not None else float(w) * float(h)
+                 for a, w, h in zip(areas, widths, heights, strict=True)]
+    return zip(*head, repeat("box"), map(attrgetter("label"), objs),
+               map(attrgetter("x"), objs), map(attrgetter("y"), objs), widths, heights,
+               areas, map(bool, map(attrgetter("iscrowd"), objs)), repeat(None),
+               metadata_json)
 
 
 def object_columns(ann: Any) -> dict[str, Any]:

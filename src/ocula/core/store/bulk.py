@@ -1,4 +1,5 @@
-"""Bulk inserts through the driver's ``executemany``, bypassing per-row ORM/Core work.
+"""Bulk inserts at the driver level, bypassing per-row ORM/Core work: multi-row INSERTs
+on SQLite, ``executemany`` on PostgreSQL.
 
 SQLAlchemy Core spends ~5 µs a row building and processing parameters; at millions of
 boxes that dominates ingest. Rows here are plain tuples with JSON already serialised
@@ -9,10 +10,11 @@ written through Core.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table
@@ -20,13 +22,43 @@ from sqlalchemy import Connection, Select, Table
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
                 rows: Sequence[tuple[Any, ...]]) -> None:
-    """INSERT ``rows`` (tuples in ``columns`` order) into ``table`` in one executemany."""
+    """INSERT ``rows`` (tuples in ``columns`` order) into ``table``: one executemany, or
+    on SQLite a few multi-row INSERTs."""
     if not rows:
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cols = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join([mark] * len(columns))
-    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', list(rows))
+    head = f'INSERT INTO "{table.name}" ({cols}) VALUES '
+    if conn.dialect.name == "sqlite":
+        _insert_multirow(conn.connection.driver_connection, head, f"({marks})", rows)
+    else:
+        conn.exec_driver_sql(head + f"({marks})", list(rows))
+
+
+# Rows per multi-row INSERT on SQLite, below its bound-parameter limit.
+MULTIROW = 2048
+
+
+def _insert_multirow(dbapi: sqlite3.Connection, head: str, row_marks: str,
+                     rows: Sequence[tuple[Any, ...]]) -> None:
+    """``INSERT ... VALUES (...), (...), ...`` with thousands of rows a statement.
+
+    pysqlite's executemany binds and steps one row at a time and takes the GIL back for
+    each, so any Python work in another thread stalls it; here one statement binds a few
+    thousand rows and SQLite inserts them all with the GIL released. It is also cheaper
+    on its own: 3.9 instead of 6.9 µs a row for annotations with their indexes."""
+    width = row_marks.count("?")
+    per = max(1, min(MULTIROW, dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+    full = head + ", ".join([row_marks] * per)
+    cursor = dbapi.cursor()
+    try:
+        for start in range(0, len(rows), per):
+            part = rows[start:start + per]
+            sql = full if len(part) == per else head + ", ".join([row_marks] * len(part))
+            cursor.execute(sql, list(chain.from_iterable(part)))
+    finally:
+        cursor.close()
 
 
 # Rows per executemany when streaming; large enough to amortise the call, small enough

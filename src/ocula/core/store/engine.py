@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +14,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
+
+log = logging.getLogger(__name__)
 
 
 def sqlite_url(path: Path) -> str:
@@ -39,6 +43,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA cache_size=-200000")
     cur.execute("PRAGMA temp_store=MEMORY")
+    # Checkpoints run on Database's own thread (see _Checkpointer), not inside COMMIT.
+    cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
 
 
@@ -58,6 +64,49 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+class _Checkpointer:
+    """Copies committed WAL pages into the SQLite database file on its own thread.
+
+    SQLite would run this checkpoint inside the COMMIT of any transaction that grew the
+    WAL past 1,000 pages, so a big write's caller waited for a second copy of everything
+    it wrote. Here COMMIT only appends to the WAL and the writer's connections have
+    ``wal_autocheckpoint=0``. Durability is what ``synchronous=NORMAL`` promises either
+    way: a commit survives a crash of the process at once, and a power loss once a
+    checkpoint has synced it. The connection held open here also keeps every other
+    connection's close from being the last one, which would checkpoint and delete the
+    WAL each time.
+    """
+
+    def __init__(self, path: str):
+        self._conn = sqlite3.connect(path, timeout=60, isolation_level=None,
+                                     check_same_thread=False)
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="ocula-checkpoint", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                # PASSIVE: never waits for readers or writers, copies what it can now.
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                log.exception("WAL checkpoint failed; the next write retries")
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+        self._conn.close()  # the last connection out checkpoints what is left
+
+
 class Database:
     """An engine plus the one-writer discipline SQLite needs under threads.
 
@@ -70,6 +119,10 @@ class Database:
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
         self._write_lock = threading.RLock()
+        self._checkpointer: _Checkpointer | None = None
+        path = self.engine.url.database
+        if self.dialect == "sqlite" and path and path != ":memory:":
+            self._checkpointer = _Checkpointer(path)
         if run_migrations:
             migrate(self.engine)
 
@@ -79,6 +132,8 @@ class Database:
             conn.execution_options(ocula_write=True)
             with conn.begin():
                 yield conn
+        if self._checkpointer is not None:
+            self._checkpointer.request()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -87,3 +142,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None

@@ -1,0 +1,128 @@
+"""The column-wise fast paths of bulk writes give what the one-at-a-time paths give."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
+
+from ocula import BoxAnnotation, BoxPrediction, CategoryAnnotation
+from ocula.core.services.base import _ItemKey, check_object, check_objects
+from ocula.core.services.payloads import object_rows, object_values
+from ocula.core.store import bulk
+from ocula.core.store.engine import Database, sqlite_url
+
+ITEMS = {"a": _ItemKey("a", 1, "di_a", 100, 50), "b": _ItemKey("b", 2, "di_b", 40, 30)}
+
+
+def _box(*args, cls=BoxAnnotation, **kw):  # type: ignore[no-untyped-def]
+    kw.setdefault("reference_id", "a")
+    return cls("car", *args, **kw)
+
+
+GOOD = [_box(1, 2, 3, 4), _box(0.5, 0, 99.5, 50.5, metadata={"k": [1, "é", None]}),
+        _box(-1, -1, 1, 1, reference_id="b", metadata={}), _box(3, 4, 0, 0, area=7.5),
+        _box(10**3 // 100, 1, 5, 5, iscrowd=True)]
+BAD = [_box(1, 2, 3, 4, reference_id="zzz"), _box(1, 2, 3, 4, reference_id=None),
+       _box(math.nan, 2, 3, 4), _box(1, 2, math.inf, 4), _box(1, 2, -3, 4),
+       _box(90, 2, 20, 4), _box(1, 40, 3, 20, reference_id="b"), _box(True, 2, 3, 4),
+       _box("1", 2, 3, 4), _box(2**63, 2, 3, 4), BoxAnnotation("  ", 1, 1, 2, 2, "a"),
+       BoxAnnotation(["x"], 1, 1, 2, 2, "a"),  # type: ignore[arg-type]
+       _box(1, 2, 3, 4, metadata={"n": math.nan}), _box(1, 2, 3, 4, metadata=[1]),
+       _box(1, 2, 3, 4, metadata={(1, 2): 3}), _box(1, 2, 3, 4, metadata={"s": {1}})]
+
+
+def _one_by_one(objs, allowed=None, prediction=False):  # type: ignore[no-untyped-def]
+    checked = [check_object(o, ITEMS, allowed, prediction=prediction) for o in objs]
+    return ([str(e) for e, _ in checked if e is not None], [m for _, m in checked])
+
+
+@pytest.mark.parametrize("bad", [None, *range(len(BAD))])
+def test_check_objects_equals_check_object(bad: int | None) -> None:
+    objs = GOOD + ([BAD[bad]] if bad is not None else []) + GOOD
+    errors, metadata = check_objects(objs, ITEMS, None)
+    expected_errors, expected_metadata = _one_by_one(objs)
+    assert [str(e) for e in errors] == expected_errors
+    assert len(expected_errors) == (bad is not None)
+    if bad is None:
+        assert metadata == expected_metadata
+
+
+def test_check_objects_types_and_predictions() -> None:
+    for allowed in (["box"], ["category"], None):
+        errors, _ = check_objects(GOOD, ITEMS, allowed)
+        assert [str(e) for e in errors] == _one_by_one(GOOD, allowed)[0]
+    preds = [_box(1, 2, 3, 4, cls=BoxPrediction, confidence=c)
+             for c in (None, 0, 1, 0.5, 1.5, -0.1, math.nan, True)]
+    errors, metadata = check_objects(preds, ITEMS, None, prediction=True)
+    assert [str(e) for e in errors] == _one_by_one(preds, prediction=True)[0]
+    assert len(errors) == 4
+    mixed = [*GOOD, CategoryAnnotation("x", reference_id="a", metadata={"m": 1})]
+    assert check_objects(mixed, ITEMS, None)[1] == _one_by_one(mixed)[1]
+
+
+def test_object_rows_equal_object_values() -> None:
+    metadata = [check_object(o, ITEMS, None)[1] for o in GOOD]
+    head = ([f"id{i}" for i in range(len(GOOD))], [7] * len(GOOD))
+    rows = list(object_rows(head, GOOD, metadata))
+    assert rows == [(f"id{i}", 7, *object_values(o, m))
+                    for i, (o, m) in enumerate(zip(GOOD, metadata, strict=True))]
+    mixed = [*GOOD, CategoryAnnotation("x", reference_id="a")]
+    rows = list(object_rows(([0] * len(mixed),), mixed, [*metadata, None]))
+    assert rows == [(0, *object_values(o, m))
+                    for o, m in zip(mixed, [*metadata, None], strict=True)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 2 * bulk.MULTIROW + 3])
+def test_multirow_insert(tmp_path: Path, n: int) -> None:
+    engine = create_engine(sqlite_url(tmp_path / "t.db"))
+    table = Table("t", MetaData(), Column("pk", Integer, primary_key=True),
+                  Column("a", String), Column("b", Integer))
+    table.metadata.create_all(engine)
+    rows = [(f"r{i}", i if i % 3 else None) for i in range(n)]
+    with engine.begin() as conn:
+        written = bulk.insert_stream(conn, table, ("a", "b"), iter(rows))
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.a, table.c.b).order_by(table.c.pk)).all() == rows
+    assert written == n
+    engine.dispose()
+
+
+def test_failed_bulk_insert_writes_nothing(tmp_path: Path) -> None:
+    engine = create_engine(sqlite_url(tmp_path / "t.db"))
+    table = Table("t", MetaData(), Column("pk", Integer, primary_key=True),
+                  Column("a", String, nullable=False))
+    table.metadata.create_all(engine)
+    rows = [("x",)] * (bulk.MULTIROW + 10) + [(None,)]
+    with pytest.raises(Exception, match="NOT NULL"), engine.begin() as conn:
+        bulk.insert_stream(conn, table, ("a",), iter(rows))
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.a)).all() == []
+    engine.dispose()
+
+
+def test_writes_are_checkpointed_off_the_commit(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    db = Database(sqlite_url(path))
+    table = Table("t", MetaData(), Column("pk", Integer, primary_key=True), Column("a", String))
+    table.metadata.create_all(db.engine)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    with db.write() as conn:
+        bulk.insert_rows(conn, table, ("a",), [("x" * 100,)] * 20_000)
+    checkpointer = db._checkpointer
+    assert checkpointer is not None
+    for _ in range(100):  # the checkpoint runs on its own thread: wait for the copy
+        if path.stat().st_size > 2_000_000:
+            break
+        time.sleep(0.05)
+    assert path.stat().st_size > 2_000_000
+    db.dispose()
+    assert not checkpointer._thread.is_alive()
+    raw = sqlite3.connect(path)
+    assert raw.execute("select count(*) from t").fetchone() == (20_000,)
+    raw.close()

@@ -347,7 +347,7 @@ class ScanInsights:
             if lo is None:
                 continue
             width[key] = (hi - lo) / NUMERIC_BINS if hi > lo else 1.0
-            group_exprs[key] = self._floor((numbers[key] - lo) / width[key])
+            group_exprs[key] = bin_of(numbers[key], lo, width[key])
         counts: dict[str, Counter] = {k: Counter() for k in group_exprs}
         many = [k for k, (kind, seen) in fields.items()
                 if kind != "number" and seen > MAX_CATEGORIES * 4]
@@ -448,6 +448,20 @@ class ScanInsights:
         return {"type": "numeric", "buckets": buckets, "missing": missing,
                 "min": lo, "max": hi, "missing_query": self.q(
                     f"not {_key(key)} >= {_num(lo)}", "items")["query"]}
+
+
+def bin_edges(lo: float, width: float) -> list[float]:
+    """Lower edges of histogram bins 1 .. NUMERIC_BINS-1 (bin 0 starts at ``lo``). A
+    value's bin is decided by comparing with these, exactly as each bucket's query
+    (``>= start and < end``) does, so a bar and its query always agree."""
+    return [lo + b * width for b in range(1, NUMERIC_BINS)]
+
+
+def bin_of(value: Any, lo: float, width: float) -> Any:
+    """SQL: the histogram bin of ``value`` (NULL when it is not a number)."""
+    edges = bin_edges(lo, width)
+    return case(*[(value >= edge, b) for b, edge in reversed(list(enumerate(edges, 1)))],
+                (value >= lo, 0))
 
 
 def field_kind(counts: Counter) -> str:

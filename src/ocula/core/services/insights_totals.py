@@ -21,6 +21,7 @@ from ocula.core.services.insights_scan import (
     MAX_CATEGORIES,
     NUMERIC_BINS,
     ScanInsights,
+    bin_edges,
     field_kind,
 )
 from ocula.core.store import schema as t
@@ -113,11 +114,15 @@ class TotalsInsights(ScanInsights):
         lo, hi = self.conn.execute(select(func.min(s.c.num), func.max(s.c.num))
                                    .where(*where)).one()
         width = (hi - lo) / NUMERIC_BINS if hi > lo else 1.0
-        # The scan's own bucket expression, so both agree to the last bit.
-        bucket = self._floor((s.c.num - lo) / width)
-        grouped: Counter = Counter(dict(self.conn.execute(
-            select(bucket, func.sum(s.c.count)).where(*where).group_by(bucket)).all()))
-        grouped = Counter({int(b): int(c) for b, c in grouped.items()})
+        # One index range per bin (no sort of a million values); bins as the scan's.
+        edges = [lo, *bin_edges(lo, width), None]
+        grouped: Counter = Counter()
+        for b in range(NUMERIC_BINS):
+            cond = [s.c.num >= edges[b]] + ([s.c.num < edges[b + 1]]
+                                            if edges[b + 1] is not None else [])
+            n = self.conn.scalar(select(func.sum(s.c.count)).where(*where, *cond))
+            if n:
+                grouped[b] = int(n)
         if missing:
             grouped[None] += missing
         return self._numeric(field, grouped, lo, hi, width)

@@ -39,6 +39,8 @@ from ocula.core.store.bulk import fetch_tuples
 
 GT, PER_ITEM, META, META_N = "gt", "per_item", "meta", "meta_n"
 PRED, MATCH, READY = "pred", "match", "ready"
+# Kinds with a few rows each (META has one per distinct value: read by field).
+SMALL_KINDS = (GT, PER_ITEM, META_N, PRED, MATCH, READY)
 
 
 def value_type(value: Any) -> str:
@@ -296,7 +298,7 @@ def load(conn: Connection, dataset_pk: int) -> dict[tuple[int, str], Counter]:
     rows = fetch_tuples(conn, select(t.dataset_stats.c.run_pk, t.dataset_stats.c.kind,
                                      t.dataset_stats.c.key, t.dataset_stats.c.count)
                         .where(t.dataset_stats.c.dataset_pk == dataset_pk,
-                               t.dataset_stats.c.kind != META,
+                               t.dataset_stats.c.kind.in_(SMALL_KINDS),
                                t.dataset_stats.c.count != 0))
     for run_pk, kind, key, n in rows:
         value = json.loads(key) if key else None

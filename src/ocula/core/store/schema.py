@@ -339,7 +339,8 @@ dataset_stats = Table(
     Column("num", Float, nullable=True),
     UniqueConstraint("dataset_pk", "run_pk", "kind", "key_hash",
                      name="uq_dataset_stats_key"),
-    Index("ix_dataset_stats_field_num", "dataset_pk", "kind", "field", "vtype", "num"),
+    Index("ix_dataset_stats_field_num", "dataset_pk", "kind", "field", "vtype", "num",
+          "count"),
     Index("ix_dataset_stats_field_count", "dataset_pk", "kind", "field", "vtype", "count",
           "key_hash"),
 )

@@ -36,7 +36,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('dataset_stats', schema=None) as batch_op:
         batch_op.create_index('ix_dataset_stats_field_count', ['dataset_pk', 'kind', 'field', 'vtype', 'count', 'key_hash'], unique=False)
-        batch_op.create_index('ix_dataset_stats_field_num', ['dataset_pk', 'kind', 'field', 'vtype', 'num'], unique=False)
+        batch_op.create_index('ix_dataset_stats_field_num', ['dataset_pk', 'kind', 'field', 'vtype', 'num', 'count'], unique=False)
 
     # ### end Alembic commands ###
 

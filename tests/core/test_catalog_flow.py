@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import ocula
@@ -19,6 +20,7 @@ from ocula import (
     Segment,
     SegmentationAnnotation,
 )
+from ocula.errors import BatchError
 from tests.conftest import make_images
 
 
@@ -175,3 +177,28 @@ def test_large_batch_on_both_databases(client: ocula.Client, tmp_path: Path) -> 
     assert ds.annotate(boxes, batch_size=1000)["annotations_processed"] == 3000
     assert ds.info()["annotation_count"] == 3000
     assert len(ds.items) == 300
+
+
+def test_annotate_batches_are_written_in_order(client: ocula.Client, tmp_path: Path) -> None:
+    """The client validates batch k+1 while batch k is written; the writes keep their
+    order (one version each, the last replacement wins) and a bad batch writes nothing
+    while the ones before it stay."""
+    paths = make_images(tmp_path / "few", 4, size=(32, 32), fmt="PNG")
+    ds = client.create_dataset("ordered")
+    ds.append([DatasetItem(str(p), p.stem) for p in paths])
+    boxes = [BoxAnnotation("x", i, 1, 5, 5, reference_id=paths[i % 4].stem, annotation_id="a")
+             for i in range(4)]
+    result = ds.annotate(boxes, batch_size=2)
+    assert (result["annotations_processed"], result["version"]) == (4, 2)
+    again = [BoxAnnotation("x", 10 + i, 1, 5, 5, reference_id=paths[0].stem,
+                           annotation_id="a") for i in range(3)]
+    result = ds.annotate(again, update=True, batch_size=1)
+    assert (result["annotations_replaced"], result["version"]) == (3, 5)
+    assert [a.x for a in ds.refloc(paths[0].stem)["annotations"]["box"]] == [12]
+    bad = [BoxAnnotation("x", 1, 1, 5, 5, reference_id=paths[1].stem, annotation_id="b"),
+           BoxAnnotation("x", 1, 1, 5, 5, reference_id="nowhere", annotation_id="c"),
+           BoxAnnotation("x", 1, 1, 5, 5, reference_id=paths[2].stem, annotation_id="d")]
+    with pytest.raises(BatchError):
+        ds.annotate(bad, batch_size=1)
+    assert [v["version"] for v in ds.versions()] == [1, 2, 3, 4, 5, 6]
+    assert ds.info()["annotation_count"] == 5

@@ -127,9 +127,10 @@ class Dataset:
         is validated whole and written as one transaction and one label version."""
         totals: dict[str, Any] = {"annotations_processed": 0, "annotations_ignored": 0,
                                   "annotations_replaced": 0, "version": None}
+        batches = list(batched(annotations, batch_size))
         with progress_bar("Annotating", len(annotations), progress) as advance:
-            for batch in batched(annotations, batch_size):
-                result = self._backend.annotate(self.id, batch, update=update, message=message)
+            for batch, result in zip(batches, self._backend.annotate_batches(
+                    self.id, batches, update=update, message=message), strict=True):
                 for key in ("annotations_processed", "annotations_ignored",
                             "annotations_replaced"):
                     totals[key] += result[key]

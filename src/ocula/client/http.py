@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
@@ -267,6 +267,12 @@ class HttpBackend:
         return self._call("POST", f"/datasets/{self._ds(dataset)}/annotations", body={
             "annotations": [_wire(a) for a in annotations], "update": update,
             "message": message})
+
+    def annotate_batches(self, dataset: str, batches: Iterable[Sequence[Any]], *,
+                         update: bool = False, message: str | None = None
+                         ) -> Iterator[dict[str, Any]]:
+        for batch in batches:
+            yield self.annotate(dataset, batch, update=update, message=message)
 
     def list_annotations(self, dataset: str, *, version: int | str | None = None,
                          reference_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -63,6 +64,15 @@ def at_version(table: Any, version: int | None) -> Any:
                 or_(table.c.version_to.is_(None), table.c.version_to > version))
 
 
+class _Checked(NamedTuple):
+    """A validated batch of annotations, ready to write."""
+
+    dataset_id: str
+    items: dict[str, Any]
+    keyed: dict[tuple[str, str], tuple[Any, str | None]]
+    duplicates_dropped: int
+
+
 class AnnotationService(ServiceBase):
     @paused_gc()
     def annotate(self, dataset: str, annotations: Sequence[Any], *, update: bool = False,
@@ -70,6 +80,37 @@ class AnnotationService(ServiceBase):
         """Add ground truth; with ``update``, replace annotations with the same
         ``annotation_id`` on the same item. The whole batch is validated first and
         written in one transaction as one new version of the dataset's labels."""
+        return self._write_checked(self._check_annotations(dataset, annotations), update,
+                                   message)
+
+    def annotate_batches(self, dataset: str, batches: Iterable[Sequence[Any]], *,
+                         update: bool = False, message: str | None = None
+                         ) -> Iterator[dict[str, Any]]:
+        """:meth:`annotate` each batch in turn, yielding its result: each is validated
+        whole and written as its own transaction and version, in order. While one batch
+        is written, the next one is validated on this thread; the database inserts with
+        the GIL released, so the two run side by side on two cores."""
+        with paused_gc(), ThreadPoolExecutor(1, thread_name_prefix="ocula-annotate") as pool:
+            writing: Future[dict[str, Any]] | None = None
+            try:
+                for batch in batches:
+                    checked = self._check_annotations(dataset, batch)
+                    if writing is not None:
+                        done, writing = writing, None
+                        yield done.result()
+                    writing = pool.submit(self._write_checked, checked, update, message)
+                if writing is not None:
+                    done, writing = writing, None
+                    yield done.result()
+            finally:
+                # Never return with a write still running; an earlier batch's failure
+                # comes before a later batch's.
+                if writing is not None:
+                    writing.result()
+
+    def _check_annotations(self, dataset: str, annotations: Sequence[Any]) -> _Checked:
+        """Validate a whole batch against the dataset's items (raises BatchError with
+        every problem) and key it by (reference_id, annotation_id)."""
         anns = self._expand_segmentations(annotations)
         keys = list(zip(map(getattr, anns, repeat("reference_id"), repeat(None)),
                         map(getattr, anns, repeat("annotation_id"), repeat(None)), strict=False))
@@ -85,11 +126,15 @@ class AnnotationService(ServiceBase):
         else:
             for a, meta in zip(anns, metadata, strict=True):
                 keyed.setdefault((a.reference_id, a.annotation_id or content_id(a)), (a, meta))
-        duplicates_dropped = len(anns) - len(keyed)
+        return _Checked(ds.id, items, keyed, len(anns) - len(keyed))
+
+    def _write_checked(self, checked: _Checked, update: bool, message: str | None
+                       ) -> dict[str, Any]:
         with self.db.write() as conn:
-            ds = self._lock_dataset(conn, ds.id)
-            result = self._write_annotations(conn, ds, keyed, items, update, message)
-        result["annotations_ignored"] += duplicates_dropped
+            ds = self._lock_dataset(conn, checked.dataset_id)
+            result = self._write_annotations(conn, ds, checked.keyed, checked.items, update,
+                                             message)
+        result["annotations_ignored"] += checked.duplicates_dropped
         result["dataset_id"] = ds.id
         return result
 

@@ -38,6 +38,8 @@ def _metadata(rng: random.Random) -> dict[str, Any] | None:
         md["extra"] = {"nested": rng.randint(0, 3)}
     if rng.random() < 0.3:
         md["mixed"] = rng.choice(["a", "b", 7, 2.5])
+    if rng.random() < 0.7:
+        md["offset"] = rng.choice([round(rng.uniform(-50, 50), 3), 0, -1.5, 1e-9])
     return md or None
 
 
@@ -218,3 +220,14 @@ def test_fields_with_many_distinct_values(service: Service, tmp_path: Path) -> N
     for bucket in files["values"] + whole["metadata"]["coco_id"]["buckets"]:
         got = service.query_items("ids", bucket["query"], with_total=True)["total"]
         assert got == bucket["count"], bucket["query"]
+
+
+def test_value_groups_are_ordered_intervals() -> None:
+    rng = random.Random(5)
+    values = sorted({rng.choice([-1, 1]) * rng.uniform(0, 10) ** rng.uniform(-5, 8)
+                     for _ in range(5000)} | {0.0, 1.0, -1.0, 2.0 ** 40, -(2.0 ** -30)})
+    groups = [stats.value_group(v) for v in values]
+    assert groups == sorted(groups)  # a group is an interval of the number line
+    for v, g in zip(values, groups, strict=True):
+        assert stats.group_start(g) <= v < stats.group_start(g + 1)
+        assert stats.value_group(stats.group_start(g)) == g

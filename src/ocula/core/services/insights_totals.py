@@ -11,6 +11,7 @@ from a sample of the first ones.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -79,9 +80,10 @@ class TotalsInsights(ScanInsights):
                 out[field] = self._text_field(field, n, missing)
         return out
 
-    def _meta_rows(self, field: str, vtype: str) -> Any:
+    def _meta_rows(self, field: str, vtype: str, kind: str = stats.META) -> Any:
         s = t.dataset_stats
-        return [s.c.dataset_pk == self.ds.pk, s.c.run_pk == 0, s.c.kind == stats.META,
+        # Every index column, nothing else (meta rows have run_pk 0): index-only reads.
+        return [s.c.dataset_pk == self.ds.pk, s.c.kind == kind,
                 s.c.field == field, s.c.vtype == vtype, s.c.count != 0]
 
     def _text_field(self, field: str, n: Counter, missing: int) -> dict[str, Any]:
@@ -114,15 +116,31 @@ class TotalsInsights(ScanInsights):
         lo, hi = self.conn.execute(select(func.min(s.c.num), func.max(s.c.num))
                                    .where(*where)).one()
         width = (hi - lo) / NUMERIC_BINS if hi > lo else 1.0
-        # One index range per bin (no sort of a million values); bins as the scan's.
-        edges = [lo, *bin_edges(lo, width), None]
+        # Bins as the scan's. Whole value groups inside a bin are summed from the
+        # group totals; single values are read only in the groups cut by a bin edge.
+        edges = [lo, *bin_edges(lo, width), math.inf]
         grouped: Counter = Counter()
         for b in range(NUMERIC_BINS):
-            cond = [s.c.num >= edges[b]] + ([s.c.num < edges[b + 1]]
-                                            if edges[b + 1] is not None else [])
-            n = self.conn.scalar(select(func.sum(s.c.count)).where(*where, *cond))
+            n = self._count_between(field, edges[b], edges[b + 1])
             if n:
-                grouped[b] = int(n)
+                grouped[b] = n
         if missing:
             grouped[None] += missing
         return self._numeric(field, grouped, lo, hi, width)
+
+    def _count_between(self, field: str, low: float, high: float) -> int:
+        """Items whose number in ``field`` is >= low and < high."""
+        s = t.dataset_stats
+
+        def total(kind: str, a: float, b: float) -> int:
+            return int(self.conn.scalar(select(func.sum(s.c.count)).where(
+                *self._meta_rows(field, "num", kind), s.c.num >= a, s.c.num < b)) or 0)
+
+        first = stats.value_group(low)
+        # Start of the first whole group at or above low, and of the group holding high.
+        whole_from = low if stats.group_start(first) == low else stats.group_start(first + 1)
+        whole_to = high if math.isinf(high) else stats.group_start(stats.value_group(high))
+        if whole_from >= whole_to:  # both edges in one group
+            return total(stats.META, low, high)
+        return (total(stats.META, low, whole_from) + total(stats.META_Q, whole_from, whole_to)
+                + total(stats.META, whole_to, high))

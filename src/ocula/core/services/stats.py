@@ -12,6 +12,9 @@ rows. What is counted (``kind`` → ``key``):
   ``[field]`` for any other (nested) value; these rows also carry ``field``, ``vtype``
   (str, bool, num, null, nested) and ``num`` so one field is read by index ranges
 - ``meta_n``: items by ``[field, vtype]``
+- ``meta_q``: items by ``[field, group]`` of numeric values, a group being the floats
+  that share their sign, exponent and top mantissa bits (``num`` = the group's smallest
+  float): a histogram sums groups, reading single values only near its bin edges
 - ``pred``: a run's predictions by label (``run_pk`` set)
 - ``match``: a committed run's match rows by ``[side, label, status]`` (``run_pk`` set)
 - ``ready``: present once a dataset's totals are complete
@@ -25,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from operator import itemgetter
@@ -37,7 +41,7 @@ from ocula.core.services.base import chunks
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 
-GT, PER_ITEM, META, META_N = "gt", "per_item", "meta", "meta_n"
+GT, PER_ITEM, META, META_N, META_Q = "gt", "per_item", "meta", "meta_n", "meta_q"
 PRED, MATCH, READY = "pred", "match", "ready"
 # Kinds with a few rows each (META has one per distinct value: read by field).
 SMALL_KINDS = (GT, PER_ITEM, META_N, PRED, MATCH, READY)
@@ -147,7 +151,36 @@ def meta_keys(metadata: Mapping[str, Any] | None) -> list[tuple[str, str]]:
         out.append((META, json.dumps([field]) if vtype == "nested"
                     else json.dumps([field, value])))
         out.append((META_N, json.dumps([field, vtype])))
+        if vtype == "num":
+            out.append((META_Q, json.dumps([field, value_group(float(value))])))
     return out
+
+
+# Mantissa bits dropped from a float's ordered bit pattern to form its value group:
+# keeping 8 puts 256 groups in each power of two.
+_GROUP_SHIFT = 44
+_SIGN = 1 << 63
+
+
+def _ordered(value: float) -> int:
+    """The float's bits as an integer that sorts like the float."""
+    bits = struct.unpack("<q", struct.pack("<d", value))[0]
+    return bits if bits >= 0 else -(bits & (_SIGN - 1)) - 1
+
+
+def _from_ordered(ordered: int) -> float:
+    bits = ordered if ordered >= 0 else (-(ordered + 1)) | _SIGN
+    return struct.unpack("<d", struct.pack("<Q", bits & ((1 << 64) - 1)))[0]
+
+
+def value_group(value: float) -> int:
+    """The group of a float: floats of one group form one interval."""
+    return _ordered(value) >> _GROUP_SHIFT
+
+
+def group_start(group: int) -> float:
+    """The smallest float of a group."""
+    return _from_ordered(group << _GROUP_SHIFT)
 
 
 class Delta:
@@ -233,7 +266,8 @@ class Delta:
         # One order for every writer: concurrent PostgreSQL transactions then take the
         # rows' locks in the same order and cannot deadlock.
         rows = sorted((dataset_pk, run_pk, kind, key, _hash(key), n,
-                       *(_meta_columns(key) if kind == META else (None, None, None)))
+                       *(_meta_columns(kind, key) if kind in (META, META_Q)
+                         else (None, None, None)))
                       for (run_pk, kind, key), n in changed)
         conn.exec_driver_sql(
             "INSERT INTO dataset_stats (dataset_pk, run_pk, kind, key, key_hash, count, "
@@ -247,7 +281,10 @@ class Delta:
         self.counts.clear()
 
 
-def _meta_columns(key: str) -> tuple[str, str, float | None]:
+def _meta_columns(kind: str, key: str) -> tuple[str, str, float | None]:
+    if kind == META_Q:
+        field, group = json.loads(key)
+        return field, "num", group_start(group)
     field, *value = json.loads(key)
     if not value:
         return field, "nested", None

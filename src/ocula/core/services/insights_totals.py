@@ -113,8 +113,9 @@ class TotalsInsights(ScanInsights):
     def _number_field(self, field: str, missing: int) -> dict[str, Any]:
         s = t.dataset_stats
         where = self._meta_rows(field, "num")
-        lo, hi = self.conn.execute(select(func.min(s.c.num), func.max(s.c.num))
-                                   .where(*where)).one()
+        # Two index seeks: SQLite scans the range for min() and max() in one statement.
+        lo = self.conn.scalar(select(s.c.num).where(*where).order_by(s.c.num).limit(1))
+        hi = self.conn.scalar(select(s.c.num).where(*where).order_by(s.c.num.desc()).limit(1))
         width = (hi - lo) / NUMERIC_BINS if hi > lo else 1.0
         # Bins as the scan's. Whole value groups inside a bin are summed from the
         # group totals; single values are read only in the groups cut by a bin edge.

@@ -4,8 +4,9 @@ The same chart data as a scan computes, read from a few hundred rows of totals i
 of millions of annotations, predictions and match rows. Slices and query results are
 arbitrary item sets, so they are still computed by scanning (``insights.py``).
 
-One difference from a scan: metadata field types are inferred from every item, not
-from a sample of the first ones.
+Differences from a scan: metadata field types are inferred from every item, not from a
+sample of the first ones; a text field with more than 1,000 distinct values lists its top
+values with ties broken in index order (a scan breaks them alphabetically).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ arbitrary item sets, so they are still computed by scanning (``insights.py``).
 
 Differences from a scan: metadata field types are inferred from every item, not from a
 sample of the first ones; a text field with more than 1,000 distinct values lists its top
-values with ties broken in index order (a scan breaks them alphabetically).
+values with ties broken in index order (a scan, in whatever order its GROUP BY gives).
 """
 
 from __future__ import annotations

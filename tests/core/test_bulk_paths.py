@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
 
-from ocula import BoxAnnotation, BoxPrediction, CategoryAnnotation
+import ocula
+from ocula import BoxAnnotation, BoxPrediction, CategoryAnnotation, DatasetItem
 from ocula.core.services.base import _ItemKey, check_object, check_objects
 from ocula.core.services.payloads import object_rows, object_values
 from ocula.core.store import bulk
 from ocula.core.store.engine import Database, sqlite_url
+from tests.conftest import make_images
 
 ITEMS = {"a": _ItemKey("a", 1, "di_a", 100, 50), "b": _ItemKey("b", 2, "di_b", 40, 30)}
 
@@ -126,3 +128,22 @@ def test_writes_are_checkpointed_off_the_commit(tmp_path: Path) -> None:
     raw = sqlite3.connect(path)
     assert raw.execute("select count(*) from t").fetchone() == (20_000,)
     raw.close()
+
+
+def test_replacing_annotations_of_many_neighbouring_items(client: ocula.Client,
+                                                         tmp_path: Path) -> None:
+    """Past 900 items in one batch, current annotations are read by one item range (the
+    items in it but not in the batch are left alone)."""
+    paths = make_images(tmp_path / "many", 1400, size=(8, 8), fmt="PNG")
+    ds = client.create_dataset("neighbours")
+    ds.append([DatasetItem(str(p), p.stem) for p in paths])
+    ds.annotate([BoxAnnotation("x", 1, 1, 2, 2, reference_id=p.stem, annotation_id="a")
+                 for p in paths])
+    some = [p.stem for i, p in enumerate(paths) if i % 4]
+    again = [BoxAnnotation("x", 2, 2, 3, 3, reference_id=r, annotation_id="a") for r in some]
+    assert ds.annotate(again)["annotations_ignored"] == len(some)
+    result = ds.annotate(again, update=True)
+    assert (result["annotations_replaced"], result["annotations_processed"]) == (1050, 1050)
+    boxes = {a.reference_id: a.x for a in ds.annotations()}
+    assert len(boxes) == 1400
+    assert all(boxes[p.stem] == (2 if i % 4 else 1) for i, p in enumerate(paths))

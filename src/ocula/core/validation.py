@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from itertools import repeat
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
@@ -70,16 +71,18 @@ def dump_metadata(metadata: Any, where: str, reference_id: str | None) -> str | 
     return json.dumps(metadata, allow_nan=False)
 
 
-def dump_metadata_many(metadata: list[Any], where: str,
-                       reference_ids: list[str | None]) -> list[str | None]:
-    """:func:`dump_metadata` over a column, raising the first entry's error."""
-    if _c_encoder is not None and set(map(type, metadata)) <= {dict, type(None)}:
-        encode, join = _c_encoder, "".join
-        try:
-            return [join(encode(m, 0)) if m else None for m in metadata]
-        except (TypeError, ValueError, RecursionError):
-            pass  # the loop below finds the entry and explains
-    return [dump_metadata(m, where, r) for m, r in zip(metadata, reference_ids, strict=True)]
+def dump_metadata_column(metadata: list[Any]) -> list[str | None] | None:
+    """:func:`dump_metadata` over a column, C loops only; None if any entry needs the
+    full check (which explains)."""
+    if _c_encoder is None or not set(map(type, metadata)) <= {dict, type(None)}:
+        return None
+    try:
+        out: list[str | None] = list(map("".join, map(_c_encoder, metadata, repeat(0))))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if None in metadata or {} in metadata:
+        out = [o if m else None for o, m in zip(out, metadata, strict=True)]
+    return out
 
 
 def find_duplicates(keys: Iterable[Any]) -> list[Any]:

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 from ocula.core.ids import new_ids
 from ocula.core.services import stats
 from ocula.core.services.base import (
+    CHUNK,
     ServiceBase,
     check_object,
     check_objects,
@@ -213,9 +214,18 @@ class AnnotationService(ServiceBase):
                 t.annotations.c.height, t.annotations.c.area, t.annotations.c.iscrowd,
                 t.annotations.c.geometry, t.annotations.c.metadata]
         found: dict[tuple, Any] = {}
-        for part in chunks(list(dict.fromkeys(item_pks))):
-            for r in conn.execute(select(*cols).where(t.annotations.c.item_pk.in_(part),
-                                                      t.annotations.c.version_to.is_(None))):
+        unique = list(dict.fromkeys(item_pks))
+        current = select(*cols).where(t.annotations.c.version_to.is_(None))
+        if len(unique) > CHUNK and max(unique) - min(unique) < 2 * len(unique):
+            # Mostly neighbouring items (an upload in item order): one range scan.
+            wanted = set(unique)
+            for r in conn.execute(current.where(
+                    t.annotations.c.item_pk.between(min(unique), max(unique)))):
+                if r.item_pk in wanted:
+                    found[(r.item_pk, r.annotation_id)] = r
+            return found
+        for part in chunks(unique):
+            for r in conn.execute(current.where(t.annotations.c.item_pk.in_(part))):
                 found[(r.item_pk, r.annotation_id)] = r
         return found
 

@@ -22,7 +22,7 @@ from ocula.core.validation import (
     EDGE_TOLERANCE,
     check_annotation,
     dump_metadata,
-    dump_metadata_many,
+    dump_metadata_column,
 )
 from ocula.errors import ImageError, NotFoundError, OculaError
 
@@ -183,14 +183,9 @@ def check_objects(objs: Sequence[Any], items: dict[str, Any], allowed: list[str]
     if objs and set(map(type, objs)) == {box} and (allowed is None or "box" in allowed):
         bad = _bad_boxes(objs, items, prediction)
     if len(bad) < len(objs):
-        try:
-            metadata = dump_metadata_many(
-                list(map(attrgetter("metadata"), objs)),
-                f"box {'prediction' if prediction else 'annotation'}",
-                list(map(attrgetter("reference_id"), objs)))
-        except OculaError:
-            bad = range(len(objs))  # check_object below reports it, entry by entry
+        metadata = dump_metadata_column(list(map(attrgetter("metadata"), objs)))
     if metadata is None:
+        bad = range(len(objs))  # check_object below serialises or reports each entry
         metadata = [None] * len(objs)
     errors: list[OculaError] = []
     for i in bad:

@@ -13,7 +13,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 import ocula
 from ocula import BoxAnnotation, BoxPrediction, CategoryAnnotation, DatasetItem
 from ocula.core.services.base import _ItemKey, check_object, check_objects
-from ocula.core.services.payloads import object_rows, object_values
+from ocula.core.services.payloads import OBJECT_COLUMNS, object_rows, object_values
 from ocula.core.store import bulk
 from ocula.core.store.engine import Database, sqlite_url
 from tests.conftest import make_images
@@ -70,13 +70,34 @@ def test_check_objects_types_and_predictions() -> None:
 def test_object_rows_equal_object_values() -> None:
     metadata = [check_object(o, ITEMS, None)[1] for o in GOOD]
     head = ([f"id{i}" for i in range(len(GOOD))], [7] * len(GOOD))
-    rows = list(object_rows(head, GOOD, metadata))
-    assert rows == [(f"id{i}", 7, *object_values(o, m))
-                    for i, (o, m) in enumerate(zip(GOOD, metadata, strict=True))]
+    columns, constants, rows = object_rows(("id", "n"), head, GOOD, metadata)
+    expected = ("id", "n", *OBJECT_COLUMNS)
+    assert [dict(zip(columns, r, strict=True)) | constants for r in rows] == [
+        dict(zip(expected, (f"id{i}", 7, *object_values(o, m)), strict=True))
+        for i, (o, m) in enumerate(zip(GOOD, metadata, strict=True))]
     mixed = [*GOOD, CategoryAnnotation("x", reference_id="a")]
-    rows = list(object_rows(([0] * len(mixed),), mixed, [*metadata, None]))
-    assert rows == [(0, *object_values(o, m))
-                    for o, m in zip(mixed, [*metadata, None], strict=True)]
+    columns, constants, rows = object_rows(("n",), ([0] * len(mixed),), mixed,
+                                           [*metadata, None])
+    assert (columns, constants) == (("n", *OBJECT_COLUMNS), {})
+    assert list(rows) == [(0, *object_values(o, m))
+                          for o, m in zip(mixed, [*metadata, None], strict=True)]
+
+
+def test_constant_columns(database_url: str) -> None:
+    engine = create_engine(database_url)
+    table = Table("t", MetaData(), Column("pk", Integer, primary_key=True),
+                  Column("a", String), Column("b", Integer), Column("c", String),
+                  Column("d", String))
+    table.metadata.create_all(engine)
+    with engine.begin() as conn:
+        bulk.insert_stream(conn, table, ("a",), iter([("x",), ("y",)]),
+                           {"b": 3, "c": "it's 100% ?", "d": None})
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.a, table.c.b, table.c.c, table.c.d)).all() == [
+            ("x", 3, "it's 100% ?", None), ("y", 3, "it's 100% ?", None)]
+    with pytest.raises(TypeError), engine.begin() as conn:
+        bulk.insert_rows(conn, table, ("a",), [("x",)], {"b": 1.5})
+    engine.dispose()
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 2 * bulk.MULTIROW + 3])

@@ -33,7 +33,6 @@ from ocula.core.services.base import (
     paused_gc,
 )
 from ocula.core.services.payloads import (
-    OBJECT_COLUMNS,
     object_columns,
     object_payload,
     object_rows,
@@ -44,9 +43,6 @@ from ocula.core.store.bulk import insert_stream
 from ocula.core.types import SegmentationAnnotation
 from ocula.core.validation import duplicate_errors
 from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
-
-_ANNOTATION_COLUMNS = ("id", "dataset_pk", "item_pk", "annotation_id", "version_from",
-                       "version_to", *OBJECT_COLUMNS)
 
 
 def content_id(ann: Any) -> str:
@@ -194,13 +190,17 @@ class AnnotationService(ServiceBase):
                 conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
                              .values(version_to=version))
             refs, ann_ids, anns, metadata, logical = zip(*to_insert, strict=True)
-            fresh = iter(new_ids("annotation", logical.count(None)))
-            head = ([lg or next(fresh) for lg in logical], repeat(ds.pk),
-                    list(map(attrgetter("pk"), map(items.__getitem__, refs))), ann_ids,
-                    repeat(version), repeat(None))
+            ids = new_ids("annotation", logical.count(None))
+            if len(ids) < len(logical):
+                fresh = iter(ids)
+                ids = [lg or next(fresh) for lg in logical]
+            columns, constants, rows = object_rows(
+                ("id", "item_pk", "annotation_id"),
+                (ids, list(map(attrgetter("pk"), map(items.__getitem__, refs))), ann_ids),
+                anns, metadata)
+            constants |= {"dataset_pk": ds.pk, "version_from": version, "version_to": None}
             tally = stats.AnnotationTally()
-            insert_stream(conn, t.annotations, _ANNOTATION_COLUMNS, tally.rows(
-                object_rows(head, anns, metadata), _ANNOTATION_COLUMNS))
+            insert_stream(conn, t.annotations, columns, tally.rows(rows, columns), constants)
             delta = stats.Delta()
             delta.annotation_write(current.values(), to_close, tally)
             delta.save(conn, ds.pk)

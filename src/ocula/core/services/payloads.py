@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -80,15 +79,17 @@ def object_values(ann: Any, metadata_json: str | None) -> tuple[Any, ...]:
             json.dumps(geometry) if geometry is not None else None, metadata_json)
 
 
-def object_rows(head: Sequence[Iterable[Any]], objs: Sequence[Any],
-                metadata_json: Sequence[str | None]) -> Iterator[tuple[Any, ...]]:
-    """Rows for a bulk insert: the ``head`` columns, then each object's
-    :func:`object_values`. Boxes are built column by column, with no Python work per
-    row."""
-    types = set(map(attrgetter("type"), objs))
-    if types != {"box"}:
-        return (first + object_values(obj, meta) for first, obj, meta
-                in zip(zip(*head, strict=False), objs, metadata_json, strict=True))
+def object_rows(head_columns: Sequence[str], head: Sequence[Iterable[Any]],
+                objs: Sequence[Any], metadata_json: Sequence[str | None]
+                ) -> tuple[tuple[str, ...], dict[str, Any], Iterator[tuple[Any, ...]]]:
+    """Rows for a bulk insert, ``(columns, constants, rows)``: the ``head`` columns, then
+    each object's :func:`object_values`, except the columns that hold one value for
+    every row (``type`` and ``geometry`` of boxes), given in ``constants``. Boxes are
+    built column by column, with no Python work per row."""
+    if set(map(attrgetter("type"), objs)) != {"box"}:
+        return ((*head_columns, *OBJECT_COLUMNS), {}, (
+            first + object_values(obj, meta) for first, obj, meta
+            in zip(zip(*head, strict=False), objs, metadata_json, strict=True)))
     widths = list(map(attrgetter("width"), objs))
     heights = list(map(attrgetter("height"), objs))
     areas = list(map(attrgetter("area"), objs))
@@ -97,10 +98,14 @@ def object_rows(head: Sequence[Iterable[Any]], objs: Sequence[Any],
     else:
         areas = [a if a is not None else float(w) * float(h)
                  for a, w, h in zip(areas, widths, heights, strict=True)]
-    return zip(*head, repeat("box"), map(attrgetter("label"), objs),
-               map(attrgetter("x"), objs), map(attrgetter("y"), objs), widths, heights,
-               areas, map(bool, map(attrgetter("iscrowd"), objs)), repeat(None),
-               metadata_json)
+    columns = (*head_columns, *(c for c in OBJECT_COLUMNS if c not in _BOX_CONSTANTS))
+    return columns, dict(_BOX_CONSTANTS), zip(
+        *head, map(attrgetter("label"), objs), map(attrgetter("x"), objs),
+        map(attrgetter("y"), objs), widths, heights, areas,
+        map(bool, map(attrgetter("iscrowd"), objs)), metadata_json, strict=False)
+
+
+_BOX_CONSTANTS = {"type": "box", "geometry": None}
 
 
 def object_columns(ann: Any) -> dict[str, Any]:

@@ -383,6 +383,10 @@ def rebuild(conn: Connection, dataset_pk: int) -> None:
                 d.add(MATCH, json.dumps([side, label, status]), n, run_pk)
     d.add(READY, "")
     d.save(conn, dataset_pk)
+    if conn.dialect.name == "postgresql":
+        # Up to millions of new rows at once: plan the reads with real row counts now
+        # rather than after autovacuum gets round to it.
+        conn.exec_driver_sql("ANALYZE dataset_stats")
 
 
 def item_removal(conn: Connection, item_pk: int, metadata: Mapping[str, Any] | None) -> Delta:

@@ -11,11 +11,8 @@ written through Core.
 from __future__ import annotations
 
 import sqlite3
-import sys
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime
 from itertools import chain, islice
 from typing import Any
@@ -95,7 +92,7 @@ def insert_stream(conn: Connection, table: Table, columns: Sequence[str],
     it = iter(rows)
     written = 0
     pending: Future[None] | None = None
-    with prompt_gil_handoff(), ThreadPoolExecutor(1, thread_name_prefix="ocula-bulk") as pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="ocula-bulk") as pool:
         try:
             while chunk := list(islice(it, STREAM_CHUNK)):
                 if pending is not None:
@@ -107,38 +104,6 @@ def insert_stream(conn: Connection, table: Table, columns: Sequence[str],
             if pending is not None:
                 pending.result()
     return written
-
-
-_handoff_lock = threading.Lock()
-_handoff_users = 0
-_handoff_saved = 0.005
-# How long a thread that wants the GIL waits before the holder must let go, while bulk
-# inserts run (Python's default: 5 ms).
-HANDOFF_INTERVAL = 0.0005
-
-
-@contextmanager
-def prompt_gil_handoff() -> Iterator[None]:
-    """Shorten Python's thread switch interval while bulk inserts run.
-
-    The inserting thread needs the GIL back after every multi-row statement (~2,000 rows,
-    ~8 ms of SQLite work). While other threads run Python (the next chunk, the next
-    batch's validation), it would wait up to the 5 ms default each time, idling the
-    database for a third of the insert; it now waits at most 0.5 ms. The previous
-    interval comes back when the last bulk insert in the process ends."""
-    global _handoff_users, _handoff_saved
-    with _handoff_lock:
-        if _handoff_users == 0:
-            _handoff_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_handoff_saved, HANDOFF_INTERVAL))
-        _handoff_users += 1
-    try:
-        yield
-    finally:
-        with _handoff_lock:
-            _handoff_users -= 1
-            if _handoff_users == 0:
-                sys.setswitchinterval(_handoff_saved)
 
 
 def fetch_tuples(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:

@@ -25,6 +25,7 @@ from ocula.core.services import stats
 from ocula.core.services.base import (
     CHUNK,
     ServiceBase,
+    box_columns,
     check_object,
     check_objects,
     chunks,
@@ -68,6 +69,8 @@ class _Checked(NamedTuple):
     items: dict[str, Any]
     keyed: dict[tuple[str, str], tuple[Any, str | None]]
     duplicates_dropped: int
+    # The boxes' fields as lists (box_columns), in keyed order; None if not all boxes.
+    fields: dict[str, list[Any]] | None
 
 
 class AnnotationService(ServiceBase):
@@ -109,12 +112,17 @@ class AnnotationService(ServiceBase):
         """Validate a whole batch against the dataset's items (raises BatchError with
         every problem) and key it by (reference_id, annotation_id)."""
         anns = self._expand_segmentations(annotations)
-        keys = list(zip(map(getattr, anns, repeat("reference_id"), repeat(None)),
-                        map(getattr, anns, repeat("annotation_id"), repeat(None)), strict=False))
+        columns = box_columns(anns)
+        if columns is not None:
+            keys = list(zip(columns["reference_id"], columns["annotation_id"], strict=True))
+        else:
+            keys = list(zip(map(getattr, anns, repeat("reference_id"), repeat(None)),
+                            map(getattr, anns, repeat("annotation_id"), repeat(None)),
+                            strict=True))
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)
             items = self._item_map(conn, ds.pk, list(filter(None, map(itemgetter(0), keys))))
-        errors, metadata = self._check_batch(anns, keys, items, ds.allowed_types)
+        errors, metadata = self._check_batch(anns, keys, items, ds.allowed_types, columns)
         if errors:
             raise BatchError(errors)
         keyed: dict[tuple[str, str], tuple[Any, str | None]] = {}
@@ -123,25 +131,27 @@ class AnnotationService(ServiceBase):
         else:
             for a, meta in zip(anns, metadata, strict=True):
                 keyed.setdefault((a.reference_id, a.annotation_id or content_id(a)), (a, meta))
-        return _Checked(ds.id, items, keyed, len(anns) - len(keyed))
+        dropped = len(anns) - len(keyed)
+        return _Checked(ds.id, items, keyed, dropped, columns if not dropped else None)
 
     def _write_checked(self, checked: _Checked, update: bool, message: str | None
                        ) -> dict[str, Any]:
         with self.db.write() as conn:
             ds = self._lock_dataset(conn, checked.dataset_id)
             result = self._write_annotations(conn, ds, checked.keyed, checked.items, update,
-                                             message)
+                                             message, checked.fields)
         result["annotations_ignored"] += checked.duplicates_dropped
         result["dataset_id"] = ds.id
         return result
 
     def _check_batch(self, anns: Sequence[Any], keys: list[tuple[Any, Any]],
-                     items: dict[str, Any], allowed: list[str] | None
+                     items: dict[str, Any], allowed: list[str] | None,
+                     columns: dict[str, list[Any]] | None = None
                      ) -> tuple[list[OculaError], list[str | None]]:
         """Every error of the batch, and each annotation's metadata as JSON. ``keys``:
-        each annotation's (reference_id, annotation_id)."""
+        each annotation's (reference_id, annotation_id); ``columns``: box_columns(anns)."""
         if all(hasattr(k, "type") and hasattr(k, "to_payload") for k in set(map(type, anns))):
-            errors, metadata = check_objects(anns, items, allowed)
+            errors, metadata = check_objects(anns, items, allowed, columns=columns)
         else:
             errors, metadata = [], []
             for a in anns:
@@ -165,7 +175,9 @@ class AnnotationService(ServiceBase):
     def _write_annotations(self, conn: Connection, ds: Any,
                            keyed: dict[tuple[str, str], tuple[Any, str | None]],
                            items: dict[str, Any], update_existing: bool,
-                           message: str | None) -> dict[str, Any]:
+                           message: str | None,
+                           fields: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+        """``fields``: the boxes' fields as lists in ``keyed`` order, if read already."""
         current = self._current_by_key(conn, [items[ref].pk for ref, _ in keyed])
         to_insert: list[tuple[str, str, Any, str | None, str | None]] = []
         to_close: list[Any] = []
@@ -197,7 +209,7 @@ class AnnotationService(ServiceBase):
             columns, constants, rows = object_rows(
                 ("id", "item_pk", "annotation_id"),
                 (ids, list(map(attrgetter("pk"), map(items.__getitem__, refs))), ann_ids),
-                anns, metadata)
+                anns, metadata, fields if not current else None)
             constants |= {"dataset_pk": ds.pk, "version_from": version, "version_to": None}
             tally = stats.AnnotationTally()
             insert_stream(conn, t.annotations, columns, tally.rows(rows, columns), constants)

@@ -80,19 +80,22 @@ def object_values(ann: Any, metadata_json: str | None) -> tuple[Any, ...]:
 
 
 def object_rows(head_columns: Sequence[str], head: Sequence[Iterable[Any]],
-                objs: Sequence[Any], metadata_json: Sequence[str | None]
+                objs: Sequence[Any], metadata_json: Sequence[str | None],
+                fields: dict[str, list[Any]] | None = None
                 ) -> tuple[tuple[str, ...], dict[str, Any], Iterator[tuple[Any, ...]]]:
     """Rows for a bulk insert, ``(columns, constants, rows)``: the ``head`` columns, then
     each object's :func:`object_values`, except the columns that hold one value for
     every row (``type`` and ``geometry`` of boxes), given in ``constants``. Boxes are
-    built column by column, with no Python work per row."""
-    if set(map(attrgetter("type"), objs)) != {"box"}:
+    built column by column, with no Python work per row; ``fields``: the boxes' fields
+    as lists (``services.base.box_columns``) if already read."""
+    if fields is None and set(map(attrgetter("type"), objs)) == {"box"}:
+        fields = {f: list(map(attrgetter(f), objs))
+                  for f in ("label", "x", "y", "width", "height", "iscrowd", "area")}
+    if fields is None:
         return ((*head_columns, *OBJECT_COLUMNS), {}, (
             first + object_values(obj, meta) for first, obj, meta
             in zip(zip(*head, strict=False), objs, metadata_json, strict=True)))
-    widths = list(map(attrgetter("width"), objs))
-    heights = list(map(attrgetter("height"), objs))
-    areas = list(map(attrgetter("area"), objs))
+    widths, heights, areas = fields["width"], fields["height"], fields["area"]
     if areas.count(None) == len(areas):
         areas = (np.array(widths, dtype=float) * np.array(heights, dtype=float)).tolist()
     else:
@@ -100,9 +103,8 @@ def object_rows(head_columns: Sequence[str], head: Sequence[Iterable[Any]],
                  for a, w, h in zip(areas, widths, heights, strict=True)]
     columns = (*head_columns, *(c for c in OBJECT_COLUMNS if c not in _BOX_CONSTANTS))
     return columns, dict(_BOX_CONSTANTS), zip(
-        *head, map(attrgetter("label"), objs), map(attrgetter("x"), objs),
-        map(attrgetter("y"), objs), widths, heights, areas,
-        map(bool, map(attrgetter("iscrowd"), objs)), metadata_json, strict=False)
+        *head, fields["label"], fields["x"], fields["y"], widths, heights, areas,
+        map(bool, fields["iscrowd"]), metadata_json, strict=False)
 
 
 _BOX_CONSTANTS = {"type": "box", "geometry": None}

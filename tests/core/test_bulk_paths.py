@@ -168,3 +168,19 @@ def test_replacing_annotations_of_many_neighbouring_items(client: ocula.Client,
     boxes = {a.reference_id: a.x for a in ds.annotations()}
     assert len(boxes) == 1400
     assert all(boxes[p.stem] == (2 if i % 4 else 1) for i, p in enumerate(paths))
+
+
+def test_item_look_ups_by_range_and_by_id(client: ocula.Client, tmp_path: Path) -> None:
+    """Many reference ids are read by one scan of their range when they are neighbours,
+    one by one (IN) when the range holds far more items; the same map either way."""
+    paths = make_images(tmp_path / "spread", 5000, size=(8, 8), fmt="PNG")
+    ds = client.create_dataset("spread")
+    ds.append([DatasetItem(str(p), p.stem) for p in paths])
+    service = client._backend
+    with service.db.read() as conn:
+        pk = service._dataset_row(conn, ds.id).pk
+        for refs in ([p.stem for p in paths[1000:2000]], [p.stem for p in paths[::5]],
+                     [p.stem for p in paths[::5]] + ["nowhere"]):
+            found = service._item_map(conn, pk, refs)
+            assert sorted(found) == sorted(r for r in refs if r != "nowhere")
+            assert all((found[r].width, found[r].height) == (8, 8) for r in found)

@@ -128,16 +128,22 @@ class ServiceBase:
                 t.items.c.height)
         unique = list(dict.fromkeys(reference_ids))
         base = select(*cols).where(t.items.c.dataset_pk == dataset_pk)
-        # Past a few thousand ids one scan beats many IN look-ups: of the ids' range only
-        # when they are strings (an upload usually covers neighbouring items), compared
-        # in code-point order as Python's min() and max() do.
-        if len(unique) > 5 * CHUNK:
-            wanted = set(unique)
-            if set(map(type, unique)) == {str}:
-                ref = t.items.c.reference_id
-                if conn.dialect.name == "postgresql":
-                    ref = ref.collate("C")
-                base = base.where(ref.between(min(unique), max(unique)))
+        wanted = set(unique)
+        if len(unique) > CHUNK and set(map(type, unique)) == {str}:
+            # Many ids: one scan of their range (an upload usually covers neighbouring
+            # items), compared in code-point order as Python's min() and max() do, unless
+            # the range holds far more items than asked for.
+            ref = t.items.c.reference_id
+            if conn.dialect.name == "postgresql":
+                ref = ref.collate("C")
+            spanned = base.where(ref.between(min(unique), max(unique)))
+            cap = 4 * len(unique)
+            rows = fetch_tuples(conn, spanned.limit(cap + 1))
+            if len(rows) > cap and len(unique) > 5 * CHUNK:
+                rows = fetch_tuples(conn, spanned)
+            if len(rows) <= cap or len(unique) > 5 * CHUNK:
+                return {r[0]: _ItemKey(*r) for r in rows if r[0] in wanted}
+        elif len(unique) > 5 * CHUNK:  # one scan of the dataset beats many IN look-ups
             return {r[0]: _ItemKey(*r) for r in fetch_tuples(conn, base) if r[0] in wanted}
         found: dict[str, Any] = {}
         for part in chunks(unique):

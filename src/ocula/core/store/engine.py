@@ -72,9 +72,9 @@ class _Checkpointer:
     it wrote. Here COMMIT only appends to the WAL and the writer's connections have
     ``wal_autocheckpoint=0``. Durability is what ``synchronous=NORMAL`` promises either
     way: a commit survives a crash of the process at once, and a power loss once a
-    checkpoint has synced it. The connection held open here also keeps every other
-    connection's close from being the last one, which would checkpoint and delete the
-    WAL each time.
+    checkpoint has synced it. Once it has run, the connection held open here also keeps
+    every other connection's close from being the last one, which would checkpoint and
+    delete the WAL each time.
     """
 
     def __init__(self, path: str):

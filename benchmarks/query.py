@@ -250,9 +250,10 @@ def _copy(raw: Any, table: str, cols: Sequence[str], data: Iterable[tuple]) -> N
         copy.write(buf.getvalue())
 
 
-def open_catalog(n_items: int, seed: int, database_url: str | None) -> Service:
+def open_catalog(n_items: int, seed: int, database_url: str | None,
+                 cache: Path = CACHE) -> Service:
     """The cached benchmark catalog, generated first if missing."""
-    home = CACHE / f"{n_items}_{seed}_{GENERATOR}"
+    home = cache / f"{n_items}_{seed}_{GENERATOR}"
     home.mkdir(parents=True, exist_ok=True)
     url = database_url
     if database_url is not None and database_url.startswith("postgresql"):
@@ -388,11 +389,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--page-size", type=int, default=100)
     ap.add_argument("--insights-repeat", type=int, default=3)
     ap.add_argument("--generate-only", action="store_true")
+    ap.add_argument("--cache", type=Path, default=CACHE,
+                    help=f"folder of generated SQLite catalogs (default {CACHE})")
     args = ap.parse_args(argv)
     urls = [None, args.database_url or PG_DEFAULT] if args.both else [args.database_url]
     report = []
     for url in urls:
-        svc = open_catalog(args.items, args.seed, url)
+        svc = open_catalog(args.items, args.seed, url, args.cache)
         try:
             if not args.generate_only:
                 report.append((svc.db.dialect, run_benchmark(

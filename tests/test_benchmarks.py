@@ -17,9 +17,9 @@ def _run(*args: str) -> str:
     return done.stdout
 
 
-def test_query_benchmark_runs_and_checks_totals_against_a_scan() -> None:
+def test_query_benchmark_runs_and_checks_totals_against_a_scan(tmp_path: Path) -> None:
     out = _run("benchmarks/query.py", "--items", "1500", "--repeat", "2",
-               "--insights-repeat", "1", "--seed", "11")
+               "--insights-repeat", "1", "--seed", "11", "--cache", str(tmp_path))
     assert "whole-dataset insights from totals == by scanning: True" in out
     assert "insights, whole dataset (running totals)" in out
 

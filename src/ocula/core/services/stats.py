@@ -141,19 +141,28 @@ def _floats(rows: list[tuple[Any, ...]], i: int) -> np.ndarray:
         return np.array(list(map(itemgetter(i), rows)), dtype=np.float64)
 
 
-def meta_keys(metadata: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """The ``(kind, key)`` totals one item's metadata counts under."""
-    if not metadata:
-        return []
-    out = []
-    for field, value in metadata.items():
-        vtype = value_type(value)
-        out.append((META, json.dumps([field]) if vtype == "nested"
-                    else json.dumps([field, value])))
-        out.append((META_N, json.dumps([field, vtype])))
-        if vtype == "num":
-            out.append((META_Q, json.dumps([field, value_group(float(value))])))
-    return out
+def meta_values(metadata: Iterable[Mapping[str, Any] | None]) -> Counter:
+    """Items' top-level metadata counted by ``(field, vtype, value)``; numbers as floats
+    (their totals are kept by value, not by spelling), nested values as None. Cheap
+    per item: the JSON keys are made once per distinct entry (:func:`meta_keys`)."""
+    counts: Counter = Counter()
+    for md in metadata:
+        if not md:
+            continue
+        for field, value in md.items():
+            vtype = value_type(value)
+            counts[(field, vtype, float(value) if vtype == "num"
+                    else None if vtype == "nested" else value)] += 1
+    return counts
+
+
+def meta_keys(field: str, vtype: str, value: Any) -> list[tuple[str, str]]:
+    """The ``(kind, key)`` totals an item with ``field = value`` counts under."""
+    keys = [(META, json.dumps([field]) if vtype == "nested" else json.dumps([field, value])),
+            (META_N, json.dumps([field, vtype]))]
+    if vtype == "num":
+        keys.append((META_Q, json.dumps([field, value_group(value)])))
+    return keys
 
 
 # Mantissa bits dropped from a float's ordered bit pattern to form its value group:
@@ -194,19 +203,20 @@ class Delta:
 
     def add_items(self, metadata: Iterable[Mapping[str, Any] | None], sign: int = 1) -> None:
         """New (``sign=1``) or removed (``-1``) items with no annotations yet counted."""
-        n = 0
-        for md in metadata:
-            n += 1
-            for kind, key in meta_keys(md):
-                self.counts[(0, kind, key)] += sign
-        self.counts[(0, PER_ITEM, "0")] += sign * n
+        metadata = list(metadata)
+        self.add_metadata(meta_values(metadata), sign)
+        self.counts[(0, PER_ITEM, "0")] += sign * len(metadata)
 
     def change_metadata(self, old: Mapping[str, Any] | None,
                         new: Mapping[str, Any] | None) -> None:
-        for kind, key in meta_keys(old):
-            self.counts[(0, kind, key)] -= 1
-        for kind, key in meta_keys(new):
-            self.counts[(0, kind, key)] += 1
+        self.add_metadata(meta_values([old]), -1)
+        self.add_metadata(meta_values([new]))
+
+    def add_metadata(self, values: Counter, sign: int = 1) -> None:
+        """Items counted by :func:`meta_values`, added (1) or taken away (-1)."""
+        for entry, n in values.items():
+            for kind, key in meta_keys(*entry):
+                self.counts[(0, kind, key)] += sign * n
 
     def add_annotations(self, rows: Iterable[tuple[Any, Any, Any, Any]], sign: int = 1) -> None:
         """Annotations as ``(label, area, width, height)`` gained (1) or closed (-1)."""
@@ -352,11 +362,9 @@ def rebuild(conn: Connection, dataset_pk: int) -> None:
     drop_dataset(conn, dataset_pk)
     d = Delta()
     items = t.items
-    n_items = 0
-    for (md,) in conn.execute(select(items.c.metadata).where(items.c.dataset_pk == dataset_pk)):
-        n_items += 1
-        for kind, key in meta_keys(md):
-            d.add(kind, key)
+    n_items = conn.scalar(select(func.count()).where(items.c.dataset_pk == dataset_pk))
+    d.add_metadata(meta_values(conn.scalars(select(items.c.metadata).where(
+        items.c.dataset_pk == dataset_pk))))
     a = t.annotations
     current = [a.c.dataset_pk == dataset_pk, a.c.version_to.is_(None)]
     d.add_annotations(fetch_tuples(conn, select(a.c.label, a.c.area, a.c.width, a.c.height)

@@ -328,17 +328,18 @@ class HttpBackend:
 
     # --- queries (docs/query-language.md) -------------------------------------------
 
-    def query_items(self, dataset: str, query: str, *, slice: str | None = None,  # noqa: A002
-                    page_size: int = 100, cursor: str | None = None,
-                    with_total: bool = False) -> dict[str, Any]:
-        return self._call("POST", f"/datasets/{self._ds(dataset)}/query/items", body={
-            "query": query, "slice": slice, "page_size": page_size, "cursor": cursor,
-            "with_total": with_total})
+    def query_items(self, dataset: str, query: str, **page: Any) -> dict[str, Any]:
+        """Keyword arguments as the service's: slice, page_size, cursor, with_total."""
+        return self._query(dataset, "items", query, **page)
 
-    def query_objects(self, dataset: str, query: str, *, slice: str | None = None,  # noqa: A002
-                      page_size: int = 100, cursor: str | None = None,
-                      with_total: bool = False) -> dict[str, Any]:
-        return self._call("POST", f"/datasets/{self._ds(dataset)}/query/objects", body={
+    def query_objects(self, dataset: str, query: str, **page: Any) -> dict[str, Any]:
+        return self._query(dataset, "objects", query, **page)
+
+    def _query(self, dataset: str, target: str, query: str, *,
+               slice: str | None = None,  # noqa: A002
+               page_size: int = 100, cursor: str | None = None,
+               with_total: bool = False) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/query/{target}", body={
             "query": query, "slice": slice, "page_size": page_size, "cursor": cursor,
             "with_total": with_total})
 

@@ -163,7 +163,7 @@ class AnnotationService(ServiceBase):
                 if err is not None:
                     errors.append(err)
                 metadata.append(meta)
-        given = [k for k in keys if k[1]] if not all(map(itemgetter(1), keys)) else keys
+        given = [k for k in keys if k[1]]  # ids made from content are unique by design
         return errors + duplicate_errors(given, "(reference_id, annotation_id)"), metadata
 
     def _lock_dataset(self, conn: Connection, dataset_id: str) -> Any:

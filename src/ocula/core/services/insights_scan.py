@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 
 from ocula.core.query.plan import plan_items
+from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase
 from ocula.core.store import schema as t
 from ocula.errors import QueryError
@@ -212,13 +213,10 @@ class ScanInsights:
 
     def prediction_counts(self) -> dict[int, Counter]:
         """Each run's predictions by label."""
-        p = t.predictions
-        rows = self.conn.execute(
-            select(p.c.run_pk, p.c.label, func.count())
-            .where(p.c.run_pk.in_([r.pk for r in self.runs]), *self._in_scope(p.c.item_pk))
-            .group_by(p.c.run_pk, p.c.label)).all()
         per_run: dict[int, Counter] = defaultdict(Counter)
-        for run_pk, label, n in rows:
+        for (run_pk, _, label), n in stats.prediction_counts(self.conn, lambda tb: [
+                tb.c.run_pk.in_([r.pk for r in self.runs]),
+                *self._in_scope(tb.c.item_pk)]).items():
             per_run[run_pk][label] += n
         return per_run
 
@@ -256,15 +254,9 @@ class ScanInsights:
 
     def match_counts(self, run_pk: int) -> Counter:
         """A committed run's match rows by (side "p"/"a", label, status)."""
-        counts: Counter = Counter()
-        for side, table in (("p", t.match_predictions), ("a", t.match_annotations)):
-            rows = self.conn.execute(
-                select(table.c.label, table.c.status, func.count())
-                .where(table.c.run_pk == run_pk, *self._in_scope(table.c.item_pk))
-                .group_by(table.c.label, table.c.status)).all()
-            for label, status, n in rows:
-                counts[(side, label, status)] += n
-        return counts
+        return Counter({key: n for (_, _, key), n in stats.match_counts(
+            self.conn, lambda tb: [tb.c.run_pk == run_pk, *self._in_scope(tb.c.item_pk)]
+        ).items()})
 
     def run_classes(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -30,12 +30,12 @@ import json
 import math
 import struct
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Table, delete, func, select
 
 from ocula.core.services.base import chunks
 from ocula.core.store import schema as t
@@ -264,8 +264,14 @@ class Delta:
                 self.counts[(0, PER_ITEM, str(new))] += 1
 
     def add_predictions(self, run_pk: int, labels: Iterable[str | None], sign: int = 1) -> None:
-        for label, n in Counter(labels).items():
-            self.counts[(run_pk, PRED, json.dumps(label))] += sign * n
+        self.add_counts(Counter({(run_pk, PRED, label): n
+                                 for label, n in Counter(labels).items()}), sign)
+
+    def add_counts(self, counts: Counter, sign: int = 1) -> None:
+        """Counts by ``(run_pk, kind, value)``, the value made into its JSON key."""
+        for (run_pk, kind, value), n in counts.items():
+            key = json.dumps(list(value) if isinstance(value, tuple) else value)
+            self.counts[(run_pk, kind, key)] += sign * n
 
     def save(self, conn: Connection, dataset_pk: int) -> None:
         """Add these changes to the stored totals (inside the caller's transaction)."""
@@ -328,13 +334,13 @@ def drop_dataset(conn: Connection, dataset_pk: int) -> None:
 
 
 def match_delta(run_pk: int, pred_rows: Iterable[tuple[Any, str]],
-                gt_rows: Iterable[tuple[Any, str]], sign: int = 1) -> Delta:
+                gt_rows: Iterable[tuple[Any, str]]) -> Delta:
     """A committed run's match rows as ``(label, status)`` of predictions and of ground
     truth."""
     d = Delta()
     for side, rows in (("p", pred_rows), ("a", gt_rows)):
-        for (label, status), n in Counter(rows).items():
-            d.add(MATCH, json.dumps([side, label, status]), sign * n, run_pk)
+        d.add_counts(Counter({(run_pk, MATCH, (side, *key)): n
+                              for key, n in Counter(rows).items()}))
     return d
 
 
@@ -377,18 +383,9 @@ def rebuild(conn: Connection, dataset_pk: int) -> None:
             d.add(PER_ITEM, str(n), c)
     runs = conn.execute(select(t.model_runs.c.pk, t.model_runs.c.committed_at)
                         .where(t.model_runs.c.dataset_pk == dataset_pk)).all()
-    p, mp, ma = t.predictions, t.match_predictions, t.match_annotations
-    for run_pk, committed_at in runs:
-        for label, n in conn.execute(select(p.c.label, func.count()).where(
-                p.c.run_pk == run_pk).group_by(p.c.label)):
-            d.add(PRED, json.dumps(label), n, run_pk)
-        if committed_at is None:
-            continue
-        for side, table in (("p", mp), ("a", ma)):
-            for label, status, n in conn.execute(
-                    select(table.c.label, table.c.status, func.count())
-                    .where(table.c.run_pk == run_pk).group_by(table.c.label, table.c.status)):
-                d.add(MATCH, json.dumps([side, label, status]), n, run_pk)
+    d.add_counts(prediction_counts(conn, lambda tb: [tb.c.run_pk.in_([r.pk for r in runs])]))
+    committed = [r.pk for r in runs if r.committed_at is not None]
+    d.add_counts(match_counts(conn, lambda tb: [tb.c.run_pk.in_(committed)]))
     d.add(READY, "")
     d.save(conn, dataset_pk)
     if conn.dialect.name == "postgresql":
@@ -407,14 +404,34 @@ def item_removal(conn: Connection, item_pk: int, metadata: Mapping[str, Any] | N
         a.c.item_pk == item_pk, a.c.version_to.is_(None))).all()
     d.add_annotations(rows, -1)
     d.add(PER_ITEM, str(len(rows)), -1)
+
+    def of_item(table: Table) -> list[Any]:
+        return [table.c.item_pk == item_pk]
+
+    d.add_counts(prediction_counts(conn, of_item), -1)
+    d.add_counts(match_counts(conn, of_item), -1)
+    return d
+
+
+Where = Callable[[Table], list[Any]]
+
+
+def prediction_counts(conn: Connection, where: Where) -> Counter:
+    """Predictions by ``(run_pk, PRED, label)``; ``where(table)``: the conditions."""
     p = t.predictions
-    for run_pk, label, n in conn.execute(select(p.c.run_pk, p.c.label, func.count()).where(
-            p.c.item_pk == item_pk).group_by(p.c.run_pk, p.c.label)):
-        d.add(PRED, json.dumps(label), -n, run_pk)
+    return Counter({(run_pk, PRED, label): n for run_pk, label, n in conn.execute(
+        select(p.c.run_pk, p.c.label, func.count()).where(*where(p))
+        .group_by(p.c.run_pk, p.c.label))})
+
+
+def match_counts(conn: Connection, where: Where) -> Counter:
+    """Match rows by ``(run_pk, MATCH, (side, label, status))``, side "p" for
+    predictions and "a" for ground truth; ``where(table)``: the conditions."""
+    counts: Counter = Counter()
     for side, table in (("p", t.match_predictions), ("a", t.match_annotations)):
         for run_pk, label, status, n in conn.execute(
                 select(table.c.run_pk, table.c.label, table.c.status, func.count())
-                .where(table.c.item_pk == item_pk)
+                .where(*where(table))
                 .group_by(table.c.run_pk, table.c.label, table.c.status)):
-            d.add(MATCH, json.dumps([side, label, status]), -n, run_pk)
-    return d
+            counts[(run_pk, MATCH, (side, label, status))] += n
+    return counts

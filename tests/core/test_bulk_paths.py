@@ -8,12 +8,23 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    select,
+)
 
 import ocula
 from ocula import BoxAnnotation, BoxPrediction, CategoryAnnotation, DatasetItem
-from ocula.core.services.base import _ItemKey, check_object, check_objects
-from ocula.core.services.payloads import OBJECT_COLUMNS, object_rows, object_values
+from ocula.core.services.base import _ItemKey
+from ocula.core.services.checks import box_columns, check_object, check_objects
+from ocula.core.services.payloads import OBJECT_COLUMNS, box_values, object_rows, object_values
 from ocula.core.store import bulk
 from ocula.core.store.engine import Database, sqlite_url
 from tests.conftest import make_images
@@ -67,20 +78,49 @@ def test_check_objects_types_and_predictions() -> None:
     assert check_objects(mixed, ITEMS, None)[1] == _one_by_one(mixed)[1]
 
 
-def test_object_rows_equal_object_values() -> None:
+def test_box_values_and_object_rows_equal_object_values() -> None:
     metadata = [check_object(o, ITEMS, None)[1] for o in GOOD]
-    head = ([f"id{i}" for i in range(len(GOOD))], [7] * len(GOOD))
-    columns, constants, rows = object_rows(("id", "n"), head, GOOD, metadata)
+    head = [[f"id{i}" for i in range(len(GOOD))], [7] * len(GOOD)]
+    fields = box_columns(GOOD)
+    assert fields is not None
+    columns, constants, values = box_values(("id", "n"), head, fields, metadata)
     expected = ("id", "n", *OBJECT_COLUMNS)
-    assert [dict(zip(columns, r, strict=True)) | constants for r in rows] == [
+    assert [dict(zip(columns, r, strict=True)) | constants
+            for r in zip(*values, strict=True)] == [
         dict(zip(expected, (f"id{i}", 7, *object_values(o, m)), strict=True))
         for i, (o, m) in enumerate(zip(GOOD, metadata, strict=True))]
     mixed = [*GOOD, CategoryAnnotation("x", reference_id="a")]
-    columns, constants, rows = object_rows(("n",), ([0] * len(mixed),), mixed,
-                                           [*metadata, None])
-    assert (columns, constants) == (("n", *OBJECT_COLUMNS), {})
+    assert box_columns(mixed) is None
+    columns, rows = object_rows(("n",), ([0] * len(mixed),), mixed, [*metadata, None])
+    assert columns == ("n", *OBJECT_COLUMNS)
     assert list(rows) == [(0, *object_values(o, m))
                           for o, m in zip(mixed, [*metadata, None], strict=True)]
+
+
+@pytest.mark.parametrize("n", [0, 1, bulk.COLUMN_ROWS, 2 * bulk.COLUMN_ROWS + 3])
+def test_insert_columns_equals_insert_rows(database_url: str, n: int) -> None:
+    engine = create_engine(database_url)
+    tables = [Table(f"t{k}", MetaData(), Column("pk", Integer, primary_key=True),
+                    Column("a", String), Column("b", Float), Column("c", Boolean),
+                    Column("d", Integer), Column("e", String)) for k in range(2)]
+    for table in tables:
+        table.metadata.drop_all(engine)
+        table.metadata.create_all(engine)
+    rows = [(f"r{i}", i / 7 if i % 3 else None, i % 2 == 0, i, None) for i in range(n)]
+    constants = {"d": 5, "e": "it's"}
+    with engine.begin() as conn:
+        bulk.insert_rows(conn, tables[0], ("a", "b", "c"), [r[:3] for r in rows], constants)
+        written = bulk.insert_columns(conn, tables[1], ("a", "b", "c"),
+                                      [list(c) for c in zip(*[r[:3] for r in rows], strict=True)]
+                                      if rows else [], constants)
+    assert written == n
+    with engine.connect() as conn:
+        got = [conn.execute(select(*list(tb.c)[1:]).order_by(tb.c.pk)).all() for tb in tables]
+    assert got[0] == got[1]
+    assert got[1] == [(*r[:3], 5, "it's") for r in rows]
+    for table in tables:
+        table.metadata.drop_all(engine)
+    engine.dispose()
 
 
 def test_constant_columns(database_url: str) -> None:

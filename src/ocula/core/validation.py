@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from itertools import repeat
+from itertools import chain
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
+
+import orjson
 
 from ocula.errors import (
     AnnotationTypeError,
@@ -50,11 +52,31 @@ _ENCODER = json.JSONEncoder(allow_nan=False)
 _c_encoder = (c_make_encoder(None, _ENCODER.default, encode_basestring_ascii, None, ": ", ", ",
                              False, False, False) if c_make_encoder is not None else None)
 
+# Metadata whose values are all of these types is written by orjson, 3-5x faster than
+# the standard library. orjson also writes values the standard library refuses (UUIDs,
+# enums, datetimes) and NaN as null; limited to these types, and with any "null" in its
+# output checked again by the standard library, it accepts exactly what the standard
+# library accepts (and the same values: only spacing and escapes differ).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
-def _encode(metadata: dict[str, Any]) -> str:
+
+def _stdlib_encode(metadata: dict[str, Any]) -> str:
     if _c_encoder is None:
         return _ENCODER.encode(metadata)
     return "".join(_c_encoder(metadata, 0))
+
+
+def _encode(metadata: dict[str, Any]) -> str:
+    """A dict as JSON text; TypeError/ValueError/RecursionError if not JSON."""
+    if set(map(type, metadata.values())) <= _SCALARS:
+        try:
+            text = orjson.dumps(metadata).decode()
+        except TypeError:  # a key that is not a string, an integer past 64 bits
+            return _stdlib_encode(metadata)
+        if "null" in text:  # None, or a NaN or infinity that orjson writes as null
+            _stdlib_encode(metadata)  # raises for NaN and infinities
+        return text
+    return _stdlib_encode(metadata)
 
 
 def dump_metadata(metadata: Any, where: str, reference_id: str | None) -> str | None:
@@ -74,15 +96,32 @@ def dump_metadata(metadata: Any, where: str, reference_id: str | None) -> str | 
 def dump_metadata_column(metadata: list[Any]) -> list[str | None] | None:
     """:func:`dump_metadata` over a column, C loops only; None if any entry needs the
     full check (which explains)."""
-    if _c_encoder is None or not set(map(type, metadata)) <= {dict, type(None)}:
+    if not set(map(type, metadata)) <= {dict, type(None)}:
         return None
+    present = list(filter(None, metadata))
     try:
-        out: list[str | None] = list(map("".join, map(_c_encoder, metadata, repeat(0))))
+        out = _encode_column(present)
     except (TypeError, ValueError, RecursionError):
         return None
-    if None in metadata or {} in metadata:
-        out = [o if m else None for o, m in zip(out, metadata, strict=True)]
-    return out
+    if len(present) == len(metadata):
+        return out
+    it = iter(out)
+    return [next(it) if m else None for m in metadata]
+
+
+def _encode_column(dicts: list[dict[str, Any]]) -> list[str]:
+    """:func:`_encode` over many dicts."""
+    if set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= _SCALARS:
+        try:
+            out = list(map(bytes.decode, map(orjson.dumps, dicts)))
+        except TypeError:
+            return list(map(_stdlib_encode, dicts))
+        if "null" in "\n".join(out):
+            for text, md in zip(out, dicts, strict=True):
+                if "null" in text:
+                    _stdlib_encode(md)  # raises for NaN and infinities
+        return out
+    return list(map(_stdlib_encode, dicts))
 
 
 def find_duplicates(keys: Iterable[Any]) -> list[Any]:

@@ -22,25 +22,12 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 
 from ocula.core.ids import new_ids
 from ocula.core.services import stats
-from ocula.core.services.base import (
-    CHUNK,
-    ServiceBase,
-    box_columns,
-    check_object,
-    check_objects,
-    chunks,
-    iso,
-    now,
-    paused_gc,
-)
-from ocula.core.services.payloads import (
-    object_columns,
-    object_payload,
-    object_rows,
-)
+from ocula.core.services.base import CHUNK, ServiceBase, chunks, iso, now, paused_gc
+from ocula.core.services.checks import box_columns, check_object, check_objects
+from ocula.core.services.payloads import box_values, object_columns, object_payload, object_rows
 from ocula.core.store import media as m
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import insert_stream
+from ocula.core.store.bulk import insert_columns, insert_stream
 from ocula.core.types import SegmentationAnnotation
 from ocula.core.validation import duplicate_errors
 from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
@@ -62,15 +49,29 @@ def at_version(table: Any, version: int | None) -> Any:
                 or_(table.c.version_to.is_(None), table.c.version_to > version))
 
 
+class _BoxRows(NamedTuple):
+    """A batch of plain boxes laid out for ``insert_columns`` (built while the previous
+    batch is written), and their insights tally."""
+
+    columns: tuple[str, ...]
+    constants: dict[str, Any]
+    values: list[list[Any]]
+    tally: stats.AnnotationTally
+
+
 class _Checked(NamedTuple):
-    """A validated batch of annotations, ready to write."""
+    """A validated batch of annotations, ready to write: one entry per (reference_id,
+    annotation_id), in upload order."""
 
     dataset_id: str
-    items: dict[str, Any]
-    keyed: dict[tuple[str, str], tuple[Any, str | None]]
+    anns: list[Any]
+    item_pks: list[int]
+    # Each one's annotation_id: given, or made from its content.
+    ann_ids: list[str]
+    metadata: list[str | None]
     duplicates_dropped: int
-    # The boxes' fields as lists (box_columns), in keyed order; None if not all boxes.
-    fields: dict[str, list[Any]] | None
+    # The rows to insert if all are plain boxes and none of them exists yet.
+    boxes: _BoxRows | None
 
 
 class AnnotationService(ServiceBase):
@@ -110,48 +111,61 @@ class AnnotationService(ServiceBase):
 
     def _check_annotations(self, dataset: str, annotations: Sequence[Any]) -> _Checked:
         """Validate a whole batch against the dataset's items (raises BatchError with
-        every problem) and key it by (reference_id, annotation_id)."""
+        every problem); an annotation sent twice without an id is kept once."""
         anns = self._expand_segmentations(annotations)
-        columns = box_columns(anns)
-        if columns is not None:
-            keys = list(zip(columns["reference_id"], columns["annotation_id"], strict=True))
+        fields = box_columns(anns)
+        if fields is not None:
+            refs, given = fields["reference_id"], fields["annotation_id"]
         else:
-            keys = list(zip(map(getattr, anns, repeat("reference_id"), repeat(None)),
-                            map(getattr, anns, repeat("annotation_id"), repeat(None)),
-                            strict=True))
+            refs = list(map(getattr, anns, repeat("reference_id"), repeat(None)))
+            given = list(map(getattr, anns, repeat("annotation_id"), repeat(None)))
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)
-            items = self._item_map(conn, ds.pk, list(filter(None, map(itemgetter(0), keys))))
-        errors, metadata = self._check_batch(anns, keys, items, ds.allowed_types, columns)
+            items = self._item_map(conn, ds.pk, list(filter(None, refs)))
+        errors, metadata = self._check_batch(anns, refs, given, items, ds.allowed_types,
+                                             fields)
         if errors:
             raise BatchError(errors)
-        keyed: dict[tuple[str, str], tuple[Any, str | None]] = {}
-        if all(map(itemgetter(1), keys)):  # every id given (and unique: checked above)
-            keyed = dict(zip(keys, zip(anns, metadata, strict=True), strict=True))
-        else:
-            for a, meta in zip(anns, metadata, strict=True):
-                keyed.setdefault((a.reference_id, a.annotation_id or content_id(a)), (a, meta))
-        dropped = len(anns) - len(keyed)
-        return _Checked(ds.id, items, keyed, dropped, columns if not dropped else None)
+        dropped = 0
+        if not all(given):
+            keyed: dict[tuple[str, str], tuple[Any, str | None]] = {}
+            for a, ref, ann_id, meta in zip(anns, refs, given, metadata, strict=True):
+                keyed.setdefault((ref, ann_id or content_id(a)), (a, meta))
+            dropped = len(anns) - len(keyed)
+            if dropped:
+                fields = None
+            anns = [a for a, _ in keyed.values()]
+            refs, given = list(map(itemgetter(0), keyed)), list(map(itemgetter(1), keyed))
+            metadata = [m for _, m in keyed.values()]
+        item_pks = list(map(attrgetter("pk"), map(items.__getitem__, refs)))
+        boxes = None
+        if fields is not None:
+            columns, constants, values = box_values(
+                ("id", "item_pk", "annotation_id"),
+                [new_ids("annotation", len(anns)), item_pks, given], fields, metadata)
+            tally = stats.AnnotationTally()
+            tally.count(*(values[columns.index(c)] for c in stats.GT_COLUMNS))
+            boxes = _BoxRows(columns, constants, values, tally)
+        return _Checked(ds.id, anns, item_pks, given, metadata, dropped, boxes)
 
     def _write_checked(self, checked: _Checked, update: bool, message: str | None
                        ) -> dict[str, Any]:
         with self.db.write() as conn:
             ds = self._lock_dataset(conn, checked.dataset_id)
-            result = self._write_annotations(conn, ds, checked.keyed, checked.items, update,
-                                             message, checked.fields)
+            result = self._write_annotations(conn, ds, checked, update, message)
         result["annotations_ignored"] += checked.duplicates_dropped
         result["dataset_id"] = ds.id
         return result
 
-    def _check_batch(self, anns: Sequence[Any], keys: list[tuple[Any, Any]],
+    def _check_batch(self, anns: Sequence[Any], refs: list[Any], given: list[Any],
                      items: dict[str, Any], allowed: list[str] | None,
-                     columns: dict[str, list[Any]] | None = None
+                     fields: dict[str, list[Any]] | None = None
                      ) -> tuple[list[OculaError], list[str | None]]:
-        """Every error of the batch, and each annotation's metadata as JSON. ``keys``:
-        each annotation's (reference_id, annotation_id); ``columns``: box_columns(anns)."""
+        """Every error of the batch, and each annotation's metadata as JSON. ``refs``,
+        ``given``: each annotation's reference_id and annotation_id; ``fields``:
+        box_columns(anns)."""
         if all(hasattr(k, "type") and hasattr(k, "to_payload") for k in set(map(type, anns))):
-            errors, metadata = check_objects(anns, items, allowed, columns=columns)
+            errors, metadata = check_objects(anns, items, allowed, columns=fields)
         else:
             errors, metadata = [], []
             for a in anns:
@@ -163,8 +177,11 @@ class AnnotationService(ServiceBase):
                 if err is not None:
                     errors.append(err)
                 metadata.append(meta)
-        given = [k for k in keys if k[1]]  # ids made from content are unique by design
-        return errors + duplicate_errors(given, "(reference_id, annotation_id)"), metadata
+        if all(given) and len(set(given)) == len(given):
+            return errors, metadata  # no annotation_id twice, so no (item, id) twice
+        # Ids made from content are unique by design; given ones must be per item.
+        pairs = [(r, a) for r, a in zip(refs, given, strict=True) if a]
+        return errors + duplicate_errors(pairs, "(reference_id, annotation_id)"), metadata
 
     def _lock_dataset(self, conn: Connection, dataset_id: str) -> Any:
         # Row lock on PostgreSQL serialises version numbering per dataset; SQLite already
@@ -172,51 +189,55 @@ class AnnotationService(ServiceBase):
         return conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)
                             .with_for_update()).first()
 
-    def _write_annotations(self, conn: Connection, ds: Any,
-                           keyed: dict[tuple[str, str], tuple[Any, str | None]],
-                           items: dict[str, Any], update_existing: bool,
-                           message: str | None,
-                           fields: dict[str, list[Any]] | None = None) -> dict[str, Any]:
-        """``fields``: the boxes' fields as lists in ``keyed`` order, if read already."""
-        current = self._current_by_key(conn, [items[ref].pk for ref, _ in keyed])
-        to_insert: list[tuple[str, str, Any, str | None, str | None]] = []
+    def _write_annotations(self, conn: Connection, ds: Any, checked: _Checked,
+                           update_existing: bool, message: str | None) -> dict[str, Any]:
+        n, item_pks = len(checked.anns), checked.item_pks
+        current = self._current_by_key(conn, item_pks)
+        keep: list[int] = []  # entries to write, when not all of them
+        logical: list[str | None] = []  # for each kept entry, the id of the row it replaces
         to_close: list[Any] = []
         ignored = 0
-        if not current:  # nothing to compare with: every annotation is new
-            to_insert = [(ref, ann_id, ann, meta, None)
-                         for (ref, ann_id), (ann, meta) in keyed.items()]
-        else:
-            for (ref, ann_id), (ann, meta) in keyed.items():
-                old = current.get((items[ref].pk, ann_id))
+        if current:
+            for i, key in enumerate(zip(item_pks, checked.ann_ids, strict=True)):
+                old = current.get(key)
                 if old is None:
-                    to_insert.append((ref, ann_id, ann, meta, None))
-                elif not update_existing or _same(old, ann):
+                    keep.append(i)
+                    logical.append(None)
+                elif not update_existing or _same(old, checked.anns[i]):
                     ignored += 1
                 else:
                     to_close.append(old)
-                    to_insert.append((ref, ann_id, ann, meta, old.id))
+                    keep.append(i)
+                    logical.append(old.id)
+        written = len(keep) if current else n
         version = None
-        if to_insert:
+        if written:
             version = self._new_version(conn, ds.pk, message)
             for part in chunks([r.pk for r in to_close]):
                 conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
                              .values(version_to=version))
-            refs, ann_ids, anns, metadata, logical = zip(*to_insert, strict=True)
-            ids = new_ids("annotation", logical.count(None))
-            if len(ids) < len(logical):
-                fresh = iter(ids)
+            constants = {"dataset_pk": ds.pk, "version_from": version, "version_to": None}
+            if not current and checked.boxes is not None:
+                boxes = checked.boxes
+                tally = boxes.tally
+                insert_columns(conn, t.annotations, boxes.columns, boxes.values,
+                               constants | boxes.constants)
+            else:
+                if not current:
+                    keep, logical = list(range(n)), [None] * n
+                fresh = iter(new_ids("annotation", logical.count(None)))
                 ids = [lg or next(fresh) for lg in logical]
-            columns, constants, rows = object_rows(
-                ("id", "item_pk", "annotation_id"),
-                (ids, list(map(attrgetter("pk"), map(items.__getitem__, refs))), ann_ids),
-                anns, metadata, fields if not current else None)
-            constants |= {"dataset_pk": ds.pk, "version_from": version, "version_to": None}
-            tally = stats.AnnotationTally()
-            insert_stream(conn, t.annotations, columns, tally.rows(rows, columns), constants)
+                pick = [checked.anns, item_pks, checked.ann_ids, checked.metadata]
+                anns, pks, ann_ids, metadata = ([v[i] for i in keep] for v in pick)
+                columns, rows = object_rows(("id", "item_pk", "annotation_id"),
+                                            (ids, pks, ann_ids), anns, metadata)
+                tally = stats.AnnotationTally()
+                insert_stream(conn, t.annotations, columns, tally.rows(rows, columns),
+                              constants)
             delta = stats.Delta()
             delta.annotation_write(current.values(), to_close, tally)
             delta.save(conn, ds.pk)
-        return {"annotations_processed": len(to_insert), "annotations_ignored": ignored,
+        return {"annotations_processed": written, "annotations_ignored": ignored,
                 "annotations_replaced": len(to_close), "version": version}
 
     def _current_by_key(self, conn: Connection, item_pks: list[int]) -> dict[tuple, Any]:

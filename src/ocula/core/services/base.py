@@ -6,29 +6,19 @@ import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 from sqlalchemy import Connection, select
 
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.store.engine import Database
 from ocula.core.store.media import MediaStore, fetch_url
-from ocula.core.types import BoxAnnotation, BoxPrediction
-from ocula.core.validation import (
-    EDGE_TOLERANCE,
-    check_annotation,
-    dump_metadata,
-    dump_metadata_column,
-)
-from ocula.errors import ImageError, NotFoundError, OculaError
+from ocula.errors import ImageError, NotFoundError
 
 # Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
 CHUNK = 900
-_NUMBER_TYPES = {int, float}
 
 
 @contextmanager
@@ -173,102 +163,3 @@ class ServiceBase:
         if found is None:
             raise NotFoundError(f"no annotation version named {version!r}")
         return found
-
-
-# The fields of a box read by the column-wise paths (checks, keys, rows).
-BOX_FIELDS = ("reference_id", "annotation_id", "label", "x", "y", "width", "height",
-              "metadata", "iscrowd", "area")
-
-
-def box_columns(objs: Sequence[Any], *, prediction: bool = False) -> dict[str, list[Any]] | None:
-    """For a batch of plain boxes (exactly BoxAnnotation, or BoxPrediction): each field as
-    a list, read from the objects in one pass over them (at a million objects every pass
-    costs cache misses). None for any other batch."""
-    if not objs or set(map(type, objs)) != {BoxPrediction if prediction else BoxAnnotation}:
-        return None
-    fields = (*BOX_FIELDS, "confidence") if prediction else BOX_FIELDS
-    dicts = list(map(attrgetter("__dict__"), objs))
-    try:
-        return {name: list(map(itemgetter(name), dicts)) for name in fields}
-    except KeyError:  # an attribute deleted from an instance
-        return None
-
-
-def check_objects(objs: Sequence[Any], items: dict[str, Any], allowed: list[str] | None, *,
-                  prediction: bool = False, columns: dict[str, list[Any]] | None = None
-                  ) -> tuple[list[OculaError], list[str | None]]:
-    """:func:`check_object` over a batch: every error, and each object's metadata as JSON
-    (None where it failed). ``columns``: :func:`box_columns` of ``objs`` if already read.
-
-    A batch of plain boxes (the bulk of any large upload) is checked column by column;
-    the boxes that fail, and batches of anything else, go through check_object, which
-    explains."""
-    metadata: list[str | None] | None = None
-    bad: Any = range(len(objs))
-    if columns is None:
-        columns = box_columns(objs, prediction=prediction)
-    if columns is not None and (allowed is None or "box" in allowed):
-        bad = _bad_boxes(columns, items, prediction)
-    if columns is not None and len(bad) < len(objs):
-        metadata = dump_metadata_column(columns["metadata"])
-    if metadata is None:
-        bad = range(len(objs))  # check_object below serialises or reports each entry
-        metadata = [None] * len(objs)
-    errors: list[OculaError] = []
-    for i in bad:
-        err, metadata[i] = check_object(objs[i], items, allowed, prediction=prediction)
-        if err is not None:
-            errors.append(err)
-    return errors, metadata
-
-
-def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction: bool) -> Any:
-    """Indexes of the boxes that :func:`~ocula.core.validation.check_annotation` may
-    reject: on an unknown item, without a non-blank string label, with coordinates that
-    are not finite numbers or lie outside the image (with the edge tolerance), or with a
-    confidence outside [0, 1]. All of them when the batch is not that simple."""
-    everything = range(len(columns["x"]))
-    keys = list(map(items.get, columns["reference_id"]))
-    coords = [columns[name] for name in ("x", "y", "width", "height")]
-    if None in keys or not all(set(map(type, c)) <= _NUMBER_TYPES for c in coords):
-        return everything
-    try:
-        labels = set(columns["label"])
-        x, y, w, h = np.array(coords, dtype=float)
-    except (TypeError, OverflowError):  # an unhashable label, a huge integer
-        return everything
-    if not all(type(label) is str and label.strip() for label in labels):
-        return everything
-    width, height = np.array([list(map(attrgetter("width"), keys)),
-                              list(map(attrgetter("height"), keys))], dtype=float)
-    tol = EDGE_TOLERANCE
-    with np.errstate(invalid="ignore", over="ignore"):
-        ok = ((w >= 0) & (h >= 0) & (x >= -tol) & (y >= -tol) & (x + w <= width + tol)
-              & (y + h <= height + tol) & np.isfinite(x + y + w + h))
-        if prediction:
-            confidence = columns["confidence"]
-            if not set(map(type, confidence)) <= {int, float, type(None)}:
-                return everything
-            conf = np.array([np.nan if c is None else c for c in confidence], dtype=float)
-            ok &= np.isnan(conf) | ((conf >= 0) & (conf <= 1))
-    return np.flatnonzero(~ok).tolist()
-
-
-def check_object(obj: Any, items: dict[str, Any], allowed: list[str] | None, *,
-                 prediction: bool = False) -> tuple[OculaError | None, str | None]:
-    """Validate one annotation or prediction against the items it may refer to.
-
-    Returns the first error, or None and the object's metadata serialised for storage.
-    """
-    kind = "prediction" if prediction else "annotation"
-    item = items.get(obj.reference_id)
-    if obj.reference_id and item is None:
-        return NotFoundError(f"{kind} refers to unknown reference_id {obj.reference_id!r}",
-                             reference_id=obj.reference_id), None
-    size = (item.width, item.height) if item is not None else None
-    if (err := check_annotation(obj, size, allowed, prediction=prediction)) is not None:
-        return err, None
-    try:
-        return None, dump_metadata(obj.metadata, f"{obj.type} {kind}", obj.reference_id)
-    except OculaError as exc:
-        return exc, None

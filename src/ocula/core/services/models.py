@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
 from ocula.core.services import stats
-from ocula.core.services.base import ServiceBase, check_object, iso, now, paused_gc
+from ocula.core.services.base import ServiceBase, iso, now, paused_gc
+from ocula.core.services.checks import check_object
 from ocula.core.services.payloads import OBJECT_COLUMNS, object_payload, object_values
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_stream

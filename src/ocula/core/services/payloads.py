@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -80,21 +79,22 @@ def object_values(ann: Any, metadata_json: str | None) -> tuple[Any, ...]:
 
 
 def object_rows(head_columns: Sequence[str], head: Sequence[Iterable[Any]],
-                objs: Sequence[Any], metadata_json: Sequence[str | None],
-                fields: dict[str, list[Any]] | None = None
-                ) -> tuple[tuple[str, ...], dict[str, Any], Iterator[tuple[Any, ...]]]:
-    """Rows for a bulk insert, ``(columns, constants, rows)``: the ``head`` columns, then
-    each object's :func:`object_values`, except the columns that hold one value for
-    every row (``type`` and ``geometry`` of boxes), given in ``constants``. Boxes are
-    built column by column, with no Python work per row; ``fields``: the boxes' fields
-    as lists (``services.base.box_columns``) if already read."""
-    if fields is None and set(map(attrgetter("type"), objs)) == {"box"}:
-        fields = {f: list(map(attrgetter(f), objs))
-                  for f in ("label", "x", "y", "width", "height", "iscrowd", "area")}
-    if fields is None:
-        return ((*head_columns, *OBJECT_COLUMNS), {}, (
-            first + object_values(obj, meta) for first, obj, meta
-            in zip(zip(*head, strict=False), objs, metadata_json, strict=True)))
+                objs: Sequence[Any], metadata_json: Sequence[str | None]
+                ) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
+    """Rows for a bulk insert, ``(columns, rows)``: the ``head`` columns, then each
+    object's :func:`object_values`."""
+    return ((*head_columns, *OBJECT_COLUMNS), (
+        first + object_values(obj, meta) for first, obj, meta
+        in zip(zip(*head, strict=False), objs, metadata_json, strict=True)))
+
+
+def box_values(head_columns: Sequence[str], head: Sequence[list[Any]],
+               fields: dict[str, list[Any]], metadata_json: list[str | None]
+               ) -> tuple[tuple[str, ...], dict[str, Any], list[list[Any]]]:
+    """Plain boxes for :func:`~ocula.core.store.bulk.insert_columns`, ``(columns,
+    constants, values)``: the ``head`` columns, then the boxes' :func:`object_values`
+    column by column (``fields``: their fields as lists, ``services.checks.box_columns``),
+    except ``type`` and ``geometry``, the same for every box, given in ``constants``."""
     widths, heights, areas = fields["width"], fields["height"], fields["area"]
     if areas.count(None) == len(areas):
         areas = (np.array(widths, dtype=float) * np.array(heights, dtype=float)).tolist()
@@ -102,9 +102,9 @@ def object_rows(head_columns: Sequence[str], head: Sequence[Iterable[Any]],
         areas = [a if a is not None else float(w) * float(h)
                  for a, w, h in zip(areas, widths, heights, strict=True)]
     columns = (*head_columns, *(c for c in OBJECT_COLUMNS if c not in _BOX_CONSTANTS))
-    return columns, dict(_BOX_CONSTANTS), zip(
-        *head, fields["label"], fields["x"], fields["y"], widths, heights, areas,
-        map(bool, fields["iscrowd"]), metadata_json, strict=False)
+    values = [*head, fields["label"], fields["x"], fields["y"], widths, heights, areas,
+              list(map(bool, fields["iscrowd"])), metadata_json]
+    return columns, dict(_BOX_CONSTANTS), values
 
 
 _BOX_CONSTANTS = {"type": "box", "geometry": None}

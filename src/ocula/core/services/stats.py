@@ -72,19 +72,20 @@ def gt_counts(rows: Iterable[tuple[Any, Any, Any, Any]]) -> Counter:
     """Annotations ``(label, area, width, height)`` counted by ``(label, area bucket,
     aspect bucket)``; buckets as :func:`log2_bucket` (sizes are never negative)."""
     tally = AnnotationTally()
-    for _ in tally.rows(((0, *r) for r in rows), _GT_COLUMNS):
+    for _ in tally.rows(((0, *r) for r in rows), GT_COLUMNS):
         pass
     return tally.keys
 
 
-_GT_COLUMNS = ("item_pk", "label", "area", "width", "height")
+# The columns an AnnotationTally reads.
+GT_COLUMNS = ("item_pk", "label", "area", "width", "height")
 
 
 class AnnotationTally:
-    """Counts annotation rows by key and by item as they stream into an insert.
+    """Counts annotation rows by key and by item as they go into an insert.
 
     At millions of boxes per call the counting must cost far less than the insert, so
-    rows are buffered and bucketed with numpy a batch at a time (frexp is exact, as
+    rows are bucketed with numpy a batch at a time (frexp is exact, as
     :func:`log2_bucket`)."""
 
     BATCH = 65_536
@@ -96,27 +97,28 @@ class AnnotationTally:
 
     def rows(self, rows: Iterable[tuple[Any, ...]], columns: tuple[str, ...]
              ) -> Iterator[tuple[Any, ...]]:
-        at = tuple(columns.index(c) for c in _GT_COLUMNS)
+        """Pass ``rows`` (tuples in ``columns`` order) through, counting them."""
+        at = tuple(columns.index(c) for c in GT_COLUMNS)
         buf: list[tuple[Any, ...]] = []
         for r in rows:
             buf.append(r)
             yield r
             if len(buf) >= self.BATCH:
-                self._count(buf, at)
+                self.count(*(list(map(itemgetter(i), buf)) for i in at))
                 buf = []
-        self._count(buf, at)
+        if buf:
+            self.count(*(list(map(itemgetter(i), buf)) for i in at))
 
-    def _count(self, buf: list[tuple[Any, ...]], at: tuple[int, ...]) -> None:
-        if not buf:
+    def count(self, item_pks: list[int], labels: list[Any], areas: list[Any],
+              widths: list[Any], heights: list[Any]) -> None:
+        """Count rows given column by column (the columns of GT_COLUMNS)."""
+        if not item_pks:
             return
-        item, label, area_i, w_i, h_i = at
-        items = np.fromiter(map(itemgetter(item), buf), np.int64, len(buf))
-        pks, per_item = np.unique(items, return_counts=True)
+        pks, per_item = np.unique(np.array(item_pks, dtype=np.int64), return_counts=True)
         self.items.update(dict(zip(pks.tolist(), per_item.tolist(), strict=True)))
-        labels = list(map(itemgetter(label), buf))
         codes = {v: i for i, v in enumerate(dict.fromkeys(labels))}
-        label_code = np.fromiter(map(codes.__getitem__, labels), np.int64, len(buf))
-        area, w, h = (_floats(buf, i) for i in (area_i, w_i, h_i))
+        label_code = np.fromiter(map(codes.__getitem__, labels), np.int64, len(labels))
+        area, w, h = map(_floats, (areas, widths, heights))
         # Zero or missing sizes (NaN here) have no bucket, as log2() gives none in SQL.
         area_b = np.where(area > 0, np.frexp(np.where(area > 0, area, 1.0))[1] - 1,
                           self._NONE)
@@ -133,12 +135,12 @@ class AnnotationTally:
                        None if sb == 0 else sb - 2048)] += n
 
 
-def _floats(rows: list[tuple[Any, ...]], i: int) -> np.ndarray:
-    """Column ``i`` as float64, None as NaN."""
+def _floats(values: list[Any]) -> np.ndarray:
+    """A column as float64, None as NaN."""
     try:
-        return np.fromiter(map(itemgetter(i), rows), np.float64, len(rows))
+        return np.fromiter(values, np.float64, len(values))
     except TypeError:  # a None among them
-        return np.array(list(map(itemgetter(i), rows)), dtype=np.float64)
+        return np.array(values, dtype=np.float64)
 
 
 def meta_values(metadata: Iterable[Mapping[str, Any] | None]) -> Counter:

@@ -25,8 +25,11 @@ from ocula import BoxAnnotation, BoxPrediction, CategoryAnnotation, DatasetItem
 from ocula.core.services.base import _ItemKey
 from ocula.core.services.checks import box_columns, check_object, check_objects
 from ocula.core.services.payloads import OBJECT_COLUMNS, box_values, object_rows, object_values
+from ocula.core.services.service import Service
 from ocula.core.store import bulk
+from ocula.core.store import schema as t
 from ocula.core.store.engine import Database, sqlite_url
+from ocula.errors import NotFoundError
 from tests.conftest import make_images
 
 ITEMS = {"a": _ItemKey("a", 1, "di_a", 100, 50), "b": _ItemKey("b", 2, "di_b", 40, 30)}
@@ -224,3 +227,36 @@ def test_item_look_ups_by_range_and_by_id(client: ocula.Client, tmp_path: Path) 
             found = service._item_map(conn, pk, refs)
             assert sorted(found) == sorted(r for r in refs if r != "nowhere")
             assert all((found[r].width, found[r].height) == (8, 8) for r in found)
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_items_deleted_between_check_and_write(service: Service, tmp_path: Path,
+                                               plain: bool) -> None:
+    """Annotation inserts skip SQLite's per-row foreign-key look-ups and check the items
+    once per batch inside the write: an item deleted after the batch was checked fails
+    the batch, which writes nothing; foreign keys are enforced again afterwards."""
+    paths = make_images(tmp_path / "fk", 3, size=(16, 16), fmt="PNG")
+    ds = service.create_dataset("fk")["id"]
+    service.append(ds, [DatasetItem(str(p), p.stem) for p in paths])
+    refs = [p.stem for p in paths]
+    anns = [BoxAnnotation("car", 1, 1, 2, 2, reference_id=r, annotation_id=f"{r}-{k}")
+            for r in refs for k in range(3)]
+    if not plain:  # the per-object path
+        anns.append(CategoryAnnotation("day", reference_id=refs[0], annotation_id="c"))
+    checked = service._check_annotations(ds, anns)
+    assert (checked.boxes is not None) == plain
+    service.delete_item(ds, refs[1])
+    with pytest.raises(NotFoundError, match="deleted"):
+        service._write_checked(checked, False, None)
+    assert service.list_annotations(ds) == []
+    assert service.annotate(ds, [a for a in anns if a.reference_id != refs[1]])[
+        "annotations_processed"] == len(anns) - 3
+    with service.db.read() as conn:
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    service.delete_item(ds, refs[0])  # cascades to its annotations
+    assert {a["reference_id"] for a in service.list_annotations(ds)} == {refs[2]}
+    with service.db.read() as conn:
+        orphans = conn.execute(select(t.annotations.c.pk).where(
+            t.annotations.c.item_pk.not_in(select(t.items.c.pk)))).all()
+    assert orphans == []

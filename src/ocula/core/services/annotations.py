@@ -150,8 +150,11 @@ class AnnotationService(ServiceBase):
 
     def _write_checked(self, checked: _Checked, update: bool, message: str | None
                        ) -> dict[str, Any]:
-        with self.db.write() as conn:
+        with self.db.write(check_references=False) as conn:
             ds = self._lock_dataset(conn, checked.dataset_id)
+            if ds is None:
+                raise NotFoundError(f"dataset {checked.dataset_id!r} was deleted")
+            self._require_item_pks(conn, ds.pk, checked.item_pks)
             result = self._write_annotations(conn, ds, checked, update, message)
         result["annotations_ignored"] += checked.duplicates_dropped
         result["dataset_id"] = ds.id
@@ -182,6 +185,26 @@ class AnnotationService(ServiceBase):
         # Ids made from content are unique by design; given ones must be per item.
         pairs = [(r, a) for r, a in zip(refs, given, strict=True) if a]
         return errors + duplicate_errors(pairs, "(reference_id, annotation_id)"), metadata
+
+    def _require_item_pks(self, conn: Connection, dataset_pk: int, item_pks: list[int]) -> None:
+        """Every item still exists (checked earlier, outside this transaction): the
+        foreign-key check of the insert, once per batch instead of once per row."""
+        wanted = set(item_pks)
+        if not wanted:
+            return
+        i = t.items
+        low, high = min(wanted), max(wanted)
+        if high - low < 4 * len(wanted):  # neighbours (an upload in item order): one scan
+            found = set(conn.scalars(select(i.c.pk).where(
+                i.c.dataset_pk == dataset_pk, i.c.pk.between(low, high))))
+        else:
+            found = set()
+            for part in chunks(sorted(wanted)):
+                found.update(conn.scalars(select(i.c.pk).where(
+                    i.c.dataset_pk == dataset_pk, i.c.pk.in_(part))))
+        if missing := wanted - found:
+            raise NotFoundError(f"{len(missing)} item(s) of this batch were deleted while it "
+                                "was checked; nothing was written")
 
     def _lock_dataset(self, conn: Connection, dataset_id: str) -> Any:
         # Row lock on PostgreSQL serialises version numbering per dataset; SQLite already

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from sqlalchemy import (
 
 import ocula
 from ocula import BoxAnnotation, BoxPrediction, CategoryAnnotation, DatasetItem
-from ocula.core.services.base import _ItemKey
+from ocula.core.services.base import _ItemKey, quick_thread_switches
 from ocula.core.services.checks import box_columns, check_object, check_objects
 from ocula.core.services.payloads import OBJECT_COLUMNS, box_values, object_rows, object_values
 from ocula.core.services.service import Service
@@ -100,7 +102,7 @@ def test_box_values_and_object_rows_equal_object_values() -> None:
                           for o, m in zip(mixed, [*metadata, None], strict=True)]
 
 
-@pytest.mark.parametrize("n", [0, 1, bulk.COLUMN_ROWS, 2 * bulk.COLUMN_ROWS + 3])
+@pytest.mark.parametrize("n", [0, 1, 2978, 2 * bulk.MULTIROW + 3])
 def test_insert_columns_equals_insert_rows(database_url: str, n: int) -> None:
     engine = create_engine(database_url)
     tables = [Table(f"t{k}", MetaData(), Column("pk", Integer, primary_key=True),
@@ -260,3 +262,23 @@ def test_items_deleted_between_check_and_write(service: Service, tmp_path: Path,
         orphans = conn.execute(select(t.annotations.c.pk).where(
             t.annotations.c.item_pk.not_in(select(t.items.c.pk)))).all()
     assert orphans == []
+
+
+def test_quick_thread_switches_restores_the_interval() -> None:
+    before = sys.getswitchinterval()
+    entered, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with quick_thread_switches():
+            entered.set()
+            leave.wait()
+
+    with quick_thread_switches(0.0005):
+        assert sys.getswitchinterval() == 0.0005
+        worker = threading.Thread(target=other)
+        worker.start()
+        entered.wait()
+    assert sys.getswitchinterval() == 0.0005  # the other user is still inside
+    leave.set()
+    worker.join()
+    assert sys.getswitchinterval() == before

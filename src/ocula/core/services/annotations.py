@@ -22,7 +22,15 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 
 from ocula.core.ids import new_ids
 from ocula.core.services import stats
-from ocula.core.services.base import CHUNK, ServiceBase, chunks, iso, now, paused_gc
+from ocula.core.services.base import (
+    CHUNK,
+    ServiceBase,
+    chunks,
+    iso,
+    now,
+    paused_gc,
+    quick_thread_switches,
+)
 from ocula.core.services.checks import box_columns, check_object, check_objects
 from ocula.core.services.payloads import box_values, object_columns, object_payload, object_rows
 from ocula.core.store import media as m
@@ -91,7 +99,8 @@ class AnnotationService(ServiceBase):
         whole and written as its own transaction and version, in order. While one batch
         is written, the next one is validated on this thread; the database inserts with
         the GIL released, so the two run side by side on two cores."""
-        with paused_gc(), ThreadPoolExecutor(1, thread_name_prefix="ocula-annotate") as pool:
+        with paused_gc(), quick_thread_switches(), \
+                ThreadPoolExecutor(1, thread_name_prefix="ocula-annotate") as pool:
             writing: Future[dict[str, Any]] | None = None
             try:
                 for batch in batches:

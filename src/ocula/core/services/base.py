@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,6 +39,36 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+@contextmanager
+def quick_thread_switches(interval: float = 0.0005) -> Iterator[None]:
+    """Shorten Python's thread switch interval (5 ms) while a bulk write pipelines
+    checking (pure Python) with inserting (SQLite, GIL released while it steps).
+
+    After each statement the inserting thread must take the GIL back from the checking
+    one, which gives it up only every switch interval: at 1M boxes the inserter waited
+    about a second in all. The setting is the process's; nested and concurrent users
+    share one saved value, restored when the last one leaves.
+    """
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval, _switch_saved))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 def now() -> datetime:

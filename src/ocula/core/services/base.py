@@ -170,7 +170,7 @@ class ServiceBase:
         found: dict[str, Any] = {}
         for part in chunks(unique):
             for r in conn.execute(base.where(t.items.c.reference_id.in_(part))):
-                found[r[0]] = r
+                found[r[0]] = _ItemKey(*r)
         return found
 
     def _require_items(self, conn: Connection, dataset_pk: int,

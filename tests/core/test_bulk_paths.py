@@ -23,7 +23,13 @@ from sqlalchemy import (
 )
 
 import ocula
-from ocula import BoxAnnotation, BoxPrediction, CategoryAnnotation, DatasetItem
+from ocula import (
+    BoxAnnotation,
+    BoxPrediction,
+    CategoryAnnotation,
+    CategoryPrediction,
+    DatasetItem,
+)
 from ocula.core.services.base import _ItemKey, quick_thread_switches
 from ocula.core.services.checks import box_columns, check_object, check_objects
 from ocula.core.services.payloads import OBJECT_COLUMNS, box_values, object_rows, object_values
@@ -31,7 +37,7 @@ from ocula.core.services.service import Service
 from ocula.core.store import bulk
 from ocula.core.store import schema as t
 from ocula.core.store.engine import Database, sqlite_url
-from ocula.errors import NotFoundError
+from ocula.errors import BatchError, NotFoundError
 from tests.conftest import make_images
 
 ITEMS = {"a": _ItemKey("a", 1, "di_a", 100, 50), "b": _ItemKey("b", 2, "di_b", 40, 30)}
@@ -79,6 +85,11 @@ def test_check_objects_types_and_predictions() -> None:
     errors, metadata = check_objects(preds, ITEMS, None, prediction=True)
     assert [str(e) for e in errors] == _one_by_one(preds, prediction=True)[0]
     assert len(errors) == 4
+    for bad in (math.nan, math.inf, -1, 1.01):  # in a batch of plain numbers only
+        preds = [_box(1, 2, 3, 4, cls=BoxPrediction, confidence=c) for c in (None, 0.5, bad)]
+        errors, _ = check_objects(preds, ITEMS, None, prediction=True)
+        assert [str(e) for e in errors] == _one_by_one(preds, prediction=True)[0]
+        assert len(errors) == 1, bad
     mixed = [*GOOD, CategoryAnnotation("x", reference_id="a", metadata={"m": 1})]
     assert check_objects(mixed, ITEMS, None)[1] == _one_by_one(mixed)[1]
 
@@ -282,3 +293,36 @@ def test_quick_thread_switches_restores_the_interval() -> None:
     leave.set()
     worker.join()
     assert sys.getswitchinterval() == before
+
+
+def test_prediction_columns_equal_the_per_object_path(service: Service,
+                                                      tmp_path: Path) -> None:
+    """A run of plain boxes is inserted column by column; with one other type among
+    them, object by object. Both store the same predictions."""
+    paths = make_images(tmp_path / "preds", 2, size=(40, 30), fmt="PNG")
+    ds = service.create_dataset("preds")["id"]
+    service.append(ds, [DatasetItem(str(p), p.stem) for p in paths])
+    refs = [p.stem for p in paths]
+    boxes = [BoxPrediction("car", 1.5, 2, 10, 5, reference_id=refs[0], confidence=0.9,
+                           annotation_id="a", metadata={"k": 1, "s": "é"}),
+             BoxPrediction("bus", 0, 0, 40, 30, reference_id=refs[1], confidence=None,
+                           class_pdf={"bus": 0.7, "car": 0.3}, iscrowd=True, area=99.5),
+             BoxPrediction("car", 3, 4, 0, 0, reference_id=refs[1], confidence=1)]
+    category = CategoryPrediction("day", reference_id=refs[0], confidence=0.5)
+    service.add_model("m", "m")
+    stored = []
+    for name, preds in (("columns", boxes), ("objects", [*boxes, category])):
+        run = service.create_run("m", ds, name, preds)
+        assert run["prediction_count"] == len(preds)
+        rows = service.list_predictions(run["id"])
+        stored.append([{k: v for k, v in r.items() if k != "id"} for r in rows
+                       if r["type"] == "box"])
+    assert stored[0] == stored[1]
+    assert [r.get("confidence") for r in stored[0]] == [
+        0.9, None, 1]
+    assert stored[0][1]["class_pdf"] == {"bus": 0.7, "car": 0.3}
+    assert stored[0][1]["iscrowd"] is True and stored[0][1]["area"] == 99.5
+    with pytest.raises(BatchError) as err:
+        service.create_run("m", ds, "bad", [*boxes, BoxAnnotation("x", 1, 1, 1, 1, refs[0]),
+                                            BoxPrediction("car", 1, 1, 99, 1, refs[0])])
+    assert len(err.value.errors) == 2

@@ -99,8 +99,9 @@ def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction:
             confidence = columns["confidence"]
             if not set(map(type, confidence)) <= {int, float, type(None)}:
                 return everything
-            conf = np.array([np.nan if c is None else c for c in confidence], dtype=float)
-            ok &= np.isnan(conf) | ((conf >= 0) & (conf <= 1))
+            # No confidence is fine (read as 0.5 here); NaN fails both comparisons.
+            conf = np.array([0.5 if c is None else c for c in confidence], dtype=float)
+            ok &= (conf >= 0) & (conf <= 1)
     return np.flatnonzero(~ok).tolist()
 
 

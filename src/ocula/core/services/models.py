@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -12,12 +13,17 @@ from sqlalchemy.exc import IntegrityError
 from ocula.core.ids import new_id, new_ids
 from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, iso, now, paused_gc
-from ocula.core.services.checks import check_object
-from ocula.core.services.payloads import OBJECT_COLUMNS, object_payload, object_values
+from ocula.core.services.checks import box_columns, check_object, check_objects
+from ocula.core.services.payloads import (
+    OBJECT_COLUMNS,
+    box_values,
+    object_payload,
+    object_values,
+)
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import insert_stream
+from ocula.core.store.bulk import insert_columns, insert_stream
 from ocula.core.validation import check_metadata
-from ocula.errors import BatchError, ConflictError, NotFoundError, OculaError, ValidationError
+from ocula.errors import BatchError, ConflictError, NotFoundError, ValidationError
 
 _PREDICTION_COLUMNS = ("id", "run_pk", "item_pk", "annotation_id", "confidence", "class_pdf",
                        *OBJECT_COLUMNS)
@@ -134,39 +140,57 @@ class ModelService(ServiceBase):
 
     def _prepare_predictions(self, dataset_pk: int,
                              predictions: Sequence[Any]) -> list[tuple[int, Any, str | None]]:
+        """Each prediction with its item's pk and its metadata as JSON, after checking
+        the whole batch (BatchError lists every problem)."""
         with self.db.read() as conn:
             refs = [p.reference_id for p in predictions if getattr(p, "reference_id", None)]
             items = self._item_map(conn, dataset_pk, refs)
             allowed = conn.scalar(select(t.datasets.c.allowed_types).where(
                 t.datasets.c.pk == dataset_pk))
-        errors: list[OculaError] = []
-        out: list[tuple[int, Any, str | None]] = []
-        for p in predictions:
-            if not getattr(p, "is_prediction", False):
-                errors.append(ValidationError(
-                    f"expected a prediction (e.g. BoxPrediction), got {type(p).__name__}",
-                    reference_id=getattr(p, "reference_id", None)))
-                continue
-            err, meta = check_object(p, items, allowed, prediction=True)
-            if err is not None:
-                errors.append(err)
-                continue
-            out.append((items[p.reference_id].pk, p, meta))
+        if all(getattr(k, "is_prediction", False) for k in set(map(type, predictions))):
+            errors, metadata = check_objects(predictions, items, allowed, prediction=True)
+        else:  # something else among them: every entry explained in order
+            errors, metadata = [], []
+            for p in predictions:
+                if not getattr(p, "is_prediction", False):
+                    errors.append(ValidationError(
+                        f"expected a prediction (e.g. BoxPrediction), got {type(p).__name__}",
+                        reference_id=getattr(p, "reference_id", None)))
+                    continue
+                err, meta = check_object(p, items, allowed, prediction=True)
+                if err is not None:
+                    errors.append(err)
+                metadata.append(meta)
         if errors:
             raise BatchError(errors)
-        return out
+        pks = map(attrgetter("pk"), map(items.__getitem__, map(attrgetter("reference_id"),
+                                                                 predictions)))
+        return list(zip(pks, predictions, metadata, strict=True))
 
     def _insert_predictions(self, conn: Any, dataset_pk: int, run_pk: int,
                             prepared: Sequence[tuple[int, Any, str | None]]) -> None:
+        preds = [pred for _, pred, _ in prepared]
         delta = stats.Delta()
-        delta.add_predictions(run_pk, (pred.label for _, pred, _ in prepared))
+        delta.add_predictions(run_pk, map(attrgetter("label"), preds))
         delta.save(conn, dataset_pk)
-        ids = iter(new_ids("prediction", len(prepared)))
-        insert_stream(conn, t.predictions, _PREDICTION_COLUMNS, (
-            (next(ids), run_pk, item_pk, pred.annotation_id, pred.confidence,
-             json.dumps(pred.class_pdf) if pred.class_pdf else None,
-             *object_values(pred, meta))
-            for item_pk, pred, meta in prepared))
+        ids = new_ids("prediction", len(prepared))
+        fields = box_columns(preds, prediction=True)
+        if fields is None:
+            rows = iter(ids)
+            insert_stream(conn, t.predictions, _PREDICTION_COLUMNS, (
+                (next(rows), run_pk, item_pk, pred.annotation_id, pred.confidence,
+                 _class_pdf(pred.class_pdf), *object_values(pred, meta))
+                for item_pk, pred, meta in prepared))
+            return
+        # Plain boxes (a detector's output): column by column, as annotations.
+        class_pdfs = list(map(attrgetter("class_pdf"), preds))
+        head = [ids, [pk for pk, _, _ in prepared], fields["annotation_id"],
+                fields["confidence"], [None] * len(preds) if not any(class_pdfs)
+                else list(map(_class_pdf, class_pdfs))]
+        columns, constants, values = box_values(
+            ("id", "item_pk", "annotation_id", "confidence", "class_pdf"), head, fields,
+            [meta for _, _, meta in prepared])
+        insert_columns(conn, t.predictions, columns, values, constants | {"run_pk": run_pk})
 
     def run_info(self, run_id: str) -> dict[str, Any]:
         with self.db.read() as conn:
@@ -222,6 +246,10 @@ class ModelService(ServiceBase):
             run = self._run_row(conn, run_id)
             _delete_run_rows(conn, run.pk)
         return {"deleted": run_id}
+
+
+def _class_pdf(class_pdf: dict[str, float] | None) -> str | None:
+    return json.dumps(class_pdf) if class_pdf else None
 
 
 def _delete_run_rows(conn: Any, run_pk: int) -> None:

@@ -31,7 +31,7 @@ from ocula.core.services.base import (
     paused_gc,
     quick_thread_switches,
 )
-from ocula.core.services.checks import box_columns, check_object, check_objects
+from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import box_values, object_columns, object_payload, object_rows
 from ocula.core.store import media as m
 from ocula.core.store import schema as t
@@ -176,19 +176,7 @@ class AnnotationService(ServiceBase):
         """Every error of the batch, and each annotation's metadata as JSON. ``refs``,
         ``given``: each annotation's reference_id and annotation_id; ``fields``:
         box_columns(anns)."""
-        if all(hasattr(k, "type") and hasattr(k, "to_payload") for k in set(map(type, anns))):
-            errors, metadata = check_objects(anns, items, allowed, columns=fields)
-        else:
-            errors, metadata = [], []
-            for a in anns:
-                if not hasattr(a, "type") or not hasattr(a, "to_payload"):
-                    errors.append(ValidationError(f"not an annotation: {type(a).__name__}"))
-                    metadata.append(None)
-                    continue
-                err, meta = check_object(a, items, allowed)
-                if err is not None:
-                    errors.append(err)
-                metadata.append(meta)
+        errors, metadata = check_batch(anns, items, allowed, columns=fields)
         if all(given) and len(set(given)) == len(given):
             return errors, metadata  # no annotation_id twice, so no (item, id) twice
         # Ids made from content are unique by design; given ones must be per item.

@@ -20,7 +20,7 @@ from ocula.core.validation import (
     dump_metadata,
     dump_metadata_column,
 )
-from ocula.errors import NotFoundError, OculaError
+from ocula.errors import NotFoundError, OculaError, ValidationError
 
 _NUMBER_TYPES = {int, float}
 
@@ -42,6 +42,39 @@ def box_columns(objs: Sequence[Any], *, prediction: bool = False) -> dict[str, l
         return {name: list(map(itemgetter(name), dicts)) for name in fields}
     except KeyError:  # an attribute deleted from an instance
         return None
+
+
+def check_batch(objs: Sequence[Any], items: dict[str, Any], allowed: list[str] | None, *,
+                prediction: bool = False, columns: dict[str, list[Any]] | None = None
+                ) -> tuple[list[OculaError], list[str | None]]:
+    """Every error of a batch of annotations (or predictions), in order, and each one's
+    metadata as JSON: :func:`check_objects`, plus an error for each entry that is not an
+    annotation (a prediction)."""
+    if all(_accepted(kind, prediction) for kind in set(map(type, objs))):
+        return check_objects(objs, items, allowed, prediction=prediction, columns=columns)
+    errors: list[OculaError] = []
+    metadata: list[str | None] = []
+    for obj in objs:
+        err, meta = (check_object(obj, items, allowed, prediction=prediction)
+                     if _accepted(type(obj), prediction) else (_refused(obj, prediction), None))
+        if err is not None:
+            errors.append(err)
+        metadata.append(meta)
+    return errors, metadata
+
+
+def _accepted(kind: type, prediction: bool) -> bool:
+    if prediction:
+        return bool(getattr(kind, "is_prediction", False))
+    return hasattr(kind, "type") and hasattr(kind, "to_payload")
+
+
+def _refused(obj: Any, prediction: bool) -> OculaError:
+    if prediction:
+        return ValidationError(f"expected a prediction (e.g. BoxPrediction), got "
+                               f"{type(obj).__name__}",
+                               reference_id=getattr(obj, "reference_id", None))
+    return ValidationError(f"not an annotation: {type(obj).__name__}")
 
 
 def check_objects(objs: Sequence[Any], items: dict[str, Any], allowed: list[str] | None, *,

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ocula.core.ids import new_id, new_ids
 from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, iso, now, paused_gc
-from ocula.core.services.checks import box_columns, check_object, check_objects
+from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import (
     OBJECT_COLUMNS,
     box_values,
@@ -147,20 +147,7 @@ class ModelService(ServiceBase):
             items = self._item_map(conn, dataset_pk, refs)
             allowed = conn.scalar(select(t.datasets.c.allowed_types).where(
                 t.datasets.c.pk == dataset_pk))
-        if all(getattr(k, "is_prediction", False) for k in set(map(type, predictions))):
-            errors, metadata = check_objects(predictions, items, allowed, prediction=True)
-        else:  # something else among them: every entry explained in order
-            errors, metadata = [], []
-            for p in predictions:
-                if not getattr(p, "is_prediction", False):
-                    errors.append(ValidationError(
-                        f"expected a prediction (e.g. BoxPrediction), got {type(p).__name__}",
-                        reference_id=getattr(p, "reference_id", None)))
-                    continue
-                err, meta = check_object(p, items, allowed, prediction=True)
-                if err is not None:
-                    errors.append(err)
-                metadata.append(meta)
+        errors, metadata = check_batch(predictions, items, allowed, prediction=True)
         if errors:
             raise BatchError(errors)
         pks = map(attrgetter("pk"), map(items.__getitem__, map(attrgetter("reference_id"),

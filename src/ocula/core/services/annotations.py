@@ -23,13 +23,13 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 from ocula.core.ids import new_ids
 from ocula.core.services import stats
 from ocula.core.services.base import (
-    CHUNK,
     ServiceBase,
     chunks,
     iso,
     now,
     paused_gc,
     quick_thread_switches,
+    rows_where_in,
 )
 from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import box_values, object_columns, object_payload, object_rows
@@ -187,18 +187,9 @@ class AnnotationService(ServiceBase):
         """Every item still exists (checked earlier, outside this transaction): the
         foreign-key check of the insert, once per batch instead of once per row."""
         wanted = set(item_pks)
-        if not wanted:
-            return
         i = t.items
-        low, high = min(wanted), max(wanted)
-        if high - low < 4 * len(wanted):  # neighbours (an upload in item order): one scan
-            found = set(conn.scalars(select(i.c.pk).where(
-                i.c.dataset_pk == dataset_pk, i.c.pk.between(low, high))))
-        else:
-            found = set()
-            for part in chunks(sorted(wanted)):
-                found.update(conn.scalars(select(i.c.pk).where(
-                    i.c.dataset_pk == dataset_pk, i.c.pk.in_(part))))
+        found = {r.pk for r in rows_where_in(
+            conn, select(i.c.pk).where(i.c.dataset_pk == dataset_pk), i.c.pk, wanted)}
         if missing := wanted - found:
             raise NotFoundError(f"{len(missing)} item(s) of this batch were deleted while it "
                                 "was checked; nothing was written")
@@ -266,21 +257,9 @@ class AnnotationService(ServiceBase):
                 t.annotations.c.x, t.annotations.c.y, t.annotations.c.width,
                 t.annotations.c.height, t.annotations.c.area, t.annotations.c.iscrowd,
                 t.annotations.c.geometry, t.annotations.c.metadata]
-        found: dict[tuple, Any] = {}
-        unique = list(dict.fromkeys(item_pks))
         current = select(*cols).where(t.annotations.c.version_to.is_(None))
-        if len(unique) > CHUNK and max(unique) - min(unique) < 2 * len(unique):
-            # Mostly neighbouring items (an upload in item order): one range scan.
-            wanted = set(unique)
-            for r in conn.execute(current.where(
-                    t.annotations.c.item_pk.between(min(unique), max(unique)))):
-                if r.item_pk in wanted:
-                    found[(r.item_pk, r.annotation_id)] = r
-            return found
-        for part in chunks(unique):
-            for r in conn.execute(current.where(t.annotations.c.item_pk.in_(part))):
-                found[(r.item_pk, r.annotation_id)] = r
-        return found
+        return {(r.item_pk, r.annotation_id): r
+                for r in rows_where_in(conn, current, t.annotations.c.item_pk, item_pks)}
 
     def _new_version(self, conn: Connection, dataset_pk: int, message: str | None) -> int:
         last = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(

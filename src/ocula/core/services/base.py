@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
@@ -79,6 +79,25 @@ def now() -> datetime:
 def chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
+
+
+def rows_where_in(conn: Connection, query: Select[Any], column: Any,
+                  values: Iterable[int]) -> Iterator[Any]:
+    """The rows of ``query`` whose integer ``column`` is one of ``values``: by one range
+    scan when they are mostly neighbours (an upload in item order), else by IN lists of
+    CHUNK values."""
+    wanted = set(values)
+    if not wanted:
+        return
+    low, high = min(wanted), max(wanted)
+    if len(wanted) > CHUNK and high - low < 2 * len(wanted):
+        name = column.key
+        for r in conn.execute(query.where(column.between(low, high))):
+            if getattr(r, name) in wanted:
+                yield r
+        return
+    for part in chunks(sorted(wanted)):
+        yield from conn.execute(query.where(column.in_(part)))
 
 
 def iso(value: datetime | None) -> str | None:

@@ -29,16 +29,22 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
     each row."""
     if not rows:
         return
+    head, row_marks = _insert_head(conn, table, columns, constants)
+    if conn.dialect.name == "sqlite":
+        _insert_multirow(conn.connection.driver_connection, head, row_marks, len(columns),
+                         rows)
+    else:
+        conn.exec_driver_sql(head + row_marks, list(rows))
+
+
+def _insert_head(conn: Connection, table: Table, columns: Sequence[str],
+                 constants: Mapping[str, Any] | None) -> tuple[str, str]:
+    """``INSERT INTO table (columns) VALUES `` and one row's ``(?, ..., constants)``."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     fixed = constants or {}
     cols = ", ".join(f'"{c}"' for c in (*columns, *fixed))
     marks = ", ".join([mark] * len(columns) + [_literal(v, mark) for v in fixed.values()])
-    head = f'INSERT INTO "{table.name}" ({cols}) VALUES '
-    if conn.dialect.name == "sqlite":
-        _insert_multirow(conn.connection.driver_connection, head, f"({marks})", len(columns),
-                         rows)
-    else:
-        conn.exec_driver_sql(head + f"({marks})", list(rows))
+    return f'INSERT INTO "{table.name}" ({cols}) VALUES ', f"({marks})"
 
 
 def _literal(value: Any, mark: str) -> str:
@@ -95,11 +101,8 @@ def insert_columns(conn: Connection, table: Table, columns: Sequence[str],
     # look-up (an exception made and dropped per value), an int directly.
     values = [list(map(int, v)) if isinstance(table.c[c].type, Boolean) and None not in v
               else v for c, v in zip(columns, values, strict=True)]
-    fixed = constants or {}
     width = len(columns)
-    cols = ", ".join(f'"{c}"' for c in (*columns, *fixed))
-    row_marks = "(" + ", ".join(["?"] * width + [_literal(v, "?") for v in fixed.values()]) + ")"
-    head = f'INSERT INTO "{table.name}" ({cols}) VALUES '
+    head, row_marks = _insert_head(conn, table, columns, constants)
     # As many rows a statement as SQLite binds: each statement is then one long step
     # with the GIL released, and the thread takes the GIL back once per few thousand rows
     # (measured at 1M boxes while another thread checks the next batch: 512-row

@@ -30,7 +30,7 @@ from ocula import (
     CategoryPrediction,
     DatasetItem,
 )
-from ocula.core.services.base import _ItemKey, quick_thread_switches
+from ocula.core.services.base import _ItemKey, count_where_in, quick_thread_switches
 from ocula.core.services.checks import box_columns, check_object, check_objects
 from ocula.core.services.payloads import OBJECT_COLUMNS, box_values, object_rows, object_values
 from ocula.core.services.service import Service
@@ -273,6 +273,38 @@ def test_items_deleted_between_check_and_write(service: Service, tmp_path: Path,
         orphans = conn.execute(select(t.annotations.c.pk).where(
             t.annotations.c.item_pk.not_in(select(t.items.c.pk)))).all()
     assert orphans == []
+
+
+def test_count_where_in_by_range_and_by_lists(service: Service, tmp_path: Path) -> None:
+    """The batch's item check counts in the database: by one range when the pks are
+    consecutive, else by IN lists; a deleted item, or another dataset's, is not counted."""
+    paths = make_images(tmp_path / "count", 2000, size=(8, 8), fmt="PNG")
+    mine = service.create_dataset("mine")["id"]
+    other = service.create_dataset("other")["id"]
+    service.append(mine, [DatasetItem(str(p), p.stem) for p in paths[:1500]])
+    service.append(other, [DatasetItem(str(p), p.stem) for p in paths[1500:]])
+    i = t.items
+    with service.db.read() as conn:
+        pk_of = dict(conn.execute(select(i.c.reference_id, i.c.pk)).all())
+    service.delete_item(mine, paths[700].stem)
+    with service.db.read() as conn:
+        ds_pk = service._dataset_row(conn, mine).pk
+
+        def count(stems: list[str]) -> int:
+            return count_where_in(conn, i.c.pk, {pk_of[s] for s in stems}, i.c.dataset_pk == ds_pk)
+
+        stems = [p.stem for p in paths]
+        assert count(stems[:700]) == 700  # one range
+        assert count(stems[:1500]) == 1499  # one range, over the deleted item
+        assert count(stems[701:1500:2]) == len(stems[701:1500:2])  # IN lists, 400 values
+        assert count(stems[:1500:3]) == 500  # IN lists: not counted twice, none missing
+        assert count(stems[1400:1600]) == 100  # another dataset's 100
+        assert count([]) == 0
+        gone = pk_of[stems[700]]
+        assert count_where_in(conn, i.c.pk, {gone - 1, gone, gone + 1},
+                              i.c.dataset_pk == ds_pk) == 2  # a range
+        assert count_where_in(conn, i.c.pk, {gone - 2, gone, gone + 2},
+                              i.c.dataset_pk == ds_pk) == 2  # IN
 
 
 def test_quick_thread_switches_restores_the_interval() -> None:

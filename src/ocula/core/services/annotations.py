@@ -25,6 +25,7 @@ from ocula.core.services import stats
 from ocula.core.services.base import (
     ServiceBase,
     chunks,
+    count_where_in,
     iso,
     now,
     paused_gc,
@@ -187,12 +188,10 @@ class AnnotationService(ServiceBase):
         """Every item still exists (checked earlier, outside this transaction): the
         foreign-key check of the insert, once per batch instead of once per row."""
         wanted = set(item_pks)
-        i = t.items
-        found = {r.pk for r in rows_where_in(
-            conn, select(i.c.pk).where(i.c.dataset_pk == dataset_pk), i.c.pk, wanted)}
-        if missing := wanted - found:
-            raise NotFoundError(f"{len(missing)} item(s) of this batch were deleted while it "
-                                "was checked; nothing was written")
+        found = count_where_in(conn, t.items.c.pk, wanted, t.items.c.dataset_pk == dataset_pk)
+        if found < len(wanted):
+            raise NotFoundError(f"{len(wanted) - found} item(s) of this batch were deleted "
+                                "while it was checked; nothing was written")
 
     def _lock_dataset(self, conn: Connection, dataset_id: str) -> Any:
         # Row lock on PostgreSQL serialises version numbering per dataset; SQLite already

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
@@ -98,6 +98,22 @@ def rows_where_in(conn: Connection, query: Select[Any], column: Any,
         return
     for part in chunks(sorted(wanted)):
         yield from conn.execute(query.where(column.in_(part)))
+
+
+def count_where_in(conn: Connection, column: Any, values: set[int],
+                   *conditions: ColumnElement[bool]) -> int:
+    """How many rows meeting ``conditions`` have their unique integer ``column`` among
+    ``values``: counted by the database, with no row brought into Python (a writer that
+    checks references this way holds the GIL for microseconds, not for a row loop). One
+    range count when the values are consecutive, else a count per IN list."""
+    if not values:
+        return 0
+    counting = select(func.count()).select_from(column.table).where(*conditions)
+    low, high = min(values), max(values)
+    if high - low + 1 == len(values):
+        return conn.scalar(counting.where(column.between(low, high))) or 0
+    return sum(conn.scalar(counting.where(column.in_(part))) or 0
+               for part in chunks(sorted(values)))
 
 
 def iso(value: datetime | None) -> str | None:

@@ -25,60 +25,93 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
                 constants: Mapping[str, Any] | None = None) -> None:
     """INSERT ``rows`` (tuples in ``columns`` order) into ``table``: one executemany, or
     on SQLite a few multi-row INSERTs. ``constants``: columns with the same value in
-    every row (an int, a str or None), written into the statement instead of bound for
-    each row."""
+    every row (an int, a str or None), given once instead of in each row."""
     if not rows:
         return
-    head, row_marks = _insert_head(conn, table, columns, constants)
     if conn.dialect.name == "sqlite":
-        _insert_multirow(conn.connection.driver_connection, head, row_marks, len(columns),
-                         rows)
+        _insert_multirow(conn.connection.driver_connection, table, columns, rows, constants)
     else:
+        head, row_marks = _insert_head_literal(table, columns, constants)
         conn.exec_driver_sql(head + row_marks, list(rows))
 
 
-def _insert_head(conn: Connection, table: Table, columns: Sequence[str],
-                 constants: Mapping[str, Any] | None) -> tuple[str, str]:
-    """``INSERT INTO table (columns) VALUES `` and one row's ``(?, ..., constants)``."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+def _insert_head_literal(table: Table, columns: Sequence[str],
+                         constants: Mapping[str, Any] | None) -> tuple[str, str]:
+    """``INSERT INTO table (columns) VALUES `` and one row's ``(%s, ..., constants)``,
+    the constants written into the statement (for executemany on PostgreSQL)."""
     fixed = constants or {}
     cols = ", ".join(f'"{c}"' for c in (*columns, *fixed))
-    marks = ", ".join([mark] * len(columns) + [_literal(v, mark) for v in fixed.values()])
+    marks = ", ".join(["%s"] * len(columns) + [_literal(v) for v in fixed.values()])
     return f'INSERT INTO "{table.name}" ({cols}) VALUES ', f"({marks})"
 
 
-def _literal(value: Any, mark: str) -> str:
+def _literal(value: Any) -> str:
+    _check_constant(value)
     if value is None:
         return "NULL"
     if type(value) is int:
         return str(value)
-    if type(value) is str:
-        quoted = "'" + value.replace("'", "''") + "'"
-        return quoted if mark == "?" else quoted.replace("%", "%%")
-    raise TypeError(f"a constant column takes an int, a str or None, not {type(value).__name__}")
+    return ("'" + value.replace("'", "''") + "'").replace("%", "%%")
+
+
+def _check_constant(value: Any) -> None:
+    # The same on every backend, though SQLite binds constants and could take more.
+    if value is not None and type(value) not in (int, str):
+        raise TypeError("a constant column takes an int, a str or None, not "
+                        f"{type(value).__name__}")
+
+
+class _MultiRow:
+    """SQLite's ``INSERT ... VALUES (...), (...), ...`` for one table and column list.
+
+    Constants come first in each row as numbered parameters (``?1``, ``?2``), bound once
+    a statement: the text of a statement of so many rows is then the same from one call
+    to the next even when a constant (the label version) changes, so the connection's
+    cache keeps it prepared. Preparing one of thousands of rows takes 20-40 ms."""
+
+    def __init__(self, dbapi: sqlite3.Connection, table: Table, columns: Sequence[str],
+                 constants: Mapping[str, Any] | None, max_rows: int = 0) -> None:
+        fixed = constants or {}
+        for value in fixed.values():
+            _check_constant(value)
+        self.shared = list(fixed.values())
+        self.width = len(columns)
+        cols = ", ".join(f'"{c}"' for c in (*fixed, *columns))
+        self.head = f'INSERT INTO "{table.name}" ({cols}) VALUES '
+        self.row_marks = "(" + ", ".join(
+            [f"?{k}" for k in range(1, len(fixed) + 1)] + ["?"] * len(columns)) + ")"
+        limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(fixed)
+        self.per = max(1, min(max_rows or MULTIROW, limit // max(self.width, 1)))
+
+    def sql(self, rows: int) -> str:
+        return self.head + ", ".join([self.row_marks] * rows)
+
+    def params(self, rows: int) -> list[Any]:
+        """A parameter list for a statement of ``rows`` rows, constants filled in."""
+        return self.shared + [None] * (rows * self.width)
 
 
 # Rows per multi-row INSERT on SQLite, below its bound-parameter limit.
 MULTIROW = 4096
 
 
-def _insert_multirow(dbapi: sqlite3.Connection, head: str, row_marks: str, width: int,
-                     rows: Sequence[tuple[Any, ...]]) -> None:
-    """``INSERT ... VALUES (...), (...), ...`` with thousands of rows a statement.
+def _insert_multirow(dbapi: sqlite3.Connection, table: Table, columns: Sequence[str],
+                     rows: Sequence[tuple[Any, ...]],
+                     constants: Mapping[str, Any] | None) -> None:
+    """Rows as multi-row INSERTs of thousands of rows a statement.
 
     pysqlite's executemany binds and steps one row at a time and takes the GIL back for
     each, so any Python work in another thread stalls it; here one statement binds a few
     thousand rows and SQLite inserts them all with the GIL released. It is also cheaper
     on its own: 3.9 instead of 6.9 µs a row for annotations with their indexes."""
-    limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    per = max(1, min(MULTIROW, limit // max(width, 1)))
-    full = head + ", ".join([row_marks] * per)
+    insert = _MultiRow(dbapi, table, columns, constants)
+    full = insert.sql(insert.per)
     cursor = dbapi.cursor()
     try:
-        for start in range(0, len(rows), per):
-            part = rows[start:start + per]
-            sql = full if len(part) == per else head + ", ".join([row_marks] * len(part))
-            cursor.execute(sql, list(chain.from_iterable(part)))
+        for start in range(0, len(rows), insert.per):
+            part = rows[start:start + insert.per]
+            sql = full if len(part) == insert.per else insert.sql(len(part))
+            cursor.execute(sql, [*insert.shared, *chain.from_iterable(part)])
     finally:
         cursor.close()
 
@@ -101,25 +134,22 @@ def insert_columns(conn: Connection, table: Table, columns: Sequence[str],
     # look-up (an exception made and dropped per value), an int directly.
     values = [list(map(int, v)) if isinstance(table.c[c].type, Boolean) and None not in v
               else v for c, v in zip(columns, values, strict=True)]
-    width = len(columns)
-    head, row_marks = _insert_head(conn, table, columns, constants)
     # As many rows a statement as SQLite binds: each statement is then one long step
     # with the GIL released, and the thread takes the GIL back once per few thousand rows
     # (measured at 1M boxes while another thread checks the next batch: 512-row
     # statements waited twice as long for the GIL in all).
     dbapi = conn.connection.driver_connection
-    per = min(MULTIROW, n, dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
-    sql = head + ", ".join([row_marks] * per)
-    params: list[Any] = [None] * (per * width)
+    insert = _MultiRow(dbapi, table, columns, constants, max_rows=min(MULTIROW, n))
+    per, width, offset = insert.per, insert.width, len(insert.shared)
+    sql, params = insert.sql(per), insert.params(per)
     cursor = dbapi.cursor()
     try:
         for start in range(0, n, per):
             if n - start < per:
                 per = n - start
-                sql = head + ", ".join([row_marks] * per)
-                params = [None] * (per * width)
+                sql, params = insert.sql(per), insert.params(per)
             for j, column in enumerate(values):
-                params[j::width] = column[start:start + per]
+                params[offset + j::width] = column[start:start + per]
             cursor.execute(sql, params)
     finally:
         cursor.close()

@@ -358,3 +358,31 @@ def test_prediction_columns_equal_the_per_object_path(service: Service,
         service.create_run("m", ds, "bad", [*boxes, BoxAnnotation("x", 1, 1, 1, 1, refs[0]),
                                             BoxPrediction("car", 1, 1, 99, 1, refs[0])])
     assert len(err.value.errors) == 2
+
+
+def test_awkward_text_survives_the_bulk_paths(service: Service, tmp_path: Path) -> None:
+    """Tabs, newlines, backslashes, COPY's null marker, quotes and non-ASCII text come
+    back as written, in items, annotations and predictions (COPY on PostgreSQL)."""
+    odd = ["tab\there", "line\nbreak\r\n", "back\\slash", "\\N", "it's \"quoted\" 100%",
+           "ünï ☃ 𝔘", "?1 ?2 ?"]
+    paths = make_images(tmp_path / "odd", len(odd), size=(20, 20), fmt="PNG")
+    ds = service.create_dataset("odd")["id"]
+    service.append(ds, [DatasetItem(str(p), f"ref {text}", {"note": text})
+                        for p, text in zip(paths, odd, strict=True)])
+    items = {i["reference_id"]: i for i in service.list_items(ds)["items"]}
+    assert {ref: item["metadata"] for ref, item in items.items()} == {
+        f"ref {text}": {"note": text} for text in odd}
+    boxes = [BoxAnnotation(text, 1, 1, 5, 5, reference_id=f"ref {text}",
+                           annotation_id=f"id {text}", metadata={text: [text]})
+             for text in odd]
+    assert service.annotate(ds, boxes)["annotations_processed"] == len(odd)
+    stored = {a["label"]: (a["reference_id"], a["annotation_id"], a["metadata"])
+              for a in service.list_annotations(ds)}
+    assert stored == {text: (f"ref {text}", f"id {text}", {text: [text]}) for text in odd}
+    service.add_model("m", "m")
+    run = service.create_run("m", ds, "odd", [
+        BoxPrediction(text, 1, 1, 5, 5, reference_id=f"ref {text}", confidence=0.5,
+                      metadata={"note": text}) for text in odd])
+    assert sorted((p["label"], p["metadata"]["note"])
+                  for p in service.list_predictions(run["id"])) == sorted(
+        (text, text) for text in odd)

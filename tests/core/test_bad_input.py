@@ -177,3 +177,66 @@ def test_metadata_update_errors(ds: ocula.Dataset, client: ocula.Client) -> None
     with pytest.raises(NotFoundError):
         ds.update_item_metadata({"ghost": {"a": 1}})
     assert ds.refloc("r0")["item"].metadata == {}
+
+
+def test_nul_characters_are_refused_alike_on_every_backend(client: ocula.Client,
+                                                           ds: ocula.Dataset,
+                                                           images: list[Path]) -> None:
+    """PostgreSQL stores no NUL character in text or JSON. Refused at the boundary on
+    SQLite too, with an error naming the item, instead of a driver error (or, on
+    SQLite, a dataset that could not move to PostgreSQL); a lone backslash-u0000
+    written out as six characters is ordinary text."""
+    bad_items = {
+        "reference_id": DatasetItem(str(images[3]), "r\x00x"),
+        "image_location": DatasetItem(str(images[3]) + "\x00", "r3"),
+        "metadata": DatasetItem(str(images[3]), "r3", {"note": {"deep": ["a\x00"]}}),
+        "metadata key": DatasetItem(str(images[3]), "r3", {"k\x00": 1}),
+    }
+    for what, item in bad_items.items():
+        with pytest.raises(BatchError) as err:
+            ds.append([DatasetItem(str(images[4]), "r4"), item])
+        error = _single(err.value)
+        assert "NUL" in str(error), what
+        assert error.reference_id == item.reference_id
+    _assert_unchanged(ds)
+
+    box = dict(x=1, y=1, width=2, height=2)
+    bad_annotations = [
+        BoxAnnotation("car\x00", reference_id="r0", annotation_id="a", **box),
+        BoxAnnotation("car", reference_id="r0", annotation_id="a\x00", **box),
+        BoxAnnotation("car", reference_id="r0", annotation_id="a", metadata={"n": "\x00"},
+                      **box),
+    ]
+    for bad in bad_annotations:
+        good = [BoxAnnotation("car", reference_id=f"r{i}", annotation_id=f"g{i}", **box)
+                for i in range(3)]
+        for batch in (good + [bad], [bad]):  # column-wise, and with one box only
+            with pytest.raises(BatchError) as err:
+                ds.annotate(batch)
+            error = _single(err.value)
+            assert "NUL" in str(error) and error.reference_id == "r0"
+    with pytest.raises(BatchError) as err:  # no item can have such a reference_id
+        ds.annotate([BoxAnnotation("car", reference_id="r\x000", **box)])
+    assert isinstance(_single(err.value), NotFoundError)
+    _assert_unchanged(ds)
+
+    model = client.add_model("m", "m")
+    with pytest.raises(BatchError) as err:
+        model.create_run("run", ds, [BoxPrediction("car\x00", reference_id="r1",
+                                                   confidence=0.5, **box)])
+    assert "NUL" in str(_single(err.value))
+    for make in (lambda: client.create_dataset("a\x00b"),
+                 lambda: ds.create_slice("s\x00", ["r0"]),
+                 lambda: client.add_model("m\x00", "m2"),
+                 lambda: model.create_run("run\x00", ds, [])):
+        with pytest.raises(ValidationError, match="NUL"):
+            make()
+
+    literal = "\\u0000"  # six characters
+    ds.append([DatasetItem(str(images[4]), "r4", {"note": literal})])
+    ds.annotate([BoxAnnotation(literal, reference_id="r4", annotation_id=literal,
+                               metadata={literal: literal}, **box)])
+    (stored,) = ds.annotations(reference_ids=["r4"])
+    assert (stored.label, stored.annotation_id, stored.metadata) == (
+        literal, literal, {literal: literal})
+    assert ds.refloc("r4")["item"].metadata == {"note": literal}

@@ -21,6 +21,7 @@ from sqlalchemy import (
     create_engine,
     select,
 )
+from sqlalchemy.exc import DataError, IntegrityError
 
 import ocula
 from ocula import (
@@ -153,6 +154,10 @@ def test_constant_columns(database_url: str) -> None:
             ("x", 3, "it's 100% ?", None), ("y", 3, "it's 100% ?", None)]
     with pytest.raises(TypeError), engine.begin() as conn:
         bulk.insert_rows(conn, table, ("a",), [("x",)], {"b": 1.5})
+    # The driver's own errors come out as SQLAlchemy's, as from any other statement.
+    postgres = engine.dialect.name == "postgresql"
+    with pytest.raises(DataError if postgres else IntegrityError), engine.begin() as conn:
+        bulk.insert_rows(conn, table, ("pk", "a"), [(1, "x"), (1, "nul \x00" if postgres else 1)])
     engine.dispose()
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, exc, select
 
 from ocula.core.store import bulk
 from ocula.core.store.engine import Database, sqlite_url
@@ -36,7 +35,7 @@ def test_unchecked_writes_keep_one_connection(tmp_path: Path) -> None:
     assert seen[0] is seen[1]
     with db.write() as conn:
         conn.execute(parent.insert().values(pk=1))
-    with pytest.raises(sqlite3.IntegrityError), db.write() as conn:
+    with pytest.raises(exc.IntegrityError), db.write() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         bulk.insert_rows(conn, child, ("parent_pk", "a"), [(1, "kept"), (2, "orphan")])
     with db.engine.connect() as conn:

@@ -29,6 +29,37 @@ from ocula.errors import (
 EDGE_TOLERANCE = 1.0
 _NUM = (int, float)
 
+# PostgreSQL stores no NUL character in text or JSON; refused on every backend alike.
+NUL = "\x00"
+_JSON_NUL = "\\u0000"  # how json and orjson write it (or a literal "\u0000": checked again)
+
+
+def require_name(value: Any, what: str) -> str:
+    """A name given by the user (dataset, slice, model, run): a non-empty string without
+    NUL; returned stripped."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{what} must be a non-empty string")
+    if NUL in value:
+        raise ValidationError(f"{what} {value!r} contains a NUL character (U+0000), "
+                              "which cannot be stored")
+    return value.strip()
+
+
+def nul_error(what: str, value: str, reference_id: str | None) -> ValidationError:
+    return ValidationError(f"{what} {value!r} contains a NUL character (U+0000), which "
+                           "cannot be stored", reference_id=reference_id)
+
+
+def _holds_nul(value: Any) -> bool:
+    """A NUL character in any key or string of JSON-able ``value`` (acyclic)."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(map(_holds_nul, value))
+    return False
+
 
 def check_metadata(metadata: Any, where: str, reference_id: str | None) -> OculaError | None:
     if metadata is None:
@@ -37,10 +68,13 @@ def check_metadata(metadata: Any, where: str, reference_id: str | None) -> Ocula
         return MetadataError(f"{where}: metadata must be a JSON object, got "
                              f"{type(metadata).__name__}", reference_id=reference_id)
     try:
-        json.dumps(metadata, allow_nan=False)
+        text = json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:
         return MetadataError(f"{where}: metadata is not JSON-serialisable: {exc}",
                              reference_id=reference_id)
+    if _JSON_NUL in text and _holds_nul(metadata):
+        return MetadataError(f"{where}: metadata contains a NUL character (U+0000), which "
+                             "cannot be stored", reference_id=reference_id)
     return None
 
 
@@ -75,8 +109,11 @@ def _encode(metadata: dict[str, Any]) -> str:
             return _stdlib_encode(metadata)
         if "null" in text:  # None, or a NaN or infinity that orjson writes as null
             _stdlib_encode(metadata)  # raises for NaN and infinities
-        return text
-    return _stdlib_encode(metadata)
+    else:
+        text = _stdlib_encode(metadata)
+    if _JSON_NUL in text:
+        raise ValueError("a NUL character, or a string that looks like one")
+    return text
 
 
 def dump_metadata(metadata: Any, where: str, reference_id: str | None) -> str | None:
@@ -115,13 +152,18 @@ def _encode_column(dicts: list[dict[str, Any]]) -> list[str]:
         try:
             out = list(map(bytes.decode, map(orjson.dumps, dicts)))
         except TypeError:
-            return list(map(_stdlib_encode, dicts))
-        if "null" in "\n".join(out):
+            out = list(map(_stdlib_encode, dicts))
+        joined = "\n".join(out)
+        if "null" in joined:
             for text, md in zip(out, dicts, strict=True):
                 if "null" in text:
                     _stdlib_encode(md)  # raises for NaN and infinities
-        return out
-    return list(map(_stdlib_encode, dicts))
+    else:
+        out = list(map(_stdlib_encode, dicts))
+        joined = "\n".join(out)
+    if _JSON_NUL in joined:
+        raise ValueError("a NUL character, or a string that looks like one")
+    return out
 
 
 def find_duplicates(keys: Iterable[Any]) -> list[Any]:
@@ -179,6 +221,9 @@ def check_annotation(
     label = getattr(ann, "label", None)
     if ann.type != "segmentation" and (not isinstance(label, str) or not label.strip()):
         return ValidationError(f"{where}: label is missing", reference_id=ref)
+    for what, text in (("label", label), ("annotation_id", ann.annotation_id)):
+        if isinstance(text, str) and NUL in text:
+            return nul_error(f"{where}: {what}", text, ref)
     if prediction and ann.type != "segmentation":
         conf = getattr(ann, "confidence", None)
         if conf is not None and (not _is_number(conf) or not 0.0 <= conf <= 1.0):
@@ -196,7 +241,9 @@ def _plain_box_ok(ann: Any, image_size: tuple[int, int] | None,
     if allowed_types is not None and "box" not in allowed_types:
         return False
     label = ann.label
-    if type(label) is not str or not label.strip():
+    if type(label) is not str or not label.strip() or NUL in label:
+        return False
+    if ann.annotation_id is not None and NUL in str(ann.annotation_id):
         return False
     t = EDGE_TOLERANCE
     x, y, w, h = ann.x, ann.y, ann.width, ann.height

@@ -17,6 +17,7 @@ from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.store.engine import Database
 from ocula.core.store.media import MediaStore, fetch_url
+from ocula.core.validation import NUL
 from ocula.errors import ImageError, NotFoundError
 
 # Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
@@ -185,9 +186,13 @@ class ServiceBase:
         cols = (t.items.c.reference_id, t.items.c.pk, t.items.c.id, t.items.c.width,
                 t.items.c.height)
         unique = list(dict.fromkeys(reference_ids))
+        kinds = set(map(type, unique))
+        if NUL in "\x01".join(r for r in unique if type(r) is str):
+            # No item has one (they are refused), and PostgreSQL cannot compare them.
+            unique = [r for r in unique if not (type(r) is str and NUL in r)]
         base = select(*cols).where(t.items.c.dataset_pk == dataset_pk)
         wanted = set(unique)
-        if len(unique) > CHUNK and set(map(type, unique)) == {str}:
+        if len(unique) > CHUNK and kinds == {str}:
             # Many ids: one scan of their range (an upload usually covers neighbouring
             # items), compared in code-point order as Python's min() and max() do, unless
             # the range holds far more items than asked for.

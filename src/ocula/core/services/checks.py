@@ -16,6 +16,7 @@ import numpy as np
 from ocula.core.types import BoxAnnotation, BoxPrediction
 from ocula.core.validation import (
     EDGE_TOLERANCE,
+    NUL,
     check_annotation,
     dump_metadata,
     dump_metadata_column,
@@ -120,7 +121,12 @@ def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction:
         x, y, w, h = np.array(coords, dtype=float)
     except (TypeError, OverflowError):  # an unhashable label, a huge integer
         return everything
-    if not all(type(label) is str and label.strip() for label in labels):
+    if not all(type(label) is str and label.strip() and NUL not in label
+               for label in labels):
+        return everything
+    ids = columns["annotation_id"]
+    if NUL in "\x01".join(filter(None, ids) if set(map(type, ids)) <= {str, type(None)}
+                           else map(str, filter(None, ids))):
         return everything
     width, height = np.array([list(map(attrgetter("width"), keys)),
                               list(map(attrgetter("height"), keys))], dtype=float)

@@ -12,7 +12,7 @@ from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, iso, now
 from ocula.core.store import schema as t
 from ocula.core.types import ANNOTATION_TYPES
-from ocula.core.validation import check_metadata
+from ocula.core.validation import check_metadata, require_name
 from ocula.errors import ConflictError, ValidationError
 
 
@@ -30,8 +30,7 @@ class DatasetService(ServiceBase):
     def create_dataset(self, name: str, *, allowed_types: list[str] | None = None,
                        metadata: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create an empty dataset; names are unique."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError("dataset name must be a non-empty string")
+        name = require_name(name, "dataset name")
         if allowed_types is not None:
             unknown = sorted(set(allowed_types) - set(ANNOTATION_TYPES))
             if unknown:

@@ -19,7 +19,7 @@ from ocula.core.store import media as m
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import db_timestamp, insert_rows
 from ocula.core.types import DatasetItem
-from ocula.core.validation import check_metadata, dump_metadata, duplicate_errors
+from ocula.core.validation import NUL, check_metadata, dump_metadata, duplicate_errors, nul_error
 from ocula.errors import BatchError, NotFoundError, OculaError, ValidationError
 
 FETCH_THREADS = 8
@@ -294,9 +294,14 @@ def _check_items(items: Sequence[Any]) -> list[OculaError]:
         if not isinstance(ref, str) or not ref:
             errors.append(ValidationError(f"item #{i} has no reference_id"))
             continue
-        if not it.image_location:
+        if NUL in ref:
+            errors.append(nul_error("reference_id", ref, ref))
+        elif not it.image_location:
             errors.append(ValidationError(f"item {ref!r} has no image_location",
                                           reference_id=ref))
+        elif NUL in str(it.image_location):
+            errors.append(nul_error(f"item {ref!r}: image_location", str(it.image_location),
+                                    ref))
     refs = [it.reference_id for it in items if isinstance(it, DatasetItem) and it.reference_id]
     return errors + duplicate_errors(refs, "reference_id")
 

@@ -22,8 +22,8 @@ from ocula.core.services.payloads import (
 )
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_columns, insert_stream
-from ocula.core.validation import check_metadata
-from ocula.errors import BatchError, ConflictError, NotFoundError, ValidationError
+from ocula.core.validation import check_metadata, require_name
+from ocula.errors import BatchError, ConflictError, NotFoundError
 
 _PREDICTION_COLUMNS = ("id", "run_pk", "item_pk", "annotation_id", "confidence", "class_pdf",
                        *OBJECT_COLUMNS)
@@ -40,8 +40,7 @@ class ModelService(ServiceBase):
                   metadata: dict[str, Any] | None = None) -> dict[str, Any]:
         """Register a model. Adding the same (name, reference_id) again returns it."""
         for field, value in (("name", name), ("reference_id", reference_id)):
-            if not isinstance(value, str) or not value.strip():
-                raise ValidationError(f"model {field} must be a non-empty string")
+            require_name(value, f"model {field}")
         if (err := check_metadata(metadata, f"model {name!r}", None)) is not None:
             raise err
         with self.db.write() as conn:
@@ -84,8 +83,7 @@ class ModelService(ServiceBase):
                    metadata: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create a run of ``model`` on ``dataset`` holding ``predictions`` (validated as
         one batch: a bad prediction rejects the run and nothing is stored)."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError("model run name must be a non-empty string")
+        require_name(name, "model run name")
         if (err := check_metadata(metadata, f"model run {name!r}", None)) is not None:
             raise err
         with self.db.read() as conn:

@@ -19,6 +19,7 @@ from ocula.core.services.base import ServiceBase, chunks, now
 from ocula.core.services.payloads import item_payload, object_payload, row_to_object
 from ocula.core.store import schema as t
 from ocula.core.types import DatasetItem
+from ocula.core.validation import require_name
 from ocula.errors import ConflictError, NotFoundError, ValidationError
 
 SetOperation = Literal["union", "intersection", "difference"]
@@ -170,8 +171,7 @@ class QueryService(ServiceBase):
         """A new slice holding a snapshot of what ``query`` matches now: items (an item
         slice) or, with ``target="objects"``, annotations/predictions (an object slice,
         for a patches view). The query text is kept with the slice."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError("slice name must be a non-empty string")
+        require_name(name, "slice name")
         try:
             with self.db.write() as conn:
                 ds = self._dataset_row(conn, dataset)

@@ -12,8 +12,8 @@ from ocula.core.ids import new_id
 from ocula.core.services.base import ServiceBase, chunks, iso, now
 from ocula.core.services.payloads import item_payload
 from ocula.core.store import schema as t
-from ocula.core.validation import duplicate_errors
-from ocula.errors import BatchError, ConflictError, NotFoundError, ValidationError
+from ocula.core.validation import duplicate_errors, require_name
+from ocula.errors import BatchError, ConflictError, NotFoundError
 
 
 class SliceService(ServiceBase):
@@ -22,8 +22,7 @@ class SliceService(ServiceBase):
                      item_pks: Sequence[int] | None = None) -> dict[str, Any]:
         """Create a slice from reference ids (or, internally, from item keys a query
         selected). Unknown reference ids reject the call; nothing is created."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError("slice name must be a non-empty string")
+        require_name(name, "slice name")
         if errors := duplicate_errors(list(reference_ids), "reference_id"):
             raise BatchError(errors)
         try:

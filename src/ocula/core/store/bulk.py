@@ -11,13 +11,15 @@ written through Core.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from itertools import chain, islice
 from typing import Any
 
 from sqlalchemy import Boolean, Connection, Select, Table
+from sqlalchemy.exc import DBAPIError
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
@@ -28,10 +30,25 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
     every row (an int, a str or None), given once instead of in each row."""
     if not rows:
         return
-    if conn.dialect.name == "sqlite":
-        _insert_multirow(conn.connection.driver_connection, table, columns, rows, constants)
-    else:
-        _copy_rows(conn, table, columns, rows, constants)
+    with driver_errors(conn, table):
+        if conn.dialect.name == "sqlite":
+            _insert_multirow(conn.connection.driver_connection, table, columns, rows,
+                             constants)
+        else:
+            _copy_rows(conn, table, columns, rows, constants)
+
+
+@contextmanager
+def driver_errors(conn: Connection, table: Table) -> Iterator[None]:
+    """Raise the driver's errors as SQLAlchemy's (``DataError``, ``IntegrityError``...),
+    as a statement run through SQLAlchemy would: callers and the server's error
+    handlers then see one kind of error whichever way a row was written."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        raise DBAPIError.instance(f"bulk insert into {table.name}", None, exc, dbapi_error,
+                                  hide_parameters=True, dialect=conn.dialect) from exc
 
 
 def _copy_rows(conn: Connection, table: Table, columns: Sequence[str],
@@ -144,13 +161,14 @@ def insert_columns(conn: Connection, table: Table, columns: Sequence[str],
     sql, params = insert.sql(per), insert.params(per)
     cursor = dbapi.cursor()
     try:
-        for start in range(0, n, per):
-            if n - start < per:
-                per = n - start
-                sql, params = insert.sql(per), insert.params(per)
-            for j, column in enumerate(values):
-                params[offset + j::width] = column[start:start + per]
-            cursor.execute(sql, params)
+        with driver_errors(conn, table):
+            for start in range(0, n, per):
+                if n - start < per:
+                    per = n - start
+                    sql, params = insert.sql(per), insert.params(per)
+                for j, column in enumerate(values):
+                    params[offset + j::width] = column[start:start + per]
+                cursor.execute(sql, params)
     finally:
         cursor.close()
     return n

@@ -252,23 +252,26 @@ class AnnotationService(ServiceBase):
     def _write_annotations(self, conn: Connection, ds: Any, checked: _Checked,
                            update_existing: bool, message: str | None) -> dict[str, Any]:
         n, item_pks = len(checked.anns), checked.item_pks
-        current = self._current_by_key(conn, item_pks)
+        current = self._current_keys(conn, item_pks)
         keep: list[int] = []  # entries to write, when not all of them
         logical: list[str | None] = []  # for each kept entry, the id of the row it replaces
         to_close: list[Any] = []
         ignored = 0
         if current:
-            for i, key in enumerate(zip(item_pks, checked.ann_ids, strict=True)):
-                old = current.get(key)
-                if old is None:
+            found = [current.get(key) for key in zip(item_pks, checked.ann_ids, strict=True)]
+            # Whole rows only where an update may replace them: a retried upload of
+            # millions of boxes reads keys alone.
+            old = self._rows_by_pk(conn, list(filter(None, found))) if update_existing else {}
+            for i, pk in enumerate(found):
+                if pk is None:
                     keep.append(i)
                     logical.append(None)
-                elif not update_existing or _same(old, checked.anns[i]):
+                elif not update_existing or _same(old[pk], checked.anns[i]):
                     ignored += 1
                 else:
-                    to_close.append(old)
+                    to_close.append(old[pk])
                     keep.append(i)
-                    logical.append(old.id)
+                    logical.append(old[pk].id)
         written = len(keep) if current else n
         version = None
         if written:
@@ -295,20 +298,24 @@ class AnnotationService(ServiceBase):
                 insert_stream(conn, t.annotations, columns, tally.rows(rows, columns),
                               constants)
             delta = stats.Delta()
-            delta.annotation_write(current.values(), to_close, tally)
+            delta.annotation_write(map(itemgetter(0), current), to_close, tally)
             delta.save(conn, ds.pk)
         return {"annotations_processed": written, "annotations_ignored": ignored,
                 "annotations_replaced": len(to_close), "version": version}
 
-    def _current_by_key(self, conn: Connection, item_pks: list[int]) -> dict[tuple, Any]:
-        cols = [t.annotations.c.pk, t.annotations.c.id, t.annotations.c.item_pk,
-                t.annotations.c.annotation_id, t.annotations.c.type, t.annotations.c.label,
-                t.annotations.c.x, t.annotations.c.y, t.annotations.c.width,
-                t.annotations.c.height, t.annotations.c.area, t.annotations.c.iscrowd,
-                t.annotations.c.geometry, t.annotations.c.metadata]
-        current = select(*cols).where(t.annotations.c.version_to.is_(None))
-        return {(r.item_pk, r.annotation_id): r
-                for r in rows_where_in(conn, current, t.annotations.c.item_pk, item_pks)}
+    def _current_keys(self, conn: Connection, item_pks: list[int]) -> dict[tuple, int]:
+        """(item_pk, annotation_id) -> pk of the current annotations of these items."""
+        a = t.annotations
+        current = select(a.c.item_pk, a.c.annotation_id, a.c.pk).where(a.c.version_to.is_(None))
+        return {(r[0], r[1]): r[2]
+                for r in rows_where_in(conn, current, a.c.item_pk, item_pks, tuples=True)}
+
+    def _rows_by_pk(self, conn: Connection, pks: list[int]) -> dict[int, Any]:
+        a = t.annotations
+        cols = [a.c.pk, a.c.id, a.c.item_pk, a.c.annotation_id, a.c.type, a.c.label, a.c.x,
+                a.c.y, a.c.width, a.c.height, a.c.area, a.c.iscrowd, a.c.geometry,
+                a.c.metadata]
+        return {r.pk: r for r in rows_where_in(conn, select(*cols), a.c.pk, pks)}
 
     def _new_version(self, conn: Connection, dataset_pk: int, message: str | None) -> int:
         last = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(

@@ -83,22 +83,25 @@ def chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 def rows_where_in(conn: Connection, query: Select[Any], column: Any,
-                  values: Iterable[int]) -> Iterator[Any]:
-    """The rows of ``query`` whose integer ``column`` is one of ``values``: by one range
-    scan when they are mostly neighbours (an upload in item order), else by IN lists of
-    CHUNK values."""
+                  values: Iterable[int], *, tuples: bool = False) -> Iterator[Any]:
+    """The rows of ``query`` whose integer ``column`` (one it selects) is one of
+    ``values``: by one range scan when they are mostly neighbours (an upload in item
+    order), else by IN lists of CHUNK values. ``tuples``: plain tuples from the driver
+    (:func:`~ocula.core.store.bulk.fetch_tuples`; columns that need no result
+    processing), a fraction of the cost of rows at hundreds of thousands."""
     wanted = set(values)
     if not wanted:
         return
+    run = (lambda q: fetch_tuples(conn, q)) if tuples else conn.execute
     low, high = min(wanted), max(wanted)
     if len(wanted) > CHUNK and high - low < 2 * len(wanted):
-        name = column.key
-        for r in conn.execute(query.where(column.between(low, high))):
-            if getattr(r, name) in wanted:
+        at = next(i for i, c in enumerate(query.selected_columns) if c is column)
+        for r in run(query.where(column.between(low, high))):
+            if r[at] in wanted:
                 yield r
         return
     for part in chunks(sorted(wanted)):
-        yield from conn.execute(query.where(column.in_(part)))
+        yield from run(query.where(column.in_(part)))
 
 
 def count_where_in(conn: Connection, column: Any, values: set[int],

@@ -228,14 +228,15 @@ class Delta:
         for key, n in counts.items():
             self.counts[(0, GT, json.dumps(list(key)))] += sign * n
 
-    def annotation_write(self, current: Iterable[Any], replaced: Iterable[Any],
+    def annotation_write(self, current_item_pks: Iterable[int], replaced: Iterable[Any],
                          tally: AnnotationTally) -> None:
-        """One annotate call: ``current`` rows of the touched items before it,
-        ``replaced`` the ones it closed, ``tally`` what it inserted."""
+        """One annotate call: ``current_item_pks`` the item of each current annotation
+        of the touched items before it, ``replaced`` the rows it closed, ``tally`` what
+        it inserted."""
         closed = list(replaced)
         self.add_annotations(((r.label, r.area, r.width, r.height) for r in closed), -1)
         self.add_gt_counts(tally.keys)
-        before = Counter(r.item_pk for r in current)
+        before = Counter(current_item_pks)
         after = before + tally.items
         after.subtract(r.item_pk for r in closed)
         self.move_items({pk: before[pk] for pk in tally.items}, after)

@@ -40,8 +40,7 @@ def require_name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{what} must be a non-empty string")
     if NUL in value:
-        raise ValidationError(f"{what} {value!r} contains a NUL character (U+0000), "
-                              "which cannot be stored")
+        raise nul_error(what, value, None)
     return value.strip()
 
 

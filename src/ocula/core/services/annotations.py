@@ -73,7 +73,7 @@ def _sorted_json(value: dict[str, Any] | None) -> str:
 def box_content_ids(fields: dict[str, list[Any]]) -> list[str] | None:
     """:func:`content_id` of each plain box (``checks.box_columns``), from its columns:
     the same text hashed, written by a template instead of a dict per box and a
-    json.dumps each (4x faster; uploads without annotation ids are common). None when a
+    json.dumps each (2.3x faster; uploads without annotation ids are common). None when a
     value is not of the kinds the template writes exactly."""
     coords = [fields[k] for k in ("height", "width", "x", "y")]
     if not (all(set(map(type, c)) <= {int, float} for c in coords)
@@ -186,7 +186,7 @@ class AnnotationService(ServiceBase):
         if not all(given):
             made = box_content_ids(fields) if fields is not None else None
             if made is None:
-                made = [None if given[i] else content_id(a) for i, a in enumerate(anns)]
+                made = [None if g else content_id(a) for a, g in zip(anns, given, strict=True)]
             keyed: dict[tuple[str, str], tuple[Any, str | None]] = {}
             for a, ref, ann_id, auto, meta in zip(anns, refs, given, made, metadata,
                                                   strict=True):
@@ -269,9 +269,10 @@ class AnnotationService(ServiceBase):
                 elif not update_existing or _same(old[pk], checked.anns[i]):
                     ignored += 1
                 else:
-                    to_close.append(old[pk])
+                    replaced = old[pk]
+                    to_close.append(replaced)
                     keep.append(i)
-                    logical.append(old[pk].id)
+                    logical.append(replaced.id)
         written = len(keep) if current else n
         version = None
         if written:

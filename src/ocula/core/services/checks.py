@@ -124,9 +124,8 @@ def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction:
     if not all(type(label) is str and label.strip() and NUL not in label
                for label in labels):
         return everything
-    ids = columns["annotation_id"]
-    if NUL in "\x01".join(filter(None, ids) if set(map(type, ids)) <= {str, type(None)}
-                           else map(str, filter(None, ids))):
+    ids = list(filter(None, columns["annotation_id"]))
+    if NUL in "\x01".join(ids if set(map(type, ids)) <= {str} else map(str, ids)):
         return everything
     width, height = np.array([list(map(attrgetter("width"), keys)),
                               list(map(attrgetter("height"), keys))], dtype=float)

@@ -56,9 +56,7 @@ def _copy_rows(conn: Connection, table: Table, columns: Sequence[str],
     """PostgreSQL's COPY, with the constants appended to each row: 1.5x the boxes a
     second of executemany (psycopg's pipelined INSERTs), the server then being the
     bound (its foreign-key triggers and indexes)."""
-    fixed = constants or {}
-    for value in fixed.values():
-        _check_constant(value)
+    fixed = _constants(constants)
     cols = ", ".join(f'"{c}"' for c in (*columns, *fixed))
     tail = tuple(fixed.values())
     cursor = conn.connection.driver_connection.cursor()
@@ -71,11 +69,14 @@ def _copy_rows(conn: Connection, table: Table, columns: Sequence[str],
         cursor.close()
 
 
-def _check_constant(value: Any) -> None:
-    # The same on every backend, though SQLite binds constants and could take more.
-    if value is not None and type(value) not in (int, str):
-        raise TypeError("a constant column takes an int, a str or None, not "
-                        f"{type(value).__name__}")
+def _constants(constants: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    # The same types on every backend, though SQLite binds constants and could take more.
+    fixed = constants or {}
+    for value in fixed.values():
+        if value is not None and type(value) not in (int, str):
+            raise TypeError("a constant column takes an int, a str or None, not "
+                            f"{type(value).__name__}")
+    return fixed
 
 
 class _MultiRow:
@@ -88,9 +89,7 @@ class _MultiRow:
 
     def __init__(self, dbapi: sqlite3.Connection, table: Table, columns: Sequence[str],
                  constants: Mapping[str, Any] | None, max_rows: int = 0) -> None:
-        fixed = constants or {}
-        for value in fixed.values():
-            _check_constant(value)
+        fixed = _constants(constants)
         self.shared = list(fixed.values())
         self.width = len(columns)
         cols = ", ".join(f'"{c}"' for c in (*fixed, *columns))

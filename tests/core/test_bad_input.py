@@ -8,7 +8,13 @@ import pytest
 from PIL import Image
 
 import ocula
-from ocula import BoxAnnotation, BoxPrediction, DatasetItem, PolygonAnnotation
+from ocula import (
+    BoxAnnotation,
+    BoxPrediction,
+    DatasetItem,
+    KeypointsAnnotation,
+    PolygonAnnotation,
+)
 from ocula.errors import (
     AnnotationTypeError,
     BatchError,
@@ -240,3 +246,24 @@ def test_nul_characters_are_refused_alike_on_every_backend(client: ocula.Client,
     assert (stored.label, stored.annotation_id, stored.metadata) == (
         literal, literal, {literal: literal})
     assert ds.refloc("r4")["item"].metadata == {"note": literal}
+
+
+def test_nul_in_keypoint_names_and_class_pdf_classes(client: ocula.Client,
+                                                     images: list[Path]) -> None:
+    ds = client.create_dataset("texts")
+    ds.append([DatasetItem(str(images[0]), "r0")])
+    with pytest.raises(BatchError) as err:
+        ds.annotate([KeypointsAnnotation("person", [(1, 1), (2, 2)], names=["nose", "ey\x00e"],
+                                         reference_id="r0")])
+    assert "keypoint name" in str(_single(err.value))
+    model = client.add_model("m", "m")
+    box = dict(x=1, y=1, width=2, height=2, reference_id="r0", confidence=0.5)
+    for batch in ([BoxPrediction("car", class_pdf={"car": 0.5, "b\x00us": 0.5}, **box)],
+                  [BoxPrediction("car", **box),
+                   BoxPrediction("car", class_pdf={"c\x00": 1.0}, **box)]):
+        with pytest.raises(BatchError) as err:
+            model.create_run("run", ds, batch)
+        assert "class_pdf class" in str(_single(err.value))
+    run = model.create_run("run", ds, [BoxPrediction("car", class_pdf={"car": 1.0}, **box)])
+    assert run.info()["prediction_count"] == 1
+    assert ds.info()["annotation_count"] == 0

@@ -223,6 +223,12 @@ def check_annotation(
     for what, text in (("label", label), ("annotation_id", ann.annotation_id)):
         if isinstance(text, str) and NUL in text:
             return nul_error(f"{where}: {what}", text, ref)
+    # The other texts stored with it: keypoint names, the classes of a class_pdf.
+    for what, texts in (("keypoint name", getattr(ann, "names", None) or ()),
+                        ("class_pdf class", getattr(ann, "class_pdf", None) or ())):
+        for text in texts:
+            if isinstance(text, str) and NUL in text:
+                return nul_error(f"{where}: {what}", text, ref)
     if prediction and ann.type != "segmentation":
         conf = getattr(ann, "confidence", None)
         if conf is not None and (not _is_number(conf) or not 0.0 <= conf <= 1.0):
@@ -243,6 +249,8 @@ def _plain_box_ok(ann: Any, image_size: tuple[int, int] | None,
     if type(label) is not str or not label.strip() or NUL in label:
         return False
     if ann.annotation_id is not None and NUL in str(ann.annotation_id):
+        return False
+    if prediction and getattr(ann, "class_pdf", None):  # its classes: the full checks
         return False
     t = EDGE_TOLERANCE
     x, y, w, h = ann.x, ann.y, ann.width, ann.height

@@ -37,7 +37,7 @@ def box_columns(objs: Sequence[Any], *, prediction: bool = False) -> dict[str, l
     costs cache misses). None for any other batch."""
     if not objs or set(map(type, objs)) != {BoxPrediction if prediction else BoxAnnotation}:
         return None
-    fields = (*BOX_FIELDS, "confidence") if prediction else BOX_FIELDS
+    fields = (*BOX_FIELDS, "confidence", "class_pdf") if prediction else BOX_FIELDS
     dicts = list(map(attrgetter("__dict__"), objs))
     try:
         return {name: list(map(itemgetter(name), dicts)) for name in fields}
@@ -109,8 +109,9 @@ def check_objects(objs: Sequence[Any], items: dict[str, Any], allowed: list[str]
 def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction: bool) -> Any:
     """Indexes of the boxes that :func:`~ocula.core.validation.check_annotation` may
     reject: on an unknown item, without a non-blank string label, with coordinates that
-    are not finite numbers or lie outside the image (with the edge tolerance), or with a
-    confidence outside [0, 1]. All of them when the batch is not that simple."""
+    are not finite numbers or lie outside the image (with the edge tolerance), with a
+    confidence outside [0, 1], or with a NUL character in a text. All of them when the
+    batch is not that simple."""
     everything = range(len(columns["x"]))
     keys = list(map(items.get, columns["reference_id"]))
     coords = [columns[name] for name in ("x", "y", "width", "height")]
@@ -136,6 +137,9 @@ def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction:
         if prediction:
             confidence = columns["confidence"]
             if not set(map(type, confidence)) <= {int, float, type(None)}:
+                return everything
+            pdfs = [pdf for pdf in columns["class_pdf"] if pdf]
+            if any(NUL in str(k) for pdf in pdfs if isinstance(pdf, dict) for k in pdf):
                 return everything
             # No confidence is fine (read as 0.5 here); NaN fails both comparisons.
             conf = np.array([0.5 if c is None else c for c in confidence], dtype=float)

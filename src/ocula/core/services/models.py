@@ -168,7 +168,7 @@ class ModelService(ServiceBase):
                 for item_pk, pred, meta in prepared))
             return
         # Plain boxes (a detector's output): column by column, as annotations.
-        class_pdfs = list(map(attrgetter("class_pdf"), preds))
+        class_pdfs = fields["class_pdf"]
         head = [ids, [pk for pk, _, _ in prepared], fields["annotation_id"],
                 fields["confidence"], [None] * len(preds) if not any(class_pdfs)
                 else list(map(_class_pdf, class_pdfs))]

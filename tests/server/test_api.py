@@ -72,6 +72,24 @@ def test_errors_are_json_with_the_right_status(live: Live) -> None:
     assert answer.status_code == 409 and answer.json()["error"] == "conflict"
 
 
+def test_digits_that_int_refuses_are_not_numbers(live: Live, tmp_path: Path) -> None:
+    """"³" is a digit to str.isdigit() but not to int(): a version or a signed URL's
+    expiry written with it is a name or a refusal, never a 500 (found by the fuzzer)."""
+    path = make_images(tmp_path / "imgs", 1, size=(32, 32))[0]
+    with Client(live.url, api_key=live.key) as c:
+        ds = c.create_dataset("d")
+        ds.append([DatasetItem(str(path), "a")])
+        item_id = ds.items[0].item_id
+    api = f"{live.url}/api/v1"
+    h = {"Authorization": f"Bearer {live.key}"}
+    answers = [httpx.get(f"{api}/datasets/{ds.id}/annotations", params={"version": v},
+                         headers=h) for v in ("³", "١")]
+    assert answers[0].status_code == 404  # the name of no version
+    assert answers[1].status_code == 200  # an Arabic-Indic 1, which int() reads
+    answer = httpx.get(f"{api}/items/{item_id}/image", params={"exp": "³", "sig": "0" * 64})
+    assert answer.status_code == 401
+
+
 def test_unexpected_errors_are_500_json_without_traceback(tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture
                                                           ) -> None:

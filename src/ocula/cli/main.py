@@ -106,7 +106,7 @@ def export_command(
     try:
         with open_client(home, database_url) as client:
             ds = client.get_dataset(dataset)
-            v: int | str | None = int(version) if version and version.isdigit() else version
+            v: int | str | None = int(version) if version and version.isdecimal() else version
             summary = ds.export_coco(out, slice=slice_name, version=v)
     except OculaError as exc:
         raise fail(exc) from exc
@@ -201,7 +201,7 @@ def run_metrics_command(
     database_url: DbOpt = None,
 ) -> None:
     """COCO metrics of a run (optionally on a slice, against a label version)."""
-    v: int | str | None = int(version) if version and version.isdigit() else version
+    v: int | str | None = int(version) if version and version.isdecimal() else version
     try:
         with open_client(home, database_url) as client:
             m = client.get_dataset(dataset).get_run(run).metrics(

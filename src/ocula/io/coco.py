@@ -453,9 +453,10 @@ def _build(items: Sequence[DatasetItem], objects: Sequence[Any],
         records.append(_record(group, image_id=image_ids[first.reference_id],
                                category_id=cat_ids[first.label]))
     bases = [g["base"] for g in groups]
-    if all(b is not None and b.isdigit() for b in bases) and len(set(bases)) == len(bases):
-        ids: list[int] = [int(b) for b in bases]
-    else:
+    # isdecimal, not isdigit: "³" is a digit that int() refuses.
+    ids: list[int] = ([int(b) for b in bases] if all(b is not None and b.isdecimal()
+                                                     for b in bases) else [])
+    if len(set(ids)) != len(records):  # not all numbers, or two alike ("7" and "٧")
         ids = list(range(1, len(records) + 1))
     for rec, ann_id in zip(records, ids, strict=True):
         rec["id"] = ann_id

@@ -103,7 +103,7 @@ def export_pennfudan(items: Sequence[DatasetItem], annotations: Sequence[Any],
             continue
         tail = (group["base"] or "").rsplit("/", 1)[-1]
         masks.setdefault(segm.reference_id, []).append(
-            (int(tail) if tail.isdigit() else None, segm))
+            (int(tail) if tail.isdecimal() else None, segm))
     require_known_items((i.reference_id for i in items), masks)
     for item in items:
         ref = item.reference_id

@@ -45,6 +45,6 @@ class Signer:
 
     def check(self, subject: str, exp: str | None, sig: str | None) -> bool:
         """Whether ``sig`` grants ``subject`` and has not expired."""
-        if not exp or not sig or not exp.isdigit() or int(exp) < time.time():
+        if not exp or not sig or not exp.isdecimal() or int(exp) < time.time():
             return False
         return hmac.compare_digest(self._mac(subject, exp), sig)

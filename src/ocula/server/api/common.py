@@ -21,7 +21,7 @@ def parse_version(value: str | None) -> int | str | None:
     """A version from a query string: digits are a number, anything else a name."""
     if value is None or value == "":
         return None
-    if value.isdigit():
+    if value.isdecimal():
         number = int(value)
         return number if number <= MAX_INT else value
     return value

@@ -117,7 +117,7 @@ def commit_run(run_id: str, body: CommitIn, jobs: JobsDep) -> dict[str, Any]:
 
 
 def _version(value: str | None) -> int | str | None:
-    return int(value) if value is not None and value.isdigit() else value
+    return int(value) if value is not None and value.isdecimal() else value
 
 
 @router.get("/runs/{run_id}/metrics")

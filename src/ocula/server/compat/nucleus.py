@@ -327,7 +327,7 @@ def _page(service: Any, ds: str, body: dict[str, Any]) -> dict[str, Any]:
     token = body.get("pageToken")
     if not isinstance(size, int) or size < 1:
         raise ValidationError("pageSize must be a positive integer")
-    if token is not None and not (isinstance(token, str) and token.isdigit()
+    if token is not None and not (isinstance(token, str) and token.isdecimal()
                                   and int(token) <= MAX_INT):
         raise ValidationError(f"malformed pageToken {token!r}")
     return service.list_items(ds, limit=min(size, MAX_PAGE), after=token)

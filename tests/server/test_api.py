@@ -75,14 +75,10 @@ def test_errors_are_json_with_the_right_status(live: Live) -> None:
 def test_digits_that_int_refuses_are_not_numbers(live: Live, tmp_path: Path) -> None:
     """"³" is a digit to str.isdigit() but not to int(): a version or a signed URL's
     expiry written with it is a name or a refusal, never a 500 (found by the fuzzer)."""
-    path = make_images(tmp_path / "imgs", 1, size=(32, 32))[0]
-    with Client(live.url, api_key=live.key) as c:
-        ds = c.create_dataset("d")
-        ds.append([DatasetItem(str(path), "a")])
-        item_id = ds.items[0].item_id
+    _, ds_id, item_id = _one_image(live, tmp_path, (32, 32))
     api = f"{live.url}/api/v1"
     h = {"Authorization": f"Bearer {live.key}"}
-    answers = [httpx.get(f"{api}/datasets/{ds.id}/annotations", params={"version": v},
+    answers = [httpx.get(f"{api}/datasets/{ds_id}/annotations", params={"version": v},
                          headers=h) for v in ("³", "١")]
     assert answers[0].status_code == 404  # the name of no version
     assert answers[1].status_code == 200  # an Arabic-Indic 1, which int() reads
@@ -157,12 +153,17 @@ def test_media_roots_allow_listed_folders(tmp_path: Path) -> None:
     service.close()
 
 
-def test_images_thumbnails_and_signed_urls(live: Live, tmp_path: Path) -> None:
-    path = make_images(tmp_path / "imgs", 1, size=(640, 480))[0]
+def _one_image(live: Live, tmp_path: Path, size: tuple[int, int]) -> tuple[Path, str, str]:
+    """A dataset of one real image on the live server: its path, the dataset and item ids."""
+    path = make_images(tmp_path / "imgs", 1, size=size)[0]
     with Client(live.url, api_key=live.key) as c:
         ds = c.create_dataset("d")
         ds.append([DatasetItem(str(path), "a")])
-        item_id = ds.items[0].item_id
+        return path, ds.id, ds.items[0].item_id
+
+
+def test_images_thumbnails_and_signed_urls(live: Live, tmp_path: Path) -> None:
+    path, _, item_id = _one_image(live, tmp_path, (640, 480))
     api = f"{live.url}/api/v1"
     h = {"Authorization": f"Bearer {live.key}"}
     image = httpx.get(f"{api}/items/{item_id}/image", headers=h)

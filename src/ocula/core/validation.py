@@ -220,11 +220,9 @@ def check_annotation(
     label = getattr(ann, "label", None)
     if ann.type != "segmentation" and (not isinstance(label, str) or not label.strip()):
         return ValidationError(f"{where}: label is missing", reference_id=ref)
-    for what, text in (("label", label), ("annotation_id", ann.annotation_id)):
-        if isinstance(text, str) and NUL in text:
-            return nul_error(f"{where}: {what}", text, ref)
-    # The other texts stored with it: keypoint names, the classes of a class_pdf.
-    for what, texts in (("keypoint name", getattr(ann, "names", None) or ()),
+    # Every text stored with it but metadata (dump_metadata checks that).
+    for what, texts in (("label", (label,)), ("annotation_id", (ann.annotation_id,)),
+                        ("keypoint name", getattr(ann, "names", None) or ()),
                         ("class_pdf class", getattr(ann, "class_pdf", None) or ())):
         for text in texts:
             if isinstance(text, str) and NUL in text:

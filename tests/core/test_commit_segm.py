@@ -212,9 +212,10 @@ def test_segm_commit_and_metrics_equal_pycocotools(scene) -> None:
     metrics = run.metrics(iou_type="segm")
     assert metrics["iou_type"] == "segm"
     np.testing.assert_allclose(_stats(metrics), ref.stats, rtol=0, atol=1e-9)
-    # The default stays the box protocol: this run has no box predictions, so box AP is 0.
+    # The default stays the box protocol: a mask-only run is scored by its masks' boxes,
+    # as pycocotools' loadRes derives them.
     boxes = run.metrics()
-    assert boxes["iou_type"] == "bbox" and boxes["stats"]["AP"] == 0
+    assert boxes["iou_type"] == "bbox" and boxes["stats"]["AP"] > 0
 
     on_slice = run.metrics(slice="half", iou_type="segm")
     np.testing.assert_allclose(_stats(on_slice), _reference(refs[::2], gts, preds).stats,
@@ -286,8 +287,8 @@ def test_segm_errors_name_the_fix(client: ocula.Client, images) -> None:
     masks = model.create_run("masks", ds, [MaskPrediction(
         "car", np.pad(np.ones((5, 6), bool), ((2, 41), (3, 55))), reference_id="a",
         confidence=0.8)])
-    with pytest.raises(ValidationError, match="iou_type='segm'"):
-        masks.commit()
+    # A mask-only run commits for boxes too: its masks' boxes, as loadRes derives them.
+    assert masks.commit()["predictions"] == 1
     res = masks.commit(iou_type="segm")
     assert (res["tp"], res["fp"], res["fn"], res["ground_truth"]) == (1, 0, 0, 1)
     [row] = masks.failures("low_iou")

@@ -268,10 +268,12 @@ def test_import_results(tmp_path):
         ("box", "1", "a.jpg", "car", 0.9),
         ("box", "2", "sub/b.jpg", "person", 0.5),
         ("mask", "2/mask", "sub/b.jpg", "person", 0.5),
+        # loadRes gives a keypoint result the box of its points' extent
+        ("box", "3", "a.jpg", "person", 0.7),
         ("keypoints", "3/keypoints", "a.jpg", "person", 0.7),
     ]
     assert isinstance(preds[0], BoxPrediction)
-    assert [k.visible for k in preds[3].keypoints] == [True, True, False]
+    assert [k.visible for k in preds[4].keypoints] == [True, True, False]
     # the same through an ImportedData, and through a COCO dict
     gt = import_coco(gt_path, tmp_path / "images")
     assert comparable(import_coco_results(res, gt)) == comparable(preds)
@@ -304,7 +306,7 @@ def test_predictions_in_instances_file(tmp_path):
                            categories=data.info["coco"]["categories"])
     path = tmp_path / "both.json"
     path.write_text(json.dumps(exported))
-    again = import_coco(path, tmp_path / "images")
+    again = import_coco(path, tmp_path / "images", scored="predictions")
     assert comparable(again.annotations) == comparable(data.annotations)
     assert [(p.type, p.label, p.confidence) for p in again.predictions] == [
         (p.type, p.label, p.confidence) for p in preds]
@@ -345,15 +347,20 @@ def _broken(tmp_path: Path, **changes: Any) -> Path:
     return write_coco(tmp_path, data, images=False)
 
 
-def test_unknown_image(tmp_path):
-    with pytest.raises(ValidationError, match="annotation 100 refers to unknown image_id 77"):
-        import_coco(_broken(tmp_path, image_id=77))
+def test_unknown_image_and_category_are_left_out_with_a_warning(tmp_path):
+    # pycocotools never evaluates them; importing them would change the numbers.
+    data = import_coco(_broken(tmp_path, image_id=77))
+    assert "100" not in {a.annotation_id for a in data.annotations}
+    assert any("image ids the ground truth does not list (e.g. 77)" in w for w in data.warnings)
+    data = import_coco(_broken(tmp_path, category_id=3))
+    assert "100" not in {a.annotation_id for a in data.annotations}
+    assert any("category ids the ground truth does not list (e.g. 3)" in w
+               for w in data.warnings)
 
 
-def test_unknown_category(tmp_path):
-    with pytest.raises(ValidationError, match="annotation 100 .*unknown category_id 3") as err:
-        import_coco(_broken(tmp_path, category_id=3))
-    assert err.value.reference_id == "a.jpg"
+def test_image_ids_of_another_type_are_refused(tmp_path):
+    with pytest.raises(ValidationError, match="image_id '5' .*listed with id 5"):
+        import_coco(_broken(tmp_path, image_id="5"))
 
 
 @pytest.mark.parametrize("bbox", [[1, 2, 3], [1, 2, -3, 4], ["1", 2, 3, 4], [1, 2, math.nan, 4],
@@ -407,8 +414,10 @@ def test_results_errors(tmp_path):
         import_coco_results(res, gt)
     res.write_text(json.dumps([{"image_id": 6, "category_id": 2, "bbox": [0, 0, 1, 1],
                                 "score": 1}]))
-    with pytest.raises(ValidationError, match="unknown image_id 6"):
-        import_coco_results(res, gt)
+    warnings: list[str] = []
+    assert import_coco_results(res, gt, warnings=warnings) == []
+    assert warnings == ["1 results refer to image ids the ground truth does not list "
+                        "(e.g. 6); left out"]
     res.write_text(json.dumps({"nope": 1}))
     with pytest.raises(ValidationError, match="not a COCO results list"):
         import_coco_results(res, gt)

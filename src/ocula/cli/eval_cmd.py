@@ -1,4 +1,4 @@
-"""``ocula eval GT.json PRED.json``: COCO bbox evaluation of a results file.
+"""``ocula eval GT.json PRED.json``: COCO bbox, segm or keypoints evaluation of a results file.
 
 The CLI's main module registers :func:`eval_command` with ``app.command("eval")``.
 """
@@ -14,18 +14,25 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ocula.core.evaluation import (
-    STAT_NAMES,
-    CocoEvaluation,
-    detections_from_coco,
-    evaluate_coco,
-    ground_truth_from_coco,
-)
-from ocula.errors import ValidationError
+from ocula.core.evaluation import CocoEvaluation
+from ocula.core.evaluation.coco_files import IOU_TYPES, evaluate_inputs, load_coco
+from ocula.errors import OculaError
 
 __all__ = ["eval_command"]
 
-# pycocotools' wording for each of the 12 numbers.
+# pycocotools' wording for each of the 12 numbers (10 for keypoints).
+_KEYPOINT_DESCRIPTIONS = (
+    "IoU=0.50:0.95  area=all     maxDets=20",
+    "IoU=0.50       area=all     maxDets=20",
+    "IoU=0.75       area=all     maxDets=20",
+    "IoU=0.50:0.95  area=medium  maxDets=20",
+    "IoU=0.50:0.95  area=large   maxDets=20",
+    "IoU=0.50:0.95  area=all     maxDets=20",
+    "IoU=0.50       area=all     maxDets=20",
+    "IoU=0.75       area=all     maxDets=20",
+    "IoU=0.50:0.95  area=medium  maxDets=20",
+    "IoU=0.50:0.95  area=large   maxDets=20",
+)
 _STAT_DESCRIPTIONS = (
     "IoU=0.50:0.95  area=all     maxDets=100",
     "IoU=0.50       area=all     maxDets=100",
@@ -54,12 +61,14 @@ def _fmt(value: float) -> str:
     return "-1" if value <= -1 else f"{value:.3f}"
 
 
-def _render(console: Console, ev: CocoEvaluation, names: dict[int, str], per_class: bool) -> None:
-    table = Table(title="COCO bbox evaluation")
+def _render(console: Console, ev: CocoEvaluation, names: dict[Any, str], per_class: bool,
+            iou_type: str) -> None:
+    table = Table(title=f"COCO {iou_type} evaluation")
     table.add_column("metric")
     table.add_column("setting")
     table.add_column("value", justify="right")
-    for name, desc, value in zip(STAT_NAMES, _STAT_DESCRIPTIONS, ev.stats, strict=True):
+    described = _KEYPOINT_DESCRIPTIONS if iou_type == "keypoints" else _STAT_DESCRIPTIONS
+    for (name, value), desc in zip(ev.summary().items(), described, strict=True):
         table.add_row(name, desc, _fmt(float(value)))
     console.print(table)
     if not per_class:
@@ -91,9 +100,13 @@ def eval_command(
     ],
     pred: Annotated[
         Path,
-        typer.Argument(help="COCO results JSON: a list of {image_id, category_id, bbox, score}.",
+        typer.Argument(help="COCO results JSON: a list of {image_id, category_id, score, "
+                            "bbox | segmentation | keypoints}.",
                        exists=True, dir_okay=False, readable=True),
     ],
+    iou_type: Annotated[
+        str, typer.Option("--iou-type", help="bbox, segm (masks) or keypoints (OKS).")
+    ] = "bbox",
     per_class: Annotated[
         bool, typer.Option("--per-class/--no-per-class", help="Also print AP per class.")
     ] = True,
@@ -102,8 +115,11 @@ def eval_command(
         typer.Option("--json", help="Also write the numbers (and per-class AP/AR) to this file."),
     ] = None,
 ) -> None:
-    """Evaluate COCO bbox detections against COCO ground truth (same numbers as pycocotools)."""
+    """Evaluate COCO results against COCO ground truth (the same numbers as pycocotools)."""
     console = Console()
+    if iou_type not in IOU_TYPES:
+        raise typer.BadParameter(f"--iou-type must be one of {', '.join(IOU_TYPES)}, "
+                                 f"got {iou_type!r}")
     dataset = _load_json(gt, "ground truth")
     results = _load_json(pred, "predictions")
     if isinstance(results, dict) and "annotations" in results:
@@ -113,31 +129,22 @@ def eval_command(
     if not isinstance(results, list):
         raise typer.BadParameter(f"{pred} is not a COCO results list")
     try:
-        ground_truth, categories = ground_truth_from_coco(dataset)
-        image_ids = {img["id"] for img in dataset.get("images") or []}
-        unknown = [r for r in results if r.get("image_id") not in image_ids]
-        if unknown and image_ids:
-            # pycocotools refuses such files outright; evaluating the rest is more useful.
-            console.print(
-                f"[yellow]warning:[/] {len(unknown)} predictions refer to images not in "
-                f"{gt.name}; they are ignored"
-            )
-            results = [r for r in results if r.get("image_id") in image_ids]
-        detections = detections_from_coco(results)
-    except (KeyError, TypeError, ValueError, ValidationError) as exc:
-        raise typer.BadParameter(f"malformed COCO data: {exc}") from exc
-
-    ev = evaluate_coco(ground_truth, detections, categories=categories or None)
-    names = {int(c["id"]): str(c.get("name", c["id"])) for c in dataset.get("categories") or []}
+        inputs = load_coco(dataset, results, iou_type)
+        ev = evaluate_inputs(inputs)
+    except OculaError as exc:
+        raise typer.BadParameter(f"malformed COCO data: {exc.message}") from exc
+    for warning in inputs.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print(
-        f"{len(ground_truth)} ground-truth boxes, {len(detections)} predictions, "
+        f"{len(inputs.gt)} ground-truth objects, {len(inputs.dt)} predictions, "
         f"{len(ev.labels)} categories"
     )
-    _render(console, ev, names, per_class)
+    _render(console, ev, inputs.category_names, per_class, iou_type)
     if json_out is not None:
         body = ev.to_dict()
+        body["iou_type"] = iou_type
         for row in body["per_class"]:
-            row["name"] = names.get(row["label"], str(row["label"]))
+            row["name"] = inputs.category_names.get(row["label"], str(row["label"]))
         json_out.write_text(json.dumps(body, indent=2, default=_json_default), encoding="utf-8")
         console.print(f"wrote {json_out}")
 

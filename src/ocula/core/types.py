@@ -19,6 +19,29 @@ from ocula.errors import ValidationError
 ANNOTATION_TYPES = ("box", "polygon", "keypoints", "category", "mask")
 
 
+# Suffixes appended to a source object's id when it yields several annotations (a COCO
+# record with bbox + segmentation + keypoints gives "17", "17/polygon", "17/keypoints").
+# The parts are one object: exporters merge them back, and evaluation counts it once.
+PART_SUFFIXES = {"polygon": "/polygon", "mask": "/mask", "keypoints": "/keypoints"}
+
+
+def part_id(base: str | None, kind: str) -> str | None:
+    """Annotation id of the ``kind`` part of a source object whose id is ``base``."""
+    if base is None:
+        return None
+    return base + PART_SUFFIXES.get(kind, "")
+
+
+def base_id(annotation_id: str | None) -> str | None:
+    """Inverse of :func:`part_id`: the source object id an annotation came from."""
+    if annotation_id is None:
+        return None
+    for suffix in PART_SUFFIXES.values():
+        if annotation_id.endswith(suffix):
+            return annotation_id[: -len(suffix)]
+    return annotation_id
+
+
 @dataclass
 class Point:
     x: float

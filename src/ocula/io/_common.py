@@ -12,6 +12,9 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from ocula.core.types import (
+    PART_SUFFIXES as PART_SUFFIXES,  # re-exported: the importers' part ids
+)
+from ocula.core.types import (
     Annotation,
     BoxPrediction,
     CategoryPrediction,
@@ -20,18 +23,15 @@ from ocula.core.types import (
     MaskPrediction,
     PolygonPrediction,
     SegmentationPrediction,
+    base_id,
 )
+from ocula.core.types import part_id as part_id
 from ocula.errors import GeometryError, ImageError, NotFoundError, ValidationError
 
 Prediction = (
     BoxPrediction | PolygonPrediction | KeypointsPrediction | CategoryPrediction
     | MaskPrediction | SegmentationPrediction
 )
-
-# Suffixes appended to a source annotation id when one source object yields several
-# domain annotations (e.g. a COCO record with bbox + segmentation + keypoints gives
-# "17", "17/polygon" and "17/keypoints"). Exporters merge them back into one record.
-PART_SUFFIXES = {"polygon": "/polygon", "mask": "/mask", "keypoints": "/keypoints"}
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -53,23 +53,6 @@ class ImportedData:
     categories: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-def part_id(base: str | None, kind: str) -> str | None:
-    """Annotation id of the ``kind`` part of a source object whose id is ``base``."""
-    if base is None:
-        return None
-    return base + PART_SUFFIXES.get(kind, "")
-
-
-def base_id(annotation_id: str | None) -> str | None:
-    """Inverse of :func:`part_id`: the source object id an annotation came from."""
-    if annotation_id is None:
-        return None
-    for suffix in PART_SUFFIXES.values():
-        if annotation_id.endswith(suffix):
-            return annotation_id[: -len(suffix)]
-    return annotation_id
 
 
 def require_file(path: Path, what: str) -> Path:

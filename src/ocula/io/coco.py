@@ -30,8 +30,9 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from ocula.core.evaluation.coco_files import image_order, loadres_branch, resolve_image
 from ocula.core.types import (
     BoxAnnotation,
     BoxPrediction,
@@ -101,19 +102,28 @@ def _parse_categories(raw: Any, warnings: list[str]) -> tuple[dict[Any, dict], l
 
 
 def _parse_images(raw: Any, images_dir: Path) -> tuple[list[DatasetItem], dict[Any, DatasetItem]]:
+    """Items in pycocotools' visiting order (ascending image id), so that ties between
+    equal scores on different images fall as they do in pycocotools, however the
+    file lists its images; and the items by image id."""
     if not isinstance(raw, list):
         raise ValidationError("COCO file has no 'images' list")
-    items: list[DatasetItem] = []
-    by_id: dict[Any, DatasetItem] = {}
-    names: set[str] = set()
     for i, img in enumerate(raw):
         if not isinstance(img, dict) or "id" not in img:
             raise ValidationError(f"image #{i} must be an object with an 'id'")
+    seen: set[Any] = set()
+    for img in raw:
+        if img["id"] in seen:
+            raise DuplicateIdError(f"image id {img['id']!r} appears twice",
+                                   reference_id=img.get("file_name"))
+        seen.add(img["id"])
+    order = image_order([img["id"] for img in raw])
+    items: list[DatasetItem] = []
+    by_id: dict[Any, DatasetItem] = {}
+    names: set[str] = set()
+    for img in sorted(raw, key=lambda im: order[im["id"]]):
         name = img.get("file_name")
         if not isinstance(name, str) or not name:
             raise ValidationError(f"image id {img['id']!r} has no 'file_name'")
-        if img["id"] in by_id:
-            raise DuplicateIdError(f"image id {img['id']!r} appears twice", reference_id=name)
         if name in names:
             raise DuplicateIdError(f"file_name {name!r} appears twice", reference_id=name)
         names.add(name)
@@ -134,8 +144,21 @@ def _parse_images(raw: Any, images_dir: Path) -> tuple[list[DatasetItem], dict[A
     return items, by_id
 
 
-def _keypoints(raw: Any, cat: dict, *, what: str, ref: str | None, prediction: bool
-               ) -> tuple[list[Keypoint], list[str], list[list[int]]]:
+def _skeleton(cat: dict, warnings: list[str]) -> list[list[int]]:
+    """COCO's 1-based skeleton as 0-based pairs; a skeleton that already uses index 0
+    is 0-based (some tools write it so) and is kept as it is, with a warning."""
+    raw = cat.get("skeleton") or []
+    pairs = [[int(a), int(b)] for a, b in raw]
+    if any(a == 0 or b == 0 for a, b in pairs):
+        note = f"category {cat['name']!r}: skeleton uses index 0, read as 0-based"
+        if note not in warnings:
+            warnings.append(note)
+        return pairs
+    return [[a - 1, b - 1] for a, b in pairs]
+
+
+def _keypoints(raw: Any, cat: dict, *, what: str, ref: str | None, prediction: bool,
+               warnings: list[str]) -> tuple[list[Keypoint], list[str], list[list[int]]]:
     if not isinstance(raw, list) or len(raw) % 3 or not all(is_number(v) for v in raw):
         raise GeometryError(f"{what}: 'keypoints' must be a flat list of x, y, v triplets",
                             reference_id=ref)
@@ -146,19 +169,25 @@ def _keypoints(raw: Any, cat: dict, *, what: str, ref: str | None, prediction: b
     points = []
     for j in range(0, len(raw), 3):
         x, y, v = raw[j:j + 3]
-        if v == 0 and x == 0 and y == 0:
+        if prediction:
+            # Detections' visibility is never read by COCOeval: every point counts.
+            points.append(Keypoint(None, None, False) if v == 0 and x == 0 and y == 0
+                          else Keypoint(float(x), float(y), v > 0))
+        elif v == 0:  # not labelled: COCO's coordinates for it mean nothing
             points.append(Keypoint(None, None, False))
         else:
-            points.append(Keypoint(float(x), float(y), v > 0 if prediction else v >= 2))
-    skeleton = [[int(a) - 1, int(b) - 1] for a, b in (cat.get("skeleton") or [])]
-    return points, names, skeleton
+            points.append(Keypoint(float(x), float(y), v >= 2))
+    return points, names, _skeleton(cat, warnings)
 
 
 def _convert(ann: dict, *, ann_id: str, item: DatasetItem, cat: dict, kinds: set[str],
-             prediction: bool, warnings: list[str]) -> list[Any]:
-    """Turn one COCO record into domain annotations (see the module docstring)."""
+             branch: str | None, warnings: list[str]) -> list[Any]:
+    """Turn one COCO record into domain annotations (see the module docstring);
+    ``branch`` is None for ground truth, else how pycocotools' ``loadRes`` reads this
+    results file (:func:`~ocula.core.evaluation.coco_files.loadres_branch`)."""
     ref = item.reference_id
-    what = f"annotation {ann_id}"
+    what = f"{'result' if branch else 'annotation'} {ann_id}"
+    prediction = branch is not None
     label = cat["name"]
     meta = {k: v for k, v in ann.items() if k not in _ANN_FIELDS}
     common: dict[str, Any] = {"label": label, "reference_id": ref}
@@ -168,32 +197,76 @@ def _convert(ann: dict, *, ann_id: str, item: DatasetItem, cat: dict, kinds: set
             raise ValidationError(f"{what}: 'score' must be a number, got {score!r}",
                                   reference_id=ref)
         common["confidence"] = float(score)
+    elif "score" in ann:
+        meta["score"] = ann["score"]
     area = ann.get("area")
-    if area is not None and not is_number(area):
+    if prediction:
+        area = None  # loadRes recomputes every result's area; a written one is stale
+    elif area is not None and not is_number(area):
         raise GeometryError(f"{what}: 'area' must be a number, got {area!r}", reference_id=ref)
-    shape: dict[str, Any] = {"iscrowd": bool(ann.get("iscrowd", 0)),
+    shape: dict[str, Any] = {"iscrowd": bool(ann.get("iscrowd", 0)) and not prediction,
                              "area": None if area is None else float(area)}
-    out: list[Any] = []
-    if ann.get("bbox") is not None:
-        x, y, w, h = check_box(ann["bbox"], what=what, reference_id=ref)
-        if "box" in kinds:
-            cls = BoxPrediction if prediction else BoxAnnotation
-            out.append(cls(**common, **shape, x=x, y=y, width=w, height=h, annotation_id=ann_id,
-                           metadata=dict(meta) or None))
+    box = None
+    if ann.get("bbox") is not None and ann.get("bbox") != []:
+        box = check_box(ann["bbox"], what=what, reference_id=ref)
     seg = ann.get("segmentation")
+    segm_parts: list[Any] = []
     if seg:
-        out.extend(_segmentation(seg, common=common, shape=shape, meta=meta, ann_id=ann_id,
-                                 item=item, kinds=kinds, prediction=prediction,
-                                 warnings=warnings))
-    if ann.get("keypoints") is not None and "keypoints" in kinds:
+        segm_parts = _segmentation(seg, common=common, shape=shape, meta=meta, ann_id=ann_id,
+                                   item=item, kinds=kinds, prediction=prediction,
+                                   warnings=warnings)
+    rule = _record_rule(branch, box is not None, bool(seg), ann.get("keypoints") is not None)
+    kp_part = None
+    if ann.get("keypoints") is not None:
         points, names, skeleton = _keypoints(ann["keypoints"], cat, what=what, ref=ref,
-                                             prediction=prediction)
-        cls = KeypointsPrediction if prediction else KeypointsAnnotation
-        out.append(cls(**common, keypoints=points, names=names, skeleton=skeleton,
-                       annotation_id=part_id(ann_id, "keypoints"), metadata=dict(meta) or None))
-    if not out and not (ann.get("bbox") is not None or seg or ann.get("keypoints") is not None):
+                                             prediction=prediction, warnings=warnings)
+        if rule == "keypoints":
+            # loadRes: the box and area are the extent of all points, unlabelled included.
+            xs = [float(v) for v in ann["keypoints"][0::3]]
+            ys = [float(v) for v in ann["keypoints"][1::3]]
+            box = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+        if "keypoints" in kinds:
+            cls = KeypointsPrediction if prediction else KeypointsAnnotation
+            kp_part = cls(**common, keypoints=points, names=names, skeleton=skeleton,
+                          annotation_id=part_id(ann_id, "keypoints"),
+                          metadata=dict(meta) or None)
+    loadres_area = None
+    if rule is not None:
+        # pycocotools' loadRes: box results -> w*h, segmentation results -> the mask's
+        # pixel count, keypoint results -> the extent of their points.
+        if rule == "segm":
+            loadres_area = float(segm_parts[0].computed_area()) if segm_parts else 0.0
+        elif box is not None:
+            loadres_area = box[2] * box[3]
+        for part in segm_parts:
+            part.area = loadres_area
+    out: list[Any] = []
+    if box is not None and "box" in kinds:
+        cls = BoxPrediction if prediction else BoxAnnotation
+        box_shape = dict(shape, area=loadres_area) if rule is not None else shape
+        x, y, w, h = box
+        out.append(cls(**common, **box_shape, x=x, y=y, width=w, height=h,
+                       annotation_id=ann_id, metadata=dict(meta) or None))
+    out.extend(segm_parts)
+    if kp_part is not None:
+        out.append(kp_part)
+    if not out and box is None and not seg and ann.get("keypoints") is None:
         warnings.append(f"{what} on {ref!r} has no bbox, segmentation or keypoints; skipped")
     return out
+
+
+def _record_rule(branch: str | None, has_box: bool, has_segm: bool, has_keypoints: bool
+                 ) -> str | None:
+    """How a result's area and box are made: the file's ``loadRes`` branch when the
+    record has what that branch reads, else the first of box, mask, keypoints it has
+    (pycocotools would crash on such a mixed file; Ocula reads it record by record).
+    None for ground truth."""
+    if branch is None:
+        return None
+    have = {"bbox": has_box, "segm": has_segm, "keypoints": has_keypoints}
+    if have[branch]:
+        return branch
+    return next((rule for rule, present in have.items() if present), branch)
 
 
 def _segmentation(seg: Any, *, common: dict, shape: dict, meta: dict, ann_id: str,
@@ -225,7 +298,9 @@ def _segmentation(seg: Any, *, common: dict, shape: dict, meta: dict, ann_id: st
         if len(poly) < 6 or len(poly) % 2 or not all_numbers(poly):
             raise GeometryError(f"{what}: each polygon must be an even number (>= 6) of "
                                 f"finite coordinates, got {poly!r}", reference_id=ref)
-    if len(seg) == 1 and "polygon" in kinds:
+    # A predicted polygon is kept as the mask pycocotools makes of it, so that the
+    # stored area is the one loadRes gives (a polygon's own area is its shoelace area).
+    if len(seg) == 1 and "polygon" in kinds and not prediction:
         flat = seg[0]
         vertices = [Point(float(flat[j]), float(flat[j + 1])) for j in range(0, len(flat), 2)]
         return [poly_cls(**common, **shape, vertices=vertices,
@@ -242,57 +317,104 @@ def _segmentation(seg: Any, *, common: dict, shape: dict, meta: dict, ann_id: st
 
 
 def _convert_records(records: Any, *, images: Mapping[Any, DatasetItem], cats: Mapping[Any, dict],
-                     kinds: set[str], force_prediction: bool, warnings: list[str]
-                     ) -> tuple[list[Any], list[Any]]:
+                     kinds: set[str], results: bool, warnings: list[str],
+                     scored_as_predictions: bool = False) -> tuple[list[Any], list[Any]]:
+    """Domain objects of every record, and those of records with a ``score`` when
+    ``scored_as_predictions``. Records on images or of categories the ground truth does
+    not list are left out with a warning, as pycocotools never evaluates them."""
     if not isinstance(records, list):
         raise ValidationError("COCO 'annotations' must be a list")
-    annotations: list[Any] = []
-    predictions: list[Any] = []
-    seen: set[str] = set()
     for i, ann in enumerate(records):
         if not isinstance(ann, dict):
-            raise ValidationError(f"annotation #{i} must be an object, got {ann!r}")
-        ann_id = str(ann.get("id", i + 1))
+            raise ValidationError(f"{'result' if results else 'annotation'} #{i} must be an "
+                                  f"object, got {ann!r}")
+    branch = loadres_branch(records) if results else None
+    scored_branch = None
+    if scored_as_predictions:
+        scored_branch = loadres_branch([r for r in records if "score" in r])
+    out: list[Any] = []
+    predictions: list[Any] = []
+    seen: set[str] = set()
+    no_image: list[Any] = []
+    no_cat: list[Any] = []
+    scored = 0
+    for i, ann in enumerate(records):
+        ann_id = str(i + 1) if results else str(ann.get("id", i + 1))
         if ann_id in seen:
             raise DuplicateIdError(f"annotation id {ann_id} appears twice")
         seen.add(ann_id)
-        item = images.get(ann.get("image_id"))
+        what = f"{'result #' + str(i) if results else 'annotation ' + ann_id}"
+        item = resolve_image(ann.get("image_id"), images, what=what)
         if item is None:
-            raise ValidationError(f"annotation {ann_id} refers to unknown image_id "
-                                  f"{ann.get('image_id')!r}", annotation_id=ann_id)
+            no_image.append(ann.get("image_id"))
+            continue
         cat = cats.get(ann.get("category_id"))
         if cat is None:
-            raise ValidationError(f"annotation {ann_id} refers to unknown category_id "
-                                  f"{ann.get('category_id')!r}", reference_id=item.reference_id,
-                                  annotation_id=ann_id)
-        prediction = force_prediction or "score" in ann
-        converted = _convert(ann, ann_id=ann_id, item=item, cat=cat, kinds=kinds,
-                             prediction=prediction, warnings=warnings)
-        (predictions if prediction else annotations).extend(converted)
-    return annotations, predictions
+            no_cat.append(ann.get("category_id"))
+            continue
+        if scored_branch is not None and "score" in ann:
+            predictions.extend(_convert(ann, ann_id=ann_id, item=item, cat=cat, kinds=kinds,
+                                        branch=scored_branch, warnings=warnings))
+            continue
+        scored += int(not results and "score" in ann)
+        out.extend(_convert(ann, ann_id=ann_id, item=item, cat=cat, kinds=kinds, branch=branch,
+                            warnings=warnings))
+    kind = "results" if results else "annotations"
+    if no_image:
+        warnings.append(f"{len(no_image)} {kind} refer to image ids the ground truth does not "
+                        f"list (e.g. {no_image[0]!r}); left out")
+    if no_cat:
+        warnings.append(f"{len(no_cat)} {kind} have category ids the ground truth does not "
+                        f"list (e.g. {no_cat[0]!r}); left out")
+    if scored:
+        warnings.append(f"{scored} ground-truth annotations carry a 'score'; imported as ground "
+                        "truth with the score in their metadata (import detections with "
+                        "--predictions)")
+    return out, predictions
+
+
+_UNSUPPORTED = {"segments_info": "panoptic", "caption": "captions"}
+
+
+def _refuse_other_flavours(data: dict, path: Path) -> None:
+    """Panoptic and captions files share COCO's layout but not its objects."""
+    anns = data.get("annotations")
+    first = anns[0] if isinstance(anns, list) and anns and isinstance(anns[0], dict) else {}
+    for key, flavour in _UNSUPPORTED.items():
+        if key in first:
+            raise ValidationError(f"{path} is a COCO {flavour} file ('{key}' in its "
+                                  f"annotations); this COCO flavour is not supported: import "
+                                  "COCO instances or person-keypoints files", path=str(path))
 
 
 def import_coco(annotations_json: Path | str, images_dir: Path | str | None = None, *,
-                kinds: Collection[str] | None = None) -> ImportedData:
+                kinds: Collection[str] | None = None,
+                scored: Literal["annotations", "predictions"] = "annotations") -> ImportedData:
     """Read a COCO instances (or person keypoints) JSON file.
 
     ``images_dir`` is where ``file_name`` paths are resolved (default: the JSON file's
     folder). Image files are only opened when the JSON lacks ``width``/``height``.
-    ``kinds`` restricts the geometries produced (subset of :data:`KINDS`). Records with
-    a ``score`` field land in ``predictions``.
+    ``kinds`` restricts the geometries produced (subset of :data:`KINDS`). Items come
+    in ascending image id order. Every record is ground truth, a ``score`` kept in its
+    metadata (model-made labels carry one), unless ``scored="predictions"``: then
+    records with a ``score`` land in ``predictions``, read as :func:`import_coco_results`
+    reads results (what :func:`export_coco` writes for its ``predictions``).
     """
+    if scored not in ("annotations", "predictions"):
+        raise ValidationError(f"scored must be 'annotations' or 'predictions', got {scored!r}")
     path = Path(annotations_json)
     data = load_json(path, "COCO annotation file")
     if not isinstance(data, dict):
         raise ValidationError(f"{path} is not a COCO instances file (expected an object with "
                               "'images', 'annotations', 'categories')", path=str(path))
+    _refuse_other_flavours(data, path)
     warnings: list[str] = []
     cats, names = _parse_categories(data.get("categories"), warnings)
     root = Path(images_dir) if images_dir is not None else path.parent
     items, by_id = _parse_images(data.get("images"), root)
     annotations, predictions = _convert_records(
         data.get("annotations", []), images=by_id, cats=cats, kinds=_kinds(kinds),
-        force_prediction=False, warnings=warnings)
+        results=False, warnings=warnings, scored_as_predictions=scored == "predictions")
     coco_info = {"categories": data.get("categories") or []}
     for key in ("info", "licenses"):
         if key in data:
@@ -302,7 +424,8 @@ def import_coco(annotations_json: Path | str, images_dir: Path | str | None = No
 
 
 def import_coco_results(results_json: Path | str, gt: ImportedData | Path | str | dict, *,
-                        kinds: Collection[str] | None = None) -> list[Prediction]:
+                        kinds: Collection[str] | None = None,
+                        warnings: list[str] | None = None) -> list[Prediction]:
     """Read detector results in COCO's results format, mapped onto a ground truth.
 
     ``results_json`` holds a list of ``{image_id, category_id, score, bbox |
@@ -311,14 +434,18 @@ def import_coco_results(results_json: Path | str, gt: ImportedData | Path | str 
     COCO dict (e.g. from :func:`export_coco`) or an :class:`ImportedData`. For the
     latter, images are numbered as :func:`export_coco` numbers them and categories come
     from ``gt.info["coco"]["categories"]``, else ``gt.categories`` numbered from 1.
-    Predictions without an ``id`` get ``annotation_id`` ``str(index + 1)``, like
-    pycocotools' ``loadRes``.
+    Predictions get ``annotation_id`` ``str(index + 1)``, like pycocotools' ``loadRes``.
+
+    Every result is read as ``loadRes`` reads it: the first result decides whether boxes,
+    masks or keypoints set each result's area and box, a written ``area`` is ignored,
+    and a result with only a mask or only keypoints gets its box from them. Results on
+    images or of categories the ground truth does not list are left out; what was left
+    out is appended to ``warnings`` when given.
     """
     if isinstance(gt, str | Path):
         gt = import_coco(gt)
     if isinstance(gt, dict):
-        warnings: list[str] = []
-        cats, _ = _parse_categories(gt.get("categories"), warnings)
+        cats, _ = _parse_categories(gt.get("categories"), [])
         _, images = _parse_images(gt.get("images"), Path("."))
     else:
         raw_cats = gt.info.get("coco", {}).get("categories") or [
@@ -330,20 +457,22 @@ def import_coco_results(results_json: Path | str, gt: ImportedData | Path | str 
         data = data["annotations"]
     if not isinstance(data, list):
         raise ValidationError(f"{results_json} is not a COCO results list")
-    _, predictions = _convert_records(data, images=images, cats=cats, kinds=_kinds(kinds),
-                                      force_prediction=True, warnings=[])
-    return predictions
+    preds, _ = _convert_records(data, images=images, cats=cats, kinds=_kinds(kinds),
+                                results=True, warnings=warnings if warnings is not None else [])
+    return preds
 
 
 # --- export -------------------------------------------------------------------------
 
 
 def _image_ids(items: Sequence[DatasetItem]) -> list[Any]:
-    """COCO image ids: the items' ``coco_id`` if all have distinct ints, else 1..N."""
+    """COCO image ids: the items' ``coco_id`` if all have distinct ones of one type (ints
+    or strings), else 1..N."""
     ids = [(i.metadata or {}).get("coco_id") for i in items]
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in ids) and \
-            len(set(ids)) == len(ids):
-        return ids
+    for kind in (int, str):
+        if all(isinstance(v, kind) and not isinstance(v, bool) for v in ids) and \
+                len(set(ids)) == len(ids):
+            return ids
     return list(range(1, len(items) + 1))
 
 

@@ -34,7 +34,7 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, case, delete, func, select, update
+from sqlalchemy import Connection, and_, case, delete, exists, func, or_, select, update
 
 from ocula.core.evaluation import (
     Detections,
@@ -54,6 +54,7 @@ from ocula.core.services.base import ServiceBase, now, paused_gc
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples, insert_rows, insert_stream
+from ocula.core.types import PART_SUFFIXES
 from ocula.errors import NotFoundError, ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
@@ -87,8 +88,12 @@ def _segm_columns(rows: list[Any], *, scores: bool) -> tuple[dict[str, np.ndarra
         "bbox": np.nan_to_num(bbox),  # empty masks have no box; IoU never reads it
     }
     if scores:
-        # pycocotools' loadRes: a detection's area is its pixel count.
-        out["area"] = masks.area.astype(np.float64)
+        # pycocotools' loadRes: a detection's area is its pixel count, or its box's w*h
+        # when the results file gives boxes; the COCO importer stores that on the mask.
+        # A polygon's stored area is its shoelace area, so polygons take their pixels.
+        stored = np.array([np.nan if r[7] is None or r[9] != "mask" else r[7] for r in rows],
+                          dtype=np.float64)
+        out["area"] = np.where(np.isnan(stored), masks.area, stored)
         out["extra"] = np.array([1.0 if r[8] is None else r[8] for r in rows],
                                 dtype=np.float64)
     else:
@@ -106,13 +111,38 @@ def _columns(rows: list[Any], *, scores: bool) -> dict[str, np.ndarray]:
         "image": np.fromiter((r[1] for r in rows), np.int64, n),
         "label": np.array([r[2] for r in rows], dtype=object).astype(str) if n
         else np.array([], dtype=str),
-        "bbox": np.array([r[3:7] for r in rows], dtype=np.float64).reshape(n, 4),
-        "area": np.array([r[7] if r[7] is not None else r[5] * r[6] for r in rows],
-                         dtype=np.float64),
+        # An empty mask has no extent: pycocotools' toBbox makes it [0, 0, 0, 0].
+        "bbox": np.nan_to_num(np.array([r[3:7] for r in rows], dtype=np.float64)
+                              .reshape(n, 4)),
+        "area": np.array([r[7] if r[7] is not None else (r[5] or 0) * (r[6] or 0)
+                          for r in rows], dtype=np.float64),
     }
     out["extra"] = np.array([(1.0 if r[8] is None else r[8]) if scores else bool(r[8])
                              for r in rows], dtype=np.float64 if scores else bool)
     return out
+
+
+def _base_of(col: Any) -> Any:
+    """SQL: the object id an annotation id belongs to (``"17/mask"`` -> ``"17"``;
+    :func:`ocula.core.types.base_id`)."""
+    whens = [(func.substr(col, func.length(col) - (len(suffix) - 1)) == suffix,
+              func.substr(col, 1, func.length(col) - len(suffix)))
+             for suffix in PART_SUFFIXES.values()]
+    return case(*whens, else_=col)
+
+
+def _one_part_per_object(table: Any, same_state: Any) -> Any:
+    """SQL condition for box evaluation: boxes, and the polygons and masks of objects
+    that have no box part. A COCO record imported as a box plus a polygon is one object,
+    not two ground truths; a mask-only prediction is scored by its mask's box, as
+    pycocotools' ``loadRes`` derives it. ``same_state(sibling)`` restricts the sibling
+    to the same dataset and label version (annotations) or run (predictions)."""
+    sib = table.alias("sibling")
+    has_box = exists().where(sib.c.item_pk == table.c.item_pk, sib.c.type == "box",
+                             sib.c.annotation_id == _base_of(table.c.annotation_id),
+                             same_state(sib))
+    return or_(table.c.type == "box",
+               and_(table.c.type.in_(("polygon", "mask")), ~has_box))
 
 
 class EvaluationService(ServiceBase):
@@ -124,7 +154,9 @@ class EvaluationService(ServiceBase):
         q = (select(a.c.pk, a.c.item_pk, a.c.label, a.c.x, a.c.y, a.c.width, a.c.height,
                     a.c.area, a.c.iscrowd)
              .where(a.c.dataset_pk == dataset_pk, at_version(a, version),
-                    a.c.type.in_(_BOXED_TYPES), a.c.x.is_not(None))
+                    _one_part_per_object(
+                        a, lambda sib: and_(sib.c.dataset_pk == dataset_pk,
+                                            at_version(sib, version))))
              .order_by(a.c.pk))
         if item_pks is not None:
             q = q.where(a.c.item_pk.in_(item_pks))
@@ -136,7 +168,9 @@ class EvaluationService(ServiceBase):
         p = t.predictions
         q = (select(p.c.pk, p.c.item_pk, p.c.label, p.c.x, p.c.y, p.c.width, p.c.height,
                     p.c.area, p.c.confidence)
-             .where(p.c.run_pk == run_pk, p.c.type == "box").order_by(p.c.pk))
+             .where(p.c.run_pk == run_pk,
+                    _one_part_per_object(p, lambda sib: sib.c.run_pk == run_pk))
+             .order_by(p.c.pk))
         if item_pks is not None:
             q = q.where(p.c.item_pk.in_(item_pks))
         c = _columns(fetch_tuples(conn, q), scores=True)

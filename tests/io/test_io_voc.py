@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,7 @@ def test_missing_bndbox_and_name(tmp_path):
 def test_missing_image_without_size(tmp_path):
     root = make_voc(tmp_path / "VOC")
     write_xml(root / "Annotations" / "2007_000002.xml", "gone.jpg", [], size=None)
+    (root / "JPEGImages" / "2007_000002.jpg").unlink()
     with pytest.raises(ImageError) as err:
         import_voc(root)
     assert err.value.reference_id == "gone.jpg"
@@ -199,4 +201,115 @@ def test_duplicate_filename(tmp_path):
     root = make_voc(tmp_path / "VOC")
     write_xml(root / "Annotations" / "2007_000003.xml", "2007_000002.jpg", [])
     with pytest.raises(DuplicateIdError, match="2007_000002.jpg"):
+        import_voc(root)
+
+
+# --- where the image is ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("image, xml, filename", [
+    ("JPEGImages/photo 7.jpg", "0001.xml", "photo 7.jpg"),  # <filename> is not the XML name
+    ("JPEGImages/b.jpg", "0001.xml", "C:\\Users\\me\\Desktop\\b.jpg"),  # a Windows path
+    ("images/0001.PNG", "0001.xml", "IMG_9.jpg"),  # a stale <filename>: the XML's own name
+])
+def test_image_lookup(tmp_path, image, xml, filename):
+    root = tmp_path / "VOC"
+    write_image(root / image, (48, 32))
+    write_xml(root / "Annotations" / xml, filename, [
+        {"label": "dog", "xmin": 1, "ymin": 1, "xmax": 10, "ymax": 20}])
+    data = import_voc(root)
+    ref = Path(image).name
+    assert [(i.reference_id, i.image_location) for i in data.items] == [
+        (ref, str((root / image).absolute()))]
+    assert [(a.reference_id, a.annotation_id) for a in data.annotations] == [(ref, "0001/0")]
+
+
+@pytest.mark.parametrize("where", ["parent", "root"])
+def test_folder_and_filename(tmp_path, where):
+    # labelImg: <folder> is the image folder's name, the XML files live elsewhere
+    base = tmp_path / "set"
+    xml_root = base / "annotations" if where == "parent" else base
+    write_image(base / "pics" / "a.png", (48, 32))
+    write_xml(xml_root / "a_labels.xml", "a.png", [], size=None)
+    xml = (xml_root / "a_labels.xml").read_text().replace("VOC2012", "pics")
+    (xml_root / "a_labels.xml").write_text(xml)
+    data = import_voc(xml_root)
+    assert [(i.reference_id, i.image_location, i.width) for i in data.items] == [
+        ("a.png", str((base / "pics" / "a.png").absolute()), 48)]
+    assert data.items[0].metadata["folder"] == "pics"
+
+
+def test_missing_image_lists_every_candidate(tmp_path):
+    root = tmp_path / "VOC"
+    (root / "JPEGImages").mkdir(parents=True)
+    write_xml(root / "Annotations" / "x1.xml", "shot.jpg", [])
+    xml = (root / "Annotations" / "x1.xml").read_text().replace(
+        "<folder>VOC2012</folder>", "<folder>pics</folder><path>/elsewhere/shot.jpg</path>")
+    (root / "Annotations" / "x1.xml").write_text(xml)
+    with pytest.raises(ImageError) as err:
+        import_voc(root)
+    message = str(err.value)
+    assert message.startswith("x1.xml: image not found; tried")
+    listed = [line.strip() for line in message.splitlines()[1:]]
+    assert listed == err.value.detail["tried"]
+    dirs = [root / d for d in ("JPEGImages", "images", "Images", "PNGImages")] + [root]
+    expected = [d / "shot.jpg" for d in dirs]
+    expected += [root / "pics" / "shot.jpg", tmp_path / "pics" / "shot.jpg",
+                 Path("/elsewhere/shot.jpg")]
+    expected += [d / f"x1{s}" for d in dirs for s in (".jpg", ".JPG", ".png", ".tiff")]
+    assert set(map(str, expected)) <= set(listed)
+    assert listed[:len(dirs)] == [str(p) for p in expected[:len(dirs)]]  # filename first
+    assert len(listed) == len(set(listed))
+
+
+# --- boxes at or past the image border ---------------------------------------------
+
+
+@pytest.mark.parametrize("corners, expected", [
+    ((0, 4, 10, 20), (0, 3, 10, 17)),      # 0-based xmin: clamped, xmax kept
+    ((3, 0, 10, 20), (2, 0, 8, 20)),       # 0-based ymin
+    ((0, 0, 48, 32), (0, 0, 48, 32)),
+    ((5, 6, 50, 40), (4, 5, 44, 27)),      # xmax, ymax past the 48x32 image
+])
+def test_box_outside_the_image_is_clamped(tmp_path, corners, expected):
+    root = make_voc(tmp_path / "VOC")
+    xmin, ymin, xmax, ymax = corners
+    write_xml(root / "Annotations" / "2007_000002.xml", "2007_000002.jpg", [
+        {"label": "ok", "xmin": 1, "ymin": 1, "xmax": 48, "ymax": 32},
+        {"label": "dog", "xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax}])
+    data = import_voc(root)
+    ok, dog = [a for a in data.annotations if a.reference_id == "2007_000002.jpg"]
+    assert (ok.x, ok.y, ok.width, ok.height) == (0, 0, 48, 32)  # the border itself is fine
+    assert (dog.x, dog.y, dog.width, dog.height) == expected
+    assert data.warnings == [
+        f"2007_000002.xml: object #1 (dog): box xmin={xmin} ymin={ymin} xmax={xmax} "
+        f"ymax={ymax} reaches outside the 48x32 image; clamped to it"]
+    # export writes the clamped box back as 1-based corners inside the image
+    out = export_voc(data.items, data.annotations, tmp_path / "out", copy_images=False)
+    bndbox = ET.parse(out / "Annotations" / "2007_000002.xml").findall("object")[1].find(
+        "bndbox")
+    x, y, w, h = expected
+    assert [float(bndbox.find(t).text) for t in ("xmin", "ymin", "xmax", "ymax")] == [
+        x + 1, y + 1, x + w, y + h]
+
+
+def test_normal_boxes_export_as_their_exact_inverse(tmp_path):
+    root = make_voc(tmp_path / "VOC")
+    data = import_voc(root)
+    assert data.warnings == []
+    out = export_voc(data.items, data.annotations, tmp_path / "out", copy_images=False)
+    for name in ("2007_000001", "2007_000002"):
+        source = ET.parse(root / "Annotations" / f"{name}.xml").findall("object/bndbox")
+        written = ET.parse(out / "Annotations" / f"{name}.xml").findall("object/bndbox")
+        assert [[float(b.find(t).text) for t in ("xmin", "ymin", "xmax", "ymax")]
+                for b in written] == [[float(b.find(t).text) for t in
+                                       ("xmin", "ymin", "xmax", "ymax")] for b in source]
+
+
+def test_box_wholly_outside_the_image(tmp_path):
+    root = make_voc(tmp_path / "VOC")
+    write_xml(root / "Annotations" / "2007_000002.xml", "2007_000002.jpg", [
+        {"label": "dog", "xmin": 60, "ymin": 1, "xmax": 70, "ymax": 5}])
+    with pytest.raises(GeometryError, match=r"2007_000002.xml: object #0 \(dog\): box "
+                       "xmin=60 ymin=1 xmax=70 ymax=5 lies outside the 48x32 image"):
         import_voc(root)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -63,32 +64,73 @@ def import_command(
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Import a dataset (and optionally a model's COCO results) into the catalog."""
+    """Import a dataset (and optionally a model's COCO results) into the catalog.
+
+    A failed import leaves no trace: a dataset (or model) this command created is
+    deleted again; one that existed before keeps what it had, since each write to it
+    is one transaction.
+    """
     from ocula import io
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; expected one of {FORMATS}")
     try:
         data = io.import_coco(path, images) if fmt == "coco" else io.REGISTRY[fmt](path)
+        # Read the results before anything is written, so a bad file writes nothing.
+        preds = io.import_coco_results(predictions, data) if predictions is not None else None
+        run_name = model or (predictions.stem if predictions is not None else "")
         with open_client(home, database_url) as client:
-            names = {d.name: d for d in client.datasets}
-            ds = names.get(dataset) or client.create_dataset(dataset)
-            appended = ds.append(data.items, copy_media=copy_media, progress=True)
-            annotated = ds.annotate(data.annotations, progress=True)
-            console.print(f"dataset [bold]{ds.name}[/bold] ({ds.id}): "
-                          f"{appended['new_items']} new items, "
-                          f"{appended['ignored_items']} already present; "
-                          f"{annotated['annotations_processed']} annotations written")
-            if predictions is not None:
-                preds = io.import_coco_results(predictions, data)
-                name = model or predictions.stem
-                run = client.add_model(name, name).create_run(name, ds, preds, progress=True)
-                console.print(f"model run [bold]{run.name}[/bold] ({run.id}): "
-                              f"{len(preds)} predictions")
+            created: list[_Created] = []
+            try:
+                _write_import(client, dataset, data, preds, run_name, copy_media, created)
+            except BaseException:  # Ctrl-C too: half an import is worse than none
+                _undo(created)
+                raise
     except OculaError as exc:
         raise fail(exc) from exc
     for warning in data.warnings[:20]:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+# What an import created, to delete if it fails: (delete function, id, description).
+_Created = tuple[Callable[[str], Any], str, str]
+
+
+def _write_import(client: Client, dataset: str, data: Any, preds: list[Any] | None,
+                  model: str, copy_media: bool, created: list[_Created]) -> None:
+    """Write what ``ocula import`` read, noting in ``created`` each dataset or model it
+    creates, so that a failure can remove them."""
+    ds = next((d for d in client.datasets if d.name == dataset), None)
+    if ds is None:
+        ds = client.create_dataset(dataset)
+        created.append((client.delete_dataset, ds.id, f"dataset {ds.name!r}"))
+    appended = ds.append(data.items, copy_media=copy_media, progress=True)
+    annotated = ds.annotate(data.annotations, progress=True)
+    console.print(f"dataset [bold]{ds.name}[/bold] ({ds.id}): "
+                  f"{appended['new_items']} new items, "
+                  f"{appended['ignored_items']} already present; "
+                  f"{annotated['annotations_processed']} annotations written")
+    if preds is None:
+        return
+    known = {m.reference_id for m in client.models}
+    mdl = client.add_model(model, model)
+    if mdl.reference_id not in known:
+        created.insert(0, (client.delete_model, mdl.id, f"model {mdl.name!r}"))
+    run = mdl.create_run(model, ds, preds, progress=True)
+    console.print(f"model run [bold]{run.name}[/bold] ({run.id}): {len(preds)} predictions")
+
+
+def _undo(created: list[_Created]) -> None:
+    """Delete what a failed import created; a failing delete is reported, not raised,
+    so the import's own error stays the one shown."""
+    for delete, ident, what in created:
+        try:
+            delete(ident)
+        except Exception as exc:  # the import's own error matters more than this one
+            console.print(f"[red]error:[/red] could not remove {what} ({ident}) after the "
+                          f"failed import: {exc}")
+        else:
+            console.print(f"removed {what} ({ident}), created by this failed import")
 
 
 @app.command("export")

@@ -27,6 +27,20 @@ and return a dict (COCO) or write a folder (VOC, YOLO, Penn-Fudan)::
     EXPORTERS = {"coco": save_coco, "voc": export_voc, "yolo": export_yolo,
                  "pennfudan": export_pennfudan}    # each callable as f(items, anns, out)
 
+What each format reads (details in each module's docstring):
+
+========== ================================================================================
+coco       instances / person keypoints JSON: boxes, polygons, RLE masks, keypoints;
+           results JSON as predictions
+voc        ``Annotations/*.xml`` (or a folder of XML files) -> boxes; the image is found by
+           ``<filename>`` in ``JPEGImages/``/``images/``..., ``<folder>/<filename>``,
+           ``<path>`` or the XML's own name; boxes past the image are clamped (warned)
+yolo       ``images/`` + ``labels/`` (or ``Images/`` + ``Annotations/``, or side by side):
+           boxes, polygons, pose lines (``kpt_shape``: box + keypoints), ``conf`` ->
+           predictions; DOTA ``images/`` + ``labelTxt/`` oriented boxes -> 4-point polygons
+pennfudan  ``PNGImages/`` + ``PedMasks/``: a box and an instance mask per pedestrian
+========== ================================================================================
+
 Conventions shared by all formats:
 
 * ``DatasetItem.image_location`` is an absolute local path, ``reference_id`` the image

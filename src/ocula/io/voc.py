@@ -2,7 +2,10 @@
 
 Each ``<object>`` becomes a :class:`BoxAnnotation`. VOC boxes are 1-based inclusive
 pixel indices, so ``x = xmin - 1``, ``width = xmax - xmin + 1`` (the convention of
-Detectron2 and the VOC devkit); :func:`export_voc` applies the inverse. ``difficult``,
+Detectron2 and the VOC devkit); :func:`export_voc` applies the inverse. A box reaching
+outside the image (``xmin = 0`` or ``ymin = 0`` from tools that write 0-based corners,
+``xmax`` past the width) is clamped to the image with a warning; one wholly outside is a
+:class:`GeometryError`. ``difficult``,
 ``truncated``, ``occluded`` (as booleans) and ``pose`` go to the annotation metadata;
 ``<part>`` elements (person layout) are ignored with a warning.
 
@@ -17,11 +20,11 @@ from __future__ import annotations
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from ocula.core.types import BoxAnnotation, DatasetItem
-from ocula.errors import DuplicateIdError, GeometryError, ValidationError
+from ocula.errors import DuplicateIdError, GeometryError, ImageError, ValidationError
 
 from ._common import (
     IMAGE_SUFFIXES,
@@ -38,6 +41,12 @@ from ._common import (
 __all__ = ["export_voc", "import_voc"]
 
 _FLAGS = ("difficult", "truncated", "occluded")
+_CORNERS = ("xmin", "ymin", "xmax", "ymax")
+# Lower and upper case, since a case-sensitive file system finds only the one written.
+_SUFFIXES = tuple(dict.fromkeys(s for suffix in IMAGE_SUFFIXES
+                                for s in (suffix, suffix.upper())))
+# Where VOC-like exports keep their images, relative to the dataset root.
+_IMAGE_FOLDERS = ("JPEGImages", "images", "Images", "PNGImages")
 
 
 def _text(node: ET.Element | None, tag: str) -> str | None:
@@ -55,35 +64,64 @@ def _int(node: ET.Element | None, tag: str) -> int | None:
         return None
 
 
-def _locate_image(name: str, dirs: Sequence[Path], path_hint: str | None
-                  ) -> Path:
-    candidates = [d / name for d in dirs]
+def _candidates(root: Path, image_dirs: Sequence[Path], sub: Path, *, filename: str | None,
+                folder: str | None, path_hint: str | None, stem: str) -> list[tuple[Path, str]]:
+    """Every place the image of one XML file may be, most telling first, each with the
+    reference id the item gets when the image is found there.
+
+    ``sub`` is the XML's sub-folder below the annotation folder and ``stem`` its path
+    without suffix. Tools disagree on ``<filename>`` (the name at labelling time, maybe
+    without suffix or as a full Windows path) and on ``<folder>`` (VOC writes the dataset
+    name, labelImg the image folder), so each reading is tried in turn; the XML's own
+    name comes last since renamed XML files keep their old ``<filename>``.
+    """
+    plain = PureWindowsPath(filename).name if filename else None  # "C:\\a\\b.jpg" -> b.jpg
+    names = [n for n in dict.fromkeys((filename, plain)) if n]
+    refs = [n if "/" in n else (sub / n).as_posix() for n in names]
+    found = [(d / r, r) for r in refs for d in image_dirs]
+    if plain and folder:
+        ref = (sub / plain).as_posix()
+        found += [(root / folder / plain, ref), (root.parent / folder / plain, ref)]
     if path_hint:
-        candidates.append(Path(path_hint))
-    if not Path(name).suffix:  # filename without extension: try the usual ones
-        candidates += [d / (name + s) for d in dirs for s in IMAGE_SUFFIXES]
-    return next((c for c in candidates if c.is_file()), candidates[0]).absolute()
+        found.append((Path(path_hint), (sub / PureWindowsPath(path_hint).name).as_posix()))
+    bare = [r for r in refs if not Path(r).suffix] + [stem]
+    found += [(d / (r + s), r + s) for r in bare for d in image_dirs for s in _SUFFIXES]
+    unique: dict[Path, str] = {}
+    for path, ref in found:
+        unique.setdefault(path.absolute(), ref)
+    return list(unique.items())
 
 
-def _parse_object(obj: ET.Element, k: int, *, ref: str, stem: str, xml_file: Path
-                  ) -> BoxAnnotation:
+def _parse_object(obj: ET.Element, k: int, *, ref: str, stem: str, xml_file: Path,
+                  size: tuple[int, int], warnings: list[str]) -> BoxAnnotation:
     label = _text(obj, "name")
+    what = f"{xml_file.name}: object #{k}"
     if not label:
-        raise ValidationError(f"{xml_file.name}: object #{k} has no <name>", reference_id=ref)
+        raise ValidationError(f"{what} has no <name>", reference_id=ref)
+    what += f" ({label})"
     box = obj.find("bndbox")
     coords = []
-    for tag in ("xmin", "ymin", "xmax", "ymax"):
+    for tag in _CORNERS:
         value = _text(box, tag)
         try:
             coords.append(float(value))  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise GeometryError(f"{xml_file.name}: object #{k} ({label}) has a missing or "
-                                f"non-numeric <bndbox>/<{tag}>: {value!r}",
-                                reference_id=ref) from None
+            raise GeometryError(f"{what} has a missing or non-numeric <bndbox>/<{tag}>: "
+                                f"{value!r}", reference_id=ref) from None
     xmin, ymin, xmax, ymax = coords
     if xmax < xmin or ymax < ymin:
-        raise GeometryError(f"{xml_file.name}: object #{k} ({label}) has xmax < xmin or "
-                            f"ymax < ymin: {coords}", reference_id=ref)
+        raise GeometryError(f"{what} has xmax < xmin or ymax < ymin: {coords}",
+                            reference_id=ref)
+    # 1-based inclusive corners -> pixel edges; a 0 written by 0-based tools (or a corner
+    # past the image) would put the box outside the image, which the store refuses.
+    width, height = size
+    x0, y0, x1, y1 = max(xmin - 1, 0), max(ymin - 1, 0), min(xmax, width), min(ymax, height)
+    if x1 <= x0 or y1 <= y0:
+        raise GeometryError(f"{what}: box {_corners(coords)} lies outside the "
+                            f"{width}x{height} image", reference_id=ref)
+    if (x0, y0, x1, y1) != (xmin - 1, ymin - 1, xmax, ymax):
+        warnings.append(f"{what}: box {_corners(coords)} reaches outside the "
+                        f"{width}x{height} image; clamped to it")
     meta: dict[str, Any] = {}
     pose = _text(obj, "pose")
     if pose:
@@ -92,42 +130,55 @@ def _parse_object(obj: ET.Element, k: int, *, ref: str, stem: str, xml_file: Pat
         value = _text(obj, flag)
         if value is not None:
             meta[flag] = value not in ("0", "", "false", "False")
-    return BoxAnnotation(label=label, x=xmin - 1, y=ymin - 1, width=xmax - xmin + 1,
-                         height=ymax - ymin + 1, reference_id=ref,
-                         annotation_id=f"{stem}/{k}", metadata=meta or None)
+    return BoxAnnotation(label=label, x=x0, y=y0, width=x1 - x0, height=y1 - y0,
+                         reference_id=ref, annotation_id=f"{stem}/{k}", metadata=meta or None)
 
 
-def _parse_file(xml_file: Path, image_dirs: Sequence[Path], rel: Path, warnings: list[str]
-                ) -> tuple[DatasetItem, list[BoxAnnotation]]:
+def _corners(coords: Sequence[float]) -> str:
+    return " ".join(f"{tag}={_fmt(v)}" for tag, v in zip(_CORNERS, coords, strict=True))
+
+
+def _find_image(xml_file: Path, candidates: Sequence[tuple[Path, str]]) -> tuple[Path, str]:
+    found = next(((p, r) for p, r in candidates if p.is_file()), None)
+    if found is None:
+        tried = "".join(f"\n  {p}" for p, _ in candidates)
+        raise ImageError(f"{xml_file.name}: image not found; tried{tried}",
+                         reference_id=candidates[0][1], path=str(xml_file),
+                         tried=[str(p) for p, _ in candidates])
+    return found
+
+
+def _parse_file(xml_file: Path, root: Path, image_dirs: Sequence[Path], rel: Path,
+                warnings: list[str]) -> tuple[DatasetItem, list[BoxAnnotation]]:
     try:
-        root = ET.parse(xml_file).getroot()
+        tree = ET.parse(xml_file).getroot()
     except ET.ParseError as exc:
         line, col = exc.position
         raise ValidationError(f"{xml_file} is not valid XML: {exc}", path=str(xml_file),
                               line=line, column=col) from exc
-    if root.tag != "annotation":
-        raise ValidationError(f"{xml_file} is not a VOC annotation (root <{root.tag}>)",
+    if tree.tag != "annotation":
+        raise ValidationError(f"{xml_file} is not a VOC annotation (root <{tree.tag}>)",
                               path=str(xml_file))
     stem = rel.with_suffix("").as_posix()
-    name = _text(root, "filename") or stem
-    if rel.parent != Path(".") and "/" not in name:
-        name = (rel.parent / name).as_posix()  # keep sub-folders in the reference id
-    image = _locate_image(name, image_dirs, _text(root, "path"))
-    ref = name if Path(name).suffix else name + image.suffix
-    size = root.find("size")
+    folder = _text(tree, "folder")
+    image, ref = _find_image(xml_file, _candidates(
+        root, image_dirs, rel.parent, filename=_text(tree, "filename"), folder=folder,
+        path_hint=_text(tree, "path"), stem=stem))
+    size = tree.find("size")
     width, height = _int(size, "width"), _int(size, "height")
     if not width or not height:
         width, height = image_size(image, ref)
     meta: dict[str, Any] = {}
-    if _text(root, "folder"):
-        meta["folder"] = _text(root, "folder")
-    if _text(root, "segmented") is not None:
-        meta["segmented"] = _text(root, "segmented") not in ("0", "")
+    if folder:
+        meta["folder"] = folder
+    if _text(tree, "segmented") is not None:
+        meta["segmented"] = _text(tree, "segmented") not in ("0", "")
     item = DatasetItem(image_location=str(image), reference_id=ref, metadata=meta,
                        width=width, height=height)
     boxes = []
-    for k, obj in enumerate(root.findall("object")):
-        boxes.append(_parse_object(obj, k, ref=ref, stem=stem, xml_file=xml_file))
+    for k, obj in enumerate(tree.findall("object")):
+        boxes.append(_parse_object(obj, k, ref=ref, stem=stem, xml_file=xml_file,
+                                   size=(width, height), warnings=warnings))
         if obj.find("part") is not None:
             warnings.append(f"{xml_file.name}: <part> elements of object #{k} ignored")
     return item, boxes
@@ -137,15 +188,21 @@ def import_voc(path: Path | str, *, image_set: str | None = None) -> ImportedDat
     """Read a VOC folder (``Annotations/`` + ``JPEGImages/``) or a folder of XML files.
 
     ``image_set`` (e.g. ``"train"``) restricts the import to the ids listed in
-    ``ImageSets/Main/<image_set>.txt``. Image files are looked up in ``JPEGImages/``,
-    next to the XML files, then at the XML's ``<path>``; they are opened only when the
-    XML has no ``<size>``.
+    ``ImageSets/Main/<image_set>.txt``. Each XML's image is looked up, in this order:
+    its ``<filename>`` (also as a bare name when it holds a path) in ``JPEGImages/``,
+    ``images/``, ``Images/``, ``PNGImages/`` and the root (the root first for a folder
+    of XML files); ``<folder>/<filename>`` below the root and below its parent (labelImg
+    keeps XML and images in sibling folders); the XML's ``<path>``; then the XML's own
+    name with each image suffix in the same folders. The item's ``reference_id`` is the
+    name the image was found under. No image at all is an :class:`ImageError` listing
+    every path tried. Images are opened only when the XML has no ``<size>``.
     """
     root = require_dir(Path(path), "VOC folder")
+    folders = [root / name for name in _IMAGE_FOLDERS]
     if (root / "Annotations").is_dir():
-        xml_dir, image_dirs = root / "Annotations", [root / "JPEGImages", root]
+        xml_dir, image_dirs = root / "Annotations", [*folders, root]
     else:
-        xml_dir, image_dirs = root, [root, root / "JPEGImages"]
+        xml_dir, image_dirs = root, [root, *folders]
     files = sorted(xml_dir.rglob("*.xml"))
     if image_set is not None:
         listing = require_file(root / "ImageSets" / "Main" / f"{image_set}.txt", "VOC image set")
@@ -161,7 +218,7 @@ def import_voc(path: Path | str, *, image_set: str | None = None) -> ImportedDat
     data = ImportedData(info={"voc": {"root": str(root.absolute())}})
     seen: set[str] = set()
     for xml_file in files:
-        item, boxes = _parse_file(xml_file, image_dirs, xml_file.relative_to(xml_dir),
+        item, boxes = _parse_file(xml_file, root, image_dirs, xml_file.relative_to(xml_dir),
                                   data.warnings)
         if item.reference_id in seen:
             raise DuplicateIdError(f"image {item.reference_id!r} is annotated by two XML "

@@ -84,13 +84,20 @@ def test_failed_run_removes_the_model_it_created(database_url, tmp_path):
     assert _state(tmp_path, database_url) == ([], [])
 
 
-def test_bad_predictions_file_writes_nothing(database_url, tmp_path):
+@pytest.mark.parametrize(("body", "message"), [
+    ('[{"image_id": 1, "category_id": 1, "bbox": [1, 1, 2], "score": 1}]', "bbox must be"),
+    # Every result on an image the ground truth does not list: nothing to make a run of.
+    ('[{"image_id": 99, "category_id": 1, "bbox": [1, 1, 2, 2], "score": 1}]',
+     "none of the 1 results"),
+])
+def test_bad_predictions_file_writes_nothing(database_url, tmp_path, body, message):
     gt_path, _, images = _coco(tmp_path)
     bad = tmp_path / "bad.json"
-    bad.write_text('[{"image_id": 99, "category_id": 1, "bbox": [1, 1, 2, 2], "score": 1}]')
+    bad.write_text(body)
     result = _import(tmp_path, database_url, "coco", str(gt_path), "--images", str(images),
                      "--dataset", "cli", "--predictions", str(bad))
     assert result.exit_code == 2, result.output
+    assert message in _text(result)
     assert _state(tmp_path, database_url) == ([], [])
 
 

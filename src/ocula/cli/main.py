@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ocula.client.client import Client
-from ocula.errors import OculaError
+from ocula.errors import OculaError, ValidationError
 
 app = typer.Typer(help="Ocula: find where your detector fails, and fix your dataset.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -77,7 +77,14 @@ def import_command(
     try:
         data = io.import_coco(path, images) if fmt == "coco" else io.REGISTRY[fmt](path)
         # Read the results before anything is written, so a bad file writes nothing.
-        preds = io.import_coco_results(predictions, data) if predictions is not None else None
+        preds = None
+        if predictions is not None:
+            preds = io.import_coco_results(predictions, data, warnings=data.warnings)
+            if not preds:
+                raise ValidationError(
+                    f"none of the {_count_results(predictions)} results in {predictions} "
+                    "refer to an image and category of the ground truth; nothing written: "
+                    + "; ".join(data.warnings[-2:]))
         run_name = model or (predictions.stem if predictions is not None else "")
         with open_client(home, database_url) as client:
             created: list[_Created] = []
@@ -92,6 +99,11 @@ def import_command(
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
+def _count_results(path: Path) -> int:
+    body = json.loads(path.read_text(encoding="utf-8"))
+    return len(body.get("annotations", []) if isinstance(body, dict) else body)
+
+
 # What an import created, to delete if it fails: (delete function, id, description).
 _Created = tuple[Callable[[str], Any], str, str]
 
@@ -102,7 +114,10 @@ def _write_import(client: Client, dataset: str, data: Any, preds: list[Any] | No
     creates, so that a failure can remove them."""
     ds = next((d for d in client.datasets if d.name == dataset), None)
     if ds is None:
-        ds = client.create_dataset(dataset)
+        # A COCO file's categories (ids, supercategories, skeletons, unused ones) stay
+        # with the dataset, so that `ocula export` writes them back as they were.
+        coco = {k: v for k, v in data.info.get("coco", {}).items() if k == "categories"}
+        ds = client.create_dataset(dataset, metadata={"coco": coco} if coco else None)
         created.append((client.delete_dataset, ds.id, f"dataset {ds.name!r}"))
     appended = ds.append(data.items, copy_media=copy_media, progress=True)
     annotated = ds.annotate(data.annotations, progress=True)

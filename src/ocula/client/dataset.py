@@ -160,7 +160,9 @@ class Dataset:
                     version: int | str | None = None) -> dict[str, int]:
         """Write the dataset (or one slice) with its ground truth, current or at
         ``version``, as a COCO instances JSON file; returns counts. An object slice
-        exports exactly its boxes (current labels, predictions with their scores)."""
+        exports exactly its boxes (current labels, predictions with their scores).
+        Category records kept in the dataset's ``metadata["coco"]["categories"]`` (set
+        by ``ocula import coco``) keep their ids, supercategories and skeletons."""
         chosen = self.get_slice(slice) if slice is not None else None
         if chosen is not None and chosen.info()["kind"] == "object":
             if version is not None:
@@ -170,7 +172,10 @@ class Dataset:
         else:
             items = chosen.items if chosen is not None else self.items
             refs = [it.reference_id for it in items] if chosen is not None else None
-            coco = export_coco(items, self.annotations(version=version, reference_ids=refs))
+            meta = self._backend.get_dataset(self.id).get("metadata") or {}
+            categories = (meta.get("coco") or {}).get("categories") or None
+            coco = export_coco(items, self.annotations(version=version, reference_ids=refs),
+                               categories=categories)
         Path(path).write_text(json.dumps(coco))
         return {"images": len(coco["images"]), "annotations": len(coco["annotations"]),
                 "categories": len(coco["categories"])}

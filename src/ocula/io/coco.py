@@ -546,6 +546,8 @@ def _record(group: dict[str, Any], *, image_id: Any, category_id: Any) -> dict[s
     scores = [p.confidence for p in parts if getattr(p, "confidence", None) is not None]
     if first.is_prediction and scores:
         rec["score"] = scores[0]
+    elif not first.is_prediction and "score" in (first.metadata or {}):
+        rec["score"] = first.metadata["score"]  # model-made ground truth keeps its score
     return rec
 
 

@@ -185,7 +185,7 @@ def test_commit_bad_cases(client: ocula.Client, images) -> None:
     ds.append([DatasetItem(str(images[0]), "a"), DatasetItem(str(images[1]), "b")])
     model = client.add_model("m", "m")
     empty = model.create_run("empty", ds, [])
-    with pytest.raises(ValidationError, match="no box predictions"):
+    with pytest.raises(ValidationError, match="no box, mask or polygon predictions"):
         empty.commit()
     # Predictions where there is no ground truth at all: all false positives.
     run = model.create_run("r", ds, [BoxPrediction("car", 1, 1, 5, 5, reference_id="b",

@@ -7,14 +7,19 @@ one transaction: a re-commit after any change gives exactly what a fresh commit 
 
 What is evaluated depends on ``iou_type``:
 
-* ``"bbox"`` (default): box predictions against every ground truth with a box extent
-  (boxes, and the extents of polygons and masks), as COCO's ``bbox`` protocol does;
+* ``"bbox"`` (default): every object with an extent, once: its box part, else the pixel
+  box of its polygon or mask. An object is one source record, whose parts share an
+  ``annotation_id`` base (``"17"``, ``"17/polygon"``, ``"17/mask"``: see
+  :data:`ocula.core.types.PART_SUFFIXES`), so a COCO record imported as box + polygon is
+  one ground truth, and a mask-only run is scored by its masks' boxes, as pycocotools'
+  ``loadRes`` derives them;
 * ``"segm"``: mask and polygon predictions against mask and polygon ground truth, by
   pixel IoU, as COCO's ``segm`` protocol does. Polygons are rasterised at their item's
   size exactly as pycocotools rasterises them; masks are compared as RLE, never as
   bitmaps (:mod:`ocula.core.evaluation.segm`). The area that sets a ground truth's COCO
   size range is its stored area (COCO's segmentation ``area`` when imported); a
-  prediction's is its pixel count, as pycocotools' ``loadRes`` sets it.
+  predicted mask's is its stored area (the COCO importer stores the one ``loadRes``
+  gives), a predicted polygon's its pixel count.
 
 Documented behaviour for odd runs:
 
@@ -229,9 +234,10 @@ class EvaluationService(ServiceBase):
             return ValidationError(
                 f"model run {run.name!r} has no mask or polygon predictions to evaluate "
                 f"with iou_type='segm' (upload MaskPrediction or PolygonPrediction objects){hint}")
-        hint = ("; its mask/polygon predictions are evaluated with iou_type='segm'"
-                if any(kinds.get(k) for k in _SEGM_TYPES) else "")
-        return ValidationError(f"model run {run.name!r} has no box predictions to commit{hint}")
+        hint = ("; its keypoints are evaluated with iou_type='keypoints'"
+                if kinds.get("keypoints") else "")
+        return ValidationError(f"model run {run.name!r} has no box, mask or polygon "
+                               f"predictions to commit{hint}")
 
     # --- commit ---------------------------------------------------------------------
 

@@ -32,7 +32,12 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ocula.core.evaluation.coco_files import image_order, loadres_branch, resolve_image
+from ocula.core.evaluation.coco_files import (
+    image_order,
+    loadres_branch,
+    resolve_image,
+    result_rule,
+)
 from ocula.core.types import (
     BoxAnnotation,
     BoxPrediction,
@@ -215,7 +220,7 @@ def _convert(ann: dict, *, ann_id: str, item: DatasetItem, cat: dict, kinds: set
         segm_parts = _segmentation(seg, common=common, shape=shape, meta=meta, ann_id=ann_id,
                                    item=item, kinds=kinds, prediction=prediction,
                                    warnings=warnings)
-    rule = _record_rule(branch, box is not None, bool(seg), ann.get("keypoints") is not None)
+    rule = result_rule(branch, ann) if branch is not None else None
     kp_part = None
     if ann.get("keypoints") is not None:
         points, names, skeleton = _keypoints(ann["keypoints"], cat, what=what, ref=ref,
@@ -253,20 +258,6 @@ def _convert(ann: dict, *, ann_id: str, item: DatasetItem, cat: dict, kinds: set
     if not out and box is None and not seg and ann.get("keypoints") is None:
         warnings.append(f"{what} on {ref!r} has no bbox, segmentation or keypoints; skipped")
     return out
-
-
-def _record_rule(branch: str | None, has_box: bool, has_segm: bool, has_keypoints: bool
-                 ) -> str | None:
-    """How a result's area and box are made: the file's ``loadRes`` branch when the
-    record has what that branch reads, else the first of box, mask, keypoints it has
-    (pycocotools would crash on such a mixed file; Ocula reads it record by record).
-    None for ground truth."""
-    if branch is None:
-        return None
-    have = {"bbox": has_box, "segm": has_segm, "keypoints": has_keypoints}
-    if have[branch]:
-        return branch
-    return next((rule for rule, present in have.items() if present), branch)
 
 
 def _segmentation(seg: Any, *, common: dict, shape: dict, meta: dict, ann_id: str,

@@ -25,7 +25,9 @@ files people actually have:
   - else it has ``keypoints``: box and area = the extent of all its points (unlabelled
     ``0, 0`` points included).
 
-  A stale ``area`` written in a results file is never read.
+  A file that mixes forms (pycocotools crashes on one) is read result by result, each
+  with the first rule that fits it (:func:`result_rule`). A stale ``area`` written in a
+  results file is never read.
 * Ground truth keeps its own ``area`` (w·h when absent) and ``bbox``; ``iscrowd`` is
   truthy or not; an ``ignore`` field is overwritten by ``iscrowd`` (as pycocotools
   does), and for keypoints a ground truth with ``num_keypoints == 0`` is ignored.
@@ -45,8 +47,8 @@ from ocula.core.evaluation.inputs import Detections, GroundTruth
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.errors import GeometryError, ValidationError
 
-__all__ = ["IOU_TYPES", "CocoInputs", "image_order", "load_coco", "loadres_branch",
-           "resolve_image"]
+__all__ = ["IOU_TYPES", "CocoInputs", "evaluate_inputs", "image_order", "load_coco",
+           "loadres_branch", "resolve_image", "result_rule"]
 
 IOU_TYPES = ("bbox", "segm", "keypoints")
 
@@ -307,26 +309,34 @@ def _gt_masks(rows: list[tuple[int, Any, Mapping[str, Any]]],
     return MaskSet(counts, hs, ws)
 
 
+def result_rule(branch: str, result: Mapping[str, Any]) -> str:
+    """How one result's area and box are made: the file's ``loadRes`` branch when the
+    result has what that branch reads, else the first of box, mask, keypoints it has.
+    pycocotools crashes on such a mixed file; Ocula reads it result by result."""
+    have = {"bbox": "bbox" in result and result["bbox"] != [],
+            "segm": "segmentation" in result, "keypoints": "keypoints" in result}
+    if have[branch]:
+        return branch
+    return next((rule for rule, present in have.items() if present), branch)
+
+
 def _detections(out: CocoInputs, rows: list[tuple[int, Any, Mapping[str, Any]]],
                 order: Mapping[Any, int], sizes: Mapping[Any, tuple[Any, Any]],
                 branch: str, gt_masks: MaskSet | None) -> None:
     n = len(rows)
     bbox = np.zeros((n, 4), dtype=np.float64)
     area = np.zeros(n, dtype=np.float64)
-    need_masks = out.iou_type == "segm" or branch == "segm"
+    rules = [result_rule(branch, res) for _, _, res in rows]
+    need_masks = out.iou_type == "segm" or "segm" in rules
     counts: list[list[int]] = []
     hs: list[int] = []
     ws: list[int] = []
-    for k, (i, img, res) in enumerate(rows):
+    for k, ((i, img, res), rule) in enumerate(zip(rows, rules, strict=True)):
         what = f"result #{i}"
-        if branch == "bbox":
-            if "bbox" not in res:
-                raise ValidationError(
-                    f"{what} has no 'bbox' but the first result has one; pycocotools reads "
-                    "every result the way it reads the first")
-            bbox[k] = _box(res["bbox"], what)
+        if rule == "bbox":
+            bbox[k] = _box(res.get("bbox"), what)
             area[k] = bbox[k, 2] * bbox[k, 3]
-        elif branch == "keypoints":
+        elif rule == "keypoints":
             kp = _keypoint_triplets(res.get("keypoints"), what)
             xs, ys = kp[0::3], kp[1::3]
             x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
@@ -334,12 +344,10 @@ def _detections(out: CocoInputs, rows: list[tuple[int, Any, Mapping[str, Any]]],
             area[k] = (x1 - x0) * (y1 - y0)
         if need_masks:
             segm = res.get("segmentation")
-            if segm is None and branch == "bbox":
+            if segm is None and rule != "segm":
+                # loadRes' box branch: a result without a mask is its box's rectangle.
                 x, y, w, h = bbox[k]
                 segm = [[x, y, x, y + h, x + w, y + h, x + w, y]]
-            elif segm is None:
-                raise ValidationError(f"{what} has no 'segmentation' to evaluate with "
-                                      "iou_type='segm'")
             c, h, w = mask_counts(segm, *sizes[img], what=what)
             counts.append(c)
             hs.append(h)
@@ -347,12 +355,11 @@ def _detections(out: CocoInputs, rows: list[tuple[int, Any, Mapping[str, Any]]],
         if out.iou_type == "keypoints":
             out.dt_keypoints.append(_keypoint_triplets(res.get("keypoints"), what))
     masks = MaskSet(counts, hs, ws) if need_masks else None
-    if branch == "segm":
-        assert masks is not None
-        area[:] = masks.area
-        for k, (_, _, res) in enumerate(rows):
-            bbox[k] = (_box(res["bbox"], f"result #{rows[k][0]}") if "bbox" in res else
-                       _mask_box(masks, k))
+    for k, ((i, _, res), rule) in enumerate(zip(rows, rules, strict=True)):
+        if rule == "segm":
+            assert masks is not None
+            area[k] = masks.area[k]
+            bbox[k] = _box(res["bbox"], f"result #{i}") if "bbox" in res else _mask_box(masks, k)
     scores = []
     for i, _, res in rows:
         score = res.get("score")

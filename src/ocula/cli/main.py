@@ -22,7 +22,7 @@ HomeOpt = Annotated[Path | None, typer.Option(
 DbOpt = Annotated[str | None, typer.Option(
     "--database-url", envvar="OCULA_DATABASE_URL",
     help="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://user@host/db.")]
-FORMATS = ("coco", "voc", "yolo", "pennfudan")
+FORMATS = ("coco", "voc", "yolo", "pennfudan", "cvat")
 
 
 def open_client(home: Path | None, database_url: str | None) -> Client:
@@ -94,20 +94,25 @@ def import_command(
 @app.command("export")
 def export_command(
     dataset: Annotated[str, typer.Argument(help="Dataset name or id.")],
-    out: Annotated[Path, typer.Argument(help="Output file (COCO JSON).")],
+    out: Annotated[Path, typer.Argument(help="Output file (COCO JSON or CVAT XML).")],
     slice_name: Annotated[str | None, typer.Option("--slice", help="Export only this "
                                                    "slice.")] = None,
     version: Annotated[str | None, typer.Option(help="Label version (number or name); "
                                                 "default: current.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="coco, or cvat (CVAT for images "
+                                     "1.1 XML).")] = "coco",
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Export a dataset or slice with its ground truth as COCO JSON."""
+    """Export a dataset or slice with its ground truth as COCO JSON or CVAT XML."""
+    if fmt not in ("coco", "cvat"):
+        raise typer.BadParameter(f"unknown export format {fmt!r}; expected coco or cvat")
     try:
         with open_client(home, database_url) as client:
             ds = client.get_dataset(dataset)
             v: int | str | None = int(version) if version and version.isdecimal() else version
-            summary = ds.export_coco(out, slice=slice_name, version=v)
+            export = ds.export_cvat if fmt == "cvat" else ds.export_coco
+            summary = export(out, slice=slice_name, version=v)
     except OculaError as exc:
         raise fail(exc) from exc
     console.print(f"wrote {out}: {summary['images']} images, {summary['annotations']} "

@@ -421,6 +421,19 @@ def test_export_from_coco_groups_parts_and_keeps_masks_exact(tmp_path: Path) -> 
     assert back.categories == ["cat", "dog"]
 
 
+def test_a_loose_mask_box_comes_back_tight_with_the_same_pixels(tmp_path: Path) -> None:
+    images = """
+  <image id="0" name="a.jpg" width="10" height="10">
+    <mask label="person" occluded="0" rle="5, 1, 6" left="2" top="3" width="4" height="3"/>
+  </image>"""
+    first = import_cvat(write_cvat(tmp_path / "in", images))
+    out = export_cvat(first.items, first.annotations, tmp_path / "out.xml")
+    assert ET.parse(out).getroot().find("image/mask").attrib == {
+        "label": "person", "occluded": "0", "rle": "0, 1", "left": "3", "top": "4",
+        "width": "1", "height": "1"}
+    assert import_cvat(out).annotations[0].mask == first.annotations[0].mask
+
+
 def import_coco_from(tmp_path: Path, items: list, anns: list):
     """The objects through a COCO file, so they carry COCO's part ids and fields."""
     import json

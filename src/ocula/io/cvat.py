@@ -20,7 +20,7 @@ Metadata layout, each key present only when the XML has it::
 
     {"occluded": bool, "z_order": int, "source": str,
      "group_id": int,      # omitted when 0 (no group), as CVAT writes it
-     "rotation": float,    # boxes: degrees clockwise about the centre, omitted when 0;
+     "rotation": float,    # boxes: CVAT's degrees about the centre, omitted when 0;
                            # x/y/width/height stay the box before rotation
      "attributes": {name: value}}
 
@@ -585,7 +585,8 @@ def export_cvat(items: Sequence[DatasetItem], annotations: Sequence[Any], out_pa
     ``imported.info["cvat"]["labels"]`` (which keep colours and attribute specs). Other
     labels follow in sorted order; attributes no record declares get a spec inferred
     from their values (checkbox, number or text). Ground-truth boxes, polygons, visible
-    keypoints, masks and categories are written, predictions are not; parts of one
+    keypoints (without names), masks (over their tight box) and categories are
+    written; predictions are not, and other metadata keys are left out. Parts of one
     source object (same base id, e.g. COCO's box and polygon) share a new ``group_id``.
     Image ids are the items' ``cvat_id`` when all are distinct, else 0..N-1.
     """
@@ -611,8 +612,9 @@ def export_cvat(items: Sequence[DatasetItem], annotations: Sequence[Any], out_pa
         names.add(ref)
         width, height = item_size(item, by_item.get(ref, ()))
         attrs = {"id": str(image_id), "name": ref, "width": str(width), "height": str(height)}
-        extra = (item.metadata or {}).get("cvat_attributes") or {}
-        attrs.update({str(k): str(v) for k, v in extra.items() if k not in _IMAGE_FIELDS})
+        extra = (item.metadata or {}).get("cvat_attributes")
+        if isinstance(extra, dict):
+            attrs.update({str(k): str(v) for k, v in extra.items() if k not in _IMAGE_FIELDS})
         image = ET.SubElement(root, "image", attrs)
         for obj in by_item.get(ref, ()):
             _write_shape(image, obj, (width, height), groups.get(id(obj)))

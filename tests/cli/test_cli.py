@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 import ocula
 from ocula.cli.main import app
+from ocula.io import import_cvat
 from tests.conftest import make_images
 
 runner = CliRunner()
@@ -101,3 +103,51 @@ def test_slice_commit_and_metrics_from_the_cli(database_url: str, tmp_path: Path
     assert metrics["slice"] == "test" and set(metrics["stats"]) >= {"AP", "AP50", "AR100"}
     result = runner.invoke(app, ["runs", "metrics", "cli", "nope", *common])
     assert result.exit_code == 2 and "no model run" in _text(result)
+
+
+CVAT = """<?xml version="1.0" encoding="utf-8"?>
+<annotations>
+  <version>1.1</version>
+  <meta><task><labels>
+    <label><name>car</name><attributes><attribute><name>parked</name>
+      <input_type>checkbox</input_type><default_value>false</default_value>
+      <values>false</values></attribute></attributes></label>
+    <label><name>road</name><attributes/></label>
+    <label><name>day</name><attributes/></label>
+  </labels></task></meta>
+  <image id="0" name="img_0000.jpg" width="100" height="80" subset="train">
+    <box label="car" source="manual" occluded="1" xtl="5.5" ytl="5" xbr="25" ybr="45.25"
+         rotation="30" z_order="1" group_id="2"><attribute name="parked">true</attribute></box>
+    <polygon label="road" occluded="0" points="0,60;99.5,60;99.5,79;0,79" z_order="0"/>
+    <points label="car" occluded="0" points="10,10;20.5,30"/>
+    <polyline label="road" occluded="0" points="1,1;2,2"/>
+    <tag label="day" source="manual"/>
+  </image>
+  <image id="1" name="img_0001.jpg" width="100" height="80">
+    <mask label="road" occluded="0" rle="3, 2, 1, 4" left="90" top="70" width="5" height="2"/>
+  </image>
+</annotations>
+"""
+
+
+def test_cvat_import_and_export_roundtrip(database_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "cvat"
+    make_images(folder / "images", 2, size=(100, 80))
+    (folder / "annotations.xml").write_text(CVAT)
+    common = ["--home", str(tmp_path / "home"), "--database-url", database_url]
+    result = runner.invoke(app, ["import", "cvat", str(folder), "--dataset", "cv", *common])
+    assert result.exit_code == 0, result.output
+    assert "2 new items" in _text(result) and "5 annotations written" in _text(result)
+    assert "1 x <polyline>: skipped" in _text(result)
+
+    out = tmp_path / "export.xml"
+    result = runner.invoke(app, ["export", "cv", str(out), "--format", "cvat", *common])
+    assert result.exit_code == 0, result.output
+    assert "2 images, 5 annotations, 3 categories" in _text(result)
+    before, after = import_cvat(folder), import_cvat(out, folder / "images")
+    assert [i.to_payload() for i in after.items] == [i.to_payload() for i in before.items]
+    by_id = attrgetter("annotation_id")
+    assert [a.to_payload() for a in sorted(after.annotations, key=by_id)] == \
+        [a.to_payload() for a in sorted(before.annotations, key=by_id)]
+    result = runner.invoke(app, ["export", "cv", str(out), "--format", "voc", *common])
+    assert result.exit_code != 0 and "expected coco or cvat" in _text(result)

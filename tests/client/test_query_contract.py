@@ -225,6 +225,10 @@ def test_export_slice(any_client: Client, scene: Dataset, tmp_path: Path) -> Non
     assert scene.export_coco(out, slice="rain")["annotations"] == 5
     with pytest.raises(ValidationError):
         scene.export_coco(out, slice="fp", version=1)
+    assert scene.export_cvat(tmp_path / "rain.xml", slice="rain") == {
+        "images": 3, "annotations": 5, "categories": 2}
+    with pytest.raises(ValidationError, match="COCO only"):
+        scene.export_cvat(tmp_path / "fp.xml", slice="fp")
 
 
 @pytest.mark.parametrize(("slice_", "query"), [

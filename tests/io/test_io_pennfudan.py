@@ -110,7 +110,7 @@ def test_bad_inputs(tmp_path):
 
 
 def test_registry(tmp_path):
-    assert set(ocula.io.REGISTRY) == {"coco", "voc", "yolo", "pennfudan"}
+    assert set(ocula.io.REGISTRY) == {"coco", "voc", "yolo", "pennfudan", "cvat"}
     assert set(ocula.io.EXPORTERS) == set(ocula.io.REGISTRY)
     root = make_pennfudan(tmp_path / "PennFudanPed")
     data = ocula.io.REGISTRY["pennfudan"](root)

@@ -23,7 +23,7 @@ HomeOpt = Annotated[Path | None, typer.Option(
 DbOpt = Annotated[str | None, typer.Option(
     "--database-url", envvar="OCULA_DATABASE_URL",
     help="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://user@host/db.")]
-FORMATS = ("coco", "voc", "yolo", "pennfudan")
+FORMATS = ("coco", "voc", "yolo", "pennfudan", "cvat")
 
 
 def open_client(home: Path | None, database_url: str | None) -> Client:
@@ -56,7 +56,7 @@ def import_command(
     path: Annotated[Path, typer.Argument(help="Labels file (COCO JSON) or dataset folder.")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (created "
                                          "if missing).")],
-    images: Annotated[Path | None, typer.Option(help="COCO: the images folder.")] = None,
+    images: Annotated[Path | None, typer.Option(help="COCO, CVAT: the images folder.")] = None,
     predictions: Annotated[Path | None, typer.Option(
         help="COCO results JSON to import as a model run.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name for --predictions.")] = None,
@@ -75,7 +75,9 @@ def import_command(
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; expected one of {FORMATS}")
     try:
-        data = io.import_coco(path, images) if fmt == "coco" else io.REGISTRY[fmt](path)
+        # COCO and CVAT labels name images that may live in another folder.
+        args = (path, images) if fmt in ("coco", "cvat") else (path,)
+        data = io.REGISTRY[fmt](*args)
         # Read the results before anything is written, so a bad file writes nothing.
         preds = None
         if predictions is not None:
@@ -114,10 +116,13 @@ def _write_import(client: Client, dataset: str, data: Any, preds: list[Any] | No
     creates, so that a failure can remove them."""
     ds = next((d for d in client.datasets if d.name == dataset), None)
     if ds is None:
-        # A COCO file's categories (ids, supercategories, skeletons, unused ones) stay
-        # with the dataset, so that `ocula export` writes them back as they were.
-        coco = {k: v for k, v in data.info.get("coco", {}).items() if k == "categories"}
-        ds = client.create_dataset(dataset, metadata={"coco": coco} if coco else None)
+        # A COCO file's categories (ids, supercategories, skeletons, unused ones) and a
+        # CVAT file's label specs stay with the dataset, so that `ocula export` writes
+        # them back as they were.
+        kept = {fmt: {key: data.info[fmt][key]} for fmt, key in (("coco", "categories"),
+                                                                  ("cvat", "labels"))
+                if data.info.get(fmt, {}).get(key)}
+        ds = client.create_dataset(dataset, metadata=kept or None)
         created.append((client.delete_dataset, ds.id, f"dataset {ds.name!r}"))
     appended = ds.append(data.items, copy_media=copy_media, progress=True)
     annotated = ds.annotate(data.annotations, progress=True)
@@ -151,20 +156,25 @@ def _undo(created: list[_Created]) -> None:
 @app.command("export")
 def export_command(
     dataset: Annotated[str, typer.Argument(help="Dataset name or id.")],
-    out: Annotated[Path, typer.Argument(help="Output file (COCO JSON).")],
+    out: Annotated[Path, typer.Argument(help="Output file (COCO JSON or CVAT XML).")],
     slice_name: Annotated[str | None, typer.Option("--slice", help="Export only this "
                                                    "slice.")] = None,
     version: Annotated[str | None, typer.Option(help="Label version (number or name); "
                                                 "default: current.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="coco, or cvat (CVAT for images "
+                                     "1.1 XML).")] = "coco",
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Export a dataset or slice with its ground truth as COCO JSON."""
+    """Export a dataset or slice with its ground truth as COCO JSON or CVAT XML."""
+    if fmt not in ("coco", "cvat"):
+        raise typer.BadParameter(f"unknown export format {fmt!r}; expected coco or cvat")
     try:
         with open_client(home, database_url) as client:
             ds = client.get_dataset(dataset)
             v: int | str | None = int(version) if version and version.isdecimal() else version
-            summary = ds.export_coco(out, slice=slice_name, version=v)
+            export = ds.export_cvat if fmt == "cvat" else ds.export_coco
+            summary = export(out, slice=slice_name, version=v)
     except OculaError as exc:
         raise fail(exc) from exc
     console.print(f"wrote {out}: {summary['images']} images, {summary['annotations']} "

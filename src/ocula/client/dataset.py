@@ -11,7 +11,7 @@ from ocula.client.model import ModelRun
 from ocula.client.progress import batched, progress_bar
 from ocula.core.types import DatasetItem, payload_to_annotation
 from ocula.errors import ValidationError
-from ocula.io import export_coco
+from ocula.io import export_coco, export_cvat
 
 if TYPE_CHECKING:
     from ocula.client.client import Client
@@ -170,15 +170,35 @@ class Dataset:
                                       "without a version")
             coco = self._backend.export_slice(chosen.id, "coco")
         else:
-            items = chosen.items if chosen is not None else self.items
-            refs = [it.reference_id for it in items] if chosen is not None else None
             meta = self._backend.get_dataset(self.id).get("metadata") or {}
             categories = (meta.get("coco") or {}).get("categories") or None
-            coco = export_coco(items, self.annotations(version=version, reference_ids=refs),
-                               categories=categories)
+            coco = export_coco(*self._ground_truth(chosen, version), categories=categories)
         Path(path).write_text(json.dumps(coco))
         return {"images": len(coco["images"]), "annotations": len(coco["annotations"]),
                 "categories": len(coco["categories"])}
+
+    def export_cvat(self, path: str | Path, *, slice: str | None = None,
+                    version: int | str | None = None) -> dict[str, int]:
+        """Write the dataset (or one item slice) with its ground truth, current or at
+        ``version``, as a CVAT for images 1.1 XML file; returns counts. Object slices
+        hold predictions too and export as COCO only. Label specs kept in the dataset's
+        ``metadata["cvat"]["labels"]`` (set by ``ocula import cvat``) are written back."""
+        chosen = self.get_slice(slice) if slice is not None else None
+        if chosen is not None and chosen.info()["kind"] == "object":
+            raise ValidationError("an object slice exports as COCO only (export_coco)")
+        items, annotations = self._ground_truth(chosen, version)
+        meta = self._backend.get_dataset(self.id).get("metadata") or {}
+        export_cvat(items, annotations, path,
+                    categories=(meta.get("cvat") or {}).get("labels") or None)
+        return {"images": len(items), "annotations": len(annotations),
+                "categories": len({a.label for a in annotations})}
+
+    def _ground_truth(self, chosen: Slice | None, version: int | str | None
+                      ) -> tuple[list[DatasetItem], list[Any]]:
+        """The items of the dataset (or of an item slice) and their labels at ``version``."""
+        items = chosen.items if chosen is not None else self.items
+        refs = [it.reference_id for it in items] if chosen is not None else None
+        return items, self.annotations(version=version, reference_ids=refs)
 
     # --- slices and runs ------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Importers read files and return plain domain objects (:mod:`ocula.core.types`) in an
 :class:`ImportedData`; they never touch a store. Exporters take items + annotations
-and return a dict (COCO) or write a folder (VOC, YOLO, Penn-Fudan)::
+and return a dict (COCO), write a folder (VOC, YOLO, Penn-Fudan) or a file (CVAT)::
 
     ImportedData(items, annotations, predictions, categories, info, warnings)
     Prediction = BoxPrediction | PolygonPrediction | ... (union of the prediction types)
@@ -12,6 +12,7 @@ and return a dict (COCO) or write a folder (VOC, YOLO, Penn-Fudan)::
     import_voc(path, *, image_set=None) -> ImportedData
     import_yolo(path, class_names=None) -> ImportedData   # names: list or {index: name}
     import_pennfudan(path, *, label="pedestrian") -> ImportedData
+    import_cvat(path, images_dir=None) -> ImportedData    # annotations.xml or its folder
 
     export_coco(items, annotations=(), predictions=None, *, categories=None,
                 info=None, licenses=None) -> dict
@@ -21,11 +22,13 @@ and return a dict (COCO) or write a folder (VOC, YOLO, Penn-Fudan)::
     export_yolo(items, annotations, out_dir, *, class_names=None, geometry="auto",
                 copy_images=True) -> Path
     export_pennfudan(items, annotations, out_dir, *, copy_images=True) -> Path
+    export_cvat(items, annotations, out_path, *, categories=None) -> Path
 
     REGISTRY = {"coco": import_coco, "voc": import_voc, "yolo": import_yolo,
-                "pennfudan": import_pennfudan}       # each callable as f(path)
+                "pennfudan": import_pennfudan, "cvat": import_cvat}  # each as f(path)
     EXPORTERS = {"coco": save_coco, "voc": export_voc, "yolo": export_yolo,
-                 "pennfudan": export_pennfudan}    # each callable as f(items, anns, out)
+                 "pennfudan": export_pennfudan,
+                 "cvat": export_cvat}              # each callable as f(items, anns, out)
 
 What each format reads (details in each module's docstring):
 
@@ -73,6 +76,7 @@ from .coco import (
     import_coco_results,
     save_coco,
 )
+from .cvat import export_cvat, import_cvat
 from .pennfudan import export_pennfudan, import_pennfudan
 from .voc import export_voc, import_voc
 from .yolo import export_yolo, import_yolo
@@ -82,6 +86,7 @@ REGISTRY: dict[str, Callable[..., ImportedData]] = {
     "voc": import_voc,
     "yolo": import_yolo,
     "pennfudan": import_pennfudan,
+    "cvat": import_cvat,
 }
 
 EXPORTERS: dict[str, Callable[..., Any]] = {
@@ -89,6 +94,7 @@ EXPORTERS: dict[str, Callable[..., Any]] = {
     "voc": export_voc,
     "yolo": export_yolo,
     "pennfudan": export_pennfudan,
+    "cvat": export_cvat,
 }
 
 __all__ = [
@@ -98,11 +104,13 @@ __all__ = [
     "Prediction",
     "export_coco",
     "export_coco_results",
+    "export_cvat",
     "export_pennfudan",
     "export_voc",
     "export_yolo",
     "import_coco",
     "import_coco_results",
+    "import_cvat",
     "import_pennfudan",
     "import_voc",
     "import_yolo",

@@ -82,7 +82,11 @@ def coco_pair(seed: int, *, form: str | None = None, string_ids: bool = False
     else:
         cat_ids = [int(v) for v in rng.choice(np.arange(1, 91), int(rng.integers(2, 5)),
                                               replace=False)]
-        cats = [{"id": c, "name": f"c{c}", "supercategory": "thing"} for c in cat_ids]
+        # Names in another order than ids: pycocotools averages classes in id order.
+        words = ["zebra", "apple", "mango", "kiwi", "fig", "lime"]
+        names = [str(w) for w in rng.choice(words, len(cat_ids), replace=False)]
+        cats = [{"id": c, "name": n, "supercategory": "thing"}
+                for c, n in zip(cat_ids, names, strict=True)]
     # The last category never has ground truth; results also use an unknown one.
     gt_cats = [c["id"] for c in cats[:-1]] if len(cats) > 1 else [cats[0]["id"]]
     anns: list[dict[str, Any]] = []

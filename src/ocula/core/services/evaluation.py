@@ -127,6 +127,17 @@ def _columns(rows: list[Any], *, scores: bool) -> dict[str, np.ndarray]:
     return out
 
 
+def _label_order(coco_order: list[str], gt: GroundTruth, dt: Detections) -> list[str] | None:
+    """The order classes are averaged in: pycocotools averages over categories in id
+    order, and a float sum in another order can differ in its last bit. Labels the COCO
+    categories do not name follow, sorted; None (sorted labels) without categories."""
+    if not coco_order:
+        return None
+    present = set(np.unique(gt.label).tolist()) | set(np.unique(dt.label).tolist())
+    known = set(coco_order)
+    return [*coco_order, *sorted(present - known)]
+
+
 def _base_of(col: Any) -> Any:
     """SQL: the object id an annotation id belongs to (``"17/mask"`` -> ``"17"``;
     :func:`ocula.core.types.base_id`)."""
@@ -349,11 +360,12 @@ class EvaluationService(ServiceBase):
             if iou_type == "segm" and len(dt) == 0 and not any(
                     self._prediction_kinds(conn, run.pk).get(k) for k in _SEGM_TYPES):
                 raise self._no_predictions(conn, run, iou_type)
+            order = self._coco_label_order(conn, run.dataset_pk)
             ann_ids = self._public_ids(conn, t.annotations, gt.id)
             pred_ids = self._public_ids(conn, t.predictions, dt.id)
         # All same-image pairs first: the later calls find their mask IoUs cached.
         match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
-        coco = evaluate_coco(gt, dt, pair_iou=pair_iou)
+        coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=_label_order(order, gt, dt))
         point = operating_point(match, confidence_threshold)
         best = best_f1(match)
         per_class = {p: vars(v) for p, v in per_class_operating_points(
@@ -382,6 +394,20 @@ class EvaluationService(ServiceBase):
                                                 cm.entry_det_id, strict=True)],
             },
         }
+
+    def _coco_label_order(self, conn: Connection, dataset_pk: int) -> list[str]:
+        """Label names in COCO category id order, from the categories kept in the
+        dataset's ``metadata["coco"]`` (``ocula import coco`` keeps them); else none."""
+        meta = conn.scalar(select(t.datasets.c.metadata).where(t.datasets.c.pk == dataset_pk))
+        cats = ((meta or {}).get("coco") or {}).get("categories") or []
+        ids = [c.get("id") for c in cats if isinstance(c, dict)]
+        kinds = {type(i) for i in ids}
+        if not cats or len(kinds) != 1 or kinds - {int, str}:
+            return []
+        names: dict[str, None] = {}
+        for cat in sorted((c for c in cats if isinstance(c, dict)), key=lambda c: c["id"]):
+            names.setdefault(str(cat.get("name")), None)
+        return list(names)
 
     def _public_ids(self, conn: Connection, table: Any, pks: np.ndarray) -> dict[int, str]:
         if len(pks) == 0:

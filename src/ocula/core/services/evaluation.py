@@ -33,13 +33,12 @@ Documented behaviour for odd runs:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from itertools import repeat
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, case, delete, exists, func, or_, select, update
+from sqlalchemy import Connection, case, delete, func, select, update
 
 from ocula.core.evaluation import (
     Detections,
@@ -52,21 +51,21 @@ from ocula.core.evaluation import (
     operating_point,
     per_class_operating_points,
 )
-from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.services import stats
-from ocula.core.services.annotations import at_version
 from ocula.core.services.base import ServiceBase, now, paused_gc
+from ocula.core.services.evaluation_sides import (
+    IOU_TYPES,
+    SEGM_TYPES,
+    label_order,
+    read_sides,
+)
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import fetch_tuples, insert_rows, insert_stream
-from ocula.core.types import PART_SUFFIXES
+from ocula.core.store.bulk import insert_rows, insert_stream
 from ocula.errors import NotFoundError, ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
            MatchStatus.IGNORED: "ignored", MatchStatus.SKIPPED: "skipped"}
-_BOXED_TYPES = ("box", "polygon", "mask")
-_SEGM_TYPES = ("mask", "polygon")
-IOU_TYPES = ("bbox", "segm")
 
 
 def _check_iou_type(iou_type: str) -> str:
@@ -75,162 +74,7 @@ def _check_iou_type(iou_type: str) -> str:
     return iou_type
 
 
-def _segm_columns(rows: list[Any], *, scores: bool) -> tuple[dict[str, np.ndarray], MaskSet]:
-    """Columns and masks of ``(pk, item_pk, label, x, y, w, h, area, crowd | confidence,
-    type, geometry, item height, item width)`` rows (geometry JSON text or decoded)."""
-    n = len(rows)
-    masks = MaskSet.from_geometry(
-        (r[9] for r in rows),
-        (json.loads(r[10]) if isinstance(r[10], str | bytes) else r[10] for r in rows),
-        [r[11] for r in rows], [r[12] for r in rows])
-    bbox = np.array([[np.nan if v is None else v for v in r[3:7]] for r in rows],
-                    dtype=np.float64).reshape(n, 4)
-    out = {
-        "id": np.fromiter((r[0] for r in rows), np.int64, n),
-        "image": np.fromiter((r[1] for r in rows), np.int64, n),
-        "label": np.array([r[2] for r in rows], dtype=object).astype(str) if n
-        else np.array([], dtype=str),
-        "bbox": np.nan_to_num(bbox),  # empty masks have no box; IoU never reads it
-    }
-    if scores:
-        # pycocotools' loadRes: a detection's area is its pixel count, or its box's w*h
-        # when the results file gives boxes; the COCO importer stores that on the mask.
-        # A polygon's stored area is its shoelace area, so polygons take their pixels.
-        stored = np.array([np.nan if r[7] is None or r[9] != "mask" else r[7] for r in rows],
-                          dtype=np.float64)
-        out["area"] = np.where(np.isnan(stored), masks.area, stored)
-        out["extra"] = np.array([1.0 if r[8] is None else r[8] for r in rows],
-                                dtype=np.float64)
-    else:
-        # Ground truth keeps its own (COCO segmentation) area.
-        stored = np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64)
-        out["area"] = np.where(np.isnan(stored), masks.area, stored)
-        out["extra"] = np.array([bool(r[8]) for r in rows], dtype=bool)
-    return out, masks
-
-
-def _columns(rows: list[Any], *, scores: bool) -> dict[str, np.ndarray]:
-    n = len(rows)
-    out = {
-        "id": np.fromiter((r[0] for r in rows), np.int64, n),
-        "image": np.fromiter((r[1] for r in rows), np.int64, n),
-        "label": np.array([r[2] for r in rows], dtype=object).astype(str) if n
-        else np.array([], dtype=str),
-        # An empty mask has no extent: pycocotools' toBbox makes it [0, 0, 0, 0].
-        "bbox": np.nan_to_num(np.array([r[3:7] for r in rows], dtype=np.float64)
-                              .reshape(n, 4)),
-        "area": np.array([r[7] if r[7] is not None else (r[5] or 0) * (r[6] or 0)
-                          for r in rows], dtype=np.float64),
-    }
-    out["extra"] = np.array([(1.0 if r[8] is None else r[8]) if scores else bool(r[8])
-                             for r in rows], dtype=np.float64 if scores else bool)
-    return out
-
-
-def _label_order(coco_order: list[str], gt: GroundTruth, dt: Detections) -> list[str] | None:
-    """The order classes are averaged in: pycocotools averages over categories in id
-    order, and a float sum in another order can differ in its last bit. Labels the COCO
-    categories do not name follow, sorted; None (sorted labels) without categories."""
-    if not coco_order:
-        return None
-    present = set(np.unique(gt.label).tolist()) | set(np.unique(dt.label).tolist())
-    known = set(coco_order)
-    return [*coco_order, *sorted(present - known)]
-
-
-def _base_of(col: Any) -> Any:
-    """SQL: the object id an annotation id belongs to (``"17/mask"`` -> ``"17"``;
-    :func:`ocula.core.types.base_id`)."""
-    whens = [(func.substr(col, func.length(col) - (len(suffix) - 1)) == suffix,
-              func.substr(col, 1, func.length(col) - len(suffix)))
-             for suffix in PART_SUFFIXES.values()]
-    return case(*whens, else_=col)
-
-
-def _one_part_per_object(table: Any, same_state: Any) -> Any:
-    """SQL condition for box evaluation: boxes, and the polygons and masks of objects
-    that have no box part. A COCO record imported as a box plus a polygon is one object,
-    not two ground truths; a mask-only prediction is scored by its mask's box, as
-    pycocotools' ``loadRes`` derives it. ``same_state(sibling)`` restricts the sibling
-    to the same dataset and label version (annotations) or run (predictions)."""
-    sib = table.alias("sibling")
-    has_box = exists().where(sib.c.item_pk == table.c.item_pk, sib.c.type == "box",
-                             sib.c.annotation_id == _base_of(table.c.annotation_id),
-                             same_state(sib))
-    return or_(table.c.type == "box",
-               and_(table.c.type.in_(("polygon", "mask")), ~has_box))
-
-
 class EvaluationService(ServiceBase):
-    # --- reading the two sides as columns -------------------------------------------
-
-    def _gt_columns(self, conn: Connection, dataset_pk: int, version: int | None,
-                    item_pks: Any = None) -> GroundTruth:
-        a = t.annotations
-        q = (select(a.c.pk, a.c.item_pk, a.c.label, a.c.x, a.c.y, a.c.width, a.c.height,
-                    a.c.area, a.c.iscrowd)
-             .where(a.c.dataset_pk == dataset_pk, at_version(a, version),
-                    _one_part_per_object(
-                        a, lambda sib: and_(sib.c.dataset_pk == dataset_pk,
-                                            at_version(sib, version))))
-             .order_by(a.c.pk))
-        if item_pks is not None:
-            q = q.where(a.c.item_pk.in_(item_pks))
-        c = _columns(fetch_tuples(conn, q), scores=False)
-        return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
-                           iscrowd=c["extra"], id=c["id"])
-
-    def _dt_columns(self, conn: Connection, run_pk: int, item_pks: Any = None) -> Detections:
-        p = t.predictions
-        q = (select(p.c.pk, p.c.item_pk, p.c.label, p.c.x, p.c.y, p.c.width, p.c.height,
-                    p.c.area, p.c.confidence)
-             .where(p.c.run_pk == run_pk,
-                    _one_part_per_object(p, lambda sib: sib.c.run_pk == run_pk))
-             .order_by(p.c.pk))
-        if item_pks is not None:
-            q = q.where(p.c.item_pk.in_(item_pks))
-        c = _columns(fetch_tuples(conn, q), scores=True)
-        return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
-                          id=c["id"])
-
-    def _segm_gt_columns(self, conn: Connection, dataset_pk: int, version: int | None,
-                         item_pks: Any = None) -> tuple[GroundTruth, MaskSet]:
-        a, i = t.annotations, t.items
-        q = (select(a.c.pk, a.c.item_pk, a.c.label, a.c.x, a.c.y, a.c.width, a.c.height,
-                    a.c.area, a.c.iscrowd, a.c.type, a.c.geometry, i.c.height, i.c.width)
-             .join(i, i.c.pk == a.c.item_pk)
-             .where(a.c.dataset_pk == dataset_pk, at_version(a, version),
-                    a.c.type.in_(_SEGM_TYPES))
-             .order_by(a.c.pk))
-        if item_pks is not None:
-            q = q.where(a.c.item_pk.in_(item_pks))
-        c, masks = _segm_columns(fetch_tuples(conn, q), scores=False)
-        return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
-                           iscrowd=c["extra"], id=c["id"]), masks
-
-    def _segm_dt_columns(self, conn: Connection, run_pk: int,
-                         item_pks: Any = None) -> tuple[Detections, MaskSet]:
-        p, i = t.predictions, t.items
-        q = (select(p.c.pk, p.c.item_pk, p.c.label, p.c.x, p.c.y, p.c.width, p.c.height,
-                    p.c.area, p.c.confidence, p.c.type, p.c.geometry, i.c.height, i.c.width)
-             .join(i, i.c.pk == p.c.item_pk)
-             .where(p.c.run_pk == run_pk, p.c.type.in_(_SEGM_TYPES)).order_by(p.c.pk))
-        if item_pks is not None:
-            q = q.where(p.c.item_pk.in_(item_pks))
-        c, masks = _segm_columns(fetch_tuples(conn, q), scores=True)
-        return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
-                          id=c["id"]), masks
-
-    def _sides(self, conn: Connection, run: Any, version: int | None, scope: Any,
-               iou_type: str) -> tuple[GroundTruth, Detections, MaskPairIoU | None]:
-        """Ground truth, predictions and, for ``segm``, the mask IoU of their pairs."""
-        if iou_type == "bbox":
-            return (self._gt_columns(conn, run.dataset_pk, version, scope),
-                    self._dt_columns(conn, run.pk, scope), None)
-        gt, gt_masks = self._segm_gt_columns(conn, run.dataset_pk, version, scope)
-        dt, dt_masks = self._segm_dt_columns(conn, run.pk, scope)
-        return gt, dt, MaskPairIoU(dt_masks, gt_masks, gt.iscrowd)
-
     def _prediction_kinds(self, conn: Connection, run_pk: int) -> dict[str, int]:
         p = t.predictions
         return dict(conn.execute(select(p.c.type, func.count()).where(p.c.run_pk == run_pk)
@@ -277,7 +121,7 @@ class EvaluationService(ServiceBase):
         with self.db.write() as conn:
             run = self._run_row(conn, run_id)
             version = self.resolve_version(conn, run.dataset_pk, annotation_version)
-            gt, dt, pair_iou = self._sides(conn, run, version, None, iou_type)
+            gt, dt, pair_iou = read_sides(conn, run, version, None, iou_type)
             if len(dt) == 0:
                 raise self._no_predictions(conn, run, iou_type)
             match = match_detections(gt, dt, iou_threshold=float(iou_threshold),
@@ -355,17 +199,17 @@ class EvaluationService(ServiceBase):
             run = self._run_row(conn, run_id)
             version = self.resolve_version(conn, run.dataset_pk, annotation_version)
             scope = self._scope(conn, run.dataset_pk, slice)
-            gt, dt, pair_iou = self._sides(conn, run, version, scope, iou_type)
+            gt, dt, pair_iou = read_sides(conn, run, version, scope, iou_type)
             # (A slice may hold none of the run's masks: that only scores empty.)
             if iou_type == "segm" and len(dt) == 0 and not any(
-                    self._prediction_kinds(conn, run.pk).get(k) for k in _SEGM_TYPES):
+                    self._prediction_kinds(conn, run.pk).get(k) for k in SEGM_TYPES):
                 raise self._no_predictions(conn, run, iou_type)
             order = self._coco_label_order(conn, run.dataset_pk)
             ann_ids = self._public_ids(conn, t.annotations, gt.id)
             pred_ids = self._public_ids(conn, t.predictions, dt.id)
         # All same-image pairs first: the later calls find their mask IoUs cached.
         match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
-        coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=_label_order(order, gt, dt))
+        coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=label_order(order, gt, dt))
         point = operating_point(match, confidence_threshold)
         best = best_f1(match)
         per_class = {p: vars(v) for p, v in per_class_operating_points(

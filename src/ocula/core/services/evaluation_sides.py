@@ -1,0 +1,192 @@
+"""The two sides of an evaluation, read from the store as the engine's columns.
+
+Each object is evaluated once per IoU type. An object is one source record whose parts
+share an annotation id base (``"17"``, ``"17/polygon"``, ``"17/mask"``,
+``"17/keypoints"``; :data:`ocula.core.types.PART_SUFFIXES`), grouped here in SQL:
+
+* ``bbox``: an object's box part, else the pixel box of its polygon or mask (an empty
+  mask: ``[0, 0, 0, 0]``, as pycocotools' ``toBbox``);
+* ``segm``: polygons and masks, rasterised or decoded by
+  :mod:`ocula.core.evaluation.segm`;
+* ``keypoints``: keypoint parts, with their object's box, area and crowd flag from its
+  box part (which COCO's OKS reads).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, and_, case, exists, func, or_, select
+
+from ocula.core.evaluation import Detections, GroundTruth
+from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
+from ocula.core.services.annotations import at_version
+from ocula.core.store import schema as t
+from ocula.core.store.bulk import fetch_tuples
+from ocula.core.types import PART_SUFFIXES
+
+__all__ = ["IOU_TYPES", "SEGM_TYPES", "label_order", "read_sides"]
+
+SEGM_TYPES = ("mask", "polygon")
+IOU_TYPES = ("bbox", "segm")
+
+
+def _segm_columns(rows: list[Any], *, scores: bool) -> tuple[dict[str, np.ndarray], MaskSet]:
+    """Columns and masks of ``(pk, item_pk, label, x, y, w, h, area, crowd | confidence,
+    type, geometry, item height, item width)`` rows (geometry JSON text or decoded)."""
+    n = len(rows)
+    masks = MaskSet.from_geometry(
+        (r[9] for r in rows),
+        (json.loads(r[10]) if isinstance(r[10], str | bytes) else r[10] for r in rows),
+        [r[11] for r in rows], [r[12] for r in rows])
+    bbox = np.array([[np.nan if v is None else v for v in r[3:7]] for r in rows],
+                    dtype=np.float64).reshape(n, 4)
+    out = {
+        "id": np.fromiter((r[0] for r in rows), np.int64, n),
+        "image": np.fromiter((r[1] for r in rows), np.int64, n),
+        "label": np.array([r[2] for r in rows], dtype=object).astype(str) if n
+        else np.array([], dtype=str),
+        "bbox": np.nan_to_num(bbox),  # empty masks have no box; IoU never reads it
+    }
+    if scores:
+        # pycocotools' loadRes: a detection's area is its pixel count, or its box's w*h
+        # when the results file gives boxes; the COCO importer stores that on the mask.
+        # A polygon's stored area is its shoelace area, so polygons take their pixels.
+        stored = np.array([np.nan if r[7] is None or r[9] != "mask" else r[7] for r in rows],
+                          dtype=np.float64)
+        out["area"] = np.where(np.isnan(stored), masks.area, stored)
+        out["extra"] = np.array([1.0 if r[8] is None else r[8] for r in rows],
+                                dtype=np.float64)
+    else:
+        # Ground truth keeps its own (COCO segmentation) area.
+        stored = np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64)
+        out["area"] = np.where(np.isnan(stored), masks.area, stored)
+        out["extra"] = np.array([bool(r[8]) for r in rows], dtype=bool)
+    return out, masks
+
+
+def _columns(rows: list[Any], *, scores: bool) -> dict[str, np.ndarray]:
+    n = len(rows)
+    out = {
+        "id": np.fromiter((r[0] for r in rows), np.int64, n),
+        "image": np.fromiter((r[1] for r in rows), np.int64, n),
+        "label": np.array([r[2] for r in rows], dtype=object).astype(str) if n
+        else np.array([], dtype=str),
+        # An empty mask has no extent: pycocotools' toBbox makes it [0, 0, 0, 0].
+        "bbox": np.nan_to_num(np.array([r[3:7] for r in rows], dtype=np.float64)
+                              .reshape(n, 4)),
+        "area": np.array([r[7] if r[7] is not None else (r[5] or 0) * (r[6] or 0)
+                          for r in rows], dtype=np.float64),
+    }
+    out["extra"] = np.array([(1.0 if r[8] is None else r[8]) if scores else bool(r[8])
+                             for r in rows], dtype=np.float64 if scores else bool)
+    return out
+
+
+def label_order(coco_order: list[str], gt: GroundTruth, dt: Detections) -> list[str] | None:
+    """The order classes are averaged in: pycocotools averages over categories in id
+    order, and a float sum in another order can differ in its last bit. Labels the COCO
+    categories do not name follow, sorted; None (sorted labels) without categories."""
+    if not coco_order:
+        return None
+    present = set(np.unique(gt.label).tolist()) | set(np.unique(dt.label).tolist())
+    known = set(coco_order)
+    return [*coco_order, *sorted(present - known)]
+
+
+def _base_of(col: Any) -> Any:
+    """SQL: the object id an annotation id belongs to (``"17/mask"`` -> ``"17"``;
+    :func:`ocula.core.types.base_id`)."""
+    whens = [(func.substr(col, func.length(col) - (len(suffix) - 1)) == suffix,
+              func.substr(col, 1, func.length(col) - len(suffix)))
+             for suffix in PART_SUFFIXES.values()]
+    return case(*whens, else_=col)
+
+
+def _one_part_per_object(table: Any, same_state: Any) -> Any:
+    """SQL condition for box evaluation: boxes, and the polygons and masks of objects
+    that have no box part. A COCO record imported as a box plus a polygon is one object,
+    not two ground truths; a mask-only prediction is scored by its mask's box, as
+    pycocotools' ``loadRes`` derives it. ``same_state(sibling)`` restricts the sibling
+    to the same dataset and label version (annotations) or run (predictions)."""
+    sib = table.alias("sibling")
+    has_box = exists().where(sib.c.item_pk == table.c.item_pk, sib.c.type == "box",
+                             sib.c.annotation_id == _base_of(table.c.annotation_id),
+                             same_state(sib))
+    return or_(table.c.type == "box",
+               and_(table.c.type.in_(("polygon", "mask")), ~has_box))
+
+
+def _gt_columns(conn: Connection, dataset_pk: int, version: int | None,
+                item_pks: Any = None) -> GroundTruth:
+    a = t.annotations
+    q = (select(a.c.pk, a.c.item_pk, a.c.label, a.c.x, a.c.y, a.c.width, a.c.height,
+                a.c.area, a.c.iscrowd)
+         .where(a.c.dataset_pk == dataset_pk, at_version(a, version),
+                _one_part_per_object(
+                    a, lambda sib: and_(sib.c.dataset_pk == dataset_pk,
+                                        at_version(sib, version))))
+         .order_by(a.c.pk))
+    if item_pks is not None:
+        q = q.where(a.c.item_pk.in_(item_pks))
+    c = _columns(fetch_tuples(conn, q), scores=False)
+    return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
+                       iscrowd=c["extra"], id=c["id"])
+
+
+def _dt_columns(conn: Connection, run_pk: int, item_pks: Any = None) -> Detections:
+    p = t.predictions
+    q = (select(p.c.pk, p.c.item_pk, p.c.label, p.c.x, p.c.y, p.c.width, p.c.height,
+                p.c.area, p.c.confidence)
+         .where(p.c.run_pk == run_pk,
+                _one_part_per_object(p, lambda sib: sib.c.run_pk == run_pk))
+         .order_by(p.c.pk))
+    if item_pks is not None:
+        q = q.where(p.c.item_pk.in_(item_pks))
+    c = _columns(fetch_tuples(conn, q), scores=True)
+    return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
+                      id=c["id"])
+
+
+def _segm_gt_columns(conn: Connection, dataset_pk: int, version: int | None,
+                     item_pks: Any = None) -> tuple[GroundTruth, MaskSet]:
+    a, i = t.annotations, t.items
+    q = (select(a.c.pk, a.c.item_pk, a.c.label, a.c.x, a.c.y, a.c.width, a.c.height,
+                a.c.area, a.c.iscrowd, a.c.type, a.c.geometry, i.c.height, i.c.width)
+         .join(i, i.c.pk == a.c.item_pk)
+         .where(a.c.dataset_pk == dataset_pk, at_version(a, version),
+                a.c.type.in_(SEGM_TYPES))
+         .order_by(a.c.pk))
+    if item_pks is not None:
+        q = q.where(a.c.item_pk.in_(item_pks))
+    c, masks = _segm_columns(fetch_tuples(conn, q), scores=False)
+    return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
+                       iscrowd=c["extra"], id=c["id"]), masks
+
+
+def _segm_dt_columns(conn: Connection, run_pk: int,
+                     item_pks: Any = None) -> tuple[Detections, MaskSet]:
+    p, i = t.predictions, t.items
+    q = (select(p.c.pk, p.c.item_pk, p.c.label, p.c.x, p.c.y, p.c.width, p.c.height,
+                p.c.area, p.c.confidence, p.c.type, p.c.geometry, i.c.height, i.c.width)
+         .join(i, i.c.pk == p.c.item_pk)
+         .where(p.c.run_pk == run_pk, p.c.type.in_(SEGM_TYPES)).order_by(p.c.pk))
+    if item_pks is not None:
+        q = q.where(p.c.item_pk.in_(item_pks))
+    c, masks = _segm_columns(fetch_tuples(conn, q), scores=True)
+    return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
+                      id=c["id"]), masks
+
+
+def read_sides(conn: Connection, run: Any, version: int | None, scope: Any,
+               iou_type: str) -> tuple[GroundTruth, Detections, MaskPairIoU | None]:
+    """Ground truth, predictions and, for ``segm``, the mask IoU of their pairs."""
+    if iou_type == "bbox":
+        return (_gt_columns(conn, run.dataset_pk, version, scope),
+                _dt_columns(conn, run.pk, scope), None)
+    gt, gt_masks = _segm_gt_columns(conn, run.dataset_pk, version, scope)
+    dt, dt_masks = _segm_dt_columns(conn, run.pk, scope)
+    return gt, dt, MaskPairIoU(dt_masks, gt_masks, gt.iscrowd)
+

@@ -2,6 +2,8 @@
 
 * :func:`evaluate_coco` — pycocotools-exact COCO bbox evaluation: 12 summary numbers,
   per-class AP/AR, precision/recall arrays and PR curves (:class:`CocoEvaluation`).
+* :func:`evaluate_keypoints` — the same for keypoints (OKS, pycocotools' 10 numbers);
+  :class:`KeypointPairOKS` scores keypoint pairs for the other entry points.
 * :func:`match_detections` — per-row TP/FP/FN matching at one IoU threshold, optionally
   class-agnostic or with allowed cross-label matches (:class:`MatchResult`), for the store.
 * :func:`operating_point`, :func:`best_f1`, :func:`f1_curve` — precision / recall / F1 at
@@ -29,6 +31,14 @@ from ocula.core.evaluation.inputs import (
     ground_truth_from_coco,
 )
 from ocula.core.evaluation.iou import box_iou, mask_iou, polygon_iou, polygon_to_mask
+from ocula.core.evaluation.keypoints import (
+    COCO_PERSON_SIGMAS,
+    KEYPOINT_AREA_RANGES,
+    KEYPOINT_MAX_DETS,
+    KeypointPairOKS,
+    evaluate_keypoints,
+    keypoint_boxes,
+)
 from ocula.core.evaluation.matching import MatchResult, MatchStatus, match_detections
 from ocula.core.evaluation.operating import (
     F1Curve,
@@ -38,20 +48,30 @@ from ocula.core.evaluation.operating import (
     operating_point,
     per_class_operating_points,
 )
-from ocula.core.evaluation.results import STAT_NAMES, CocoEvaluation, PRCurve
+from ocula.core.evaluation.results import (
+    KEYPOINT_STAT_NAMES,
+    STAT_NAMES,
+    CocoEvaluation,
+    PRCurve,
+)
 
 __all__ = [
     "BACKGROUND",
     "COCO_AREA_RANGES",
     "COCO_IOU_THRESHOLDS",
     "COCO_MAX_DETS",
+    "COCO_PERSON_SIGMAS",
     "COCO_RECALL_THRESHOLDS",
+    "KEYPOINT_AREA_RANGES",
+    "KEYPOINT_MAX_DETS",
+    "KEYPOINT_STAT_NAMES",
     "STAT_NAMES",
     "CocoEvaluation",
     "ConfusionMatrix",
     "Detections",
     "F1Curve",
     "GroundTruth",
+    "KeypointPairOKS",
     "LabelSpace",
     "MatchResult",
     "MatchStatus",
@@ -62,8 +82,10 @@ __all__ = [
     "confusion_matrix",
     "detections_from_coco",
     "evaluate_coco",
+    "evaluate_keypoints",
     "f1_curve",
     "ground_truth_from_coco",
+    "keypoint_boxes",
     "mask_iou",
     "match_detections",
     "operating_point",

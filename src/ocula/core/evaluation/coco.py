@@ -1,4 +1,5 @@
-"""COCO detection evaluation (pycocotools' ``COCOeval`` for ``iouType="bbox"``) on columns.
+"""COCO evaluation (pycocotools' ``COCOeval``) on columns, for boxes and, through
+``pair_iou``, masks and keypoints.
 
 The result equals ``COCOeval.evaluate(); accumulate(); summarize()`` to the last bit for
 the default parameters, but the work is done for all images and categories at once:
@@ -14,7 +15,7 @@ the default parameters, but the work is done for all images and categories at on
 
 pycocotools quirks reproduced on purpose: equal scores keep (image key, row) order;
 among ground truths with equal IoU the later row wins; a detection matched to an ignored
-ground truth (crowd, or outside the area range) is ignored; an unmatched detection
+ground truth (crowd, ``ignore`` row, or outside the area range) is ignored; an unmatched detection
 outside the area range is ignored; categories without ground truth report -1. One quirk
 is *not* reproduced: pycocotools treats a ground-truth id of 0 as "unmatched".
 """
@@ -29,7 +30,7 @@ import numpy as np
 from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
 from ocula.core.evaluation.iou import box_iou_pairs
 from ocula.core.evaluation.matching import greedy_match, pairs_within, rank_within
-from ocula.core.evaluation.results import CocoEvaluation, summarize
+from ocula.core.evaluation.results import CocoEvaluation, summarize, summary_names
 
 __all__ = [
     "COCO_AREA_RANGES",
@@ -66,11 +67,12 @@ def evaluate_coco(
     area_ranges: Mapping[str, tuple[float, float]] = COCO_AREA_RANGES,
     max_dets: Sequence[int] = COCO_MAX_DETS,
     pair_iou: PairIoU | None = None,
+    kind: str = "bbox",
 ) -> CocoEvaluation:
     """Evaluate detections against ground truth with the COCO protocol.
 
     Args:
-        gt: ground-truth columns (crowd flags and areas are honoured).
+        gt: ground-truth columns (crowd flags, ignore flags and areas are honoured).
         dt: detection columns.
         categories: labels to evaluate, in report order. Rows with other labels are left
             out. Default: every label present in ``gt`` or ``dt``, sorted. (A category
@@ -79,13 +81,17 @@ def evaluate_coco(
         iou_thresholds, recall_thresholds, area_ranges, max_dets: COCO parameters; the
             defaults are pycocotools'. ``area_ranges`` must contain ``"all"`` for the
             per-class helpers; :attr:`CocoEvaluation.stats` follows pycocotools'
-            ``summarize`` and expects the default layout.
+            ``summarize`` and expects its layout for ``kind``.
         pair_iou: optional IoU function for aligned (detection row, ground-truth row)
             pairs; default is COCO box IoU on ``bbox``.
+        kind: pycocotools' ``iouType`` (``"bbox"``, ``"segm"`` or ``"keypoints"``); it
+            only picks the summary numbers (see
+            :func:`~ocula.core.evaluation.results.summarize`).
 
     Returns:
         A :class:`~ocula.core.evaluation.results.CocoEvaluation`.
     """
+    summary_names(kind)  # fail on an unknown kind before the work
     space = LabelSpace(categories) if categories is not None else LabelSpace.union(
         gt.label, dt.label
     )
@@ -132,7 +138,9 @@ def evaluate_coco(
 
     # 3. greedy matching for every threshold and area range.
     g_area = gt.area[g_rows]
-    gt_ignore = crowd[:, None] | (g_area[:, None] < ranges[:, 0]) | (g_area[:, None] > ranges[:, 1])
+    flagged = crowd | gt.ignore[g_rows]
+    gt_ignore = (flagged[:, None] | (g_area[:, None] < ranges[:, 0])
+                 | (g_area[:, None] > ranges[:, 1]))
     n_area = len(area_labels)
     n_set = len(iou_thr) * n_area
     # Settings-major: row s = t·A + a, one column per detection.
@@ -173,7 +181,7 @@ def evaluate_coco(
         scores[..., m] = ss.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
         recall[..., m] = rc.reshape(t_n, a_n, n_cat).transpose(0, 2, 1)
 
-    stats = summarize(precision, recall, iou_thr, area_labels, mdets)
+    stats = summarize(precision, recall, iou_thr, area_labels, mdets, kind)
     return CocoEvaluation(
         labels=space.tolist(),
         iou_thresholds=iou_thr,
@@ -187,6 +195,7 @@ def evaluate_coco(
         stats=stats,
         num_ground_truth=npig,
         num_detections=np.bincount(dk, minlength=n_cat),
+        kind=kind,
     )
 
 

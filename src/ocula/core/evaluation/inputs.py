@@ -11,6 +11,9 @@ aligned 1-D numpy columns (one row per box), which is what a SQL query returns c
 * ``area`` — defaults to ``width * height``. COCO ground truth carries its own area (the
   segment's), and that is what the area ranges (small/medium/large) test.
 * ``iscrowd`` (ground truth only) — crowd regions absorb detections without counting.
+* ``ignore`` (ground truth only) — rows that count neither way, like a crowd region, but
+  absorb at most one detection each, like any other ground truth (pycocotools' ``ignore``
+  for keypoints: a person without labelled keypoints). Defaults to all false.
 * ``score`` (detections only) — confidence; higher is better.
 * ``id`` — an integer id per row, echoed back in results (defaults to ``0..N-1``).
 
@@ -81,13 +84,14 @@ def _boxes(values: npt.ArrayLike, n: int | None = None) -> np.ndarray:
 class GroundTruth:
     """Ground-truth boxes as aligned columns (see the module docstring for semantics)."""
 
-    __slots__ = ("image", "label", "bbox", "area", "iscrowd", "id")
+    __slots__ = ("image", "label", "bbox", "area", "iscrowd", "ignore", "id")
 
     image: np.ndarray
     label: np.ndarray
     bbox: np.ndarray
     area: np.ndarray
     iscrowd: np.ndarray
+    ignore: np.ndarray
     id: np.ndarray
 
     def __init__(
@@ -99,6 +103,7 @@ class GroundTruth:
         area: npt.ArrayLike | None = None,
         iscrowd: npt.ArrayLike | None = None,
         id: npt.ArrayLike | None = None,  # noqa: A002 - mirrors the COCO field name
+        ignore: npt.ArrayLike | None = None,
     ) -> None:
         self.bbox = _boxes(bbox)
         n = len(self.bbox)
@@ -112,6 +117,7 @@ class GroundTruth:
             else _column(area, n, "area", np.float64, 0.0)
         )
         self.iscrowd = _column(iscrowd, n, "iscrowd", bool, False)
+        self.ignore = _column(ignore, n, "ignore", bool, False)
         self.id = np.arange(n, dtype=np.int64) if id is None else _column(id, n, "id", np.int64, 0)
 
     def __len__(self) -> int:
@@ -123,6 +129,7 @@ class GroundTruth:
         return GroundTruth(
             self.image[idx], self.label[idx], self.bbox[idx],
             area=self.area[idx], iscrowd=self.iscrowd[idx], id=self.id[idx],
+            ignore=self.ignore[idx],
         )
 
 

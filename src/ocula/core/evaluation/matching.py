@@ -160,7 +160,8 @@ class MatchStatus(IntEnum):
     TP = 1  #: detection matched / ground truth found
     FP = 2  #: detection matched nothing
     FN = 3  #: ground truth matched by nothing
-    IGNORED = 4  #: crowd ground truth, or a detection absorbed by one: counts neither way
+    #: crowd or ``ignore`` ground truth, or a detection absorbed by one: counts neither way
+    IGNORED = 4
     SKIPPED = 5  #: detection beyond ``max_dets``: not evaluated (COCO drops it)
 
 
@@ -217,7 +218,7 @@ class MatchResult:
 
     @property
     def fn(self) -> int:
-        """Number of non-crowd ground truths left unmatched."""
+        """Number of ground truths left unmatched (crowd and ``ignore`` rows excluded)."""
         return int(np.count_nonzero(self.gt_status == MatchStatus.FN))
 
     def det_status_names(self) -> np.ndarray:
@@ -274,8 +275,9 @@ def match_detections(
 
     Detections are visited in descending score (stable on ties); each takes the free
     ground truth with the highest IoU ``>= iou_threshold`` among those it may match, taking
-    a crowd region only when no regular ground truth qualifies. Crowd regions absorb any
-    number of detections, which then count neither as TP nor FP.
+    a crowd region or an ``ignore`` row only when no regular ground truth qualifies. Crowd
+    regions absorb any number of detections, ``ignore`` rows one each; the detections
+    they absorb count neither as TP nor FP (:attr:`MatchStatus.IGNORED`).
 
     Args:
         gt: ground truth columns.
@@ -335,12 +337,13 @@ def match_detections(
     vorder, vrank = rank_within(visit_group, dt.score)
     det_rank = np.empty(n_dt, dtype=np.int64)
     det_rank[vorder] = vrank
+    ignored_gt = gt.iscrowd | gt.ignore
     matched = greedy_match(
         det_rank,
         pair_det[usable],
         pair_gt[usable],
         ious[usable],
-        gt.iscrowd[:, None],
+        ignored_gt[:, None],
         gt.iscrowd,
         np.array([iou_threshold], dtype=np.float64),
     )[0, 0]
@@ -348,7 +351,7 @@ def match_detections(
     has = matched >= 0
     safe = np.where(has, matched, 0)
     det_status = np.full(n_dt, MatchStatus.FP, dtype=np.int8)
-    det_status[has] = np.where(gt.iscrowd[safe[has]], MatchStatus.IGNORED, MatchStatus.TP)
+    det_status[has] = np.where(ignored_gt[safe[has]], MatchStatus.IGNORED, MatchStatus.TP)
     det_status[~evaluated] = MatchStatus.SKIPPED
     det_iou = np.zeros(n_dt, dtype=np.float64)
     if has.any():
@@ -366,7 +369,7 @@ def match_detections(
         gt_det[targets[first]] = rows[first]
     gt_has = gt_det >= 0
     gt_status = np.where(gt_has, MatchStatus.TP, MatchStatus.FN).astype(np.int8)
-    gt_status[gt.iscrowd] = MatchStatus.IGNORED
+    gt_status[ignored_gt] = MatchStatus.IGNORED
     gt_iou = np.zeros(n_gt, dtype=np.float64)
     gt_iou[gt_has] = det_iou[gt_det[gt_has]]
     gt_det_score = np.full(n_gt, np.nan)

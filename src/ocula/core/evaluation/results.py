@@ -1,4 +1,4 @@
-"""Result of a COCO evaluation: the 12 summary numbers, per-class AP/AR and PR curves."""
+"""Result of a COCO evaluation: the summary numbers, per-class AP/AR and PR curves."""
 
 from __future__ import annotations
 
@@ -7,13 +7,31 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STAT_NAMES", "CocoEvaluation", "PRCurve", "summarize"]
+__all__ = [
+    "KEYPOINT_STAT_NAMES", "STAT_NAMES", "CocoEvaluation", "PRCurve", "summarize", "summary_names",
+]
 
-#: Names of :attr:`CocoEvaluation.stats`, in pycocotools' ``COCOeval.stats`` order.
+#: Names of :attr:`CocoEvaluation.stats` for boxes and masks, in pycocotools'
+#: ``COCOeval.stats`` order.
 STAT_NAMES = (
     "AP", "AP50", "AP75", "APs", "APm", "APl",
     "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
 )
+#: Names of :attr:`CocoEvaluation.stats` for keypoints (pycocotools' ``_summarizeKps``),
+#: all at the largest max-dets (20 by default).
+KEYPOINT_STAT_NAMES = (
+    "AP", "AP50", "AP75", "APm", "APl",
+    "AR", "AR50", "AR75", "ARm", "ARl",
+)
+
+
+def summary_names(kind: str) -> tuple[str, ...]:
+    """Names of the summary numbers for pycocotools' ``iouType`` ``kind``."""
+    if kind in ("bbox", "segm"):
+        return STAT_NAMES
+    if kind == "keypoints":
+        return KEYPOINT_STAT_NAMES
+    raise ValueError(f"unknown evaluation kind {kind!r}; expected bbox, segm or keypoints")
 
 
 def _mean_valid(s: np.ndarray) -> float:
@@ -29,13 +47,17 @@ def summarize(
     iou_thresholds: np.ndarray,
     area_labels: tuple[str, ...],
     max_dets: tuple[int, ...],
+    kind: str = "bbox",
 ) -> np.ndarray:
-    """The 12 numbers of ``COCOeval.summarize()`` for bbox/segm evaluation.
+    """The numbers of ``COCOeval.summarize()``: 12 for ``"bbox"``/``"segm"``, 10 for
+    ``"keypoints"`` (names in :func:`summary_names` order).
 
     Uses pycocotools' own selection rules: AP over the whole IoU range unless one IoU is
-    named, the ``"all"`` area range and ``max_dets[2]`` (the largest) unless stated, and
-    -1 for a setting without any ground truth.
+    named, the ``"all"`` area range unless stated, and -1 for a setting without any
+    ground truth. Boxes use ``max_dets[2]`` (the largest) unless stated; keypoints use
+    the largest max-dets throughout (pycocotools names 20, its only default).
     """
+    names = summary_names(kind)
 
     def one(ap: bool, iou: float | None = None, area: str = "all", md: int = 100) -> float:
         aind = [i for i, label in enumerate(area_labels) if label == area]
@@ -46,6 +68,20 @@ def summarize(
         s = s[:, :, :, aind, mind] if ap else s[:, :, aind, mind]
         return _mean_valid(s)
 
+    if names is KEYPOINT_STAT_NAMES:
+        md = max_dets[-1]
+        return np.array([
+            one(True, md=md),
+            one(True, iou=0.5, md=md),
+            one(True, iou=0.75, md=md),
+            one(True, area="medium", md=md),
+            one(True, area="large", md=md),
+            one(False, md=md),
+            one(False, iou=0.5, md=md),
+            one(False, iou=0.75, md=md),
+            one(False, area="medium", md=md),
+            one(False, area="large", md=md),
+        ], dtype=np.float64)
     big = max_dets[2] if len(max_dets) > 2 else max_dets[-1]
     stats = [
         one(True, md=big),
@@ -91,8 +127,9 @@ class CocoEvaluation:
     * ``recall`` — ``[T, K, A, M]``;
     * ``scores`` — ``[T, R, K, A, M]``, confidence at each precision point.
 
-    ``labels[k]`` names category ``k``; ``stats`` are the 12 summary numbers in
-    :data:`STAT_NAMES` order.
+    ``labels[k]`` names category ``k``; ``stats`` are the summary numbers in
+    :attr:`stat_names` order (:data:`STAT_NAMES` for ``kind`` ``"bbox"``/``"segm"``,
+    :data:`KEYPOINT_STAT_NAMES` for ``"keypoints"``).
     """
 
     labels: list[Any]
@@ -107,10 +144,16 @@ class CocoEvaluation:
     stats: np.ndarray
     num_ground_truth: np.ndarray  #: ``[K, A]`` non-ignored ground truths per category
     num_detections: np.ndarray  #: ``[K]`` detections evaluated per category
+    kind: str = "bbox"  #: pycocotools' ``iouType``: ``"bbox"``, ``"segm"`` or ``"keypoints"``
+
+    @property
+    def stat_names(self) -> tuple[str, ...]:
+        """Names of :attr:`stats`, in order."""
+        return summary_names(self.kind)
 
     def summary(self) -> dict[str, float]:
-        """The 12 summary numbers by name (``AP``, ``AP50``, …, ``ARl``)."""
-        return dict(zip(STAT_NAMES, (float(v) for v in self.stats), strict=True))
+        """The summary numbers by name (``AP``, ``AP50``, …, ``ARl``)."""
+        return dict(zip(self.stat_names, (float(v) for v in self.stats), strict=True))
 
     def _axis(self, area: str, max_det: int | None) -> tuple[int, int]:
         a = self.area_labels.index(area)
@@ -174,7 +217,7 @@ class CocoEvaluation:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly summary: the 12 numbers and per-class AP / AP50 / AR."""
+        """JSON-friendly summary: the summary numbers and per-class AP / AP50 / AR."""
         ap = self.per_class_ap()
         ap50 = self.per_class_ap(iou=0.5) if 0.5 in self.iou_thresholds else {}
         ar = self.per_class_ar()

@@ -1,6 +1,7 @@
 """Real-shaped COCO files through the path a user takes: ``import_coco`` → append →
 ``import_coco_results`` → ``create_run`` → ``commit`` → ``metrics``, on SQLite and
-PostgreSQL, against pycocotools itself (all 12 numbers, or 10 for keypoints).
+PostgreSQL, against pycocotools itself (all 12 numbers, or 10 for keypoints: COCO's
+person sigmas, 17 keypoints).
 
 The files come from :mod:`tests.evaluation.coco_files_synth` (crowd RLE, multi-part
 polygons, unsorted images, stale result areas, box+mask and mask-only results, string
@@ -29,6 +30,8 @@ CASES = [
     ("box+segm", ("bbox", "segm"), (1, 8)),
     ("segm", ("bbox", "segm"), (2, 9)),
     ("segm-then-box", ("bbox", "segm"), (3,)),
+    ("keypoints", ("bbox", "keypoints"), (4, 10)),
+    ("keypoints+box", ("bbox", "keypoints"), (5, 11)),
 ]
 
 

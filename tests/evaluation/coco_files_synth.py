@@ -175,8 +175,10 @@ def _result(rng: np.random.Generator, img: dict[str, Any], box: list[float], cat
         for k in range(PERSON_KEYPOINTS):
             if ann is not None and ann["keypoints"][3 * k + 2] > 0 and rng.random() < 0.9:
                 gx, gy = ann["keypoints"][3 * k], ann["keypoints"][3 * k + 1]
-                kps += [round(gx + float(rng.normal(0, 2)), 2),
-                        round(gy + float(rng.normal(0, 2)), 2), float(rng.choice([0, 1, 2]))]
+                # Inside the image: the catalog refuses predictions outside it.
+                kps += [round(float(np.clip(gx + rng.normal(0, 2), 0, w)), 2),
+                        round(float(np.clip(gy + rng.normal(0, 2), 0, h)), 2),
+                        float(rng.choice([0, 1, 2]))]
             elif rng.random() < 0.5:
                 kps += [0.0, 0.0, 0.0]
             else:

@@ -1,5 +1,5 @@
 """``ocula eval`` on real-shaped COCO files (see ``coco_files_synth``): every number equal
-to pycocotools' own, for bbox and segm, on every form results are written in."""
+to pycocotools' own, for bbox, segm and keypoints, on every form results are written in."""
 
 from __future__ import annotations
 
@@ -18,8 +18,12 @@ from tests.evaluation.coco_files_synth import RESULT_FORMS, coco_pair, pycocotoo
 BOX_AND_MASK_FORMS = [f for f in RESULT_FORMS if not f.startswith("keypoints")]
 
 
-@pytest.mark.parametrize("form", BOX_AND_MASK_FORMS)
-@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+CASES = ([(form, iou_type) for form in BOX_AND_MASK_FORMS for iou_type in ("bbox", "segm")]
+         + [(form, iou_type) for form in ("keypoints", "keypoints+box")
+            for iou_type in ("bbox", "keypoints")])
+
+
+@pytest.mark.parametrize(("form", "iou_type"), CASES)
 def test_generated_files_equal_pycocotools(form: str, iou_type: str) -> None:
     for seed in range(24):
         gt, results = coco_pair(seed, form=form, string_ids=seed % 4 == 1)
@@ -76,7 +80,13 @@ def test_cli_iou_types(tmp_path: Path) -> None:
     gt_path, res_path = tmp_path / "gt.json", tmp_path / "res.json"
     gt_path.write_text(json.dumps(gt))
     res_path.write_text(json.dumps(results))
-    for iou_type in ("bbox", "segm"):
+    kp_gt, kp_results = coco_pair(4, form="keypoints")
+    kp_gt_path, kp_res_path = tmp_path / "kp_gt.json", tmp_path / "kp_res.json"
+    kp_gt_path.write_text(json.dumps(kp_gt))
+    kp_res_path.write_text(json.dumps(kp_results))
+    for iou_type in ("bbox", "segm", "keypoints"):
+        if iou_type == "keypoints":
+            gt, results, gt_path, res_path = kp_gt, kp_results, kp_gt_path, kp_res_path
         out = tmp_path / f"{iou_type}.json"
         result = CliRunner().invoke(app, ["eval", str(gt_path), str(res_path), "--iou-type",
                                           iou_type, "--json", str(out)])

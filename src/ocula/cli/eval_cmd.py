@@ -16,9 +16,9 @@ from rich.table import Table
 
 from ocula.core.evaluation import CocoEvaluation
 from ocula.core.evaluation.coco_files import IOU_TYPES, evaluate_inputs, load_coco
-from ocula.errors import OculaError
+from ocula.errors import OculaError, ValidationError
 
-__all__ = ["eval_command"]
+__all__ = ["eval_command", "parse_sigmas"]
 
 # pycocotools' wording for each of the 12 numbers (10 for keypoints).
 _KEYPOINT_DESCRIPTIONS = (
@@ -47,6 +47,17 @@ _STAT_DESCRIPTIONS = (
     "IoU=0.50:0.95  area=medium  maxDets=100",
     "IoU=0.50:0.95  area=large   maxDets=100",
 )
+
+
+def parse_sigmas(text: str | None) -> list[float] | None:
+    """``"0.26,0.25,..."`` as numbers; None stays None."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError as exc:
+        raise ValidationError(f"--kpt-sigmas must be comma-separated numbers, got {text!r}"
+                              ) from exc
 
 
 def _load_json(path: Path, what: str) -> Any:
@@ -107,6 +118,11 @@ def eval_command(
     iou_type: Annotated[
         str, typer.Option("--iou-type", help="bbox, segm (masks) or keypoints (OKS).")
     ] = "bbox",
+    kpt_sigmas: Annotated[
+        str | None,
+        typer.Option(help="keypoints: the OKS sigma of each keypoint, comma-separated "
+                          "(default: COCO's person sigmas, for 17 keypoints)."),
+    ] = None,
     per_class: Annotated[
         bool, typer.Option("--per-class/--no-per-class", help="Also print AP per class.")
     ] = True,
@@ -130,7 +146,7 @@ def eval_command(
         raise typer.BadParameter(f"{pred} is not a COCO results list")
     try:
         inputs = load_coco(dataset, results, iou_type)
-        ev = evaluate_inputs(inputs)
+        ev = evaluate_inputs(inputs, sigmas=parse_sigmas(kpt_sigmas))
     except OculaError as exc:
         raise typer.BadParameter(f"malformed COCO data: {exc.message}") from exc
     for warning in inputs.warnings:

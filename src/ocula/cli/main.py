@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ocula.cli.eval_cmd import parse_sigmas
 from ocula.client.client import Client
 from ocula.errors import OculaError, ValidationError
 
@@ -241,15 +242,21 @@ def run_commit_command(
     run: Annotated[str, typer.Argument(help="Run name or id.")],
     class_agnostic: Annotated[bool, typer.Option(help="Match across labels.")] = False,
     iou: Annotated[float, typer.Option(help="IoU threshold of a match.")] = 0.5,
-    iou_type: Annotated[str, typer.Option(help="bbox, or segm for masks/polygons.")] = "bbox",
+    iou_type: Annotated[str, typer.Option(
+        help="bbox, segm for masks/polygons, or keypoints (OKS).")] = "bbox",
+    kpt_sigmas: Annotated[str | None, typer.Option(
+        help="keypoints: the OKS sigma of each keypoint, comma-separated (default: "
+             "COCO's person sigmas for 17 keypoints).")] = None,
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:
     """Match a run's predictions to the ground truth and store TP/FP/FN."""
     try:
+        sigmas = parse_sigmas(kpt_sigmas)
         with open_client(home, database_url) as client:
             res = client.get_dataset(dataset).get_run(run).commit(
-                class_agnostic=class_agnostic, iou_threshold=iou, iou_type=iou_type)
+                class_agnostic=class_agnostic, iou_threshold=iou, iou_type=iou_type,
+                kpt_sigmas=sigmas)
     except OculaError as exc:
         raise fail(exc) from exc
     console.print(f"committed: {res['tp']} TP, {res['fp']} FP, {res['fn']} FN at IoU {iou}")
@@ -263,7 +270,8 @@ def run_metrics_command(
     version: Annotated[str | None, typer.Option(help="Label version (number or "
                                                 "name).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
-    iou_type: Annotated[str, typer.Option(help="bbox, or segm for masks/polygons.")] = "bbox",
+    iou_type: Annotated[str, typer.Option(
+        help="bbox, segm for masks/polygons, or keypoints (OKS).")] = "bbox",
     home: HomeOpt = None,
     database_url: DbOpt = None,
 ) -> None:

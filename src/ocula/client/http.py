@@ -438,14 +438,19 @@ class HttpBackend:
                    allowed_label_matches: Sequence[Mapping[str, Any]] | None = None,
                    iou_threshold: float | None = None,
                    annotation_version: int | str | None = None,
-                   iou_type: str | None = None) -> dict[str, Any]:
+                   iou_type: str | None = None,
+                   kpt_sigmas: Sequence[float] | Mapping[str, Sequence[float]] | None = None
+                   ) -> dict[str, Any]:
         """Match the run against the ground truth on the server (a job; waits for it)."""
+        sigmas = (None if kpt_sigmas is None else
+                  {str(k): list(v) for k, v in kpt_sigmas.items()}
+                  if isinstance(kpt_sigmas, Mapping) else list(kpt_sigmas))
         job = self._call("POST", f"/runs/{_seg(run_id)}/commit", body={
             "class_agnostic": class_agnostic,
             "allowed_label_matches": (None if allowed_label_matches is None
                                       else [dict(m) for m in allowed_label_matches]),
             "iou_threshold": iou_threshold, "annotation_version": annotation_version,
-            "iou_type": iou_type})
+            "iou_type": iou_type, "kpt_sigmas": sigmas})
         return self._wait(job)
 
     def run_metrics(self, run_id: str, *, slice: str | None = None,  # noqa: A002

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ocula.client.progress import batched, progress_bar
@@ -81,13 +81,17 @@ class ModelRun:
                allowed_label_matches: Sequence[dict[str, str]] | None = None,
                iou_threshold: float = 0.5,
                annotation_version: int | str | None = None,
-               iou_type: str = "bbox") -> dict[str, Any]:
+               iou_type: str = "bbox",
+               kpt_sigmas: Sequence[float] | Mapping[str, Sequence[float]] | None = None
+               ) -> dict[str, Any]:
         """Match predictions to ground truth and store TP/FP/FN per box and item.
 
         ``payload`` is Nucleus' form (``{"class_agnostic": ..., "allowed_label_matches":
         [{"ground_truth_label", "model_prediction_label"}]}``); keywords work too.
         ``iou_type="segm"`` matches mask/polygon predictions to mask/polygon ground truth
-        by pixel IoU (COCO's ``segm``); the default ``"bbox"`` matches boxes.
+        by pixel IoU (COCO's ``segm``); ``iou_type="keypoints"`` matches keypoints by OKS
+        with ``kpt_sigmas`` (one list for all labels or ``{label: [...]}``; default COCO's
+        person sigmas for 17 keypoints); the default ``"bbox"`` matches boxes.
         Committing again after any change replaces the earlier result."""
         payload = payload or {}
         return self._backend.commit_run(
@@ -96,7 +100,8 @@ class ModelRun:
             allowed_label_matches=payload.get("allowed_label_matches", allowed_label_matches),
             iou_threshold=payload.get("iou_threshold", iou_threshold),
             annotation_version=annotation_version,
-            iou_type=payload.get("iou_type", iou_type))
+            iou_type=payload.get("iou_type", iou_type),
+            kpt_sigmas=payload.get("kpt_sigmas", kpt_sigmas))
 
     def metrics(self, slice: str | None = None, iou_threshold: float | None = None,
                 annotation_version: int | str | None = None, *,
@@ -104,7 +109,8 @@ class ModelRun:
         """COCO metrics (``stats``: AP, AP50, … ARl), per-class AP/AR, P/R/F1 at
         ``confidence_threshold``, best-F1 threshold, PR curves and confusion matrix,
         optionally on one slice (name or id) and against a label version.
-        ``iou_type="segm"`` gives mask metrics (pycocotools' ``iouType="segm"``)."""
+        ``iou_type="segm"`` gives mask metrics (pycocotools' ``iouType="segm"``),
+        ``"keypoints"`` the 10 keypoint numbers (``iouType="keypoints"``)."""
         return self._backend.run_metrics(self.id, slice=slice, iou_threshold=iou_threshold,
                                          annotation_version=annotation_version,
                                          confidence_threshold=confidence_threshold,

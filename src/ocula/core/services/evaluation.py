@@ -33,7 +33,7 @@ Documented behaviour for odd runs:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -51,6 +51,7 @@ from ocula.core.evaluation import (
     operating_point,
     per_class_operating_points,
 )
+from ocula.core.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS
 from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, now, paused_gc
 from ocula.core.services.evaluation_sides import (
@@ -70,8 +71,27 @@ _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
 
 def _check_iou_type(iou_type: str) -> str:
     if iou_type not in IOU_TYPES:
-        raise ValidationError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+        raise ValidationError(f"iou_type must be one of {list(IOU_TYPES)}, got {iou_type!r}")
     return iou_type
+
+
+def _check_sigmas(sigmas: Any) -> Any:
+    """Keypoint sigmas as JSON-able values: one list for every label, or a mapping
+    label -> list (the commit keeps them, so metrics score with the same ones)."""
+    if sigmas is None:
+        return None
+    def floats(values: Any, what: str) -> list[float]:
+        if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+            raise ValidationError(f"{what} must be a list of numbers, got {values!r}")
+        out = []
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+                raise ValidationError(f"{what} must be positive numbers, got {v!r}")
+            out.append(float(v))
+        return out
+    if isinstance(sigmas, Mapping):
+        return {str(k): floats(v, f"kpt_sigmas[{k!r}]") for k, v in sigmas.items()}
+    return floats(sigmas, "kpt_sigmas")
 
 
 class EvaluationService(ServiceBase):
@@ -83,6 +103,10 @@ class EvaluationService(ServiceBase):
     def _no_predictions(self, conn: Connection, run: Any, iou_type: str) -> ValidationError:
         """The error for a run with nothing to evaluate under ``iou_type``, naming the fix."""
         kinds = self._prediction_kinds(conn, run.pk)
+        if iou_type == "keypoints":
+            return ValidationError(
+                f"model run {run.name!r} has no keypoints predictions to evaluate with "
+                "iou_type='keypoints' (upload KeypointsPrediction objects)")
         if iou_type == "segm":
             hint = ("; it has box predictions: evaluate them with iou_type='bbox'"
                     if kinds.get("box") else "")
@@ -101,27 +125,35 @@ class EvaluationService(ServiceBase):
                    allowed_label_matches: Iterable[Mapping[str, Any]] | None = None,
                    iou_threshold: float = 0.5,
                    annotation_version: int | str | None = None,
-                   iou_type: str = "bbox") -> dict[str, Any]:
+                   iou_type: str = "bbox",
+                   kpt_sigmas: Sequence[float] | Mapping[str, Sequence[float]] | None = None
+                   ) -> dict[str, Any]:
         """Match a run's predictions to the ground truth and store the result.
 
         Per prediction: TP/FP, matched ground truth, IoU (and the best IoU with any box,
         for "worst IoU" views); per ground truth: TP/FN/ignored (crowd) and its match;
         per item: TP/FP/FN counts. Replaces any earlier commit of the run.
         ``iou_type="segm"`` matches mask/polygon predictions to mask/polygon ground truth
-        by pixel IoU instead of boxes by box IoU.
+        by pixel IoU instead of boxes by box IoU; ``iou_type="keypoints"`` matches
+        keypoints by COCO's OKS, with ``kpt_sigmas`` per keypoint (one list for every
+        label, or ``{label: [...]}``; default COCO's person sigmas for 17 keypoints), which
+        the commit keeps for :meth:`run_metrics`.
         """
         if not 0.0 < float(iou_threshold) <= 1.0:
             raise ValidationError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
         _check_iou_type(iou_type)
         allowed = [dict(m) for m in allowed_label_matches or []]
+        sigmas = _check_sigmas(kpt_sigmas)
         config = {"class_agnostic": bool(class_agnostic), "allowed_label_matches": allowed,
                   "iou_threshold": float(iou_threshold), "iou_type": iou_type}
+        if sigmas is not None:
+            config["kpt_sigmas"] = sigmas
         # Read, match and write under the write lock: predictions or labels changing
         # half-way through must not leave matches of a state that never existed.
         with self.db.write() as conn:
             run = self._run_row(conn, run_id)
             version = self.resolve_version(conn, run.dataset_pk, annotation_version)
-            gt, dt, pair_iou = read_sides(conn, run, version, None, iou_type)
+            gt, dt, pair_iou = read_sides(conn, run, version, None, iou_type, sigmas=sigmas)
             if len(dt) == 0:
                 raise self._no_predictions(conn, run, iou_type)
             match = match_detections(gt, dt, iou_threshold=float(iou_threshold),
@@ -191,7 +223,9 @@ class EvaluationService(ServiceBase):
         with a background row/column. ``iou_threshold`` (default 0.5) is the IoU of the
         operating point and the confusion matrix; AP always spans .50:.95.
         ``iou_type="segm"`` gives COCO's mask metrics (pycocotools ``iouType="segm"``)
-        from the run's mask/polygon predictions and the mask/polygon ground truth.
+        from the run's mask/polygon predictions and the mask/polygon ground truth;
+        ``iou_type="keypoints"`` COCO's 10 keypoint numbers (OKS, 20 detections per image,
+        medium and large areas), with the sigmas the run was committed with.
         """
         iou = 0.5 if iou_threshold is None else float(iou_threshold)
         _check_iou_type(iou_type)
@@ -199,17 +233,28 @@ class EvaluationService(ServiceBase):
             run = self._run_row(conn, run_id)
             version = self.resolve_version(conn, run.dataset_pk, annotation_version)
             scope = self._scope(conn, run.dataset_pk, slice)
-            gt, dt, pair_iou = read_sides(conn, run, version, scope, iou_type)
+            committed = run.commit_config or {}
+            sigmas = (committed.get("kpt_sigmas")
+                      if committed.get("iou_type") == "keypoints" else None)
+            gt, dt, pair_iou = read_sides(conn, run, version, scope, iou_type, sigmas=sigmas)
             # (A slice may hold none of the run's masks: that only scores empty.)
-            if iou_type == "segm" and len(dt) == 0 and not any(
-                    self._prediction_kinds(conn, run.pk).get(k) for k in SEGM_TYPES):
+            wanted = {"segm": SEGM_TYPES, "keypoints": ("keypoints",)}.get(iou_type)
+            if wanted and len(dt) == 0 and not any(
+                    self._prediction_kinds(conn, run.pk).get(k) for k in wanted):
                 raise self._no_predictions(conn, run, iou_type)
             order = self._coco_label_order(conn, run.dataset_pk)
             ann_ids = self._public_ids(conn, t.annotations, gt.id)
             pred_ids = self._public_ids(conn, t.predictions, dt.id)
         # All same-image pairs first: the later calls find their mask IoUs cached.
         match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
-        coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=label_order(order, gt, dt))
+        categories = label_order(order, gt, dt)
+        if iou_type == "keypoints":
+            coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=categories,
+                                 area_ranges=KEYPOINT_AREA_RANGES, max_dets=KEYPOINT_MAX_DETS,
+                                 kind="keypoints")
+        else:
+            coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=categories,
+                                 kind=iou_type)
         point = operating_point(match, confidence_threshold)
         best = best_f1(match)
         per_class = {p: vars(v) for p, v in per_class_operating_points(

@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import Connection, and_, case, exists, func, or_, select
 
 from ocula.core.evaluation import Detections, GroundTruth
+from ocula.core.evaluation.keypoints import KeypointPairOKS, keypoint_boxes
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.services.annotations import at_version
 from ocula.core.store import schema as t
@@ -30,7 +31,7 @@ from ocula.core.types import PART_SUFFIXES
 __all__ = ["IOU_TYPES", "SEGM_TYPES", "label_order", "read_sides"]
 
 SEGM_TYPES = ("mask", "polygon")
-IOU_TYPES = ("bbox", "segm")
+IOU_TYPES = ("bbox", "segm", "keypoints")
 
 
 def _segm_columns(rows: list[Any], *, scores: bool) -> tuple[dict[str, np.ndarray], MaskSet]:
@@ -180,12 +181,95 @@ def _segm_dt_columns(conn: Connection, run_pk: int,
                       id=c["id"]), masks
 
 
+def _triplets(geometry: Any) -> list[float]:
+    """COCO's flat ``x, y, v`` list of a stored keypoints geometry: a point without
+    coordinates is ``0, 0, 0`` (not labelled), a hidden one ``v = 1``, a visible one 2."""
+    g = json.loads(geometry) if isinstance(geometry, str | bytes) else geometry or {}
+    out: list[float] = []
+    for k in g.get("keypoints") or []:
+        x, y = k.get("x"), k.get("y")
+        if x is None or y is None:
+            out += (0.0, 0.0, 0.0)
+        else:
+            out += (float(x), float(y), 2.0 if k.get("visible", True) else 1.0)
+    return out
+
+
+def _with_box_part(table: Any, same_state: Any) -> tuple[Any, Any]:
+    """``(box alias, outer join)``: each keypoints row with its object's box part."""
+    box = table.alias("box")
+    on = and_(box.c.item_pk == table.c.item_pk, box.c.type == "box",
+              box.c.annotation_id == _base_of(table.c.annotation_id), same_state(box))
+    return box, table.outerjoin(box, on)
+
+
+def _kp_gt_columns(conn: Connection, dataset_pk: int, version: int | None,
+                   item_pks: Any = None) -> tuple[GroundTruth, list[list[float]]]:
+    """Keypoint ground truth with its object's box, area and crowd flag (COCO's OKS
+    scales by the area; a ground truth with no labelled point uses the box). Without a
+    box part: the extent of the labelled points and its area."""
+    a = t.annotations
+    box, joined = _with_box_part(a, lambda b: and_(b.c.dataset_pk == dataset_pk,
+                                                   at_version(b, version)))
+    q = (select(a.c.pk, a.c.item_pk, a.c.label, box.c.x, box.c.y, box.c.width, box.c.height,
+                box.c.area, box.c.iscrowd, a.c.geometry, box.c.pk)
+         .select_from(joined)
+         .where(a.c.dataset_pk == dataset_pk, at_version(a, version), a.c.type == "keypoints")
+         .order_by(a.c.pk))
+    if item_pks is not None:
+        q = q.where(a.c.item_pk.in_(item_pks))
+    rows = fetch_tuples(conn, q)
+    kps = [_triplets(r[9]) for r in rows]
+    fixed = []
+    for r, kp in zip(rows, kps, strict=True):
+        if r[10] is None:
+            xs = [kp[j] for j in range(0, len(kp), 3) if kp[j + 2] > 0]
+            ys = [kp[j + 1] for j in range(0, len(kp), 3) if kp[j + 2] > 0]
+            x, y = (min(xs), min(ys)) if xs else (0.0, 0.0)
+            w, h = (max(xs) - x, max(ys) - y) if xs else (0.0, 0.0)
+            r = (*r[:3], x, y, w, h, w * h, False)
+        fixed.append(r)
+    c = _columns(fixed, scores=False)
+    labelled = np.array([sum(1 for v in kp[2::3] if v > 0) for kp in kps], dtype=np.int64)
+    # pycocotools ignores a ground truth with num_keypoints == 0 (not as a crowd).
+    return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"], iscrowd=c["extra"],
+                       id=c["id"], ignore=labelled == 0), kps
+
+
+def _kp_dt_columns(conn: Connection, run_pk: int,
+                   item_pks: Any = None) -> tuple[Detections, list[list[float]]]:
+    """Keypoint predictions; a prediction's area is its object's box part's (the COCO
+    importer stores the one ``loadRes`` gives), else the extent of all its points."""
+    p = t.predictions
+    box, joined = _with_box_part(p, lambda b: b.c.run_pk == run_pk)
+    q = (select(p.c.pk, p.c.item_pk, p.c.label, box.c.x, box.c.y, box.c.width, box.c.height,
+                box.c.area, p.c.confidence, p.c.geometry, box.c.pk)
+         .select_from(joined)
+         .where(p.c.run_pk == run_pk, p.c.type == "keypoints").order_by(p.c.pk))
+    if item_pks is not None:
+        q = q.where(p.c.item_pk.in_(item_pks))
+    rows = fetch_tuples(conn, q)
+    kps = [_triplets(r[9]) for r in rows]
+    extent = keypoint_boxes(kps) if kps else np.zeros((0, 4))
+    fixed = [r if r[10] is not None else (*r[:3], *e, float(e[2] * e[3]), r[8])
+             for r, e in zip(rows, extent.tolist(), strict=True)]
+    c = _columns(fixed, scores=True)
+    return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
+                      id=c["id"]), kps
+
+
 def read_sides(conn: Connection, run: Any, version: int | None, scope: Any,
-               iou_type: str) -> tuple[GroundTruth, Detections, MaskPairIoU | None]:
-    """Ground truth, predictions and, for ``segm``, the mask IoU of their pairs."""
+               iou_type: str, *, sigmas: Any = None
+               ) -> tuple[GroundTruth, Detections, MaskPairIoU | KeypointPairOKS | None]:
+    """Ground truth, predictions and, for ``segm`` and ``keypoints``, the IoU (mask IoU,
+    or OKS with ``sigmas``) of their pairs."""
     if iou_type == "bbox":
         return (_gt_columns(conn, run.dataset_pk, version, scope),
                 _dt_columns(conn, run.pk, scope), None)
+    if iou_type == "keypoints":
+        gt, gt_kps = _kp_gt_columns(conn, run.dataset_pk, version, scope)
+        dt, dt_kps = _kp_dt_columns(conn, run.pk, scope)
+        return gt, dt, KeypointPairOKS(gt, dt, gt_kps, dt_kps, sigmas=sigmas)
     gt, gt_masks = _segm_gt_columns(conn, run.dataset_pk, version, scope)
     dt, dt_masks = _segm_dt_columns(conn, run.pk, scope)
     return gt, dt, MaskPairIoU(dt_masks, gt_masks, gt.iscrowd)

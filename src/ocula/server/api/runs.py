@@ -36,7 +36,8 @@ class LabelMatch(BaseModel):
     model_prediction_label: str
 
 
-IouType = Literal["bbox", "segm"]
+IouType = Literal["bbox", "segm", "keypoints"]
+Sigma = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class CommitIn(BaseModel):
@@ -44,8 +45,14 @@ class CommitIn(BaseModel):
     allowed_label_matches: list[LabelMatch] | None = None
     iou_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
     annotation_version: int | Annotated[str, Field(max_length=255)] | None = None
-    # "segm": mask/polygon predictions against mask/polygon ground truth, by pixel IoU.
+    # "segm": mask/polygon predictions against mask/polygon ground truth, by pixel IoU;
+    # "keypoints": keypoints by OKS, with per-keypoint sigmas (all labels, or per label).
     iou_type: IouType | None = None
+    kpt_sigmas: (Annotated[list[Sigma], Field(max_length=1000)]
+                 | Annotated[dict[Annotated[str, Field(max_length=255)],
+                                  Annotated[list[Sigma], Field(max_length=1000)]],
+                             Field(max_length=10_000)]
+                 | None) = None
 
 
 Probability = Annotated[float, Query(ge=0, le=1)]
@@ -113,7 +120,8 @@ def commit_run(run_id: str, body: CommitIn, jobs: JobsDep) -> dict[str, Any]:
                                        "allowed_label_matches": matches,
                                        "iou_threshold": body.iou_threshold,
                                        "annotation_version": body.annotation_version,
-                                       "iou_type": body.iou_type})
+                                       "iou_type": body.iou_type,
+                                       "kpt_sigmas": body.kpt_sigmas})
 
 
 def _version(value: str | None) -> int | str | None:
@@ -128,7 +136,7 @@ def run_metrics(run_id: str, service: ServiceDep,
                 confidence_threshold: Probability = 0.5,
                 iou_type: Annotated[IouType, Query()] = "bbox") -> dict[str, Any]:
     """COCO metrics, P/R/F1, PR curves and confusion matrix (optionally on a slice,
-    against a label version); ``iou_type=segm`` for mask metrics."""
+    against a label version); ``iou_type=segm`` for mask metrics, ``keypoints`` for OKS."""
     return service.run_metrics(run_id, slice=slice, iou_threshold=iou_threshold,
                                annotation_version=_version(annotation_version),
                                confidence_threshold=confidence_threshold,

@@ -265,3 +265,36 @@ def test_segm_commit_and_metrics(any_client: Client, tmp_path: Path) -> None:
         boxes.commit(iou_type="segm")
     with pytest.raises(ValidationError):
         run.metrics(iou_type="masks")
+
+
+def test_keypoints_commit_and_metrics(any_client: Client, tmp_path: Path) -> None:
+    """Keypoint metrics (iou_type="keypoints", OKS) embedded and over HTTP, with sigmas
+    given at commit and kept for metrics; a COCO record's box part gives its area."""
+    from ocula import KeypointsAnnotation, KeypointsPrediction
+
+    paths = make_images(tmp_path / "kp-imgs", 1, size=(80, 60))
+    ds = any_client.create_dataset("kp")
+    ds.append([DatasetItem(str(paths[0]), "k0")])
+    hand = [(10.0, 10.0), (20.0, 12.0), (30.0, 30.0)]
+    ds.annotate([BoxAnnotation("hand", 5, 5, 30, 30, reference_id="k0", annotation_id="1"),
+                 KeypointsAnnotation("hand", hand, reference_id="k0",
+                                     annotation_id="1/keypoints")])
+    model = any_client.add_model("kp", "kp")
+    run = model.create_run("kp", ds, [
+        KeypointsPrediction("hand", [(x + 1, y) for x, y in hand], reference_id="k0",
+                            confidence=0.9),
+        KeypointsPrediction("hand", [(60, 50), (61, 50), (62, 51)], reference_id="k0",
+                            confidence=0.5)])
+    with pytest.raises(ValidationError, match="3 keypoints"):
+        run.commit(iou_type="keypoints")  # COCO's sigmas are for 17 keypoints
+    res = run.commit(iou_type="keypoints", kpt_sigmas=[0.05, 0.05, 0.05])
+    assert (res["tp"], res["fp"], res["fn"], res["ground_truth"]) == (1, 1, 0, 1)
+    m = run.metrics(iou_type="keypoints")
+    assert m["iou_type"] == "keypoints" and list(m["stats"]) == [
+        "AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"]
+    # OKS of a 1 px shift on a 900 px² hand with sigma .05: exp(-1/(2·900·.01)) ≈ .946.
+    [tp] = run.failures("low_iou")
+    assert tp["iou"] == pytest.approx(0.9460, abs=1e-4)
+    assert m["stats"]["AP"] > 0.5
+    with pytest.raises(ValidationError, match="positive numbers|greater than 0"):
+        run.commit(iou_type="keypoints", kpt_sigmas=[0.05, -1, 0.05])

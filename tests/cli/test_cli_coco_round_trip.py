@@ -81,6 +81,7 @@ def test_import_export_keeps_categories_ids_and_objects(database_url, tmp_path,
     assert result.exit_code == 0, result.output
     back = json.loads(out.read_text())
     assert back["categories"] == source["categories"]
+    assert back["info"] == source["info"]
     assert sorted((i["id"], i["file_name"]) for i in back["images"]) == [
         (12, "a.png"), (907, "b.png")]
     expected = json.loads(json.dumps(source))

@@ -53,8 +53,7 @@ def catalog_stats(client: ocula.Client, gt_path: Path, res_path: Path, name: str
                   iou_types: tuple[str, ...]) -> dict[str, np.ndarray]:
     data = io.import_coco(gt_path, gt_path.parent / "images")
     # As `ocula import coco` does: the categories (their id order) stay with the dataset.
-    ds = client.create_dataset(name, metadata={"coco": {
-        "categories": data.info["coco"]["categories"]}})
+    ds = client.create_dataset(name, metadata=data.info)
     ds.append(data.items)
     ds.annotate(data.annotations)
     preds = io.import_coco_results(res_path, data)

@@ -117,12 +117,11 @@ def _write_import(client: Client, dataset: str, data: Any, preds: list[Any] | No
     creates, so that a failure can remove them."""
     ds = next((d for d in client.datasets if d.name == dataset), None)
     if ds is None:
-        # A COCO file's categories (ids, supercategories, skeletons, unused ones) and a
-        # CVAT file's label specs stay with the dataset, so that `ocula export` writes
-        # them back as they were.
-        kept = {fmt: {key: data.info[fmt][key]} for fmt, key in (("coco", "categories"),
-                                                                  ("cvat", "labels"))
-                if data.info.get(fmt, {}).get(key)}
+        # A COCO file's categories (ids, supercategories, skeletons, unused ones), info
+        # and licenses, and a CVAT file's label specs stay with the dataset: `ocula
+        # export` writes them back as they were, and metrics average classes in COCO's
+        # category id order, as pycocotools does.
+        kept = {fmt: data.info[fmt] for fmt in ("coco", "cvat") if data.info.get(fmt)}
         ds = client.create_dataset(dataset, metadata=kept or None)
         created.append((client.delete_dataset, ds.id, f"dataset {ds.name!r}"))
     appended = ds.append(data.items, copy_media=copy_media, progress=True)

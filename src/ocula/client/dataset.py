@@ -162,7 +162,9 @@ class Dataset:
         ``version``, as a COCO instances JSON file; returns counts. An object slice
         exports exactly its boxes (current labels, predictions with their scores).
         Category records kept in the dataset's ``metadata["coco"]["categories"]`` (set
-        by ``ocula import coco``) keep their ids, supercategories and skeletons."""
+        by ``ocula import coco``, or ``create_dataset(name, metadata=imported.info)``)
+        keep their ids, supercategories and skeletons; ``info`` and ``licenses`` kept
+        there are written back too."""
         chosen = self.get_slice(slice) if slice is not None else None
         if chosen is not None and chosen.info()["kind"] == "object":
             if version is not None:
@@ -170,9 +172,10 @@ class Dataset:
                                       "without a version")
             coco = self._backend.export_slice(chosen.id, "coco")
         else:
-            meta = self._backend.get_dataset(self.id).get("metadata") or {}
-            categories = (meta.get("coco") or {}).get("categories") or None
-            coco = export_coco(*self._ground_truth(chosen, version), categories=categories)
+            kept = (self._backend.get_dataset(self.id).get("metadata") or {}).get("coco") or {}
+            coco = export_coco(*self._ground_truth(chosen, version),
+                               categories=kept.get("categories") or None,
+                               info=kept.get("info"), licenses=kept.get("licenses"))
         Path(path).write_text(json.dumps(coco))
         return {"images": len(coco["images"]), "annotations": len(coco["annotations"]),
                 "categories": len(coco["categories"])}

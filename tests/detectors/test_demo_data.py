@@ -11,10 +11,10 @@ from PIL import Image
 from ocula.client.client import Client
 from ocula.demo.build import build_demo, crowding_bucket, item_metadata, load_frames
 from ocula.demo.paths import (
+    LABELS_DOC_FILENAME,
     annotations_path,
     data_dir,
     image_paths,
-    labels_doc_path,
     load_annotations,
 )
 
@@ -22,7 +22,7 @@ from ocula.demo.paths import (
 def test_data_folder_is_complete() -> None:
     folder = data_dir()
     assert (folder / "LICENSE-vtest.txt").is_file()
-    assert labels_doc_path().is_file() and annotations_path().is_file()
+    assert (data_dir() / LABELS_DOC_FILENAME).is_file() and annotations_path().is_file()
     paths = image_paths()
     assert len(paths) == 60
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -62,7 +62,7 @@ def test_pycocotools_reads_the_labels() -> None:
 def test_labels_doc_lists_every_doubtful_box() -> None:
     coco = load_annotations()
     names = {im["id"]: im["file_name"][:-4] for im in coco["images"]}
-    doc = labels_doc_path().read_text(encoding="utf-8")
+    doc = (data_dir() / LABELS_DOC_FILENAME).read_text(encoding="utf-8")
     rows = set(re.findall(r"^\| (vtest_\d{4}) \| (\d+) \|", doc, flags=re.M))
     doubtful = {(names[a["image_id"]], str(a["id"]))
                 for a in coco["annotations"] if a.get("doubtful")}

@@ -45,11 +45,6 @@ def annotations_path() -> Path:
     return data_dir() / ANNOTATIONS_FILENAME
 
 
-def labels_doc_path() -> Path:
-    """``LABELS.md``: how the labels were made, the rules and the doubtful boxes."""
-    return data_dir() / LABELS_DOC_FILENAME
-
-
 def load_annotations() -> dict[str, Any]:
     """Parse ``annotations.json`` (COCO: ``images``, ``annotations``, ``categories``)."""
     with annotations_path().open(encoding="utf-8") as fh:

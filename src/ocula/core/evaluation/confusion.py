@@ -53,11 +53,6 @@ class ConfusionMatrix:
         """Ground-truth labels then ``"background"`` (display names of the rows)."""
         return [*self.labels, BACKGROUND]
 
-    @property
-    def col_labels(self) -> list[Any]:
-        """Predicted labels then ``"background"`` (display names of the columns)."""
-        return [*self.labels, BACKGROUND]
-
     def index(self, label: Any | None) -> int:
         """Row/column index of ``label``; ``None`` is background."""
         return len(self.labels) if label is None else self.labels.index(label)

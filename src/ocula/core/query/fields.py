@@ -14,7 +14,6 @@ value written in the query: ``metadata.speed > 30`` only considers numbers,
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -130,11 +129,6 @@ FUNCTIONS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def fields_for(scope: str) -> dict[str, FieldSpec]:
-    """The field table of ``"item"`` or ``"object"`` queries."""
-    return ITEM_FIELDS if scope == "item" else OBJECT_FIELDS
-
-
 # --- JSON paths -------------------------------------------------------------------------
 
 
@@ -189,14 +183,6 @@ class JsonRef:
         return case((kind == "text", func.json_extract(self.column, self._sqlite_path())),
                     else_=null())
 
-    def scalar_text(self) -> ColumnElement:
-        """Strings as themselves, booleans as 'true'/'false' (for grouping)."""
-        if self.dialect == "postgresql":
-            return self.column.op("#>>", return_type=Text)(self._pg_path())
-        raw = func.json_type(self.column, self._sqlite_path())
-        return case((raw.in_(["true", "false"]), raw),
-                    else_=func.json_extract(self.column, self._sqlite_path()))
-
     def equals_any(self, values: list[Any]) -> ColumnElement:
         """True where the value is one of ``values`` (strings, numbers or booleans; a
         string never equals a number)."""
@@ -224,8 +210,3 @@ class JsonRef:
     def is_null(self) -> ColumnElement:
         """Missing or JSON null."""
         return func.coalesce(self.json_type(), "null") == "null"
-
-
-def json_literal(value: Any) -> str:
-    """A JSON value as text (for cursors and bucket queries)."""
-    return json.dumps(value)

@@ -183,6 +183,23 @@ class ServiceBase:
     def _run_row(self, conn: Connection, run_id: str) -> Any:
         return self._one(conn, t.model_runs, t.model_runs.c.id, run_id, "model run")
 
+    def _slice_in(self, conn: Connection, dataset: Any, name_or_id: str) -> Any:
+        """A slice of a dataset (its row) by id (``slc_…``) or by name."""
+        return self._in_dataset(conn, t.slices, "slc_", dataset, name_or_id, "slice")
+
+    def _run_in(self, conn: Connection, dataset: Any, name_or_id: str) -> Any:
+        """A model run of a dataset (its row) by id (``run_…``) or by name."""
+        return self._in_dataset(conn, t.model_runs, "run_", dataset, name_or_id, "model run")
+
+    def _in_dataset(self, conn: Connection, table: Any, prefix: str, dataset: Any,
+                    name_or_id: str, what: str) -> Any:
+        col = table.c.id if name_or_id.startswith(prefix) else table.c.name
+        row = conn.execute(select(table).where(table.c.dataset_pk == dataset.pk,
+                                               col == name_or_id)).first()
+        if row is None:
+            raise NotFoundError(f"no {what} {name_or_id!r} in dataset {dataset.name!r}")
+        return row
+
     def _item_map(self, conn: Connection, dataset_pk: int,
                   reference_ids: Sequence[str]) -> dict[str, Any]:
         """reference_id -> (pk, id, width, height) for the given ids that exist."""

@@ -63,7 +63,7 @@ from ocula.core.services.evaluation_sides import (
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_rows, insert_stream
-from ocula.errors import NotFoundError, ValidationError
+from ocula.errors import ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
            MatchStatus.IGNORED: "ignored", MatchStatus.SKIPPED: "skipped"}
@@ -203,11 +203,8 @@ class EvaluationService(ServiceBase):
     def _scope(self, conn: Connection, dataset_pk: int, slice_name: str | None) -> Any:
         if slice_name is None:
             return None
-        col = t.slices.c.id if slice_name.startswith("slc_") else t.slices.c.name
-        pk = conn.scalar(select(t.slices.c.pk).where(t.slices.c.dataset_pk == dataset_pk,
-                                                     col == slice_name))
-        if pk is None:
-            raise NotFoundError(f"no slice {slice_name!r} in this dataset")
+        ds = conn.execute(select(t.datasets).where(t.datasets.c.pk == dataset_pk)).one()
+        pk = self._slice_in(conn, ds, slice_name).pk
         return select(t.slice_items.c.item_pk).where(t.slice_items.c.slice_pk == pk)
 
     def run_metrics(self, run_id: str, *, slice: str | None = None,

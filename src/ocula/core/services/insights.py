@@ -20,7 +20,7 @@ from ocula.core.services.base import ServiceBase
 from ocula.core.services.insights_scan import ScanInsights
 from ocula.core.services.insights_totals import TotalsInsights
 from ocula.core.store import schema as t
-from ocula.errors import NotFoundError, QueryError
+from ocula.errors import QueryError
 
 _CACHE_SIZE = 32
 
@@ -49,11 +49,7 @@ class InsightsService(ServiceBase):
             ds = self._dataset_row(conn, dataset)
             slice_row = None
             if slice is not None:
-                col = t.slices.c.id if slice.startswith("slc_") else t.slices.c.name
-                slice_row = conn.execute(select(t.slices).where(
-                    t.slices.c.dataset_pk == ds.pk, col == slice)).first()
-                if slice_row is None:
-                    raise NotFoundError(f"no slice {slice!r} in this dataset")
+                slice_row = self._slice_in(conn, ds, slice)
                 if slice_row.kind != "item":
                     raise QueryError(f"slice {slice_row.name!r} holds objects; insights "
                                      "take item slices")

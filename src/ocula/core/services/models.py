@@ -23,7 +23,7 @@ from ocula.core.services.payloads import (
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_columns, insert_stream
 from ocula.core.validation import check_metadata, require_name
-from ocula.errors import BatchError, ConflictError, NotFoundError
+from ocula.errors import BatchError, ConflictError
 
 _PREDICTION_COLUMNS = ("id", "run_pk", "item_pk", "annotation_id", "confidence", "class_pdf",
                        *OBJECT_COLUMNS)
@@ -206,11 +206,7 @@ class ModelService(ServiceBase):
         """A run of ``dataset`` by id or by name."""
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)
-            col = t.model_runs.c.id if name_or_id.startswith("run_") else t.model_runs.c.name
-            rid = conn.scalar(select(t.model_runs.c.id).where(
-                t.model_runs.c.dataset_pk == ds.pk, col == name_or_id))
-        if rid is None:
-            raise NotFoundError(f"no model run {name_or_id!r} in dataset {ds.name!r}")
+            rid = self._run_in(conn, ds, name_or_id).id
         return self.run_info(rid)
 
     def list_predictions(self, run_id: str,

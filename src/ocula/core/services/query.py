@@ -20,7 +20,7 @@ from ocula.core.services.payloads import item_payload, object_payload, row_to_ob
 from ocula.core.store import schema as t
 from ocula.core.types import DatasetItem
 from ocula.core.validation import require_name
-from ocula.errors import ConflictError, NotFoundError, ValidationError
+from ocula.errors import ConflictError, ValidationError
 
 SetOperation = Literal["union", "intersection", "difference"]
 
@@ -28,21 +28,12 @@ SetOperation = Literal["union", "intersection", "difference"]
 class QueryService(ServiceBase):
     # --- resolving ------------------------------------------------------------------
 
-    def _slice_in(self, conn: Connection, dataset_pk: int, name_or_id: str) -> Any:
-        """A slice of this dataset by id or name."""
-        col = t.slices.c.id if name_or_id.startswith("slc_") else t.slices.c.name
-        row = conn.execute(select(t.slices).where(t.slices.c.dataset_pk == dataset_pk,
-                                                  col == name_or_id)).first()
-        if row is None:
-            raise NotFoundError(f"no slice {name_or_id!r} in this dataset")
-        return row
-
     def _items_plan(self, conn: Connection, dataset: str, query: str,
                     slice: str | None) -> tuple[Any, ItemsPlan]:
         ds = self._dataset_row(conn, dataset)
         slice_pk = None
         if slice is not None:
-            sl = self._slice_in(conn, ds.pk, slice)
+            sl = self._slice_in(conn, ds, slice)
             if sl.kind != "item":
                 raise ValidationError(f"slice {sl.name!r} holds objects; query it with "
                                       "query_objects")
@@ -54,7 +45,7 @@ class QueryService(ServiceBase):
         ds = self._dataset_row(conn, dataset)
         slice_pk, slice_kind = None, "item"
         if slice is not None:
-            sl = self._slice_in(conn, ds.pk, slice)
+            sl = self._slice_in(conn, ds, slice)
             slice_pk, slice_kind = sl.pk, sl.kind
         return ds, plan_objects(conn, ds.pk, self.db.dialect, query, slice_pk=slice_pk,
                                 slice_kind=slice_kind)
@@ -251,7 +242,7 @@ class QueryService(ServiceBase):
         try:
             with self.db.write() as conn:
                 ds = self._dataset_row(conn, dataset)
-                rows = [self._slice_in(conn, ds.pk, s) for s in slices]
+                rows = [self._slice_in(conn, ds, s) for s in slices]
                 kinds = {r.kind for r in rows}
                 if len(kinds) > 1:
                     raise ValidationError("cannot combine item slices with object slices")

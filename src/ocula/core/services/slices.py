@@ -13,7 +13,7 @@ from ocula.core.services.base import ServiceBase, chunks, iso, now
 from ocula.core.services.payloads import item_payload
 from ocula.core.store import schema as t
 from ocula.core.validation import duplicate_errors, require_name
-from ocula.errors import BatchError, ConflictError, NotFoundError
+from ocula.errors import BatchError, ConflictError
 
 
 class SliceService(ServiceBase):
@@ -108,9 +108,5 @@ class SliceService(ServiceBase):
         """A slice of ``dataset`` by name or id."""
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)
-            col = t.slices.c.id if name_or_id.startswith("slc_") else t.slices.c.name
-            sid = conn.scalar(select(t.slices.c.id).where(t.slices.c.dataset_pk == ds.pk,
-                                                          col == name_or_id))
-        if sid is None:
-            raise NotFoundError(f"no slice {name_or_id!r} in dataset {dataset!r}")
+            sid = self._slice_in(conn, ds, name_or_id).id
         return self.slice_info(sid)

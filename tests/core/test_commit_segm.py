@@ -26,7 +26,7 @@ from ocula import (
     PolygonPrediction,
 )
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
-from ocula.core.types import rle_encode
+from ocula.core.masks import rle_encode
 from ocula.errors import ValidationError
 from tests.conftest import make_images
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ocula.core.masks import encode_counts_string, rle_decode, rle_encode
 from ocula.core.types import (
     BoxAnnotation,
     BoxPrediction,
@@ -17,8 +18,6 @@ from ocula.core.types import (
     KeypointsAnnotation,
     MaskAnnotation,
     PolygonAnnotation,
-    rle_decode,
-    rle_encode,
 )
 from ocula.errors import (
     DuplicateIdError,
@@ -34,7 +33,6 @@ from ocula.io import (
     import_coco_results,
     save_coco,
 )
-from ocula.io.rle import encode_counts_string
 from tests.io.helpers import comparable, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

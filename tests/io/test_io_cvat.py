@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ocula.core.masks import rle_decode
 from ocula.core.types import (
     BoxAnnotation,
     DatasetItem,
@@ -17,7 +18,6 @@ from ocula.core.types import (
     MaskAnnotation,
     Point,
     PolygonAnnotation,
-    rle_decode,
 )
 from ocula.errors import DuplicateIdError, GeometryError, ImageError, NotFoundError, ValidationError
 from ocula.io import EXPORTERS, REGISTRY, export_coco, export_cvat, import_coco, import_cvat

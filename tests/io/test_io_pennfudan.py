@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 import ocula.io
-from ocula.core.types import BoxAnnotation, MaskAnnotation, rle_decode
+from ocula.core.masks import rle_decode
+from ocula.core.types import BoxAnnotation, MaskAnnotation
 from ocula.errors import GeometryError, ImageError, NotFoundError
 from ocula.io import export_coco, export_pennfudan, import_coco, import_pennfudan
 from tests.io.helpers import comparable, write_image

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ocula.core.masks import rle_bbox, rle_encode
 from ocula.errors import ValidationError
 
 # Annotation kinds a dataset may hold; a dataset can be restricted to a subset.
@@ -453,39 +454,3 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
             f"{kind} annotation is missing or has a malformed field: {exc}", reference_id=ref
         ) from exc
 
-
-# --- run-length encoding (COCO's uncompressed form) ---------------------------------
-
-
-def rle_encode(mask: np.ndarray) -> dict[str, Any]:
-    """Encode a boolean H×W mask as COCO uncompressed RLE (column-major, zeros first)."""
-    mask = np.asarray(mask, dtype=bool)
-    h, w = mask.shape
-    flat = mask.reshape(-1, order="F").astype(np.int8)
-    change = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate(([0], change, [flat.size]))
-    counts = np.diff(bounds).tolist()
-    if flat.size and flat[0] == 1:
-        counts = [0, *counts]
-    return {"size": [int(h), int(w)], "counts": [int(c) for c in counts]}
-
-
-def rle_decode(rle: dict[str, Any]) -> np.ndarray:
-    """Decode COCO uncompressed RLE back to a boolean H×W mask."""
-    h, w = rle["size"]
-    counts = np.asarray(rle["counts"], dtype=np.int64)
-    values = np.zeros(len(counts), dtype=bool)
-    values[1::2] = True
-    flat = np.repeat(values, counts)
-    if flat.size != h * w:
-        raise ValidationError(f"RLE counts sum to {flat.size}, expected {h}×{w}={h * w}")
-    return flat.reshape((h, w), order="F")
-
-
-def rle_bbox(rle: dict[str, Any]) -> tuple[float, float, float, float] | None:
-    mask = rle_decode(rle)
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
-        return None
-    x0, y0 = float(xs.min()), float(ys.min())
-    return (x0, y0, float(xs.max()) - x0 + 1, float(ys.max()) - y0 + 1)

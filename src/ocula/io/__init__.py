@@ -53,7 +53,7 @@ Conventions shared by all formats:
   geometry, with ids ``"<id>"`` (box), ``"<id>/polygon"``, ``"<id>/mask"``,
   ``"<id>/keypoints"``; exporters merge parts with the same base id back together.
 * Masks are COCO uncompressed RLE; compressed COCO RLE strings are decoded by
-  :mod:`ocula.io.rle` (no pycocotools needed), and multi-part polygons are rasterised
+  :mod:`ocula.core.masks` (no pycocotools needed), and multi-part polygons are rasterised
   exactly like pycocotools.
 * Errors are typed (:mod:`ocula.errors`): :class:`NotFoundError` for a missing file or
   folder, :class:`ValidationError` for unreadable JSON/XML, unknown image or category

@@ -38,6 +38,7 @@ from ocula.core.evaluation.coco_files import (
     resolve_image,
     result_rule,
 )
+from ocula.core.masks import polygons_to_rle, to_uncompressed
 from ocula.core.types import (
     BoxAnnotation,
     BoxPrediction,
@@ -67,7 +68,6 @@ from ._common import (
     part_id,
     unique_labels,
 )
-from .rle import polygons_to_rle, to_uncompressed
 
 __all__ = ["KINDS", "export_coco", "export_coco_results", "import_coco", "import_coco_results",
            "save_coco"]

@@ -55,6 +55,7 @@ from xml.parsers import expat
 
 import numpy as np
 
+from ocula.core.masks import rle_decode, rle_encode
 from ocula.core.types import (
     BoxAnnotation,
     CategoryAnnotation,
@@ -64,8 +65,6 @@ from ocula.core.types import (
     MaskAnnotation,
     Point,
     PolygonAnnotation,
-    rle_decode,
-    rle_encode,
 )
 from ocula.errors import DuplicateIdError, GeometryError, OculaError, ValidationError
 

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ocula.core.types import BoxAnnotation, DatasetItem, MaskAnnotation, rle_decode, rle_encode
+from ocula.core.masks import rle_decode, rle_encode
+from ocula.core.types import BoxAnnotation, DatasetItem, MaskAnnotation
 from ocula.errors import GeometryError, ImageError, ValidationError
 
 from ._common import (

@@ -45,6 +45,7 @@ import numpy as np
 
 from ocula.core.evaluation.inputs import Detections, GroundTruth
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
+from ocula.core.masks import polygons_to_rle, to_uncompressed
 from ocula.errors import GeometryError, ValidationError
 
 __all__ = ["IOU_TYPES", "CocoInputs", "evaluate_inputs", "image_order", "load_coco",
@@ -136,8 +137,6 @@ def mask_counts(segm: Any, height: int | None, width: int | None, *, what: str
                 ) -> tuple[list[int], int, int]:
     """Uncompressed counts and size of a COCO segmentation, as ``annToRLE`` makes them:
     polygons rasterised at ``height × width`` and merged, RLE at its own size."""
-    from ocula.io.rle import polygons_to_rle, to_uncompressed  # the io layer is optional
-
     try:
         if isinstance(segm, list):
             if height is None or width is None:

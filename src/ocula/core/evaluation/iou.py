@@ -11,9 +11,8 @@ crowd region scores 1 however large the region is).
 
 Masks may be boolean ``H×W`` arrays or COCO RLE dicts ``{"size": [h, w], "counts": ...}``
 with counts either as the uncompressed list of run lengths (Ocula's stored form, see
-:func:`ocula.core.types.rle_encode`) or as COCO's compressed string. Polygons are
-rasterised by sampling pixel centres with the even-odd rule; this is close to, but not
-identical with, pycocotools' rasteriser (which differs on boundary pixels).
+:func:`ocula.core.masks.rle_encode`) or as COCO's compressed string. Polygons are
+rasterised exactly as pycocotools rasterises them (:mod:`ocula.core.masks`).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ocula.core.types import rle_decode
+from ocula.core.masks import decode_counts_string, polygons_to_rle, rle_decode
 from ocula.errors import ValidationError
 
 __all__ = [
@@ -112,33 +111,8 @@ def box_iou(
 # --- masks ----------------------------------------------------------------------------
 
 
-def rle_counts_from_string(s: str | bytes) -> list[int]:
-    """Decode COCO's compressed RLE counts string into run lengths.
-
-    This is the inverse of pycocotools' ``rleToString``: each count is stored as a
-    little-endian base-32 varint offset by ASCII 48, and counts after the third are
-    deltas against the count two places earlier.
-    """
-    text = s.decode("ascii") if isinstance(s, bytes) else s
-    counts: list[int] = []
-    p = 0
-    n = len(text)
-    while p < n:
-        x = 0
-        k = 0
-        more = True
-        while more:
-            c = ord(text[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)  # sign-extend the last 5-bit group
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
+#: Decode COCO's compressed RLE counts string (kept under its old name).
+rle_counts_from_string = decode_counts_string
 
 
 def decode_mask(mask: Any) -> np.ndarray:
@@ -238,36 +212,13 @@ def _polygon_parts(polygon: Any) -> list[np.ndarray]:
 
 
 def polygon_to_mask(polygon: Any, height: int, width: int) -> np.ndarray:
-    """Rasterise a polygon (possibly multi-part) into a boolean ``height×width`` mask.
-
-    A pixel is inside when its centre is inside by the even-odd rule; parts are unioned
-    as in COCO. Vertices are in pixel coordinates with the origin at the top-left corner.
-    """
-    mask = np.zeros((height, width), dtype=bool)
-    for verts in _polygon_parts(polygon):
-        x0, y0 = verts[:, 0], verts[:, 1]
-        x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-        keep = y0 != y1  # horizontal edges never cross a scanline
-        x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
-        ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
-        # Rows whose centre r+0.5 lies in [ylo, yhi): half-open so a vertex shared by two
-        # edges is counted once.
-        r0 = np.clip(np.ceil(ylo - 0.5), 0, height).astype(np.int64)
-        r1 = np.clip(np.ceil(yhi - 0.5), 0, height).astype(np.int64)
-        counts = np.maximum(r1 - r0, 0)
-        if counts.sum() == 0:
-            continue
-        edge = np.repeat(np.arange(len(r0)), counts)
-        starts = np.cumsum(counts) - counts
-        rows = np.arange(counts.sum()) - np.repeat(starts, counts) + r0[edge]
-        yc = rows + 0.5
-        xc = x0[edge] + (yc - y0[edge]) * (x1[edge] - x0[edge]) / (y1[edge] - y0[edge])
-        # A crossing at xc flips every pixel whose centre lies strictly right of it.
-        first = np.clip(np.floor(xc - 0.5).astype(np.int64) + 1, 0, width)
-        flips = np.zeros((height, width + 1), dtype=np.int32)
-        np.add.at(flips, (rows, first), 1)
-        mask |= (np.cumsum(flips, axis=1)[:, :width] & 1).astype(bool)
-    return mask
+    """Rasterise a polygon (possibly multi-part) into a boolean ``height×width`` mask,
+    exactly as pycocotools does (:func:`ocula.core.masks.polygons_to_rle`); parts are
+    unioned as in COCO. Vertices are in pixel coordinates, origin at the top-left."""
+    parts = [part.reshape(-1).tolist() for part in _polygon_parts(polygon)]
+    if not parts:
+        return np.zeros((height, width), dtype=bool)
+    return rle_decode(polygons_to_rle(parts, height, width))
 
 
 def polygon_iou(

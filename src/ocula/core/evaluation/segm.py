@@ -23,7 +23,7 @@ How it stays vectorised:
   with fewer runs.
 
 Polygons are rasterised at their image's size with Ocula's port of pycocotools'
-``rleFrPoly`` (:func:`ocula.io.rle.polygons_to_rle`), so polygon ground truth gives the
+``rleFrPoly`` (:func:`ocula.core.masks.polygons_to_rle`), so polygon ground truth gives the
 same pixels — and the same AP — as ``annToRLE`` in pycocotools.
 """
 
@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ocula.core.masks import decode_counts_string, polygons_to_rle
 from ocula.errors import ValidationError
 
 __all__ = ["MaskPairIoU", "MaskSet", "counts_from_geometry"]
@@ -58,13 +59,9 @@ def counts_from_geometry(kind: str, geometry: Any, height: int, width: int) -> l
             raise ValidationError("a mask geometry must be {'rle': {'size', 'counts'}}")
         counts = rle["counts"]
         if isinstance(counts, str | bytes):
-            from ocula.io.rle import decode_counts_string  # the io layer is optional
-
             return decode_counts_string(counts)
         return counts
     if kind == "polygon":
-        from ocula.io.rle import polygons_to_rle  # the io layer is optional
-
         verts = geometry.get("vertices") if isinstance(geometry, dict) else None
         flat = [float(c) for v in verts or () for c in (v["x"], v["y"])]
         if len(flat) < 6:

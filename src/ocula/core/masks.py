@@ -1,7 +1,7 @@
-"""COCO run-length encoding helpers that do not need pycocotools.
+"""Masks: COCO run-length encoding, the one home of every mask helper in Ocula.
 
 Ocula stores masks as COCO *uncompressed* RLE (``{"size": [h, w], "counts": [...]}``,
-column-major, starting with a run of zeros; see :func:`ocula.core.types.rle_encode`).
+column-major, starting with a run of zeros; see :func:`rle_encode`).
 COCO files and detector outputs also use the *compressed* form, where ``counts`` is a
 string. This module converts between the two and rasterises COCO polygons exactly like
 pycocotools (a port of ``rleFrPoly`` from the COCO API's ``maskApi.c``), so a
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ocula.errors import GeometryError
+from ocula.errors import GeometryError, ValidationError
 
 __all__ = [
     "canonical_counts",
@@ -26,9 +26,48 @@ __all__ = [
     "encode_counts_string",
     "polygons_to_rle",
     "rle_area",
+    "rle_bbox",
+    "rle_decode",
+    "rle_encode",
     "rle_union",
     "to_uncompressed",
 ]
+
+
+def rle_encode(mask: np.ndarray) -> dict[str, Any]:
+    """Encode a boolean H×W mask as COCO uncompressed RLE (column-major, zeros first)."""
+    mask = np.asarray(mask, dtype=bool)
+    h, w = mask.shape
+    flat = mask.reshape(-1, order="F").astype(np.int8)
+    change = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate(([0], change, [flat.size]))
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0] == 1:
+        counts = [0, *counts]
+    return {"size": [int(h), int(w)], "counts": [int(c) for c in counts]}
+
+
+def rle_decode(rle: dict[str, Any]) -> np.ndarray:
+    """Decode COCO uncompressed RLE back to a boolean H×W mask."""
+    h, w = rle["size"]
+    counts = np.asarray(rle["counts"], dtype=np.int64)
+    values = np.zeros(len(counts), dtype=bool)
+    values[1::2] = True
+    flat = np.repeat(values, counts)
+    if flat.size != h * w:
+        raise ValidationError(f"RLE counts sum to {flat.size}, expected {h}×{w}={h * w}")
+    return flat.reshape((h, w), order="F")
+
+
+def rle_bbox(rle: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """The tight pixel box ``x, y, w, h`` of an uncompressed RLE (pycocotools'
+    ``toBbox``), None for an empty mask."""
+    mask = rle_decode(rle)
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return None
+    x0, y0 = float(xs.min()), float(ys.min())
+    return (x0, y0, float(xs.max()) - x0 + 1, float(ys.max()) - y0 + 1)
 
 
 def decode_counts_string(counts: str | bytes) -> list[int]:

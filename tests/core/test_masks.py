@@ -5,17 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocula.core.types import rle_decode, rle_encode
-from ocula.errors import GeometryError
-from ocula.io.rle import (
+from ocula.core.masks import (
     canonical_counts,
     decode_counts_string,
     encode_counts_string,
     polygons_to_rle,
     rle_area,
+    rle_decode,
+    rle_encode,
     rle_union,
     to_uncompressed,
 )
+from ocula.errors import GeometryError
 
 mask_utils = pytest.importorskip("pycocotools.mask")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -15,6 +15,7 @@ from ocula.client.client import Client
 from ocula.client.dataset import Dataset
 from ocula.core.query.parser import parse
 from ocula.errors import ConflictError, NotFoundError, QueryError, ValidationError
+from ocula.io.coco import export_slice_contents
 from tests.conftest import make_images
 from tests.query.conftest import all_buckets as _buckets
 
@@ -200,20 +201,18 @@ def test_slices_from_queries_and_algebra(any_client: Client, scene: Dataset) -> 
 def test_export_slice(any_client: Client, scene: Dataset, tmp_path: Path) -> None:
     be = any_client._backend
     rain = scene.create_slice("rain", query='metadata.weather = "rain"')
-    coco = be.export_slice(rain.id, "coco")
+    coco = export_slice_contents(be.slice_contents(rain.id))
     assert len(coco["images"]) == 3
     # img 0: a pedestrian; img 2: 2 cars + pedestrian; img 5: 1 car
     assert len(coco["annotations"]) == 5
     assert {c["name"] for c in coco["categories"]} == {"car", "pedestrian"}
     fp = scene.create_slice("fp", query="type = prediction and status = fp",
                             target="objects")
-    coco = be.export_slice(fp.id)
+    coco = export_slice_contents(be.slice_contents(fp.id))
     assert len(coco["images"]) == 3 and len(coco["annotations"]) == 3
     assert all(a["score"] == 0.95 for a in coco["annotations"])
-    with pytest.raises(ValidationError):
-        be.export_slice(rain.id, "voc")
     with pytest.raises(NotFoundError):
-        be.export_slice("slc_missing")
+        be.slice_contents("slc_missing")
     assert len(list(fp.objects(page_size=2))) == 3
     assert "prediction" in scene.describe_query("type = prediction and status = fp",
                                                 "objects").lower()

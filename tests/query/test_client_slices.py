@@ -10,6 +10,7 @@ import pytest
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
 from ocula.client.client import Client
 from ocula.errors import ConflictError, QueryError, ValidationError
+from ocula.io.coco import export_slice_contents
 from tests.query.conftest import build_scene
 
 
@@ -95,12 +96,12 @@ def test_object_slices(ds, client: Client) -> None:
 def test_export_slices_as_coco(ds, client: Client) -> None:
     svc = client._backend
     rainy = ds.create_slice("rainy", query='metadata.weather = "rain"')
-    coco = svc.export_slice(rainy.id)
+    coco = export_slice_contents(svc.slice_contents(rainy.id))
     assert len(coco["images"]) == 2 and len(coco["annotations"]) == 7
     assert {c["name"] for c in coco["categories"]} == {"pedestrian", "car"}
     fps = ds.create_slice("fps", query="type = prediction and status = fp", target="objects")
-    coco = svc.export_slice(fps.id)
+    contents = svc.slice_contents(fps.id)
+    assert contents["kind"] == "object" and contents["annotations"] == []
+    coco = export_slice_contents(contents)
     assert len(coco["images"]) == 2
     assert sorted(a["score"] for a in coco["annotations"]) == [0.85, 0.95]
-    with pytest.raises(ValidationError, match="unknown export format"):
-        svc.export_slice(fps.id, format="voc")

@@ -251,3 +251,21 @@ def test_a_job_outlives_the_request_that_started_it(live: Live, tmp_path: Path) 
     assert http._wait(http.job_info(job["job_id"]))["new_items"] == 2
     assert http.dataset_info("d")["length"] == 2
     http.close()
+
+
+def test_slice_export_route_formats_what_the_service_gives(live: Live, tmp_path: Path) -> None:
+    """The COCO of a slice is made in the server adapter from ``slice_contents``."""
+    h = {"Authorization": f"Bearer {live.key}"}
+    api = f"{live.url}/api/v1"
+    paths = make_images(tmp_path / "exp", 2)
+    with Client(live.url, api_key=live.key) as c:
+        ds = c.create_dataset("exp")
+        ds.append([DatasetItem(str(p), f"e{i}") for i, p in enumerate(paths)])
+        ds.annotate([BoxAnnotation("car", 1, 1, 5, 5, reference_id="e0")])
+        sl = ds.create_slice("one", ["e0"])
+    coco = httpx.get(f"{api}/slices/{sl.id}/export", headers=h).json()
+    assert [i["file_name"] for i in coco["images"]] == ["e0"]
+    assert [a["bbox"] for a in coco["annotations"]] == [[1, 1, 5, 5]]
+    bad = httpx.get(f"{api}/slices/{sl.id}/export", headers=h, params={"format": "voc"})
+    assert bad.status_code == 422 and "unknown export format" in bad.json()["detail"]
+    assert httpx.get(f"{api}/slices/slc_nope/export", headers=h).status_code == 404

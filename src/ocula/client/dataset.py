@@ -12,6 +12,7 @@ from ocula.client.progress import batched, progress_bar
 from ocula.core.types import DatasetItem, payload_to_annotation
 from ocula.errors import ValidationError
 from ocula.io import export_coco, export_cvat
+from ocula.io.coco import export_slice_contents
 
 if TYPE_CHECKING:
     from ocula.client.client import Client
@@ -170,7 +171,7 @@ class Dataset:
             if version is not None:
                 raise ValidationError("an object slice holds specific label rows; export it "
                                       "without a version")
-            coco = self._backend.export_slice(chosen.id, "coco")
+            coco = export_slice_contents(self._backend.slice_contents(chosen.id))
         else:
             kept = (self._backend.get_dataset(self.id).get("metadata") or {}).get("coco") or {}
             coco = export_coco(*self._ground_truth(chosen, version),

@@ -374,9 +374,8 @@ class HttpBackend:
     def delete_slice_objects(self, slice_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/slices/{_seg(slice_id)}/objects")
 
-    def export_slice(self, slice_id: str, format: str = "coco") -> dict[str, Any]:  # noqa: A002
-        return self._call("GET", f"/slices/{_seg(slice_id)}/export",
-                          params={"format": format})
+    def slice_contents(self, slice_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/slices/{_seg(slice_id)}/contents")
 
     def insights(self, dataset: str, *, slice: str | None = None,  # noqa: A002
                  query: str | None = None, metadata_sample: int = 1000,

@@ -51,6 +51,7 @@ from ocula.core.types import (
     Point,
     PolygonAnnotation,
     PolygonPrediction,
+    payload_to_annotation,
 )
 from ocula.errors import DuplicateIdError, GeometryError, ValidationError
 
@@ -69,8 +70,8 @@ from ._common import (
     unique_labels,
 )
 
-__all__ = ["KINDS", "export_coco", "export_coco_results", "import_coco", "import_coco_results",
-           "save_coco"]
+__all__ = ["KINDS", "export_coco", "export_coco_results", "export_slice_contents", "import_coco",
+           "import_coco_results", "save_coco"]
 
 KINDS = ("box", "polygon", "mask", "keypoints")
 _ANN_FIELDS = {"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd",
@@ -626,6 +627,15 @@ def export_coco_results(items: Sequence[DatasetItem], predictions: Sequence[Any]
         rec.pop("id", None)
         rec.pop("iscrowd", None)
     return records
+
+
+def export_slice_contents(contents: Mapping[str, Any]) -> dict[str, Any]:
+    """A COCO dict of what a slice holds (``Service.slice_contents``: item, annotation
+    and prediction payloads); predictions are written with their ``score``."""
+    items = [DatasetItem.from_payload(p) for p in contents.get("items", [])]
+    anns = [payload_to_annotation(p) for p in contents.get("annotations", [])]
+    preds = [payload_to_annotation(p, prediction=True) for p in contents.get("predictions", [])]
+    return export_coco(items, anns, preds or None)
 
 
 def save_coco(items: Sequence[DatasetItem], annotations: Sequence[Any], out_path: Path | str,

@@ -16,9 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from ocula.core.ids import new_id
 from ocula.core.query.plan import ItemsPlan, ObjectsPlan, plan_items, plan_objects
 from ocula.core.services.base import ServiceBase, chunks, now
-from ocula.core.services.payloads import item_payload, object_payload, row_to_object
+from ocula.core.services.payloads import item_payload, object_payload
 from ocula.core.store import schema as t
-from ocula.core.types import DatasetItem
 from ocula.core.validation import require_name
 from ocula.errors import ConflictError, ValidationError
 
@@ -278,14 +277,11 @@ class QueryService(ServiceBase):
 
     # --- export ---------------------------------------------------------------------
 
-    def export_slice(self, slice_id: str, format: str = "coco") -> dict[str, Any]:
-        """A slice as a COCO dict: an item slice with its items' current ground truth;
-        an object slice with the items holding its objects and those objects
-        (predictions exported with their scores)."""
-        if format != "coco":
-            raise ValidationError(f"unknown export format {format!r}; supported: coco")
-        from ocula.io.coco import export_coco  # the io layer is optional for the core
-
+    def slice_contents(self, slice_id: str) -> dict[str, Any]:
+        """What a slice holds, for an exporter: an item slice, its items with their
+        current ground truth; an object slice, its objects (annotations and predictions)
+        with the items holding them. ``{"kind", "items", "annotations", "predictions"}``,
+        as JSON payloads (the io layer turns them into COCO and other formats)."""
         with self.db.read() as conn:
             s = self._slice_row(conn, slice_id)
             a, p, items = t.annotations, t.predictions, t.items
@@ -318,9 +314,9 @@ class QueryService(ServiceBase):
                 for part in chunks(item_pks):
                     item_rows += conn.execute(select(items).where(items.c.pk.in_(part))
                                               .order_by(items.c.pk)).all()
-        dataset_items = [DatasetItem.from_payload(item_payload(r)) for r in item_rows]
-        return export_coco(dataset_items, [row_to_object(r, r.ref) for r in anns],
-                           [row_to_object(r, r.ref, prediction=True) for r in preds] or None)
+        return {"kind": s.kind, "items": [item_payload(r) for r in item_rows],
+                "annotations": [object_payload(r, r.ref) for r in anns],
+                "predictions": [object_payload(r, r.ref) for r in preds]}
 
     def delete_slice_objects(self, slice_id: str) -> dict[str, Any]:
         """Empty an object slice (the slice itself stays)."""

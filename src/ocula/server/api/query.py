@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 
 from ocula.core.query.parser import MAX_QUERY_LENGTH
 from ocula.core.query.plan import MAX_PAGE_SIZE
+from ocula.errors import ValidationError
+from ocula.io.coco import export_slice_contents
 from ocula.server.api.common import Name
 from ocula.server.deps import ServiceDep
 
@@ -142,13 +144,22 @@ def delete_slice_objects(slice_id: str, service: ServiceDep) -> dict[str, Any]:
     return service.delete_slice_objects(slice_id)
 
 
+@router.get("/slices/{slice_id}/contents")
+def slice_contents(slice_id: str, service: ServiceDep) -> dict[str, Any]:
+    """What a slice holds: items with their ground truth, or its objects with their
+    items, as payloads."""
+    return service.slice_contents(slice_id)
+
+
 @router.get("/slices/{slice_id}/export")
 def export_slice(slice_id: str, service: ServiceDep,
                  format: Annotated[str, Query(max_length=32)] = "coco"  # noqa: A002
                  ) -> dict[str, Any]:
     """The slice as COCO instances JSON (object slices: their objects, predictions
     with ``score``)."""
-    return service.export_slice(slice_id, format)
+    if format != "coco":
+        raise ValidationError(f"unknown export format {format!r}; supported: coco")
+    return export_slice_contents(service.slice_contents(slice_id))
 
 
 # --- insights -----------------------------------------------------------------------

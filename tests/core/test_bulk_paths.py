@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import sqlite3
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -31,7 +33,7 @@ from ocula import (
     CategoryPrediction,
     DatasetItem,
 )
-from ocula.core.services.base import _ItemKey, count_where_in, quick_thread_switches
+from ocula.core.services.base import _ItemKey, count_where_in, tuned_for_bulk
 from ocula.core.services.checks import box_columns, check_object, check_objects
 from ocula.core.services.payloads import OBJECT_COLUMNS, box_values, object_rows, object_values
 from ocula.core.services.service import Service
@@ -312,24 +314,55 @@ def test_count_where_in_by_range_and_by_lists(service: Service, tmp_path: Path) 
                               i.c.dataset_pk == ds_pk) == 2  # IN
 
 
-def test_quick_thread_switches_restores_the_interval() -> None:
+def test_bulk_tuning_is_shared_and_restored() -> None:
+    """Overlapping bulk operations (two threads) share one change of the process's
+    settings; the last to leave restores the application's own values."""
     before = sys.getswitchinterval()
     entered, leave = threading.Event(), threading.Event()
 
     def other() -> None:
-        with quick_thread_switches():
+        with tuned_for_bulk(switches=True):
             entered.set()
             leave.wait()
 
-    with quick_thread_switches(0.0005):
-        assert sys.getswitchinterval() == 0.0005
+    assert gc.isenabled()
+    with tuned_for_bulk(switches=True):
+        assert sys.getswitchinterval() == 0.0005 and not gc.isenabled()
         worker = threading.Thread(target=other)
         worker.start()
         entered.wait()
-    assert sys.getswitchinterval() == 0.0005  # the other user is still inside
+    # The other user is still inside: nothing restored under its feet.
+    assert sys.getswitchinterval() == 0.0005 and not gc.isenabled()
     leave.set()
     worker.join()
-    assert sys.getswitchinterval() == before
+    assert sys.getswitchinterval() == before and gc.isenabled()
+    # An application that runs with the collector off keeps it off.
+    gc.disable()
+    try:
+        with tuned_for_bulk():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_tune_runtime_false_leaves_the_process_alone(tmp_path: Path) -> None:
+    seen = []
+    svc = Service.open(tmp_path / "home", tune_runtime=False)
+    try:
+        ds = svc.create_dataset("d")["id"]
+        real = svc._check_annotations
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            seen.append((gc.isenabled(), sys.getswitchinterval()))
+            return real(*args, **kwargs)
+
+        svc._check_annotations = spy  # type: ignore[method-assign]
+        svc.annotate(ds, [])
+        list(svc.annotate_batches(ds, [[]]))
+    finally:
+        svc.close()
+    assert seen == [(True, sys.getswitchinterval())] * 2
 
 
 def test_prediction_columns_equal_the_per_object_path(service: Service,

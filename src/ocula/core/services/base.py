@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import sys
 import threading
@@ -24,53 +25,93 @@ from ocula.errors import ImageError, NotFoundError
 CHUNK = 900
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector around a bulk operation.
+class _Shared:
+    """A process setting changed while at least one bulk operation runs, and restored
+    when the last one (of any thread) ends: overlapping operations never restore it
+    under each other's feet, and the application's own value always comes back."""
 
-    Ingest allocates millions of small acyclic objects; each allocation burst triggers
-    full collections that rescan every object the caller holds (a list of a million
-    annotations), which measured 3–5× slower ingest. Reference counting still frees
-    everything; the collector resumes afterwards.
-    """
-    was_enabled = gc.isenabled()
+    def __init__(self, change: Any, restore: Any) -> None:
+        self._change, self._restore = change, restore
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: Any = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._saved = self._change()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._restore(self._saved)
+
+
+def _pause_gc() -> bool:
+    was = gc.isenabled()
     gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    return was
 
 
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.0
+def _resume_gc(was_enabled: bool) -> None:
+    if was_enabled:
+        gc.enable()
+
+
+def _quicken_switches() -> float:
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(min(_SWITCH_INTERVAL, saved))
+    return saved
+
+
+# Ingest allocates millions of small acyclic objects; each allocation burst triggers
+# full collections that rescan every object the caller holds (a list of a million
+# annotations), which measured 3–5× slower ingest. Reference counting still frees
+# everything while the collector rests.
+_gc_pause = _Shared(_pause_gc, _resume_gc)
+# The inserting thread (SQLite steps with the GIL released) must take the GIL back from
+# the checking thread after each statement, which that one gives up only every switch
+# interval (5 ms by default): at 1M boxes a 0.5 ms interval cut the inserter's waits
+# from about 1.4 s to 0.8 s.
+_SWITCH_INTERVAL = 0.0005
+_quick_switches = _Shared(_quicken_switches, sys.setswitchinterval)
+
+
+def tuned_for_bulk(enabled: bool = True, *, switches: bool = False) -> Any:
+    """Context manager for one bulk operation: the cyclic garbage collector paused and,
+    with ``switches``, a short thread switch interval, both process-wide while any such
+    operation runs and restored when the last ends. ``enabled=False`` (a service opened
+    with ``tune_runtime=False``) leaves both alone."""
+    if not enabled:
+        return _nothing()
+    if not switches:
+        return _gc_pause()
+    return _both()
 
 
 @contextmanager
-def quick_thread_switches(interval: float = 0.0005) -> Iterator[None]:
-    """Shorten Python's thread switch interval (5 ms) while a bulk write pipelines
-    checking (pure Python) with inserting (SQLite, GIL released while it steps).
+def _nothing() -> Iterator[None]:
+    yield
 
-    After each statement the inserting thread must take the GIL back from the checking
-    one, which gives it up only every switch interval (at 1M boxes this cut the
-    inserter's waits for the GIL from about 1.4 s to 0.8 s). The setting is the
-    process's; nested and concurrent users share one saved value, restored when the
-    last one leaves.
-    """
-    global _switch_users, _switch_saved
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(interval, _switch_saved))
-        _switch_users += 1
-    try:
+
+@contextmanager
+def _both() -> Iterator[None]:
+    with _gc_pause(), _quick_switches():
         yield
-    finally:
-        with _switch_lock:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_saved)
+
+
+def bulk_operation(method: Any) -> Any:
+    """Decorator: run a service method under :func:`tuned_for_bulk` (per its service's
+    ``tune_runtime``)."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with tuned_for_bulk(self.tune_runtime):
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 def now() -> datetime:
@@ -139,14 +180,19 @@ class ServiceBase:
     only paths under those folders (a server never reads arbitrary server-side paths
     on behalf of a remote client). ``allow_private_urls=False`` refuses image URLs on
     loopback and private networks (a server is not a proxy into its own network).
+    ``tune_runtime`` (default True) lets bulk operations pause the cyclic garbage
+    collector and shorten the thread switch interval while they run
+    (:func:`tuned_for_bulk`); False leaves the process's settings alone.
     """
 
     def __init__(self, db: Database, media: MediaStore,
-                 local_roots: list[Path] | None = None, *, allow_private_urls: bool = True):
+                 local_roots: list[Path] | None = None, *, allow_private_urls: bool = True,
+                 tune_runtime: bool = True):
         self.db = db
         self.media = media
         self.local_roots = local_roots
         self.allow_private_urls = allow_private_urls
+        self.tune_runtime = tune_runtime
 
     def _fetch(self, url: str) -> bytes:
         return fetch_url(url, allow_private=self.allow_private_urls)

@@ -53,7 +53,7 @@ from ocula.core.evaluation import (
 )
 from ocula.core.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS
 from ocula.core.services import stats
-from ocula.core.services.base import ServiceBase, now, paused_gc
+from ocula.core.services.base import ServiceBase, bulk_operation, now
 from ocula.core.services.evaluation_sides import (
     IOU_TYPES,
     SEGM_TYPES,
@@ -120,7 +120,7 @@ class EvaluationService(ServiceBase):
 
     # --- commit ---------------------------------------------------------------------
 
-    @paused_gc()
+    @bulk_operation
     def commit_run(self, run_id: str, *, class_agnostic: bool = False,
                    allowed_label_matches: Iterable[Mapping[str, Any]] | None = None,
                    iou_threshold: float = 0.5,

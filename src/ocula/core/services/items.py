@@ -13,7 +13,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from ocula.core.ids import new_ids
 from ocula.core.services import stats
-from ocula.core.services.base import ServiceBase, chunks, now, paused_gc
+from ocula.core.services.base import ServiceBase, bulk_operation, chunks, now
 from ocula.core.services.payloads import item_payload, object_payload
 from ocula.core.store import media as m
 from ocula.core.store import schema as t
@@ -38,7 +38,7 @@ class _Probed:
 
 
 class ItemService(ServiceBase):
-    @paused_gc()
+    @bulk_operation
     def append(
         self,
         dataset: str,

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
 from ocula.core.services import stats
-from ocula.core.services.base import ServiceBase, iso, now, paused_gc
+from ocula.core.services.base import ServiceBase, bulk_operation, iso, now
 from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import (
     OBJECT_COLUMNS,
@@ -77,7 +77,7 @@ class ModelService(ServiceBase):
 
     # --- runs -----------------------------------------------------------------------
 
-    @paused_gc()
+    @bulk_operation
     def create_run(self, model: str, dataset: str, name: str,
                    predictions: Sequence[Any] = (), *,
                    metadata: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -103,7 +103,7 @@ class ModelService(ServiceBase):
                                 f"{name!r}") from exc
         return self.run_info(run_id)
 
-    @paused_gc()
+    @bulk_operation
     def predict(self, run_id: str, predictions: Sequence[Any], *,
                 update: bool = False) -> dict[str, Any]:
         """Add predictions to a run; with ``update``, replace those with the same

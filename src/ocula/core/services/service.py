@@ -34,18 +34,20 @@ class Service(DatasetService, ItemService, AnnotationService, SliceService, Mode
     @classmethod
     def open(cls, home: str | Path | None = None, database_url: str | None = None,
              local_roots: list[Path] | None = None, *,
-             allow_private_urls: bool = True) -> Service:
+             allow_private_urls: bool = True, tune_runtime: bool = True) -> Service:
         """Open (creating and migrating if needed) the catalog under ``home``.
 
         The database is ``home/catalog.db`` (SQLite) unless ``database_url`` names
         another, e.g. ``postgresql+psycopg://user@host/db``; media always live under
-        ``home``.
+        ``home``. ``tune_runtime=False`` keeps bulk operations from changing the
+        process's garbage collector and thread switch interval (see
+        :class:`~ocula.core.services.base.ServiceBase`).
         """
         root = Path(home).expanduser() if home is not None else default_home()
         root.mkdir(parents=True, exist_ok=True)
         db = Database(database_url or sqlite_url(root / "catalog.db"))
         return cls(db, MediaStore(root), local_roots=local_roots,
-                   allow_private_urls=allow_private_urls)
+                   allow_private_urls=allow_private_urls, tune_runtime=tune_runtime)
 
     def close(self) -> None:
         self.db.dispose()

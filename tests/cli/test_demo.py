@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import ocula
 from ocula.cli.main import app
 
 
+@pytest.mark.slow
 def test_demo_builds_runs_and_reports(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--home", str(tmp_path / "home")])
     assert result.exit_code == 0, result.output

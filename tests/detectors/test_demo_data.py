@@ -88,6 +88,7 @@ def _build(tmp_path: Path, detectors: tuple[str, ...]) -> tuple[Client, dict]:
     return client, summary
 
 
+@pytest.mark.slow
 def test_build_demo_with_ssdlite(tmp_path: Path) -> None:
     client, summary = _build(tmp_path, ("ssdlite-people",))
     try:

@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ocula import BoxAnnotation, DatasetItem
 from ocula.client.client import Client
 from tests.conftest import make_images
@@ -19,6 +21,7 @@ CLIENTS = 8
 DURATION_S = float(os.environ.get("OCULA_CONCURRENCY_S", "30"))
 
 
+@pytest.mark.slow
 def test_eight_clients_no_lost_writes(live: Live, tmp_path: Path) -> None:
     images = make_images(tmp_path / "imgs", 10)
     with Client(live.url, api_key=live.key) as setup:

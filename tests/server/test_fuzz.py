@@ -26,6 +26,7 @@ from schemathesis.generation import GenerationMode  # noqa: E402
 EXAMPLES = int(os.environ.get("OCULA_FUZZ_EXAMPLES", "25"))
 
 
+@pytest.mark.slow
 def test_no_5xx_anywhere(live: Live, tmp_path: Path) -> None:
     # Something to find: a dataset, items, labels, a slice, a model and a run.
     paths = make_images(tmp_path / "imgs", 2)

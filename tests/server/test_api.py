@@ -269,3 +269,18 @@ def test_slice_export_route_formats_what_the_service_gives(live: Live, tmp_path:
     bad = httpx.get(f"{api}/slices/{sl.id}/export", headers=h, params={"format": "voc"})
     assert bad.status_code == 422 and "unknown export format" in bad.json()["detail"]
     assert httpx.get(f"{api}/slices/slc_nope/export", headers=h).status_code == 404
+
+
+def test_building_the_app_writes_nothing_starting_it_fails_old_jobs(tmp_path: Path) -> None:
+    """Startup work (failing jobs a dead process left running) belongs to the server's
+    start, not to create_app."""
+    service = Service.open(tmp_path / "home", local_roots=[])
+    try:
+        job = service.create_job("commit", message="left running")["job_id"]
+        service.update_job(job, status="Running")
+        app = create_app(service)
+        assert service.job_info(job)["status"] == "Running"
+        with serve_in_background(app):
+            assert service.job_info(job)["status"] != "Running"
+    finally:
+        service.close()

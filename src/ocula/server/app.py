@@ -53,6 +53,12 @@ def create_app(service: Any, *, auth: bool = True,
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Startup work runs when the server starts, not when the app is built: building
+        # it (a test, a second app on the same catalog) must not write to the catalog.
+        # Jobs run in this process's threads, so what a previous process left
+        # unfinished will never finish.
+        service.fail_unfinished_jobs()
+        uploads.sweep()
         yield
         jobs.shutdown()
 
@@ -65,10 +71,6 @@ def create_app(service: Any, *, auth: bool = True,
     app.state.jobs = jobs
     app.state.signer = Signer.for_home(service.media.root)
     app.state.uploads = uploads
-    # Jobs run in this process's threads: whatever a previous process left unfinished
-    # will never finish.
-    service.fail_unfinished_jobs()
-    uploads.sweep()
 
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_json_bytes=settings.max_json_bytes,

@@ -255,3 +255,19 @@ def test_insights_errors(scene: Dataset) -> None:
         scene.insights(query="width >")
     with pytest.raises(NotFoundError):
         scene.insights(slice="nope")
+
+
+def test_a_bad_query_raises_at_the_call_not_at_the_first_next(any_client: Client,
+                                                              scene: Dataset) -> None:
+    with pytest.raises(QueryError, match="line 1"):
+        scene.query_items("metadata.weather = = 1")
+    with pytest.raises(QueryError):
+        scene.query_objects("confidence >")
+    with pytest.raises(NotFoundError):
+        scene.query_items("label = 'car'", slice="no such slice")
+    # Valid queries still page lazily, page after page.
+    rain = 'metadata.weather = "rain"'
+    assert [i.reference_id for i in scene.query_items(rain, page_size=1)] == [
+        i.reference_id for i in scene.query_items(rain)]
+    assert len(list(scene.query_items(rain, page_size=1))) > 1
+    assert len(list(scene.query_objects("type = annotation", page_size=2, raw=True))) > 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +35,18 @@ def _refloc(body: dict[str, Any]) -> dict[str, Any]:
         out["predictions"] = {run: [payload_to_annotation(p, prediction=True) for p in preds]
                               for run, preds in body["predictions"].items()}
     return out
+
+
+def _paged(first: dict[str, Any], fetch: Callable[[str], dict[str, Any]], key: str
+           ) -> Iterator[dict[str, Any]]:
+    """The rows of a first page already read, then of each next page, fetched lazily."""
+    page = first
+    while True:
+        yield from page[key]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return
+        page = fetch(cursor)
 
 
 class Dataset:
@@ -233,31 +245,28 @@ class Dataset:
 
     def query_items(self, query: str, slice: str | None = None, *,
                     page_size: int = 500) -> Iterator[DatasetItem]:
-        """Items matching an item query, fetched lazily a page at a time, e.g.
-        ``ds.query_items('metadata.weather = "rain" and count(label = "car") > 3')``."""
-        cursor = None
-        while True:
-            page = self._backend.query_items(self.id, query, slice=slice,
+        """Items matching an item query, e.g.
+        ``ds.query_items('metadata.weather = "rain" and count(label = "car") > 3')``.
+        The query is checked (and its first page read) at the call, so a bad query
+        raises :class:`~ocula.errors.QueryError` here; later pages are read as the
+        iterator reaches them."""
+        def page(cursor: str | None) -> dict[str, Any]:
+            return self._backend.query_items(self.id, query, slice=slice,
                                              page_size=page_size, cursor=cursor)
-            yield from (_item(b) for b in page["items"])
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        return (_item(b) for b in _paged(page(None), page, "items"))
 
     def query_objects(self, query: str, slice: str | None = None, *, page_size: int = 500,
                       raw: bool = False) -> Iterator[Any]:
         """Annotations/predictions matching an object query, as annotation objects (or,
-        with ``raw``, dicts that also carry ``kind``, ``run``, ``status`` and ``iou``)."""
-        cursor = None
-        while True:
-            page = self._backend.query_objects(self.id, query, slice=slice,
+        with ``raw``, dicts that also carry ``kind``, ``run``, ``status`` and ``iou``).
+        Checked at the call, paged lazily, as :meth:`query_items`."""
+        def page(cursor: str | None) -> dict[str, Any]:
+            return self._backend.query_objects(self.id, query, slice=slice,
                                                page_size=page_size, cursor=cursor)
-            for body in page["objects"]:
-                yield body if raw else payload_to_annotation(
-                    body, prediction=body["kind"] == "prediction")
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        bodies = _paged(page(None), page, "objects")
+        if raw:
+            return bodies
+        return (payload_to_annotation(b, prediction=b["kind"] == "prediction") for b in bodies)
 
     def describe_query(self, query: str,
                        target: Literal["items", "objects"] = "items") -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ocula.client.dataset import Dataset, Slice
 from ocula.client.model import Model, ModelRun
+from ocula.core.contract import Backend
 from ocula.core.services import Service
 
 
@@ -28,7 +29,7 @@ class Client:
         if isinstance(home, str) and home.startswith(("http://", "https://")):
             from ocula.client.http import HttpBackend  # httpx only loads for remote use
 
-            self._backend: Any = HttpBackend(home, api_key=api_key)
+            self._backend: Backend = HttpBackend(home, api_key=api_key)
             return
         self._backend = Service.open(home, database_url, tune_runtime=tune_runtime)
 

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from ocula import errors as E
+from ocula.core.contract import SetOperation
 from ocula.core.store.media import is_url
 from ocula.core.types import DatasetItem
 
@@ -174,7 +175,7 @@ class HttpBackend:
 
     def append(self, dataset: str, items: Sequence[DatasetItem], *, update: bool = False,
                copy_media: bool = False, uploads: Mapping[str, bytes] | None = None,
-               on_error: str = "raise") -> dict[str, Any]:
+               on_error: Literal["raise", "skip"] = "raise") -> dict[str, Any]:
         """Upload the local images of ``items`` (and any ``uploads`` bytes), then append.
         ``copy_media`` has no effect remotely: uploaded images are always stored."""
         ds = self._ds(dataset)
@@ -328,12 +329,17 @@ class HttpBackend:
 
     # --- queries (docs/query-language.md) -------------------------------------------
 
-    def query_items(self, dataset: str, query: str, **page: Any) -> dict[str, Any]:
-        """Keyword arguments as the service's: slice, page_size, cursor, with_total."""
-        return self._query(dataset, "items", query, **page)
+    def query_items(self, dataset: str, query: str, *, slice: str | None = None,  # noqa: A002
+                    page_size: int = 100, cursor: str | None = None,
+                    with_total: bool = False) -> dict[str, Any]:
+        return self._query(dataset, "items", query, slice=slice, page_size=page_size,
+                           cursor=cursor, with_total=with_total)
 
-    def query_objects(self, dataset: str, query: str, **page: Any) -> dict[str, Any]:
-        return self._query(dataset, "objects", query, **page)
+    def query_objects(self, dataset: str, query: str, *, slice: str | None = None,  # noqa: A002
+                      page_size: int = 100, cursor: str | None = None,
+                      with_total: bool = False) -> dict[str, Any]:
+        return self._query(dataset, "objects", query, slice=slice, page_size=page_size,
+                           cursor=cursor, with_total=with_total)
 
     def _query(self, dataset: str, target: str, query: str, *,
                slice: str | None = None,  # noqa: A002
@@ -356,7 +362,7 @@ class HttpBackend:
                                 "description": description})
 
     def combine_slices(self, dataset: str, name: str,
-                       operation: Literal["union", "intersection", "difference"],
+                       operation: SetOperation,
                        slices: Sequence[str], *,
                        description: str | None = None) -> dict[str, Any]:
         return self._call("POST", f"/datasets/{self._ds(dataset)}/slices/combine", body={
@@ -433,11 +439,11 @@ class HttpBackend:
     def delete_run(self, run_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/runs/{_seg(run_id)}")
 
-    def commit_run(self, run_id: str, *, class_agnostic: bool | None = None,
-                   allowed_label_matches: Sequence[Mapping[str, Any]] | None = None,
-                   iou_threshold: float | None = None,
+    def commit_run(self, run_id: str, *, class_agnostic: bool = False,
+                   allowed_label_matches: Iterable[Mapping[str, Any]] | None = None,
+                   iou_threshold: float = 0.5,
                    annotation_version: int | str | None = None,
-                   iou_type: str | None = None,
+                   iou_type: str = "bbox",
                    kpt_sigmas: Sequence[float] | Mapping[str, Sequence[float]] | None = None
                    ) -> dict[str, Any]:
         """Match the run against the ground truth on the server (a job; waits for it)."""

@@ -420,7 +420,7 @@ class AnnotationService(ServiceBase):
         """Annotations as JSON, current or at a version, optionally for some items."""
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)
-            v = self.resolve_version(conn, ds.pk, version)
+            v = self._resolve_version(conn, ds.pk, version)
             q = (select(t.annotations, t.items.c.reference_id.label("ref"))
                  .join(t.items, t.items.c.pk == t.annotations.c.item_pk)
                  .where(t.annotations.c.dataset_pk == ds.pk, at_version(t.annotations, v))

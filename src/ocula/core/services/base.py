@@ -291,7 +291,7 @@ class ServiceBase:
                 f"{more}", reference_id=missing[0], missing=missing[:100])
         return found
 
-    def resolve_version(self, conn: Connection, dataset_pk: int,
+    def _resolve_version(self, conn: Connection, dataset_pk: int,
                         version: int | str | None) -> int | None:
         """A version number from a number, a name, or None (current)."""
         if version is None or isinstance(version, int):

@@ -152,7 +152,7 @@ class EvaluationService(ServiceBase):
         # half-way through must not leave matches of a state that never existed.
         with self.db.write() as conn:
             run = self._run_row(conn, run_id)
-            version = self.resolve_version(conn, run.dataset_pk, annotation_version)
+            version = self._resolve_version(conn, run.dataset_pk, annotation_version)
             gt, dt, pair_iou = read_sides(conn, run, version, None, iou_type, sigmas=sigmas)
             if len(dt) == 0:
                 raise self._no_predictions(conn, run, iou_type)
@@ -228,7 +228,7 @@ class EvaluationService(ServiceBase):
         _check_iou_type(iou_type)
         with self.db.read() as conn:
             run = self._run_row(conn, run_id)
-            version = self.resolve_version(conn, run.dataset_pk, annotation_version)
+            version = self._resolve_version(conn, run.dataset_pk, annotation_version)
             scope = self._scope(conn, run.dataset_pk, slice)
             committed = run.commit_config or {}
             sigmas = (committed.get("kpt_sigmas")

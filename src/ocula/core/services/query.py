@@ -13,6 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, and_, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
+from ocula.core.contract import SetOperation
 from ocula.core.ids import new_id
 from ocula.core.query.plan import ItemsPlan, ObjectsPlan, plan_items, plan_objects
 from ocula.core.services.base import ServiceBase, chunks, now
@@ -20,8 +21,6 @@ from ocula.core.services.payloads import item_payload, object_payload
 from ocula.core.store import schema as t
 from ocula.core.validation import require_name
 from ocula.errors import ConflictError, ValidationError
-
-SetOperation = Literal["union", "intersection", "difference"]
 
 
 class QueryService(ServiceBase):

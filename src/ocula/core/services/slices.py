@@ -18,24 +18,23 @@ from ocula.errors import BatchError, ConflictError
 
 class SliceService(ServiceBase):
     def create_slice(self, dataset: str, name: str, reference_ids: Sequence[str] = (), *,
-                     description: str | None = None, query: str | None = None,
-                     item_pks: Sequence[int] | None = None) -> dict[str, Any]:
-        """Create a slice from reference ids (or, internally, from item keys a query
-        selected). Unknown reference ids reject the call; nothing is created."""
+                     description: str | None = None) -> dict[str, Any]:
+        """Create a slice from reference ids. Unknown reference ids reject the call;
+        nothing is created."""
         require_name(name, "slice name")
         if errors := duplicate_errors(list(reference_ids), "reference_id"):
             raise BatchError(errors)
         try:
             with self.db.write() as conn:
                 ds = self._dataset_row(conn, dataset)
-                pks = list(item_pks or [])
+                pks: list[int] = []
                 if reference_ids:
                     found = self._require_items(conn, ds.pk, list(reference_ids))
-                    pks += [found[r].pk for r in reference_ids]
+                    pks = [found[r].pk for r in reference_ids]
                 slice_id = new_id("slice")
                 result = conn.execute(t.slices.insert().values(
                     id=slice_id, dataset_pk=ds.pk, name=name.strip(), kind="item",
-                    description=description, query=query, created_at=now()))
+                    description=description, query=None, created_at=now()))
                 self._add(conn, result.inserted_primary_key[0], pks)
         except IntegrityError as exc:
             raise ConflictError(f"dataset already has a slice named {name!r}") from exc

@@ -1,0 +1,268 @@
+"""The one typed contract between the Python client and the catalog.
+
+:class:`Backend` is what :class:`ocula.Client` calls. Two classes implement it: the
+embedded :class:`~ocula.core.services.Service` and, over the network,
+:class:`~ocula.client.http.HttpBackend` (one REST route per method). Methods take plain
+values and domain objects and return JSON-able dicts, so both give the same results
+and raise the same typed errors. ``tests/client/test_backend_contract.py`` fails when a
+public service method is missing here (and is not one of :data:`SERVER_LOCAL`), or when
+a signature here, in the service or in the HTTP backend differs from the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ocula.core.types import DatasetItem
+
+__all__ = ["SERVER_LOCAL", "Backend", "SetOperation"]
+
+SetOperation = Literal["union", "intersection", "difference"]
+
+#: Public service methods that are not part of the client contract, and why.
+SERVER_LOCAL: dict[str, str] = {
+    "create_job": "jobs are made by the server for its own long work (REST: read them)",
+    "update_job": "jobs are made by the server for its own long work (REST: read them)",
+    "run_job": "jobs run in the server's threads",
+    "fail_unfinished_jobs": "run at server start",
+    "create_key": "API keys are administered on the server host (ocula keys)",
+    "list_keys": "API keys are administered on the server host (ocula keys)",
+    "revoke_key": "API keys are administered on the server host (ocula keys)",
+    "verify_key": "the server checks each request's key",
+    "item_image_path": "images travel as image routes and signed URLs, not paths",
+    "thumbnail": "thumbnails travel as an image route",
+    "scan_insights": "a reference implementation the insights totals are tested against",
+}
+
+
+class Backend(Protocol):
+    """The catalog as the client sees it (see the module docstring); each method is
+    documented on :class:`~ocula.core.services.Service`."""
+
+    # annotations
+    def annotate(
+        self,
+        dataset: str,
+        annotations: Sequence[Any],
+        *,
+        update: bool = False,
+        message: str | None = None,
+    ) -> dict[str, Any]: ...
+    def annotate_batches(
+        self,
+        dataset: str,
+        batches: Iterable[Sequence[Any]],
+        *,
+        update: bool = False,
+        message: str | None = None,
+    ) -> Iterator[dict[str, Any]]: ...
+    def delete_annotations(
+        self,
+        dataset: str,
+        *,
+        reference_ids: Sequence[str] | None = None,
+        annotation_ids: Sequence[str] | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]: ...
+    def list_versions(self, dataset: str) -> list[dict[str, Any]]: ...
+    def tag_version(
+        self, dataset: str, name: str, version: int | None = None
+    ) -> dict[str, Any]: ...
+    def list_annotations(
+        self,
+        dataset: str,
+        *,
+        version: int | str | None = None,
+        reference_ids: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    # datasets
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        allowed_types: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
+    def list_datasets(self) -> list[dict[str, Any]]: ...
+    def get_dataset(self, dataset: str) -> dict[str, Any]: ...
+    def dataset_info(self, dataset: str) -> dict[str, Any]: ...
+    def delete_dataset(self, dataset: str) -> dict[str, Any]: ...
+
+    # evaluation
+    def commit_run(
+        self,
+        run_id: str,
+        *,
+        class_agnostic: bool = False,
+        allowed_label_matches: Iterable[Mapping[str, Any]] | None = None,
+        iou_threshold: float = 0.5,
+        annotation_version: int | str | None = None,
+        iou_type: str = "bbox",
+        kpt_sigmas: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+    ) -> dict[str, Any]: ...
+    def run_metrics(
+        self,
+        run_id: str,
+        *,
+        slice: str | None = None,
+        iou_threshold: float | None = None,
+        annotation_version: int | str | None = None,
+        confidence_threshold: float = 0.5,
+        iou_type: str = "bbox",
+    ) -> dict[str, Any]: ...
+    def compare_runs(
+        self,
+        run_a: str,
+        run_b: str,
+        *,
+        slice: str | None = None,
+        iou_threshold: float | None = None,
+    ) -> dict[str, Any]: ...
+    def run_failures(
+        self, run_id: str, *, kind: str = "fp", limit: int = 20, min_confidence: float = 0.0
+    ) -> list[dict[str, Any]]: ...
+    def failure_summary(self, run_id: str) -> dict[str, Any]: ...
+
+    # insights
+    def insights(
+        self,
+        dataset: str,
+        *,
+        slice: str | None = None,
+        query: str | None = None,
+        metadata_sample: int = 1000,
+        fresh: bool = False,
+    ) -> dict[str, Any]: ...
+
+    # items
+    def append(
+        self,
+        dataset: str,
+        items: Sequence[DatasetItem],
+        *,
+        update: bool = False,
+        copy_media: bool = False,
+        uploads: Mapping[str, bytes] | None = None,
+        on_error: Literal["raise", "skip"] = "raise",
+    ) -> dict[str, Any]: ...
+    def list_items(
+        self, dataset: str, *, limit: int | None = None, after: str | None = None
+    ) -> dict[str, Any]: ...
+    def get_item(
+        self,
+        dataset: str,
+        *,
+        reference_id: str | None = None,
+        item_id: str | None = None,
+        index: int | None = None,
+        with_predictions: bool = False,
+    ) -> dict[str, Any]: ...
+    def update_metadata(
+        self, dataset: str, updates: Sequence[Mapping[str, Any]], *, replace: bool = False
+    ) -> dict[str, Any]: ...
+    def delete_item(self, dataset: str, reference_id: str) -> dict[str, Any]: ...
+
+    # jobs
+    def job_info(self, job_id: str) -> dict[str, Any]: ...
+    def list_jobs(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    # models
+    def add_model(
+        self, name: str, reference_id: str, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...
+    def list_models(self) -> list[dict[str, Any]]: ...
+    def get_model(self, model: str) -> dict[str, Any]: ...
+    def delete_model(self, model: str) -> dict[str, Any]: ...
+    def create_run(
+        self,
+        model: str,
+        dataset: str,
+        name: str,
+        predictions: Sequence[Any] = (),
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
+    def predict(
+        self, run_id: str, predictions: Sequence[Any], *, update: bool = False
+    ) -> dict[str, Any]: ...
+    def run_info(self, run_id: str) -> dict[str, Any]: ...
+    def list_runs(
+        self, dataset: str | None = None, model: str | None = None
+    ) -> list[dict[str, Any]]: ...
+    def find_run(self, dataset: str, name_or_id: str) -> dict[str, Any]: ...
+    def list_predictions(
+        self, run_id: str, reference_ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]: ...
+    def delete_run(self, run_id: str) -> dict[str, Any]: ...
+
+    # query
+    def query_items(
+        self,
+        dataset: str,
+        query: str,
+        *,
+        slice: str | None = None,
+        page_size: int = 100,
+        cursor: str | None = None,
+        with_total: bool = False,
+    ) -> dict[str, Any]: ...
+    def query_objects(
+        self,
+        dataset: str,
+        query: str,
+        *,
+        slice: str | None = None,
+        page_size: int = 100,
+        cursor: str | None = None,
+        with_total: bool = False,
+    ) -> dict[str, Any]: ...
+    def describe_query(
+        self, dataset: str, query: str, target: Literal["items", "objects"] = "items"
+    ) -> dict[str, Any]: ...
+    def create_slice_from_query(
+        self,
+        dataset: str,
+        name: str,
+        query: str,
+        *,
+        target: Literal["items", "objects"] = "items",
+        description: str | None = None,
+    ) -> dict[str, Any]: ...
+    def slice_summary(self, slice_id: str) -> dict[str, Any]: ...
+    def slice_objects(
+        self, slice_id: str, *, page_size: int = 100, cursor: str | None = None
+    ) -> dict[str, Any]: ...
+    def combine_slices(
+        self,
+        dataset: str,
+        name: str,
+        operation: SetOperation,
+        slices: Sequence[str],
+        *,
+        description: str | None = None,
+    ) -> dict[str, Any]: ...
+    def slice_contents(self, slice_id: str) -> dict[str, Any]: ...
+    def delete_slice_objects(self, slice_id: str) -> dict[str, Any]: ...
+
+    # service
+    def close(self) -> None: ...
+
+    # slices
+    def create_slice(
+        self,
+        dataset: str,
+        name: str,
+        reference_ids: Sequence[str] = (),
+        *,
+        description: str | None = None,
+    ) -> dict[str, Any]: ...
+    def slice_info(self, slice_id: str) -> dict[str, Any]: ...
+    def list_slices(self, dataset: str) -> list[dict[str, Any]]: ...
+    def slice_items(self, slice_id: str) -> list[dict[str, Any]]: ...
+    def slice_append(self, slice_id: str, reference_ids: Sequence[str]) -> dict[str, Any]: ...
+    def slice_remove(self, slice_id: str, reference_ids: Sequence[str]) -> dict[str, Any]: ...
+    def delete_slice(self, slice_id: str) -> dict[str, Any]: ...
+    def find_slice(self, dataset: str, name_or_id: str) -> dict[str, Any]: ...

@@ -16,7 +16,7 @@ import pytest
 from ocula import DatasetItem, Segment, SegmentationAnnotation
 from ocula.core.services import Service
 from ocula.core.store import media as m
-from ocula.errors import BatchError, ImageError, OculaError, ValidationError
+from ocula.errors import AuthError, BatchError, ImageError, OculaError, ValidationError
 from tests.conftest import make_images
 
 
@@ -167,3 +167,14 @@ def test_segmentation_masks_are_read_the_same_safe_way(service: Service,
     assert isinstance(found[0], ImageError) and "regular file" in found[0].message
     assert found[0].reference_id == "a"
 
+
+def test_signed_url_key_ids(service: Service) -> None:
+    key = service.create_key("k")["key"]
+    kid = service.key_id(key)
+    assert service.key_id_is_live(kid)
+    for odd in ("999999999", "9" * 19, "", "١", "-1", "1e3"):
+        assert not service.key_id_is_live(odd)
+    service.revoke_key("k")
+    assert not service.key_id_is_live(kid)
+    with pytest.raises(AuthError):
+        service.key_id(key)

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -114,6 +115,38 @@ def test_images_are_served_by_content_with_safe_headers(nas: Nas) -> None:
         assert thumb.headers["content-type"] == "image/jpeg"
         assert thumb.headers["x-content-type-options"] == "nosniff"
         assert thumb.headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
+def test_upload_urls_are_single_use_and_short_lived(nas: Nas) -> None:
+    ds = nas.service.get_dataset("d")["id"]
+    signed = httpx.get(f"{nas.base}/v1/nucleus/dataset/{ds}/signedUrl/req1",
+                       auth=(nas.key, "")).json()["signed_url"]
+    exp = int(parse_qs(urlsplit(signed).query)["exp"][0])
+    assert exp - time.time() <= ServerSettings().upload_url_ttl_s <= 15 * 60
+    assert httpx.put(signed, content=b"{}\n").status_code == 200
+    replay = httpx.put(signed, content=b'{"evil": 1}\n')
+    assert replay.status_code == 409 and replay.json()["error"] == "conflict"
+    drop = nas.tmp / "home" / "nucleus_uploads" / f"{ds}-req1.ndjson"
+    assert drop.read_bytes() == b"{}\n"
+
+
+def test_signed_image_urls_die_with_their_key(nas: Nas) -> None:
+    make_images(nas.root, 1)
+    assert nas.append({"a": nas.root / "img_0000.jpg"}).status_code == 200
+    other = nas.service.create_key("other")["key"]
+    urls = {}
+    for key in (nas.key, other):
+        loc = httpx.get(f"{nas.base}/v1/nucleus/dataset/d/loc/{nas.item_id('a')}",
+                        auth=(key, "")).json()
+        urls[key] = loc["item"]["image_url"]
+    assert all(httpx.get(u).status_code == 200 for u in urls.values())
+    nas.service.revoke_key("other")
+    assert httpx.get(urls[other]).status_code == 401
+    assert httpx.get(urls[nas.key]).status_code == 200
+    # A signature moved to another key id, or written in odd characters, is refused.
+    moved = urls[nas.key].replace("kid=", "kid=9")
+    assert httpx.get(moved).status_code == 401
+    assert httpx.get(urls[nas.key].split("sig=")[0] + "sig=é").status_code == 401
 
 
 def test_server_answers_name_items_not_paths(nas: Nas) -> None:

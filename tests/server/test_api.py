@@ -15,6 +15,7 @@ from ocula.client.http import HttpBackend
 from ocula.core.services import Service
 from ocula.errors import AuthError, BatchError, ImageError, NotFoundError, ValidationError
 from ocula.server import ServerSettings, create_app
+from ocula.server.api.media import sign_image
 from ocula.server.background import serve_in_background
 from tests.conftest import make_images
 from tests.server.conftest import Live
@@ -170,7 +171,8 @@ def test_images_thumbnails_and_signed_urls(live: Live, tmp_path: Path) -> None:
     assert image.content == path.read_bytes() and image.headers["content-type"] == "image/jpeg"
     thumb = httpx.get(f"{api}/items/{item_id}/thumbnail", params={"size": 64}, headers=h)
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
-    signed = live.app.state.signer.sign(f"image:{item_id}", 60)
+    kid = live.service.key_id(live.key)
+    signed = sign_image(live.app.state.signer, item_id, kid, 60)
     assert httpx.get(f"{api}/items/{item_id}/image", params=signed).status_code == 200
     forged = {**signed, "sig": "0" * 64}
     assert httpx.get(f"{api}/items/{item_id}/image", params=forged).status_code == 401

@@ -34,8 +34,11 @@ class ServerSettings:
     # None: taken from each request.
     public_url: str | None = None
     job_workers: int = 2
-    # Lifetime of signed image and upload URLs.
+    # Lifetime of signed image URLs (each bound to the key that asked for it).
     url_ttl_s: int = 24 * 3600
+    # Lifetime of a signed upload URL, good for one PUT: the Nucleus client PUTs to it
+    # as soon as it has it.
+    upload_url_ttl_s: int = 10 * 60
 
 
 def create_app(service: Any, *, auth: bool = True,

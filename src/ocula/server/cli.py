@@ -79,8 +79,11 @@ def serve_command(
     from ocula.server import ServerSettings, create_app
 
     roots = [Path(r).expanduser().resolve() for r in media_root or []]
-    service = _open(data, database_url, local_roots=roots,
-                    allow_private_urls=allow_private_urls)
+    try:
+        service = _open(data, database_url, local_roots=roots,
+                        allow_private_urls=allow_private_urls)
+    except OculaError as exc:  # e.g. a media root over the home
+        raise typer.BadParameter(exc.message, param_hint="--media-root") from exc
     if not no_auth and not any(not k["revoked"] for k in service.list_keys()):
         typer.echo("No API key exists yet: create one with `ocula keys create NAME`.",
                    err=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import repeat
@@ -17,7 +18,6 @@ from json.encoder import (  # type: ignore[attr-defined]
     encode_basestring_ascii,
 )
 from operator import attrgetter, itemgetter
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -338,19 +338,23 @@ class AnnotationService(ServiceBase):
 
     def _read_index_mask(self, seg: SegmentationAnnotation) -> np.ndarray:
         loc = str(seg.mask_url)
+        ref = seg.reference_id
+        name = loc if m.is_url(loc) else self._local_name(loc, ref)
         try:
             if m.is_url(loc):
                 data = self._fetch(loc)
             else:
-                path = Path(loc)
-                self._check_local_path(path, seg.reference_id)
-                data = path.read_bytes()
-            m.probe_bytes(data, loc)
+                with m.open_image(os.path.abspath(loc), self.real_roots, name) as fp:
+                    data = fp.read()
+            m.probe_bytes(data, name)
             with Image.open(io.BytesIO(data)) as img:
                 return np.asarray(img.convert("L") if img.mode not in ("L", "P", "I") else img)
+        except ImageError as exc:
+            exc.reference_id = exc.reference_id or ref
+            raise
         except OSError as exc:
-            raise ImageError(f"cannot read segmentation mask {loc}: {exc}",
-                             reference_id=seg.reference_id) from exc
+            raise ImageError(f"cannot read segmentation mask {name}: {exc}",
+                             reference_id=ref) from exc
 
     # --- deleting and versions --------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,9 +18,9 @@ from sqlalchemy import ColumnElement, Connection, Select, func, select
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.store.engine import Database
-from ocula.core.store.media import MediaStore, fetch_url
+from ocula.core.store.media import MediaStore, fetch_url, real_roots
 from ocula.core.validation import NUL
-from ocula.errors import ImageError, NotFoundError
+from ocula.errors import NotFoundError, ValidationError
 
 # Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
 CHUNK = 900
@@ -161,6 +162,22 @@ def count_where_in(conn: Connection, column: Any, values: set[int],
                for part in chunks(sorted(values)))
 
 
+def _refuse_roots_over_home(roots: Sequence[str], home: Path) -> None:
+    """A media root must not overlap the Ocula home: clients could read its catalog,
+    its signing secret and others' staged uploads by path."""
+    real_home = real_roots([home])[0]
+    for root in roots:
+        if _overlap(root, real_home):
+            raise ValidationError(f"media root {root} overlaps the Ocula home {real_home} "
+                                  "(catalog, signing secret, uploads); choose a folder "
+                                  "outside it")
+
+
+def _overlap(a: str, b: str) -> bool:
+    a, b = a.rstrip(os.sep) + os.sep, b.rstrip(os.sep) + os.sep
+    return a.startswith(b) or b.startswith(a)
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -191,19 +208,19 @@ class ServiceBase:
         self.db = db
         self.media = media
         self.local_roots = local_roots
+        # Real paths of the roots, compared with each file's real path when it is read.
+        self.real_roots = real_roots(local_roots) if local_roots is not None else None
         self.allow_private_urls = allow_private_urls
         self.tune_runtime = tune_runtime
+        _refuse_roots_over_home(self.real_roots or [], media.root)
 
     def _fetch(self, url: str) -> bytes:
         return fetch_url(url, allow_private=self.allow_private_urls)
 
-    def _check_local_path(self, path: Path, ref: str | None) -> None:
-        if self.local_roots is None:
-            return
-        resolved = path.resolve()
-        if not any(resolved.is_relative_to(root.resolve()) for root in self.local_roots):
-            raise ImageError(f"server-side path {str(path)!r} is outside the configured media "
-                             "roots; upload the file instead", reference_id=ref)
+    def _local_name(self, path: str, ref: str | None) -> str:
+        """How errors name a local image: its path for embedded use, the item for a
+        server, whose clients must not learn its folders."""
+        return path if self.real_roots is None else f"item {ref!r}"
 
     # --- look-ups -------------------------------------------------------------------
 

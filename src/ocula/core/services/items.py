@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from ocula.core.store import schema as t
 from ocula.core.store.bulk import db_timestamp, insert_rows
 from ocula.core.types import DatasetItem
 from ocula.core.validation import NUL, check_metadata, dump_metadata, duplicate_errors, nul_error
-from ocula.errors import BatchError, NotFoundError, OculaError, ValidationError
+from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
 
 FETCH_THREADS = 8
 _ITEM_COLUMNS = ("id", "dataset_pk", "reference_id", "image_location", "media_key", "width",
@@ -114,12 +115,13 @@ class ItemService(ServiceBase):
             return _Probed(item, metadata_json, location, key, info.width, info.height)
         # os.path, not pathlib: at 100k items pathlib's parsing is a visible cost.
         path = os.path.abspath(os.path.expanduser(location))
-        if self.local_roots is not None:
-            self._check_local_path(Path(path), ref)
-        info = m.probe_file(path)
+        name = self._local_name(path, ref)
         key = None
-        if copy_media:
-            with open(path, "rb") as fp:
+        # One open file for probing and copying: the bytes copied are the ones probed.
+        with m.open_image(path, self.real_roots, name) as fp:
+            info = m.probe_open(fp, name)
+            if copy_media:
+                fp.seek(0)
                 key = self.media.put_bytes(fp.read(), info.format)
         return _Probed(item, metadata_json, path, key, info.width, info.height)
 
@@ -213,20 +215,39 @@ class ItemService(ServiceBase):
             raise NotFoundError(f"no item {what!r} in this dataset", reference_id=reference_id)
         return row
 
-    def item_image_path(self, item_id: str) -> Path | None:
-        """The local file holding an item's pixels (for serving and thumbnails)."""
+    def open_item_image(self, item_id: str) -> tuple[io.BufferedReader, str]:
+        """The file of an item's pixels, open for reading, and its MIME type read from
+        its header (for serving and thumbnails). Checked at every call as at append: a
+        regular file, under a media root (or the media folder for stored copies), an
+        image; else :class:`NotFoundError` naming the item, never its path."""
         with self.db.read() as conn:
             row = conn.execute(select(t.items.c.image_location, t.items.c.media_key).where(
                 t.items.c.id == item_id)).first()
         if row is None:
             raise NotFoundError(f"no item {item_id!r}")
-        return self.media.local_path(row.image_location, row.media_key)
+        name = f"item {item_id!r}"
+        missing = f"the image of item {item_id!r} is not available on this server"
+        if row.media_key:
+            path, roots = str(self.media.path_for_key(row.media_key)), self.media.roots
+        elif m.is_url(row.image_location):
+            raise NotFoundError(missing)
+        else:
+            path, roots = row.image_location, self.real_roots
+        try:
+            fp = m.open_image(path, roots, name)
+            try:
+                return fp, m.image_mime(fp, name)
+            except BaseException:
+                fp.close()
+                raise
+        except ImageError as exc:
+            raise NotFoundError(f"{missing}: {exc.message}") from exc
 
     def thumbnail(self, item_id: str, size: int = 256) -> Path:
-        source = self.item_image_path(item_id)
-        if source is None:
-            raise NotFoundError(f"item {item_id!r} has no local image")
-        return self.media.thumbnail(source, item_id, size)
+        """A cached JPEG of the item's image, ``size`` px on its long side at most."""
+        fp, _ = self.open_item_image(item_id)
+        with fp:
+            return self.media.thumbnail(fp, item_id, f"item {item_id!r}", size)
 
     # --- changing -------------------------------------------------------------------
 

@@ -61,12 +61,30 @@ class KeyService(ServiceBase):
 
     def verify_key(self, key: str | None) -> str:
         """The name of the live key ``key``; raise :class:`AuthError` otherwise."""
+        return self._live_key(key).name
+
+    def key_id(self, key: str | None) -> str:
+        """The id of the live key ``key``, to bind a signed URL to it (see
+        :meth:`key_id_is_live`); raise :class:`AuthError` otherwise."""
+        return str(self._live_key(key).pk)
+
+    def _live_key(self, key: str | None) -> Any:
         if not key:
             raise AuthError("an API key is required (HTTP Basic username or "
                             "'Authorization: Bearer <key>')")
         with self.db.read() as conn:
-            row = conn.execute(select(t.api_keys.c.name, t.api_keys.c.revoked).where(
+            row = conn.execute(select(t.api_keys.c.pk, t.api_keys.c.name,
+                                      t.api_keys.c.revoked).where(
                 t.api_keys.c.key_hash == key_digest(key))).first()
         if row is None or row.revoked:
             raise AuthError("invalid or revoked API key")
-        return row.name
+        return row
+
+    def key_id_is_live(self, kid: str) -> bool:
+        """Whether the key with id ``kid`` exists and is not revoked."""
+        if not (kid.isascii() and kid.isdecimal() and len(kid) <= 9):  # an int4 key
+            return False
+        with self.db.read() as conn:
+            revoked = conn.scalar(select(t.api_keys.c.revoked).where(
+                t.api_keys.c.pk == int(kid)))
+        return revoked is not None and not revoked

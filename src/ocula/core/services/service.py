@@ -23,6 +23,24 @@ def default_home() -> Path:
     return Path(os.environ.get("OCULA_HOME", Path.home() / ".ocula")).expanduser()
 
 
+def make_private_home(root: Path) -> None:
+    """Create the home (0700), or tighten one an earlier version left open to others:
+    it holds the catalog, the server's signing secret and staged uploads."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = root.stat()
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        root.chmod(0o700)
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only, or make it so."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(0o600)
+
+
 class Service(DatasetService, ItemService, AnnotationService, SliceService, ModelService,
               EvaluationService, JobService, KeyService, QueryService, InsightsService):
     """Every operation of Ocula over one catalog and one media folder.
@@ -44,7 +62,10 @@ class Service(DatasetService, ItemService, AnnotationService, SliceService, Mode
         :class:`~ocula.core.services.base.ServiceBase`).
         """
         root = Path(home).expanduser() if home is not None else default_home()
-        root.mkdir(parents=True, exist_ok=True)
+        make_private_home(root)
+        if database_url is None:
+            # SQLite gives its -wal and -shm files the database file's mode.
+            _private_file(root / "catalog.db")
         db = Database(database_url or sqlite_url(root / "catalog.db"))
         return cls(db, MediaStore(root), local_roots=local_roots,
                    allow_private_urls=allow_private_urls, tune_runtime=tune_runtime)

@@ -13,8 +13,10 @@ import io
 import ipaddress
 import os
 import socket
+import stat
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -126,15 +128,119 @@ def _size(fp: io.BufferedIOBase | io.BytesIO) -> int:
 
 def probe_file(path: str | Path) -> ImageInfo:
     """Read an image's size and format from its header; raise ImageError if unusable."""
+    with open_image(str(path), None, str(path)) as fp:
+        return probe_open(fp, str(path))
+
+
+def probe_open(fp: io.BufferedIOBase, name: str) -> ImageInfo:
+    """:func:`probe_file` of a file opened with :func:`open_image`."""
     try:
-        with open(path, "rb") as fp:
-            return _probe(fp, str(path))
+        return _probe(fp, name)
+    except ImageError:
+        raise
+    except OSError as exc:  # EIO, or a file cut short while being read
+        raise ImageError(f"cannot read image ({os.strerror(exc.errno or 0)}): {name}") from exc
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _under(real: str, roots: Sequence[str]) -> bool:
+    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _outside(name: str) -> ImageError:
+    return ImageError(f"{name} is outside the configured media roots; upload the file "
+                      "instead")
+
+
+def open_image(path: str, roots: Sequence[str] | None, name: str) -> io.BufferedReader:
+    """Open a local image file for reading, or raise :class:`ImageError` naming ``name``.
+
+    Anything but a regular file is refused before it is opened: opening a FIFO blocks
+    until a writer comes, and opening a device can have effects. With ``roots`` (real
+    paths, see :func:`real_roots`) the file must also lie under one of them when it is
+    read, not only when the catalog stored its path: a link on the way may have been
+    swapped since. The path is resolved, its last component opened without following a
+    link, and the opened file itself checked (its inode against the resolved path's,
+    and on Linux its real path), so a swap between the checks and the open is caught too.
+    """
+    try:
+        real = path
+        if roots is not None:
+            # Not strict: whether a path outside the roots exists is none of a client's
+            # business, so the root is checked first (a loop fails at the stat below).
+            real = os.path.realpath(path)
+            if not _under(real, roots):
+                raise _outside(name)
+        st = os.stat(real)
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageError(f"image path is not a regular file ({_kind(st.st_mode)}): {name}")
+        # O_NONBLOCK: should a FIFO replace the file after the stat, opening it returns
+        # at once instead of blocking (the inode check below then refuses it).
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(real, flags | os.O_NOFOLLOW if roots is not None else flags)
+    except ImageError:
+        raise
     except FileNotFoundError as exc:
-        raise ImageError(f"image file does not exist: {path}") from exc
-    except IsADirectoryError as exc:
-        raise ImageError(f"image path is a directory: {path}") from exc
+        raise ImageError(f"image file does not exist: {name}") from exc
     except PermissionError as exc:
-        raise ImageError(f"image file is not readable: {path}") from exc
+        raise ImageError(f"image file is not readable: {name}") from exc
+    except (OSError, ValueError) as exc:  # too long, a loop, a path through a file...
+        reason = os.strerror(exc.errno) if getattr(exc, "errno", None) else "bad path"
+        raise ImageError(f"cannot open image ({reason}): {name}") from exc
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+            raise ImageError(f"image file changed while being opened: {name}")
+        if roots is not None and not _under(_fd_path(fd, real), roots):
+            raise _outside(name)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _fd_path(fd: int, fallback: str) -> str:
+    """Where the open file ``fd`` really is (Linux), else ``fallback``."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return fallback
+
+
+def real_roots(roots: Sequence[str | Path]) -> list[str]:
+    """Media roots as :func:`open_image` compares them: absolute, links resolved."""
+    return [os.path.realpath(os.path.expanduser(r)) for r in roots]
+
+
+def image_mime(fp: io.BufferedIOBase, name: str) -> str:
+    """The MIME type of an open image, from its header (never from its file name);
+    raise ImageError for a file that is not an image Pillow reads."""
+    head = fp.read(_HEAD_BYTES)
+    fast = _fast_size(head)
+    if fast is not None:
+        fmt = fast[2]
+    else:
+        fp.seek(0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(fp) as img:
+                    fmt = img.format or ""
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+            raise ImageError(f"the file of {name} is not a readable image") from exc
+    fp.seek(0)
+    return Image.MIME.get(fmt, "application/octet-stream")
 
 
 def probe_bytes(data: bytes, name: str) -> ImageInfo:
@@ -196,6 +302,8 @@ class MediaStore:
         self.root = Path(root)
         (self.root / "media").mkdir(parents=True, exist_ok=True)
         (self.root / "thumbs").mkdir(parents=True, exist_ok=True)
+        # Stored originals are read only from here (see open_image).
+        self.roots = real_roots([self.root / "media"])
 
     def path_for_key(self, key: str) -> Path:
         return self.root / "media" / key[:2] / key
@@ -213,16 +321,10 @@ class MediaStore:
             os.replace(tmp, target)
         return key
 
-    def local_path(self, image_location: str, media_key: str | None) -> Path | None:
-        """Where the pixels of an item are on this machine, or None if nowhere."""
-        if media_key:
-            return self.path_for_key(media_key)
-        if is_url(image_location):
-            return None
-        return Path(image_location)
-
-    def thumbnail(self, source: Path, cache_key: str, size: int = 256) -> Path:
-        """A JPEG no larger than ``size`` px on its long side, made once and cached."""
+    def thumbnail(self, source: io.BufferedIOBase, cache_key: str, name: str,
+                  size: int = 256) -> Path:
+        """A JPEG no larger than ``size`` px on its long side, made once from the open
+        image ``source`` and cached."""
         target = self.root / "thumbs" / str(size) / f"{cache_key}.jpg"
         if target.exists():
             return target
@@ -235,7 +337,8 @@ class MediaStore:
                 fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
                 with os.fdopen(fd, "wb") as out:
                     img.save(out, "JPEG", quality=85)
-        except (OSError, UnidentifiedImageError) as exc:
-            raise ImageError(f"cannot make a thumbnail of {source}: {exc}") from exc
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            raise ImageError(f"cannot make a thumbnail of {name}: "
+                             f"{exc.__class__.__name__}") from exc
         os.replace(tmp, target)
         return target

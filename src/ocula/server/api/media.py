@@ -1,55 +1,83 @@
 """``/items/{item_id}/image`` and ``/thumbnail``: the pixels, from the media folder.
 
-These accept an API key like every route, or a signed URL (``exp`` and ``sig`` query
-parameters, see ``ocula.server.signing``) so that an ``<img>`` tag or a Nucleus client
-can open them without credentials.
+These accept an API key like every route, or a signed URL (``exp``, ``kid`` and ``sig``
+query parameters, see ``ocula.server.signing``) so that an ``<img>`` tag or a Nucleus
+client can open them without credentials. A signed URL is bound to the key that asked
+for it and stops working when that key is revoked.
+
+The file is checked at every read (a regular file, still under a media root, an image)
+and served with the type read from its header, never guessed from its name, with
+headers that keep a browser from running it as a page.
 """
 
 from __future__ import annotations
 
-import mimetypes
-from typing import Annotated
+import io
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
-from ocula.errors import NotFoundError
 from ocula.server.deps import ServiceDep, SignerDep, require_key
+from ocula.server.signing import Signer
 
 router = APIRouter(tags=["media"])
+# Even an image the browser opens directly as a page runs nothing and loads nothing.
+SAFE_HEADERS = {"X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox"}
+_CHUNK = 256 * 1024
 
 
 def image_subject(item_id: str) -> str:
     return f"image:{item_id}"
 
 
-def _authorise(request: Request, signer: SignerDep, item_id: str, exp: str | None,
-               sig: str | None) -> None:
-    if not signer.check(image_subject(item_id), exp, sig):
-        require_key(request)
+def sign_image(signer: Signer, item_id: str, kid: str, ttl_s: int) -> dict[str, str]:
+    """Query parameters opening ``item_id``'s image for ``ttl_s`` seconds, while the key
+    with id ``kid`` stays live."""
+    return signer.sign(image_subject(item_id), ttl_s, kid=kid)
+
+
+def _authorise(request: Request, service: Any, signer: Signer, item_id: str,
+               exp: str | None, kid: str | None, sig: str | None) -> None:
+    if kid and signer.check(image_subject(item_id), exp, sig, kid=kid) and \
+            service.key_id_is_live(kid):
+        return
+    require_key(request)
+
+
+def _chunks(fp: io.BufferedReader) -> Iterator[bytes]:
+    with fp:
+        while chunk := fp.read(_CHUNK):
+            yield chunk
+
+
+Exp = Annotated[str | None, Query(max_length=20)]
+Kid = Annotated[str | None, Query(max_length=20)]
+Sig = Annotated[str | None, Query(max_length=128)]
 
 
 @router.get("/items/{item_id}/image")
 def item_image(item_id: str, request: Request, service: ServiceDep, signer: SignerDep,
-               exp: Annotated[str | None, Query(max_length=20)] = None,
-               sig: Annotated[str | None, Query(max_length=128)] = None) -> FileResponse:
+               exp: Exp = None, kid: Kid = None, sig: Sig = None) -> StreamingResponse:
     """The item's original image file."""
-    _authorise(request, signer, item_id, exp, sig)
-    path = service.item_image_path(item_id)
-    if path is None or not path.is_file():
-        raise NotFoundError(f"the image of item {item_id!r} is not available on this server")
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media_type)
+    _authorise(request, service, signer, item_id, exp, kid, sig)
+    # Streamed from the file opened and checked here: re-opening it by path would
+    # read whatever a swapped link points at by then.
+    fp, media_type = service.open_item_image(item_id)
+    size = fp.seek(0, io.SEEK_END)
+    fp.seek(0)
+    return StreamingResponse(_chunks(fp), media_type=media_type,
+                             headers={"Content-Length": str(size), **SAFE_HEADERS})
 
 
 @router.get("/items/{item_id}/thumbnail")
 def item_thumbnail(item_id: str, request: Request, service: ServiceDep, signer: SignerDep,
                    size: Annotated[int, Query(ge=16, le=1024)] = 256,
-                   exp: Annotated[str | None, Query(max_length=20)] = None,
-                   sig: Annotated[str | None, Query(max_length=128)] = None) -> FileResponse:
+                   exp: Exp = None, kid: Kid = None, sig: Sig = None) -> FileResponse:
     """A JPEG no larger than ``size`` px on its long side (made once, cached)."""
-    _authorise(request, signer, item_id, exp, sig)
-    source = service.item_image_path(item_id)
-    if source is None or not source.is_file():
-        raise NotFoundError(f"the image of item {item_id!r} is not available on this server")
-    return FileResponse(service.thumbnail(item_id, size), media_type="image/jpeg")
+    _authorise(request, service, signer, item_id, exp, kid, sig)
+    # The cache is Ocula's own file; the source is checked on each call all the same.
+    return FileResponse(service.thumbnail(item_id, size), media_type="image/jpeg",
+                        headers=SAFE_HEADERS)

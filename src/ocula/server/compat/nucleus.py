@@ -12,6 +12,7 @@ Ocula does not answer 404 JSON naming the route.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +27,15 @@ from ocula.errors import NotFoundError, QueryError, ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
 from ocula.server.compat import nucleus_runs
-from ocula.server.deps import JobsDep, ServiceDep, SignerDep, public_base, public_origin
+from ocula.server.deps import (
+    JobsDep,
+    ServiceDep,
+    SignerDep,
+    api_key_of,
+    public_base,
+    public_origin,
+)
+from ocula.server.signing import use_once
 from ocula.server.wire import items_from_json, objects_from_json
 
 router = APIRouter()
@@ -41,8 +50,9 @@ MAX_FORM_FIELD = 16 * 1024 * 1024
 
 def get_urls(request: Request) -> fmt.ImageUrls:
     settings = request.app.state.settings
-    return fmt.ImageUrls(public_base(request), request.app.state.signer,
-                         signed=settings.auth, ttl_s=settings.url_ttl_s)
+    kid = request.app.state.service.key_id(api_key_of(request)) if settings.auth else None
+    return fmt.ImageUrls(public_base(request), request.app.state.signer, kid=kid,
+                         ttl_s=settings.url_ttl_s)
 
 
 UrlsDep = Annotated[fmt.ImageUrls, Depends(get_urls)]
@@ -151,7 +161,7 @@ def signed_url(ds: str, request_id: str, request: Request, service: ServiceDep,
     """Where the client PUTs its NDJSON (items or annotations) before the async call."""
     dataset_id = service.get_dataset(ds)["id"]
     _drop_path(service, dataset_id, request_id)
-    ttl = request.app.state.settings.url_ttl_s
+    ttl = request.app.state.settings.upload_url_ttl_s
     query = urlencode(signer.sign(f"upload:{dataset_id}:{request_id}", ttl))
     # This router does not know its mount point: take it from the request's own path.
     mount = request.url.path[:request.url.path.rindex("/dataset/")]
@@ -165,16 +175,18 @@ async def receive_upload(ds: str, request_id: str, request: Request, service: Se
                          exp: Annotated[str | None, Query(max_length=20)] = None,
                          sig: Annotated[str | None, Query(max_length=128)] = None
                          ) -> dict[str, Any]:
-    """The signed URL: no key, the signature is the credential."""
+    """The signed URL: no key, the signature is the credential, good for one PUT."""
     if not signer.check(f"upload:{ds}:{request_id}", exp, sig):
         raise NotFoundError("unknown or expired upload URL")
     path = _drop_path(service, ds, request_id)
+    await run_in_threadpool(use_once, path.parent / "used", str(exp), str(sig))
     tmp = path.with_suffix(".part")
-    with tmp.open("wb") as out:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         async for chunk in request.stream():
             await run_in_threadpool(out.write, chunk)
     tmp.replace(path)
     return {}
+
 
 
 def _append_job(service: Any, ds: str, items: list[Any], uploads: dict[str, bytes],

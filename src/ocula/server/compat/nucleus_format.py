@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
-from ocula.server.api.media import image_subject
+from ocula.server.api.media import sign_image
 from ocula.server.signing import Signer
 
 # Keys of an exportForTraining row, one list per annotation type the client reads.
@@ -24,16 +24,18 @@ PREDICTION_TYPES = ("box", "line", "polygon", "cuboid", "category", "keypoints",
 class ImageUrls:
     """Absolute URLs of item images, signed when the server requires keys."""
 
-    def __init__(self, base: str, signer: Signer, *, signed: bool, ttl_s: int):
+    def __init__(self, base: str, signer: Signer, *, kid: str | None, ttl_s: int):
+        """``kid``: the id of the API key the URLs are made for (they stop working when
+        it is revoked); None on a server without keys, whose URLs are not signed."""
         self.base = base
         self.signer = signer
-        self.signed = signed
+        self.kid = kid
         self.ttl_s = ttl_s
 
     def __call__(self, item_id: str) -> str:
         url = f"{self.base}/api/v1/items/{item_id}/image"
-        if self.signed:
-            url += "?" + urlencode(self.signer.sign(image_subject(item_id), self.ttl_s))
+        if self.kid is not None:
+            url += "?" + urlencode(sign_image(self.signer, item_id, self.kid, self.ttl_s))
         return url
 
 

@@ -31,7 +31,9 @@ SERVER_LOCAL: dict[str, str] = {
     "list_keys": "API keys are administered on the server host (ocula keys)",
     "revoke_key": "API keys are administered on the server host (ocula keys)",
     "verify_key": "the server checks each request's key",
-    "item_image_path": "images travel as image routes and signed URLs, not paths",
+    "open_item_image": "images travel as image routes and signed URLs, not open files",
+    "key_id": "signed image URLs carry the signing key's id (server-side signing)",
+    "key_id_is_live": "the server checks a signed URL's key at each read",
     "thumbnail": "thumbnails travel as an image route",
     "scan_insights": "a reference implementation the insights totals are tested against",
 }

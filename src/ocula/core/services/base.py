@@ -137,8 +137,9 @@ class ServiceBase:
 
     ``local_roots``: None lets callers name any local path (embedded use); a list allows
     only paths under those folders (a server never reads arbitrary server-side paths
-    on behalf of a remote client). ``allow_private_urls=False`` refuses image URLs on
-    loopback and private networks (a server is not a proxy into its own network).
+    on behalf of a remote client). ``allow_private_urls=False`` fetches image URLs only
+    from public addresses (a server is not a proxy into its own network; see
+    ``media.fetch_url``).
     """
 
     def __init__(self, db: Database, media: MediaStore,

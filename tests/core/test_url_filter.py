@@ -85,8 +85,8 @@ def test_every_answer_is_checked() -> None:
 
 def test_resolve_public_rules() -> None:
     assert media.resolve_public("https://img.example/a.png",
-                                FakeResolver(["2606:4700::1111", "1.1.1.1"])) \
-        == ipaddress.ip_address("2606:4700::1111")
+                                FakeResolver(["2606:4700::1111", "1.1.1.1", "1.1.1.1"])) \
+        == [ipaddress.ip_address("2606:4700::1111"), ipaddress.ip_address("1.1.1.1")]
     with pytest.raises(ImageError, match="no address"):
         media.resolve_public("http://img.example/a.png", FakeResolver([]))
     with pytest.raises(ImageError, match="only http and https"):
@@ -139,6 +139,26 @@ def test_fetch_pins_ipv6_and_refuses_a_rebound_private_first_answer() -> None:
                         resolver=FakeResolver(["100.100.100.200"], ["8.8.8.8"]),
                         transport=httpx.MockTransport(recorder))
     assert len(recorder.requests) == 1
+
+
+def test_a_failed_connect_moves_on_to_the_next_checked_address() -> None:
+    tried: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        tried.append(request.url.host)
+        if request.url.host != "1.1.1.1":
+            raise httpx.ConnectError("no route", request=request)
+        return httpx.Response(200, content=_png())
+
+    resolver = FakeResolver(["2606:4700::1111", "1.1.1.1"])
+    assert media.fetch_url("http://dual.example/a.png", allow_private=False,
+                           resolver=resolver, transport=httpx.MockTransport(handler)) == _png()
+    assert tried == ["2606:4700::1111", "1.1.1.1"] and len(resolver.calls) == 1
+    with pytest.raises(ImageError, match="ConnectError"):
+        media.fetch_url("http://dual.example/a.png", allow_private=False,
+                        resolver=FakeResolver(["2606:4700::1111", "8.8.8.8"]),
+                        transport=httpx.MockTransport(handler))
+    assert tried[2:] == ["2606:4700::1111", "8.8.8.8"]
 
 
 def test_redirects_are_not_followed() -> None:

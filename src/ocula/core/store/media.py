@@ -199,10 +199,10 @@ def _system_resolve(host: str, port: int) -> list[str]:
     return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
-def resolve_public(url: str, resolver: Resolver | None = None) -> IPAddress:
-    """Resolve the host of ``url`` once and return the address to connect to (the first
-    answer), after checking that every answer is public: a server must not be a proxy
-    into its own network (SSRF). Raises ImageError otherwise."""
+def resolve_public(url: str, resolver: Resolver | None = None) -> list[IPAddress]:
+    """Resolve the host of ``url`` once and return the addresses to connect to, in the
+    resolver's order, after checking that every one is public: a server must not be a
+    proxy into its own network (SSRF). Raises ImageError otherwise."""
     parsed = httpx.URL(url)
     if parsed.scheme not in ("http", "https"):
         raise ImageError(f"only http and https URLs can be fetched: {url}")
@@ -211,7 +211,8 @@ def resolve_public(url: str, resolver: Resolver | None = None) -> IPAddress:
         raise ImageError(f"URL has no host: {url}")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        answers = [ipaddress.ip_address(a) for a in (resolver or _system_resolve)(host, port)]
+        answers = list(dict.fromkeys(
+            ipaddress.ip_address(a) for a in (resolver or _system_resolve)(host, port)))
     except (OSError, UnicodeError, ValueError) as exc:
         raise ImageError(f"cannot resolve the host of {url}: {exc}") from exc
     if not answers:
@@ -221,7 +222,7 @@ def resolve_public(url: str, resolver: Resolver | None = None) -> IPAddress:
             raise ImageError(f"refusing to fetch {url}: {host} resolves to {ip}, which is not "
                              "a public address; a server admin can allow private addresses "
                              "with --allow-private-urls")
-    return answers[0]
+    return answers
 
 
 def pinned_request(client: httpx.Client, url: str, ip: IPAddress) -> httpx.Request:
@@ -248,24 +249,35 @@ def fetch_url(url: str, *, timeout: float = FETCH_TIMEOUT_S, allow_private: bool
 
     With ``allow_private=False`` (a server) the host is resolved once, every address
     it resolves to must be public (``is_public_address``), the request goes to the
-    checked address (``pinned_request``) and redirects are not followed (one could
-    point into the private network). ``allow_private=True`` (embedded, local use)
+    checked addresses (``pinned_request``; the next one only when connecting to one
+    fails, as a plain connect would) and redirects are not followed (one could point
+    into the private network). ``allow_private=True`` (embedded, local use)
     fetches any URL and follows redirects. ``resolver`` and ``transport`` replace the
     system resolver and httpx's network transport (tests)."""
     try:
         with httpx.Client(timeout=timeout, follow_redirects=allow_private,
                           transport=transport) as client:
-            if allow_private:
-                request = client.build_request("GET", url)
-            else:
-                request = pinned_request(client, url, resolve_public(url, resolver))
-            resp = client.send(request, stream=True)
+            resp = _send_pinned(client, url, None if allow_private
+                                else resolve_public(url, resolver))
             try:
                 return _read_body(url, resp)
             finally:
                 resp.close()
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise ImageError(f"cannot fetch {url}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _send_pinned(client: httpx.Client, url: str,
+                 addresses: list[IPAddress] | None) -> httpx.Response:
+    """Send the GET of ``url`` (to these addresses in turn, if given) and stream it."""
+    if addresses is None:
+        return client.send(client.build_request("GET", url), stream=True)
+    for ip in addresses[:-1]:
+        try:
+            return client.send(pinned_request(client, url, ip), stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            continue  # e.g. an IPv6 answer on a host without an IPv6 route
+    return client.send(pinned_request(client, url, addresses[-1]), stream=True)
 
 
 def _read_body(url: str, resp: httpx.Response) -> bytes:

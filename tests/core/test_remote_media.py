@@ -98,6 +98,6 @@ def test_server_mode_refuses_private_urls(http_root, tmp_path: Path) -> None:
                                                   "metadata")])
         messages = {e.reference_id: e.message for e in err.value.errors}
         assert set(messages) == {"inside", "metadata"}
-        assert all("private address" in m for m in messages.values())
+        assert all("not a public address" in m for m in messages.values())
     finally:
         service.close()

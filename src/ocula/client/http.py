@@ -14,6 +14,9 @@ a method here with the service's signature that calls it through :meth:`_call`.
 from __future__ import annotations
 
 import json
+import random
+import re
+import ssl
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -35,6 +38,21 @@ ASYNC_APPEND_FROM = 2000
 UPLOAD_CHUNK_BYTES = 32 * 1024 * 1024
 UPLOAD_CHUNK_FILES = 500
 FINISHED = ("Completed", "Errored_User", "Errored_Server", "Errored_Partial")
+
+# Retries (see HttpBackend._send): tries in all, the first pause (doubled each time, with
+# jitter), the longest pause, and the time after which no new try starts.
+MAX_TRIES = 4
+RETRY_BACKOFF_S = 0.25
+RETRY_MAX_PAUSE_S = 8.0
+RETRY_TOTAL_S = 60.0
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+# Routes that only read, sent as POST because their bodies (queries, id lists) can be
+# long: as safe to send twice as a GET.
+_READ_ONLY_POST = re.compile(
+    r"/(annotations/search|query/(items|objects|describe)|insights|predictions/search)$")
+# Errors that may pass if tried again: the connection failed, broke or timed out.
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 def _error_classes() -> dict[str, type[E.OculaError]]:
@@ -67,6 +85,21 @@ def error_from_dict(body: dict[str, Any], status: int | None = None) -> E.OculaE
     return exc
 
 
+def _worth_retrying(exc: httpx.HTTPError, replayable: bool) -> bool:
+    """Whether a request that failed with ``exc`` may be sent again: one that never
+    left (the connection could not be opened) always, since it cannot be repeated; one
+    whose connection broke or timed out only if ``replayable``. A certificate the
+    client refuses does not pass by trying again."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return True
+    return replayable and isinstance(exc, _TRANSIENT)
+
+
 def _seg(value: str) -> str:
     """One URL path segment, ``/`` included, percent-encoded."""
     return quote(str(value), safe="")
@@ -87,13 +120,18 @@ class HttpBackend:
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0,
                  async_append_from: int = ASYNC_APPEND_FROM,
-                 transport: httpx.BaseTransport | None = None):
+                 transport: httpx.BaseTransport | None = None,
+                 max_tries: int = MAX_TRIES, retry_backoff_s: float = RETRY_BACKOFF_S,
+                 retry_total_s: float = RETRY_TOTAL_S):
         base = url.rstrip("/")
         if not base.endswith("/api/v1"):
             base += "/api/v1"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.url = base
         self.async_append_from = async_append_from
+        self.max_tries = max(1, max_tries)
+        self.retry_backoff_s = retry_backoff_s
+        self.retry_total_s = retry_total_s
         self._http = httpx.Client(base_url=base, timeout=timeout, headers=headers,
                                   transport=transport)
 
@@ -116,11 +154,7 @@ class HttpBackend:
             # validation reports a bad coordinate, exactly as embedded use does.
             kwargs["content"] = json.dumps(body, allow_nan=True).encode()
             kwargs["headers"] = {"Content-Type": "application/json"}
-        try:
-            resp = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise E.RemoteError(f"cannot reach the Ocula server at {self.url}: "
-                                f"{exc.__class__.__name__}: {exc}") from exc
+        resp = self._send(method, path, kwargs)
         if resp.status_code >= 400:
             try:
                 payload = resp.json()
@@ -131,6 +165,53 @@ class HttpBackend:
             raise E.RemoteError(f"HTTP {resp.status_code} from {method} {path}: "
                                 f"{resp.text[:300]}")
         return resp.json()
+
+    def _send(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
+        """Send a request, trying again (at most ``max_tries`` tries, none started
+        after ``retry_total_s``, pauses doubling from ``retry_backoff_s`` with jitter, or
+        a ``Retry-After`` of up to ``RETRY_MAX_PAUSE_S``) where that cannot do harm:
+
+        - a request that never left (the connection could not be opened): any method;
+        - an idempotent method (GET, HEAD, PUT, DELETE, OPTIONS) or a read-only POST
+          (searches, queries, insights) whose connection broke or timed out, or that
+          was answered 502, 503 or 504 (a proxy or an overloaded server).
+
+        Other POSTs are sent once, appends included. The service ignores an item whose
+        reference id exists, so the catalog would end up the same, but a request that
+        arrived and whose answer was lost would, sent again, report its items as
+        ignored instead of new, and would name staged uploads that the first append
+        already discarded (refused as "not on the server"). Calling ``append`` again
+        is the safe retry: it uploads anew and skips the items already there.
+        A retried DELETE whose first try did arrive answers 404.
+        """
+        replayable = method in IDEMPOTENT_METHODS or (
+            method == "POST" and _READ_ONLY_POST.search(path) is not None)
+        deadline = time.monotonic() + self.retry_total_s
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                resp = self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                if not (_worth_retrying(exc, replayable) and self._pause(attempt, deadline)):
+                    raise E.RemoteError(f"cannot reach the Ocula server at {self.url}: "
+                                        f"{exc.__class__.__name__}: {exc}") from exc
+                continue
+            if not (replayable and resp.status_code in RETRY_STATUSES
+                    and self._pause(attempt, deadline, resp.headers.get("Retry-After"))):
+                return resp
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _pause(self, attempt: int, deadline: float, retry_after: str | None = None) -> bool:
+        """Sleep before try ``attempt + 1``; False (no sleep) when no try is left."""
+        if attempt >= self.max_tries:
+            return False
+        step = min(self.retry_backoff_s * 2 ** (attempt - 1), RETRY_MAX_PAUSE_S)
+        delay = step / 2 + random.uniform(0, step / 2)  # jitter: clients do not retry in step
+        if retry_after is not None and retry_after.strip().isdigit():
+            delay = max(delay, min(float(retry_after), RETRY_MAX_PAUSE_S))
+        if time.monotonic() + delay > deadline:
+            return False
+        time.sleep(delay)
+        return True
 
     def _wait(self, job: dict[str, Any]) -> dict[str, Any]:
         """Poll a job until it ends; its result, or the error it ended with."""

@@ -195,8 +195,9 @@ class ServiceBase:
 
     ``local_roots``: None lets callers name any local path (embedded use); a list allows
     only paths under those folders (a server never reads arbitrary server-side paths
-    on behalf of a remote client). ``allow_private_urls=False`` refuses image URLs on
-    loopback and private networks (a server is not a proxy into its own network).
+    on behalf of a remote client). ``allow_private_urls=False`` fetches image URLs only
+    from public addresses (a server is not a proxy into its own network; see
+    ``media.fetch_url``).
     ``tune_runtime`` (default True) lets bulk operations pause the cyclic garbage
     collector and shorten the thread switch interval while they run
     (:func:`tuned_for_bulk`); False leaves the process's settings alone.

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from ocula.client.client import Client
 from ocula.core.services import Service
+from ocula.fetch import fetch_url
 
 PG_URL = os.environ.get("OCULA_TEST_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -61,7 +62,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def service(database_url: str, tmp_path: Path) -> Iterator[Service]:
-    svc = Service.open(tmp_path / "home", database_url)
+    svc = Service.open(tmp_path / "home", database_url, fetcher=fetch_url)
     yield svc
     svc.close()
 

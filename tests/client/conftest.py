@@ -11,6 +11,7 @@ import pytest
 
 from ocula.client.client import Client
 from ocula.core.services import Service
+from ocula.fetch import fetch_url
 from ocula.server import create_app
 from ocula.server.background import serve_in_background
 
@@ -25,7 +26,8 @@ def any_client(request: pytest.FixtureRequest, database_url: str,
         c.close()
         return
     # As `ocula serve` does: no server-side paths for remote clients (local_roots=[]).
-    service = Service.open(tmp_path / "server-home", database_url, local_roots=[])
+    service = Service.open(tmp_path / "server-home", database_url, local_roots=[],
+                           fetcher=fetch_url)
     key = service.create_key("tests")["key"]
     with serve_in_background(create_app(service)) as url:
         c = Client(url, api_key=key)

@@ -14,7 +14,7 @@ import pytest
 
 import ocula
 from ocula import DatasetItem
-from ocula.core.store import media
+from ocula import fetch as media
 from ocula.errors import BatchError, ImageError
 from tests.conftest import make_images
 
@@ -89,7 +89,8 @@ def test_server_mode_refuses_private_urls(http_root, tmp_path: Path) -> None:
     from ocula.core.services import Service
 
     base, _ = http_root
-    service = Service.open(tmp_path / "srv", local_roots=[], allow_private_urls=False)
+    service = Service.open(tmp_path / "srv", local_roots=[], allow_private_urls=False,
+                           fetcher=media.fetch_url)
     try:
         ds = service.create_dataset("ssrf")
         with pytest.raises(BatchError) as err:
@@ -99,5 +100,18 @@ def test_server_mode_refuses_private_urls(http_root, tmp_path: Path) -> None:
         messages = {e.reference_id: e.message for e in err.value.errors}
         assert set(messages) == {"inside", "metadata"}
         assert all("not a public address" in m for m in messages.values())
+    finally:
+        service.close()
+
+
+def test_a_service_without_a_fetcher_refuses_url_items(tmp_path: Path) -> None:
+    """The core holds no HTTP client: a service opened without one says so per item."""
+    from ocula.core.services import Service
+
+    service = Service.open(tmp_path / "bare")
+    try:
+        ds = service.create_dataset("bare")
+        with pytest.raises(BatchError, match="opened without a URL fetcher"):
+            service.append(ds["id"], [DatasetItem("http://127.0.0.1:9/x.jpg", "x")])
     finally:
         service.close()

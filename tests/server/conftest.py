@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ocula.core.services import Service
+from ocula.fetch import fetch_url
 from ocula.server import ServerSettings, create_app
 from ocula.server.background import serve_in_background
 
@@ -25,7 +26,7 @@ class Live:
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
-    service = Service.open(tmp_path / "server-home", local_roots=[])
+    service = Service.open(tmp_path / "server-home", local_roots=[], fetcher=fetch_url)
     key = service.create_key("tests")["key"]
     app = create_app(service, settings=ServerSettings(job_workers=2))
     with serve_in_background(app) as url:

@@ -31,7 +31,10 @@ class Client:
 
             self._backend: Backend = HttpBackend(home, api_key=api_key)
             return
-        self._backend = Service.open(home, database_url, tune_runtime=tune_runtime)
+        from ocula.fetch import fetch_url  # httpx loads with the client, never with the core
+
+        self._backend = Service.open(home, database_url, tune_runtime=tune_runtime,
+                                     fetcher=fetch_url)
 
     def close(self) -> None:
         self._backend.close()

@@ -41,9 +41,10 @@ def is_loopback(host: str) -> bool:
 def _open(data: Path | None, database_url: str | None, local_roots: list[Path] | None = None,
           *, allow_private_urls: bool = True) -> Any:
     from ocula.core.services import Service
+    from ocula.fetch import fetch_url
 
     return Service.open(data, database_url, local_roots=local_roots,
-                        allow_private_urls=allow_private_urls)
+                        allow_private_urls=allow_private_urls, fetcher=fetch_url)
 
 
 def serve_command(

@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, Connection, Select, func, select
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.store.engine import Database
-from ocula.core.store.media import MediaStore, fetch_url, real_roots
+from ocula.core.store.media import Fetcher, MediaStore, real_roots
 from ocula.core.validation import NUL
-from ocula.errors import NotFoundError, ValidationError
+from ocula.errors import ImageError, NotFoundError, ValidationError
 
 # Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
 CHUNK = 900
@@ -195,9 +195,11 @@ class ServiceBase:
 
     ``local_roots``: None lets callers name any local path (embedded use); a list allows
     only paths under those folders (a server never reads arbitrary server-side paths
-    on behalf of a remote client). ``allow_private_urls=False`` fetches image URLs only
-    from public addresses (a server is not a proxy into its own network; see
-    ``media.fetch_url``).
+    on behalf of a remote client). ``fetcher`` downloads image URLs (the core holds no
+    HTTP client: :class:`ocula.Client` and ``ocula serve`` pass
+    :func:`ocula.fetch.fetch_url`; without one, URL items are refused).
+    ``allow_private_urls=False`` fetches image URLs only from public addresses (a server
+    is not a proxy into its own network).
     ``tune_runtime`` (default True) lets bulk operations pause the cyclic garbage
     collector and shorten the thread switch interval while they run
     (:func:`tuned_for_bulk`); False leaves the process's settings alone.
@@ -205,8 +207,9 @@ class ServiceBase:
 
     def __init__(self, db: Database, media: MediaStore,
                  local_roots: list[Path] | None = None, *, allow_private_urls: bool = True,
-                 tune_runtime: bool = True):
+                 tune_runtime: bool = True, fetcher: Fetcher | None = None):
         self.db = db
+        self.fetcher = fetcher
         self.media = media
         self.local_roots = local_roots
         # Real paths of the roots, compared with each file's real path when it is read.
@@ -216,7 +219,10 @@ class ServiceBase:
         _refuse_roots_over_home(self.real_roots or [], media.root)
 
     def _fetch(self, url: str) -> bytes:
-        return fetch_url(url, allow_private=self.allow_private_urls)
+        if self.fetcher is None:
+            raise ImageError(f"cannot fetch {url}: this catalog was opened without a URL "
+                             "fetcher (ocula.Client and ocula serve give it one)")
+        return self.fetcher(url, allow_private=self.allow_private_urls)
 
     def _local_name(self, path: str, ref: str | None) -> str:
         """How errors name a local image: its path for embedded use, the item for a

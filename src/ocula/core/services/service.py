@@ -16,7 +16,7 @@ from ocula.core.services.models import ModelService
 from ocula.core.services.query import QueryService
 from ocula.core.services.slices import SliceService
 from ocula.core.store.engine import Database, sqlite_url
-from ocula.core.store.media import MediaStore
+from ocula.core.store.media import Fetcher, MediaStore
 
 
 def default_home() -> Path:
@@ -52,12 +52,14 @@ class Service(DatasetService, ItemService, AnnotationService, SliceService, Mode
     @classmethod
     def open(cls, home: str | Path | None = None, database_url: str | None = None,
              local_roots: list[Path] | None = None, *,
-             allow_private_urls: bool = True, tune_runtime: bool = True) -> Service:
+             allow_private_urls: bool = True, tune_runtime: bool = True,
+             fetcher: Fetcher | None = None) -> Service:
         """Open (creating and migrating if needed) the catalog under ``home``.
 
         The database is ``home/catalog.db`` (SQLite) unless ``database_url`` names
         another, e.g. ``postgresql+psycopg://user@host/db``; media always live under
-        ``home``. ``tune_runtime=False`` keeps bulk operations from changing the
+        ``home``. ``fetcher`` downloads image URLs (``ocula.fetch.fetch_url``);
+        ``tune_runtime=False`` keeps bulk operations from changing the
         process's garbage collector and thread switch interval (see
         :class:`~ocula.core.services.base.ServiceBase`).
         """
@@ -68,7 +70,8 @@ class Service(DatasetService, ItemService, AnnotationService, SliceService, Mode
             _private_file(root / "catalog.db")
         db = Database(database_url or sqlite_url(root / "catalog.db"))
         return cls(db, MediaStore(root), local_roots=local_roots,
-                   allow_private_urls=allow_private_urls, tune_runtime=tune_runtime)
+                   allow_private_urls=allow_private_urls, tune_runtime=tune_runtime,
+                   fetcher=fetcher)
 
     def close(self) -> None:
         self.db.dispose()

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from ocula.core.store import media
+from ocula import fetch as media
 from ocula.errors import ImageError
 
 PUBLIC = [

@@ -15,14 +15,24 @@ RLE (either form)   :class:`MaskAnnotation` (uncompressed RLE)  ``"17/mask"``
 
 Box, polygon and mask keep COCO's ``area`` and ``iscrowd``; the box is COCO's ``bbox``
 exactly, so box and segmentation metrics match pycocotools. Other annotation fields go
-to ``metadata``. Records with a ``score`` are predictions (``confidence=score``).
+to ``metadata``, a ground truth's ``score`` too (model-made labels carry one).
 Keypoints: ``v=0`` -> ``Keypoint(None, None, visible=False)``, ``v=1`` -> coordinates
 with ``visible=False``, ``v=2`` -> ``visible=True``; the category's ``keypoints`` names
-and its ``skeleton`` (converted from COCO's 1-based to 0-based indices) are copied.
+and its ``skeleton`` (converted from COCO's 1-based to 0-based indices, unless it
+already uses index 0) are copied.
+
+Results (:func:`import_coco_results`) are read as pycocotools' ``loadRes`` reads them
+(:mod:`ocula.core.evaluation.coco_files`): each part's ``area`` is the one ``loadRes``
+computes, a mask-only result keeps only its mask (its box is derived when evaluated), a
+keypoint-only result gets the box of its points' extent, and a predicted polygon is
+stored as the mask pycocotools makes of it. Records on images or of categories the
+ground truth does not list are left out with a warning; ids of another type than the
+images' are refused.
 
 Items: ``reference_id`` is the image ``file_name``; ``metadata`` holds ``coco_id`` and
-the other image fields (``license``, ``date_captured``, ...). :func:`export_coco` reverses
-all of this, merging the parts of one record back together by annotation id.
+the other image fields (``license``, ``date_captured``, ...). Items come in ascending
+image id order, pycocotools' order. :func:`export_coco` reverses all of this, merging
+the parts of one record back together by annotation id.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -85,6 +86,14 @@ def make_images(folder: Path, n: int, size: tuple[int, int] = (64, 48),
         Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256)).save(p, fmt)
         paths.append(p)
     return paths
+
+
+def nested_metadata(depth: int) -> dict[str, Any]:
+    """A metadata object ``depth`` levels deep (itself level 1)."""
+    md: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        md = {"a": md}
+    return md
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Metadata JSON: the fast encoder (orjson) accepts and refuses exactly what the standard
-library does, and writes the same values."""
+library does (refusing, beyond it, text with no UTF-8 form), and writes the same values."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def _reference(md: Any) -> Any:
     if not isinstance(md, dict):
         return MetadataError
     try:
-        return json.loads(json.dumps(md, allow_nan=False))
+        # A lone surrogate has no UTF-8 form: refused (UnicodeEncodeError).
+        return json.loads(json.dumps(md, allow_nan=False, ensure_ascii=False).encode())
     except (TypeError, ValueError, RecursionError):
         return MetadataError
 
@@ -108,4 +109,7 @@ def test_orjson_only_values_are_refused_as_before() -> None:
     # What the standard library writes, this writes too (as the same JSON value).
     assert json.loads(dump_metadata({1: Level.HIGH, "n": None}, "x", "r") or "") == {
         "1": 3, "n": None}
-    assert dump_metadata_column([{"s": "\ud800"}]) == [json.dumps({"s": "\ud800"})]
+    # A lone surrogate has no UTF-8 form (PostgreSQL and JSON answers cannot hold it).
+    assert dump_metadata_column([{"s": "\ud800"}]) is None
+    with pytest.raises(MetadataError, match="lone surrogate"):
+        dump_metadata({"s": {"t": ["\udfff"]}}, "x", "r")

@@ -412,7 +412,7 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
         raise ValidationError(f"annotation must be an object, got {type(body).__name__}")
     kind = body.get("type") or ("box" if "geometry" in body else "category")
     classes = _PREDICTION_CLASSES if prediction else _ANNOTATION_CLASSES
-    cls = classes.get(kind)
+    cls = classes.get(kind) if isinstance(kind, str) else None
     ref = body.get("reference_id")
     if cls is None:
         raise ValidationError(
@@ -432,9 +432,9 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
         common["class_pdf"] = body.get("class_pdf")
     if kind in ("box", "polygon", "mask") and "iscrowd" in body:
         common["iscrowd"] = bool(body["iscrowd"])
-    if kind in ("box", "polygon", "mask") and body.get("area") is not None:
-        common["area"] = float(body["area"])
     try:
+        if kind in ("box", "polygon", "mask") and body.get("area") is not None:
+            common["area"] = float(body["area"])
         if kind == "box":
             return cls(**common, x=geometry["x"], y=geometry["y"],
                        width=geometry["width"], height=geometry["height"])

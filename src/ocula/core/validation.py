@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from itertools import chain
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
@@ -32,48 +33,118 @@ _NUM = (int, float)
 # PostgreSQL stores no NUL character in text or JSON; refused on every backend alike.
 NUL = "\x00"
 _JSON_NUL = "\\u0000"  # how json and orjson write it (or a literal "\u0000": checked again)
+# A lone surrogate (U+D800..U+DFFF, e.g. JSON's "\ud800") is no Unicode text: it has no
+# UTF-8 form, so neither PostgreSQL nor a JSON answer can carry it. A Python string holds
+# a pair as two lone halves, so any code point of the range is refused.
+SURROGATE = re.compile("[\ud800-\udfff]")
+_JSON_SURROGATE = "\\ud"  # how json writes one (ensure_ascii; astral characters too)
+
+# Metadata limits (docs/limits.md). Deeper JSON cannot be written back by the encoders the
+# server answers with (pydantic stops at 255 levels), and metadata is not a file store.
+MAX_METADATA_DEPTH = 32
+MAX_METADATA_BYTES = 64 * 1024  # of an item's, annotation's or prediction's metadata
+# Datasets keep whole category lists (COCO, LVIS, CVAT label specs) in theirs.
+MAX_CATALOG_METADATA_BYTES = 16 * 1024 * 1024
+
+
+def unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored (a NUL character or a lone surrogate); None if it
+    can. ``isascii`` costs nothing in CPython, so plain text pays one ``in``."""
+    if NUL in text:
+        return "a NUL character (U+0000)"
+    if not text.isascii() and SURROGATE.search(text):
+        return "a lone surrogate (U+D800..U+DFFF), which is not Unicode text"
+    return None
 
 
 def require_name(value: Any, what: str) -> str:
-    """A name given by the user (dataset, slice, model, run): a non-empty string without
-    NUL; returned stripped."""
+    """A name given by the user (dataset, slice, model, run): a non-empty string that can
+    be stored; returned stripped."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{what} must be a non-empty string")
-    if NUL in value:
-        raise nul_error(what, value, None)
+    if (err := text_error(what, value, None)) is not None:
+        raise err
     return value.strip()
 
 
-def nul_error(what: str, value: str, reference_id: str | None) -> ValidationError:
-    return ValidationError(f"{what} {value!r} contains a NUL character (U+0000), which "
-                           "cannot be stored", reference_id=reference_id)
+def text_error(what: str, value: str, reference_id: str | None) -> ValidationError | None:
+    """The error for a text that cannot be stored (:func:`unstorable`), None if it can."""
+    if (why := unstorable(value)) is None:
+        return None
+    return ValidationError(f"{what} {value!r} contains {why}, which cannot be stored",
+                           reference_id=reference_id)
 
 
-def _holds_nul(value: Any) -> bool:
-    """A NUL character in any key or string of JSON-able ``value`` (acyclic)."""
-    if isinstance(value, str):
-        return NUL in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(map(_holds_nul, value))
+def _bad_text_in(value: Any) -> str | None:
+    """Why some key or string of JSON-able ``value`` cannot be stored (acyclic)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if (why := unstorable(v)) is not None:
+                return why
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return None
+
+
+def too_deep(value: Any, limit: int = MAX_METADATA_DEPTH) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels deep (the
+    outer object is level 1). Iterative, so a cycle or a million levels end quickly."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            children: Any = v.values()
+        elif isinstance(v, list | tuple):
+            children = v
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children)
     return False
 
 
-def check_metadata(metadata: Any, where: str, reference_id: str | None) -> OculaError | None:
+def json_size(metadata: Any) -> int:
+    """The size that the limits measure: bytes of the compact UTF-8 JSON of
+    ``metadata``. Python's json writes at least as many (spaces, ASCII escapes)."""
+    try:
+        return len(orjson.dumps(metadata))
+    except TypeError:  # what orjson does not write: a big integer, a key not a string
+        return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+                   .encode("utf-8", "surrogatepass"))
+
+
+def check_metadata(metadata: Any, where: str, reference_id: str | None, *,
+                   max_bytes: int = MAX_METADATA_BYTES) -> OculaError | None:
+    """The error of a metadata object (not a JSON object, not JSON, deeper than
+    ``MAX_METADATA_DEPTH``, longer than ``max_bytes`` as JSON, or holding a text that
+    cannot be stored); None if it is fine."""
+    ref = reference_id
     if metadata is None:
         return None
     if not isinstance(metadata, dict):
         return MetadataError(f"{where}: metadata must be a JSON object, got "
-                             f"{type(metadata).__name__}", reference_id=reference_id)
+                             f"{type(metadata).__name__}", reference_id=ref)
+    if too_deep(metadata):
+        return MetadataError(f"{where}: metadata nests more than {MAX_METADATA_DEPTH} "
+                             "levels deep", reference_id=ref)
     try:
         text = json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         return MetadataError(f"{where}: metadata is not JSON-serialisable: {exc}",
-                             reference_id=reference_id)
-    if _JSON_NUL in text and _holds_nul(metadata):
-        return MetadataError(f"{where}: metadata contains a NUL character (U+0000), which "
-                             "cannot be stored", reference_id=reference_id)
+                             reference_id=ref)
+    if len(text) > max_bytes and (size := json_size(metadata)) > max_bytes:
+        return MetadataError(f"{where}: metadata is {size} bytes as JSON, more than the "
+                             f"{max_bytes} allowed", reference_id=ref)
+    if (_JSON_NUL in text or _JSON_SURROGATE in text) and \
+            (why := _bad_text_in(metadata)) is not None:
+        return MetadataError(f"{where}: metadata contains {why}, which cannot be stored",
+                             reference_id=ref)
     return None
 
 
@@ -100,18 +171,36 @@ def _stdlib_encode(metadata: dict[str, Any]) -> str:
 
 
 def _encode(metadata: dict[str, Any]) -> str:
-    """A dict as JSON text; TypeError/ValueError/RecursionError if not JSON."""
+    """A dict as JSON text; TypeError/ValueError/RecursionError if not JSON or past the
+    limits (:func:`check_metadata` then explains)."""
     if set(map(type, metadata.values())) <= _SCALARS:
         try:
-            text = orjson.dumps(metadata).decode()
-        except TypeError:  # a key that is not a string, an integer past 64 bits
-            return _stdlib_encode(metadata)
+            raw = orjson.dumps(metadata)
+        except TypeError:  # a key that is not a string, a big integer, a lone surrogate
+            return _checked(_stdlib_encode(metadata), metadata)
+        if len(raw) > MAX_METADATA_BYTES:
+            raise ValueError("metadata too long")
+        text = raw.decode()
         if "null" in text:  # None, or a NaN or infinity that orjson writes as null
             _stdlib_encode(metadata)  # raises for NaN and infinities
-    else:
-        text = _stdlib_encode(metadata)
+        if _JSON_NUL in text:
+            raise ValueError("a NUL character, or a string that looks like one")
+        return text  # one level deep, and orjson writes no lone surrogate
+    return _checked(_stdlib_encode(metadata), metadata)
+
+
+def _checked(text: str, metadata: dict[str, Any]) -> str:
+    """``text``, the standard library's JSON of ``metadata``, if within the limits and
+    storable; else ValueError."""
+    if len(text) > MAX_METADATA_BYTES and json_size(metadata) > MAX_METADATA_BYTES:
+        raise ValueError("metadata too long")
     if _JSON_NUL in text:
         raise ValueError("a NUL character, or a string that looks like one")
+    # Only JSON with that many brackets can be that deep; most is not, and pays no walk.
+    if text.count("{") + text.count("[") > MAX_METADATA_DEPTH and too_deep(metadata):
+        raise ValueError("metadata too deep")
+    if _JSON_SURROGATE in text and _bad_text_in(metadata) is not None:
+        raise ValueError("a lone surrogate")
     return text
 
 
@@ -151,18 +240,21 @@ def _encode_column(dicts: list[dict[str, Any]]) -> list[str]:
         try:
             out = list(map(bytes.decode, map(orjson.dumps, dicts)))
         except TypeError:
-            out = list(map(_stdlib_encode, dicts))
+            return list(map(_encode, dicts))
         joined = "\n".join(out)
         if "null" in joined:
             for text, md in zip(out, dicts, strict=True):
                 if "null" in text:
                     _stdlib_encode(md)  # raises for NaN and infinities
-    else:
-        out = list(map(_stdlib_encode, dicts))
-        joined = "\n".join(out)
-    if _JSON_NUL in joined:
-        raise ValueError("a NUL character, or a string that looks like one")
-    return out
+        # Characters, not bytes: only text this long may be too long (then measured).
+        if max(map(len, out), default=0) * 4 > MAX_METADATA_BYTES:
+            for text in out:
+                if len(text.encode()) > MAX_METADATA_BYTES:
+                    raise ValueError("metadata too long")
+        if _JSON_NUL in joined:
+            raise ValueError("a NUL character, or a string that looks like one")
+        return out
+    return list(map(_encode, dicts))
 
 
 def find_duplicates(keys: Iterable[Any]) -> list[Any]:
@@ -213,6 +305,8 @@ def check_annotation(
     where = f"{ann.type} {kind} {ann.annotation_id or ''} on {ref!r}".replace("  ", " ")
     if not ref:
         return ValidationError(f"{kind} has no reference_id", reference_id=None)
+    if isinstance(ref, str) and (err := text_error(f"{kind}: reference_id", ref, ref)):
+        return err
     if allowed_types is not None and ann.type not in allowed_types:
         return AnnotationTypeError(
             f"{where}: this dataset does not allow {ann.type!r} annotations "
@@ -225,8 +319,8 @@ def check_annotation(
                         ("keypoint name", getattr(ann, "names", None) or ()),
                         ("class_pdf class", getattr(ann, "class_pdf", None) or ())):
         for text in texts:
-            if isinstance(text, str) and NUL in text:
-                return nul_error(f"{where}: {what}", text, ref)
+            if isinstance(text, str) and (err := text_error(f"{where}: {what}", text, ref)):
+                return err
     if prediction and ann.type != "segmentation":
         conf = getattr(ann, "confidence", None)
         if conf is not None and (not _is_number(conf) or not 0.0 <= conf <= 1.0):
@@ -244,9 +338,9 @@ def _plain_box_ok(ann: Any, image_size: tuple[int, int] | None,
     if allowed_types is not None and "box" not in allowed_types:
         return False
     label = ann.label
-    if type(label) is not str or not label.strip() or NUL in label:
+    if type(label) is not str or not label.strip() or unstorable(label):
         return False
-    if ann.annotation_id is not None and NUL in str(ann.annotation_id):
+    if ann.annotation_id is not None and unstorable(str(ann.annotation_id)):
         return False
     if prediction and getattr(ann, "class_pdf", None):  # its classes: the full checks
         return False

@@ -12,7 +12,8 @@ from fastapi import Depends, FastAPI
 from ocula.server.api import ROUTERS, media
 from ocula.server.compat import nucleus
 from ocula.server.deps import require_key
-from ocula.server.errors import install_error_handlers
+from ocula.server.errors import InternalErrorMiddleware, install_error_handlers
+from ocula.server.guard import RequestGuardMiddleware
 from ocula.server.jobs import JobRunner
 from ocula.server.limits import BodyLimitMiddleware
 from ocula.server.signing import Signer
@@ -76,8 +77,11 @@ def create_app(service: Any, *, auth: bool = True,
     app.state.uploads = uploads
 
     install_error_handlers(app)
+    # Outermost last: errors, then size limits, then content types and JSON text.
+    app.add_middleware(RequestGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_json_bytes=settings.max_json_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(InternalErrorMiddleware)
     secured = [Depends(require_key)]
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=secured)

@@ -7,6 +7,7 @@ service receives the very objects the embedded client would pass.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ocula.core.types import DatasetItem, payload_to_annotation
+from ocula.core.validation import SURROGATE as _SURROGATE
 from ocula.errors import BatchError, ImageError, OculaError, ValidationError
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -24,38 +26,120 @@ UPLOAD_ID = re.compile(r"^[0-9a-f]{64}$")
 STALE_UPLOAD_S = 24 * 3600
 
 
-def items_from_json(rows: Sequence[Any]) -> list[Any]:
-    """Dataset items from their JSON form. An entry that is not an object becomes the
-    same kind of wrong value the service reports per entry (so the whole batch gets one
-    :class:`BatchError`, as in embedded use)."""
-    out: list[Any] = []
-    for row in rows:
-        if isinstance(row, dict):
-            item = DatasetItem.from_payload(row)
-            item.item_id = None
-            out.append(item)
-        else:
-            out.append(row)
-    return out
+def json_kind(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number"),
+                       (str, "a string"), (list, "an array"), (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _objects(rows: Sequence[Any], what: str
+             ) -> tuple[list[tuple[int, dict[str, Any]]], list[OculaError]]:
+    """The entries of ``rows`` that are JSON objects, with their index; and an error
+    naming each other one by its index."""
+    objects = [(i, row) for i, row in enumerate(rows) if isinstance(row, dict)]
+    errors: list[OculaError] = [
+        ValidationError(f"{what} #{i} must be a JSON object, got {json_kind(row)}")
+        for i, row in enumerate(rows) if not isinstance(row, dict)]
+    return objects, errors
+
+
+def items_from_json(rows: Sequence[Any]) -> list[DatasetItem]:
+    """Dataset items from their JSON form; entries that are not objects are collected
+    into one :class:`BatchError` naming each by its index, before anything is written
+    (a Nucleus append, which skips bad items, too)."""
+    objects, errors = _objects(rows, "item")
+    if errors:
+        raise BatchError(errors)
+    items = [DatasetItem.from_payload(row) for _, row in objects]
+    for item in items:
+        item.item_id = None
+    return items
 
 
 def objects_from_json(rows: Sequence[Any], *, prediction: bool) -> list[Any]:
     """Annotations (or predictions) from JSON; malformed entries are collected into one
-    :class:`BatchError` naming each. An entry marked ``"is_prediction": false`` stays an
-    annotation, so the service rejects it where a prediction is required."""
+    :class:`BatchError` naming each by its index. An entry marked ``"is_prediction":
+    false`` stays an annotation, so the service rejects it where a prediction is
+    required."""
+    objects, errors = _objects(rows, "entry")
     out: list[Any] = []
-    errors: list[OculaError] = []
-    for i, row in enumerate(rows):
+    for i, row in objects:
         try:
-            if not isinstance(row, dict):
-                raise ValidationError(f"entry #{i} is not a JSON object")
             as_prediction = prediction and row.get("is_prediction", True) is not False
             out.append(payload_to_annotation(row, prediction=as_prediction))
         except ValidationError as exc:
-            errors.append(exc)
+            errors.append(type(exc)(f"entry #{i}: {exc.message}", reference_id=exc.reference_id))
     if errors:
         raise BatchError(errors)
     return out
+
+
+def json_rows(body: Mapping[str, Any], *keys: str) -> list[Any]:
+    """The entries of the arrays ``body[key]`` (absent or null: none), one after the
+    other, numbered as one list; a :class:`ValidationError` if one is not an array."""
+    rows: list[Any] = []
+    for key in keys:
+        value = body.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            raise ValidationError(f"{key} must be a JSON array, got {json_kind(value)}")
+        rows += value
+    return rows
+
+
+def json_strings(body: Mapping[str, Any], key: str) -> list[str]:
+    """``body[key]`` (absent or null: empty) as a list of strings; a :class:`BatchError`
+    naming each entry that is not one."""
+    values = json_rows(body, key)
+    errors: list[OculaError] = [
+        ValidationError(f"{key} #{i} must be a string, got {json_kind(v)}")
+        for i, v in enumerate(values) if not isinstance(v, str)]
+    if errors:
+        raise BatchError(errors)
+    return values
+
+
+def lone_surrogate_paths(value: Any, limit: int = 100) -> list[str]:
+    """Where JSON-able ``value`` holds a key or string with a lone surrogate (at most
+    ``limit``), as paths such as ``items[0].reference_id``."""
+    found: list[str] = []
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack and len(found) < limit:
+        v, path = stack.pop()
+        if isinstance(v, str):
+            if not v.isascii() and _SURROGATE.search(v):
+                found.append(path or "body")
+        elif isinstance(v, dict):
+            for k, child in reversed(v.items()):
+                key = f"{path}.{k}" if path else str(k)
+                if isinstance(k, str) and not k.isascii() and _SURROGATE.search(k):
+                    found.append(f"{key} (its key)")
+                stack.append((child, key))
+        elif isinstance(v, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(v))))
+    # A message quotes a path; one quoting a key with a surrogate must not carry it.
+    return [p.encode("utf-8", "backslashreplace").decode() for p in found]
+
+
+def loads_json(raw: bytes | str, what: str) -> Any:
+    """JSON that a request carried outside its body (a multipart part, an uploaded NDJSON
+    line): a :class:`ValidationError` if it is not JSON, not UTF-8, or spells a lone
+    surrogate (see ``guard.py``)."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"{what} is not JSON: {exc}") from exc
+    if "\\u" in text and (paths := lone_surrogate_paths(value, 1)):
+        raise ValidationError(f"{what}: {paths[0]}: a lone surrogate (U+D800..U+DFFF) is "
+                              "not Unicode text and cannot be stored")
+    return value
 
 
 class StagedUploads(Mapping[str, bytes]):

@@ -19,7 +19,7 @@ from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.store.engine import Database
 from ocula.core.store.media import Fetcher, MediaStore, real_roots
-from ocula.core.validation import NUL
+from ocula.core.validation import unstorable
 from ocula.errors import ImageError, NotFoundError, ValidationError
 
 # Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
@@ -277,9 +277,9 @@ class ServiceBase:
                 t.items.c.height)
         unique = list(dict.fromkeys(reference_ids))
         kinds = set(map(type, unique))
-        if NUL in "\x01".join(r for r in unique if type(r) is str):
+        if unstorable("\x01".join(r for r in unique if type(r) is str)):
             # No item has one (they are refused), and PostgreSQL cannot compare them.
-            unique = [r for r in unique if not (type(r) is str and NUL in r)]
+            unique = [r for r in unique if not (type(r) is str and unstorable(r))]
         base = select(*cols).where(t.items.c.dataset_pk == dataset_pk)
         wanted = set(unique)
         if len(unique) > CHUNK and kinds == {str}:

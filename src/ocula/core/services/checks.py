@@ -16,10 +16,10 @@ import numpy as np
 from ocula.core.types import BoxAnnotation, BoxPrediction
 from ocula.core.validation import (
     EDGE_TOLERANCE,
-    NUL,
     check_annotation,
     dump_metadata,
     dump_metadata_column,
+    unstorable,
 )
 from ocula.errors import NotFoundError, OculaError, ValidationError
 
@@ -110,7 +110,7 @@ def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction:
     """Indexes of the boxes that :func:`~ocula.core.validation.check_annotation` may
     reject: on an unknown item, without a non-blank string label, with coordinates that
     are not finite numbers or lie outside the image (with the edge tolerance), with a
-    confidence outside [0, 1], or with a NUL character in a text. All of them when the
+    confidence outside [0, 1], or with a text that cannot be stored. All of them when the
     batch is not that simple."""
     everything = range(len(columns["x"]))
     keys = list(map(items.get, columns["reference_id"]))
@@ -122,11 +122,11 @@ def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction:
         x, y, w, h = np.array(coords, dtype=float)
     except (TypeError, OverflowError):  # an unhashable label, a huge integer
         return everything
-    if not all(type(label) is str and label.strip() and NUL not in label
+    if not all(type(label) is str and label.strip() and not unstorable(label)
                for label in labels):
         return everything
     ids = list(filter(None, columns["annotation_id"]))
-    if NUL in "\x01".join(ids if set(map(type, ids)) <= {str} else map(str, ids)):
+    if unstorable("\x01".join(ids if set(map(type, ids)) <= {str} else map(str, ids))):
         return everything
     width, height = np.array([list(map(attrgetter("width"), keys)),
                               list(map(attrgetter("height"), keys))], dtype=float)
@@ -139,7 +139,7 @@ def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction:
             if not set(map(type, confidence)) <= {int, float, type(None)}:
                 return everything
             pdfs = [pdf for pdf in columns["class_pdf"] if pdf]
-            if any(NUL in str(k) for pdf in pdfs if isinstance(pdf, dict) for k in pdf):
+            if any(unstorable(str(k)) for pdf in pdfs if isinstance(pdf, dict) for k in pdf):
                 return everything
             # No confidence is fine (read as 0.5 here); NaN fails both comparisons.
             conf = np.array([0.5 if c is None else c for c in confidence], dtype=float)

@@ -12,7 +12,7 @@ from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, iso, now
 from ocula.core.store import schema as t
 from ocula.core.types import ANNOTATION_TYPES
-from ocula.core.validation import check_metadata, require_name
+from ocula.core.validation import MAX_CATALOG_METADATA_BYTES, check_metadata, require_name
 from ocula.errors import ConflictError, ValidationError
 
 
@@ -36,7 +36,8 @@ class DatasetService(ServiceBase):
             if unknown:
                 raise ValidationError(f"unknown annotation type(s) {unknown}; expected a "
                                       f"subset of {list(ANNOTATION_TYPES)}")
-        if (err := check_metadata(metadata, f"dataset {name!r}", None)) is not None:
+        if (err := check_metadata(metadata, f"dataset {name!r}", None,
+                                  max_bytes=MAX_CATALOG_METADATA_BYTES)) is not None:
             raise err
         row = {"id": new_id("dataset"), "name": name.strip(), "allowed_types": allowed_types,
                "metadata": metadata, "created_at": now()}

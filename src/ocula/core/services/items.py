@@ -20,7 +20,12 @@ from ocula.core.store import media as m
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import db_timestamp, insert_rows
 from ocula.core.types import DatasetItem
-from ocula.core.validation import NUL, check_metadata, dump_metadata, duplicate_errors, nul_error
+from ocula.core.validation import (
+    check_metadata,
+    dump_metadata,
+    duplicate_errors,
+    text_error,
+)
 from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
 
 FETCH_THREADS = 8
@@ -63,7 +68,9 @@ class ItemService(ServiceBase):
             ds = self._dataset_row(conn, dataset)
         errors = _check_items(items)
         bad_refs = {e.reference_id for e in errors}
-        candidates = [it for it in items if it.reference_id not in bad_refs]
+        candidates = [it for it in items if isinstance(it, DatasetItem)
+                      and isinstance(it.reference_id, str) and it.reference_id
+                      and it.reference_id not in bad_refs]
         probed, probe_errors = self._probe_all(candidates, uploads or {}, copy_media)
         errors += probe_errors
         if errors and on_error == "raise":
@@ -277,6 +284,10 @@ class ItemService(ServiceBase):
             for u in updates:
                 pk = found[u["reference_id"]].pk
                 merged = u["metadata"] if replace else {**(current[pk] or {}), **u["metadata"]}
+                # Each update may be within the limits and their merge not: the write
+                # is one transaction, so nothing of the batch stays.
+                if (err := check_metadata(merged, "merged metadata", u["reference_id"])):
+                    raise BatchError([err])
                 conn.execute(update(t.items).where(t.items.c.pk == pk).values(
                     metadata=merged, updated_at=now()))
                 delta.change_metadata(current[pk], merged)
@@ -315,14 +326,14 @@ def _check_items(items: Sequence[Any]) -> list[OculaError]:
         if not isinstance(ref, str) or not ref:
             errors.append(ValidationError(f"item #{i} has no reference_id"))
             continue
-        if NUL in ref:
-            errors.append(nul_error("reference_id", ref, ref))
+        if (err := text_error(f"item #{i}: reference_id", ref, ref)) is not None:
+            errors.append(err)
         elif not it.image_location:
             errors.append(ValidationError(f"item {ref!r} has no image_location",
                                           reference_id=ref))
-        elif NUL in str(it.image_location):
-            errors.append(nul_error(f"item {ref!r}: image_location", str(it.image_location),
-                                    ref))
+        elif (err := text_error(f"item {ref!r}: image_location", str(it.image_location),
+                                ref)) is not None:
+            errors.append(err)
     refs = [it.reference_id for it in items if isinstance(it, DatasetItem) and it.reference_id]
     return errors + duplicate_errors(refs, "reference_id")
 

@@ -22,7 +22,7 @@ from ocula.core.services.payloads import (
 )
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_columns, insert_stream
-from ocula.core.validation import check_metadata, require_name
+from ocula.core.validation import MAX_CATALOG_METADATA_BYTES, check_metadata, require_name
 from ocula.errors import BatchError, ConflictError
 
 _PREDICTION_COLUMNS = ("id", "run_pk", "item_pk", "annotation_id", "confidence", "class_pdf",
@@ -41,7 +41,8 @@ class ModelService(ServiceBase):
         """Register a model. Adding the same (name, reference_id) again returns it."""
         for field, value in (("name", name), ("reference_id", reference_id)):
             require_name(value, f"model {field}")
-        if (err := check_metadata(metadata, f"model {name!r}", None)) is not None:
+        if (err := check_metadata(metadata, f"model {name!r}", None,
+                                  max_bytes=MAX_CATALOG_METADATA_BYTES)) is not None:
             raise err
         with self.db.write() as conn:
             row = conn.execute(select(t.models).where(
@@ -84,7 +85,8 @@ class ModelService(ServiceBase):
         """Create a run of ``model`` on ``dataset`` holding ``predictions`` (validated as
         one batch: a bad prediction rejects the run and nothing is stored)."""
         require_name(name, "model run name")
-        if (err := check_metadata(metadata, f"model run {name!r}", None)) is not None:
+        if (err := check_metadata(metadata, f"model run {name!r}", None,
+                                  max_bytes=MAX_CATALOG_METADATA_BYTES)) is not None:
             raise err
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)

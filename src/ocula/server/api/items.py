@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from ocula.core.types import DatasetItem
 from ocula.errors import ValidationError
 from ocula.server.api.common import MAX_INT, MAX_LIST, Index
 from ocula.server.deps import JobsDep, ServiceDep, UploadsDep
@@ -46,20 +47,20 @@ class MetadataUpdateIn(BaseModel):
 
 
 def run_append(service: Any, uploads: UploadArea, dataset: str, body: AppendIn,
-               progress: Any = None) -> dict[str, Any]:
-    """One append call (or, for ``skip`` with progress, chunks of it); the staged bytes
-    are dropped afterwards (stored ones now live in the media store)."""
+               items: list[DatasetItem], progress: Any = None) -> dict[str, Any]:
+    """One append call (or, for ``skip`` with progress, chunks of it) of ``items`` (read
+    from ``body``); the staged bytes are dropped afterwards (stored ones now live in the
+    media store)."""
     staged = uploads.resolve(body.uploads)
     try:
-        return _append(service, dataset, body, staged, progress)
+        return _append(service, dataset, body, items, staged, progress)
     finally:
         # Appended or rejected, the bytes are not needed again: a retry uploads anew.
         staged.discard()
 
 
-def _append(service: Any, dataset: str, body: AppendIn, staged: Any,
-            progress: Any) -> dict[str, Any]:
-    items = items_from_json(body.items)
+def _append(service: Any, dataset: str, body: AppendIn, items: list[DatasetItem],
+            staged: Any, progress: Any) -> dict[str, Any]:
     kwargs = {"update": body.update, "copy_media": body.copy_media, "uploads": staged,
               "on_error": body.on_error}
     if progress is None or body.on_error == "raise":
@@ -82,11 +83,12 @@ def append(dataset: str, body: AppendIn, service: ServiceDep, uploads: UploadsDe
            ) -> dict[str, Any]:
     """Add items (idempotent by reference id). With ``async=true`` the append runs as a
     job and this returns the job; poll ``GET /jobs/{job_id}`` for its result."""
+    items = items_from_json(body.items)  # a malformed entry: a 422 now, not a failed job
     if not run_async:
-        return run_append(service, uploads, dataset, body)
+        return run_append(service, uploads, dataset, body, items)
     service.get_dataset(dataset)  # a 404 now rather than a failed job
     return jobs.submit("append", lambda progress: run_append(service, uploads, dataset,
-                                                             body, progress),
+                                                             body, items, progress),
                        total_steps=len(body.items), message=f"append to {dataset}")
 
 

@@ -11,7 +11,6 @@ Ocula does not answer 404 JSON naming the route.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -23,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ocula.core.query.parser import parse as parse_query
 from ocula.core.query.plan import MAX_PAGE_SIZE
-from ocula.errors import NotFoundError, QueryError, ValidationError
+from ocula.core.validation import check_metadata
+from ocula.errors import BatchError, NotFoundError, OculaError, QueryError, ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
 from ocula.server.compat import nucleus_runs
@@ -36,7 +36,14 @@ from ocula.server.deps import (
     public_origin,
 )
 from ocula.server.signing import use_once
-from ocula.server.wire import items_from_json, objects_from_json
+from ocula.server.wire import (
+    items_from_json,
+    json_kind,
+    json_rows,
+    json_strings,
+    loads_json,
+    objects_from_json,
+)
 
 router = APIRouter()
 public_router = APIRouter()
@@ -76,14 +83,11 @@ def _read_drop(service: Any, dataset_id: str, request_id: str) -> list[Any]:
     if not path.exists():
         raise NotFoundError(f"nothing was uploaded for request {request_id!r}; PUT the NDJSON "
                             "to the signed URL first")
-    rows = []
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError as exc:
-                raise ValidationError(f"uploaded NDJSON line {n} is not JSON: {exc}") from exc
-    path.unlink(missing_ok=True)
+    try:
+        rows = [loads_json(line, f"uploaded NDJSON line {n}")
+                for n, line in enumerate(path.read_bytes().splitlines(), 1) if line.strip()]
+    finally:
+        path.unlink(missing_ok=True)
     return rows
 
 
@@ -210,17 +214,19 @@ async def append(ds: str, request: Request, service: ServiceDep, jobs: JobsDep,
         form = await request.form(max_files=1000, max_fields=10, max_part_size=MAX_FORM_FIELD)
         try:
             raw = form.get("items")
-            try:
-                rows = json.loads(raw if isinstance(raw, str) else await raw.read())
-            except (TypeError, ValueError, AttributeError) as exc:
-                raise ValidationError("the multipart append needs an 'items' JSON part") from exc
+            if raw is None:
+                raise ValidationError("the multipart append needs an 'items' JSON part")
+            rows = loads_json(raw if isinstance(raw, str) else await raw.read(),
+                              "the 'items' part")
+            if not isinstance(rows, list):
+                raise ValidationError("the 'items' part must be a JSON array of items")
             images = [p for p in form.getlist("image") if not isinstance(p, str)]
             uploads = await _match_images(rows, images)
         finally:
             await form.close()
         update = any(isinstance(r, dict) and r.get("update") for r in rows)
     else:
-        body = await request.json()
+        body = loads_json(await request.body(), "the body")
         if not isinstance(body, dict):
             raise ValidationError("append expects a JSON object")
         update = bool(body.get("update"))
@@ -232,6 +238,13 @@ async def append(ds: str, request: Request, service: ServiceDep, jobs: JobsDep,
     if not isinstance(rows, list):
         raise ValidationError("append expects a list of items")
     items = items_from_json(rows)
+    # The append skips items it cannot store (an unreadable image) and reports them, as
+    # Nucleus does; metadata the catalog refuses is the client's error: the whole batch
+    # is refused, before anything is written.
+    bad = [err for it in items if (err := check_metadata(
+        it.metadata, f"item {it.reference_id!r}", it.reference_id)) is not None]
+    if bad:
+        raise BatchError(bad)
     work = _append_job(service, dataset_id, items, uploads, update)
     if not run_async:
         return await run_in_threadpool(work, lambda *a: None)
@@ -274,8 +287,8 @@ def job_errors(job_id: str, service: ServiceDep) -> list[str]:
 
 
 def _annotations_of(body: dict[str, Any], prediction: bool) -> list[Any]:
-    rows = list(body.get("annotations") or []) + list(body.get("segmentations") or [])
-    return objects_from_json(rows, prediction=prediction)
+    return objects_from_json(json_rows(body, "annotations", "segmentations"),
+                             prediction=prediction)
 
 
 @router.post("/dataset/{ds}/annotate")
@@ -506,11 +519,14 @@ def update_metadata(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, A
     """Merge item metadata (``{metadata: [{reference_id, metadata}], level: "item"}``)."""
     if body.get("level", "item") != "item":
         raise ValidationError("Ocula has no scenes: only item-level metadata")
-    updates = body.get("metadata")
-    if not isinstance(updates, list) or not all(
-            isinstance(u, dict) and isinstance(u.get("reference_id"), str)
-            and isinstance(u.get("metadata"), dict) for u in updates):
-        raise ValidationError("metadata must be a list of {reference_id, metadata}")
+    updates = json_rows(body, "metadata")
+    errors: list[OculaError] = [
+        ValidationError(f"metadata #{i} must be {{reference_id, metadata}}, got "
+                        f"{json_kind(u)}") for i, u in enumerate(updates)
+        if not (isinstance(u, dict) and isinstance(u.get("reference_id"), str)
+                and isinstance(u.get("metadata"), dict))]
+    if errors:
+        raise BatchError(errors)
     return service.update_metadata(ds, updates)
 
 
@@ -519,9 +535,7 @@ def update_metadata(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, A
 
 @router.post("/dataset/{ds}/create_slice")
 def create_slice(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
-    refs = body.get("reference_ids") or []
-    if not isinstance(refs, list):
-        raise ValidationError("reference_ids must be a list")
+    refs = json_strings(body, "reference_ids")
     info = service.create_slice(ds, body.get("name"), refs)
     return {"slice_id": info["slice_id"], "name": info["name"]}
 
@@ -555,9 +569,7 @@ def slice_items(slice_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str, 
 
 @router.post("/slice/{slice_id}/append")
 def slice_append(slice_id: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
-    refs = body.get("reference_ids") or []
-    if not isinstance(refs, list):
-        raise ValidationError("reference_ids must be a list")
+    refs = json_strings(body, "reference_ids")
     return service.slice_append(slice_id, refs)
 
 

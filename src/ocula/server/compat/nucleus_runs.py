@@ -15,7 +15,7 @@ from ocula.errors import ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
 from ocula.server.deps import JobsDep, ServiceDep
-from ocula.server.wire import objects_from_json
+from ocula.server.wire import json_rows, objects_from_json
 
 router = APIRouter()
 JsonBody = Annotated[dict[str, Any], Body(default_factory=dict)]
@@ -62,7 +62,7 @@ def create_run(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
 @router.post("/modelRun/{run_id}/predict")
 def predict(run_id: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
     """Predictions; the client sums the numeric answers over its batches."""
-    rows = list(body.get("annotations") or []) + list(body.get("segmentations") or [])
+    rows = json_rows(body, "annotations", "segmentations")
     result = service.predict(run_id, objects_from_json(rows, prediction=True),
                              update=bool(body.get("update")))
     return {"model_run_id": run_id, "predictions_processed": result["predictions_processed"],

@@ -27,3 +27,10 @@ def test_query_benchmark_runs_and_checks_totals_against_a_scan(tmp_path: Path) -
 def test_ingest_benchmark_runs() -> None:
     out = _run("benchmarks/ingest.py", "--items", "300", "--boxes-per-item", "3")
     assert "boxes/s" in out and "items/s" in out
+
+
+def test_startup_benchmark_runs_and_checks_eval_numbers_against_faster_coco_eval() -> None:
+    out = _run("benchmarks/startup.py", "--images", "40", "--repeat", "1")
+    assert "(agree)" in out
+    for figure in ("import ocula", "ocula --help", "ocula eval / faster-coco-eval"):
+        assert figure in out

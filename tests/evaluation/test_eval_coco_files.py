@@ -6,13 +6,16 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from ocula.cli.main import app
 from ocula.core.evaluation.coco_files import evaluate_inputs, load_coco
-from ocula.errors import ValidationError
+from ocula.errors import OculaError, ValidationError
 from tests.evaluation.coco_files_synth import RESULT_FORMS, coco_pair, pycocotools_stats
 
 BOX_AND_MASK_FORMS = [f for f in RESULT_FORMS if not f.startswith("keypoints")]
@@ -130,3 +133,39 @@ def test_a_mixed_results_file_is_read_record_by_record_where_pycocotools_crashes
     preds = io.import_coco_results(tmp_path / "results.json", data)
     [mask] = [p for p in preds if p.annotation_id == "2/mask"]
     assert mask.area == alone.dt.area[0]
+
+
+def _columns(inputs: Any) -> list[list[Any]]:
+    return [getattr(side, name).tolist() for side in (inputs.gt, inputs.dt)
+            for name in ("image", "label", "bbox", "area", "id")] + [inputs.dt.score.tolist()]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_whole_columns_read_as_record_by_record(seed: int) -> None:
+    """Plain JSON (dicts, lists, ints and floats) is read by whole columns; the same file
+    with other mappings and numpy numbers is read record by record: the same columns."""
+    gt, results = coco_pair(seed, form="box", string_ids=seed % 2 == 1)
+    fast = load_coco(copy.deepcopy(gt), copy.deepcopy(results), "bbox")
+    odd_gt, odd_results = copy.deepcopy(gt), copy.deepcopy(results)
+    odd_gt["annotations"] = [MappingProxyType(a) for a in odd_gt["annotations"]]
+    odd_gt["annotations"][0]["bbox"][0] = np.float64(odd_gt["annotations"][0]["bbox"][0])
+    odd_results = [MappingProxyType(r) for r in odd_results]
+    odd_results[-1]["bbox"][1] = np.float64(odd_results[-1]["bbox"][1])
+    slow = load_coco(odd_gt, odd_results, "bbox")
+    assert _columns(slow) == _columns(fast)
+    assert slow.warnings == fast.warnings
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("score", True, "'score' must be a number"),
+    ("score", "0.5", "'score' must be a number"),
+    ("bbox", [1, 2, 3], "'bbox' must be \\[x, y, width, height\\]"),
+    ("bbox", [1, 2, "3", None], "'bbox' must hold numbers"),
+])
+def test_a_bad_result_is_named_as_before(field: str, value: Any, message: str) -> None:
+    gt, results = coco_pair(3, form="box")
+    known = {img["id"] for img in gt["images"]}
+    k = next(i for i, r in enumerate(results) if r["image_id"] in known)
+    results[k][field] = value
+    with pytest.raises(OculaError, match=f"result #{k}: {message}"):
+        load_coco(gt, results, "bbox")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ocula.client.client import Client
-from ocula.client.model import ModelRun
+if TYPE_CHECKING:
+    from ocula.client.model import ModelRun
 
 console = Console()
 
@@ -65,6 +65,7 @@ def demo_command(
 ) -> None:
     """Build the demo dataset (real frames, labels made here), run the HOG and SSDLite
     person detectors over it, commit both runs and show where each one fails."""
+    from ocula.client.client import Client
     from ocula.demo.build import build_demo
 
     with Client(home=home, database_url=database_url) as client:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ocula.cli.eval_cmd import parse_sigmas
-from ocula.client.client import Client
 from ocula.errors import OculaError, ValidationError
+
+if TYPE_CHECKING:
+    from ocula.client.client import Client
 
 app = typer.Typer(help="Ocula: find where your detector fails, and fix your dataset.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -28,6 +31,8 @@ FORMATS = ("coco", "voc", "yolo", "pennfudan", "cvat")
 
 
 def open_client(home: Path | None, database_url: str | None) -> Client:
+    from ocula.client.client import Client  # the catalog's stack loads only when one opens
+
     return Client(home=home, database_url=database_url)
 
 
@@ -303,19 +308,27 @@ def run_metrics_command(
 
 
 def _register_optional() -> None:
-    """Commands whose modules live beside the CLI; each registers itself here."""
+    """Commands whose modules live beside the CLI; each registers itself here.
+
+    Their modules import what a command needs inside the command, so registering them
+    (and ``ocula --help``) loads no server, database or numpy stack.
+    """
     from ocula.cli.demo_cmd import demo_command
     from ocula.cli.eval_cmd import eval_command
 
     app.command("demo")(demo_command)
     app.command("eval")(eval_command)
-    try:
-        from ocula.server.cli import jobs_command, keys_app, serve_command
-    except ImportError:  # the server extra (fastapi, uvicorn) is not installed
-        return
+    if find_spec("fastapi") is None or find_spec("uvicorn") is None:
+        return  # the server extra is not installed
+    from ocula.server.cli import jobs_command, keys_app, serve_command
+
     app.command("serve")(serve_command)
     app.command("jobs")(jobs_command)
     app.add_typer(keys_app, name="keys")
 
 
 _register_optional()
+
+
+if __name__ == "__main__":  # python -m ocula.cli.main, as the `ocula` script
+    app(prog_name="ocula")

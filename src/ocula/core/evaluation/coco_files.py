@@ -39,6 +39,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import methodcaller
 from typing import Any
 
 import numpy as np
@@ -52,6 +54,7 @@ __all__ = ["IOU_TYPES", "CocoInputs", "evaluate_inputs", "image_order", "load_co
            "loadres_branch", "resolve_image", "result_rule"]
 
 IOU_TYPES = ("bbox", "segm", "keypoints")
+_IMAGE_ID = methodcaller("get", "image_id")
 
 
 def _kind(value: Any) -> str | None:
@@ -133,6 +136,25 @@ def _box(value: Any, what: str) -> list[float]:
         raise GeometryError(f"{what}: 'bbox' must hold numbers, got {value!r}") from exc
 
 
+def _float_column(values: list[Any]) -> np.ndarray | None:
+    """``values`` as float64 when each is an int or float (``float(v)`` each), else None."""
+    if not set(map(type, values)) <= {float, int}:
+        return None
+    return np.array(values, dtype=np.float64).reshape(len(values))
+
+
+def _box_column(values: list[Any]) -> np.ndarray | None:
+    """``values`` as an ``(N, 4)`` float64 array when each is a list of 4 ints or floats
+    (what :func:`_box` gives each), else None: :func:`_box` then reads them one by one."""
+    if not values:
+        return np.zeros((0, 4), dtype=np.float64)
+    if set(map(type, values)) != {list} or set(map(len, values)) != {4}:
+        return None
+    if not set(map(type, chain.from_iterable(values))) <= {float, int}:
+        return None
+    return np.array(values, dtype=np.float64)
+
+
 def mask_counts(segm: Any, height: int | None, width: int | None, *, what: str
                 ) -> tuple[list[int], int, int]:
     """Uncompressed counts and size of a COCO segmentation, as ``annToRLE`` makes them:
@@ -198,6 +220,11 @@ def _evaluated(records: Sequence[Any], what: str, order: Mapping[Any, int],
                names: Mapping[Any, str]) -> tuple[list[tuple[int, Any, Mapping[str, Any]]], int]:
     """``(index, image id, record)`` of the records pycocotools evaluates (on a listed
     image, of a listed category), and how many name an image the file does not list."""
+    if set(map(type, records)) <= {dict}:
+        try:
+            return _evaluated_dicts(records, what, order, names)
+        except (TypeError, ValidationError):
+            pass  # the loop below raises the error of the first bad record
     rows = []
     outside = 0
     for i, rec in enumerate(records):
@@ -208,6 +235,25 @@ def _evaluated(records: Sequence[Any], what: str, order: Mapping[Any, int],
         elif rec.get("category_id") in names:
             rows.append((i, rec.get("image_id"), rec))
     return rows, outside
+
+
+def _evaluated_dicts(records: Sequence[dict[str, Any]], what: str, order: Mapping[Any, int],
+                     names: Mapping[Any, str]
+                     ) -> tuple[list[tuple[int, Any, Mapping[str, Any]]], int]:
+    """:func:`_evaluated` of plain dicts by whole columns, the same rows. Raises
+    TypeError (ids neither ints nor strings, an unhashable category id) or
+    ValidationError; :func:`_evaluated`'s loop then reads record by record."""
+    images = list(map(_IMAGE_ID, records))
+    if not set(map(type, images)) <= {int, str}:
+        raise TypeError("image ids of other types: read record by record")
+    ranks = list(map(order.get, images))
+    missing = [i for i, rank in enumerate(ranks) if rank is None]
+    for i in missing:  # an id listed only as the other type is an error
+        resolve_image(images[i], order, what=f"{what} #{i}")
+    rows = [(i, img, rec) for i, (img, rec, rank) in enumerate(zip(images, records, ranks,
+                                                                    strict=True))
+            if rank is not None and rec.get("category_id") in names]
+    return rows, len(missing)
 
 
 def load_coco(dataset: Mapping[str, Any], results: Sequence[Mapping[str, Any]],
@@ -254,14 +300,17 @@ def load_coco(dataset: Mapping[str, Any], results: Sequence[Mapping[str, Any]],
 def _ground_truth(rows: list[tuple[int, Any, Mapping[str, Any]]], order: Mapping[Any, int],
                   iou_type: str, names: dict[Any, str]) -> CocoInputs:
     n = len(rows)
-    bbox = np.zeros((n, 4), dtype=np.float64)
-    area = np.zeros(n, dtype=np.float64)
-    for k, (_, _, ann) in enumerate(rows):
-        what = f"annotation {ann.get('id', k + 1)!r}"
-        if "bbox" in ann or iou_type != "segm":
-            bbox[k] = _box(ann.get("bbox"), what)
-        raw_area = ann.get("area")
-        area[k] = float(raw_area) if raw_area is not None else bbox[k, 2] * bbox[k, 3]
+    bbox = _box_column([ann.get("bbox") for _, _, ann in rows]) if iou_type != "segm" else None
+    area = _float_column([ann.get("area") for _, _, ann in rows])
+    if bbox is None or area is None:
+        bbox = np.zeros((n, 4), dtype=np.float64)
+        area = np.zeros(n, dtype=np.float64)
+        for k, (_, _, ann) in enumerate(rows):
+            what = f"annotation {ann.get('id', k + 1)!r}"
+            if "bbox" in ann or iou_type != "segm":
+                bbox[k] = _box(ann.get("bbox"), what)
+            raw_area = ann.get("area")
+            area[k] = float(raw_area) if raw_area is not None else bbox[k, 2] * bbox[k, 3]
     gt = GroundTruth(
         np.array([order[img] for _, img, _ in rows], dtype=np.int64),
         _label_column([ann["category_id"] for _, _, ann in rows]),
@@ -288,7 +337,7 @@ def _int_id(value: Any) -> int:
 
 
 def _label_column(values: list[Any]) -> np.ndarray:
-    if values and all(_kind(v) == "int" for v in values):
+    if values and (set(map(type, values)) == {int} or all(_kind(v) == "int" for v in values)):
         return np.array(values, dtype=np.int64)
     return np.array([str(v) for v in values]) if values else np.zeros(0, dtype=np.int64)
 
@@ -322,6 +371,15 @@ def result_rule(branch: str, result: Mapping[str, Any]) -> str:
 def _detections(out: CocoInputs, rows: list[tuple[int, Any, Mapping[str, Any]]],
                 order: Mapping[Any, int], sizes: Mapping[Any, tuple[Any, Any]],
                 branch: str, gt_masks: MaskSet | None) -> None:
+    plain = _plain_boxes(out, rows, branch)
+    if plain is not None:
+        bbox, scores = plain
+        out.dt = Detections(
+            np.array([order[img] for _, img, _ in rows], dtype=np.int64),
+            _label_column([res["category_id"] for _, _, res in rows]),
+            bbox, scores, area=bbox[:, 2] * bbox[:, 3],
+            id=np.array([i + 1 for i, _, _ in rows], dtype=np.int64))
+        return
     n = len(rows)
     bbox = np.zeros((n, 4), dtype=np.float64)
     area = np.zeros(n, dtype=np.float64)
@@ -373,6 +431,20 @@ def _detections(out: CocoInputs, rows: list[tuple[int, Any, Mapping[str, Any]]],
     if gt_masks is not None:
         assert masks is not None
         out.pair_iou = MaskPairIoU(masks, gt_masks, out.gt.iscrowd)
+
+
+def _plain_boxes(out: CocoInputs, rows: list[tuple[int, Any, Mapping[str, Any]]],
+                 branch: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Boxes and scores of a ``bbox`` evaluation whose results all have a box of four
+    numbers and a numeric score, read as whole columns: the values, areas (``w·h``) and
+    rules the loop in :func:`_detections` gives such a file. None for any other file."""
+    if out.iou_type != "bbox" or branch != "bbox":
+        return None
+    bbox = _box_column([res.get("bbox") for _, _, res in rows])
+    scores = _float_column([res.get("score") for _, _, res in rows])
+    if bbox is None or scores is None:
+        return None
+    return bbox, scores
 
 
 def _mask_box(masks: MaskSet, k: int) -> list[float]:

@@ -8,6 +8,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from ocula.server.api.common import MAX_INT, MAX_LIST, RefList, parse_version
+from ocula.server.api.schemas import (
+    READ,
+    WRITE,
+    AnnotateResult,
+    AnnotationsDeleted,
+    LabelObject,
+    ok,
+)
 from ocula.server.deps import ServiceDep
 from ocula.server.wire import objects_from_json
 
@@ -32,14 +40,14 @@ class AnnotationDeleteIn(BaseModel):
     message: Annotated[str, Field(max_length=10_000)] | None = None
 
 
-@router.post("/datasets/{dataset}/annotations")
+@router.post("/datasets/{dataset}/annotations", **ok(AnnotateResult, *WRITE))
 def annotate(dataset: str, body: AnnotateIn, service: ServiceDep) -> dict[str, Any]:
     """Add ground truth (Nucleus JSON form); one batch = one transaction = one version."""
     anns = objects_from_json(body.annotations, prediction=False)
     return service.annotate(dataset, anns, update=body.update, message=body.message)
 
 
-@router.get("/datasets/{dataset}/annotations")
+@router.get("/datasets/{dataset}/annotations", **ok([LabelObject], *READ))
 def list_annotations(dataset: str, service: ServiceDep,
                      version: Annotated[str | None, Query(max_length=255)] = None
                      ) -> list[dict[str, Any]]:
@@ -47,7 +55,7 @@ def list_annotations(dataset: str, service: ServiceDep,
     return service.list_annotations(dataset, version=parse_version(version))
 
 
-@router.post("/datasets/{dataset}/annotations/search")
+@router.post("/datasets/{dataset}/annotations/search", **ok([LabelObject], *WRITE))
 def search_annotations(dataset: str, body: AnnotationSearchIn, service: ServiceDep
                        ) -> list[dict[str, Any]]:
     """Annotations of some items (``reference_ids``) at a version."""
@@ -55,7 +63,7 @@ def search_annotations(dataset: str, body: AnnotationSearchIn, service: ServiceD
                                     reference_ids=body.reference_ids)
 
 
-@router.post("/datasets/{dataset}/annotations/delete")
+@router.post("/datasets/{dataset}/annotations/delete", **ok(AnnotationsDeleted, *WRITE))
 def delete_annotations(dataset: str, body: AnnotationDeleteIn, service: ServiceDep
                        ) -> dict[str, Any]:
     """Remove current annotations; they stay readable at earlier versions."""

@@ -18,6 +18,18 @@ from starlette.concurrency import run_in_threadpool
 from ocula.core.types import DatasetItem
 from ocula.errors import ValidationError
 from ocula.server.api.common import MAX_INT, MAX_LIST, Index
+from ocula.server.api.schemas import (
+    READ,
+    WRITE,
+    AppendResult,
+    ItemDeleted,
+    ItemDetail,
+    ItemPage,
+    Job,
+    MetadataUpdated,
+    Uploads,
+    ok,
+)
 from ocula.server.deps import JobsDep, ServiceDep, UploadsDep
 from ocula.server.wire import UploadArea, items_from_json
 
@@ -77,7 +89,7 @@ def _append(service: Any, dataset: str, body: AppendIn, items: list[DatasetItem]
     return result
 
 
-@router.post("/datasets/{dataset}/items")
+@router.post("/datasets/{dataset}/items", **ok((AppendResult, Job), *WRITE))
 def append(dataset: str, body: AppendIn, service: ServiceDep, uploads: UploadsDep,
            jobs: JobsDep, run_async: Annotated[bool, Query(alias="async")] = False
            ) -> dict[str, Any]:
@@ -92,7 +104,7 @@ def append(dataset: str, body: AppendIn, service: ServiceDep, uploads: UploadsDe
                        total_steps=len(body.items), message=f"append to {dataset}")
 
 
-@router.post("/uploads")
+@router.post("/uploads", **ok(Uploads, 413, 415))
 async def upload_files(request: Request, uploads: UploadsDep) -> dict[str, Any]:
     """Stage image files (multipart, one or more parts named ``file``) for an append.
     Answers ``{"uploads": [{"filename", "upload_id", "size"}]}`` in the parts' order."""
@@ -109,7 +121,7 @@ async def upload_files(request: Request, uploads: UploadsDep) -> dict[str, Any]:
     return {"uploads": staged}
 
 
-@router.get("/datasets/{dataset}/items")
+@router.get("/datasets/{dataset}/items", **ok(ItemPage, *READ))
 def list_items(dataset: str, service: ServiceDep,
                limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
                after: Annotated[str | None, Query(max_length=40, pattern=r"^\d+$")] = None
@@ -120,7 +132,7 @@ def list_items(dataset: str, service: ServiceDep,
     return service.list_items(dataset, limit=limit, after=after)
 
 
-@router.get("/datasets/{dataset}/item")
+@router.get("/datasets/{dataset}/item", **ok(ItemDetail, *READ))
 def get_item(dataset: str, service: ServiceDep,
              reference_id: Annotated[str | None, Query(max_length=1024)] = None,
              item_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -131,14 +143,14 @@ def get_item(dataset: str, service: ServiceDep,
                             with_predictions=with_predictions)
 
 
-@router.delete("/datasets/{dataset}/item")
+@router.delete("/datasets/{dataset}/item", **ok(ItemDeleted, *READ))
 def delete_item(dataset: str, reference_id: Annotated[str, Query(max_length=1024)],
                 service: ServiceDep) -> dict[str, Any]:
     """Delete an item with its annotations, predictions and matches."""
     return service.delete_item(dataset, reference_id)
 
 
-@router.post("/datasets/{dataset}/items/metadata")
+@router.post("/datasets/{dataset}/items/metadata", **ok(MetadataUpdated, *WRITE))
 def update_metadata(dataset: str, body: MetadataUpdateIn, service: ServiceDep
                     ) -> dict[str, Any]:
     """Merge (or with ``replace``, overwrite) metadata: ``updates`` is a list of

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from ocula.server.api.common import MAX_INT, MAX_LIST, RefList, parse_version
+from ocula.server.api.common import MAX_INT, OBJECT_ENTRY, RefList, entries, parse_version
 from ocula.server.api.schemas import (
     READ,
     WRITE,
@@ -23,7 +23,7 @@ router = APIRouter(tags=["annotations"])
 
 
 class AnnotateIn(BaseModel):
-    annotations: Annotated[list[Any], Field(max_length=MAX_LIST)]
+    annotations: entries(OBJECT_ENTRY)
     update: bool = False
     message: Annotated[str, Field(max_length=10_000)] | None = None
 
@@ -35,6 +35,11 @@ class AnnotationSearchIn(BaseModel):
 
 
 class AnnotationDeleteIn(BaseModel):
+    # The service needs one of the two, non-empty.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": [key], "properties": {key: {"type": "array", "minItems": 1}}}
+        for key in ("reference_ids", "annotation_ids")]})
+
     reference_ids: RefList | None = None
     annotation_ids: RefList | None = None
     message: Annotated[str, Field(max_length=10_000)] | None = None

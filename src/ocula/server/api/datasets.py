@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from ocula.server.api.common import MAX_INT, Metadata, Name
+from ocula.server.api.common import MAX_INT, AnnotationType, Metadata, Name
 from ocula.server.api.schemas import (
     CREATE,
     READ,
@@ -26,7 +26,7 @@ router = APIRouter(tags=["datasets"])
 
 class DatasetIn(BaseModel):
     name: Name
-    allowed_types: list[str] | None = None
+    allowed_types: list[AnnotationType] | None = None
     metadata: Metadata = None
 
 

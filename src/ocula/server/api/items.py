@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from ocula.core.types import DatasetItem
 from ocula.errors import ValidationError
-from ocula.server.api.common import MAX_INT, MAX_LIST, Index
+from ocula.server.api.common import ITEM_ENTRY, MAX_INT, MAX_LIST, Index, entries
 from ocula.server.api.schemas import (
     READ,
     WRITE,
@@ -31,7 +31,7 @@ from ocula.server.api.schemas import (
     ok,
 )
 from ocula.server.deps import JobsDep, ServiceDep, UploadsDep
-from ocula.server.wire import UploadArea, items_from_json
+from ocula.server.wire import UPLOAD_ID, UploadArea, items_from_json
 
 router = APIRouter(tags=["items"])
 # Progress granularity of an async append with on_error="skip".
@@ -39,17 +39,20 @@ JOB_CHUNK = 1000
 MAX_UPLOAD_FILES = 10_000
 
 
+UploadId = Annotated[str, WithJsonSchema({"type": "string", "pattern": UPLOAD_ID.pattern})]
+
+
 class AppendIn(BaseModel):
-    items: Annotated[list[Any], Field(max_length=MAX_LIST)]
+    items: entries(ITEM_ENTRY)
     update: bool = False
     copy_media: bool = False
     on_error: Literal["raise", "skip"] = "raise"
-    uploads: dict[str, str] = Field(default_factory=dict,
+    uploads: dict[str, UploadId] = Field(default_factory=dict,
                                     description="reference_id -> upload id from POST /uploads")
 
 
 class MetadataUpdate(BaseModel):
-    reference_id: Annotated[str, Field(max_length=1024)]
+    reference_id: Annotated[str, Field(max_length=1024, json_schema_extra={"minLength": 1})]
     metadata: dict[str, Any]
 
 
@@ -104,7 +107,11 @@ def append(dataset: str, body: AppendIn, service: ServiceDep, uploads: UploadsDe
                        total_steps=len(body.items), message=f"append to {dataset}")
 
 
-@router.post("/uploads", **ok(Uploads, 413, 415))
+@router.post("/uploads", **ok(Uploads, 400, 413, 415), openapi_extra={"requestBody": {
+    "required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {"file": {
+            "type": "array", "minItems": 1, "maxItems": MAX_UPLOAD_FILES,
+            "items": {"type": "string", "format": "binary"}}}}}}}})
 async def upload_files(request: Request, uploads: UploadsDep) -> dict[str, Any]:
     """Stage image files (multipart, one or more parts named ``file``) for an append.
     Answers ``{"uploads": [{"filename", "upload_id", "size"}]}`` in the parts' order."""

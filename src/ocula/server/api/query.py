@@ -52,6 +52,8 @@ MAX_METADATA_SAMPLE = 1_000_000
 # (POST /datasets/{dataset}/insights); a slice's object cursor is ~200 characters.
 GET_QUERY = 500
 GET_CURSOR = 1024
+# Checked by the route (its own message), documented as the enum it is.
+ExportFormat = Annotated[str, Query(max_length=32, json_schema_extra={"enum": ["coco"]})]
 
 
 class QueryIn(BaseModel):
@@ -167,7 +169,7 @@ def slice_contents(slice_id: str, service: ServiceDep) -> dict[str, Any]:
 
 @router.get("/slices/{slice_id}/export", **ok(CocoExport, *READ))
 def export_slice(slice_id: str, service: ServiceDep,
-                 format: Annotated[str, Query(max_length=32)] = "coco"  # noqa: A002
+                 format: ExportFormat = "coco"  # noqa: A002
                  ) -> dict[str, Any]:
     """The slice as COCO instances JSON (object slices: their objects, predictions
     with ``score``)."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from ocula.server.api.common import MAX_LIST, Metadata, Name, RefList
+from ocula.server.api.common import MAX_LIST, OBJECT_ENTRY, Metadata, Name, RefList, entries
 from ocula.server.api.schemas import (
     CREATE,
     READ,
@@ -33,12 +33,12 @@ class RunIn(BaseModel):
     model: Annotated[str, Field(max_length=255)]
     dataset: Annotated[str, Field(max_length=255)]
     name: Name
-    predictions: Annotated[list[Any], Field(max_length=MAX_LIST)] = Field(default_factory=list)
+    predictions: entries(OBJECT_ENTRY) = Field(default_factory=list)
     metadata: Metadata = None
 
 
 class PredictIn(BaseModel):
-    predictions: Annotated[list[Any], Field(max_length=MAX_LIST)]
+    predictions: entries(OBJECT_ENTRY)
     update: bool = False
 
 

@@ -26,7 +26,8 @@ router = APIRouter(tags=["slices"])
 
 class SliceIn(BaseModel):
     name: Name
-    reference_ids: RefList = Field(default_factory=list)
+    # The service refuses a reference id given twice.
+    reference_ids: RefList = Field(default_factory=list, json_schema_extra={"uniqueItems": True})
     description: Annotated[str, Field(max_length=10_000)] | None = None
 
 

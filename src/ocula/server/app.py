@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from ocula.server.api import ROUTERS, media
+from ocula.server.api.schemas import SECURED, Health, errors, install_openapi, ok
 from ocula.server.compat import nucleus
 from ocula.server.deps import require_key
 from ocula.server.errors import InternalErrorMiddleware, install_error_handlers
@@ -84,17 +85,18 @@ def create_app(service: Any, *, auth: bool = True,
     app.add_middleware(InternalErrorMiddleware)
     secured = [Depends(require_key)]
     for router in ROUTERS:
-        app.include_router(router, prefix=API_PREFIX, dependencies=secured)
+        app.include_router(router, prefix=API_PREFIX, dependencies=secured, responses=SECURED)
     # Image routes check a key or a signed URL themselves (for <img> tags).
-    app.include_router(media.router, prefix=API_PREFIX)
+    app.include_router(media.router, prefix=API_PREFIX, responses=errors(401, 404, 422, 500))
     # The signed-upload route first: the Nucleus router ends in a catch-all.
     app.include_router(nucleus.public_router, prefix=NUCLEUS_PREFIX, include_in_schema=False)
     app.include_router(nucleus.router, prefix=NUCLEUS_PREFIX, dependencies=secured,
                        include_in_schema=False)
 
-    @app.get(f"{API_PREFIX}/health", tags=["meta"])
+    @app.get(f"{API_PREFIX}/health", tags=["meta"], **ok(Health, 500))
     def health() -> dict[str, str]:
         """Liveness probe (no key needed; reveals nothing)."""
         return {"status": "ok"}
 
+    install_openapi(app)
     return app

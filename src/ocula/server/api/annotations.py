@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from ocula.server.api.common import MAX_INT, MAX_LIST, RefList, parse_version
+from ocula.server.api.common import MAX_INT, OBJECT_ENTRY, RefList, entries, parse_version
+from ocula.server.api.schemas import (
+    READ,
+    WRITE,
+    AnnotateResult,
+    AnnotationsDeleted,
+    LabelObject,
+    ok,
+)
 from ocula.server.deps import ServiceDep
 from ocula.server.wire import objects_from_json
 
@@ -15,7 +23,7 @@ router = APIRouter(tags=["annotations"])
 
 
 class AnnotateIn(BaseModel):
-    annotations: Annotated[list[Any], Field(max_length=MAX_LIST)]
+    annotations: entries(OBJECT_ENTRY)
     update: bool = False
     message: Annotated[str, Field(max_length=10_000)] | None = None
 
@@ -27,19 +35,24 @@ class AnnotationSearchIn(BaseModel):
 
 
 class AnnotationDeleteIn(BaseModel):
+    # The service needs one of the two, non-empty.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": [key], "properties": {key: {"type": "array", "minItems": 1}}}
+        for key in ("reference_ids", "annotation_ids")]})
+
     reference_ids: RefList | None = None
     annotation_ids: RefList | None = None
     message: Annotated[str, Field(max_length=10_000)] | None = None
 
 
-@router.post("/datasets/{dataset}/annotations")
+@router.post("/datasets/{dataset}/annotations", **ok(AnnotateResult, *WRITE))
 def annotate(dataset: str, body: AnnotateIn, service: ServiceDep) -> dict[str, Any]:
     """Add ground truth (Nucleus JSON form); one batch = one transaction = one version."""
     anns = objects_from_json(body.annotations, prediction=False)
     return service.annotate(dataset, anns, update=body.update, message=body.message)
 
 
-@router.get("/datasets/{dataset}/annotations")
+@router.get("/datasets/{dataset}/annotations", **ok([LabelObject], *READ))
 def list_annotations(dataset: str, service: ServiceDep,
                      version: Annotated[str | None, Query(max_length=255)] = None
                      ) -> list[dict[str, Any]]:
@@ -47,7 +60,7 @@ def list_annotations(dataset: str, service: ServiceDep,
     return service.list_annotations(dataset, version=parse_version(version))
 
 
-@router.post("/datasets/{dataset}/annotations/search")
+@router.post("/datasets/{dataset}/annotations/search", **ok([LabelObject], *WRITE))
 def search_annotations(dataset: str, body: AnnotationSearchIn, service: ServiceDep
                        ) -> list[dict[str, Any]]:
     """Annotations of some items (``reference_ids``) at a version."""
@@ -55,7 +68,7 @@ def search_annotations(dataset: str, body: AnnotationSearchIn, service: ServiceD
                                     reference_ids=body.reference_ids)
 
 
-@router.post("/datasets/{dataset}/annotations/delete")
+@router.post("/datasets/{dataset}/annotations/delete", **ok(AnnotationsDeleted, *WRITE))
 def delete_annotations(dataset: str, body: AnnotationDeleteIn, service: ServiceDep
                        ) -> dict[str, Any]:
     """Remove current annotations; they stay readable at earlier versions."""

@@ -1,20 +1,70 @@
 """Bounds shared by the routers' parameters, so absurd values are a 422, not a
-database overflow."""
+database overflow; and the documented shape of what the service checks itself.
+
+Batch entries (items, annotations, predictions) are parsed by the service, which names
+each bad entry by its index (``item #3 must be a JSON object``); their OpenAPI schema is
+therefore stated with ``WithJsonSchema`` (:func:`entries`), not enforced by pydantic,
+so the answers stay the service's. The same goes for rules the service applies to
+names (not blank, no NUL character, which no backend can store).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
+
+from ocula.core.types import ANNOTATION_TYPES
 
 # SQLite integers are 64-bit.
 MAX_INT = 2**62
 MAX_LIST = 1_000_000
-Name = Annotated[str, Field(min_length=1, max_length=255)]
+# Not blank, no NUL (require_name): documented here, checked by the service.
+NAME_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+Name = Annotated[str, Field(min_length=1, max_length=255,
+                            json_schema_extra={"pattern": NAME_PATTERN})]
 Metadata = dict[str, Any] | None
 RefList = Annotated[list[str], Field(max_length=MAX_LIST)]
 Index = Annotated[int, Query(ge=0, le=MAX_INT)]
+
+
+def entries(entry: dict[str, Any]) -> Any:
+    """A batch of at most ``MAX_LIST`` JSON entries, each documented as ``entry`` and
+    checked by the service (see the module docstring)."""
+    return Annotated[list[Any], Field(max_length=MAX_LIST), WithJsonSchema(
+        {"type": "array", "maxItems": MAX_LIST, "items": entry})]
+
+
+_REF = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": NAME_PATTERN}
+_POINT = {"type": "object", "required": ["x", "y"],
+          "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}
+ITEM_ENTRY: dict[str, Any] = {
+    "type": "object", "required": ["reference_id", "image_url"],
+    "description": "A dataset item in Nucleus' JSON form; the image must be readable by "
+                   "the server (an uploaded file, a path under a media root, a public URL)",
+    "properties": {"reference_id": _REF, "image_url": {"type": "string", "minLength": 1},
+                   "metadata": {"type": "object"}}}
+OBJECT_ENTRY: dict[str, Any] = {
+    "type": "object", "required": ["type", "label", "reference_id", "geometry"],
+    "description": "An annotation or prediction in Nucleus' JSON form, on an item of the "
+                   "dataset; geometry as its type has it (box: x, y, width, height)",
+    # The geometry each type needs (core/types.py); its values are checked there.
+    "allOf": [{"if": {"properties": {"type": {"const": kind}}},
+               "then": {"properties": {"geometry": geometry}}}
+              for kind, geometry in (
+                  ("box", {"required": ["x", "y", "width", "height"]}),
+                  ("polygon", {"required": ["vertices"], "properties": {"vertices": {
+                      "type": "array", "minItems": 3, "items": _POINT}}}),
+                  ("keypoints", {"required": ["keypoints"], "properties": {"keypoints": {
+                      "type": "array", "minItems": 1, "items": _POINT}}}),
+                  ("mask", {"required": ["rle"]}))],
+    "properties": {"type": {"enum": list(ANNOTATION_TYPES)}, "label": _REF,
+                   "reference_id": _REF, "geometry": {"type": "object"},
+                   "annotation_id": _REF, "confidence": {"type": "number", "minimum": 0,
+                                                         "maximum": 1},
+                   "metadata": {"type": "object"}}}
+AnnotationType = Annotated[str, WithJsonSchema({"enum": list(ANNOTATION_TYPES)})]
 
 
 def parse_version(value: str | None) -> int | str | None:

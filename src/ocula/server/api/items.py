@@ -12,14 +12,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from ocula.core.types import DatasetItem
 from ocula.errors import ValidationError
-from ocula.server.api.common import MAX_INT, MAX_LIST, Index
+from ocula.server.api.common import ITEM_ENTRY, MAX_INT, MAX_LIST, Index, entries
+from ocula.server.api.schemas import (
+    READ,
+    WRITE,
+    AppendResult,
+    ItemDeleted,
+    ItemDetail,
+    ItemPage,
+    Job,
+    MetadataUpdated,
+    Uploads,
+    ok,
+)
 from ocula.server.deps import JobsDep, ServiceDep, UploadsDep
-from ocula.server.wire import UploadArea, items_from_json
+from ocula.server.wire import UPLOAD_ID, UploadArea, items_from_json
 
 router = APIRouter(tags=["items"])
 # Progress granularity of an async append with on_error="skip".
@@ -27,17 +39,20 @@ JOB_CHUNK = 1000
 MAX_UPLOAD_FILES = 10_000
 
 
+UploadId = Annotated[str, WithJsonSchema({"type": "string", "pattern": UPLOAD_ID.pattern})]
+
+
 class AppendIn(BaseModel):
-    items: Annotated[list[Any], Field(max_length=MAX_LIST)]
+    items: entries(ITEM_ENTRY)
     update: bool = False
     copy_media: bool = False
     on_error: Literal["raise", "skip"] = "raise"
-    uploads: dict[str, str] = Field(default_factory=dict,
+    uploads: dict[str, UploadId] = Field(default_factory=dict,
                                     description="reference_id -> upload id from POST /uploads")
 
 
 class MetadataUpdate(BaseModel):
-    reference_id: Annotated[str, Field(max_length=1024)]
+    reference_id: Annotated[str, Field(max_length=1024, json_schema_extra={"minLength": 1})]
     metadata: dict[str, Any]
 
 
@@ -77,7 +92,7 @@ def _append(service: Any, dataset: str, body: AppendIn, items: list[DatasetItem]
     return result
 
 
-@router.post("/datasets/{dataset}/items")
+@router.post("/datasets/{dataset}/items", **ok((AppendResult, Job), *WRITE))
 def append(dataset: str, body: AppendIn, service: ServiceDep, uploads: UploadsDep,
            jobs: JobsDep, run_async: Annotated[bool, Query(alias="async")] = False
            ) -> dict[str, Any]:
@@ -92,7 +107,11 @@ def append(dataset: str, body: AppendIn, service: ServiceDep, uploads: UploadsDe
                        total_steps=len(body.items), message=f"append to {dataset}")
 
 
-@router.post("/uploads")
+@router.post("/uploads", **ok(Uploads, 400, 413, 415), openapi_extra={"requestBody": {
+    "required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {"file": {
+            "type": "array", "minItems": 1, "maxItems": MAX_UPLOAD_FILES,
+            "items": {"type": "string", "format": "binary"}}}}}}}})
 async def upload_files(request: Request, uploads: UploadsDep) -> dict[str, Any]:
     """Stage image files (multipart, one or more parts named ``file``) for an append.
     Answers ``{"uploads": [{"filename", "upload_id", "size"}]}`` in the parts' order."""
@@ -109,7 +128,7 @@ async def upload_files(request: Request, uploads: UploadsDep) -> dict[str, Any]:
     return {"uploads": staged}
 
 
-@router.get("/datasets/{dataset}/items")
+@router.get("/datasets/{dataset}/items", **ok(ItemPage, *READ))
 def list_items(dataset: str, service: ServiceDep,
                limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
                after: Annotated[str | None, Query(max_length=40, pattern=r"^\d+$")] = None
@@ -120,7 +139,7 @@ def list_items(dataset: str, service: ServiceDep,
     return service.list_items(dataset, limit=limit, after=after)
 
 
-@router.get("/datasets/{dataset}/item")
+@router.get("/datasets/{dataset}/item", **ok(ItemDetail, *READ))
 def get_item(dataset: str, service: ServiceDep,
              reference_id: Annotated[str | None, Query(max_length=1024)] = None,
              item_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -131,14 +150,14 @@ def get_item(dataset: str, service: ServiceDep,
                             with_predictions=with_predictions)
 
 
-@router.delete("/datasets/{dataset}/item")
+@router.delete("/datasets/{dataset}/item", **ok(ItemDeleted, *READ))
 def delete_item(dataset: str, reference_id: Annotated[str, Query(max_length=1024)],
                 service: ServiceDep) -> dict[str, Any]:
     """Delete an item with its annotations, predictions and matches."""
     return service.delete_item(dataset, reference_id)
 
 
-@router.post("/datasets/{dataset}/items/metadata")
+@router.post("/datasets/{dataset}/items/metadata", **ok(MetadataUpdated, *WRITE))
 def update_metadata(dataset: str, body: MetadataUpdateIn, service: ServiceDep
                     ) -> dict[str, Any]:
     """Merge (or with ``replace``, overwrite) metadata: ``updates`` is a list of

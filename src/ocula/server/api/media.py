@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from ocula.server.deps import ServiceDep, SignerDep, require_key
 from ocula.server.signing import Signer
@@ -53,12 +53,20 @@ def _chunks(fp: io.BufferedReader) -> Iterator[bytes]:
             yield chunk
 
 
+def _image(media_type: str, description: str) -> dict[str, Any]:
+    """Route keyword arguments documenting a 200 answer of image bytes (``image/*``: the
+    type read from the file's header)."""
+    return {"response_class": Response, "responses": {200: {
+        "description": description,
+        "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}}
+
+
 Exp = Annotated[str | None, Query(max_length=20)]
 Kid = Annotated[str | None, Query(max_length=20)]
 Sig = Annotated[str | None, Query(max_length=128)]
 
 
-@router.get("/items/{item_id}/image")
+@router.get("/items/{item_id}/image", **_image("image/*", "The image file"))
 def item_image(item_id: str, request: Request, service: ServiceDep, signer: SignerDep,
                exp: Exp = None, kid: Kid = None, sig: Sig = None) -> StreamingResponse:
     """The item's original image file."""
@@ -72,7 +80,7 @@ def item_image(item_id: str, request: Request, service: ServiceDep, signer: Sign
                              headers={"Content-Length": str(size), **SAFE_HEADERS})
 
 
-@router.get("/items/{item_id}/thumbnail")
+@router.get("/items/{item_id}/thumbnail", **_image("image/jpeg", "A JPEG thumbnail"))
 def item_thumbnail(item_id: str, request: Request, service: ServiceDep, signer: SignerDep,
                    size: Annotated[int, Query(ge=16, le=1024)] = 256,
                    exp: Exp = None, kid: Kid = None, sig: Sig = None) -> FileResponse:

@@ -21,6 +21,20 @@ from ocula.core.query.plan import MAX_PAGE_SIZE
 from ocula.errors import ValidationError
 from ocula.io.coco import export_slice_contents
 from ocula.server.api.common import Name
+from ocula.server.api.schemas import (
+    CREATE,
+    QUERY,
+    READ,
+    CocoExport,
+    Insights,
+    QueryDescription,
+    QueryItemsPage,
+    QueryObjectsPage,
+    Slice,
+    SliceContents,
+    SliceRemoved,
+    ok,
+)
 from ocula.server.deps import ServiceDep
 
 router = APIRouter(tags=["query"])
@@ -38,6 +52,8 @@ MAX_METADATA_SAMPLE = 1_000_000
 # (POST /datasets/{dataset}/insights); a slice's object cursor is ~200 characters.
 GET_QUERY = 500
 GET_CURSOR = 1024
+# Checked by the route (its own message), documented as the enum it is.
+ExportFormat = Annotated[str, Query(max_length=32, json_schema_extra={"enum": ["coco"]})]
 
 
 class QueryIn(BaseModel):
@@ -77,7 +93,7 @@ class InsightsIn(BaseModel):
 # --- queries ------------------------------------------------------------------------
 
 
-@router.post("/datasets/{dataset}/query/items")
+@router.post("/datasets/{dataset}/query/items", **ok(QueryItemsPage, *QUERY))
 def query_items(dataset: str, body: QueryIn, service: ServiceDep) -> dict[str, Any]:
     """One page of the items matching an item query: ``{items, next_cursor,
     description, query, total?}``; pass ``next_cursor`` back as ``cursor``."""
@@ -86,7 +102,7 @@ def query_items(dataset: str, body: QueryIn, service: ServiceDep) -> dict[str, A
                                with_total=body.with_total)
 
 
-@router.post("/datasets/{dataset}/query/objects")
+@router.post("/datasets/{dataset}/query/objects", **ok(QueryObjectsPage, *QUERY))
 def query_objects(dataset: str, body: QueryIn, service: ServiceDep) -> dict[str, Any]:
     """One page of the annotations/predictions matching an object query: ``{objects,
     next_cursor, description, query, total?}``."""
@@ -95,7 +111,7 @@ def query_objects(dataset: str, body: QueryIn, service: ServiceDep) -> dict[str,
                                  with_total=body.with_total)
 
 
-@router.post("/datasets/{dataset}/query/describe")
+@router.post("/datasets/{dataset}/query/describe", **ok(QueryDescription, *QUERY))
 def describe_query(dataset: str, body: DescribeIn, service: ServiceDep) -> dict[str, Any]:
     """Check a query without running it (a bad one is a 400 with line and column)."""
     return service.describe_query(dataset, body.query, body.target)
@@ -104,7 +120,7 @@ def describe_query(dataset: str, body: DescribeIn, service: ServiceDep) -> dict[
 # --- slices from queries and slice algebra ------------------------------------------
 
 
-@router.post("/datasets/{dataset}/slices/from_query", status_code=201)
+@router.post("/datasets/{dataset}/slices/from_query", **ok(Slice, *QUERY, 409, status=201))
 def create_slice_from_query(dataset: str, body: SliceFromQueryIn, service: ServiceDep
                             ) -> dict[str, Any]:
     """A slice holding a snapshot of what the query matches now (items, or with
@@ -114,7 +130,7 @@ def create_slice_from_query(dataset: str, body: SliceFromQueryIn, service: Servi
                                            description=body.description)
 
 
-@router.post("/datasets/{dataset}/slices/combine", status_code=201)
+@router.post("/datasets/{dataset}/slices/combine", **ok(Slice, *CREATE, status=201))
 def combine_slices(dataset: str, body: CombineIn, service: ServiceDep) -> dict[str, Any]:
     """A new slice: union, intersection or difference (first minus the rest) of slices
     (by name or id) of one kind."""
@@ -122,13 +138,13 @@ def combine_slices(dataset: str, body: CombineIn, service: ServiceDep) -> dict[s
                                   description=body.description)
 
 
-@router.get("/slices/{slice_id}/summary")
+@router.get("/slices/{slice_id}/summary", **ok(Slice, *READ))
 def slice_summary(slice_id: str, service: ServiceDep) -> dict[str, Any]:
     """Slice info with its member count, for item and object slices alike."""
     return service.slice_summary(slice_id)
 
 
-@router.get("/slices/{slice_id}/objects")
+@router.get("/slices/{slice_id}/objects", **ok(QueryObjectsPage, *QUERY))
 def slice_objects(slice_id: str, service: ServiceDep,
                   page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
                   cursor: Annotated[str | None, Query(max_length=GET_CURSOR,
@@ -138,22 +154,22 @@ def slice_objects(slice_id: str, service: ServiceDep,
     return service.slice_objects(slice_id, page_size=page_size, cursor=cursor)
 
 
-@router.delete("/slices/{slice_id}/objects")
+@router.delete("/slices/{slice_id}/objects", **ok(SliceRemoved, *READ))
 def delete_slice_objects(slice_id: str, service: ServiceDep) -> dict[str, Any]:
     """Empty an object slice (the slice stays)."""
     return service.delete_slice_objects(slice_id)
 
 
-@router.get("/slices/{slice_id}/contents")
+@router.get("/slices/{slice_id}/contents", **ok(SliceContents, *READ))
 def slice_contents(slice_id: str, service: ServiceDep) -> dict[str, Any]:
     """What a slice holds: items with their ground truth, or its objects with their
     items, as payloads."""
     return service.slice_contents(slice_id)
 
 
-@router.get("/slices/{slice_id}/export")
+@router.get("/slices/{slice_id}/export", **ok(CocoExport, *READ))
 def export_slice(slice_id: str, service: ServiceDep,
-                 format: Annotated[str, Query(max_length=32)] = "coco"  # noqa: A002
+                 format: ExportFormat = "coco"  # noqa: A002
                  ) -> dict[str, Any]:
     """The slice as COCO instances JSON (object slices: their objects, predictions
     with ``score``)."""
@@ -165,7 +181,7 @@ def export_slice(slice_id: str, service: ServiceDep,
 # --- insights -----------------------------------------------------------------------
 
 
-@router.get("/datasets/{dataset}/insights")
+@router.get("/datasets/{dataset}/insights", **ok(Insights, *QUERY))
 def insights(dataset: str, service: ServiceDep,
              slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
              query: Annotated[str | None, Query(max_length=GET_QUERY)] = None,
@@ -177,7 +193,7 @@ def insights(dataset: str, service: ServiceDep,
                             metadata_sample=metadata_sample, fresh=fresh)
 
 
-@router.post("/datasets/{dataset}/insights")
+@router.post("/datasets/{dataset}/insights", **ok(Insights, *QUERY))
 def insights_post(dataset: str, body: InsightsIn, service: ServiceDep) -> dict[str, Any]:
     """Insights with the scope in a JSON body (for long queries)."""
     return service.insights(dataset, slice=body.slice, query=body.query,

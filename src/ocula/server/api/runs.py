@@ -7,7 +7,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from ocula.server.api.common import MAX_LIST, Metadata, Name, RefList
+from ocula.server.api.common import MAX_LIST, OBJECT_ENTRY, Metadata, Name, RefList, entries
+from ocula.server.api.schemas import (
+    CREATE,
+    READ,
+    WRITE,
+    Comparison,
+    Deleted,
+    Failure,
+    FailureSummary,
+    Job,
+    LabelObject,
+    Metrics,
+    PredictResult,
+    Run,
+    ok,
+)
 from ocula.server.deps import JobsDep, ServiceDep
 from ocula.server.wire import objects_from_json
 
@@ -18,12 +33,12 @@ class RunIn(BaseModel):
     model: Annotated[str, Field(max_length=255)]
     dataset: Annotated[str, Field(max_length=255)]
     name: Name
-    predictions: Annotated[list[Any], Field(max_length=MAX_LIST)] = Field(default_factory=list)
+    predictions: entries(OBJECT_ENTRY) = Field(default_factory=list)
     metadata: Metadata = None
 
 
 class PredictIn(BaseModel):
-    predictions: Annotated[list[Any], Field(max_length=MAX_LIST)]
+    predictions: entries(OBJECT_ENTRY)
     update: bool = False
 
 
@@ -58,7 +73,7 @@ class CommitIn(BaseModel):
 Probability = Annotated[float, Query(ge=0, le=1)]
 
 
-@router.post("/runs", status_code=201)
+@router.post("/runs", **ok(Run, *CREATE, status=201))
 def create_run(body: RunIn, service: ServiceDep) -> dict[str, Any]:
     """Create a run of ``model`` on ``dataset`` with its predictions (one batch)."""
     preds = objects_from_json(body.predictions, prediction=True)
@@ -66,7 +81,7 @@ def create_run(body: RunIn, service: ServiceDep) -> dict[str, Any]:
                               metadata=body.metadata)
 
 
-@router.get("/runs")
+@router.get("/runs", **ok([Run], *READ))
 def list_runs(service: ServiceDep,
               dataset: Annotated[str | None, Query(max_length=255)] = None,
               model: Annotated[str | None, Query(max_length=255)] = None
@@ -75,43 +90,43 @@ def list_runs(service: ServiceDep,
     return service.list_runs(dataset=dataset, model=model)
 
 
-@router.get("/datasets/{dataset}/runs/_lookup")
+@router.get("/datasets/{dataset}/runs/_lookup", **ok(Run, *READ))
 def find_run(dataset: str, name: Annotated[str, Query(max_length=255)],
              service: ServiceDep) -> dict[str, Any]:
     """A run of this dataset by name or id."""
     return service.find_run(dataset, name)
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", **ok(Run, *READ))
 def run_info(run_id: str, service: ServiceDep) -> dict[str, Any]:
     return service.run_info(run_id)
 
 
-@router.post("/runs/{run_id}/predictions")
+@router.post("/runs/{run_id}/predictions", **ok(PredictResult, *WRITE))
 def predict(run_id: str, body: PredictIn, service: ServiceDep) -> dict[str, Any]:
     """Add predictions (``update`` replaces those with the same annotation_id)."""
     preds = objects_from_json(body.predictions, prediction=True)
     return service.predict(run_id, preds, update=body.update)
 
 
-@router.get("/runs/{run_id}/predictions")
+@router.get("/runs/{run_id}/predictions", **ok([LabelObject], *READ))
 def list_predictions(run_id: str, service: ServiceDep) -> list[dict[str, Any]]:
     return service.list_predictions(run_id)
 
 
-@router.post("/runs/{run_id}/predictions/search")
+@router.post("/runs/{run_id}/predictions/search", **ok([LabelObject], *WRITE))
 def search_predictions(run_id: str, body: PredictionSearchIn, service: ServiceDep
                        ) -> list[dict[str, Any]]:
     """Predictions of some items (``reference_ids``)."""
     return service.list_predictions(run_id, body.reference_ids)
 
 
-@router.delete("/runs/{run_id}")
+@router.delete("/runs/{run_id}", **ok(Deleted, *READ))
 def delete_run(run_id: str, service: ServiceDep) -> dict[str, Any]:
     return service.delete_run(run_id)
 
 
-@router.post("/runs/{run_id}/commit", status_code=202)
+@router.post("/runs/{run_id}/commit", **ok(Job, *WRITE, status=202))
 def commit_run(run_id: str, body: CommitIn, jobs: JobsDep) -> dict[str, Any]:
     """Match the run's predictions against the ground truth, as a job."""
     matches = ([m.model_dump() for m in body.allowed_label_matches]
@@ -128,7 +143,7 @@ def _version(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdecimal() else value
 
 
-@router.get("/runs/{run_id}/metrics")
+@router.get("/runs/{run_id}/metrics", **ok(Metrics, *READ))
 def run_metrics(run_id: str, service: ServiceDep,
                 slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
                 iou_threshold: Annotated[float | None, Query(gt=0, le=1)] = None,
@@ -143,7 +158,7 @@ def run_metrics(run_id: str, service: ServiceDep,
                                iou_type=iou_type)
 
 
-@router.get("/runs/{run_id}/failures")
+@router.get("/runs/{run_id}/failures", **ok([Failure], *READ))
 def run_failures(run_id: str, service: ServiceDep,
                  kind: Annotated[Literal["fp", "fn", "low_iou"], Query()] = "fp",
                  limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 20,
@@ -152,13 +167,13 @@ def run_failures(run_id: str, service: ServiceDep,
     return service.run_failures(run_id, kind=kind, limit=limit, min_confidence=min_confidence)
 
 
-@router.get("/runs/{run_id}/failure_summary")
+@router.get("/runs/{run_id}/failure_summary", **ok(FailureSummary, *READ))
 def failure_summary(run_id: str, service: ServiceDep) -> dict[str, Any]:
     """False positives by cause and missed boxes by size."""
     return service.failure_summary(run_id)
 
 
-@router.get("/compare")
+@router.get("/compare", **ok(Comparison, *READ))
 def compare_runs(service: ServiceDep, run_a: Annotated[str, Query(max_length=255)],
                  run_b: Annotated[str, Query(max_length=255)],
                  slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002

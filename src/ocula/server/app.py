@@ -18,6 +18,7 @@ from ocula.server.guard import RequestGuardMiddleware
 from ocula.server.jobs import JobRunner
 from ocula.server.limits import BodyLimitMiddleware
 from ocula.server.signing import Signer
+from ocula.server.web.pages import install as install_web
 from ocula.server.wire import UploadArea
 
 API_PREFIX = "/api/v1"
@@ -92,6 +93,9 @@ def create_app(service: Any, *, auth: bool = True,
     app.include_router(nucleus.public_router, prefix=NUCLEUS_PREFIX, include_in_schema=False)
     app.include_router(nucleus.router, prefix=NUCLEUS_PREFIX, dependencies=secured,
                        include_in_schema=False)
+
+    # The web app: pages at /, its files at /static (ocula.server.web).
+    install_web(app)
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"], **ok(Health, 500))
     def health() -> dict[str, str]:

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from ocula.errors import AuthError
 from ocula.server.jobs import JobRunner
 from ocula.server.signing import Signer
+from ocula.server.web.sessions import SESSION_COOKIE, cookie_session
 from ocula.server.wire import UploadArea
 
 
@@ -53,11 +54,15 @@ def api_key_of(request: Request) -> str | None:
 
 
 def require_key(request: Request) -> str | None:
-    """Refuse the request (401) unless it carries a live API key; returns the key's
-    name, or None on a server started with ``--no-auth``."""
+    """Refuse the request (401) unless it carries a live API key or, without a key, the
+    web app's session cookie (writes then need its CSRF token, ``web/sessions.py``);
+    returns the caller's name, or None on a server started with ``--no-auth``."""
     if not request.app.state.settings.auth:
         return None
-    return request.app.state.service.verify_key(api_key_of(request))
+    key = api_key_of(request)
+    if key is None and SESSION_COOKIE in request.cookies:
+        return cookie_session(request)
+    return request.app.state.service.verify_key(key)
 
 
 def public_origin(request: Request) -> str:

@@ -1,0 +1,161 @@
+// The dataset page: query bar, result count, and a grid of thumbnails with their boxes,
+// loading the next keyset page as the end of the grid scrolls into view. The query lives
+// in the URL (?q=), so a reload or a shared link shows the same results.
+import { api, ApiError, quoted } from "./api.js";
+import { h, labelColor } from "./dom.js";
+import { figure } from "./overlay.js";
+import { annotationsOf, fetchPage, saveRecord } from "./results.js";
+
+const root = document.getElementById("dataset");
+const dataset = root.dataset.dataset;
+const grid = document.getElementById("grid");
+const input = document.getElementById("query");
+const status = document.getElementById("query-status");
+const countEl = document.getElementById("result-count");
+const sentinel = document.getElementById("sentinel");
+const slider = document.getElementById("tile-size");
+
+let state = { query: "", record: null, loading: false, shown: 0, generation: 0 };
+
+function urlFor(query) {
+  const url = new URL(location.href);
+  if (query) url.searchParams.set("q", query); else url.searchParams.delete("q");
+  return url.pathname + url.search;
+}
+
+function itemHref(item) {
+  const q = state.query ? `?q=${encodeURIComponent(state.query)}` : "";
+  return `/datasets/${encodeURIComponent(dataset)}/items/${encodeURIComponent(item.id)}${q}`;
+}
+
+function showError(query, err) {
+  status.replaceChildren();
+  status.className = "query-status error";
+  const info = (err.body && err.body.info) || {};
+  status.append(h("div", { class: "error-text" }, err.message));
+  if (info.line && info.column) {
+    // The offending line with a caret under the column the server names.
+    const line = query.split("\n")[info.line - 1] ?? "";
+    status.append(h("pre", { class: "caret" }, `${line}\n${" ".repeat(info.column - 1)}^`));
+  }
+}
+
+function showDescription(text) {
+  status.className = "query-status ok";
+  status.replaceChildren(h("span", { class: "reading" }, text));
+}
+
+function tile(item, annotations) {
+  const size = Number(slider.value) > 224 ? 512 : 256;
+  const src = `/api/v1/items/${encodeURIComponent(item.id)}/thumbnail?size=${size}`;
+  const fig = figure(item, src, annotations, { alt: item.reference_id });
+  return h("a", { class: "tile", href: itemHref(item), "data-item": item.id,
+                  title: item.reference_id },
+           fig, h("span", { class: "caption" }, item.reference_id));
+}
+
+function updateCount() {
+  const total = state.record.total;
+  const word = total === 1 ? "result" : "results";
+  countEl.textContent = total === null ? `${state.shown} shown`
+    : `${total.toLocaleString()} ${word}` +
+      (state.shown < total ? ` · ${state.shown.toLocaleString()} shown` : "");
+}
+
+async function loadMore() {
+  const rec = state.record;
+  if (state.loading || !rec || rec.next === null) return;
+  state.loading = true;
+  const generation = state.generation;
+  try {
+    const first = rec.next === undefined;
+    const cursor = first ? null : rec.next;
+    const page = await fetchPage(dataset, state.query, cursor, first);
+    const boxes = await annotationsOf(dataset, page.items);
+    if (generation !== state.generation) return;  // a newer query replaced this one
+    if (first) rec.total = page.total ?? null;
+    rec.pages.push({ cursor, ids: page.items.map((it) => it.id) });
+    rec.next = page.next_cursor ?? null;
+    saveRecord(dataset, state.query, rec);
+    grid.append(...page.items.map((it) => tile(it, boxes.get(it.id) || [])));
+    state.shown += page.items.length;
+    updateCount();
+    if (!state.shown) grid.append(h("p", { class: "empty" }, "No items match."));
+  } catch (err) {
+    if (generation !== state.generation) return;
+    rec.next = null;  // stop here rather than retry on every scroll
+    showError(state.query, err);
+  } finally {
+    if (generation === state.generation) state.loading = false;
+  }
+  // Still in view (a tall screen, small tiles): keep filling.
+  if (generation === state.generation && isVisible(sentinel)) loadMore();
+}
+
+function isVisible(el) {
+  const r = el.getBoundingClientRect();
+  return r.top < window.innerHeight + 400;
+}
+
+/** Check `query`, show its reading or its error, and start its results. */
+async function run(query, { push = true } = {}) {
+  query = query.trim();
+  input.value = query;
+  if (query) {
+    try {
+      const res = await api(`/datasets/${encodeURIComponent(dataset)}/query/describe`,
+                            { method: "POST", body: { query } });
+      showDescription(res.description);
+    } catch (err) {
+      if (err instanceof ApiError) { showError(query, err); return; }
+      throw err;
+    }
+  } else {
+    showDescription("All items, in the order they were added.");
+  }
+  if (push && urlFor(query) !== location.pathname + location.search) {
+    history.pushState({ query }, "", urlFor(query));
+  }
+  state = { query, record: { pages: [], next: undefined, total: null }, loading: false,
+            shown: 0, generation: state.generation + 1 };
+  grid.replaceChildren();
+  countEl.textContent = "Loading…";
+  await loadMore();
+}
+
+function setTileSize(px) {
+  document.documentElement.style.setProperty("--tile", `${px}px`);
+  try { localStorage.setItem("ocula:tile", String(px)); } catch { /* off */ }
+}
+
+document.getElementById("query-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  run(input.value);
+});
+input.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey) {
+    e.preventDefault();
+    run(input.value);
+  }
+});
+document.getElementById("clear-query").addEventListener("click", () => run(""));
+for (const button of document.querySelectorAll(".label-filter")) {
+  button.addEventListener("click", () => run(`has(label = ${quoted(button.dataset.label)})`));
+}
+for (const swatch of document.querySelectorAll(".swatch")) {
+  swatch.style.background = labelColor(swatch.dataset.label);
+}
+slider.addEventListener("input", () => setTileSize(slider.value));
+window.addEventListener("popstate", () => {
+  run(new URLSearchParams(location.search).get("q") || "", { push: false });
+});
+new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting)) loadMore();
+}, { rootMargin: "400px" }).observe(sentinel);
+
+try {
+  const saved = Number(localStorage.getItem("ocula:tile"));
+  if (saved >= 96 && saved <= 384) slider.value = String(saved);
+} catch { /* off */ }
+setTileSize(slider.value);
+run(new URLSearchParams(location.search).get("q") || "", { push: false });

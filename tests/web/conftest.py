@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ocula.core.services import Service
-from ocula.core.types import BoxAnnotation, DatasetItem
+from ocula.core.types import BoxAnnotation, BoxPrediction, DatasetItem
 from ocula.fetch import fetch_url
 from ocula.server import ServerSettings, create_app
 from ocula.server.background import serve_in_background
@@ -28,6 +28,7 @@ EVIL = "<img src=x onerror=alert(1)>"
 # Muted fills, so the overlays' own colours stand out in screenshots.
 LABELS = {"person": (150, 122, 112), "car": (108, 124, 150), "dog": (118, 146, 114)}
 N_ITEMS = 40
+COMMITTED_RUN, OPEN_RUN = "detector-a", "detector-b"  # committed; never committed
 
 
 @dataclass
@@ -80,13 +81,47 @@ def _populate(service: Any, folder: Path) -> tuple[str, str]:
                  for k, (label, x, y, bw, bh) in enumerate(boxes)]
     service.append(ds, items)
     service.annotate(ds, anns)
+    _runs(service, ds)
+    service.create_slice(ds, "val split", reference_ids=[
+        f"img_{i:03d}" for i in range(N_ITEMS) if i % 4 == 0])
+    service.create_slice(ds, "portrait", reference_ids=[
+        f"img_{i:03d}" for i in range(N_ITEMS) if i % 5 == 4])
+    service.create_slice_from_query(
+        ds, "missed", f'type = annotation and run = "{COMMITTED_RUN}" and status = fn',
+        target="objects")
     evil = service.create_dataset(EVIL, metadata={EVIL: EVIL})["id"]
     path = folder / "evil.jpg"
     _image(path, 640, 480, [("person", 100, 100, 200, 200)], 0)
     service.append(evil, [DatasetItem(str(path), EVIL, {EVIL: EVIL})])
     service.annotate(evil, [BoxAnnotation(EVIL, 100, 100, 200, 200, reference_id=EVIL,
                                           metadata={EVIL: EVIL})])
+    service.create_slice(evil, EVIL, reference_ids=[EVIL])
+    service.create_run(service.list_models()[0]["id"], evil, EVIL, [
+        BoxPrediction(EVIL, 110, 100, 200, 200, reference_id=EVIL, confidence=0.5)])
     return ds, evil
+
+
+def _runs(service: Any, ds: str) -> None:
+    """Two runs of one model: the committed one has TPs, FPs (a car box far off its car
+    on every 4th image, a background box on every 7th) and FNs (those cars, and every
+    dog); the other is never committed, so its boxes have no match status."""
+    preds = []
+    for i in range(N_ITEMS):
+        w, h = (480, 640) if i % 5 == 4 else (640, 480)
+        ref = f"img_{i:03d}"
+        for label, x, y, bw, bh in _boxes(i, w, h):
+            if label == "dog":
+                continue
+            dx = 0.3 * w if label == "car" and i % 4 == 0 else 4.0
+            preds.append(BoxPrediction(label, min(x + dx, w - bw), y + 3, bw, bh,
+                                       reference_id=ref, confidence=0.95 - i / 100))
+        if i % 7 == 0:
+            preds.append(BoxPrediction("person", 8, 8, 0.12 * w, 0.12 * h, reference_id=ref,
+                                       confidence=0.31))
+    model = service.add_model("detector", "detector")["id"]
+    run = service.create_run(model, ds, COMMITTED_RUN, preds)["id"]
+    service.commit_run(run)
+    service.create_run(model, ds, OPEN_RUN, preds[::2])
 
 
 @pytest.fixture(scope="module")

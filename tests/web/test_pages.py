@@ -32,7 +32,7 @@ def test_datasets_page_lists_counts(page: Any, site: Site) -> None:
     assert cells[0].startswith("street scenes")
     # items, annotations, labels, slices, runs
     n_ann = site.service.dataset_info(site.ds)["annotation_count"]
-    assert cells[1:6] == [str(N_ITEMS), str(n_ann), "3", "0", "0"]
+    assert cells[1:6] == [str(N_ITEMS), str(n_ann), "3", "3", "2"]
     shoot(page, "datasets")
     assert not page.js_errors
 

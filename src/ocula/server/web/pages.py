@@ -130,7 +130,7 @@ def dataset_page(request: Request, dataset: str) -> Response:
         ds = _counts(request.app.state.service, dataset)
     except NotFoundError as exc:
         return _page(request, "missing.html", 404, message=exc.message)
-    return _page(request, "dataset.html", ds=ds)
+    return _page(request, "dataset.html", ds=ds, **_scopes(request.app.state.service, ds["id"]))
 
 
 @router.get("/datasets/{dataset}/items/{ref:path}")
@@ -142,7 +142,17 @@ def item_page(request: Request, dataset: str, ref: str) -> Response:
         item = _find_item(service, ds["id"], ref)
     except NotFoundError as exc:
         return _page(request, "missing.html", 404, message=exc.message)
-    return _page(request, "item.html", ds=ds, item=item)
+    return _page(request, "item.html", ds=ds, item=item, **_scopes(service, ds["id"]))
+
+
+def _scopes(service: Any, dataset_id: str) -> dict[str, Any]:
+    """The sidebar's runs (committed or not: an uncommitted run's predictions are drawn
+    without match colours) and slices with their sizes."""
+    runs = [{"name": r["name"], "committed": r["committed"], "predictions": r["prediction_count"]}
+            for r in service.list_runs(dataset_id)]
+    slices = [{"id": s["id"], "name": s["name"], "kind": s["kind"], "length": s["length"]}
+              for s in service.list_slices(dataset_id)]
+    return {"runs": runs, "slices": slices}
 
 
 def _find_item(service: Any, dataset_id: str, ref: str) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 // The dataset page: query bar, result count, and a grid of thumbnails with their boxes,
-// loading the next keyset page as the end of the grid scrolls into view. The query lives
-// in the URL (?q=), so a reload or a shared link shows the same results.
+// loading the next keyset page as the end of the grid scrolls into view. The sidebar
+// scopes the grid to a slice and overlays one run's predictions, coloured by match. The
+// query, slice and run live in the URL (scope.js), so a reload or a shared link shows
+// the same view.
 import { api, ApiError, quoted } from "./api.js";
 import { h, labelColor } from "./dom.js";
 import { figure } from "./overlay.js";
-import { annotationsOf, fetchPage, saveRecord } from "./results.js";
+import { fetchPage, overlaysOf, saveRecord } from "./results.js";
+import { chosenRun, drawLegend, readScope, scopeSearch } from "./scope.js";
 
 const root = document.getElementById("dataset");
 const dataset = root.dataset.dataset;
@@ -14,18 +17,15 @@ const status = document.getElementById("query-status");
 const countEl = document.getElementById("result-count");
 const sentinel = document.getElementById("sentinel");
 const slider = document.getElementById("tile-size");
+const runSelect = document.getElementById("run");
+const legend = document.getElementById("legend");
 
-let state = { query: "", record: null, loading: false, shown: 0, generation: 0 };
-
-function urlFor(query) {
-  const url = new URL(location.href);
-  if (query) url.searchParams.set("q", query); else url.searchParams.delete("q");
-  return url.pathname + url.search;
-}
+let state = { scope: readScope(), run: null, record: null, loading: false, shown: 0,
+              generation: 0 };
 
 function itemHref(item) {
-  const q = state.query ? `?q=${encodeURIComponent(state.query)}` : "";
-  return `/datasets/${encodeURIComponent(dataset)}/items/${encodeURIComponent(item.id)}${q}`;
+  return `/datasets/${encodeURIComponent(dataset)}/items/${encodeURIComponent(item.id)}` +
+    scopeSearch(state.scope);
 }
 
 function showError(query, err) {
@@ -40,9 +40,13 @@ function showError(query, err) {
   }
 }
 
-function showDescription(text) {
+function showDescription(text, scope) {
   status.className = "query-status ok";
   status.replaceChildren(h("span", { class: "reading" }, text));
+  const chosen = document.querySelector(".slice-filter[aria-pressed=true]");
+  if (scope.slice && chosen) {
+    status.append(h("span", { class: "muted" }, ` In slice ${chosen.title}.`));
+  }
 }
 
 function tile(item, annotations) {
@@ -70,13 +74,13 @@ async function loadMore() {
   try {
     const first = rec.next === undefined;
     const cursor = first ? null : rec.next;
-    const page = await fetchPage(dataset, state.query, cursor, first);
-    const boxes = await annotationsOf(dataset, page.items);
+    const page = await fetchPage(dataset, state.scope, cursor, first);
+    const boxes = await overlaysOf(dataset, page.items, state.run);
     if (generation !== state.generation) return;  // a newer query replaced this one
     if (first) rec.total = page.total ?? null;
     rec.pages.push({ cursor, ids: page.items.map((it) => it.id) });
     rec.next = page.next_cursor ?? null;
-    saveRecord(dataset, state.query, rec);
+    saveRecord(dataset, state.scope, rec);
     grid.append(...page.items.map((it) => tile(it, boxes.get(it.id) || [])));
     state.shown += page.items.length;
     updateCount();
@@ -84,7 +88,7 @@ async function loadMore() {
   } catch (err) {
     if (generation !== state.generation) return;
     rec.next = null;  // stop here rather than retry on every scroll
-    showError(state.query, err);
+    showError(state.scope.query, err);
   } finally {
     if (generation === state.generation) state.loading = false;
   }
@@ -97,27 +101,40 @@ function isVisible(el) {
   return r.top < window.innerHeight + 400;
 }
 
-/** Check `query`, show its reading or its error, and start its results. */
-async function run(query, { push = true } = {}) {
-  query = query.trim();
+/** Show the sidebar's choices for `scope`: the pressed slice, the run and its legend. */
+function showChoices(scope) {
+  for (const button of document.querySelectorAll(".slice-filter")) {
+    button.setAttribute("aria-pressed", String(button.dataset.slice === scope.slice));
+  }
+  const run = chosenRun(runSelect, scope.run);
+  drawLegend(legend, run);
+  return run;
+}
+
+/** Check the scope's query, show its reading or its error, and start its results.
+ * `changes` are merged into the current scope ({query, slice, run}). */
+async function run(changes, { push = true } = {}) {
+  const scope = { ...state.scope, ...changes };
+  const query = scope.query = scope.query.trim();
   input.value = query;
+  let description = "All items, in the order they were added.";
   if (query) {
     try {
-      const res = await api(`/datasets/${encodeURIComponent(dataset)}/query/describe`,
-                            { method: "POST", body: { query } });
-      showDescription(res.description);
+      description = (await api(`/datasets/${encodeURIComponent(dataset)}/query/describe`,
+                               { method: "POST", body: { query } })).description;
     } catch (err) {
       if (err instanceof ApiError) { showError(query, err); return; }
       throw err;
     }
-  } else {
-    showDescription("All items, in the order they were added.");
   }
-  if (push && urlFor(query) !== location.pathname + location.search) {
-    history.pushState({ query }, "", urlFor(query));
+  const runChoice = showChoices(scope);
+  showDescription(description, scope);
+  if (!runChoice) scope.run = "";
+  if (push && scopeSearch(scope) !== location.search) {
+    history.pushState(scope, "", location.pathname + scopeSearch(scope));
   }
-  state = { query, record: { pages: [], next: undefined, total: null }, loading: false,
-            shown: 0, generation: state.generation + 1 };
+  state = { scope, run: runChoice, record: { pages: [], next: undefined, total: null },
+            loading: false, shown: 0, generation: state.generation + 1 };
   grid.replaceChildren();
   countEl.textContent = "Loading…";
   await loadMore();
@@ -130,25 +147,28 @@ function setTileSize(px) {
 
 document.getElementById("query-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  run(input.value);
+  run({ query: input.value });
 });
 input.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) {
     e.preventDefault();
-    run(input.value);
+    run({ query: input.value });
   }
 });
-document.getElementById("clear-query").addEventListener("click", () => run(""));
+document.getElementById("clear-query").addEventListener("click", () => run({ query: "" }));
 for (const button of document.querySelectorAll(".label-filter")) {
-  button.addEventListener("click", () => run(`has(label = ${quoted(button.dataset.label)})`));
+  button.addEventListener("click",
+    () => run({ query: `has(label = ${quoted(button.dataset.label)})` }));
 }
+for (const button of document.querySelectorAll(".slice-filter")) {
+  button.addEventListener("click", () => run({ slice: button.dataset.slice }));
+}
+runSelect.addEventListener("change", () => run({ run: runSelect.value }));
 for (const swatch of document.querySelectorAll(".swatch")) {
   swatch.style.background = labelColor(swatch.dataset.label);
 }
 slider.addEventListener("input", () => setTileSize(slider.value));
-window.addEventListener("popstate", () => {
-  run(new URLSearchParams(location.search).get("q") || "", { push: false });
-});
+window.addEventListener("popstate", () => run(readScope(), { push: false }));
 new IntersectionObserver((entries) => {
   if (entries.some((e) => e.isIntersecting)) loadMore();
 }, { rootMargin: "400px" }).observe(sentinel);
@@ -158,4 +178,4 @@ try {
   if (saved >= 96 && saved <= 384) slider.value = String(saved);
 } catch { /* off */ }
 setTileSize(slider.value);
-run(new URLSearchParams(location.search).get("q") || "", { push: false });
+run(readScope(), { push: false });

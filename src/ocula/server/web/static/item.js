@@ -1,22 +1,25 @@
-// The item page: the full image with its boxes (hover one for its label), the list of
-// annotations, the item's metadata, and ← / → through the results of the query the page
-// was opened from (?q=, the same query as the grid's).
+// The item page: the full image with its boxes (hover one for its label, and for a run's
+// predictions confidence, IoU and match status), the list of objects, the item's
+// metadata, and ← / → through the results of the scope the page was opened from (the
+// grid's query, slice and run, kept in the URL).
 import { api } from "./api.js";
 import { h, labelColor } from "./dom.js";
 import { boxOf, figure } from "./overlay.js";
-import { fetchPage, loadRecord, saveRecord } from "./results.js";
+import { fetchPage, loadRecord, overlaysOf, saveRecord } from "./results.js";
+import { chosenRun, drawLegend, readScope, scopeSearch } from "./scope.js";
 
 const root = document.getElementById("item-view");
 const dataset = root.dataset.dataset;
 const itemId = root.dataset.item;
-const query = new URLSearchParams(location.search).get("q") || "";
+const scope = readScope();
+const runSelect = document.getElementById("run");
 const tooltip = document.getElementById("tooltip");
 // A link shared without the grid's record: read at most this many pages to find the item.
 const MAX_SCAN_PAGES = 100;
 
-function pageHref(id) {
-  const q = query ? `?q=${encodeURIComponent(query)}` : "";
-  return `/datasets/${encodeURIComponent(dataset)}/items/${encodeURIComponent(id)}${q}`;
+function pageHref(id, within = scope) {
+  return `/datasets/${encodeURIComponent(dataset)}/items/${encodeURIComponent(id)}` +
+    scopeSearch(within);
 }
 
 function describeGeometry(ann) {
@@ -28,8 +31,10 @@ function describeGeometry(ann) {
 
 function tooltipLines(ann) {
   const lines = [h("strong", {}, ann.label)];
+  if (ann.kind === "prediction") lines.push(`prediction of ${ann.run}`);
   if (typeof ann.confidence === "number") lines.push(`confidence ${ann.confidence.toFixed(3)}`);
-  if (ann.status) lines.push(`status ${ann.status}`);
+  if (typeof ann.iou === "number" && ann.status) lines.push(`IoU ${ann.iou.toFixed(3)}`);
+  if (ann.status) lines.push(`status ${ann.status.toUpperCase()}`);
   lines.push(describeGeometry(ann));
   for (const [k, v] of Object.entries(ann.metadata || {}).slice(0, 6)) {
     lines.push(`${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
@@ -64,8 +69,11 @@ function render(item, annotations) {
   list.replaceChildren(...annotations.map((ann) => {
     const swatch = h("span", { class: "swatch" });
     swatch.style.background = labelColor(ann.label);
+    const status = ann.status ? h("span", { class: `status ${ann.status}` },
+                                  ann.status.toUpperCase()) : null;
+    const kind = ann.kind === "prediction" ? h("span", { class: "muted" }, "pred") : null;
     const li = h("li", { "data-annotation": ann.id }, swatch,
-                 h("span", { class: "label-name" }, ann.label),
+                 h("span", { class: "label-name" }, ann.label), kind, status,
                  h("span", { class: "muted" }, describeGeometry(ann)));
     li.addEventListener("mouseenter", () => highlight(ann.id, true));
     li.addEventListener("mouseleave", () => highlight(ann.id, false));
@@ -92,15 +100,15 @@ async function locate(record) {
 async function readNext(record) {
   const first = record.next === undefined;
   const cursor = first ? null : record.next;
-  const page = await fetchPage(dataset, query, cursor, first);
+  const page = await fetchPage(dataset, scope, cursor, first);
   if (first) record.total = page.total ?? null;
   record.pages.push({ cursor, ids: page.items.map((it) => it.id) });
   record.next = page.next_cursor ?? null;
-  saveRecord(dataset, query, record);
+  saveRecord(dataset, scope, record);
 }
 
 async function neighbours() {
-  const record = loadRecord(dataset, query);
+  const record = loadRecord(dataset, scope);
   const at = await locate(record);
   if (!at) return null;
   const { p, i } = at;
@@ -127,12 +135,26 @@ function setLink(el, id) {
 }
 
 async function main() {
-  const q = query ? `?q=${encodeURIComponent(query)}` : "";
-  document.getElementById("back-link").href = `/datasets/${encodeURIComponent(dataset)}${q}`;
-  document.getElementById("scope").textContent = query ? `in: ${query}` : "all items";
+  const run = chosenRun(runSelect, scope.run);
+  if (!run) scope.run = "";
+  drawLegend(document.getElementById("legend"), run);
+  runSelect.addEventListener("change", () => {
+    location.assign(pageHref(itemId, { ...scope, run: runSelect.value }));
+  });
+  document.getElementById("back-link").href =
+    `/datasets/${encodeURIComponent(dataset)}${scopeSearch(scope)}`;
+  const parts = [scope.query ? `in: ${scope.query}` : "all items"];
+  if (scope.slice) {
+    const slice = await api(`/slices/${encodeURIComponent(scope.slice)}`).catch(() => null);
+    parts.push(`slice ${slice ? slice.name : scope.slice}`);
+  }
+  document.getElementById("scope").textContent = parts.join(" · ");
   const res = await api(`/datasets/${encodeURIComponent(dataset)}/item` +
                         `?item_id=${encodeURIComponent(itemId)}`);
-  render(res.item, Object.values(res.annotations || {}).flat());
+  // With a run, the objects come from an object query, which carries match status.
+  const objects = run ? (await overlaysOf(dataset, [res.item], run)).get(res.item.id)
+    : Object.values(res.annotations || {}).flat();
+  render(res.item, objects);
   const nav = await neighbours();
   const prevEl = document.getElementById("prev"), nextEl = document.getElementById("next");
   setLink(prevEl, nav && nav.prev);

@@ -10,6 +10,24 @@ export function boxOf(ann) {
   return null;
 }
 
+/** The classes that style an object's box: predictions by match status (`unmatched`
+ * for an uncommitted run), ground truth by its status in the chosen run (`plain`, in
+ * its label's colour, when no committed run is chosen). */
+export function boxClasses(ann) {
+  if (ann.kind === "prediction") return `box pred ${ann.status || "unmatched"}`;
+  return `box gt ${ann.status || "plain"}`;
+}
+
+/** One line describing an object: label, kind, confidence, IoU and match status. */
+export function summary(ann) {
+  const parts = [ann.label];
+  if (ann.kind === "prediction") parts.push(`prediction (${ann.run})`);
+  if (typeof ann.confidence === "number") parts.push(`conf ${ann.confidence.toFixed(2)}`);
+  if (typeof ann.iou === "number" && ann.status) parts.push(`IoU ${ann.iou.toFixed(2)}`);
+  if (ann.status) parts.push(ann.status.toUpperCase());
+  return parts.join(" · ");
+}
+
 /** A figure: the image `src` with the boxes of `annotations` over it. */
 export function figure(item, src, annotations, { className = "", alt = "" } = {}) {
   const w = item.width || 1, ht = item.height || 1;
@@ -19,11 +37,13 @@ export function figure(item, src, annotations, { className = "", alt = "" } = {}
     const b = boxOf(ann);
     if (!b) continue;
     const rect = s("rect", { x: b.x, y: b.y, width: b.width, height: b.height,
-                             class: "box", "vector-effect": "non-scaling-stroke" });
-    rect.style.stroke = labelColor(ann.label);
+                             class: boxClasses(ann), "vector-effect": "non-scaling-stroke" });
+    // Match colours come from the stylesheet; plain ground truth is coloured by label.
+    if (ann.kind !== "prediction" && !ann.status) rect.style.stroke = labelColor(ann.label);
     rect.dataset.annotation = ann.id;
+    if (ann.status) rect.dataset.status = ann.status;
     // A native tooltip too, for keyboards and touch; the item page adds a richer one.
-    rect.append(s("title", {}, ann.label));
+    rect.append(s("title", {}, summary(ann)));
     svg.append(rect);
   }
   const img = h("img", { src, alt, loading: "lazy", decoding: "async", draggable: "false" });

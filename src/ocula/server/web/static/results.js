@@ -1,44 +1,41 @@
-// The pages of one query's results, shared by the grid and the item page: the grid
+// The pages of one scope's results, shared by the grid and the item page: the grid
 // records each page it loads (its cursor and item ids) in sessionStorage, so the item
 // page can step to the previous or next result, across page boundaries, without asking
 // for the pages again. Keyset cursors only go forward, so the record starts at page 1.
-import { api } from "./api.js";
+import { api, quoted } from "./api.js";
 
 export const PAGE_SIZE = 60;
 
-function storageKey(dataset, query) {
-  return `ocula:results:${dataset}:${query}`;
+function storageKey(dataset, scope) {
+  // The run only changes what is drawn, not which items match: not part of the key.
+  return `ocula:results:${dataset}:${scope.slice || ""}:${scope.query}`;
 }
 
-/** The recorded pages of `query`: {pages: [{cursor, ids}], next, total}. */
-export function loadRecord(dataset, query) {
+/** The recorded pages of a scope: {pages: [{cursor, ids}], next, total}. */
+export function loadRecord(dataset, scope) {
   try {
-    const raw = sessionStorage.getItem(storageKey(dataset, query));
+    const raw = sessionStorage.getItem(storageKey(dataset, scope));
     if (raw) return JSON.parse(raw);
   } catch { /* storage off or corrupt: start again */ }
   return { pages: [], next: undefined, total: null };
 }
 
-export function saveRecord(dataset, query, record) {
+export function saveRecord(dataset, scope, record) {
   try {
-    sessionStorage.setItem(storageKey(dataset, query), JSON.stringify(record));
+    sessionStorage.setItem(storageKey(dataset, scope), JSON.stringify(record));
   } catch { /* full or off: navigation falls back to reading pages again */ }
 }
 
-/** One page of item results (POST .../query/items). */
-export async function fetchPage(dataset, query, cursor, withTotal = false, size = PAGE_SIZE) {
+/** One page of item results of a scope (POST .../query/items). */
+export async function fetchPage(dataset, scope, cursor, withTotal = false, size = PAGE_SIZE) {
   return api(`/datasets/${encodeURIComponent(dataset)}/query/items`, {
     method: "POST",
-    body: { query, page_size: size, cursor: cursor || null, with_total: withTotal },
+    body: { query: scope.query, slice: scope.slice || null, page_size: size,
+            cursor: cursor || null, with_total: withTotal },
   });
 }
 
-/** The ground-truth annotations of `items`, grouped by item id: one object query over
- * the page's item ids (ids are Ocula's own, so they need no escaping beyond quotes). */
-export async function annotationsOf(dataset, items) {
-  const byItem = new Map(items.map((it) => [it.id, []]));
-  if (!items.length) return byItem;
-  const query = `item(id in [${items.map((it) => `"${it.id}"`).join(", ")}])`;
+async function objects(dataset, query, byItem) {
   let cursor = null;
   do {
     const page = await api(`/datasets/${encodeURIComponent(dataset)}/query/objects`, {
@@ -50,5 +47,31 @@ export async function annotationsOf(dataset, items) {
     }
     cursor = page.next_cursor;
   } while (cursor);
+}
+
+/** What to draw over `items`, grouped by item id: the ground truth and, with a `run`
+ * ({name, committed}), that run's predictions. A committed run's match rows give each
+ * object its status (predictions TP/FP, ground truth TP/FN) and IoU; an uncommitted
+ * run has none. Item ids are Ocula's own, so they need no escaping beyond quotes. */
+export async function overlaysOf(dataset, items, run = null) {
+  const byItem = new Map(items.map((it) => [it.id, []]));
+  if (!items.length) return byItem;
+  const scope = `item(id in [${items.map((it) => `"${it.id}"`).join(", ")}])`;
+  // In an annotation query, run = "name" picks whose match status is read (and is an
+  // error for an uncommitted run, which has none).
+  const gt = `${scope} and type = annotation` +
+    (run && run.committed ? ` and run = ${quoted(run.name)}` : "");
+  const gtByItem = new Map(items.map((it) => [it.id, []]));
+  const jobs = [objects(dataset, gt, gtByItem)];
+  if (run) jobs.push(objects(dataset, `${scope} and type = prediction and run = ${quoted(run.name)}`,
+                             byItem));
+  await Promise.all(jobs);
+  // Ground truth first, so predictions are drawn on top of it. Without a run named, the
+  // server reads ground-truth status from the dataset's only committed run: not the
+  // chosen one, so it is dropped.
+  const own = run && run.committed;
+  for (const [id, list] of byItem) {
+    list.unshift(...gtByItem.get(id).map((o) => own ? o : { ...o, status: null, iou: null }));
+  }
   return byItem;
 }

@@ -1,0 +1,50 @@
+// What a view shows, kept in the URL so a reload or a shared link shows the same view:
+// the query (?q=), the slice that scopes it (?slice=, a slice id) and the run whose
+// predictions are drawn (?run=, a run name). The grid and the item page share it.
+import { h } from "./dom.js";
+
+/** The scope named by a URL's search string: {query, slice, run}. */
+export function readScope(search = location.search) {
+  const p = new URLSearchParams(search);
+  return { query: p.get("q") || "", slice: p.get("slice") || "", run: p.get("run") || "" };
+}
+
+/** The search string (with its "?", or "") that names `scope`. */
+export function scopeSearch(scope) {
+  const p = new URLSearchParams();
+  if (scope.query) p.set("q", scope.query);
+  if (scope.slice) p.set("slice", scope.slice);
+  if (scope.run) p.set("run", scope.run);
+  const text = p.toString();
+  return text ? `?${text}` : "";
+}
+
+/** The run chosen in the page's run chooser as {name, committed}, or null. The chooser
+ * lists the dataset's runs as the server rendered them; a ?run= naming no run of the
+ * dataset draws no predictions rather than failing the page. */
+export function chosenRun(select, name) {
+  const option = [...select.options].find((o) => o.value === name && name);
+  select.value = option ? name : "";
+  return option ? { name, committed: option.dataset.committed === "true" } : null;
+}
+
+// What each overlay style means: [class of the sample, text].
+const COMMITTED = [
+  ["pred tp", "prediction, true positive"],
+  ["pred fp", "prediction, false positive"],
+  ["gt fn", "ground truth missed (FN)"],
+  ["gt tp", "ground truth matched"],
+];
+const UNCOMMITTED = [
+  ["pred unmatched", "prediction (run not committed: no match yet)"],
+  ["gt plain", "ground truth (colour per label)"],
+];
+
+/** Fill the legend `el` for `run` (hidden when no run is chosen). */
+export function drawLegend(el, run) {
+  el.hidden = !run;
+  if (!run) { el.replaceChildren(); return; }
+  el.replaceChildren(...(run.committed ? COMMITTED : UNCOMMITTED).map(([cls, text]) =>
+    h("li", { class: "legend-row" }, h("span", { class: `legend-sample ${cls}` }),
+      h("span", {}, text))));
+}

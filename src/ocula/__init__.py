@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         SegmentationAnnotation,
         SegmentationPrediction,
     )
+    from ocula.server.launch import launch_app
 
 __version__ = "0.1.0"
 
@@ -52,6 +53,7 @@ _LAZY = {
     "Model": "ocula.client.model",
     "ModelRun": "ocula.client.model",
     "compare": "ocula.client.model",
+    "launch_app": "ocula.server.launch",
     **dict.fromkeys((
         "BoxAnnotation", "BoxPrediction", "CategoryAnnotation", "CategoryPrediction",
         "DatasetItem", "Keypoint", "KeypointsAnnotation", "KeypointsPrediction",
@@ -99,4 +101,5 @@ __all__ = [
     "Slice",
     "compare",
     "errors",
+    "launch_app",
 ]

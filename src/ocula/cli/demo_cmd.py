@@ -60,11 +60,15 @@ def demo_command(
         "--home", envvar="OCULA_HOME", help="Catalog folder (default ~/.ocula).")] = None,
     database_url: Annotated[str | None, typer.Option(
         "--database-url", envvar="OCULA_DATABASE_URL")] = None,
-    serve: Annotated[bool, typer.Option(help="Start the server afterwards.")] = False,
-    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+    serve: Annotated[bool, typer.Option(
+        "--serve/--no-serve",
+        help="Serve the web app on 127.0.0.1 afterwards, without API keys (until Ctrl-C); "
+             "--no-serve for scripts.")] = True,
+    port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
 ) -> None:
     """Build the demo dataset (real frames, labels made here), run the HOG and SSDLite
-    person detectors over it, commit both runs and show where each one fails."""
+    person detectors over it, commit both runs, show where each one fails, then serve
+    the web app on loopback to look at it."""
     from ocula.client.client import Client
     from ocula.demo.build import build_demo
 
@@ -80,11 +84,16 @@ def demo_command(
         "\n[bold]Next[/bold]\n"
         f"  ocula runs metrics {ds.name} ssdlite-people --slice test   # per-class AP, F1\n"
         f"  ocula export {ds.name} demo.json                 # the labels as COCO JSON\n"
-        "  ocula serve --no-auth                   # REST API; docs at /docs on port 8000\n"
+        "  ocula serve --no-auth                   # web app and REST API (/docs), port 8000\n"
         "  python: ocula.Client().get_dataset('ocula-demo').query_objects(\n"
         "              'type = prediction and status = fp and confidence > 0.8')\n"
         "  how the labels were made: src/ocula/demo/data/LABELS.md")
     if serve:
         from ocula.server.cli import serve_command
 
-        serve_command(host="127.0.0.1", port=port, data=home, database_url=database_url)
+        # Loopback only, so serving without keys exposes nothing beyond this machine.
+        url = f"http://127.0.0.1:{port}/datasets/{ds.id}"
+        console.print(f"\n[bold]The web app[/bold]: open {url}  (Ctrl-C stops it; "
+                      "--no-serve skips this)")
+        serve_command(host="127.0.0.1", port=port, data=home, database_url=database_url,
+                      no_auth=True, log_level="warning")

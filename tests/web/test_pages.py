@@ -147,10 +147,19 @@ def test_html_in_names_labels_and_metadata_is_text(page: Any, site: Site) -> Non
     assert page.locator(".ds-name").inner_text() == EVIL
     assert page.locator(".label-filter .label-name").inner_text() == EVIL
     assert page.locator(".tile .caption").inner_text() == EVIL
+    assert page.locator(".slice-filter .label-name").nth(1).inner_text() == EVIL
+    # A run named with markup: chosen (its name quoted into a query), its box drawn.
+    page.select_option("#run", EVIL)
+    expect(page.locator(".tile rect.pred")).to_have_count(1)
+    assert "run=" in page.url and "slice=" not in page.url
+    page.locator(f'.slice-filter[data-slice]:has-text("{EVIL}")').click()
+    expect(page.locator(".tile")).to_have_count(1)
     page.locator(".tile").click()
     page.wait_for_selector("#item-view[data-ready=true]")
     assert page.locator(".details .ref").inner_text() == EVIL
-    assert page.locator("#annotations .label-name").inner_text() == EVIL
+    # The annotation and, with the run kept from the grid, the run's prediction.
+    assert page.locator("#annotations .label-name").all_inner_texts() == [EVIL, EVIL]
+    assert page.input_value("#run") == EVIL
     assert EVIL in page.locator("#metadata").inner_text()
     assert page.locator('img[src="x"]').count() == 0
     assert not dialogs and not page.js_errors

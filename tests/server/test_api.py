@@ -17,6 +17,7 @@ from ocula.errors import AuthError, BatchError, ImageError, NotFoundError, Valid
 from ocula.server import ServerSettings, create_app
 from ocula.server.api.media import sign_image
 from ocula.server.background import serve_in_background
+from ocula.server.guard import loopback_host
 from tests.conftest import make_images
 from tests.server.conftest import Live
 
@@ -51,7 +52,19 @@ def test_no_auth_mode(tmp_path: Path) -> None:
     service = Service.open(tmp_path / "home", local_roots=[])
     with serve_in_background(create_app(service, auth=False)) as url, Client(url) as c:
         assert c.create_dataset("open").name == "open"
+        # Without keys only loopback names are answered: a page whose DNS name is
+        # rebound to 127.0.0.1 gets nothing, through the app or the API.
+        for host in ("evil.example", "evil.example:80", "10.0.0.1", "127.0.0.1.evil.example"):
+            answer = httpx.get(f"{url}/api/v1/datasets", headers={"Host": host})
+            assert answer.status_code == 400 and answer.json()["error"] == "bad_host", host
+        port = url.rsplit(":", 1)[1]
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", "127.0.0.2"):
+            assert httpx.get(f"{url}/api/v1/datasets", headers={"Host": host}).json()[0][
+                "name"] == "open", host
     service.close()
+    # With keys, the host is not the guard: a key is.
+    assert loopback_host("[::1]:8000") and loopback_host("[::1]")
+    assert not loopback_host("[::1") and not loopback_host("::1:80:x")
 
 
 def test_errors_are_json_with_the_right_status(live: Live) -> None:

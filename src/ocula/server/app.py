@@ -14,7 +14,7 @@ from ocula.server.api.schemas import SECURED, Health, errors, install_openapi, o
 from ocula.server.compat import nucleus
 from ocula.server.deps import require_key
 from ocula.server.errors import InternalErrorMiddleware, install_error_handlers
-from ocula.server.guard import RequestGuardMiddleware
+from ocula.server.guard import LoopbackHostMiddleware, RequestGuardMiddleware
 from ocula.server.jobs import JobRunner
 from ocula.server.limits import BodyLimitMiddleware
 from ocula.server.signing import Signer
@@ -81,6 +81,8 @@ def create_app(service: Any, *, auth: bool = True,
     install_error_handlers(app)
     # Outermost last: errors, then size limits, then content types and JSON text.
     app.add_middleware(RequestGuardMiddleware)
+    if not settings.auth:
+        app.add_middleware(LoopbackHostMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_json_bytes=settings.max_json_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(InternalErrorMiddleware)

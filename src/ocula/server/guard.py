@@ -18,6 +18,7 @@ all, likewise.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any
@@ -137,3 +138,38 @@ async def _answer(send: Send, status: int, code: str, detail: str,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(data)).encode())]})
     await send({"type": "http.response.body", "body": data})
+
+
+def loopback_host(host: str) -> bool:
+    """Whether a ``Host`` header names this machine's loopback (``localhost``,
+    ``127.x.y.z``, ``[::1]``, with or without a port)."""
+    if host.startswith("["):
+        name = host[1:host.find("]")] if "]" in host else ""
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class LoopbackHostMiddleware:
+    """Without API keys (``ocula serve --no-auth``, ``ocula demo``, ``launch_app``), a
+    server answers only requests addressed to a loopback name. Binding to 127.0.0.1 is
+    not enough: a web page can point its own DNS name at 127.0.0.1 (DNS rebinding), and
+    the browser would then send that page's requests, with its name in ``Host``, here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if not loopback_host(host):
+                await _answer(send, 400, "bad_host",
+                              "a server without API keys answers only requests to a "
+                              "loopback name (localhost, 127.0.0.1, [::1])")
+                return
+        await self.app(scope, receive, send)

@@ -18,8 +18,6 @@ from typing import Any
 
 from ocula.errors import ValidationError
 
-LOOPBACK_NAMES = ["127.0.0.1", "localhost"]
-
 
 @dataclass
 class _Running:
@@ -62,13 +60,10 @@ def launch_app(dataset_or_client: Any, port: int | None = None) -> str:
 
 
 def _start(service: Any, port: int) -> _Running:
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
-
     from ocula.server import ServerSettings, create_app
     from ocula.server.background import serve_in_background
 
     app = create_app(service, auth=False, settings=ServerSettings(auth=False, job_workers=1))
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_NAMES)
     server = serve_in_background(app, host="127.0.0.1", port=port)
     url = server.__enter__()
     return _Running(service, int(url.rsplit(":", 1)[1]), url, server)

@@ -155,6 +155,8 @@ def test_ids_and_describe(scene: Scene) -> None:
         "valid": True, "query": 'not in_slice("train") order by count() desc limit 2',
         "description": 'Items where not in slice "train", ordered by count() descending, '
                        "at most 2."}
+    assert svc.describe_query("scene", 'has(label = "car") and not has()')["description"] == (
+        'Items where it has an object where label is "car" and it has no annotations.')
     described = svc.describe_query("scene", "type in [annotation, prediction] and iou < 0.5",
                                    target="objects")
     assert described["description"] == ("Annotations and predictions where type is one of "

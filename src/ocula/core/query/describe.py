@@ -41,6 +41,10 @@ def describe(node: ast.Node | None) -> str:
     if isinstance(node, ast.Or):
         return " or ".join(_grouped(i) for i in node.items)
     if isinstance(node, ast.Not):
+        inner = node.item
+        if isinstance(inner, ast.Call) and inner.name == "has":
+            return ("it has no annotations" if not inner.args
+                    else f"it has no object where {describe(inner.args[0])}")
         return f"not {_grouped(node.item)}"
     if isinstance(node, ast.In):
         values = ", ".join(v.text() for v in node.values)
@@ -55,7 +59,9 @@ def describe(node: ast.Node | None) -> str:
         if node.name == "in_slice":
             return f"in slice {_args(node)}"
         if node.name == "has":
-            return f"has {_objects(node)}"
+            if not node.args:
+                return "it has annotations"
+            return f"it has an object where {describe(node.args[0])}"
         if node.name == "item":
             return f"whose item has {_args(node)}"
     return str(node)

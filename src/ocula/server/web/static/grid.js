@@ -43,9 +43,10 @@ function showError(query, err) {
 function showDescription(text, scope) {
   status.className = "query-status ok";
   status.replaceChildren(h("span", { class: "reading" }, text));
+  // On a first load the slice list may not be drawn yet: then name the slice the URL gives.
   const chosen = document.querySelector(".slice-filter[aria-pressed=true]");
-  if (scope.slice && chosen) {
-    status.append(h("span", { class: "muted" }, ` In slice ${chosen.title}.`));
+  if (scope.slice) {
+    status.append(h("span", { class: "muted" }, ` In slice ${chosen ? chosen.title : scope.slice}.`));
   }
 }
 

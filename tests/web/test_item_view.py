@@ -295,9 +295,11 @@ def test_zoomed_screenshot_with_two_runs(page: Any, site: Site) -> None:
     _open(page, site, "img_000", f"?run={COMMITTED_RUN}")
     page.locator(f'#layers input[data-run="{OPEN_RUN}"]').check()
     expect(page.locator(f'.figure.full rect.pred[data-run="{OPEN_RUN}"]').first).to_be_attached()
-    x, y = _stage_point(page, 0.35, 0.45)
+    fit = page.evaluate(SCALE)
+    x, y = _stage_point(page, 0.4, 0.5)
     page.mouse.move(x, y)
-    page.mouse.wheel(0, -500)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function(f"() => ({SCALE})() > {fit * 1.4}")
     tp = page.locator(".figure.full rect.pred.tp").first.bounding_box()
     page.mouse.move(tp["x"] + tp["width"] / 2, tp["y"] + tp["height"] / 2)
     expect(page.locator("#tooltip")).to_be_visible()
@@ -325,3 +327,37 @@ def test_markup_in_run_label_and_metadata_is_text(page: Any, site: Site) -> None
     expect(page.locator(".figure.full rect.pred")).to_have_count(1)
     assert page.locator('img[src="x"]').count() == 0
     assert not dialogs and not page.js_errors
+
+
+def test_two_committed_runs_differ_and_both_judge_ground_truth(page: Any, site: Site) -> None:
+    """A second committed run (added here: the other tests name their runs, so they do
+    not mind it) draws in another dash pattern, and each ground-truth box tells its
+    match in both runs."""
+    from ocula.core.types import BoxPrediction
+
+    second = "detector-c"
+    gt = {a["label"]: a["geometry"] for a in _item(site, "img_000")["annotations"]["box"]}
+    model = next(m for m in site.service.list_models() if m["name"] == "detector")["id"]
+    run = site.service.create_run(model, site.ds, second, [
+        BoxPrediction(label, g["x"], g["y"], g["width"], g["height"], reference_id="img_000",
+                      confidence=0.9) for label, g in gt.items() if label != "dog"])
+    site.service.commit_run(run["id"])
+    detail = _open(page, site, "img_000", f"?layers=gt&layers=run:{COMMITTED_RUN}"
+                                          f"&layers=run:{second}")
+    expect(page.locator(f'.figure.full rect.pred[data-run="{second}"]')).to_have_count(2)
+    assert _drawn(page, second) == Counter({"tp": 2})
+    a = page.locator(f'.figure.full rect.pred.tp[data-run="{COMMITTED_RUN}"]').first
+    c = page.locator(f'.figure.full rect.pred.tp[data-run="{second}"]').first
+    dashes = "e => getComputedStyle(e).strokeDasharray"
+    assert a.evaluate(dashes) != c.evaluate(dashes)
+    car = next(x for x in detail["annotations"]["box"] if x["label"] == "car")
+    entry = page.locator(f'#annotations li[data-annotation="{car["id"]}"]')
+    assert f"{COMMITTED_RUN}: FN" in entry.inner_text() and f"{second}: TP" in entry.inner_text()
+    assert f"match in {COMMITTED_RUN}" in page.locator("#legend").inner_text()
+    # Keyboard: Tab to the entry, Enter zooms to the car.
+    entry.focus()
+    page.keyboard.press("Enter")
+    rect = page.locator(f'.figure.full rect.gt[data-annotation="{car["id"]}"]').bounding_box()
+    stage = page.locator("#stage").bounding_box()
+    assert abs(rect["x"] + rect["width"] / 2 - (stage["x"] + stage["width"] / 2)) < 1
+    assert not page.js_errors

@@ -96,7 +96,10 @@ function shownObjects() {
       return { ...a, matches, status: own.status ?? null, iou: own.iou ?? null };
     }));
   }
-  for (const d of on) out.push(...d.predictions);
+  on.forEach((d, i) => {
+    const under = on.length - 1 - i;  // runs drawn over this one
+    out.push(...d.predictions.map((p) => (under ? { ...p, under } : p)));
+  });
   return out;
 }
 
@@ -119,7 +122,12 @@ function listEntry(ann) {
   li.addEventListener("mouseenter", () => setHot(ann.id));
   li.addEventListener("mouseleave", () => setHot(null));
   const box = boxOf(ann);
-  if (box) li.addEventListener("click", () => ui.view.focus(box));
+  if (box) {
+    li.tabIndex = 0;  // Tab to an object and Enter zooms to it, as a click does
+    li.addEventListener("click", () => ui.view.focus(box));
+    li.addEventListener("keydown", (e) => { if (e.key === "Enter") ui.view.focus(box); });
+    li.addEventListener("focus", () => setHot(ann.id));
+  }
   return li;
 }
 
@@ -139,7 +147,15 @@ function draw() {
     const n = r.input.closest("label").querySelector(".n");
     if (loaded.has(r.name)) n.textContent = String(loaded.get(r.name).predictions.length);
   }
-  drawLegend(document.getElementById("legend"), runs.filter((r) => layers.runs.has(r.name)));
+  const shown = runs.filter((r) => layers.runs.has(r.name));
+  const legend = document.getElementById("legend");
+  drawLegend(legend, shown);
+  const judges = shown.filter((r) => r.committed && loaded.has(r.name));
+  if (layers.gt && judges.length > 1) {
+    legend.append(h("li", { class: "legend-row muted" },
+                    `Ground truth is coloured by its match in ${judges[0].name}; ` +
+                    "hover a box for the others."));
+  }
 }
 
 async function showRun(run) {

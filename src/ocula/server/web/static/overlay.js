@@ -15,9 +15,12 @@ export function boxOf(ann) {
  * its label's colour, when no committed run is chosen). */
 export function boxClasses(ann) {
   if (ann.kind !== "prediction") return `box gt ${ann.status || "plain"}`;
-  // With several runs drawn at once (the item page), each run's slot gives its line style.
+  // With several runs drawn at once (the item page), each run's slot gives its line
+  // style, and a run drawn under others gets a wider line (`under-N`), so two runs'
+  // boxes in the same place both show: the lower one as a rim round the upper one.
   const slot = typeof ann.slot === "number" ? ` slot-${ann.slot}` : "";
-  return `box pred ${ann.status || "unmatched"}${slot}`;
+  const under = ann.under ? ` under-${Math.min(ann.under, 3)}` : "";
+  return `box pred ${ann.status || "unmatched"}${slot}${under}`;
 }
 
 /** One line describing an object: label, kind, confidence, IoU and match status. */

@@ -208,6 +208,10 @@ def test_two_runs_at_once_and_reload(page: Any, site: Site) -> None:
     b = page.locator(f'.figure.full rect.pred[data-run="{OPEN_RUN}"]').first
     style = "e => [getComputedStyle(e).stroke, getComputedStyle(e).strokeDasharray]"
     assert a.evaluate(style) != b.evaluate(style)
+    # The run drawn first is drawn wider, so where both runs put the same box (they do
+    # here: the uncommitted run's boxes are some of the committed one's) both show.
+    width = "e => parseFloat(getComputedStyle(e).strokeWidth)"
+    assert a.evaluate(width) > b.evaluate(width)
     # Ground truth is coloured by the committed run's match; the legend tells both kinds.
     expect(page.locator(".figure.full rect.gt.fn")).to_have_count(2)
     legend = page.locator("#legend").inner_text()
@@ -360,4 +364,22 @@ def test_two_committed_runs_differ_and_both_judge_ground_truth(page: Any, site: 
     rect = page.locator(f'.figure.full rect.gt[data-annotation="{car["id"]}"]').bounding_box()
     stage = page.locator("#stage").bounding_box()
     assert abs(rect["x"] + rect["width"] / 2 - (stage["x"] + stage["width"] / 2)) < 1
+    assert not page.js_errors
+
+
+def test_a_run_deleted_meanwhile_is_switched_off_with_its_error(page: Any, site: Site) -> None:
+    model = next(m for m in site.service.list_models() if m["name"] == "detector")["id"]
+    run = site.service.create_run(model, site.ds, "short-lived")
+    _open(page, site, "img_005")
+    site.service.delete_run(run["id"])
+    toggle = page.locator('#layers input[data-run="short-lived"]')
+    toggle.click()  # not check(): the page unchecks it again once the read fails
+    row = page.locator('#layers label:has(input[data-run="short-lived"]) .n')
+    expect(row).to_have_text("error")
+    assert "unknown run" in row.get_attribute("title")
+    expect(toggle).not_to_be_checked()
+    assert "short-lived" not in page.url
+    # The rest of the page still works.
+    expect(page.locator(".figure.full rect.gt")).to_have_count(
+        len(_item(site, "img_005")["annotations"]["box"]))
     assert not page.js_errors

@@ -26,7 +26,7 @@ const loaded = new Map();  // run name -> {predictions, matches}, once read
 const MAX_SCAN_PAGES = 100;
 
 const ui = { item: null, groundTruth: [], figure: null, view: null, byId: new Map(),
-               hot: null, nav: null };
+            hot: null, nav: null };
 
 function search() {
   const parts = [scopeSearch(scope).slice(1), layersParams(layers, runs, scope.run)];
@@ -158,8 +158,25 @@ function draw() {
   }
 }
 
+function rememberLayers() {
+  history.replaceState(null, "", location.pathname + search());
+  setLinks();
+}
+
+/** Read `run`'s objects for this item once. A run that cannot be read is switched off
+ * and says why on its toggle, rather than leaving the page half drawn. */
 async function showRun(run) {
-  if (!loaded.has(run.name)) loaded.set(run.name, await loadRun(dataset, itemId, run));
+  if (loaded.has(run.name)) return;
+  const n = run.input.closest("label").querySelector(".n");
+  try {
+    loaded.set(run.name, await loadRun(dataset, itemId, run));
+  } catch (err) {
+    layers.runs.delete(run.name);
+    run.input.checked = false;
+    n.textContent = "error";
+    n.title = err.message;
+    rememberLayers();
+  }
 }
 
 async function toggle(input) {
@@ -167,16 +184,8 @@ async function toggle(input) {
   if (!run) layers.gt = input.checked;
   else if (input.checked) layers.runs.add(run.name);
   else layers.runs.delete(run.name);
-  history.replaceState(null, "", location.pathname + search());
-  setLinks();
-  if (run && input.checked) {
-    try {
-      await showRun(run);
-    } catch (err) {
-      run.input.closest("label").querySelector(".n").textContent = "error";
-      throw err;
-    }
-  }
+  rememberLayers();
+  if (run && input.checked) await showRun(run);
   draw();
 }
 

@@ -159,7 +159,7 @@ def test_html_in_names_labels_and_metadata_is_text(page: Any, site: Site) -> Non
     assert page.locator(".details .ref").inner_text() == EVIL
     # The annotation and, with the run kept from the grid, the run's prediction.
     assert page.locator("#annotations .label-name").all_inner_texts() == [EVIL, EVIL]
-    assert page.input_value("#run") == EVIL
+    assert page.locator("#layers input[data-run]").is_checked()
     assert EVIL in page.locator("#metadata").inner_text()
     assert page.locator('img[src="x"]').count() == 0
     assert not dialogs and not page.js_errors

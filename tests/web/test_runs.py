@@ -85,7 +85,7 @@ def test_item_view_keeps_the_run_and_tells_match(page: Any, site: Site) -> None:
     page.locator(".tile").first.click()
     page.wait_for_selector("#item-view[data-ready=true]")
     assert f"run={COMMITTED_RUN}" in page.url
-    assert page.input_value("#run") == COMMITTED_RUN
+    expect(page.locator(f'#layers input[data-run="{COMMITTED_RUN}"]')).to_be_checked()
     item = page.locator("#item-view").get_attribute("data-item")
     preds = _statuses(site, f'item(id = "{item}") and type = prediction '
                             f'and run = "{COMMITTED_RUN}"')

@@ -14,22 +14,27 @@ export function boxOf(ann) {
  * for an uncommitted run), ground truth by its status in the chosen run (`plain`, in
  * its label's colour, when no committed run is chosen). */
 export function boxClasses(ann) {
-  if (ann.kind === "prediction") return `box pred ${ann.status || "unmatched"}`;
-  return `box gt ${ann.status || "plain"}`;
+  if (ann.kind !== "prediction") return `box gt ${ann.status || "plain"}`;
+  // With several runs drawn at once (the item page), each run's slot gives its line
+  // style, and a run drawn under others gets a wider line (`under-N`), so two runs'
+  // boxes in the same place both show: the lower one as a rim round the upper one.
+  const slot = typeof ann.slot === "number" ? ` slot-${ann.slot}` : "";
+  const under = ann.under ? ` under-${Math.min(ann.under, 3)}` : "";
+  return `box pred ${ann.status || "unmatched"}${slot}${under}`;
 }
 
 /** One line describing an object: label, kind, confidence, IoU and match status. */
 export function summary(ann) {
   const parts = [ann.label];
-  if (ann.kind === "prediction") parts.push(`prediction (${ann.run})`);
+  parts.push(ann.kind === "prediction" ? `prediction (${ann.run})` : "ground truth");
   if (typeof ann.confidence === "number") parts.push(`conf ${ann.confidence.toFixed(2)}`);
   if (typeof ann.iou === "number" && ann.status) parts.push(`IoU ${ann.iou.toFixed(2)}`);
   if (ann.status) parts.push(ann.status.toUpperCase());
   return parts.join(" · ");
 }
 
-/** A figure: the image `src` with the boxes of `annotations` over it. */
-export function figure(item, src, annotations, { className = "", alt = "" } = {}) {
+/** The SVG of the boxes of `annotations` over an image of `item`'s size. */
+export function boxesSvg(item, annotations) {
   const w = item.width || 1, ht = item.height || 1;
   const svg = s("svg", { class: "boxes", viewBox: `0 0 ${w} ${ht}`,
                           preserveAspectRatio: "xMidYMid meet" });
@@ -42,10 +47,16 @@ export function figure(item, src, annotations, { className = "", alt = "" } = {}
     if (ann.kind !== "prediction" && !ann.status) rect.style.stroke = labelColor(ann.label);
     rect.dataset.annotation = ann.id;
     if (ann.status) rect.dataset.status = ann.status;
+    if (ann.kind === "prediction" && ann.run) rect.dataset.run = ann.run;
     // A native tooltip too, for keyboards and touch; the item page adds a richer one.
     rect.append(s("title", {}, summary(ann)));
     svg.append(rect);
   }
+  return svg;
+}
+
+/** A figure: the image `src` with the boxes of `annotations` over it. */
+export function figure(item, src, annotations, { className = "", alt = "" } = {}) {
   const img = h("img", { src, alt, loading: "lazy", decoding: "async", draggable: "false" });
-  return h("div", { class: `figure ${className}`.trim() }, img, svg);
+  return h("div", { class: `figure ${className}`.trim() }, img, boxesSvg(item, annotations));
 }

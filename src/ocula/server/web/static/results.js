@@ -35,18 +35,25 @@ export async function fetchPage(dataset, scope, cursor, withTotal = false, size 
   });
 }
 
-async function objects(dataset, query, byItem) {
+/** Every object matching an object query, reading all its pages. */
+export async function queryObjects(dataset, query) {
+  const out = [];
   let cursor = null;
   do {
     const page = await api(`/datasets/${encodeURIComponent(dataset)}/query/objects`, {
       method: "POST", body: { query, page_size: 10000, cursor },
     });
-    for (const obj of page.objects) {
-      const list = byItem.get(obj.item_id);
-      if (list) list.push(obj);
-    }
+    out.push(...page.objects);
     cursor = page.next_cursor;
   } while (cursor);
+  return out;
+}
+
+async function objects(dataset, query, byItem) {
+  for (const obj of await queryObjects(dataset, query)) {
+    const list = byItem.get(obj.item_id);
+    if (list) list.push(obj);
+  }
 }
 
 /** What to draw over `items`, grouped by item id: the ground truth and, with a `run`

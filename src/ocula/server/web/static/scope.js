@@ -40,11 +40,17 @@ const UNCOMMITTED = [
   ["gt plain", "ground truth (colour per label)"],
 ];
 
-/** Fill the legend `el` for `run` (hidden when no run is chosen). */
-export function drawLegend(el, run) {
-  el.hidden = !run;
-  if (!run) { el.replaceChildren(); return; }
-  el.replaceChildren(...(run.committed ? COMMITTED : UNCOMMITTED).map(([cls, text]) =>
+/** Fill the legend `el` for `runs`: one run ({name, committed}) or several drawn at
+ * once (hidden when none is). With a committed run, ground truth is coloured by match. */
+export function drawLegend(el, runs) {
+  const shown = [].concat(runs || []);
+  el.hidden = !shown.length;
+  const committed = shown.some((r) => r.committed);
+  const rows = committed ? [...COMMITTED] : [];
+  if (shown.some((r) => !r.committed)) {
+    rows.push(...UNCOMMITTED.filter(([cls]) => !(committed && cls === "gt plain")));
+  }
+  el.replaceChildren(...rows.map(([cls, text]) =>
     h("li", { class: "legend-row" }, h("span", { class: `legend-sample ${cls}` }),
       h("span", {}, text))));
 }

@@ -155,7 +155,12 @@ async function main() {
   const objects = run ? (await overlaysOf(dataset, [res.item], run)).get(res.item.id)
     : Object.values(res.annotations || {}).flat();
   render(res.item, objects);
-  const nav = await neighbours();
+  // ?box=<annotation or prediction id>: the box a link (an objects-view tile) points at.
+  const picked = new URLSearchParams(location.search).get("box");
+  for (const el of picked ? document.querySelectorAll(
+    `[data-annotation="${CSS.escape(picked)}"]`) : []) el.classList.add("picked");
+  // ← / → step through item results; an object query's results are objects.
+  const nav = scope.target === "objects" ? null : await neighbours();
   const prevEl = document.getElementById("prev"), nextEl = document.getElementById("next");
   setLink(prevEl, nav && nav.prev);
   setLink(nextEl, nav && nav.next);

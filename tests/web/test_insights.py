@@ -51,7 +51,7 @@ def _shown_count(page: Any) -> int:
 
 
 @pytest.mark.parametrize(("search", "slice_name", "query"), [
-    ("", None, None),
+    (f"run={COMMITTED_RUN}", None, None),  # a run adds its predictions to the labels
     ("slice={slice}", "val split", None),
     ("q=" + quote('metadata.split = "train"'), None, 'metadata.split = "train"'),
 ])
@@ -75,7 +75,9 @@ def test_every_chart_renders_for_each_scope(page: Any, site: Site, search: str,
     assert labels == [b["count"] for b in expected["labels"]["annotations"]]
     assert page.locator('[data-panel="run:detector-b"]').inner_text().endswith(
         "Not committed: no match results yet.")
-    if not search:
+    if search.startswith("run="):
+        assert page.locator('[data-chart="labels"]').evaluate(
+            "el => el.echart.getOption().series.length") == 2
         shoot(page, "insights")
     assert not page.js_errors
 

@@ -85,6 +85,9 @@ def test_sort_select_rewrites_the_order_by(page: Any, site: Site) -> None:
     expect(page.locator("#query")).to_have_value(f"{PREDS} and status = fp "
                                                   "order by confidence desc")
     expected = _api_ids(site, f"{PREDS} and status = fp order by confidence desc")
+    assert expected != _api_ids(site, f"{PREDS} and status = fp order by iou asc")
+    # Same objects, another order: wait for the new first tile, then compare all.
+    expect(page.locator(".object-tile").first).to_have_attribute("data-object", expected[0])
     expect(page.locator(".object-tile")).to_have_count(len(expected))
     assert [t.get_attribute("data-object") for t in page.locator(".object-tile").all()] == \
         expected

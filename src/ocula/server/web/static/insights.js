@@ -22,6 +22,10 @@ function fmtNum(v) {
   return String(+Number(v).toPrecision(4));
 }
 
+function plural(n, word) {
+  return `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+}
+
 function valueName(v) {
   if (v === null || v === undefined) return "(missing)";
   return typeof v === "string" ? v : JSON.stringify(v);
@@ -185,7 +189,7 @@ export async function drawInsights(root, dataset, scope, onBar) {
   const grid = h("div", { class: "charts" });
   root.replaceChildren(
     h("p", { class: "insights-scope" },
-      h("strong", {}, `${s.items.toLocaleString()} items · ${s.annotations.toLocaleString()} annotations`),
+      h("strong", {}, `${plural(s.items, "item")} · ${plural(s.annotations, "annotation")}`),
       h("span", { class: "muted" }, ` in ${where}. Click a bar to show its items or objects.`)),
     grid);
   // Charts are sized from their container, so they are made once it is in the page.

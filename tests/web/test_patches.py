@@ -149,3 +149,35 @@ def test_ground_truth_tiles_and_html_as_text(page: Any, site: Site) -> None:
     assert tile.get_attribute("title").startswith(EVIL)
     assert page.locator("img[src=x]").count() == 0
     assert not page.js_errors
+
+
+def test_an_object_slice_link_shows_its_objects(page: Any, site: Site) -> None:
+    """The URL other pages link to: an object slice (the run's missed ground truth)."""
+    missed = next(s for s in site.service.list_slices(site.ds) if s["name"] == "missed")
+    page.goto(f"{site.url}/datasets/{site.ds}?target=objects&slice={missed['id']}"
+              f"&run={COMMITTED_RUN}")
+    page.wait_for_selector(".object-tile")
+    n = site.service.query_objects(site.ds, "", slice=missed["id"], page_size=1,
+                                   with_total=True)["total"]
+    assert n > 0
+    assert page.locator("#result-count").inner_text().startswith(f"{n} objects")
+    assert set(page.locator(".object-tile .facts .status").all_inner_texts()) == {"FN"}
+    assert not page.js_errors
+
+
+@pytest.mark.parametrize(("query", "order", "expected"), [
+    ('label = "order by x"', "iou asc", 'label = "order by x" order by iou asc'),
+    ("status = fp order by iou asc", "area desc", "status = fp order by area desc"),
+    ("status = fp ORDER  BY confidence desc limit 5", "", "status = fp limit 5"),
+    ("status = fp limit 5", "iou desc", "status = fp order by iou desc limit 5"),
+    ("order by iou", "", ""),
+])
+def test_sort_rewrites_only_the_order_by(page: Any, site: Site, query: str, order: str,
+                                          expected: str) -> None:
+    page.goto(f"{site.url}/datasets/{site.ds}")
+    page.wait_for_selector(".tile")
+    got = page.evaluate("""async ([q, o]) => {
+        const m = await import("/static/objects.js");
+        return [m.withOrder(q, o), m.orderOf(m.withOrder(q, o))];
+    }""", [query, order])
+    assert got == [expected, order]

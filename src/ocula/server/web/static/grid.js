@@ -183,7 +183,7 @@ async function showInsights(scope, generation) {
     await drawInsights(insightsView, dataset, insightsScope(scope), (bucket) => {
       // A bar's query already holds the scope (slice and query) it was counted in.
       run({ query: bucket.query, target: bucket.target, tab: "" });
-    });
+    }, () => generation === state.generation);
     if (generation === state.generation) insightsView.dataset.ready = "true";
   } catch (err) {
     if (generation !== state.generation || !(err instanceof ApiError)) throw err;

@@ -175,14 +175,16 @@ function runCharts(grid, runs, onBar) {
 }
 
 /** Draw the insights of `scope` ({query, slice, run}) into `root`; `onBar(bucket)` is
- * called with `{query, target, count}` when a bar is clicked. Resolves when drawn. */
-export async function drawInsights(root, dataset, scope, onBar) {
+ * called with `{query, target, count}` when a bar is clicked. Resolves when drawn (or,
+ * when `current()` says a newer view replaced this one meanwhile, without drawing). */
+export async function drawInsights(root, dataset, scope, onBar, current = () => true) {
   for (const c of charts) c.dispose();
   charts = [];
   root.replaceChildren(h("p", { class: "muted" }, "Counting…"));
   const data = await api(`/datasets/${encodeURIComponent(dataset)}/insights`, {
     method: "POST", body: { query: scope.query || null, slice: scope.slice || null },
   });
+  if (!current()) return null;
   const s = data.scope;
   const where = [s.slice ? `slice ${s.slice}` : null, s.query ? `query ${s.query}` : null]
     .filter(Boolean).join(" · ") || "whole dataset";

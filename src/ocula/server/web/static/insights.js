@@ -67,6 +67,8 @@ function barChart(el, { categories, series, horizontal = false, stack = false, o
   chart.setOption({
     backgroundColor: "transparent",
     animation: false,
+    // A generated description of the data for screen readers (set as an attribute).
+    aria: { enabled: true },
     grid: { left: horizontal ? 120 : 44, right: 18,
             top: series.length > 1 ? 28 : horizontal ? 6 : 26,
             bottom: horizontal ? 24 : 40 },

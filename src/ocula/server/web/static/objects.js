@@ -95,7 +95,8 @@ export function objectTile(obj, item, href, px) {
   if (obj.status) facts.push(h("span", { class: `status ${obj.status}` }, obj.status.toUpperCase()));
   if (typeof obj.iou === "number" && obj.status) facts.push(h("span", {}, `IoU ${obj.iou.toFixed(2)}`));
   if (typeof obj.confidence === "number") facts.push(h("span", {}, `conf ${obj.confidence.toFixed(2)}`));
-  const figure = item && boxOf(obj) ? h("div", { class: "figure patch" }, patch(item, obj, px))
+  // Without the image's size (not probed yet) there is no crop to place: say what it is.
+  const figure = item && item.width && item.height && boxOf(obj) ? h("div", { class: "figure patch" }, patch(item, obj, px))
     : h("div", { class: "figure patch empty-patch" }, obj.type || "");
   return h("a", { class: "tile object-tile", href, "data-object": obj.id, "data-item": obj.item_id,
                   title: summary(obj) },

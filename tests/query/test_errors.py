@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from ocula.core.query.parser import parse
+from ocula.core.query.parser import condition_text, parse
 from ocula.core.store import schema as t
 from ocula.errors import QueryError
 from tests.query.conftest import Scene
@@ -36,6 +36,18 @@ def test_syntax_errors_name_the_position(query: str, message: str) -> None:
         parse(query)
     assert str(exc.value).startswith(message)
     assert exc.value.line is not None and exc.value.column is not None
+
+
+@pytest.mark.parametrize(("query", "condition"), [
+    ('label = "order by"', 'label = "order by"'),
+    ('a = 1 order by b desc', "a = 1"),
+    ('a = 1\n  ORDER  by iou', "a = 1"),
+    ("order by iou", ""),
+    ("a = 1 limit 5", "a = 1"),
+    ("a = 1 order by b limit 5", "a = 1"),
+])
+def test_condition_text_drops_the_sort(query: str, condition: str) -> None:
+    assert condition_text(parse(query)) == condition
 
 
 def test_overlong_query_is_refused() -> None:

@@ -20,6 +20,9 @@ def _count(scene: Scene, bucket: dict[str, Any]) -> int:
 @pytest.mark.parametrize(("slice", "query"), [
     (None, None), ("train", None), (None, 'metadata.weather in ["rain", "snow"]'),
     ("train", "count() > 2"),
+    # A scope that sorts: its order by is no part of the bucket queries.
+    (None, 'metadata.weather = "rain" order by metadata.speed desc'),
+    ("train", "order by count() desc"),
 ])
 def test_every_bucket_query_selects_its_bucket(scene: Scene, slice, query) -> None:
     result = scene.service.insights("scene", slice=slice, query=query, fresh=True)

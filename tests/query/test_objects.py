@@ -153,6 +153,22 @@ def test_object_payload(scene: Scene) -> None:
     assert (ann["kind"], ann["status"], ann["iou"], ann["run"]) == ("annotation", "fn", 0.0,
                                                                    "frcnn")
     assert ann["label"] == "pedestrian" and ann["reference_id"] == "img0"
+    assert obj["match"] is None and ann["match"] is None  # an FP and an FN: no partner
+
+
+def test_matched_objects_name_their_partner(scene: Scene) -> None:
+    """A TP carries the box it matched (a patch draws both); the partner's partner is
+    the object itself."""
+    (gt,) = scene.objects('annotation_id = "c1" and run = "frcnn"')
+    assert gt["status"] == "tp"
+    partner = gt["match"]
+    assert partner["kind"] == "prediction" and partner["label"] == "car"
+    assert partner["geometry"] == {"x": 50, "y": 50, "width": 40, "height": 20}
+    preds = scene.objects('type = prediction and run = "frcnn" and status = tp and '
+                          'item(reference_id = "img1")')
+    assert [p["id"] for p in preds] == [partner["id"]]
+    assert preds[0]["match"] == {"id": gt["id"], "kind": "annotation", "label": "car",
+                                 "geometry": gt["geometry"]}
 
 
 def test_objects_within_slice(scene: Scene) -> None:

@@ -284,3 +284,17 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
         return QueryError(f"expected {_describe(expected)}{after}, found {what}",
                           line=line, column=col)
     return QueryError(str(exc))
+
+
+def condition_text(query: ast.Query) -> str:
+    """The condition of a parsed query as written, without its ``order by``/``limit``
+    tail: the part that can be nested in ``item(...)`` or combined with ``and``."""
+    text = query.text
+    if query.order is not None:
+        line, column = query.order.pos.line, query.order.pos.column
+        lines = text.split("\n")
+        offset = sum(len(s) + 1 for s in lines[:line - 1]) + column - 1
+        text = text[:offset]
+    elif query.limit is not None:
+        text = text[:text.lower().rfind("limit")]
+    return text.strip()

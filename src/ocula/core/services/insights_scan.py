@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
 )
 
+from ocula.core.query.parser import condition_text
 from ocula.core.query.plan import plan_items
 from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase
@@ -81,6 +82,9 @@ class ScanInsights:
                           slice_pk=slice_row.pk if slice_row else None)
         if plan.query.limit is not None:
             raise QueryError("an insights scope cannot have a limit")
+        # A bucket's query nests the scope's condition: its order by (which sorts, and
+        # cannot stand inside item(...) or before "and") is no part of it.
+        self.condition = condition_text(plan.query)
         self.item_where = plan.where
         self.scope_items = select(t.items.c.pk).where(*plan.where)
         self.runs = conn.execute(select(t.model_runs.c.pk, t.model_runs.c.name,
@@ -94,8 +98,9 @@ class ScanInsights:
         parts = []
         if self.slice_row is not None:
             parts.append(f"in_slice({quote(self.slice_row.name)})")
-        if self.query and self.query.strip():
-            parts.append(f"({self.query})" if target == "items" else f"item({self.query})")
+        if self.condition:
+            parts.append(f"({self.condition})" if target == "items"
+                         else f"item({self.condition})")
         if condition:
             parts.append(condition)
         return {"query": " and ".join(parts), "target": target}

@@ -86,7 +86,8 @@ class QueryService(ServiceBase):
         Each object is its annotation JSON plus ``kind`` ("annotation"/"prediction"),
         ``reference_id`` and ``item_id`` of its item, ``run`` (the prediction's run, or
         the run an annotation's status refers to), ``status`` and ``iou`` (None where
-        there is no match result).
+        there is no match result) and ``match`` (a matched object's partner: its id,
+        kind, label and geometry; None where there is none).
         """
         with self.db.read() as conn:
             _, plan = self._objects_plan(conn, dataset, query, slice)
@@ -121,12 +122,14 @@ class QueryService(ServiceBase):
     def _object_payloads(self, conn: Connection, keys: list[tuple[str, int]],
                          context: dict[str, Any]) -> list[dict[str, Any]]:
         found: dict[tuple[str, int], dict[str, Any]] = {}
+        partners: dict[tuple[str, int], tuple[str, int | None]] = {}
         ann_pks = [pk for kind, pk in keys if kind == "annotation"]
         pred_pks = [pk for kind, pk in keys if kind == "prediction"]
         a, ma = t.annotations, t.match_annotations
         for part in chunks(ann_pks):
             q = (select(a, t.items.c.reference_id.label("ref"), t.items.c.id.label("item"),
-                        ma.c.status.label("m_status"), ma.c.iou.label("m_iou"))
+                        ma.c.status.label("m_status"), ma.c.iou.label("m_iou"),
+                        ma.c.prediction_pk.label("partner"))
                  .join(t.items, t.items.c.pk == a.c.item_pk)
                  .outerjoin(ma, and_(ma.c.annotation_pk == a.c.pk,
                                      ma.c.run_pk == context.get("pk", -1)))
@@ -136,11 +139,12 @@ class QueryService(ServiceBase):
                 body.update(kind="annotation", item_id=r.item, run=context.get("name"),
                             status=r.m_status, iou=r.m_iou)
                 found[("annotation", r.pk)] = body
+                partners[("annotation", r.pk)] = ("prediction", r.partner)
         p, mp = t.predictions, t.match_predictions
         for part in chunks(pred_pks):
             q = (select(p, t.items.c.reference_id.label("ref"), t.items.c.id.label("item"),
                         t.model_runs.c.name.label("run_name"), mp.c.status.label("m_status"),
-                        mp.c.iou.label("m_iou"))
+                        mp.c.iou.label("m_iou"), mp.c.annotation_pk.label("partner"))
                  .join(t.items, t.items.c.pk == p.c.item_pk)
                  .join(t.model_runs, t.model_runs.c.pk == p.c.run_pk)
                  .outerjoin(mp, mp.c.prediction_pk == p.c.pk)
@@ -150,7 +154,32 @@ class QueryService(ServiceBase):
                 body.update(kind="prediction", item_id=r.item, run=r.run_name,
                             status=r.m_status, iou=r.m_iou)
                 found[("prediction", r.pk)] = body
+                partners[("prediction", r.pk)] = ("annotation", r.partner)
+        self._attach_partners(conn, found, partners)
         return [found[k] for k in keys if k in found]
+
+    def _attach_partners(self, conn: Connection, found: dict[tuple[str, int], dict[str, Any]],
+                         partners: dict[tuple[str, int], tuple[str, int | None]]) -> None:
+        """Give each matched object ``match``: the object it matched (a TP's partner:
+        id, kind, label and geometry), so a patch can draw both boxes; None otherwise."""
+        wanted: dict[str, set[int]] = {"annotation": set(), "prediction": set()}
+        for kind, pk in partners.values():
+            if pk is not None:
+                wanted[kind].add(pk)
+        rows: dict[tuple[str, int], dict[str, Any]] = {}
+        for kind, table in (("annotation", t.annotations), ("prediction", t.predictions)):
+            for part in chunks(sorted(wanted[kind])):
+                for r in conn.execute(select(table.c.pk, table.c.id, table.c.label,
+                                             table.c.type, table.c.x, table.c.y,
+                                             table.c.width, table.c.height, table.c.geometry)
+                                      .where(table.c.pk.in_(part))):
+                    geometry = ({"x": r.x, "y": r.y, "width": r.width, "height": r.height}
+                                if r.type == "box" else r.geometry or {})
+                    rows[(kind, r.pk)] = {"id": r.id, "kind": kind, "label": r.label,
+                                          "geometry": geometry}
+        for key, body in found.items():
+            kind, pk = partners.get(key, ("", None))
+            body["match"] = rows.get((kind, pk)) if pk is not None else None
 
     # --- slices from queries --------------------------------------------------------
 

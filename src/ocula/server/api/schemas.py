@@ -292,6 +292,8 @@ class QueriedObject(LabelObject):
     run: str | None = None
     status: str | None = None
     iou: float | None = None
+    match: Json | None = Field(default=None, description="the matched partner of a TP: "
+                               "id, kind, label, geometry")
 
 
 class SliceContents(Open):

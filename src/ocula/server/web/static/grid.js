@@ -1,12 +1,16 @@
 // The dataset page: query bar, result count, and a grid of thumbnails with their boxes,
 // loading the next keyset page as the end of the grid scrolls into view. The sidebar
 // scopes the grid to a slice and overlays one run's predictions, coloured by match. The
-// query, slice and run live in the URL (scope.js), so a reload or a shared link shows
-// the same view.
+// toolbar reads the query as an item query (a tile per image) or an object query (a
+// tile per object, objects.js), and the Insights tab charts the scope (insights.js); a
+// bar's click shows its rows here. The query, slice, run, target and tab live in the URL
+// (scope.js), so a reload or a shared link shows the same view.
 import { api, ApiError, quoted } from "./api.js";
 import { h, labelColor } from "./dom.js";
+import { drawInsights, resizeCharts } from "./insights.js";
+import { fetchObjects, itemsOf, objectTile, orderOf, withOrder } from "./objects.js";
 import { figure } from "./overlay.js";
-import { fetchPage, overlaysOf, saveRecord } from "./results.js";
+import { fetchPage, overlaysOf, PAGE_SIZE, saveRecord } from "./results.js";
 import { chosenRun, drawLegend, readScope, scopeSearch } from "./scope.js";
 
 const root = document.getElementById("dataset");
@@ -19,13 +23,26 @@ const sentinel = document.getElementById("sentinel");
 const slider = document.getElementById("tile-size");
 const runSelect = document.getElementById("run");
 const legend = document.getElementById("legend");
+const sortSelect = document.getElementById("sort");
+const gridView = document.getElementById("grid-view");
+const insightsView = document.getElementById("insights");
 
 let state = { scope: readScope(), run: null, record: null, loading: false, shown: 0,
               generation: 0 };
 
 function itemHref(item) {
   return `/datasets/${encodeURIComponent(dataset)}/items/${encodeURIComponent(item.id)}` +
-    scopeSearch(state.scope);
+    scopeSearch({ ...state.scope, tab: "" });
+}
+
+/** An object's item page, with the object's box named (?box=) to be highlighted; a
+ * prediction opens with its own run drawn. */
+function objectHref(obj) {
+  const params = new URLSearchParams(scopeSearch({
+    ...state.scope, tab: "", run: obj.kind === "prediction" ? obj.run : state.scope.run }));
+  params.set("box", obj.id);
+  return `/datasets/${encodeURIComponent(dataset)}/items/${encodeURIComponent(obj.item_id)}` +
+    `?${params}`;
 }
 
 function showError(query, err) {
@@ -61,7 +78,9 @@ function tile(item, annotations) {
 
 function updateCount() {
   const total = state.record.total;
-  const word = total === 1 ? "result" : "results";
+  const objects = state.scope.target === "objects";
+  const word = objects ? (total === 1 ? "object" : "objects")
+    : (total === 1 ? "result" : "results");
   countEl.textContent = total === null ? `${state.shown} shown`
     : `${total.toLocaleString()} ${word}` +
       (state.shown < total ? ` · ${state.shown.toLocaleString()} shown` : "");
@@ -75,17 +94,27 @@ async function loadMore() {
   try {
     const first = rec.next === undefined;
     const cursor = first ? null : rec.next;
-    const page = await fetchPage(dataset, state.scope, cursor, first);
-    const boxes = await overlaysOf(dataset, page.items, state.run);
+    const objects = state.scope.target === "objects";
+    const page = objects ? await fetchObjects(dataset, state.scope, cursor, first, PAGE_SIZE)
+      : await fetchPage(dataset, state.scope, cursor, first);
+    const rows = objects ? page.objects : page.items;
+    const extra = objects ? await itemsOf(dataset, rows)
+      : await overlaysOf(dataset, rows, state.run);
     if (generation !== state.generation) return;  // a newer query replaced this one
     if (first) rec.total = page.total ?? null;
-    rec.pages.push({ cursor, ids: page.items.map((it) => it.id) });
+    rec.pages.push({ cursor, ids: rows.map((it) => it.id) });
     rec.next = page.next_cursor ?? null;
-    saveRecord(dataset, state.scope, rec);
-    grid.append(...page.items.map((it) => tile(it, boxes.get(it.id) || [])));
-    state.shown += page.items.length;
+    // The item page steps through item results only.
+    if (!objects) saveRecord(dataset, state.scope, rec);
+    const px = Number(slider.value);
+    grid.append(...rows.map((r) => objects
+      ? objectTile(r, extra.get(r.item_id), objectHref(r), px)
+      : tile(r, extra.get(r.id) || [])));
+    state.shown += rows.length;
     updateCount();
-    if (!state.shown) grid.append(h("p", { class: "empty" }, "No items match."));
+    if (!state.shown) {
+      grid.append(h("p", { class: "empty" }, objects ? "No objects match." : "No items match."));
+    }
   } catch (err) {
     if (generation !== state.generation) return;
     rec.next = null;  // stop here rather than retry on every scroll
@@ -112,17 +141,72 @@ function showChoices(scope) {
   return run;
 }
 
-/** Check the scope's query, show its reading or its error, and start its results.
- * `changes` are merged into the current scope ({query, slice, run}). */
+/** Show the toolbar's choices for `scope`: tab, Items | Objects, and the sort. */
+function showToolbar(scope) {
+  const insights = scope.tab === "insights";
+  for (const tab of document.querySelectorAll("[data-tab]")) {
+    tab.setAttribute("aria-selected", String((tab.dataset.tab === "insights") === insights));
+  }
+  for (const button of document.querySelectorAll("[data-target]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.target === scope.target));
+  }
+  gridView.hidden = insights;
+  insightsView.hidden = !insights;
+  sortSelect.parentElement.hidden = scope.target !== "objects";
+  const order = orderOf(scope.query);
+  const known = [...sortSelect.options].some((o) => o.value === order && !o.dataset.custom);
+  const custom = sortSelect.querySelector("[data-custom]");
+  custom.hidden = known;
+  custom.textContent = known ? "" : `order by ${order}`;
+  sortSelect.value = known ? order : "custom";
+}
+
+/** The scope's query read the other way: an item query's objects (`item(...)`) or the
+ * items that have an object matching an object query (`has(...)`); the sort is dropped,
+ * as the other kind may not have its field. */
+function switchedQuery(query, target) {
+  const condition = withOrder(query, "");
+  if (!condition) return "";
+  return target === "objects" ? `item(${condition})` : `has(${condition})`;
+}
+
+/** An item query for the scope's insights: an object query counts its objects' items. */
+function insightsScope(scope) {
+  if (scope.target !== "objects" || !scope.query) return scope;
+  const condition = withOrder(scope.query, "");
+  return { ...scope, query: condition ? `has(${condition})` : "" };
+}
+
+async function showInsights(scope, generation) {
+  countEl.textContent = "";
+  try {
+    await drawInsights(insightsView, dataset, insightsScope(scope), (bucket) => {
+      // A bar's query already holds the scope (slice and query) it was counted in.
+      run({ query: bucket.query, target: bucket.target, tab: "" });
+    }, () => generation === state.generation);
+    if (generation === state.generation) insightsView.dataset.ready = "true";
+  } catch (err) {
+    if (generation !== state.generation || !(err instanceof ApiError)) throw err;
+    insightsView.replaceChildren();
+    showError(scope.query, err);
+  }
+}
+
+/** Check the scope's query, show its reading or its error, and start its results (or
+ * its insights). `changes` are merged into the current scope ({query, slice, run,
+ * target, tab}). */
 async function run(changes, { push = true } = {}) {
   const scope = { ...state.scope, ...changes };
   const query = scope.query = scope.query.trim();
   input.value = query;
-  let description = "All items, in the order they were added.";
+  const target = scope.target === "objects" ? "objects" : "items";
+  let description = target === "objects"
+    ? "All ground-truth annotations, in the order they were added."
+    : "All items, in the order they were added.";
   if (query) {
     try {
       description = (await api(`/datasets/${encodeURIComponent(dataset)}/query/describe`,
-                               { method: "POST", body: { query } })).description;
+                               { method: "POST", body: { query, target } })).description;
     } catch (err) {
       if (err instanceof ApiError) { showError(query, err); return; }
       throw err;
@@ -136,7 +220,13 @@ async function run(changes, { push = true } = {}) {
   }
   state = { scope, run: runChoice, record: { pages: [], next: undefined, total: null },
             loading: false, shown: 0, generation: state.generation + 1 };
+  showToolbar(scope);
   grid.replaceChildren();
+  delete insightsView.dataset.ready;
+  if (scope.tab === "insights") {
+    await showInsights(scope, state.generation);
+    return;
+  }
   countEl.textContent = "Loading…";
   await loadMore();
 }
@@ -158,9 +248,25 @@ input.addEventListener("keydown", (e) => {
 });
 document.getElementById("clear-query").addEventListener("click", () => run({ query: "" }));
 for (const button of document.querySelectorAll(".label-filter")) {
-  button.addEventListener("click",
-    () => run({ query: `has(label = ${quoted(button.dataset.label)})` }));
+  button.addEventListener("click", () => {
+    const label = `label = ${quoted(button.dataset.label)}`;
+    run({ query: state.scope.target === "objects" ? label : `has(${label})`, tab: "" });
+  });
 }
+for (const tab of document.querySelectorAll("[data-tab]")) {
+  tab.addEventListener("click", () => run({ tab: tab.dataset.tab }));
+}
+for (const button of document.querySelectorAll("[data-target]")) {
+  button.addEventListener("click", () => {
+    const target = button.dataset.target;
+    if (target === state.scope.target) return;
+    run({ target, query: switchedQuery(state.scope.query, target) });
+  });
+}
+sortSelect.addEventListener("change", () => {
+  if (sortSelect.value !== "custom") run({ query: withOrder(state.scope.query, sortSelect.value) });
+});
+window.addEventListener("resize", resizeCharts);
 for (const button of document.querySelectorAll(".slice-filter")) {
   button.addEventListener("click", () => run({ slice: button.dataset.slice }));
 }

@@ -156,6 +156,16 @@ function draw() {
                     `Ground truth is coloured by its match in ${judges[0].name}; ` +
                     "hover a box for the others."));
   }
+  markPicked();
+}
+
+// ?box=<annotation or prediction id>: the box a link (an objects-view tile) points at.
+function markPicked() {
+  const picked = new URLSearchParams(location.search).get("box");
+  if (!picked) return;
+  for (const el of document.querySelectorAll(`[data-annotation="${CSS.escape(picked)}"]`)) {
+    el.classList.add("picked");
+  }
 }
 
 function rememberLayers() {
@@ -340,7 +350,8 @@ async function main() {
   draw();
   document.getElementById("metadata").textContent =
     Object.keys(res.item.metadata || {}).length ? JSON.stringify(res.item.metadata, null, 2) : "—";
-  ui.nav = await neighbours();
+  // ← / → step through item results; an object query's results are objects.
+  ui.nav = scope.target === "objects" ? null : await neighbours();
   setLinks();
   if (ui.nav) {
     const { position, total } = ui.nav;

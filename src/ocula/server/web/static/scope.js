@@ -1,12 +1,16 @@
 // What a view shows, kept in the URL so a reload or a shared link shows the same view:
-// the query (?q=), the slice that scopes it (?slice=, a slice id) and the run whose
-// predictions are drawn (?run=, a run name). The grid and the item page share it.
+// the query (?q=), the slice that scopes it (?slice=, a slice id), the run whose
+// predictions are drawn (?run=, a run name), whether the query is read as an item or an
+// object query (?target=objects: one tile per object) and the open tab (?tab=insights).
+// The grid and the item page share it.
 import { h } from "./dom.js";
 
-/** The scope named by a URL's search string: {query, slice, run}. */
+/** The scope named by a URL's search string: {query, slice, run, target, tab}. */
 export function readScope(search = location.search) {
   const p = new URLSearchParams(search);
-  return { query: p.get("q") || "", slice: p.get("slice") || "", run: p.get("run") || "" };
+  return { query: p.get("q") || "", slice: p.get("slice") || "", run: p.get("run") || "",
+           target: p.get("target") === "objects" ? "objects" : "items",
+           tab: p.get("tab") === "insights" ? "insights" : "" };
 }
 
 /** The search string (with its "?", or "") that names `scope`. */
@@ -15,6 +19,8 @@ export function scopeSearch(scope) {
   if (scope.query) p.set("q", scope.query);
   if (scope.slice) p.set("slice", scope.slice);
   if (scope.run) p.set("run", scope.run);
+  if (scope.target === "objects") p.set("target", "objects");
+  if (scope.tab === "insights") p.set("tab", "insights");
   const text = p.toString();
   return text ? `?${text}` : "";
 }

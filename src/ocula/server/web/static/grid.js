@@ -2,12 +2,19 @@
 // loading the next keyset page as the end of the grid scrolls into view. The sidebar
 // scopes the grid to a slice and overlays one run's predictions, coloured by match. The
 // query, slice and run live in the URL (scope.js), so a reload or a shared link shows
-// the same view.
+// the same view. Results can be selected and put into slices (selection.js); the
+// sidebar's metadata facets narrow the query (facets.js); recent queries are a dropdown
+// of the query bar (history.js).
 import { api, ApiError, quoted } from "./api.js";
 import { h, labelColor } from "./dom.js";
+import { drawFacets } from "./facets.js";
+import { historyMenu, rememberQuery } from "./history.js";
 import { figure } from "./overlay.js";
+import { andCondition } from "./querytext.js";
 import { fetchPage, overlaysOf, saveRecord } from "./results.js";
 import { chosenRun, drawLegend, readScope, scopeSearch } from "./scope.js";
+import { Selection, fillSliceChooser } from "./selection.js";
+import { drawSlices, fetchSlices } from "./slices.js";
 
 const root = document.getElementById("dataset");
 const dataset = root.dataset.dataset;
@@ -19,6 +26,11 @@ const sentinel = document.getElementById("sentinel");
 const slider = document.getElementById("tile-size");
 const runSelect = document.getElementById("run");
 const legend = document.getElementById("legend");
+const sliceList = document.getElementById("slices");
+const facets = document.getElementById("facets");
+const facetNote = document.getElementById("facets-note");
+const message = document.getElementById("action-message");
+const itemCount = Number(root.dataset.items);
 
 let state = { scope: readScope(), run: null, record: null, loading: false, shown: 0,
               generation: 0 };
@@ -54,9 +66,13 @@ function tile(item, annotations) {
   const size = Number(slider.value) > 224 ? 512 : 256;
   const src = `/api/v1/items/${encodeURIComponent(item.id)}/thumbnail?size=${size}`;
   const fig = figure(item, src, annotations, { alt: item.reference_id });
-  return h("a", { class: "tile", href: itemHref(item), "data-item": item.id,
-                  title: item.reference_id },
-           fig, h("span", { class: "caption" }, item.reference_id));
+  return h("div", { class: "tile", "data-item": item.id, "data-ref": item.reference_id,
+                    title: item.reference_id },
+           h("a", { class: "tile-link", href: itemHref(item) },
+             fig, h("span", { class: "caption" }, item.reference_id)),
+           h("button", { type: "button", class: "tile-check", role: "checkbox",
+                         "aria-checked": "false", "aria-label": `Select ${item.reference_id}`,
+                         title: "Select (shift-click: a range; ctrl/cmd-click a tile: toggle)" }));
 }
 
 function updateCount() {
@@ -82,9 +98,12 @@ async function loadMore() {
     rec.pages.push({ cursor, ids: page.items.map((it) => it.id) });
     rec.next = page.next_cursor ?? null;
     saveRecord(dataset, state.scope, rec);
-    grid.append(...page.items.map((it) => tile(it, boxes.get(it.id) || [])));
+    const tiles = page.items.map((it) => tile(it, boxes.get(it.id) || []));
+    grid.append(...tiles);
     state.shown += page.items.length;
     updateCount();
+    selection.refresh(first ? undefined : tiles);
+    if (first) showFacets(state.scope, rec.total, generation);
     if (!state.shown) grid.append(h("p", { class: "empty" }, "No items match."));
   } catch (err) {
     if (generation !== state.generation) return;
@@ -131,6 +150,11 @@ async function run(changes, { push = true } = {}) {
   const runChoice = showChoices(scope);
   showDescription(description, scope);
   if (!runChoice) scope.run = "";
+  rememberQuery(dataset, query);
+  if (scope.query !== state.scope.query || scope.slice !== state.scope.slice) {
+    selection.clear();  // a selection is of one result
+    say("");
+  }
   if (push && scopeSearch(scope) !== location.search) {
     history.pushState(scope, "", location.pathname + scopeSearch(scope));
   }
@@ -140,6 +164,41 @@ async function run(changes, { push = true } = {}) {
   countEl.textContent = "Loading…";
   await loadMore();
 }
+
+/** The metadata facets of `scope`, unless a newer view has replaced it by then. */
+async function showFacets(scope, total, generation) {
+  try {
+    await drawFacets(facets, facetNote, dataset, scope, total, (condition) => {
+      run({ query: andCondition(state.scope.query, condition) });
+    });
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (generation === state.generation) facetNote.textContent = `unavailable: ${err.message}`;
+  }
+}
+
+/** The slice list and the "Add to slice" chooser, from the API. */
+async function refreshSlices() {
+  const slices = await fetchSlices(dataset);
+  drawSlices(sliceList, slices, itemCount, state.scope.slice);
+  fillSliceChooser(document.getElementById("add-slice"), slices, state.scope.slice);
+  document.getElementById("slice-count").textContent = String(slices.length);
+}
+
+function say(text) {
+  message.textContent = text;
+  message.hidden = !text;
+}
+
+const selection = new Selection({
+  dataset, grid, bar: document.getElementById("selection-bar"),
+  view: () => ({ scope: state.scope, total: state.record ? state.record.total : null }),
+  changed: async ({ message: text, rerun }) => {
+    say(text);
+    await refreshSlices();
+    if (rerun) await run({}, { push: false });
+  },
+});
 
 function setTileSize(px) {
   document.documentElement.style.setProperty("--tile", `${px}px`);
@@ -161,14 +220,17 @@ for (const button of document.querySelectorAll(".label-filter")) {
   button.addEventListener("click",
     () => run({ query: `has(label = ${quoted(button.dataset.label)})` }));
 }
-for (const button of document.querySelectorAll(".slice-filter")) {
-  button.addEventListener("click", () => run({ slice: button.dataset.slice }));
-}
+sliceList.addEventListener("click", (e) => {
+  const button = e.target.closest(".slice-filter");
+  if (button) run({ slice: button.dataset.slice });
+});
 runSelect.addEventListener("change", () => run({ run: runSelect.value }));
 for (const swatch of document.querySelectorAll(".swatch")) {
   swatch.style.background = labelColor(swatch.dataset.label);
 }
 slider.addEventListener("input", () => setTileSize(slider.value));
+historyMenu({ dataset, input, toggle: document.getElementById("history-toggle"),
+              list: document.getElementById("history"), choose: (query) => run({ query }) });
 window.addEventListener("popstate", () => run(readScope(), { push: false }));
 new IntersectionObserver((entries) => {
   if (entries.some((e) => e.isIntersecting)) loadMore();
@@ -180,3 +242,4 @@ try {
 } catch { /* off */ }
 setTileSize(slider.value);
 run(readScope(), { push: false });
+refreshSlices();

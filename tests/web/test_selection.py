@@ -63,6 +63,8 @@ def test_click_and_shift_click_make_a_slice(page: Any, site: Site) -> None:
         "ts => ts.map(t => t.dataset.ref)") == ["img_002", "img_003", "img_004"]
     expect(_tile(page, "img_003").locator(".tile-check")).to_have_attribute(
         "aria-checked", "true")
+    page.evaluate("() => window.scrollTo(0, 0)")  # clicks scrolled the tiles into view
+    _tile(page, "img_006").hover()
     shoot(page, "grid-selection")
 
     _new_slice(page, "three picked")
@@ -82,6 +84,7 @@ def test_click_and_shift_click_make_a_slice(page: Any, site: Site) -> None:
     _tile(page, "img_010").locator(".tile-check").click()
     _new_slice(page, "three picked")
     expect(page.locator("#selection-error")).to_contain_text("already has a slice named")
+    shoot(page, "grid-selection-error")
     expect(page.locator("#selection-count")).to_have_text("1 selected")
     assert _slice(site, "three picked")["length"] == 3
     # A plain click on an image still opens the item.
@@ -97,6 +100,7 @@ def test_select_all_results_sends_the_query_not_ids(page: Any, site: Site) -> No
     page.locator("#select-all").click()
     expect(page.locator("#selection-count")).to_have_text(f"All {total} results selected")
     expect(page.locator(".tile.selected")).to_have_count(total)
+    shoot(page, "grid-select-all")
     page.locator("#sel-new").click()
     page.fill("#new-slice-name", "all cars")
     with page.expect_request(lambda r: r.method == "POST" and "/slices" in r.url) as sent:

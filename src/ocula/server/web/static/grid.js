@@ -168,8 +168,10 @@ async function run(changes, { push = true } = {}) {
 /** The metadata facets of `scope`, unless a newer view has replaced it by then. */
 async function showFacets(scope, total, generation) {
   try {
-    await drawFacets(facets, facetNote, dataset, scope, total, (condition) => {
-      run({ query: andCondition(state.scope.query, condition) });
+    await drawFacets({
+      el: facets, note: facetNote, dataset, size: itemCount, scope, total,
+      pick: (condition) => run({ query: andCondition(state.scope.query, condition) }),
+      current: () => generation === state.generation,
     });
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
@@ -242,4 +244,6 @@ try {
 } catch { /* off */ }
 setTileSize(slider.value);
 run(readScope(), { push: false });
-refreshSlices();
+// The server drew the list; this fills the "Add to slice" chooser (and, should it fail,
+// the list as drawn still works).
+refreshSlices().catch((err) => { if (!(err instanceof ApiError)) throw err; });

@@ -139,8 +139,11 @@ def test_add_to_a_slice(page: Any, site: Site) -> None:
     expect(page.locator("#action-message")).to_contain_text("Added 4 items")
     assert _refs(site, target["id"]) == ["img_000", "img_001", "img_004", "img_008",
                                          "img_012", "img_016", "img_039"]
-    # The slice in scope is not offered as a target.
+    # The slice in scope is not offered as a target; once another is, it is.
     assert "val split" not in page.locator("#add-slice option").all_inner_texts()
+    page.locator(".slice-filter").filter(has_text="portrait").click()
+    expect(page.locator("#add-slice option").filter(has_text="val split")).to_have_count(1)
+    expect(page.locator("#add-slice option").filter(has_text="portrait")).to_have_count(0)
     assert not page.js_errors
 
 

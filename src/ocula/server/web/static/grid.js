@@ -31,6 +31,7 @@ const facets = document.getElementById("facets");
 const facetNote = document.getElementById("facets-note");
 const message = document.getElementById("action-message");
 const itemCount = Number(root.dataset.items);
+const addSlice = document.getElementById("add-slice");
 
 let state = { scope: readScope(), run: null, record: null, loading: false, shown: 0,
               generation: 0 };
@@ -154,6 +155,7 @@ async function run(changes, { push = true } = {}) {
   if (scope.query !== state.scope.query || scope.slice !== state.scope.slice) {
     selection.clear();  // a selection is of one result
     say("");
+    fillSliceChooser(addSlice, knownSlices, scope.slice);  // never the slice in view
   }
   if (push && scopeSearch(scope) !== location.search) {
     history.pushState(scope, "", location.pathname + scopeSearch(scope));
@@ -179,12 +181,14 @@ async function showFacets(scope, total, generation) {
   }
 }
 
+let knownSlices = [];  // as last read from the API
+
 /** The slice list and the "Add to slice" chooser, from the API. */
 async function refreshSlices() {
-  const slices = await fetchSlices(dataset);
-  drawSlices(sliceList, slices, itemCount, state.scope.slice);
-  fillSliceChooser(document.getElementById("add-slice"), slices, state.scope.slice);
-  document.getElementById("slice-count").textContent = String(slices.length);
+  knownSlices = await fetchSlices(dataset);
+  drawSlices(sliceList, knownSlices, itemCount, state.scope.slice);
+  fillSliceChooser(addSlice, knownSlices, state.scope.slice);
+  document.getElementById("slice-count").textContent = String(knownSlices.length);
 }
 
 function say(text) {

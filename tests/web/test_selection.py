@@ -118,6 +118,9 @@ def test_select_all_results_sends_the_query_not_ids(page: Any, site: Site) -> No
     page.locator("#select-all").click()
     _tile(page, "img_000").locator(".tile-check").click()
     expect(page.locator("#selection-count")).to_have_text(f"{total - 1} selected")
+    page.keyboard.press("Escape")  # clears the selection
+    expect(page.locator("#selection-bar")).to_be_hidden()
+    expect(page.locator(".tile.selected")).to_have_count(0)
 
 
 def test_add_to_a_slice(page: Any, site: Site) -> None:

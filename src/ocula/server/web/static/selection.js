@@ -30,6 +30,11 @@ export class Selection {
     });
     this.el("sel-add").addEventListener("click", () => this.addTo(this.el("add-slice").value));
     this.el("sel-remove").addEventListener("click", () => this.removeFromScope());
+    document.addEventListener("keydown", (e) => {
+      // Escape clears the selection, unless it is meant for a field or a menu.
+      if (e.key !== "Escape" || !this.count || e.target.closest("input, textarea, select, .history")) return;
+      this.clear();
+    });
   }
 
   get count() {
@@ -139,15 +144,24 @@ export class Selection {
       : { refs: [...this.picked.values()] };
   }
 
-  async write(call, message, { rerun = false, keep = false } = {}) {
+  /** One write at a time: the bar's controls are off until it is answered (a slice of
+   * a million results takes seconds, and a second click would send it again). */
+  async write(call, message, { rerun = false } = {}) {
     this.showError("");
+    const controls = [...this.bar.querySelectorAll("button, input, select")];
+    const wasOff = controls.map((c) => c.disabled);
+    controls.forEach((c) => { c.disabled = true; });
+    this.bar.setAttribute("aria-busy", "true");
     try {
       const answer = await call();
-      if (!keep) this.clear();
+      this.clear();
       await this.changed({ message: message(answer), rerun });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       this.showError(err.message);
+    } finally {
+      controls.forEach((c, i) => { c.disabled = wasOff[i]; });
+      this.bar.removeAttribute("aria-busy");
     }
   }
 

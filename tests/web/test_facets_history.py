@@ -138,3 +138,41 @@ def test_history_runs_a_recent_query_again(page: Any, site: Site) -> None:
     expect(page.locator("#query")).to_have_value(cars)
     expect(page.locator(".tile")).to_have_count(N_ITEMS // 2)
     assert not page.js_errors
+
+
+# (query in the bar, condition) -> the query a facet click runs.
+NARROWED = [
+    ("", 'metadata.split = "val"', 'metadata.split = "val"'),
+    ('has(label = "car")', "metadata.index = 3", 'has(label = "car") and metadata.index = 3'),
+    ("a = 1 OR b = 2 LIMIT 5", "c = 3", "(a = 1 OR b = 2) and c = 3 LIMIT 5"),
+    ("(a = 1 or b = 2) order  by metadata.index", "c = 3",
+     "(a = 1 or b = 2) and c = 3 order  by metadata.index"),
+    ('metadata.t = "a \\" or b" and metadata.limit = 2', "c = 3",
+     'metadata.t = "a \\" or b" and metadata.limit = 2 and c = 3'),
+    ("not metadata.order = 1", "c = 3", "not metadata.order = 1 and c = 3"),
+    ("x = 1 and c = 3", "c = 3", "x = 1 and c = 3"),  # already there
+    ("order by metadata.index desc", "c = 3", "c = 3 order by metadata.index desc"),
+]
+
+
+def test_facet_conditions_are_query_text(page: Any, site: Site) -> None:
+    """The page's own query-text helpers (static/querytext.js), run in the browser; every
+    condition they write for a metadata value parses on the server."""
+    page.goto(f"{site.url}/datasets/{site.ds}")
+    page.wait_for_selector(".tile")
+    helpers = "() => import('/static/querytext.js')"
+    got = page.evaluate(f"""async (cases) => {{
+        const q = await ({helpers})();
+        return cases.map(([query, condition]) => q.andCondition(query, condition));
+    }}""", [[a, b] for a, b, _ in NARROWED])
+    assert got == [want for _, _, want in NARROWED]
+    fields = page.evaluate(f"""async () => {{
+        const q = await ({helpers})();
+        return [["split", "val"], ["odd key", 'say "hi"\\n'], ["limit", 3], ["or", true],
+                ["x-y_1", null], ["{EVIL}", -0.5]].map(([k, v]) =>
+            `${{q.metadataField(k)}} = ${{q.literal(v)}}`);
+    }}""")
+    assert fields[:3] == ['metadata.split = "val"', 'metadata."odd key" = "say \\"hi\\"\\n"',
+                          'metadata."limit" = 3']
+    for condition in fields:
+        assert site.service.describe_query(site.ds, condition)["valid"], condition

@@ -271,3 +271,47 @@ def test_a_bad_query_raises_at_the_call_not_at_the_first_next(any_client: Client
         i.reference_id for i in scene.query_items(rain)]
     assert len(list(scene.query_items(rain, page_size=1))) > 1
     assert len(list(scene.query_objects("type = annotation", page_size=2, raw=True))) > 2
+
+
+def test_slices_grow_and_shrink_by_query(any_client: Client, scene: Dataset) -> None:
+    """What the web app's "select all results" does: a query's matches, within a slice
+    or not, go into a slice or out of one in the database, never as a list of ids."""
+    be = any_client._backend
+    rain = scene.create_slice("rain", query='metadata.weather = "rain"')
+    # A snapshot of a query within a slice: rainy items that have a car.
+    wet_cars = scene.create_slice("wet cars", query='has(label = "car")', slice="rain")
+    assert sorted(wet_cars.reference_ids) == ["img 2", "img 5"]
+    assert wet_cars.info()["query"] == 'has(label = "car")'
+    picked = scene.create_slice("picked", ["img 6"])
+    # Adding what is already there adds nothing; the count is of new members only.
+    assert picked.append_query('has(label = "car")', within=rain.id) == {
+        "slice_id": picked.id, "added": 2}
+    assert picked.append_query('has(label = "car")', within="rain")["added"] == 0
+    assert sorted(picked.reference_ids) == ["img 2", "img 5", "img 6"]
+    assert picked.append_query("metadata.i >= 0 order by metadata.i desc limit 2") == {
+        "slice_id": picked.id, "added": 0}  # img 6 and img 5: both there already
+    assert picked.append_query("metadata.i < 2")["added"] == 2
+    assert sorted(picked.reference_ids) == ["img 0", "img 1", "img 2", "img 5", "img 6"]
+    # Out again: only members the query matches, within the scope given.
+    assert picked.remove_query('metadata.weather = "rain"', within="rain") == {
+        "slice_id": picked.id, "removed": 3}
+    assert sorted(picked.reference_ids) == ["img 1", "img 6"]
+    assert picked.remove_query("") == {"slice_id": picked.id, "removed": 2}
+    assert picked.reference_ids == [] and be.slice_info(picked.id)["length"] == 0
+    assert be.slice_info(rain.id)["length"] == 3  # the scope is only read
+
+    fp = scene.create_slice("fp", query="type = prediction and status = fp",
+                            target="objects")
+    with pytest.raises(ValidationError, match="holds objects"):
+        be.slice_append_query(fp.id, "")
+    with pytest.raises(ValidationError, match="holds objects"):
+        be.slice_remove_query(picked.id, "", within="fp")
+    with pytest.raises(QueryError):
+        be.slice_append_query(picked.id, "width >")
+    with pytest.raises(NotFoundError):
+        be.slice_append_query("slc_missing", "")
+    with pytest.raises(NotFoundError):
+        be.slice_append_query(picked.id, "", within="no such slice")
+    with pytest.raises(ConflictError):
+        scene.create_slice("rain", query="", slice="picked")
+    assert be.slice_info(picked.id)["length"] == 0  # a failed call wrote nothing

@@ -220,14 +220,16 @@ class Dataset:
 
     def create_slice(self, name: str, reference_ids: Sequence[str] = (), *,
                      description: str | None = None, query: str | None = None,
-                     target: Literal["items", "objects"] = "items") -> Slice:
+                     target: Literal["items", "objects"] = "items",
+                     slice: str | None = None) -> Slice:
         """A slice of the given items, or with ``query`` a snapshot of what the query
-        matches now (``target="objects"``: an object slice of annotations/predictions)."""
+        matches now (``target="objects"``: an object slice of annotations/predictions;
+        ``slice``: only within that slice, by name or id)."""
         if query is not None:
             if reference_ids:
                 raise ValueError("give reference_ids or query, not both")
             body = self._backend.create_slice_from_query(self.id, name, query, target=target,
-                                                         description=description)
+                                                         slice=slice, description=description)
         else:
             body = self._backend.create_slice(self.id, name, list(reference_ids),
                                               description=description)
@@ -336,3 +338,12 @@ class Slice:
 
     def remove(self, reference_ids: Sequence[str]) -> dict[str, Any]:
         return self._backend.slice_remove(self.id, list(reference_ids))
+
+    def append_query(self, query: str, *, within: str | None = None) -> dict[str, Any]:
+        """Add the items ``query`` matches now (within the slice ``within``, if given);
+        the server selects them, so no ids travel. ``{"slice_id", "added"}``."""
+        return self._backend.slice_append_query(self.id, query, within=within)
+
+    def remove_query(self, query: str, *, within: str | None = None) -> dict[str, Any]:
+        """Take out the items ``query`` matches now. ``{"slice_id", "removed"}``."""
+        return self._backend.slice_remove_query(self.id, query, within=within)

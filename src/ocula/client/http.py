@@ -437,10 +437,21 @@ class HttpBackend:
 
     def create_slice_from_query(self, dataset: str, name: str, query: str, *,
                                 target: Literal["items", "objects"] = "items",
+                                slice: str | None = None,
                                 description: str | None = None) -> dict[str, Any]:
         return self._call("POST", f"/datasets/{self._ds(dataset)}/slices/from_query",
                           body={"name": name, "query": query, "target": target,
-                                "description": description})
+                                "slice": slice, "description": description})
+
+    def slice_append_query(self, slice_id: str, query: str, *,
+                           within: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/slices/{_seg(slice_id)}/items/from_query",
+                          body={"query": query, "within": within})
+
+    def slice_remove_query(self, slice_id: str, query: str, *,
+                           within: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/slices/{_seg(slice_id)}/items/remove_query",
+                          body={"query": query, "within": within})
 
     def combine_slices(self, dataset: str, name: str,
                        operation: SetOperation,

@@ -231,7 +231,14 @@ class Backend(Protocol):
         query: str,
         *,
         target: Literal["items", "objects"] = "items",
+        slice: str | None = None,
         description: str | None = None,
+    ) -> dict[str, Any]: ...
+    def slice_append_query(
+        self, slice_id: str, query: str, *, within: str | None = None
+    ) -> dict[str, Any]: ...
+    def slice_remove_query(
+        self, slice_id: str, query: str, *, within: str | None = None
     ) -> dict[str, Any]: ...
     def slice_summary(self, slice_id: str) -> dict[str, Any]: ...
     def slice_objects(

@@ -29,6 +29,10 @@ class QueryService(ServiceBase):
     def _items_plan(self, conn: Connection, dataset: str, query: str,
                     slice: str | None) -> tuple[Any, ItemsPlan]:
         ds = self._dataset_row(conn, dataset)
+        return ds, self._items_plan_in(conn, ds, query, slice)
+
+    def _items_plan_in(self, conn: Connection, ds: Any, query: str,
+                       slice: str | None) -> ItemsPlan:
         slice_pk = None
         if slice is not None:
             sl = self._slice_in(conn, ds, slice)
@@ -36,7 +40,7 @@ class QueryService(ServiceBase):
                 raise ValidationError(f"slice {sl.name!r} holds objects; query it with "
                                       "query_objects")
             slice_pk = sl.pk
-        return ds, plan_items(conn, ds.pk, self.db.dialect, query, slice_pk=slice_pk)
+        return plan_items(conn, ds.pk, self.db.dialect, query, slice_pk=slice_pk)
 
     def _objects_plan(self, conn: Connection, dataset: str, query: str,
                       slice: str | None) -> tuple[Any, ObjectsPlan]:
@@ -185,26 +189,83 @@ class QueryService(ServiceBase):
 
     def create_slice_from_query(self, dataset: str, name: str, query: str, *,
                                 target: Literal["items", "objects"] = "items",
+                                slice: str | None = None,
                                 description: str | None = None) -> dict[str, Any]:
         """A new slice holding a snapshot of what ``query`` matches now: items (an item
         slice) or, with ``target="objects"``, annotations/predictions (an object slice,
-        for a patches view). The query text is kept with the slice."""
+        for a patches view). ``slice`` (id or name) restricts the query to that slice,
+        as in ``query_items``. The query text is kept with the slice."""
         require_name(name, "slice name")
         try:
             with self.db.write() as conn:
-                ds = self._dataset_row(conn, dataset)
-                kind = "item" if target == "items" else "object"
-                slice_pk, slice_id = self._new_slice(conn, ds.pk, name, kind, description,
-                                                     query)
                 if target == "items":
-                    plan = plan_items(conn, ds.pk, self.db.dialect, query)
-                    self._fill_items(conn, slice_pk, plan)
+                    ds, plan = self._items_plan(conn, dataset, query, slice)
+                    slice_pk, slice_id = self._new_slice(conn, ds.pk, name, "item",
+                                                         description, query)
+                    conn.execute(t.slice_items.insert().from_select(
+                        ["slice_pk", "item_pk"], self._matching(plan, slice_pk)))
                 else:
-                    oplan = plan_objects(conn, ds.pk, self.db.dialect, query)
+                    ds, oplan = self._objects_plan(conn, dataset, query, slice)
+                    slice_pk, slice_id = self._new_slice(conn, ds.pk, name, "object",
+                                                         description, query)
                     self._fill_objects(conn, slice_pk, oplan)
         except IntegrityError as exc:
             raise ConflictError(f"dataset already has a slice named {name!r}") from exc
         return self.slice_summary(slice_id)
+
+    def slice_append_query(self, slice_id: str, query: str, *,
+                           within: str | None = None) -> dict[str, Any]:
+        """Add to an item slice the items ``query`` matches now (within the slice
+        ``within``, id or name, if given), in SQL: a selection of a million results is
+        never sent as ids. Items already in the slice are left as they are.
+        ``{"slice_id", "added"}``."""
+        with self.db.write() as conn:
+            target, plan = self._target_and_plan(conn, slice_id, query, within)
+            members = t.slice_items
+            source = self._matching(plan, target.pk).subquery()
+            size = select(func.count()).select_from(members).where(
+                members.c.slice_pk == target.pk)
+            before = conn.scalar(size)
+            conn.execute(members.insert().from_select(
+                ["slice_pk", "item_pk"],
+                select(source.c.slice_pk, source.c.item_pk).where(~select(members.c.item_pk)
+                    .where(members.c.slice_pk == target.pk,
+                           members.c.item_pk == source.c.item_pk).exists())))
+            # Counted, not the INSERT's rowcount, which PostgreSQL's driver leaves at -1
+            # for INSERT ... SELECT here.
+            added = conn.scalar(size) - before
+        return {"slice_id": slice_id, "added": added}
+
+    def slice_remove_query(self, slice_id: str, query: str, *,
+                           within: str | None = None) -> dict[str, Any]:
+        """Take out of an item slice the items ``query`` matches now (within the slice
+        ``within`` if given), in SQL. ``{"slice_id", "removed"}``."""
+        with self.db.write() as conn:
+            target, plan = self._target_and_plan(conn, slice_id, query, within)
+            chosen = self._matching(plan, target.pk).subquery()
+            removed = conn.execute(delete(t.slice_items).where(
+                t.slice_items.c.slice_pk == target.pk,
+                t.slice_items.c.item_pk.in_(select(chosen.c.item_pk)))).rowcount
+        return {"slice_id": slice_id, "removed": removed}
+
+    def _target_and_plan(self, conn: Connection, slice_id: str, query: str,
+                         within: str | None) -> tuple[Any, ItemsPlan]:
+        target = self._slice_row(conn, slice_id)
+        if target.kind != "item":
+            raise ValidationError(f"slice {target.name!r} holds objects; items cannot be "
+                                  "added to it or taken out by an item query")
+        ds = conn.execute(select(t.datasets).where(t.datasets.c.pk == target.dataset_pk)).one()
+        return target, self._items_plan_in(conn, ds, query, within)
+
+    @staticmethod
+    def _matching(plan: ItemsPlan, slice_pk: int) -> Any:
+        """SELECT (slice_pk, item_pk) of the items ``plan`` matches; a query with a
+        ``limit`` takes its first items in query order."""
+        source = (select(literal(slice_pk).label("slice_pk"), t.items.c.pk.label("item_pk"))
+                  .where(*plan.where))
+        if plan.query.limit is not None:
+            source = source.order_by(*[k.ordered() for k in plan.keys]).limit(plan.query.limit)
+        return source
 
     def _new_slice(self, conn: Connection, dataset_pk: int, name: str, kind: str,
                    description: str | None, query: str | None) -> tuple[int, str]:
@@ -213,13 +274,6 @@ class QueryService(ServiceBase):
             id=slice_id, dataset_pk=dataset_pk, name=name.strip(), kind=kind,
             description=description, query=query, created_at=now()))
         return result.inserted_primary_key[0], slice_id
-
-    def _fill_items(self, conn: Connection, slice_pk: int, plan: ItemsPlan) -> None:
-        source = (select(literal(slice_pk).label("slice_pk"), t.items.c.pk.label("item_pk"))
-                  .where(*plan.where))
-        if plan.query.limit is not None:
-            source = source.order_by(*[k.ordered() for k in plan.keys]).limit(plan.query.limit)
-        conn.execute(t.slice_items.insert().from_select(["slice_pk", "item_pk"], source))
 
     def _fill_objects(self, conn: Connection, slice_pk: int, plan: ObjectsPlan) -> None:
         if plan.query.limit is not None:

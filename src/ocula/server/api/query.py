@@ -31,6 +31,7 @@ from ocula.server.api.schemas import (
     QueryItemsPage,
     QueryObjectsPage,
     Slice,
+    SliceAdded,
     SliceContents,
     SliceRemoved,
     ok,
@@ -73,7 +74,13 @@ class SliceFromQueryIn(BaseModel):
     name: Name
     query: QueryText
     target: Target = "items"
+    slice: SliceRef | None = None
     description: Description | None = None
+
+
+class SliceQueryIn(BaseModel):
+    query: QueryText
+    within: SliceRef | None = None
 
 
 class CombineIn(BaseModel):
@@ -126,8 +133,23 @@ def create_slice_from_query(dataset: str, body: SliceFromQueryIn, service: Servi
     """A slice holding a snapshot of what the query matches now (items, or with
     ``target="objects"`` annotations/predictions)."""
     return service.create_slice_from_query(dataset, body.name, body.query,
-                                           target=body.target,
+                                           target=body.target, slice=body.slice,
                                            description=body.description)
+
+
+@router.post("/slices/{slice_id}/items/from_query", **ok(SliceAdded, *QUERY))
+def slice_append_query(slice_id: str, body: SliceQueryIn, service: ServiceDep
+                       ) -> dict[str, Any]:
+    """Add the items a query matches now (within the slice ``within``, if given) to an
+    item slice, in the database: a large selection is never sent as ids."""
+    return service.slice_append_query(slice_id, body.query, within=body.within)
+
+
+@router.post("/slices/{slice_id}/items/remove_query", **ok(SliceRemoved, *QUERY))
+def slice_remove_query(slice_id: str, body: SliceQueryIn, service: ServiceDep
+                       ) -> dict[str, Any]:
+    """Take the items a query matches now (within ``within``) out of an item slice."""
+    return service.slice_remove_query(slice_id, body.query, within=body.within)
 
 
 @router.post("/datasets/{dataset}/slices/combine", **ok(Slice, *CREATE, status=201))

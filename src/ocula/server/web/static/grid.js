@@ -4,14 +4,21 @@
 // toolbar reads the query as an item query (a tile per image) or an object query (a
 // tile per object, objects.js), and the Insights tab charts the scope (insights.js); a
 // bar's click shows its rows here. The query, slice, run, target and tab live in the URL
-// (scope.js), so a reload or a shared link shows the same view.
+// (scope.js), so a reload or a shared link shows the same view. Item results can be
+// selected and put into slices (selection.js); the sidebar's metadata facets narrow the
+// query (facets.js); recent queries are a dropdown of the query bar (history.js).
 import { api, ApiError, quoted } from "./api.js";
 import { h, labelColor } from "./dom.js";
+import { drawFacets } from "./facets.js";
+import { historyMenu, rememberQuery } from "./history.js";
 import { drawInsights, resizeCharts } from "./insights.js";
 import { fetchObjects, itemsOf, objectTile, orderOf, withOrder } from "./objects.js";
 import { figure } from "./overlay.js";
+import { andCondition } from "./querytext.js";
 import { fetchPage, overlaysOf, PAGE_SIZE, saveRecord } from "./results.js";
 import { chosenRun, drawLegend, readScope, scopeSearch } from "./scope.js";
+import { Selection, fillSliceChooser } from "./selection.js";
+import { drawSlices, fetchSlices } from "./slices.js";
 
 const root = document.getElementById("dataset");
 const dataset = root.dataset.dataset;
@@ -26,6 +33,12 @@ const legend = document.getElementById("legend");
 const sortSelect = document.getElementById("sort");
 const gridView = document.getElementById("grid-view");
 const insightsView = document.getElementById("insights");
+const sliceList = document.getElementById("slices");
+const facets = document.getElementById("facets");
+const facetNote = document.getElementById("facets-note");
+const message = document.getElementById("action-message");
+const itemCount = Number(root.dataset.items);
+const addSlice = document.getElementById("add-slice");
 
 let state = { scope: readScope(), run: null, record: null, loading: false, shown: 0,
               generation: 0 };
@@ -71,9 +84,13 @@ function tile(item, annotations) {
   const size = Number(slider.value) > 224 ? 512 : 256;
   const src = `/api/v1/items/${encodeURIComponent(item.id)}/thumbnail?size=${size}`;
   const fig = figure(item, src, annotations, { alt: item.reference_id });
-  return h("a", { class: "tile", href: itemHref(item), "data-item": item.id,
-                  title: item.reference_id },
-           fig, h("span", { class: "caption" }, item.reference_id));
+  return h("div", { class: "tile", "data-item": item.id, "data-ref": item.reference_id,
+                    title: item.reference_id },
+           h("a", { class: "tile-link", href: itemHref(item) },
+             fig, h("span", { class: "caption" }, item.reference_id)),
+           h("button", { type: "button", class: "tile-check", role: "checkbox",
+                         "aria-checked": "false", "aria-label": `Select ${item.reference_id}`,
+                         title: "Select (shift-click: a range; ctrl/cmd-click a tile: toggle)" }));
 }
 
 function updateCount() {
@@ -107,11 +124,15 @@ async function loadMore() {
     // The item page steps through item results only.
     if (!objects) saveRecord(dataset, state.scope, rec);
     const px = Number(slider.value);
-    grid.append(...rows.map((r) => objects
+    const tiles = rows.map((r) => objects
       ? objectTile(r, extra.get(r.item_id), objectHref(r), px)
-      : tile(r, extra.get(r.id) || [])));
+      : tile(r, extra.get(r.id) || []));
+    grid.append(...tiles);
     state.shown += rows.length;
     updateCount();
+    // Selection makes item slices: the objects view has none.
+    if (!objects) selection.refresh(first ? undefined : tiles);
+    if (first) showFacets(state.scope, objects ? null : rec.total, generation);
     if (!state.shown) {
       grid.append(h("p", { class: "empty" }, objects ? "No objects match." : "No items match."));
     }
@@ -212,6 +233,13 @@ async function run(changes, { push = true } = {}) {
       throw err;
     }
   }
+  rememberQuery(dataset, query);
+  if (scope.query !== state.scope.query || scope.slice !== state.scope.slice ||
+      scope.target !== state.scope.target) {
+    selection.clear();  // a selection is of one result
+    say("");
+    fillSliceChooser(addSlice, knownSlices, scope.slice);  // never the slice in view
+  }
   const runChoice = showChoices(scope);
   showDescription(description, scope);
   if (!runChoice) scope.run = "";
@@ -222,6 +250,7 @@ async function run(changes, { push = true } = {}) {
             loading: false, shown: 0, generation: state.generation + 1 };
   showToolbar(scope);
   grid.replaceChildren();
+  selection.refresh();  // the bar and "Select all" follow the view (none for objects)
   delete insightsView.dataset.ready;
   if (scope.tab === "insights") {
     await showInsights(scope, state.generation);
@@ -230,6 +259,49 @@ async function run(changes, { push = true } = {}) {
   countEl.textContent = "Loading…";
   await loadMore();
 }
+
+/** The metadata facets of `scope`, unless a newer view has replaced it by then. A
+ * facet's condition is on items, so in the objects view it is asked of each object's
+ * item. */
+async function showFacets(scope, total, generation) {
+  try {
+    await drawFacets({
+      el: facets, note: facetNote, dataset, size: itemCount,
+      scope: insightsScope(scope), total,
+      pick: (condition) => run({ query: andCondition(state.scope.query,
+        state.scope.target === "objects" ? `item(${condition})` : condition) }),
+      current: () => generation === state.generation,
+    });
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (generation === state.generation) facetNote.textContent = `unavailable: ${err.message}`;
+  }
+}
+
+let knownSlices = [];  // as last read from the API
+
+/** The slice list and the "Add to slice" chooser, from the API. */
+async function refreshSlices() {
+  knownSlices = await fetchSlices(dataset);
+  drawSlices(sliceList, knownSlices, itemCount, state.scope.slice);
+  fillSliceChooser(addSlice, knownSlices, state.scope.slice);
+  document.getElementById("slice-count").textContent = String(knownSlices.length);
+}
+
+function say(text) {
+  message.textContent = text;
+  message.hidden = !text;
+}
+
+const selection = new Selection({
+  dataset, grid, bar: document.getElementById("selection-bar"),
+  view: () => ({ scope: state.scope, total: state.record ? state.record.total : null }),
+  changed: async ({ message: text, rerun }) => {
+    say(text);
+    await refreshSlices();
+    if (rerun) await run({}, { push: false });
+  },
+});
 
 function setTileSize(px) {
   document.documentElement.style.setProperty("--tile", `${px}px`);
@@ -267,14 +339,17 @@ sortSelect.addEventListener("change", () => {
   if (sortSelect.value !== "custom") run({ query: withOrder(state.scope.query, sortSelect.value) });
 });
 window.addEventListener("resize", resizeCharts);
-for (const button of document.querySelectorAll(".slice-filter")) {
-  button.addEventListener("click", () => run({ slice: button.dataset.slice }));
-}
+sliceList.addEventListener("click", (e) => {
+  const button = e.target.closest(".slice-filter");
+  if (button) run({ slice: button.dataset.slice });
+});
 runSelect.addEventListener("change", () => run({ run: runSelect.value }));
 for (const swatch of document.querySelectorAll(".swatch")) {
   swatch.style.background = labelColor(swatch.dataset.label);
 }
 slider.addEventListener("input", () => setTileSize(slider.value));
+historyMenu({ dataset, input, toggle: document.getElementById("history-toggle"),
+              list: document.getElementById("history"), choose: (query) => run({ query }) });
 window.addEventListener("popstate", () => run(readScope(), { push: false }));
 new IntersectionObserver((entries) => {
   if (entries.some((e) => e.isIntersecting)) loadMore();
@@ -286,3 +361,6 @@ try {
 } catch { /* off */ }
 setTileSize(slider.value);
 run(readScope(), { push: false });
+// The server drew the list; this fills the "Add to slice" chooser (and, should it fail,
+// the list as drawn still works).
+refreshSlices().catch((err) => { if (!(err instanceof ApiError)) throw err; });

@@ -72,7 +72,7 @@ from ocula.core.evaluation.matching import (
     match_detections,
     pairs_within,
 )
-from ocula.errors import ValidationError
+from ocula.errors import ParameterError, ValidationError
 
 __all__ = [
     "ERROR_TYPES",
@@ -121,8 +121,12 @@ class TideConfig:
         tf, tb = self.pos_threshold, self.background_threshold
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (tf, tb)):
             raise ValidationError("TIDE thresholds must be numbers")
-        if not 0 < tb < tf <= 1:
+        if not (0 < tb < 1 and 0 < tf <= 1):
             raise ValidationError(
+                "TIDE needs 0 < background_threshold < 1 and 0 < pos_threshold <= 1, got "
+                f"background_threshold={tb}, pos_threshold={tf}")
+        if tb >= tf:
+            raise ParameterError(
                 "TIDE needs 0 < background_threshold < pos_threshold <= 1, got "
                 f"background_threshold={tb}, pos_threshold={tf}")
         if isinstance(self.max_dets, bool) or not isinstance(self.max_dets, int) \

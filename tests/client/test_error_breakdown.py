@@ -120,3 +120,29 @@ def test_error_breakdown_refuses_bad_input(any_client: Client, tmp_path: Path) -
         run.error_breakdown(slice="nope")
     with pytest.raises(NotFoundError):
         any_client.get_model_run(run.id)._backend.run_error_breakdown("run_missing")
+
+
+def test_error_breakdown_of_masks(any_client: Client, tmp_path: Path) -> None:
+    """``iou_type="segm"``: mask IoU; a mask inside a crowd region is no error."""
+    import numpy as np
+
+    from ocula import MaskAnnotation, MaskPrediction
+
+    masks = np.zeros((4, 60, 80), dtype=bool)
+    masks[0, :20, :20] = True  # a car
+    masks[1, 30:, 40:70] = True  # a crowd of cars
+    masks[2, :6, :20] = True  # inside the car: mask IoU 0.3 -> Loc
+    masks[3, 35:45, 45:55] = True  # inside the crowd: absorbed
+    ds = any_client.create_dataset("segm")
+    ds.append([DatasetItem(str(make_images(tmp_path / "segm", 1, size=(80, 60))[0]), "s0")])
+    ds.annotate([MaskAnnotation("car", masks[0], reference_id="s0"),
+                 MaskAnnotation("car", masks[1], reference_id="s0", iscrowd=True)])
+    run = any_client.add_model("seg", "seg").create_run("seg", ds, [
+        MaskPrediction("car", masks[2], reference_id="s0", confidence=0.9),
+        MaskPrediction("car", masks[3], reference_id="s0", confidence=0.8)])
+    out = run.error_breakdown(iou_type="segm")
+    assert out["iou_type"] == "segm"
+    assert {k: e["count"] for k, e in out["errors"].items() if e["count"]} == {"loc": 1}
+    assert out["errors"]["loc"]["ious"][0] == pytest.approx(0.3)
+    assert out["ap"] == run.metrics(iou_type="segm")["stats"]["AP50"] == 0.0
+    assert out["errors"]["loc"]["delta_ap"] == pytest.approx(1.0)

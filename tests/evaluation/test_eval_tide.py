@@ -230,3 +230,148 @@ def test_base_ap_equals_pycocotools_ap50_and_the_parts_add_up(seed: int) -> None
         assert r.ap + r.delta_ap[kind] <= 1 + 1e-12
     for kind in ("fp", "fn"):
         assert r.delta_ap[kind] >= -1e-12
+
+
+# --- a loop-by-loop oracle of the published definitions, on random scenes ------------
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(w, 0.0) * max(h, 0.0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _oracle_ap(points: dict[int, list[tuple[float, bool]]], npig: dict[int, int],
+               classes: list[int]) -> float:
+    """COCO's AP at one IoU, one class at a time, averaged over ``classes``."""
+    aps = []
+    for k in classes:
+        pts = sorted(points.get(k, []), key=lambda p: -p[0])
+        if npig[k] <= 0:
+            if pts:
+                aps.append(0.0)
+            continue
+        tp = fp = 0
+        rc, pr = [], []
+        for _, hit in pts:
+            tp, fp = tp + hit, fp + (not hit)
+            rc.append(tp / npig[k])
+            pr.append(tp / (tp + fp + np.spacing(1)))
+        for i in range(len(pr) - 1, 0, -1):
+            pr[i - 1] = max(pr[i - 1], pr[i])
+        q = [pr[i] if (i := int(np.searchsorted(rc, r, side="left"))) < len(pr) else 0.0
+             for r in np.linspace(0, 1, R)]
+        aps.append(sum(q) / R)
+    return sum(aps) / len(aps)
+
+
+def _oracle(gts: list[tuple[int, int, list[float]]],
+            dets: list[tuple[int, int, list[float], float]]) -> tuple[dict, dict]:
+    """Error type of every detection / missed ground truth, and each type's dAP."""
+    tf, tb = 0.5, 0.1
+    owner: dict[int, int] = {}  # gt -> det that matched it
+    for i in sorted(range(len(dets)), key=lambda i: -dets[i][3]):
+        img, k, box, _ = dets[i]
+        free = [(_iou(box, gts[j][2]), j) for j in range(len(gts))
+                if gts[j][0] == img and gts[j][1] == k and j not in owner]
+        best = max(free, default=(0.0, -1))
+        if best[0] >= tf:
+            owner[best[1]] = i
+    matched = set(owner.values())
+    kinds: dict[tuple[str, int], str] = {}
+    target: dict[int, int] = {}
+    for i, (img, k, box, _) in enumerate(dets):
+        if i in matched:
+            continue
+        here = [j for j in range(len(gts)) if gts[j][0] == img]
+        same = max(((_iou(box, gts[j][2]), j) for j in here if gts[j][1] == k),
+                   default=(0.0, -1))
+        other = max(((_iou(box, gts[j][2]), j) for j in here if gts[j][1] != k),
+                    default=(0.0, -1))
+        used = max(((_iou(box, gts[j][2]), j) for j in here
+                    if gts[j][1] == k and j in owner), default=(0.0, -1))
+        if not here:
+            kind = "bkg"
+        elif tb <= same[0] < tf:
+            kind, target[i] = "loc", same[1]
+        elif other[0] >= tf:
+            kind, target[i] = "cls", other[1]
+        elif used[0] >= tf:
+            kind = "dupe"
+        elif max(same[0], other[0]) < tb:
+            kind = "bkg"
+        else:
+            kind = "both"
+        kinds[("det", i)] = kind
+    winner: dict[int, int] = {}  # unmatched gt -> the best-scoring Cls/Loc error on it
+    for i, j in target.items():
+        if j not in owner and (j not in winner or dets[i][3] > dets[winner[j]][3]):
+            winner[j] = i
+    for j in range(len(gts)):
+        if j not in owner and j not in winner:
+            kinds[("gt", j)] = "miss"
+    classes = sorted({g[1] for g in gts})
+    base_npig = {k: sum(g[1] == k for g in gts) for k in classes}
+
+    def ap_with(fix: str) -> float:
+        points: dict[int, list[tuple[float, bool]]] = {}
+        npig = dict(base_npig)
+        for i, (_, k, _, s) in enumerate(dets):
+            kind = kinds.get(("det", i))
+            hit = i in matched
+            if kind == fix:
+                if i not in winner.values():
+                    continue
+                hit, k = True, (gts[target[i]][1] if fix == "cls" else k)
+            if fix == "fp":
+                s = 1.0 if hit else 0.0
+            points.setdefault(k, []).append((s, hit))
+        for side, j in kinds:
+            if side == "gt" and fix == "miss":
+                npig[gts[j][1]] -= 1
+        if fix == "fn":
+            for j in range(len(gts)):
+                if j not in owner:
+                    npig[gts[j][1]] -= 1
+        return _oracle_ap(points, npig, classes)
+
+    base = ap_with("")
+    delta = {t: ap_with(t) - base for t in (*ERROR_TYPES, "fp", "fn")}
+    return kinds, {"ap": base, **delta}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_engine_agrees_with_a_loop_by_loop_oracle_of_the_definitions(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    gts: list[tuple[int, int, list[float]]] = []
+    dets: list[tuple[int, int, list[float], float]] = []
+    for img in range(int(rng.integers(1, 5))):
+        for _ in range(int(rng.integers(0 if gts else 1, 7))):
+            box = [*rng.uniform(0, 150, 2), *rng.uniform(5, 60, 2)]
+            k = int(rng.integers(3))
+            gts.append((img, k, box))
+            for _ in range(int(rng.integers(0, 3))):
+                j = rng.normal(0, 0.25, 4) * [box[2], box[3], box[2], box[3]]
+                dets.append((img, k if rng.random() < 0.75 else int(rng.integers(3)),
+                             [box[0] + j[0], box[1] + j[1], abs(box[2] + j[2]) + 1,
+                              abs(box[3] + j[3]) + 1], 0.0))
+        for _ in range(int(rng.integers(0, 3))):
+            dets.append((img, int(rng.integers(3)),
+                         [*rng.uniform(0, 150, 2), *rng.uniform(5, 60, 2)], 0.0))
+    known = {g[1] for g in gts}
+    dets = [d for d in dets if d[1] in known]
+    scores = (rng.permutation(len(dets)) + 1) / (len(dets) + 1)  # distinct
+    dets = [(d[0], d[1], d[2], float(s)) for d, s in zip(dets, scores, strict=True)]
+    kinds, want = _oracle(gts, dets)
+    gt, dt = (GroundTruth([g[0] for g in gts], [g[1] for g in gts], [g[2] for g in gts]),
+              Detections([d[0] for d in dets], [d[1] for d in dets], [d[2] for d in dets],
+                         [d[3] for d in dets]))
+    r = evaluate_tide(gt, dt)
+    got = {("det", int(i)): t for t in ERROR_TYPES[:-1] for i in r.errors[t].det_id}
+    got |= {("gt", int(j)): "miss" for j in r.errors["miss"].gt_id}
+    assert got == kinds
+    assert r.ap == pytest.approx(want["ap"], abs=1e-12)
+    for t in (*ERROR_TYPES, "fp", "fn"):
+        expected = max(want[t], 0.0) if t in ERROR_TYPES else want[t]
+        assert r.delta_ap[t] == pytest.approx(expected, abs=1e-12), t

@@ -62,6 +62,13 @@ class ValidationError(OculaError):
     http_status = 422
 
 
+class ParameterError(ValidationError):
+    """Parameters each valid alone but not together: a relation no request schema
+    can state (TIDE's background threshold must be below its foreground one)."""
+
+    code = "conflicting_parameters"
+
+
 class DuplicateIdError(ValidationError):
     code = "duplicate_id"
 
@@ -130,6 +137,7 @@ __all__ = [
     "MetadataError",
     "NotFoundError",
     "OculaError",
+    "ParameterError",
     "QueryError",
     "RemoteError",
     "ValidationError",

@@ -38,9 +38,10 @@ EXAMPLES = int(os.environ.get("OCULA_FUZZ_EXAMPLES", "25"))
 # Error codes that refuse what a well-formed request names but the catalog does not
 # hold or cannot store: an image the server cannot read, an item reference not in the
 # dataset, query text that does not parse, a NUL character deep inside free-form
-# metadata. The request schema states the shape; these depend on data or on a grammar.
+# metadata. The request schema states the shape; these depend on data or on a grammar
+# (or, for conflicting_parameters, on a relation between two parameters).
 BEYOND_SCHEMA = {"bad_image", "bad_query", "bad_metadata", "bad_geometry", "not_found",
-                 "type_not_allowed", "duplicate_id"}
+                 "type_not_allowed", "duplicate_id", "conflicting_parameters"}
 
 
 def _codes(body: Any) -> set[str]:

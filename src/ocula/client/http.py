@@ -568,6 +568,16 @@ class HttpBackend:
     def failure_summary(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/runs/{_seg(run_id)}/failure_summary")
 
+    def run_error_breakdown(self, run_id: str, *, slice: str | None = None,  # noqa: A002
+                            annotation_version: int | str | None = None,
+                            iou_type: str = "bbox", pos_threshold: float = 0.5,
+                            background_threshold: float = 0.1,
+                            max_ids: int | None = None) -> dict[str, Any]:
+        return self._call("GET", f"/runs/{_seg(run_id)}/errors", params={
+            "slice": slice, "annotation_version": annotation_version, "iou_type": iou_type,
+            "pos_threshold": pos_threshold, "background_threshold": background_threshold,
+            "max_ids": max_ids})
+
     def compare_runs(self, run_a: str, run_b: str, *, slice: str | None = None,  # noqa: A002
                      iou_threshold: float | None = None) -> dict[str, Any]:
         return self._call("GET", "/compare", params={

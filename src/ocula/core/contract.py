@@ -127,6 +127,17 @@ class Backend(Protocol):
         self, run_id: str, *, kind: str = "fp", limit: int = 20, min_confidence: float = 0.0
     ) -> list[dict[str, Any]]: ...
     def failure_summary(self, run_id: str) -> dict[str, Any]: ...
+    def run_error_breakdown(
+        self,
+        run_id: str,
+        *,
+        slice: str | None = None,
+        annotation_version: int | str | None = None,
+        iou_type: str = "bbox",
+        pos_threshold: float = 0.5,
+        background_threshold: float = 0.1,
+        max_ids: int | None = None,
+    ) -> dict[str, Any]: ...
 
     # insights
     def insights(

@@ -9,6 +9,8 @@
 * :func:`operating_point`, :func:`best_f1`, :func:`f1_curve` — precision / recall / F1 at
   a confidence threshold, and the threshold with the best F1.
 * :func:`confusion_matrix` — class-agnostic matching, with the box ids in every cell.
+* :func:`evaluate_tide` — TIDE's error breakdown (Cls, Loc, Both, Dupe, Bkg, Miss and the
+  AP each would give back); :mod:`~ocula.core.evaluation.analyses` runs analyses by name.
 * :mod:`~ocula.core.evaluation.iou` — box, mask and polygon IoU.
 
 Inputs are :class:`GroundTruth` and :class:`Detections` (aligned columns); see
@@ -54,6 +56,7 @@ from ocula.core.evaluation.results import (
     CocoEvaluation,
     PRCurve,
 )
+from ocula.core.evaluation.tide import TideConfig, TideResult, evaluate_tide
 
 __all__ = [
     "BACKGROUND",
@@ -66,6 +69,8 @@ __all__ = [
     "KEYPOINT_MAX_DETS",
     "KEYPOINT_STAT_NAMES",
     "STAT_NAMES",
+    "TideConfig",
+    "TideResult",
     "CocoEvaluation",
     "ConfusionMatrix",
     "Detections",
@@ -83,6 +88,7 @@ __all__ = [
     "detections_from_coco",
     "evaluate_coco",
     "evaluate_keypoints",
+    "evaluate_tide",
     "f1_curve",
     "ground_truth_from_coco",
     "keypoint_boxes",

@@ -225,21 +225,9 @@ class EvaluationService(ServiceBase):
         medium and large areas), with the sigmas the run was committed with.
         """
         iou = 0.5 if iou_threshold is None else float(iou_threshold)
-        _check_iou_type(iou_type)
         with self.db.read() as conn:
-            run = self._run_row(conn, run_id)
-            version = self._resolve_version(conn, run.dataset_pk, annotation_version)
-            scope = self._scope(conn, run.dataset_pk, slice)
-            committed = run.commit_config or {}
-            sigmas = (committed.get("kpt_sigmas")
-                      if committed.get("iou_type") == "keypoints" else None)
-            gt, dt, pair_iou = read_sides(conn, run, version, scope, iou_type, sigmas=sigmas)
-            # (A slice may hold none of the run's masks: that only scores empty.)
-            wanted = {"segm": SEGM_TYPES, "keypoints": ("keypoints",)}.get(iou_type)
-            if wanted and len(dt) == 0 and not any(
-                    self._prediction_kinds(conn, run.pk).get(k) for k in wanted):
-                raise self._no_predictions(conn, run, iou_type)
-            order = self._coco_label_order(conn, run.dataset_pk)
+            version, gt, dt, pair_iou, order = self._evaluation_sides(
+                conn, run_id, slice, annotation_version, iou_type)
             ann_ids = self._public_ids(conn, t.annotations, gt.id)
             pred_ids = self._public_ids(conn, t.predictions, dt.id)
         # All same-image pairs first: the later calls find their mask IoUs cached.
@@ -280,6 +268,26 @@ class EvaluationService(ServiceBase):
                                                 cm.entry_det_id, strict=True)],
             },
         }
+
+    def _evaluation_sides(self, conn: Connection, run_id: str, slice_name: str | None,
+                          annotation_version: int | str | None, iou_type: str) -> tuple[
+                              int | None, GroundTruth, Detections, Any, list[str]]:
+        """``(label version, ground truth, predictions, pair IoU, COCO label order)`` of a
+        run, on a slice or the whole dataset, as its metrics read them."""
+        _check_iou_type(iou_type)
+        run = self._run_row(conn, run_id)
+        version = self._resolve_version(conn, run.dataset_pk, annotation_version)
+        scope = self._scope(conn, run.dataset_pk, slice_name)
+        committed = run.commit_config or {}
+        sigmas = (committed.get("kpt_sigmas")
+                  if committed.get("iou_type") == "keypoints" else None)
+        gt, dt, pair_iou = read_sides(conn, run, version, scope, iou_type, sigmas=sigmas)
+        # (A slice may hold none of the run's masks: that only scores empty.)
+        wanted = {"segm": SEGM_TYPES, "keypoints": ("keypoints",)}.get(iou_type)
+        if wanted and len(dt) == 0 and not any(
+                self._prediction_kinds(conn, run.pk).get(k) for k in wanted):
+            raise self._no_predictions(conn, run, iou_type)
+        return version, gt, dt, pair_iou, self._coco_label_order(conn, run.dataset_pk)
 
     def _coco_label_order(self, conn: Connection, dataset_pk: int) -> list[str]:
         """Label names in COCO category id order, from the categories kept in the

@@ -14,6 +14,7 @@ from ocula.server.api.schemas import (
     WRITE,
     Comparison,
     Deleted,
+    ErrorBreakdown,
     Failure,
     FailureSummary,
     Job,
@@ -156,6 +157,24 @@ def run_metrics(run_id: str, service: ServiceDep,
                                annotation_version=_version(annotation_version),
                                confidence_threshold=confidence_threshold,
                                iou_type=iou_type)
+
+
+@router.get("/runs/{run_id}/errors", **ok(ErrorBreakdown, *READ))
+def run_error_breakdown(
+        run_id: str, service: ServiceDep,
+        slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
+        annotation_version: Annotated[str | None, Query(max_length=255)] = None,
+        iou_type: Annotated[Literal["bbox", "segm"], Query()] = "bbox",
+        pos_threshold: Annotated[float, Query(gt=0, le=1)] = 0.5,
+        background_threshold: Annotated[float, Query(gt=0, lt=1)] = 0.1,
+        max_ids: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+    """TIDE's error breakdown (Bolya et al., ECCV 2020): the AP gained by fixing each
+    kind of error (Cls, Loc, Both, Dupe, Bkg, Miss; FP, FN), with the ids behind each,
+    overall and per class; ``background_threshold`` must be below ``pos_threshold``."""
+    return service.run_error_breakdown(
+        run_id, slice=slice, annotation_version=_version(annotation_version),
+        iou_type=iou_type, pos_threshold=pos_threshold,
+        background_threshold=background_threshold, max_ids=max_ids)
 
 
 @router.get("/runs/{run_id}/failures", **ok([Failure], *READ))

@@ -367,6 +367,69 @@ class FailureSummary(Open):
     false_negatives: dict[str, int]
 
 
+class _ErrorTotals(BaseModel):
+    name: str
+    description: str
+    delta_ap: float
+    fixed_ap: float
+    count: int
+    truncated: bool
+
+
+class ErrorKind(_ErrorTotals):
+    """One TIDE error type: its dAP, count and the ids behind it (aligned lists)."""
+
+    prediction_ids: list[str | None]
+    annotation_ids: list[str | None]
+    suppressor_ids: list[str | None]
+    items: list[str]
+    labels: list[str]
+    scores: list[float | None]
+    ious: list[float]
+    becomes_tp: list[bool]
+
+
+class SpecialErrorKind(_ErrorTotals):
+    """TIDE's ``fp`` (with prediction ids) or ``fn`` (with annotation ids)."""
+
+    prediction_ids: list[str] | None = None
+    annotation_ids: list[str] | None = None
+
+
+class ClassErrors(BaseModel):
+    label: str
+    ap: float | None
+    num_ground_truth: int
+    num_predictions: int
+    num_true_positives: int
+    delta_ap: dict[str, float | None]
+    counts: dict[str, int]
+
+
+class TideConfigOut(BaseModel):
+    pos_threshold: float
+    background_threshold: float
+    max_dets: int
+
+
+class ErrorBreakdown(Open):
+    """TIDE's error breakdown of a run: the AP gained by fixing each kind of error."""
+
+    model_run_id: str
+    slice: str | None
+    annotation_version: int | None
+    iou_type: str
+    analysis: str
+    config: TideConfigOut
+    ap: float
+    num_ground_truth: int
+    num_predictions: int
+    num_true_positives: int
+    errors: dict[str, ErrorKind]
+    special: dict[str, SpecialErrorKind]
+    per_class: list[ClassErrors]
+
+
 class Comparison(Open):
     run_a: str
     run_b: str

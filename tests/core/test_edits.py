@@ -4,6 +4,7 @@ transaction, and history goes with its item and dataset."""
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,28 @@ def test_history_goes_with_its_item_and_dataset(service: Service, tmp_path: Path
     assert service.insights("d") == service.scan_insights("d")
     service.delete_dataset("d")
     assert _count(service, t.annotation_edits) == 0
+
+
+def test_concurrent_edits_of_one_state_let_exactly_one_through(service: Service,
+                                                               tmp_path: Path) -> None:
+    car = _setup(service, tmp_path)
+    labels = [f"label{i}" for i in range(6)]
+    outcomes: dict[str, str] = {}
+
+    def edit(label: str) -> None:
+        try:
+            service.edit_annotations("d", "a", [{"op": "update", "id": car["id"],
+                                                 "expected": car["version"], "label": label}])
+            outcomes[label] = "saved"
+        except ConflictError:
+            outcomes[label] = "conflict"
+
+    threads = [threading.Thread(target=edit, args=(label,)) for label in labels]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    (winner,) = [label for label, what in outcomes.items() if what == "saved"]
+    assert sorted(outcomes) == labels
+    assert [a["label"] for a in _current(service, "a")] == [winner]
+    assert [h["after"]["label"] for h in service.item_history("d", "a")] == [winner]

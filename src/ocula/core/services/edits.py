@@ -208,8 +208,8 @@ class _Plan:
         self.predictions = self._predictions(conn, ops)
         self.close: list[Any] = []  # rows whose version ends here
         self.seen: set[str] = set()  # annotations an operation already edits
-        # Per operation: (op, logical id or None for a new one, annotation to insert or
-        # None, metadata JSON, the row it replaces or None).
+        # Per operation: (op, logical id or None for a new one, (annotation to insert,
+        # its metadata JSON) or None, the row it closes or restores or None).
         self.steps: list[tuple[dict[str, Any], str | None, Any, Any]] = []
         errors: list[OculaError] = []
         for i, op in enumerate(ops):
@@ -255,9 +255,11 @@ class _Plan:
         token = row.version_from if live else row.version_to
         if token != op["expected"] or live == (kind == "restore"):
             state = "current" if live else "deleted"
+            why = (f"changed since version {op['expected']}" if token != op["expected"]
+                   else "is not deleted" if live else "is deleted")
             raise ConflictError(
-                f"edit #{i}: annotation {op['id']!r} changed since version {op['expected']} "
-                f"(it is {state} at version {token}); reload the item and edit again",
+                f"edit #{i}: annotation {op['id']!r} {why} (it is {state} at version "
+                f"{token}); reload the item and edit again",
                 edit=i, id=op["id"], expected=op["expected"], version=token,
                 current=_state(row, self.item.reference_id) if live else None)
         if kind == "delete":

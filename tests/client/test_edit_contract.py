@@ -265,3 +265,8 @@ def test_accepting_a_false_positive_makes_it_a_true_positive(any_client: Client,
     assert _scores(run.metrics(annotation_version="original")) == at_original
     assert _scores(run.metrics()) == at_original  # the deletion undid the correction
     assert {v["name"] for v in ds.versions()} >= {"original", "corrected"}
+    table = run.version_table(["original", "corrected"])
+    assert [(row["version"], row["tp"], row["fp"], row["fn"]) for row in table] == [
+        ("original", 1, 1, 1), ("corrected", 2, 0, 1)]
+    assert table[0]["AP"] == at_original["stats"]["AP"]
+    assert table[1]["AP50"] == moved["stats"]["AP50"] and table[1]["precision"] == 1.0

@@ -71,7 +71,10 @@ def test_each_operation_round_trips_and_undo_redo_restore_exactly(
     assert moved["edits"][0]["inverse"] == {
         "op": "update", "id": car["id"], "expected": 3,
         "geometry": car["geometry"], "area": car["area"]}
-    relabelled = item.update(car["id"], after["version"], label="truck")
+    nudged = item.update(car["id"], after["version"], geometry={"x": 21})
+    assert nudged["edits"][0]["after"]["geometry"] == {"x": 21, "y": 15, "width": 40,
+                                                       "height": 25}
+    relabelled = item.update(car["id"], nudged["version"], label="truck")
     assert relabelled["edits"][0]["inverse"]["label"] == "car"
     assert _by_label(item)["truck"]["geometry"]["width"] == 40
 
@@ -100,7 +103,7 @@ def test_each_operation_round_trips_and_undo_redo_restore_exactly(
     assert _labels(ds) == edited
 
     # Undo every edit, newest first, then redo them all: exactly the labels of each end.
-    steps = [drawn, moved, relabelled, gone, back, batch]
+    steps = [drawn, moved, nudged, relabelled, gone, back, batch]
     undos = [item.undo(step) for step in reversed(steps)]
     assert _labels(ds) == original
     for undo in reversed(undos):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ocula import BoxAnnotation, BoxPrediction, DatasetItem
+from ocula import BoxAnnotation, BoxPrediction, DatasetItem, Keypoint, KeypointsAnnotation
 from ocula.core.services import Service, stats
 from ocula.core.store import schema as t
 from ocula.errors import BatchError, ConflictError, NotFoundError, ValidationError
@@ -179,3 +179,19 @@ def test_concurrent_edits_of_one_state_let_exactly_one_through(service: Service,
     assert sorted(outcomes) == labels
     assert [a["label"] for a in _current(service, "a")] == [winner]
     assert [h["after"]["label"] for h in service.item_history("d", "a")] == [winner]
+
+
+def test_a_geometry_update_keeps_the_fields_it_does_not_name(service: Service,
+                                                            tmp_path: Path) -> None:
+    _setup(service, tmp_path)
+    service.annotate("d", [KeypointsAnnotation(
+        "person", [Keypoint(5, 5), Keypoint(8, 9)], names=["head", "hand"],
+        skeleton=[[0, 1]], reference_id="b", annotation_id="k")])
+    (person,) = service.get_item("d", reference_id="b")["annotations"]["keypoints"]
+    moved = [{**p, "x": p["x"] + 1} for p in person["geometry"]["keypoints"]]
+    result = service.edit_annotations("d", "b", [{
+        "op": "update", "id": person["id"], "expected": person["version"],
+        "geometry": {"keypoints": moved}}])
+    after = result["edits"][0]["after"]["geometry"]
+    assert after["keypoints"] == moved
+    assert after["names"] == ["head", "hand"] and after["skeleton"] == [[0, 1]]

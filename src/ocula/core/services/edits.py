@@ -5,8 +5,8 @@ An edit is a list of operations on one item's ground truth (``docs/editing.md``)
 
 - ``{"op": "add", "annotation": {...}}``: a new annotation (Nucleus JSON form);
 - ``{"op": "update", "id", "expected", "label"?, "geometry"?, "metadata"?, "area"?}``:
-  change an annotation's label, geometry and/or metadata (a new geometry without
-  ``area`` gets its area computed);
+  change an annotation's label, geometry fields (those given replace those stored)
+  and/or metadata (a new geometry without ``area`` gets its area computed);
 - ``{"op": "delete", "id", "expected"}``;
 - ``{"op": "restore", "id", "expected"}``: bring back a deleted annotation as it was,
   under the same id;
@@ -272,6 +272,9 @@ class _Plan:
                 if key in op:
                     body[key] = op[key]
             if "geometry" in op:
+                # Fields given replace those stored: x and y alone move a box, and new
+                # keypoints keep their names and skeleton.
+                body["geometry"] = {**object_payload(row, "")["geometry"], **op["geometry"]}
                 body.pop("area", None)
                 if "area" in op:
                     body["area"] = op["area"]

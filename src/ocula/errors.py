@@ -5,7 +5,8 @@ Every error a user can cause derives from :class:`OculaError` and carries a shor
 
     OculaError
     ├── NotFoundError            an id or name that does not exist (HTTP 404)
-    ├── ConflictError            a name already taken, a state that forbids the call (409)
+    ├── ConflictError            a name already taken, a state that forbids the call, an
+    │                            edit made against a state that has changed (409)
     ├── ValidationError          bad input (422)
     │   ├── DuplicateIdError         the same id twice in one batch
     │   ├── GeometryError            negative size, outside the image, NaN

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ocula.client.item import Item
 from ocula.client.model import ModelRun
 from ocula.client.progress import batched, progress_bar
 from ocula.core.types import DatasetItem, payload_to_annotation
@@ -124,6 +125,10 @@ class Dataset:
 
     def delete_item(self, reference_id: str) -> dict[str, Any]:
         return self._backend.delete_item(self.id, reference_id)
+
+    def item(self, reference_id: str) -> Item:
+        """One item's labels, to edit interactively and read their history."""
+        return Item(self, reference_id)
 
     def update_item_metadata(self, metadata_by_ref: dict[str, dict[str, Any]], *,
                              replace: bool = False) -> dict[str, Any]:

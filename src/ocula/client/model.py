@@ -116,6 +116,24 @@ class ModelRun:
                                          confidence_threshold=confidence_threshold,
                                          iou_type=iou_type)
 
+    def version_table(self, versions: Sequence[int | str | None], slice: str | None = None,
+                      *, confidence_threshold: float = 0.5) -> list[dict[str, Any]]:
+        """This run scored against several label versions side by side (the Nucleus
+        tutorial's original-versus-corrected table): one row per version (a number, a
+        name, or None for the current labels) with ``AP``, ``AP50``, ``AR100`` and
+        ``precision``, ``recall``, ``f1``, ``tp``, ``fp``, ``fn`` at
+        ``confidence_threshold``."""
+        rows = []
+        for version in versions:
+            m = self.metrics(slice, annotation_version=version,
+                             confidence_threshold=confidence_threshold)
+            point = m["operating_point"]
+            rows.append({"version": version,
+                         **{k: m["stats"][k] for k in ("AP", "AP50", "AR100")},
+                         **{k: point[k] for k in ("precision", "recall", "f1", "tp", "fp",
+                                                  "fn")}})
+        return rows
+
     def failures(self, kind: str = "fp", limit: int = 20, *,
                  min_confidence: float = 0.0) -> list[dict[str, Any]]:
         """Worst boxes of the committed run: ``"fp"`` (most confident false positives),

@@ -34,6 +34,7 @@ SERVER_LOCAL: dict[str, str] = {
     "open_item_image": "images travel as image routes and signed URLs, not open files",
     "key_id": "signed image URLs carry the signing key's id (server-side signing)",
     "key_id_is_live": "the server checks a signed URL's key at each read",
+    "live_key_name": "the server checks a session's key at each request",
     "thumbnail": "thumbnails travel as an image route",
     "scan_insights": "a reference implementation the insights totals are tested against",
 }
@@ -78,6 +79,20 @@ class Backend(Protocol):
         *,
         version: int | str | None = None,
         reference_ids: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    # edits
+    def edit_annotations(
+        self,
+        dataset: str,
+        reference_id: str,
+        edits: Sequence[Mapping[str, Any]],
+        *,
+        author: str | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]: ...
+    def item_history(
+        self, dataset: str, reference_id: str, *, limit: int = 100
     ) -> list[dict[str, Any]]: ...
 
     # datasets

@@ -113,6 +113,8 @@ class DatasetService(ServiceBase):
             conn.execute(delete(t.predictions).where(t.predictions.c.run_pk.in_(run_pks)))
             conn.execute(delete(t.model_runs).where(t.model_runs.c.dataset_pk == ds.pk))
             conn.execute(delete(t.slices).where(t.slices.c.dataset_pk == ds.pk))
+            conn.execute(delete(t.annotation_edits).where(
+                t.annotation_edits.c.dataset_pk == ds.pk))
             conn.execute(delete(t.annotations).where(t.annotations.c.dataset_pk == ds.pk))
             conn.execute(delete(t.annotation_versions).where(
                 t.annotation_versions.c.dataset_pk == ds.pk))

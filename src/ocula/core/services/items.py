@@ -190,7 +190,9 @@ class ItemService(ServiceBase):
                 .order_by(t.annotations.c.pk)).all()
             grouped: dict[str, list[dict[str, Any]]] = {}
             for a in anns:
-                grouped.setdefault(a.type, []).append(object_payload(a, row.reference_id))
+                # The version token an edit of it must name (services/edits.py).
+                grouped.setdefault(a.type, []).append(
+                    {**object_payload(a, row.reference_id), "version": a.version_from})
             result: dict[str, Any] = {"item": item_payload(row), "annotations": grouped}
             if with_predictions:
                 preds = conn.execute(
@@ -308,7 +310,7 @@ class ItemService(ServiceBase):
             row = self._find_item(conn, ds.pk, reference_id, None, None)
             stats.item_removal(conn, row.pk, row.metadata).save(conn, ds.pk)
             for table in (t.match_predictions, t.match_annotations, t.match_items,
-                          t.slice_items, t.predictions, t.annotations):
+                          t.slice_items, t.predictions, t.annotation_edits, t.annotations):
                 conn.execute(delete(table).where(table.c.item_pk == row.pk))
             conn.execute(delete(t.items).where(t.items.c.pk == row.pk))
         return {"deleted": row.id, "reference_id": reference_id}

@@ -82,9 +82,14 @@ class KeyService(ServiceBase):
 
     def key_id_is_live(self, kid: str) -> bool:
         """Whether the key with id ``kid`` exists and is not revoked."""
+        return self.live_key_name(kid) is not None
+
+    def live_key_name(self, kid: str) -> str | None:
+        """The name of the key with id ``kid`` if it exists and is not revoked, else
+        None (a browser session's edits are recorded under its key's name)."""
         if not (kid.isascii() and kid.isdecimal() and len(kid) <= 9):  # an int4 key
-            return False
+            return None
         with self.db.read() as conn:
-            revoked = conn.scalar(select(t.api_keys.c.revoked).where(
-                t.api_keys.c.pk == int(kid)))
-        return revoked is not None and not revoked
+            row = conn.execute(select(t.api_keys.c.name, t.api_keys.c.revoked).where(
+                t.api_keys.c.pk == int(kid))).first()
+        return row.name if row is not None and not row.revoked else None

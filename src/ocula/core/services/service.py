@@ -8,6 +8,7 @@ from pathlib import Path
 from ocula.core.services.analyses import AnalysisService
 from ocula.core.services.annotations import AnnotationService
 from ocula.core.services.datasets import DatasetService
+from ocula.core.services.edits import EditService
 from ocula.core.services.insights import InsightsService
 from ocula.core.services.items import ItemService
 from ocula.core.services.jobs import JobService
@@ -41,8 +42,9 @@ def _private_file(path: Path) -> None:
             path.chmod(0o600)
 
 
-class Service(DatasetService, ItemService, AnnotationService, SliceService, ModelService,
-              AnalysisService, JobService, KeyService, QueryService, InsightsService):
+class Service(DatasetService, ItemService, EditService, AnnotationService, SliceService,
+              ModelService, AnalysisService, JobService, KeyService, QueryService,
+              InsightsService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

@@ -157,6 +157,33 @@ annotations = Table(
     Index("ix_annotations_dataset_current_item", "dataset_pk", "version_to", "item_pk"),
 )
 
+# One row per operation of an interactive edit (``services/edits.py``): who made it, when,
+# and the annotation before and after (JSON, ``object_payload`` with its version token),
+# so an item's history reads without diffing versions. Bulk writes (annotate, import)
+# open versions too but log nothing here: they may touch millions of rows.
+annotation_edits = Table(
+    "annotation_edits",
+    metadata,
+    _pk(),
+    _fk("dataset_pk", "datasets"),
+    _fk("item_pk", "items"),
+    # The label version the edit wrote, and the operation's place in its call.
+    Column("version", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("op", String(32), nullable=False),
+    # The annotation's logical id (annotations.id).
+    Column("annotation", String(40), nullable=False),
+    # accept_prediction: the prediction copied into ground truth.
+    Column("prediction_id", String(40), nullable=True),
+    Column("author", String(255), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("before", JsonType, nullable=True),
+    Column("after", JsonType, nullable=True),
+    _created(),
+    # An item's history, newest first.
+    Index("ix_annotation_edits_item", "item_pk", "version"),
+)
+
 models = Table(
     "models",
     metadata,

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from ocula.server.api import (
     annotations,
     datasets,
+    edits,
     items,
     jobs,
     media,
@@ -21,7 +22,8 @@ from ocula.server.api import (
     slices,
 )
 
-ROUTERS: list[APIRouter] = [datasets.router, items.router, annotations.router, slices.router,
-                            models.router, runs.router, jobs.router, query.router]
+ROUTERS: list[APIRouter] = [datasets.router, items.router, annotations.router, edits.router,
+                            slices.router, models.router, runs.router, jobs.router,
+                            query.router]
 
 __all__ = ["ROUTERS", "media"]

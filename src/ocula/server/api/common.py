@@ -36,14 +36,14 @@ def entries(entry: dict[str, Any]) -> Any:
         {"type": "array", "maxItems": MAX_LIST, "items": entry})]
 
 
-_REF = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": NAME_PATTERN}
+REF_STRING = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": NAME_PATTERN}
 _POINT = {"type": "object", "required": ["x", "y"],
           "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}
 ITEM_ENTRY: dict[str, Any] = {
     "type": "object", "required": ["reference_id", "image_url"],
     "description": "A dataset item in Nucleus' JSON form; the image must be readable by "
                    "the server (an uploaded file, a path under a media root, a public URL)",
-    "properties": {"reference_id": _REF, "image_url": {"type": "string", "minLength": 1},
+    "properties": {"reference_id": REF_STRING, "image_url": {"type": "string", "minLength": 1},
                    "metadata": {"type": "object"}}}
 OBJECT_ENTRY: dict[str, Any] = {
     "type": "object", "required": ["type", "label", "reference_id", "geometry"],
@@ -59,9 +59,9 @@ OBJECT_ENTRY: dict[str, Any] = {
                   ("keypoints", {"required": ["keypoints"], "properties": {"keypoints": {
                       "type": "array", "minItems": 1, "items": _POINT}}}),
                   ("mask", {"required": ["rle"]}))],
-    "properties": {"type": {"enum": list(ANNOTATION_TYPES)}, "label": _REF,
-                   "reference_id": _REF, "geometry": {"type": "object"},
-                   "annotation_id": _REF, "confidence": {"type": "number", "minimum": 0,
+    "properties": {"type": {"enum": list(ANNOTATION_TYPES)}, "label": REF_STRING,
+                   "reference_id": REF_STRING, "geometry": {"type": "object"},
+                   "annotation_id": REF_STRING, "confidence": {"type": "number", "minimum": 0,
                                                          "maximum": 1},
                    "metadata": {"type": "object"}}}
 AnnotationType = Annotated[str, WithJsonSchema({"enum": list(ANNOTATION_TYPES)})]

@@ -54,7 +54,8 @@ _ERRORS = {
     400: "The query text does not parse (line and column in the detail)",
     401: "No live API key (challenges with Bearer)",
     404: "Something the request names does not exist",
-    409: "The name is taken",
+    409: "The name is taken, or an edit was made against a state that has changed since "
+         "(nothing was written; info.current holds the stored state)",
     413: "The body is larger than the server's limit",
     415: "A write in a content type other than application/json (or multipart where "
          "files are uploaded)",
@@ -192,6 +193,8 @@ class LabelObject(Open):
     confidence: float | None = None
     iscrowd: bool | None = None
     class_pdf: dict[str, float] | None = None
+    version: int | None = Field(None, description="Ground truth in an item's detail and in "
+                                "edits: its version token, the 'expected' of an edit of it")
 
 
 class ItemDetail(Open):
@@ -257,6 +260,40 @@ class AnnotationsDeleted(Open):
 class VersionTag(Open):
     version: int
     name: str
+
+
+class EditOutcome(Open):
+    """What one operation of an edit did, and the operation that undoes it."""
+
+    op: str
+    id: str = Field(description="The annotation's id")
+    version: int = Field(description="Its new version token")
+    before: LabelObject | None = Field(description="The annotation before (None: absent)")
+    after: LabelObject | None = Field(description="The annotation after (None: deleted)")
+    inverse: Json = Field(description="The operation that undoes this one (send it back "
+                                      "to undo; the inverse's inverse redoes)")
+
+
+class EditResult(Open):
+    version: int = Field(description="The label version the edit wrote")
+    reference_id: str
+    item_id: str
+    author: str
+    edits: list[EditOutcome]
+
+
+class HistoryEntry(Open):
+    """One edit operation of an item's labels: who, when, before and after."""
+
+    version: int
+    op: str
+    id: str
+    prediction_id: str | None = Field(description="accept_prediction: the prediction copied")
+    author: str
+    message: str | None
+    created_at: str
+    before: LabelObject | None
+    after: LabelObject | None
 
 
 # --- slices ---------------------------------------------------------------------------

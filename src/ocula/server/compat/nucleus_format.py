@@ -56,7 +56,10 @@ def item(body: dict[str, Any], urls: ImageUrls) -> dict[str, Any]:
 
 def located(body: dict[str, Any], urls: ImageUrls) -> dict[str, Any]:
     """A ``refloc``/``loc``/``iloc`` answer: the item and its annotations by type."""
-    return {"item": item(body["item"], urls), "annotations": body["annotations"]}
+    # Ocula's version tokens (for its own edits) are no part of Nucleus' form.
+    return {"item": item(body["item"], urls), "annotations": {
+        kind: [{k: v for k, v in a.items() if k != "version"} for a in anns]
+        for kind, anns in body["annotations"].items()}}
 
 
 def predictions_by_type(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:

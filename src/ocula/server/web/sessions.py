@@ -47,11 +47,12 @@ class CsrfError(OculaError):
 
 @dataclass(frozen=True)
 class Session:
-    """A checked session: the key id it stands for and its nonce."""
+    """A checked session: the key id it stands for, its nonce and the key's name."""
 
     kid: str
     nonce: str
     sig: str
+    name: str = ""
 
 
 def _subject(nonce: str) -> str:
@@ -76,7 +77,8 @@ def read_session(signer: Signer, service: Any, value: str | None) -> Session | N
     kid, exp, nonce, sig = parts
     if not signer.check(_subject(nonce), exp, sig, kid=kid):
         return None
-    return Session(kid, nonce, sig) if service.key_id_is_live(kid) else None
+    name = service.live_key_name(kid)
+    return Session(kid, nonce, sig, name) if name is not None else None
 
 
 def csrf_token(session: Session) -> str:
@@ -99,7 +101,7 @@ def cookie_session(request: Request) -> str:
         if not hmac.compare_digest(sent.encode(), csrf_token(session).encode()):
             raise CsrfError(f"a request authenticated by the session cookie that changes "
                             f"state must send the page's {CSRF_HEADER} header")
-    return f"session of key #{session.kid}"
+    return session.name
 
 
 def is_https(request: Request) -> bool:

@@ -318,13 +318,13 @@ def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
 # --- reading items ----------------------------------------------------------------
 
 
-@router.get("/dataset/{ds}/refloc/{ref:path}")
+@router.get("/dataset/{ds}/refloc/{ref:ref}")
 def refloc(ds: str, ref: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
     """An item by reference id (percent-encoded in one segment; ``/`` allowed)."""
     return fmt.located(service.get_item(ds, reference_id=ref), urls)
 
 
-@router.delete("/dataset/{ds}/refloc/{ref:path}")
+@router.delete("/dataset/{ds}/refloc/{ref:ref}")
 def delete_item(ds: str, ref: str, service: ServiceDep) -> dict[str, Any]:
     return service.delete_item(ds, ref)
 

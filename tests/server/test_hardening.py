@@ -369,3 +369,16 @@ def test_a_reference_id_with_a_newline_is_found_by_its_path(
         assert h.get(base).status_code == 404
     assert ref not in {i["reference_id"] for i in live.service.list_items(ids["ds"])["items"]}
     assert other in {i["reference_id"] for i in live.service.list_items(ids["ds"])["items"]}
+
+
+@pytest.mark.parametrize("mode", ['{"a": 1}', "[1]", "5", "true"])
+def test_a_patch_mode_that_is_not_text_is_a_422(server: tuple[Live, dict[str, str]],
+                                                mode: str) -> None:
+    # An object or a list was a 500: it was looked up in the dict of modes.
+    live, ids = server
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {live.key}",
+                                                  "Content-Type": "application/json"}) as h:
+        answer = h.post(f"/v1/nucleus/dataset/{ids['ds']}/queryObjectsPage",
+                        content=f'{{"patch_mode": {mode}}}'.encode())
+        assert answer.status_code == 422, answer.text
+        assert "patch_mode" in answer.json()["detail"]

@@ -456,7 +456,7 @@ def objects_page(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]
     ``ground_truth_annotation_id``), a false-negative its annotation.
     """
     mode = body.get("patch_mode") or "ground_truth_only"
-    if mode not in _PATCH_MODES:
+    if not isinstance(mode, str) or mode not in _PATCH_MODES:  # an object is unhashable
         raise ValidationError(f"unknown patch_mode {mode!r}; one of "
                               + ", ".join(sorted(_PATCH_MODES)))
     run_id = body.get("model_run_id")

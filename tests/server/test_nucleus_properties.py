@@ -29,6 +29,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from urllib3 import encode_multipart_formdata
 
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
 from ocula.client.client import Client
@@ -42,6 +43,16 @@ from tests.server.conftest import Live
 pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("OCULA_NUCLEUS_EXAMPLES", "15"))
 SEED_REFS = ["r0", "r 1/x"]
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), (10, 200, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+PNG = _png()
+_COUNTER = itertools.count()  # unique names across examples
 LONE = ["\ud800", "a\udfffb", "\udc00"]  # json.dumps writes these as \u escapes
 
 # --- JSON values, well and badly shaped --------------------------------------------
@@ -55,51 +66,54 @@ any_json = st.recursive(leaves, lambda inner: st.one_of(
 # What no hand-written case would try on its own: very deep, very long, very many.
 extreme = st.sampled_from([nested_metadata(300), [[[[[[[[[[[[]]]]]]]]]]]], "x" * 200_000,
                            list(range(5000)), {f"k{i}": i for i in range(3000)}, 2**64, -1])
+# A field's value of the wrong type: one of each JSON kind first (what finds the bugs),
+# then anything.
+KINDS = st.sampled_from([None, -1, 1.5, True, "", "\ud800", [1], {"a": 1}, 2**64])
+wrong = st.one_of(KINDS, KINDS, KINDS, any_json, extreme)
 json_objects = st.dictionaries(st.text(max_size=6), leaves, max_size=4)
 
 
 @st.composite
 def mutated(draw: Callable[..., Any], shaped: st.SearchStrategy[dict[str, Any]]
             ) -> dict[str, Any] | Any:
-    """A valid-shaped body with one field (or an entry of a list field) changed."""
+    """A valid-shaped body with one field changed; most often a field of an entry of
+    one of its lists, where most bugs were found."""
     body = dict(draw(shaped))
+    lists = sorted(k for k, v in body.items() if isinstance(v, list) and v)
+    if lists and draw(st.integers(0, 2)):
+        key = draw(st.sampled_from(lists))
+        entries = list(body[key])
+        i = draw(st.integers(0, len(entries) - 1))
+        if isinstance(entries[i], dict) and entries[i] and draw(st.integers(0, 3)):
+            entries[i] = {**entries[i], draw(st.sampled_from(sorted(entries[i]))): draw(wrong)}
+        else:
+            entries[i] = draw(wrong)
+        body[key] = entries
+        return body
     key = draw(st.sampled_from(sorted(body) or ["x"]))
-    # Most bugs hide one level down, in a field of a list's entry: weigh that up.
-    how = draw(st.sampled_from(["wrong", "extreme", "null", "drop", "unknown", "empty",
-                                "entry", "entry", "entry", "entry"]))
+    how = draw(st.sampled_from(["wrong", "null", "drop", "unknown", "empty"]))
     if how == "wrong":
-        body[key] = draw(any_json)
-    elif how == "extreme":
-        body[key] = draw(extreme)
+        body[key] = draw(wrong)
     elif how == "null":
         body[key] = None
     elif how == "drop":
         body.pop(key, None)
     elif how == "unknown":
         body[draw(st.text(min_size=1, max_size=8))] = draw(any_json)
-    elif how == "empty":
+    else:
         body[key] = []
-    elif isinstance(body.get(key), list) and body[key]:
-        entries = list(body[key])
-        i = draw(st.integers(0, len(entries) - 1))
-        if isinstance(entries[i], dict) and entries[i] and draw(st.integers(0, 3)):
-            entry = dict(entries[i])
-            entry[draw(st.sampled_from(sorted(entry)))] = draw(st.one_of(any_json, extreme))
-            entries[i] = entry
-        else:
-            entries[i] = draw(any_json)
-        body[key] = entries
     return body
 
 
 def bodies(shaped: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[bytes]:
     """Request bodies: valid-shaped, mutated, any JSON, and bytes that are not JSON."""
-    as_json = st.one_of(shaped, shaped, mutated(shaped), mutated(shaped), any_json).map(
+    as_json = st.one_of(shaped, mutated(shaped), mutated(shaped), mutated(shaped),
+                        any_json).map(
         lambda v: json.dumps(v).encode())
     junk = st.sampled_from([b"", b"{", b"[1,", b"\xff\xfe{}", b'{"name": NaN}', b"null",
                             b'{"a": "\\ud800"}', b'{"name": ' + b"9" * 5000 + b"}",
                             b"[" * 5000 + b"]" * 5000, b'{"x": 1, "x": 2}'])
-    return st.one_of(as_json, junk)
+    return st.one_of(as_json, as_json, as_json, junk)
 
 
 # --- valid shapes of the client's bodies ------------------------------------------
@@ -139,14 +153,29 @@ class Ids:
 
 def path_part(valid: str) -> st.SearchStrategy[str]:
     """A path segment: the real id, or text that names nothing (percent-encoded)."""
-    return st.one_of(st.just(valid), st.just(valid), texts.filter(bool)).map(
+    return st.one_of(st.just(valid), st.just(valid), st.just(valid), texts.filter(bool)).map(
         lambda s: quote(s.encode("utf-8", "surrogatepass"), safe=""))
+
+
+@st.composite
+def multipart(draw: Callable[..., Any], items: st.SearchStrategy[bytes]) -> tuple[bytes, str]:
+    """A multipart append as the client sends local files: an ``items`` JSON part and
+    ``image`` parts (bytes that may not be an image), some parts missing or extra."""
+    fields: list[tuple[str, Any]] = []
+    if draw(st.integers(0, 5)):
+        fields.append(("items", (None, draw(items), "application/json")))
+    for i in range(draw(st.integers(0, 3))):
+        fields.append((draw(st.sampled_from(["image", "image", "other"])),
+                       (draw(st.sampled_from([f"img{i}.png", "", "../x", "\u00e9"])),
+                        draw(st.sampled_from([PNG, b"", b"not an image", PNG[:40]])),
+                        "image/png")))
+    return encode_multipart_formdata(fields)
 
 
 def routes(ids: Ids) -> list[tuple[str, str, st.SearchStrategy[Any]]]:
     """(method, name, strategy of (path, body bytes or None)) for each client route."""
     ds, sl, run = path_part(ids.ds), path_part(ids.slice), path_part(ids.run)
-    async_q = st.sampled_from(["", "?async=0", "?async=1", "?async=2", "?async=x"])
+    async_q = st.sampled_from(["", "", "?async=0", "?async=1", "?async=1", "?async=x"])
 
     def post(template: Callable[..., str], shaped: dict[str, Any], **parts: Any
              ) -> st.SearchStrategy[Any]:
@@ -156,12 +185,23 @@ def routes(ids: Ids) -> list[tuple[str, str, st.SearchStrategy[Any]]]:
     def get(template: Callable[..., str], **parts: Any) -> st.SearchStrategy[Any]:
         return st.tuples(st.builds(template, **parts), st.none())
 
+    multipart_items = bodies(st.fixed_dictionaries({"items": st.lists(
+        items_json.map(lambda it: {**it, "image_url": "img0.png"}), max_size=3)})).map(
+        lambda b: b[b.find(b"["):-1] if b.startswith(b'{"items": [') else b)
+
     return [
         ("POST", "dataset/create", post(lambda: "dataset/create",
                                         {"name": texts, "is_scene": st.booleans()})),
         ("POST", "append", post(lambda d, q: f"dataset/{d}/append{q}",
                                 {"items": st.lists(items_json, max_size=3),
                                  "update": st.booleans()}, d=ds, q=async_q)),
+        ("POST", "append multipart", st.tuples(
+            st.builds(lambda d, q: f"dataset/{d}/append{q}", d=ds, q=async_q),
+            multipart(multipart_items))),
+        ("UPLOAD", "signed-URL NDJSON append/annotate", st.tuples(
+            st.sampled_from(["append", "annotate", "append?async=1", "annotate?async=1"]),
+            st.one_of(st.lists(bodies(items_json), max_size=3),
+                      st.lists(bodies(annotations), max_size=3)).map(b"\n".join))),
         ("POST", "annotate", post(lambda d, q: f"dataset/{d}/annotate{q}",
                                   {"annotations": st.lists(annotations, max_size=3),
                                    "update": st.booleans()}, d=ds, q=async_q)),
@@ -233,26 +273,25 @@ def routes(ids: Ids) -> list[tuple[str, str, st.SearchStrategy[Any]]]:
 # --- the catalog, for "a refused write changes nothing" ----------------------------
 
 
-def catalog(service: Any) -> dict[str, Any]:
-    """Everything a Nucleus write can change, comparable with ``==``."""
-    out: dict[str, Any] = {"models": sorted(json.dumps(m, sort_keys=True, default=str)
-                                            for m in service.list_models())}
-    for d in service.list_datasets():
-        items = service.list_items(d["id"])["items"]
-        anns = service.list_annotations(d["id"])
-        out[d["id"]] = {
-            "name": d["name"],
-            "items": sorted((i["reference_id"], json.dumps(i.get("metadata"), sort_keys=True))
-                            for i in items),
-            "annotations": sorted(json.dumps(a, sort_keys=True, default=str) for a in anns),
-            "slices": sorted((s["slice_id"], s["name"], tuple(
-                i["reference_id"] for i in service.slice_items(s["slice_id"])))
-                for s in service.list_slices(d["id"])),
-            "runs": sorted(json.dumps([r, service.list_predictions(r["model_run_id"])],
-                                      sort_keys=True, default=str)
-                           for r in service.list_runs(d["id"])),
-        }
-    return out
+def catalog(service: Any, ds: str) -> dict[str, Any]:
+    """Everything a Nucleus write can change, comparable with ``==``: the datasets and
+    models, and all of the seeded dataset ``ds`` (every write the tests send names it,
+    or an id that names nothing)."""
+    items = service.list_items(ds)["items"]
+    return {
+        "datasets": sorted((d["id"], d["name"]) for d in service.list_datasets()),
+        "models": sorted(json.dumps(m, sort_keys=True, default=str)
+                         for m in service.list_models()),
+        "items": sorted((i["reference_id"], json.dumps(i.get("metadata"), sort_keys=True))
+                        for i in items),
+        "annotations": sorted(json.dumps(a, sort_keys=True, default=str)
+                              for a in service.list_annotations(ds)),
+        "slices": sorted((s["slice_id"], s["name"], tuple(
+            i["reference_id"] for i in service.slice_items(s["slice_id"])))
+            for s in service.list_slices(ds)),
+        "runs": sorted(json.dumps([r, service.list_predictions(r["model_run_id"])],
+                                  sort_keys=True, default=str) for r in service.list_runs(ds)),
+    }
 
 
 @pytest.fixture
@@ -296,6 +335,19 @@ def _settle(session: requests.Session, base: str, answer: requests.Response) -> 
     raise AssertionError(f"job {job} did not finish")
 
 
+def _upload(session: requests.Session, base: str, ds: str, route: str, ndjson: bytes
+            ) -> requests.Response:
+    """What the client does with remote images and big annotation batches: PUT NDJSON
+    to a signed URL, then name the upload in the append or annotate call."""
+    request_id = f"req{next(_COUNTER)}"
+    signed = session.get(f"{base}/dataset/{ds}/signedUrl/{request_id}", timeout=30)
+    assert signed.status_code == 200, signed.text
+    put = requests.put(signed.json()["signed_url"], data=ndjson, timeout=60)
+    assert put.status_code == 200, put.text
+    return session.post(f"{base}/dataset/{ds}/{route}", json={"requestId": request_id},
+                        timeout=60)
+
+
 def _is_error_body(answer: requests.Response) -> bool:
     try:
         body = answer.json()
@@ -321,9 +373,13 @@ def test_no_input_is_a_server_error_and_refused_writes_change_nothing(
         def check(case: tuple[str, str, bytes | None]) -> None:
             nonlocal sent
             method, path, body = case
-            before = catalog(live_db.service) if method != "GET" else None
-            answer = session.request(method, f"{base}/{path}", data=body, timeout=60,
-                                     headers={"Content-Type": "application/json"})
+            body, kind = body if isinstance(body, tuple) else (body, "application/json")
+            before = catalog(live_db.service, ids.ds) if method != "GET" else None
+            if method == "UPLOAD":
+                answer = _upload(session, base, ids.ds, path, body)
+            else:
+                answer = session.request(method, f"{base}/{path}", data=body, timeout=60,
+                                         headers={"Content-Type": kind})
             sent += 1
             what = f"{method} {path[:80]} {(body or b'')[:120]!r} -> {answer.status_code} " \
                    f"{answer.text[:200]}"
@@ -332,7 +388,7 @@ def test_no_input_is_a_server_error_and_refused_writes_change_nothing(
             elif answer.status_code >= 400:
                 if not _is_error_body(answer):
                     findings.append(f"not the JSON error body: {what}")
-                if before is not None and catalog(live_db.service) != before:
+                if before is not None and catalog(live_db.service, ids.ds) != before:
                     findings.append(f"refused write changed the catalog: {what}")
             else:
                 _settle(session, base, answer)
@@ -344,7 +400,6 @@ def test_no_input_is_a_server_error_and_refused_writes_change_nothing(
 
 # --- a valid append reads back ----------------------------------------------------
 
-_COUNTER = itertools.count()
 stored_refs = st.text(st.characters(codec="utf-8", exclude_characters="\x00"),
                       min_size=1, max_size=20)
 stored_metadata = st.dictionaries(
@@ -358,16 +413,21 @@ stored_metadata = st.dictionaries(
     max_size=4)
 
 
-def _png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 6), (10, 200, 30)).save(out, "PNG")
-    return out.getvalue()
+def _numbers(value: Any) -> Any:
+    """``value`` with every number a float (JSON has one kind of number)."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def test_a_valid_append_reads_back_as_sent(live_db: Live, tmp_path: Path) -> None:
     ids = _seed(live_db, tmp_path)
     base = f"{live_db.url}/v1/nucleus"
-    png = _png()
+    png = PNG
     session = requests.Session()
     session.auth = (live_db.key, "")
 
@@ -379,14 +439,14 @@ def test_a_valid_append_reads_back_as_sent(live_db: Live, tmp_path: Path) -> Non
         tag = f"{next(_COUNTER)}:"  # no example collides with an earlier one's items
         rows = [{"reference_id": tag + ref, "metadata": md, "image_url": f"img{i}.png"}
                 for i, (ref, md) in enumerate(batch)]
-        before = catalog(live_db.service)
+        before = catalog(live_db.service, ids.ds)
         files = [("items", (None, json.dumps(rows), "application/json"))] + [
             ("image", (f"img{i}.png", png, "image/png")) for i in range(len(rows))]
         answer = session.post(f"{base}/dataset/{ids.ds}/append", files=files, timeout=60)
         assert answer.status_code < 500, answer.text
         if answer.status_code >= 400:
             assert _is_error_body(answer), answer.text
-            assert catalog(live_db.service) == before
+            assert catalog(live_db.service, ids.ds) == before
             return
         result = answer.json()
         assert result["new_items"] + len(result["errors"]) == len(rows), result
@@ -398,8 +458,9 @@ def test_a_valid_append_reads_back_as_sent(live_db: Live, tmp_path: Path) -> Non
                 row["reference_id"], safe=""), timeout=30)
             assert got.status_code == 200, (row, got.text)
             item = got.json()["item"]
-            assert (item["reference_id"], item["metadata"]) == \
-                (row["reference_id"], row["metadata"])
+            # As JSON numbers: PostgreSQL's jsonb gives 3.6e+16 back as 36028792723996670.
+            assert (item["reference_id"], _numbers(item["metadata"])) == \
+                (row["reference_id"], _numbers(row["metadata"]))
             assert (item["width"], item["height"]) == (8, 6)
             assert session.get(item["image_url"], timeout=30).content == png
 

@@ -300,3 +300,85 @@ def test_a_body_that_is_not_utf8_is_a_422(live: Live) -> None:
     answer = httpx.post(f"{live.url}/api/v1/datasets", content=b'{"name": "\\ud83d\\ude00"}',
                         headers=h)
     assert answer.status_code == 201 and answer.json()["name"] == "\U0001f600"
+
+
+# --- found by tests/server/test_nucleus_properties.py --------------------------------
+
+NOT_TEXT = {"number": "5", "object": '{"a": 1}', "array": "[1]", "boolean": "true"}
+
+
+@pytest.mark.parametrize("value", NOT_TEXT)
+@pytest.mark.parametrize("route", ["/v1/nucleus/dataset/{ds}/append",
+                                   "/v1/nucleus/dataset/{ds}/append?async=1",
+                                   "/api/v1/datasets/{ds}/items"])
+def test_an_item_whose_reference_id_is_not_text_is_reported(
+        server: tuple[Live, dict[str, str]], route: str, value: str) -> None:
+    # An object or a list as reference_id was a 500 (unhashable, looking for duplicates);
+    # a number was stored nowhere and reported as "has no reference_id".
+    live, ids = server
+    before = _state(live.service, ids)
+    bad = f'{{"reference_id": {NOT_TEXT[value]}, "image_url": "x.jpg"}}'
+    body = f'{{"items": [{ITEM}, {bad}]}}'
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {live.key}",
+                                                  "Content-Type": "application/json"}) as h:
+        answer = h.post(route.format(**ids), content=body.encode())
+        assert answer.status_code == 422, answer.text
+        assert re.search(r"#1\b|\[1\]|\.1\b", answer.json()["detail"]), answer.text
+        _readable(h, ids)
+    assert _state(live.service, ids) == before
+
+
+def test_the_service_reports_a_reference_id_that_is_not_text(
+        server: tuple[Live, dict[str, str]]) -> None:
+    from ocula import DatasetItem
+    from ocula.errors import BatchError
+
+    live, ids = server
+    before = _state(live.service, ids)
+    with pytest.raises(BatchError) as err:
+        live.service.append(ids["ds"], [DatasetItem("a.jpg", {"a": 1}),
+                                        DatasetItem("b.jpg", ["r"]), DatasetItem("c.jpg", 7)])
+    details = [e.message for e in err.value.errors]
+    assert details == [f"item #{i}: reference_id must be text, got {kind}" for i, kind in
+                       [(0, "dict {'a': 1}"), (1, "list ['r']"), (2, "int 7")]]
+    assert _state(live.service, ids) == before
+
+
+@pytest.mark.parametrize("ref", ["n\n", "a\nb", "\n", "tab\tand\r\n"])
+def test_a_reference_id_with_a_newline_is_found_by_its_path(
+        server: tuple[Live, dict[str, str]], tmp_path: Path, ref: str) -> None:
+    # Starlette's {x:path} is ".*", which stops at a newline, and the route's "$" then
+    # matched before a final one: refloc/n%0A looked up "n" (or no route at all).
+    from urllib.parse import quote
+
+    from ocula import DatasetItem
+
+    live, ids = server
+    image = make_images(tmp_path / "nl", 1)[0].read_bytes()
+    live.service.append(ids["ds"], [DatasetItem("nl.jpg", ref)], uploads={ref: image})
+    other = ref.replace("\n", "") or "x"  # what the path used to find instead
+    live.service.append(ids["ds"], [DatasetItem("n.jpg", other)], uploads={other: image})
+    base = f"/v1/nucleus/dataset/{ids['ds']}/refloc/{quote(ref, safe='')}"
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {live.key}"}) as h:
+        answer = h.get(base)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["item"]["reference_id"] == ref
+        run = h.get(f"/v1/nucleus/modelRun/{ids['run']}/refloc/{quote(ref, safe='')}")
+        assert run.status_code == 200 and run.json() == {"annotations": {}}, run.text
+        assert h.delete(base).status_code == 200
+        assert h.get(base).status_code == 404
+    assert ref not in {i["reference_id"] for i in live.service.list_items(ids["ds"])["items"]}
+    assert other in {i["reference_id"] for i in live.service.list_items(ids["ds"])["items"]}
+
+
+@pytest.mark.parametrize("mode", ['{"a": 1}', "[1]", "5", "true"])
+def test_a_patch_mode_that_is_not_text_is_a_422(server: tuple[Live, dict[str, str]],
+                                                mode: str) -> None:
+    # An object or a list was a 500: it was looked up in the dict of modes.
+    live, ids = server
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {live.key}",
+                                                  "Content-Type": "application/json"}) as h:
+        answer = h.post(f"/v1/nucleus/dataset/{ids['ds']}/queryObjectsPage",
+                        content=f'{{"patch_mode": {mode}}}'.encode())
+        assert answer.status_code == 422, answer.text
+        assert "patch_mode" in answer.json()["detail"]

@@ -49,10 +49,17 @@ def _objects(rows: Sequence[Any], what: str
 
 
 def items_from_json(rows: Sequence[Any]) -> list[DatasetItem]:
-    """Dataset items from their JSON form; entries that are not objects are collected
-    into one :class:`BatchError` naming each by its index, before anything is written
-    (a Nucleus append, which skips bad items, too)."""
+    """Dataset items from their JSON form; entries that are not objects, or whose
+    ``reference_id`` is not text, are collected into one :class:`BatchError` naming each
+    by its index, before anything is written (a Nucleus append, which skips bad items,
+    too)."""
     objects, errors = _objects(rows, "item")
+    # Checked here, by index: a reference id that is not text cannot name the item in
+    # a message, and (an object, a list) cannot be compared with the others.
+    errors += [ValidationError(f"item #{i}: reference_id must be text, got "
+                               f"{json_kind(row['reference_id'])}")
+               for i, row in objects
+               if not isinstance(row.get("reference_id"), str | None)]
     if errors:
         raise BatchError(errors)
     items = [DatasetItem.from_payload(row) for _, row in objects]

@@ -325,7 +325,11 @@ def _check_items(items: Sequence[Any]) -> list[OculaError]:
                                           "DatasetItem"))
             continue
         ref = it.reference_id
-        if not isinstance(ref, str) or not ref:
+        if ref is not None and not isinstance(ref, str):
+            errors.append(ValidationError(f"item #{i}: reference_id must be text, got "
+                                          f"{type(ref).__name__} {ref!r:.40}"))
+            continue
+        if not ref:
             errors.append(ValidationError(f"item #{i} has no reference_id"))
             continue
         if (err := text_error(f"item #{i}: reference_id", ref, ref)) is not None:
@@ -336,7 +340,10 @@ def _check_items(items: Sequence[Any]) -> list[OculaError]:
         elif (err := text_error(f"item {ref!r}: image_location", str(it.image_location),
                                 ref)) is not None:
             errors.append(err)
-    refs = [it.reference_id for it in items if isinstance(it, DatasetItem) and it.reference_id]
+    # Only text: a reference id of another type is reported above, and one that is an
+    # object or a list cannot be hashed to find duplicates.
+    refs = [it.reference_id for it in items
+            if isinstance(it, DatasetItem) and isinstance(it.reference_id, str) and it.reference_id]
     return errors + duplicate_errors(refs, "reference_id")
 
 

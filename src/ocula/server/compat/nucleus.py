@@ -318,13 +318,13 @@ def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
 # --- reading items ----------------------------------------------------------------
 
 
-@router.get("/dataset/{ds}/refloc/{ref:path}")
+@router.get("/dataset/{ds}/refloc/{ref:ref}")
 def refloc(ds: str, ref: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
     """An item by reference id (percent-encoded in one segment; ``/`` allowed)."""
     return fmt.located(service.get_item(ds, reference_id=ref), urls)
 
 
-@router.delete("/dataset/{ds}/refloc/{ref:path}")
+@router.delete("/dataset/{ds}/refloc/{ref:ref}")
 def delete_item(ds: str, ref: str, service: ServiceDep) -> dict[str, Any]:
     return service.delete_item(ds, ref)
 
@@ -456,7 +456,7 @@ def objects_page(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]
     ``ground_truth_annotation_id``), a false-negative its annotation.
     """
     mode = body.get("patch_mode") or "ground_truth_only"
-    if mode not in _PATCH_MODES:
+    if not isinstance(mode, str) or mode not in _PATCH_MODES:  # an object is unhashable
         raise ValidationError(f"unknown patch_mode {mode!r}; one of "
                               + ", ".join(sorted(_PATCH_MODES)))
     run_id = body.get("model_run_id")

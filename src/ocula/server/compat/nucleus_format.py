@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
+from starlette.convertors import PathConvertor, register_url_convertor
+
 from ocula.server.api.media import sign_image
 from ocula.server.signing import Signer
 
@@ -19,6 +21,18 @@ EXPORT_TYPES = ("box", "polygon", "line", "keypoints", "cuboid", "category", "mu
 # Object types the client can rebuild from a model run response (it has no "mask").
 PREDICTION_TYPES = ("box", "line", "polygon", "cuboid", "category", "keypoints",
                     "segmentation")
+
+
+class ReferenceConvertor(PathConvertor):
+    """A reference id in a path: anything, a newline too. Starlette's ``path`` is
+    ``.*``, which stops at a newline, and the route's ``$`` then matches before a final
+    one: ``refloc/a%0A`` would look up ``a``."""
+
+    regex = "(?s:.*)"
+
+
+# Routes spell a reference id in their path ``{ref:ref}``.
+register_url_convertor("ref", ReferenceConvertor())
 
 
 class ImageUrls:

@@ -97,7 +97,7 @@ def delete_run(run_id: str, service: ServiceDep) -> dict[str, Any]:
     return service.delete_run(run_id)
 
 
-@router.get("/modelRun/{run_id}/refloc/{ref:path}")
+@router.get("/modelRun/{run_id}/refloc/{ref:ref}")
 def run_refloc(run_id: str, ref: str, service: ServiceDep) -> dict[str, Any]:
     """The run's predictions on one item (reference id percent-encoded, ``/`` allowed)."""
     info = service.run_info(run_id)

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from ocula.core.services.annotations import AnnotationService
+from ocula.core.services.comparison import ComparisonService
 from ocula.core.services.datasets import DatasetService
-from ocula.core.services.evaluation import EvaluationService
 from ocula.core.services.insights import InsightsService
 from ocula.core.services.items import ItemService
 from ocula.core.services.jobs import JobService
@@ -42,7 +42,7 @@ def _private_file(path: Path) -> None:
 
 
 class Service(DatasetService, ItemService, AnnotationService, SliceService, ModelService,
-              EvaluationService, JobService, KeyService, QueryService, InsightsService):
+              ComparisonService, JobService, KeyService, QueryService, InsightsService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

@@ -91,6 +91,17 @@ def _grid_refs(page: Any, section: str) -> list[str]:
     return [t.get_attribute("data-ref") for t in page.locator(f"#{section} .tile").all()]
 
 
+def test_one_committed_run_is_not_enough(page: Any, site: Site) -> None:
+    # First in this module: the second committed run (the `second` fixture) is not made yet.
+    assert [r["name"] for r in site.service.list_runs(site.ds) if r["committed"]] == [
+        COMMITTED_RUN]
+    page.goto(f"{site.url}/datasets/{site.ds}/compare")
+    expect(page.locator("#compare-message")).to_have_text(
+        "Comparing needs two committed runs; this dataset has fewer.")
+    expect(page.locator("#compare-body")).to_be_hidden()
+    assert "?" not in page.url and not page.js_errors
+
+
 def test_numbers_equal_the_api(page: Any, site: Site, second: str) -> None:
     _open(page, site, a=COMMITTED_RUN, b=SECOND)
     diff = _api(page, site, COMMITTED_RUN, SECOND)
@@ -241,6 +252,7 @@ def test_a_run_that_cannot_be_compared_is_refused(page: Any, site: Site, second:
     text = page.locator("#compare-message").inner_text()
     assert f"“{OPEN_RUN}” is not committed" in text and "Commit it" in text
     expect(page.locator("#compare-body")).to_be_hidden()
+    shoot(page, "compare-refused")
     _open_refused(page, site, a="no such run", b=SECOND)
     assert "no run “no such run”" in page.locator("#compare-message").inner_text()
     _open_refused(page, site, a=SECOND, b=SECOND)

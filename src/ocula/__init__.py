@@ -22,7 +22,7 @@ from ocula import errors
 if TYPE_CHECKING:
     from ocula.client.client import Client
     from ocula.client.dataset import Dataset, Slice
-    from ocula.client.model import Model, ModelRun, compare
+    from ocula.client.model import Model, ModelRun, compare, compare_items
     from ocula.core.types import (
         BoxAnnotation,
         BoxPrediction,
@@ -53,6 +53,7 @@ _LAZY = {
     "Model": "ocula.client.model",
     "ModelRun": "ocula.client.model",
     "compare": "ocula.client.model",
+    "compare_items": "ocula.client.model",
     "launch_app": "ocula.server.launch",
     **dict.fromkeys((
         "BoxAnnotation", "BoxPrediction", "CategoryAnnotation", "CategoryPrediction",
@@ -100,6 +101,7 @@ __all__ = [
     "SegmentationPrediction",
     "Slice",
     "compare",
+    "compare_items",
     "errors",
     "launch_app",
 ]

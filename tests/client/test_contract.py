@@ -185,7 +185,7 @@ def test_bad_inputs_raise_the_same_typed_errors(any_client: Client, tmp_path: Pa
 
 def test_commit_metrics_and_failures(any_client: Client, tmp_path: Path) -> None:
     """Evaluation gives the same answers embedded and over HTTP."""
-    from ocula import BoxAnnotation, BoxPrediction, DatasetItem, compare
+    from ocula import BoxAnnotation, BoxPrediction, DatasetItem, compare, compare_items
 
     paths = make_images(tmp_path / "eval-imgs", 4, size=(100, 80))
     ds = any_client.create_dataset("eval")
@@ -222,6 +222,14 @@ def test_commit_metrics_and_failures(any_client: Client, tmp_path: Path) -> None
     # r2 is right for both (truck may match car), r0 wrong for both (person missed).
     assert diff["only_b_right"] == ["r3"] and diff["only_a_right"] == []
     assert diff["delta"]["AP"] > 0
+    assert (diff["only_a_right_count"], diff["only_b_right_count"]) == (0, 1)
+    car = next(r for r in diff["per_class"] if r["label"] == "car")
+    assert car["delta"]["ap"] == pytest.approx(car["b"]["ap"] - car["a"]["ap"])
+    assert compare(run, other, limit=0)["only_b_right"] == []
+    fixed = compare_items(run, other, only="b", page_size=1)
+    assert [it["reference_id"] for it in fixed["items"]] == ["r3"]
+    assert fixed["total"] == 1 and fixed["next_cursor"] is None
+    assert compare_items(run, other, only="a")["items"] == []
     with pytest.raises(NotFoundError):
         run.metrics(slice="nope")
 

@@ -595,9 +595,18 @@ class HttpBackend:
             "max_ids": max_ids})
 
     def compare_runs(self, run_a: str, run_b: str, *, slice: str | None = None,  # noqa: A002
-                     iou_threshold: float | None = None) -> dict[str, Any]:
+                     iou_threshold: float | None = None,
+                     limit: int | None = None) -> dict[str, Any]:
         return self._call("GET", "/compare", params={
-            "run_a": run_a, "run_b": run_b, "slice": slice, "iou_threshold": iou_threshold})
+            "run_a": run_a, "run_b": run_b, "slice": slice, "iou_threshold": iou_threshold,
+            "limit": limit})
+
+    def compare_items(self, run_a: str, run_b: str, *, only: Literal["a", "b"] = "b",
+                      slice: str | None = None,  # noqa: A002
+                      page_size: int = 100, cursor: str | None = None) -> dict[str, Any]:
+        return self._call("GET", "/compare/items", params={
+            "run_a": run_a, "run_b": run_b, "only": only, "slice": slice,
+            "page_size": page_size, "cursor": cursor})
 
     # --- jobs -----------------------------------------------------------------------
 

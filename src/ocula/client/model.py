@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ocula.client.progress import batched, progress_bar
 from ocula.core.types import payload_to_annotation
@@ -167,8 +167,18 @@ class ModelRun:
 
 
 def compare(run_a: ModelRun, run_b: ModelRun, slice: str | None = None, *,
-            iou_threshold: float | None = None) -> dict[str, Any]:
-    """Metric deltas (b − a) of two committed runs on one dataset, and the items each
-    run gets right (no FP, no FN) that the other gets wrong."""
+            iou_threshold: float | None = None, limit: int | None = None) -> dict[str, Any]:
+    """Metric deltas (b − a) of two committed runs on one dataset, overall and per
+    class, and the items each run gets right (no FP, no FN) that the other gets wrong
+    (the first ``limit`` reference ids of each list, with their full counts)."""
     return run_a._backend.compare_runs(run_a.id, run_b.id, slice=slice,
-                                       iou_threshold=iou_threshold)
+                                       iou_threshold=iou_threshold, limit=limit)
+
+
+def compare_items(run_a: ModelRun, run_b: ModelRun, *, only: Literal["a", "b"] = "b",
+                  slice: str | None = None, page_size: int = 100,
+                  cursor: str | None = None) -> dict[str, Any]:
+    """One page of the items only one run gets right (``only="b"``: what ``run_b``
+    fixes; ``"a"``: what it breaks): ``{"items", "next_cursor", "total"}``."""
+    return run_a._backend.compare_items(run_a.id, run_b.id, only=only, slice=slice,
+                                        page_size=page_size, cursor=cursor)

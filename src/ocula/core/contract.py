@@ -137,6 +137,17 @@ class Backend(Protocol):
         *,
         slice: str | None = None,
         iou_threshold: float | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]: ...
+    def compare_items(
+        self,
+        run_a: str,
+        run_b: str,
+        *,
+        only: Literal["a", "b"] = "b",
+        slice: str | None = None,
+        page_size: int = 100,
+        cursor: str | None = None,
     ) -> dict[str, Any]: ...
     def run_failures(
         self, run_id: str, *, kind: str = "fp", limit: int = 20, min_confidence: float = 0.0

@@ -311,56 +311,6 @@ class EvaluationService(ServiceBase):
         wanted = set(pks.tolist())
         return {pk: i for pk, i in rows if pk in wanted}
 
-    def compare_runs(self, run_a: str, run_b: str, *, slice: str | None = None,
-                     iou_threshold: float | None = None) -> dict[str, Any]:
-        """Metric deltas (b − a) and the items each run gets right that the other gets
-        wrong (an item is right when it has no FP and no FN in the committed matches).
-        Metrics use the ``iou_type`` both runs were committed with."""
-        with self.db.read() as conn:
-            ra, rb = self._run_row(conn, run_a), self._run_row(conn, run_b)
-            if ra.dataset_pk != rb.dataset_pk:
-                raise ValidationError("runs to compare must be on the same dataset")
-            for r in (ra, rb):
-                if r.committed_at is None:
-                    raise ValidationError(f"model run {r.name!r} is not committed yet")
-            kinds = [(r.commit_config or {}).get("iou_type", "bbox") for r in (ra, rb)]
-            if kinds[0] != kinds[1]:
-                raise ValidationError(
-                    f"model run {ra.name!r} was committed with iou_type={kinds[0]!r} and "
-                    f"{rb.name!r} with iou_type={kinds[1]!r}; commit both with the same one")
-        ma = self.run_metrics(run_a, slice=slice, iou_threshold=iou_threshold,
-                              iou_type=kinds[0])
-        mb = self.run_metrics(run_b, slice=slice, iou_threshold=iou_threshold,
-                              iou_type=kinds[0])
-        deltas = {k: mb["stats"][k] - ma["stats"][k] for k in ma["stats"]}
-        with self.db.read() as conn:
-            scope = self._scope(conn, ra.dataset_pk, slice)
-            right = {r.pk: self._right_items(conn, r.pk, scope) for r in (ra, rb)}
-            wrong = {r.pk: self._wrong_items(conn, r.pk, scope) for r in (ra, rb)}
-        return {
-            "run_a": run_a, "run_b": run_b, "slice": slice, "iou_type": kinds[0],
-            "stats_a": ma["stats"],
-            "stats_b": mb["stats"], "delta": deltas,
-            "only_a_right": sorted(right[ra.pk] & wrong[rb.pk]),
-            "only_b_right": sorted(right[rb.pk] & wrong[ra.pk]),
-        }
-
-    def _item_refs(self, conn: Connection, run_pk: int, cond: Any, scope: Any) -> set[str]:
-        q = (select(t.items.c.reference_id).join(t.match_items,
-                                                 t.match_items.c.item_pk == t.items.c.pk)
-             .where(t.match_items.c.run_pk == run_pk, cond))
-        if scope is not None:
-            q = q.where(t.items.c.pk.in_(scope))
-        return set(conn.scalars(q))
-
-    def _right_items(self, conn: Connection, run_pk: int, scope: Any) -> set[str]:
-        return self._item_refs(conn, run_pk, (t.match_items.c.fp == 0) &
-                               (t.match_items.c.fn == 0), scope)
-
-    def _wrong_items(self, conn: Connection, run_pk: int, scope: Any) -> set[str]:
-        return self._item_refs(conn, run_pk, (t.match_items.c.fp > 0) |
-                               (t.match_items.c.fn > 0), scope)
-
     def run_failures(self, run_id: str, *, kind: str = "fp", limit: int = 20,
                      min_confidence: float = 0.0) -> list[dict[str, Any]]:
         """The committed run's worst boxes, for a patches view: ``fp`` (false positives,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ocula.core.services.analyses import AnalysisService
 from ocula.core.services.annotations import AnnotationService
+from ocula.core.services.comparison import ComparisonService
 from ocula.core.services.datasets import DatasetService
 from ocula.core.services.edits import EditService
 from ocula.core.services.insights import InsightsService
@@ -43,8 +44,8 @@ def _private_file(path: Path) -> None:
 
 
 class Service(DatasetService, ItemService, EditService, AnnotationService, SliceService,
-              ModelService, AnalysisService, JobService, KeyService, QueryService,
-              InsightsService):
+              ModelService, AnalysisService, ComparisonService, JobService, KeyService,
+              QueryService, InsightsService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

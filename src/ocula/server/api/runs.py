@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from ocula.core.query.plan import MAX_PAGE_SIZE
 from ocula.server.api.common import MAX_LIST, OBJECT_ENTRY, Metadata, Name, RefList, entries
 from ocula.server.api.schemas import (
     CREATE,
     READ,
     WRITE,
     Comparison,
+    ComparisonItems,
     Deleted,
     ErrorBreakdown,
     Failure,
@@ -196,7 +198,25 @@ def failure_summary(run_id: str, service: ServiceDep) -> dict[str, Any]:
 def compare_runs(service: ServiceDep, run_a: Annotated[str, Query(max_length=255)],
                  run_b: Annotated[str, Query(max_length=255)],
                  slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
-                 iou_threshold: Annotated[float | None, Query(gt=0, le=1)] = None
+                 iou_threshold: Annotated[float | None, Query(gt=0, le=1)] = None,
+                 limit: Annotated[int | None, Query(ge=0, le=MAX_LIST)] = None
                  ) -> dict[str, Any]:
-    """Metric deltas of two runs and the items each gets right that the other does not."""
-    return service.compare_runs(run_a, run_b, slice=slice, iou_threshold=iou_threshold)
+    """Metric deltas of two runs (overall and per class) and the items each gets right
+    that the other does not (the first ``limit`` of each list, with their counts)."""
+    return service.compare_runs(run_a, run_b, slice=slice, iou_threshold=iou_threshold,
+                                limit=limit)
+
+
+@router.get("/compare/items", **ok(ComparisonItems, *READ))
+def compare_items(service: ServiceDep, run_a: Annotated[str, Query(max_length=255)],
+                  run_b: Annotated[str, Query(max_length=255)],
+                  only: Annotated[Literal["a", "b"], Query()] = "b",
+                  slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
+                  page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
+                  cursor: Annotated[str | None, Query(max_length=1024,
+                                                      pattern=r"^[A-Za-z0-9_=-]*$")] = None
+                  ) -> dict[str, Any]:
+    """A page of the items only one run gets right: ``only=b`` what run_b fixes,
+    ``only=a`` what it breaks (in the order the items were added)."""
+    return service.compare_items(run_a, run_b, only=only, slice=slice,
+                                 page_size=page_size, cursor=cursor)

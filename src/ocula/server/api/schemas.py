@@ -475,6 +475,15 @@ class Comparison(Open):
     delta: Json
     only_a_right: list[Any]
     only_b_right: list[Any]
+    per_class: list[Json] = Field(description="Per class: AP, AP50, AR of a and b, delta")
+    only_a_right_count: int
+    only_b_right_count: int
+
+
+class ComparisonItems(Open):
+    items: list[Item]
+    next_cursor: str | None = Field(description="Pass back as ``cursor``; null: the end")
+    total: int
 
 
 # --- queries, insights ----------------------------------------------------------------

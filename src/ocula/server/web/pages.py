@@ -166,7 +166,11 @@ def _find_item(service: Any, dataset_id: str, ref: str) -> dict[str, Any]:
 
 def install(app: FastAPI) -> None:
     """Serve the web app from ``app``: pages at ``/``, files at ``/static``."""
+    # Imported here: the compare page's module uses this one's page helpers.
+    from ocula.server.web.compare import router as compare_router
+
     app.include_router(router)
+    app.include_router(compare_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(_LoginNeeded)

@@ -47,6 +47,7 @@ from ocula.core.evaluation import (
     best_f1,
     confusion_matrix,
     evaluate_coco,
+    f1_curve,
     match_detections,
     operating_point,
     per_class_operating_points,
@@ -54,6 +55,11 @@ from ocula.core.evaluation import (
 from ocula.core.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS
 from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, bulk_operation, now
+from ocula.core.services.evaluation_links import (
+    confusion_queries,
+    failure_queries,
+    object_pks,
+)
 from ocula.core.services.evaluation_sides import (
     IOU_TYPES,
     SEGM_TYPES,
@@ -63,7 +69,7 @@ from ocula.core.services.evaluation_sides import (
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_rows, insert_stream
-from ocula.errors import ValidationError
+from ocula.errors import QueryError, ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
            MatchStatus.IGNORED: "ignored", MatchStatus.SKIPPED: "skipped"}
@@ -92,6 +98,25 @@ def _check_sigmas(sigmas: Any) -> Any:
     if isinstance(sigmas, Mapping):
         return {str(k): floats(v, f"kpt_sigmas[{k!r}]") for k, v in sigmas.items()}
     return floats(sigmas, "kpt_sigmas")
+
+
+def _threshold_curve(match: Any) -> dict[str, list[float]]:
+    """Precision, recall and F1 against the confidence threshold, on a grid of 101
+    thresholds (0, 0.01, …, 1): the exact curve has a point per distinct score, too many
+    to send for a chart. The point at ``t`` keeps every detection scoring ``>= t``."""
+    curve = f1_curve(match)
+    grid = np.round(np.linspace(0.0, 1.0, 101), 2)
+    # thresholds fall from the highest score: how many are >= each grid value.
+    kept = np.searchsorted(-curve.thresholds, -grid, side="right")
+    at = np.maximum(kept - 1, 0)
+    some = (kept > 0) & (len(curve.thresholds) > 0)
+
+    def pick(values: np.ndarray) -> list[float]:
+        if len(values) == 0:
+            return [0.0] * len(grid)
+        return np.where(some, values[at], 0.0).astype(float).tolist()
+    return {"threshold": grid.tolist(), "precision": pick(curve.precision),
+            "recall": pick(curve.recall), "f1": pick(curve.f1)}
 
 
 class EvaluationService(ServiceBase):
@@ -242,6 +267,8 @@ class EvaluationService(ServiceBase):
             order = self._coco_label_order(conn, run.dataset_pk)
             ann_ids = self._public_ids(conn, t.annotations, gt.id)
             pred_ids = self._public_ids(conn, t.predictions, dt.id)
+            dataset_id = conn.scalar(select(t.datasets.c.id).where(
+                t.datasets.c.pk == run.dataset_pk))
         # All same-image pairs first: the later calls find their mask IoUs cached.
         match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
         categories = label_order(order, gt, dt)
@@ -258,6 +285,16 @@ class EvaluationService(ServiceBase):
             match, confidence_threshold).items()}
         cm = confusion_matrix(gt, dt, iou_threshold=iou, score_threshold=confidence_threshold,
                               pair_iou=pair_iou)
+        with self.db.read() as conn:
+            def selected(conn: Connection, query: str) -> set[int] | None:
+                try:
+                    return object_pks(self._objects_plan(conn, dataset_id, query, slice)[1])(conn)
+                except QueryError:
+                    return None
+            queries = confusion_queries(
+                conn, cm, run_name=run.name, committed=run.committed_at is not None,
+                ann_ids=ann_ids, pred_ids=pred_ids, confidence=confidence_threshold,
+                selected_pks=selected)
         body = coco.to_dict()
         for row in body["per_class"]:
             row["at_threshold"] = per_class.get(row["label"])
@@ -268,6 +305,7 @@ class EvaluationService(ServiceBase):
             **body,
             "operating_point": vars(point),
             "best_f1": vars(best),
+            "threshold_curve": _threshold_curve(match),
             "pr_curves": {str(k): {"recall": v.recall.tolist(), "precision": v.precision.tolist(),
                                    "score": v.score.tolist()}
                           for k, v in coco.pr_curves(0.5).items()},
@@ -278,6 +316,8 @@ class EvaluationService(ServiceBase):
                            pred_ids.get(int(d))}
                           for r, c, g, d in zip(cm.entry_row, cm.entry_col, cm.entry_gt_id,
                                                 cm.entry_det_id, strict=True)],
+                # Per cell, the object query that opens exactly its objects (or null).
+                "queries": queries,
             },
         }
 
@@ -413,4 +453,6 @@ class EvaluationService(ServiceBase):
         return {"iou_threshold": thr, "iou_type": iou_type,
                 "false_positives": {k: fps.get(k, 0) for k in
                                     ("duplicate", "localisation", "background")},
-                "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")}}
+                "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")},
+                # The object query behind each number, for links to its patches.
+                "queries": failure_queries(run.name, thr)}

@@ -34,7 +34,8 @@ def _scene(service: Service, folder: Path) -> tuple[str, str]:
         preds += [BoxPrediction("person", 11, 10, 40, 80, reference_id=ref, confidence=0.9),
                   BoxPrediction("dog", 60, 91, 30, 30, reference_id=ref, confidence=0.3)]
         if i % 5 == 0:  # a car taken for a person: a confusion, not a plain FP + FN
-            anns.append(BoxAnnotation("car", 120, 20, 60, 40, reference_id=ref))
+            anns.append(BoxAnnotation("car", 120, 20, 60, 40, reference_id=ref,
+                                      annotation_id=f"car{i}"))
             preds.append(BoxPrediction("person", 121, 21, 60, 40, reference_id=ref,
                                        confidence=0.8))
         if i % 7 == 0:  # a car where there is nothing
@@ -116,3 +117,27 @@ def test_failure_summary_queries_count_its_numbers(service: Service, tmp_path: P
     assert sum(summary["false_positives"].values()) == N // 5 + (N + 6) // 7
     assert sum(summary["false_negatives"].values()) == N // 5
     assert seen > 0
+
+
+def test_links_after_the_labels_change(service: Service, tmp_path: Path) -> None:
+    """Cars moved after the commit: the summary still counts the committed (old) rows,
+    which no query sees, so those numbers lose their link; the matrix of the old label
+    version keeps only links whose ids still select the very rows it counted."""
+    ds, run = _scene(service, tmp_path / "img")
+    service.annotate(ds, [BoxAnnotation("car", 124, 20, 60, 40, reference_id=f"r{i}",
+                                        annotation_id=f"car{i}") for i in range(0, N, 5)],
+                     update=True)
+    summary = service.failure_summary(run)
+    assert summary["false_negatives"]["medium"] == N // 5  # the committed, now old, cars
+    assert summary["queries"]["false_negatives"]["medium"] is None
+    assert summary["queries"]["false_positives"]["background"] is not None
+    first = next(s["id"] for s in service.list_slices(ds) if s["name"] == "first")
+    cm = service.run_metrics(run, slice=first, annotation_version=1)["confusion_matrix"]
+    labels, queries = cm["labels"], cm["queries"]
+    car, dog, bg = labels.index("car"), labels.index("dog"), len(labels) - 1
+    assert queries[car][labels.index("person")] is not None  # predictions: unversioned
+    assert queries[dog][bg] is not None  # dogs unchanged: the same rows
+    for r, row in enumerate(queries):
+        for c, query in enumerate(row):
+            if query is not None:
+                assert sorted(_ids(service, ds, query, first)) == sorted(_cell_ids(cm, r, c))

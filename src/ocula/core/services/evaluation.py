@@ -294,7 +294,7 @@ class EvaluationService(ServiceBase):
             queries = confusion_queries(
                 conn, cm, run_name=run.name, committed=run.committed_at is not None,
                 ann_ids=ann_ids, pred_ids=pred_ids, confidence=confidence_threshold,
-                selected_pks=selected)
+                selected_pks=selected, past_labels=version is not None)
         body = coco.to_dict()
         for row in body["per_class"]:
             row["at_threshold"] = per_class.get(row["label"])
@@ -455,4 +455,18 @@ class EvaluationService(ServiceBase):
                                     ("duplicate", "localisation", "background")},
                 "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")},
                 # The object query behind each number, for links to its patches.
-                "queries": failure_queries(run.name, thr)}
+                "queries": self._checked_failure_queries(run, thr, fps, fns)}
+
+    def _checked_failure_queries(self, run: Any, thr: float, fps: dict[str, int],
+                                 fns: dict[str, int]) -> dict[str, dict[str, str | None]]:
+        """Each failure number's query, or None where it does not count that number (a
+        label changed since the commit keeps match rows no query sees)."""
+        queries = failure_queries(run.name, thr)
+        counts = {"false_positives": fps, "false_negatives": fns}
+        with self.db.read() as conn:
+            dataset_id = conn.scalar(select(t.datasets.c.id).where(
+                t.datasets.c.pk == run.dataset_pk))
+            return {part: {key: query if self._objects_plan(conn, dataset_id, query, None)[1]
+                           .count(conn) == counts[part].get(key, 0) else None
+                           for key, query in qs.items()}
+                    for part, qs in queries.items()}

@@ -5,8 +5,9 @@ query language that selects exactly the objects behind it, or ``None`` where no 
 does (and then the page shows the number without a link).
 
 * The failure summary is counted in SQL over a run's committed match rows, and the
-  query fields ``status``, ``iou`` and ``area`` read those same rows, so its queries
-  are exact by construction.
+  query fields ``status``, ``iou`` and ``area`` read those same rows; but a query sees
+  current labels only, and match rows of labels changed since the commit are not, so
+  each query is kept only where it counts the summary's number.
 * The confusion matrix is not: it matches class-agnostically, after a confidence cut,
   at the page's IoU, label version and slice, none of which the committed (per-class)
   matches need share. A cell's query is therefore first the ids of its objects
@@ -74,7 +75,7 @@ def _plain_query(kind: str, run: str, label: str, confidence: float) -> str:
 def confusion_queries(
     conn: Connection, cm: ConfusionMatrix, *, run_name: str, committed: bool,
     ann_ids: dict[int, str], pred_ids: dict[int, str], confidence: float,
-    selected_pks: Callable[[Connection, str], set[int] | None],
+    selected_pks: Callable[[Connection, str], set[int] | None], past_labels: bool = False,
 ) -> list[list[str | None]]:
     """One query per cell (rows: ground truth then background; columns: predictions then
     background), or ``None`` for an empty cell or one no query selects exactly.
@@ -82,6 +83,8 @@ def confusion_queries(
     A cell with a predicted label opens its predictions; the background column (missed
     ground truth) opens the ground truth. ``selected_pks(conn, query)`` gives the object
     pks a query selects in the page's scope (``None`` when the query is refused).
+    ``past_labels``: the matrix is of a label version, whose rows a query (which sees
+    current labels) may not select even by their ids, so those queries are checked too.
     """
     run = f"run = {quote(run_name)}"
     k = len(cm.labels)
@@ -95,15 +98,17 @@ def confusion_queries(
             pks = (cm.entry_gt_id if missed else cm.entry_det_id)[hit]
             names = ann_ids if missed else pred_ids
             kind = "annotation" if missed else "prediction"
+            want = set(np.asarray(pks).tolist())
             query = _id_query(kind, run, [names[int(p)] for p in pks])
             if len(query) <= MAX_LINK_QUERY:
-                out[r][c] = query
+                if not (missed and past_labels) or selected_pks(conn, query) == want:
+                    out[r][c] = query
                 continue
             if not committed or (r != c and r != k and not missed):
                 continue  # an off-diagonal confusion has no committed-match equivalent
             plain = _plain_query("annotation" if missed else ("fp" if r == k else "tp"),
                                  run, str(cm.labels[c if r == k else r]), confidence)
-            if selected_pks(conn, plain) == set(np.asarray(pks).tolist()):
+            if selected_pks(conn, plain) == want:
                 out[r][c] = plain
     return out
 

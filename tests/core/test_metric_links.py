@@ -141,3 +141,15 @@ def test_links_after_the_labels_change(service: Service, tmp_path: Path) -> None
         for c, query in enumerate(row):
             if query is not None:
                 assert sorted(_ids(service, ds, query, first)) == sorted(_cell_ids(cm, r, c))
+
+
+def test_failure_summary_of_a_slice(service: Service, tmp_path: Path) -> None:
+    ds, run = _scene(service, tmp_path / "img")
+    first = next(s["id"] for s in service.list_slices(ds) if s["name"] == "first")
+    whole, part = service.failure_summary(run), service.failure_summary(run, slice=first)
+    assert sum(part["false_negatives"].values()) == 100 // 5
+    assert sum(part["false_positives"].values()) < sum(whole["false_positives"].values())
+    for kind in ("false_positives", "false_negatives"):
+        for key, n in part[kind].items():
+            query = part["queries"][kind][key]
+            assert service.query_objects(ds, query, slice=first, with_total=True)["total"] == n

@@ -554,8 +554,10 @@ class HttpBackend:
         return self._call("GET", f"/runs/{_seg(run_id)}/failures", params={
             "kind": kind, "limit": limit, "min_confidence": min_confidence})
 
-    def failure_summary(self, run_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/runs/{_seg(run_id)}/failure_summary")
+    def failure_summary(self, run_id: str, *,
+                        slice: str | None = None) -> dict[str, Any]:  # noqa: A002
+        return self._call("GET", f"/runs/{_seg(run_id)}/failure_summary",
+                          params={"slice": slice} if slice is not None else None)
 
     def compare_runs(self, run_a: str, run_b: str, *, slice: str | None = None,  # noqa: A002
                      iou_threshold: float | None = None) -> dict[str, Any]:

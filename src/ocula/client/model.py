@@ -123,10 +123,12 @@ class ModelRun:
         return self._backend.run_failures(self.id, kind=kind, limit=limit,
                                           min_confidence=min_confidence)
 
-    def failure_summary(self) -> dict[str, Any]:
+    def failure_summary(self, slice: str | None = None) -> dict[str, Any]:  # noqa: A002
         """Counts of why the committed run fails: false positives by cause (duplicate,
-        localisation, background) and missed boxes by size (small, medium, large)."""
-        return self._backend.failure_summary(self.id)
+        localisation, background) and missed boxes by size (small, medium, large),
+        optionally on one slice (name or id); ``queries`` holds the object query of
+        each count."""
+        return self._backend.failure_summary(self.id, slice=slice)
 
     def predictions(self, reference_ids: Sequence[str] | None = None) -> list[Any]:
         return [payload_to_annotation(p, prediction=True)

@@ -424,8 +424,9 @@ class EvaluationService(ServiceBase):
             rows = conn.execute(q).all()
         return [{**object_payload(r, r.ref), "iou": r.iou, "status": r.status} for r in rows]
 
-    def failure_summary(self, run_id: str) -> dict[str, Any]:
-        """Why a committed run fails, counted in SQL over its match rows.
+    def failure_summary(self, run_id: str, *, slice: str | None = None) -> dict[str, Any]:
+        """Why a committed run fails, counted in SQL over its match rows (of one slice's
+        items with ``slice``, an item slice's id or name).
 
         False positives by cause, from their best IoU with any ground truth:
         ``duplicate`` (IoU at or above the match threshold: the box it wanted was taken
@@ -440,25 +441,30 @@ class EvaluationService(ServiceBase):
                 raise ValidationError(f"model run {run.name!r} is not committed yet")
             thr = float((run.commit_config or {}).get("iou_threshold", 0.5))
             iou_type = (run.commit_config or {}).get("iou_type", "bbox")
+            scope = self._scope(conn, run.dataset_pk, slice)
             cause = case((mp.c.iou >= thr, "duplicate"), (mp.c.iou >= 0.1, "localisation"),
                          else_="background")
-            fps = dict(conn.execute(select(cause, func.count()).where(
-                mp.c.run_pk == run.pk, mp.c.status == "fp").group_by(cause)).all())
+            fp_q = select(cause, func.count()).where(mp.c.run_pk == run.pk, mp.c.status == "fp")
+            if scope is not None:
+                fp_q = fp_q.where(mp.c.item_pk.in_(scope))
+            fps = dict(conn.execute(fp_q.group_by(cause)).all())
             size = case((a.c.area < 32 ** 2, "small"), (a.c.area < 96 ** 2, "medium"),
                         else_="large")
-            fns = dict(conn.execute(select(size, func.count())
-                                    .join(a, a.c.pk == ma.c.annotation_pk)
-                                    .where(ma.c.run_pk == run.pk, ma.c.status == "fn")
-                                    .group_by(size)).all())
-        return {"iou_threshold": thr, "iou_type": iou_type,
+            fn_q = (select(size, func.count()).join(a, a.c.pk == ma.c.annotation_pk)
+                    .where(ma.c.run_pk == run.pk, ma.c.status == "fn"))
+            if scope is not None:
+                fn_q = fn_q.where(ma.c.item_pk.in_(scope))
+            fns = dict(conn.execute(fn_q.group_by(size)).all())
+        return {"iou_threshold": thr, "iou_type": iou_type, "slice": slice,
                 "false_positives": {k: fps.get(k, 0) for k in
                                     ("duplicate", "localisation", "background")},
                 "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")},
                 # The object query behind each number, for links to its patches.
-                "queries": self._checked_failure_queries(run, thr, fps, fns)}
+                "queries": self._checked_failure_queries(run, thr, fps, fns, slice)}
 
     def _checked_failure_queries(self, run: Any, thr: float, fps: dict[str, int],
-                                 fns: dict[str, int]) -> dict[str, dict[str, str | None]]:
+                                 fns: dict[str, int], slice: str | None
+                                 ) -> dict[str, dict[str, str | None]]:
         """Each failure number's query, or None where it does not count that number (a
         label changed since the commit keeps match rows no query sees)."""
         queries = failure_queries(run.name, thr)
@@ -466,7 +472,7 @@ class EvaluationService(ServiceBase):
         with self.db.read() as conn:
             dataset_id = conn.scalar(select(t.datasets.c.id).where(
                 t.datasets.c.pk == run.dataset_pk))
-            return {part: {key: query if self._objects_plan(conn, dataset_id, query, None)[1]
+            return {part: {key: query if self._objects_plan(conn, dataset_id, query, slice)[1]
                            .count(conn) == counts[part].get(key, 0) else None
                            for key, query in qs.items()}
                     for part, qs in queries.items()}

@@ -168,9 +168,11 @@ def run_failures(run_id: str, service: ServiceDep,
 
 
 @router.get("/runs/{run_id}/failure_summary", **ok(FailureSummary, *READ))
-def failure_summary(run_id: str, service: ServiceDep) -> dict[str, Any]:
-    """False positives by cause and missed boxes by size."""
-    return service.failure_summary(run_id)
+def failure_summary(run_id: str, service: ServiceDep,
+                    slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
+                    ) -> dict[str, Any]:
+    """False positives by cause and missed boxes by size (optionally on one slice)."""
+    return service.failure_summary(run_id, slice=slice)
 
 
 @router.get("/compare", **ok(Comparison, *READ))

@@ -17,6 +17,7 @@ import pytest
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
 from ocula.core.services import Service
 from ocula.core.services.evaluation_links import MAX_LINK_QUERY
+from ocula.errors import QueryError, ValidationError
 from tests.conftest import make_images
 
 N = 400  # enough ids that a whole-row cell no longer fits in a link
@@ -153,3 +154,36 @@ def test_failure_summary_of_a_slice(service: Service, tmp_path: Path) -> None:
         for key, n in part[kind].items():
             query = part["queries"][kind][key]
             assert service.query_objects(ds, query, slice=first, with_total=True)["total"] == n
+
+
+def test_metrics_on_the_items_a_query_selects(service: Service, tmp_path: Path) -> None:
+    """A query scope scores the items it selects: the same numbers as a slice of those
+    items, and links that keep to them (``item(...)`` in the committed-match queries)."""
+    ds, run = _scene(service, tmp_path / "img")
+    query = 'has(label = "car")'  # every 5th item
+    service.create_slice(ds, "cars", reference_ids=[f"r{i}" for i in range(0, N, 5)])
+    by_query = service.run_metrics(run, query=query)
+    by_slice = service.run_metrics(run, slice="cars")
+    assert by_query["stats"] == by_slice["stats"]
+    assert by_query["confusion_matrix"]["counts"] == by_slice["confusion_matrix"]["counts"]
+    assert by_query["confusion_matrix"]["counts"] != \
+        service.run_metrics(run)["confusion_matrix"]["counts"]
+    both = service.run_metrics(run, slice="first", query=query)
+    assert both["operating_point"]["tp"] == 100 // 5  # the person on each of the 20 items
+    cm = by_query["confusion_matrix"]
+    for r, row in enumerate(cm["queries"]):
+        for c, q in enumerate(row):
+            if q is not None:
+                assert sorted(_ids(service, ds, q, None)) == sorted(_cell_ids(cm, r, c))
+    summary = service.failure_summary(run, query=query)
+    assert summary == {**service.failure_summary(run, slice="cars"), "slice": None,
+                       "query": query, "queries": summary["queries"]}
+    for part in ("false_positives", "false_negatives"):
+        for key, n in summary[part].items():
+            q = summary["queries"][part][key]
+            assert "item(" in q
+            assert service.query_objects(ds, q, with_total=True)["total"] == n
+    with pytest.raises(ValidationError):
+        service.run_metrics(run, query=f"{query} limit 3")
+    with pytest.raises(QueryError):
+        service.run_metrics(run, query="label = ")

@@ -120,38 +120,61 @@ def test_run_page_numbers_and_charts(page: Any, site: Site) -> None:
     shoot(page, "web-run")
 
 
+def _shows(page: Any, loaded: str, metrics: dict[str, Any]) -> None:
+    """The page has drawn the scope ``loaded`` ("slice|version|query") with these
+    metrics' 12 numbers."""
+    expect(page.locator("#run-page")).to_have_attribute("data-loaded", loaded)
+    assert _shown_stats(page) == {k: _f(metrics["stats"][k]) for k in STATS}
+
+
 def test_scope_and_version_live_in_the_url(page: Any, site: Site) -> None:
     run = _run_id(site, COMMITTED_RUN)
     _open_run(page, site)
     current = _metrics(page, site, run)
     page.select_option("#scope-version", "1")
     expect(page).to_have_url(re.compile(r"version=1"))
-    expect(page.locator("#run-page")).to_have_attribute("data-loaded", "|1")
     v1 = _metrics(page, site, run, annotation_version="1")
     assert v1["stats"] != current["stats"]  # the dogs added later are not in version 1
-    assert _shown_stats(page) == {k: _f(v1["stats"][k]) for k in STATS}
+    _shows(page, "|1|", v1)
     val = _slice_id(site, "val split")
     page.select_option("#scope-slice", val)
-    expect(page.locator("#run-page")).to_have_attribute("data-loaded", f"{val}|1")
     both = _metrics(page, site, run, slice=val, annotation_version="1")
     assert both["stats"] != v1["stats"]
-    assert _shown_stats(page) == {k: _f(both["stats"][k]) for k in STATS}
+    _shows(page, f"{val}|1|", both)
     page.reload()
-    expect(page.locator("#run-page")).to_have_attribute("data-loaded", f"{val}|1")
+    _shows(page, f"{val}|1|", both)
     assert page.locator("#scope-slice").input_value() == val
     assert page.locator("#scope-version").input_value() == "1"
-    assert _shown_stats(page) == {k: _f(both["stats"][k]) for k in STATS}
     page.go_back()
-    expect(page.locator("#run-page")).to_have_attribute("data-loaded", "|1")
+    _shows(page, "|1|", v1)
     assert page.locator("#scope-slice").input_value() == ""
+    # An item query as scope: in the URL, and the API's numbers for it.
+    query = 'metadata.split = "val" and has(label = "dog")'
+    page.fill("#scope-query", query)
+    page.click("#scope-bar button[type=submit]")
+    scoped = _metrics(page, site, run, query=query, annotation_version="1")
+    assert scoped["stats"] != v1["stats"]
+    _shows(page, f"|1|{query}", scoped)
+    assert parse_qs(urlsplit(page.url).query)["q"] == [query]
+    page.reload()
+    _shows(page, f"|1|{query}", scoped)
+    assert page.locator("#scope-query").input_value() == query
+    # A bad query is an error on the page, not a broken page.
+    page.fill("#scope-query", "label = ")
+    page.click("#scope-bar button[type=submit]")
+    expect(page.locator("#run-status")).to_have_class(re.compile("error"))
     assert not page.js_errors
 
 
-@pytest.mark.parametrize("slice_name", [None, "val split"])
+@pytest.mark.parametrize("slice_name,query", [(None, None), ("val split", None),
+                                              (None, 'metadata.split = "train"')])
 def test_confusion_cells_open_exactly_their_objects(page: Any, site: Site,
-                                                    slice_name: str | None) -> None:
+                                                    slice_name: str | None,
+                                                    query: str | None) -> None:
     slice_id = _slice_id(site, slice_name) if slice_name else ""
-    _open_run(page, site, f"?slice={slice_id}" if slice_id else "")
+    search = "&".join(([f"slice={slice_id}"] if slice_id else []) +
+                      ([f"q={quote(query)}"] if query else []))
+    _open_run(page, site, f"?{search}" if search else "")
     cells = json.loads(page.locator("#confusion-chart").get_attribute("data-cells"))
     linked = [c for c in cells if c["href"] and c["count"] > 0]
     # Matches, confusions with background both ways: every non-empty cell has a link here.

@@ -53,6 +53,7 @@ from ocula.core.evaluation import (
     per_class_operating_points,
 )
 from ocula.core.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS
+from ocula.core.query.plan import plan_items
 from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, bulk_operation, now
 from ocula.core.services.evaluation_links import (
@@ -225,19 +226,29 @@ class EvaluationService(ServiceBase):
 
     # --- metrics --------------------------------------------------------------------
 
-    def _scope(self, conn: Connection, dataset_pk: int, slice_name: str | None) -> Any:
-        if slice_name is None:
+    def _scope(self, conn: Connection, dataset_pk: int, slice_name: str | None,
+               query: str | None = None) -> Any:
+        """The item pks metrics are scoped to (a SELECT), or None for every item: a
+        slice's items, those an item query selects, or both at once."""
+        if slice_name is None and not query:
             return None
         ds = conn.execute(select(t.datasets).where(t.datasets.c.pk == dataset_pk)).one()
-        pk = self._slice_in(conn, ds, slice_name).pk
-        return select(t.slice_items.c.item_pk).where(t.slice_items.c.slice_pk == pk)
+        slice_pk = None if slice_name is None else self._slice_in(conn, ds, slice_name).pk
+        if not query:
+            return select(t.slice_items.c.item_pk).where(t.slice_items.c.slice_pk == slice_pk)
+        plan = plan_items(conn, dataset_pk, self.db.dialect, query, slice_pk=slice_pk)
+        if plan.query.order is not None or plan.query.limit is not None:
+            raise ValidationError("a metrics scope is an item condition: drop its "
+                                  "'order by' and 'limit'")
+        return select(t.items.c.pk).where(*plan.where)
 
     def run_metrics(self, run_id: str, *, slice: str | None = None,
                     iou_threshold: float | None = None,
                     annotation_version: int | str | None = None,
                     confidence_threshold: float = 0.5,
-                    iou_type: str = "bbox") -> dict[str, Any]:
-        """COCO metrics of a run, optionally on one slice and against a label version.
+                    iou_type: str = "bbox", query: str | None = None) -> dict[str, Any]:
+        """COCO metrics of a run, optionally on one slice and/or the items an item
+        query selects (``query``, a condition), and against a label version.
 
         Returns the 12 COCO summary numbers (``stats``), per-class AP/AP50/AR, precision,
         recall and F1 at ``confidence_threshold`` (overall and per class), the best-F1
@@ -254,7 +265,7 @@ class EvaluationService(ServiceBase):
         with self.db.read() as conn:
             run = self._run_row(conn, run_id)
             version = self._resolve_version(conn, run.dataset_pk, annotation_version)
-            scope = self._scope(conn, run.dataset_pk, slice)
+            scope = self._scope(conn, run.dataset_pk, slice, query)
             committed = run.commit_config or {}
             sigmas = (committed.get("kpt_sigmas")
                       if committed.get("iou_type") == "keypoints" else None)
@@ -294,12 +305,13 @@ class EvaluationService(ServiceBase):
             queries = confusion_queries(
                 conn, cm, run_name=run.name, committed=run.committed_at is not None,
                 ann_ids=ann_ids, pred_ids=pred_ids, confidence=confidence_threshold,
-                selected_pks=selected, past_labels=version is not None)
+                selected_pks=selected, past_labels=version is not None, items=query)
         body = coco.to_dict()
         for row in body["per_class"]:
             row["at_threshold"] = per_class.get(row["label"])
         return {
-            "model_run_id": run_id, "slice": slice, "annotation_version": version,
+            "model_run_id": run_id, "slice": slice, "query": query,
+            "annotation_version": version,
             "iou_type": iou_type, "iou_threshold": iou,
             "confidence_threshold": confidence_threshold,
             **body,
@@ -424,9 +436,11 @@ class EvaluationService(ServiceBase):
             rows = conn.execute(q).all()
         return [{**object_payload(r, r.ref), "iou": r.iou, "status": r.status} for r in rows]
 
-    def failure_summary(self, run_id: str, *, slice: str | None = None) -> dict[str, Any]:
+    def failure_summary(self, run_id: str, *, slice: str | None = None,
+                        query: str | None = None) -> dict[str, Any]:
         """Why a committed run fails, counted in SQL over its match rows (of one slice's
-        items with ``slice``, an item slice's id or name).
+        items with ``slice``, an item slice's id or name, and/or of the items an item
+        query selects, with ``query``).
 
         False positives by cause, from their best IoU with any ground truth:
         ``duplicate`` (IoU at or above the match threshold: the box it wanted was taken
@@ -441,7 +455,7 @@ class EvaluationService(ServiceBase):
                 raise ValidationError(f"model run {run.name!r} is not committed yet")
             thr = float((run.commit_config or {}).get("iou_threshold", 0.5))
             iou_type = (run.commit_config or {}).get("iou_type", "bbox")
-            scope = self._scope(conn, run.dataset_pk, slice)
+            scope = self._scope(conn, run.dataset_pk, slice, query)
             cause = case((mp.c.iou >= thr, "duplicate"), (mp.c.iou >= 0.1, "localisation"),
                          else_="background")
             fp_q = select(cause, func.count()).where(mp.c.run_pk == run.pk, mp.c.status == "fp")
@@ -455,19 +469,19 @@ class EvaluationService(ServiceBase):
             if scope is not None:
                 fn_q = fn_q.where(ma.c.item_pk.in_(scope))
             fns = dict(conn.execute(fn_q.group_by(size)).all())
-        return {"iou_threshold": thr, "iou_type": iou_type, "slice": slice,
+        return {"iou_threshold": thr, "iou_type": iou_type, "slice": slice, "query": query,
                 "false_positives": {k: fps.get(k, 0) for k in
                                     ("duplicate", "localisation", "background")},
                 "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")},
                 # The object query behind each number, for links to its patches.
-                "queries": self._checked_failure_queries(run, thr, fps, fns, slice)}
+                "queries": self._checked_failure_queries(run, thr, fps, fns, slice, query)}
 
     def _checked_failure_queries(self, run: Any, thr: float, fps: dict[str, int],
-                                 fns: dict[str, int], slice: str | None
+                                 fns: dict[str, int], slice: str | None, items: str | None
                                  ) -> dict[str, dict[str, str | None]]:
         """Each failure number's query, or None where it does not count that number (a
         label changed since the commit keeps match rows no query sees)."""
-        queries = failure_queries(run.name, thr)
+        queries = failure_queries(run.name, thr, items)
         counts = {"false_positives": fps, "false_negatives": fns}
         with self.db.read() as conn:
             dataset_id = conn.scalar(select(t.datasets.c.id).where(

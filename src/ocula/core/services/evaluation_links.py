@@ -36,13 +36,20 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def failure_queries(run_name: str, iou_threshold: float) -> dict[str, dict[str, str]]:
+def _on_items(items: str | None) -> str:
+    """The object-query condition keeping objects of the items an item query selects
+    (the metrics' query scope), or nothing."""
+    return f" and item({items})" if items else ""
+
+
+def failure_queries(run_name: str, iou_threshold: float,
+                    items: str | None = None) -> dict[str, dict[str, str]]:
     """The object query of each failure-summary number (the same cuts as
     ``failure_summary``: a missing IoU or area falls in the last bucket, as its
-    ``CASE ... ELSE`` puts it there)."""
+    ``CASE ... ELSE`` puts it there), on the items ``items`` selects if given."""
     run = f"run = {quote(run_name)}"
-    fp = f"type = prediction and {run} and status = fp"
-    fn = f"type = annotation and {run} and status = fn"
+    fp = f"type = prediction and {run} and status = fp{_on_items(items)}"
+    fn = f"type = annotation and {run} and status = fn{_on_items(items)}"
     thr = _num(iou_threshold)
     return {
         "false_positives": {
@@ -76,6 +83,7 @@ def confusion_queries(
     conn: Connection, cm: ConfusionMatrix, *, run_name: str, committed: bool,
     ann_ids: dict[int, str], pred_ids: dict[int, str], confidence: float,
     selected_pks: Callable[[Connection, str], set[int] | None], past_labels: bool = False,
+    items: str | None = None,
 ) -> list[list[str | None]]:
     """One query per cell (rows: ground truth then background; columns: predictions then
     background), or ``None`` for an empty cell or one no query selects exactly.
@@ -85,6 +93,8 @@ def confusion_queries(
     pks a query selects in the page's scope (``None`` when the query is refused).
     ``past_labels``: the matrix is of a label version, whose rows a query (which sees
     current labels) may not select even by their ids, so those queries are checked too.
+    ``items``: the item query the metrics are scoped by (ids need it not; the
+    committed-match queries keep to its items with ``item(...)``).
     """
     run = f"run = {quote(run_name)}"
     k = len(cm.labels)
@@ -107,7 +117,8 @@ def confusion_queries(
             if not committed or (r != c and r != k and not missed):
                 continue  # an off-diagonal confusion has no committed-match equivalent
             plain = _plain_query("annotation" if missed else ("fp" if r == k else "tp"),
-                                 run, str(cm.labels[c if r == k else r]), confidence)
+                                 run, str(cm.labels[c if r == k else r]),
+                                 confidence) + _on_items(items)
             if selected_pks(conn, plain) == want:
                 out[r][c] = plain
     return out

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from ocula.core.query.parser import MAX_QUERY_LENGTH
 from ocula.server.api.common import MAX_LIST, OBJECT_ENTRY, Metadata, Name, RefList, entries
 from ocula.server.api.schemas import (
     CREATE,
@@ -149,13 +150,16 @@ def run_metrics(run_id: str, service: ServiceDep,
                 iou_threshold: Annotated[float | None, Query(gt=0, le=1)] = None,
                 annotation_version: Annotated[str | None, Query(max_length=255)] = None,
                 confidence_threshold: Probability = 0.5,
-                iou_type: Annotated[IouType, Query()] = "bbox") -> dict[str, Any]:
-    """COCO metrics, P/R/F1, PR curves and confusion matrix (optionally on a slice,
-    against a label version); ``iou_type=segm`` for mask metrics, ``keypoints`` for OKS."""
+                iou_type: Annotated[IouType, Query()] = "bbox",
+                query: Annotated[str | None, Query(max_length=2 * MAX_QUERY_LENGTH)] = None,
+                ) -> dict[str, Any]:
+    """COCO metrics, P/R/F1, PR curves and confusion matrix (optionally on a slice and/or
+    the items an item query selects, against a label version); ``iou_type=segm`` for mask
+    metrics, ``keypoints`` for OKS."""
     return service.run_metrics(run_id, slice=slice, iou_threshold=iou_threshold,
                                annotation_version=_version(annotation_version),
                                confidence_threshold=confidence_threshold,
-                               iou_type=iou_type)
+                               iou_type=iou_type, query=query)
 
 
 @router.get("/runs/{run_id}/failures", **ok([Failure], *READ))
@@ -170,9 +174,11 @@ def run_failures(run_id: str, service: ServiceDep,
 @router.get("/runs/{run_id}/failure_summary", **ok(FailureSummary, *READ))
 def failure_summary(run_id: str, service: ServiceDep,
                     slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
+                    query: Annotated[str | None, Query(max_length=2 * MAX_QUERY_LENGTH)] = None,
                     ) -> dict[str, Any]:
-    """False positives by cause and missed boxes by size (optionally on one slice)."""
-    return service.failure_summary(run_id, slice=slice)
+    """False positives by cause and missed boxes by size (optionally on one slice and/or
+    the items an item query selects)."""
+    return service.failure_summary(run_id, slice=slice, query=query)
 
 
 @router.get("/compare", **ok(Comparison, *READ))

@@ -193,7 +193,8 @@ async function show(scope) {
   try {
     const [m, summary] = await Promise.all([
       api(`/runs/${encodeURIComponent(runId)}/metrics${apiSearch(scope)}`),
-      api(`/runs/${encodeURIComponent(runId)}/failure_summary${apiSearch({ slice: scope.slice })}`),
+      api(`/runs/${encodeURIComponent(runId)}/failure_summary` +
+          apiSearch({ slice: scope.slice, query: scope.query })),
     ]);
     if (mine !== generation) return;
     drawStats(m.stats);
@@ -203,10 +204,11 @@ async function show(scope) {
     drawFailures(summary, scope);
     drawPerClass(m.per_class);
     const slice = document.getElementById("scope-slice");
-    const where = scope.slice ? slice.options[slice.selectedIndex].text : "all items";
+    let where = scope.slice ? slice.options[slice.selectedIndex].text : "all items";
+    if (scope.query) where += ` where ${scope.query}`;
     const labels = m.annotation_version ? `label version ${m.annotation_version}` : "current labels";
     status.textContent = `Scored on ${where}, against ${labels}.`;
-    root.dataset.loaded = `${scope.slice}|${scope.version}`;
+    root.dataset.loaded = `${scope.slice}|${scope.version}|${scope.query}`;
   } catch (err) {
     if (mine !== generation) return;
     status.className = "query-status error";

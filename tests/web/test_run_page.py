@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from ocula.core.types import BoxAnnotation
+from ocula.core.types import BoxAnnotation, payload_to_annotation
 from tests.web.conftest import COMMITTED_RUN, EVIL, OPEN_RUN, Site, shoot
 
 pw = pytest.importorskip("playwright.sync_api")
@@ -213,6 +213,21 @@ def test_uncommitted_run_asks_for_a_commit(page: Any, site: Site) -> None:
     expect(page.locator("#not-committed")).to_contain_text("Commit this run")
     assert page.locator("#stats").count() == 0
     assert page.locator(".error").count() == 0
+    assert not page.js_errors
+
+
+def test_commit_now_shows_the_metrics(page: Any, site: Site) -> None:
+    """A run of its own (the shared ones stay as they are): committed from its page,
+    which then shows its metrics, equal to the API's."""
+    preds = site.service.list_predictions(_run_id(site, OPEN_RUN))
+    model = site.service.list_models()[0]["id"]
+    run = site.service.create_run(model, site.ds, "fresh run", [
+        payload_to_annotation(p, prediction=True) for p in preds])["id"]
+    page.goto(f"{site.url}/datasets/{site.ds}/runs/fresh%20run")
+    page.click("#commit-run")
+    expect(page.locator("#run-page")).to_have_attribute("data-loaded", "||", timeout=60_000)
+    _shows(page, "||", _metrics(page, site, run))
+    assert site.service.run_info(run)["committed"]
     assert not page.js_errors
 
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from ocula.core.query.parser import MAX_QUERY_LENGTH
 from ocula.server.api.common import MAX_LIST, OBJECT_ENTRY, Metadata, Name, RefList, entries
 from ocula.server.api.schemas import (
     CREATE,
@@ -140,6 +139,11 @@ def commit_run(run_id: str, body: CommitIn, jobs: JobsDep) -> dict[str, Any]:
                                        "kpt_sigmas": body.kpt_sigmas})
 
 
+# A metrics scope's item query travels in the URL: percent-encoded, a character takes up
+# to 12 bytes, and the server reads request heads of 16 KiB at most.
+MAX_SCOPE_QUERY = 1_000
+
+
 def _version(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdecimal() else value
 
@@ -151,7 +155,7 @@ def run_metrics(run_id: str, service: ServiceDep,
                 annotation_version: Annotated[str | None, Query(max_length=255)] = None,
                 confidence_threshold: Probability = 0.5,
                 iou_type: Annotated[IouType, Query()] = "bbox",
-                query: Annotated[str | None, Query(max_length=2 * MAX_QUERY_LENGTH)] = None,
+                query: Annotated[str | None, Query(max_length=MAX_SCOPE_QUERY)] = None,
                 ) -> dict[str, Any]:
     """COCO metrics, P/R/F1, PR curves and confusion matrix (optionally on a slice and/or
     the items an item query selects, against a label version); ``iou_type=segm`` for mask
@@ -174,7 +178,7 @@ def run_failures(run_id: str, service: ServiceDep,
 @router.get("/runs/{run_id}/failure_summary", **ok(FailureSummary, *READ))
 def failure_summary(run_id: str, service: ServiceDep,
                     slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
-                    query: Annotated[str | None, Query(max_length=2 * MAX_QUERY_LENGTH)] = None,
+                    query: Annotated[str | None, Query(max_length=MAX_SCOPE_QUERY)] = None,
                     ) -> dict[str, Any]:
     """False positives by cause and missed boxes by size (optionally on one slice and/or
     the items an item query selects)."""

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ocula.errors import NotFoundError
+from ocula.server.web.pages import _counts, _page
 
 router = APIRouter(include_in_schema=False)
 
@@ -21,8 +22,6 @@ router = APIRouter(include_in_schema=False)
 def _frame(service: Any, dataset: str) -> dict[str, Any]:
     """What both pages show around their numbers: the dataset, its item slices (an
     object slice holds no items to score on), its label versions and its runs."""
-    from ocula.server.web.pages import _counts
-
     ds = _counts(service, dataset)
     slices = [{"id": s["id"], "name": s["name"], "length": s["length"]}
               for s in service.list_slices(ds["id"]) if s["kind"] == "item"]
@@ -36,8 +35,6 @@ def _frame(service: Any, dataset: str) -> dict[str, Any]:
 
 @router.get("/datasets/{dataset}/runs")
 def runs_page(request: Request, dataset: str) -> Response:
-    from ocula.server.web.pages import _page
-
     try:
         frame = _frame(request.app.state.service, dataset)
     except NotFoundError as exc:
@@ -48,8 +45,6 @@ def runs_page(request: Request, dataset: str) -> Response:
 @router.get("/datasets/{dataset}/runs/{name:path}")
 def run_page(request: Request, dataset: str, name: str) -> Response:
     """One run, by name (what the runs list links to) or id."""
-    from ocula.server.web.pages import _page
-
     service = request.app.state.service
     try:
         frame = _frame(service, dataset)

@@ -570,19 +570,22 @@ class HttpBackend:
                     iou_threshold: float | None = None,
                     annotation_version: int | str | None = None,
                     confidence_threshold: float = 0.5,
-                    iou_type: str = "bbox") -> dict[str, Any]:
+                    iou_type: str = "bbox", query: str | None = None) -> dict[str, Any]:
         return self._call("GET", f"/runs/{_seg(run_id)}/metrics", params={
             "slice": slice, "iou_threshold": iou_threshold,
             "annotation_version": annotation_version,
-            "confidence_threshold": confidence_threshold, "iou_type": iou_type})
+            "confidence_threshold": confidence_threshold, "iou_type": iou_type,
+            "query": query})
 
     def run_failures(self, run_id: str, *, kind: str = "fp", limit: int = 20,
                      min_confidence: float = 0.0) -> list[dict[str, Any]]:
         return self._call("GET", f"/runs/{_seg(run_id)}/failures", params={
             "kind": kind, "limit": limit, "min_confidence": min_confidence})
 
-    def failure_summary(self, run_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/runs/{_seg(run_id)}/failure_summary")
+    def failure_summary(self, run_id: str, *, slice: str | None = None,  # noqa: A002
+                        query: str | None = None) -> dict[str, Any]:
+        return self._call("GET", f"/runs/{_seg(run_id)}/failure_summary",
+                          params={"slice": slice, "query": query})
 
     def run_error_breakdown(self, run_id: str, *, slice: str | None = None,  # noqa: A002
                             annotation_version: int | str | None = None,

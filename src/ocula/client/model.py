@@ -105,16 +105,18 @@ class ModelRun:
 
     def metrics(self, slice: str | None = None, iou_threshold: float | None = None,
                 annotation_version: int | str | None = None, *,
-                confidence_threshold: float = 0.5, iou_type: str = "bbox") -> dict[str, Any]:
+                confidence_threshold: float = 0.5, iou_type: str = "bbox",
+                query: str | None = None) -> dict[str, Any]:
         """COCO metrics (``stats``: AP, AP50, … ARl), per-class AP/AR, P/R/F1 at
         ``confidence_threshold``, best-F1 threshold, PR curves and confusion matrix,
         optionally on one slice (name or id) and against a label version.
         ``iou_type="segm"`` gives mask metrics (pycocotools' ``iouType="segm"``),
-        ``"keypoints"`` the 10 keypoint numbers (``iouType="keypoints"``)."""
+        ``"keypoints"`` the 10 keypoint numbers (``iouType="keypoints"``). ``query``
+        (an item condition) scores only the items it selects."""
         return self._backend.run_metrics(self.id, slice=slice, iou_threshold=iou_threshold,
                                          annotation_version=annotation_version,
                                          confidence_threshold=confidence_threshold,
-                                         iou_type=iou_type)
+                                         iou_type=iou_type, query=query)
 
     def version_table(self, versions: Sequence[int | str | None], slice: str | None = None,
                       *, confidence_threshold: float = 0.5) -> list[dict[str, Any]]:
@@ -141,10 +143,13 @@ class ModelRun:
         return self._backend.run_failures(self.id, kind=kind, limit=limit,
                                           min_confidence=min_confidence)
 
-    def failure_summary(self) -> dict[str, Any]:
+    def failure_summary(self, slice: str | None = None,  # noqa: A002
+                        query: str | None = None) -> dict[str, Any]:
         """Counts of why the committed run fails: false positives by cause (duplicate,
-        localisation, background) and missed boxes by size (small, medium, large)."""
-        return self._backend.failure_summary(self.id)
+        localisation, background) and missed boxes by size (small, medium, large),
+        optionally on one slice (name or id) and/or the items an item query selects;
+        ``queries`` holds the object query of each count."""
+        return self._backend.failure_summary(self.id, slice=slice, query=query)
 
     def error_breakdown(self, slice: str | None = None,  # noqa: A002
                         annotation_version: int | str | None = None, *,

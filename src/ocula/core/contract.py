@@ -129,6 +129,7 @@ class Backend(Protocol):
         annotation_version: int | str | None = None,
         confidence_threshold: float = 0.5,
         iou_type: str = "bbox",
+        query: str | None = None,
     ) -> dict[str, Any]: ...
     def compare_runs(
         self,
@@ -152,7 +153,9 @@ class Backend(Protocol):
     def run_failures(
         self, run_id: str, *, kind: str = "fp", limit: int = 20, min_confidence: float = 0.0
     ) -> list[dict[str, Any]]: ...
-    def failure_summary(self, run_id: str) -> dict[str, Any]: ...
+    def failure_summary(
+        self, run_id: str, *, slice: str | None = None, query: str | None = None
+    ) -> dict[str, Any]: ...
     def run_error_breakdown(
         self,
         run_id: str,

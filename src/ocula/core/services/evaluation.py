@@ -47,13 +47,20 @@ from ocula.core.evaluation import (
     best_f1,
     confusion_matrix,
     evaluate_coco,
+    f1_curve,
     match_detections,
     operating_point,
     per_class_operating_points,
 )
 from ocula.core.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS
+from ocula.core.query.plan import plan_items
 from ocula.core.services import stats
 from ocula.core.services.base import ServiceBase, bulk_operation, now
+from ocula.core.services.evaluation_links import (
+    confusion_queries,
+    failure_queries,
+    object_pks,
+)
 from ocula.core.services.evaluation_sides import (
     IOU_TYPES,
     SEGM_TYPES,
@@ -63,7 +70,7 @@ from ocula.core.services.evaluation_sides import (
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_rows, insert_stream
-from ocula.errors import ValidationError
+from ocula.errors import QueryError, ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
            MatchStatus.IGNORED: "ignored", MatchStatus.SKIPPED: "skipped"}
@@ -92,6 +99,25 @@ def _check_sigmas(sigmas: Any) -> Any:
     if isinstance(sigmas, Mapping):
         return {str(k): floats(v, f"kpt_sigmas[{k!r}]") for k, v in sigmas.items()}
     return floats(sigmas, "kpt_sigmas")
+
+
+def _threshold_curve(match: Any) -> dict[str, list[float]]:
+    """Precision, recall and F1 against the confidence threshold, on a grid of 101
+    thresholds (0, 0.01, …, 1): the exact curve has a point per distinct score, too many
+    to send for a chart. The point at ``t`` keeps every detection scoring ``>= t``."""
+    curve = f1_curve(match)
+    grid = np.round(np.linspace(0.0, 1.0, 101), 2)
+    # thresholds fall from the highest score: how many are >= each grid value.
+    kept = np.searchsorted(-curve.thresholds, -grid, side="right")
+    at = np.maximum(kept - 1, 0)
+    some = (kept > 0) & (len(curve.thresholds) > 0)
+
+    def pick(values: np.ndarray) -> list[float]:
+        if len(values) == 0:
+            return [0.0] * len(grid)
+        return np.where(some, values[at], 0.0).astype(float).tolist()
+    return {"threshold": grid.tolist(), "precision": pick(curve.precision),
+            "recall": pick(curve.recall), "f1": pick(curve.f1)}
 
 
 class EvaluationService(ServiceBase):
@@ -200,19 +226,29 @@ class EvaluationService(ServiceBase):
 
     # --- metrics --------------------------------------------------------------------
 
-    def _scope(self, conn: Connection, dataset_pk: int, slice_name: str | None) -> Any:
-        if slice_name is None:
+    def _scope(self, conn: Connection, dataset_pk: int, slice_name: str | None,
+               query: str | None = None) -> Any:
+        """The item pks metrics are scoped to (a SELECT), or None for every item: a
+        slice's items, those an item query selects, or both at once."""
+        if slice_name is None and not query:
             return None
         ds = conn.execute(select(t.datasets).where(t.datasets.c.pk == dataset_pk)).one()
-        pk = self._slice_in(conn, ds, slice_name).pk
-        return select(t.slice_items.c.item_pk).where(t.slice_items.c.slice_pk == pk)
+        slice_pk = None if slice_name is None else self._slice_in(conn, ds, slice_name).pk
+        if not query:
+            return select(t.slice_items.c.item_pk).where(t.slice_items.c.slice_pk == slice_pk)
+        plan = plan_items(conn, dataset_pk, self.db.dialect, query, slice_pk=slice_pk)
+        if plan.query.order is not None or plan.query.limit is not None:
+            raise ValidationError("a metrics scope is an item condition: drop its "
+                                  "'order by' and 'limit'")
+        return select(t.items.c.pk).where(*plan.where)
 
     def run_metrics(self, run_id: str, *, slice: str | None = None,
                     iou_threshold: float | None = None,
                     annotation_version: int | str | None = None,
                     confidence_threshold: float = 0.5,
-                    iou_type: str = "bbox") -> dict[str, Any]:
-        """COCO metrics of a run, optionally on one slice and against a label version.
+                    iou_type: str = "bbox", query: str | None = None) -> dict[str, Any]:
+        """COCO metrics of a run, optionally on one slice and/or the items an item
+        query selects (``query``, a condition), and against a label version.
 
         Returns the 12 COCO summary numbers (``stats``), per-class AP/AP50/AR, precision,
         recall and F1 at ``confidence_threshold`` (overall and per class), the best-F1
@@ -226,10 +262,13 @@ class EvaluationService(ServiceBase):
         """
         iou = 0.5 if iou_threshold is None else float(iou_threshold)
         with self.db.read() as conn:
+            run = self._run_row(conn, run_id)
             version, gt, dt, pair_iou, order = self._evaluation_sides(
-                conn, run_id, slice, annotation_version, iou_type)
+                conn, run_id, slice, annotation_version, iou_type, query=query)
             ann_ids = self._public_ids(conn, t.annotations, gt.id)
             pred_ids = self._public_ids(conn, t.predictions, dt.id)
+            dataset_id = conn.scalar(select(t.datasets.c.id).where(
+                t.datasets.c.pk == run.dataset_pk))
         # All same-image pairs first: the later calls find their mask IoUs cached.
         match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
         categories = label_order(order, gt, dt)
@@ -246,16 +285,28 @@ class EvaluationService(ServiceBase):
             match, confidence_threshold).items()}
         cm = confusion_matrix(gt, dt, iou_threshold=iou, score_threshold=confidence_threshold,
                               pair_iou=pair_iou)
+        with self.db.read() as conn:
+            def selected(conn: Connection, query: str) -> set[int] | None:
+                try:
+                    return object_pks(self._objects_plan(conn, dataset_id, query, slice)[1])(conn)
+                except QueryError:
+                    return None
+            queries = confusion_queries(
+                conn, cm, run_name=run.name, committed=run.committed_at is not None,
+                ann_ids=ann_ids, pred_ids=pred_ids, confidence=confidence_threshold,
+                selected_pks=selected, past_labels=version is not None, items=query)
         body = coco.to_dict()
         for row in body["per_class"]:
             row["at_threshold"] = per_class.get(row["label"])
         return {
-            "model_run_id": run_id, "slice": slice, "annotation_version": version,
+            "model_run_id": run_id, "slice": slice, "query": query,
+            "annotation_version": version,
             "iou_type": iou_type, "iou_threshold": iou,
             "confidence_threshold": confidence_threshold,
             **body,
             "operating_point": vars(point),
             "best_f1": vars(best),
+            "threshold_curve": _threshold_curve(match),
             "pr_curves": {str(k): {"recall": v.recall.tolist(), "precision": v.precision.tolist(),
                                    "score": v.score.tolist()}
                           for k, v in coco.pr_curves(0.5).items()},
@@ -266,18 +317,22 @@ class EvaluationService(ServiceBase):
                            pred_ids.get(int(d))}
                           for r, c, g, d in zip(cm.entry_row, cm.entry_col, cm.entry_gt_id,
                                                 cm.entry_det_id, strict=True)],
+                # Per cell, the object query that opens exactly its objects (or null).
+                "queries": queries,
             },
         }
 
     def _evaluation_sides(self, conn: Connection, run_id: str, slice_name: str | None,
-                          annotation_version: int | str | None, iou_type: str) -> tuple[
+                          annotation_version: int | str | None, iou_type: str, *,
+                          query: str | None = None) -> tuple[
                               int | None, GroundTruth, Detections, Any, list[str]]:
         """``(label version, ground truth, predictions, pair IoU, COCO label order)`` of a
-        run, on a slice or the whole dataset, as its metrics read them."""
+        run, on a slice and/or an item query's items or the whole dataset, as its metrics
+        read them."""
         _check_iou_type(iou_type)
         run = self._run_row(conn, run_id)
         version = self._resolve_version(conn, run.dataset_pk, annotation_version)
-        scope = self._scope(conn, run.dataset_pk, slice_name)
+        scope = self._scope(conn, run.dataset_pk, slice_name, query)
         committed = run.commit_config or {}
         sigmas = (committed.get("kpt_sigmas")
                   if committed.get("iou_type") == "keypoints" else None)
@@ -342,8 +397,11 @@ class EvaluationService(ServiceBase):
             rows = conn.execute(q).all()
         return [{**object_payload(r, r.ref), "iou": r.iou, "status": r.status} for r in rows]
 
-    def failure_summary(self, run_id: str) -> dict[str, Any]:
-        """Why a committed run fails, counted in SQL over its match rows.
+    def failure_summary(self, run_id: str, *, slice: str | None = None,
+                        query: str | None = None) -> dict[str, Any]:
+        """Why a committed run fails, counted in SQL over its match rows (of one slice's
+        items with ``slice``, an item slice's id or name, and/or of the items an item
+        query selects, with ``query``).
 
         False positives by cause, from their best IoU with any ground truth:
         ``duplicate`` (IoU at or above the match threshold: the box it wanted was taken
@@ -358,17 +416,38 @@ class EvaluationService(ServiceBase):
                 raise ValidationError(f"model run {run.name!r} is not committed yet")
             thr = float((run.commit_config or {}).get("iou_threshold", 0.5))
             iou_type = (run.commit_config or {}).get("iou_type", "bbox")
+            scope = self._scope(conn, run.dataset_pk, slice, query)
             cause = case((mp.c.iou >= thr, "duplicate"), (mp.c.iou >= 0.1, "localisation"),
                          else_="background")
-            fps = dict(conn.execute(select(cause, func.count()).where(
-                mp.c.run_pk == run.pk, mp.c.status == "fp").group_by(cause)).all())
+            fp_q = select(cause, func.count()).where(mp.c.run_pk == run.pk, mp.c.status == "fp")
+            if scope is not None:
+                fp_q = fp_q.where(mp.c.item_pk.in_(scope))
+            fps = dict(conn.execute(fp_q.group_by(cause)).all())
             size = case((a.c.area < 32 ** 2, "small"), (a.c.area < 96 ** 2, "medium"),
                         else_="large")
-            fns = dict(conn.execute(select(size, func.count())
-                                    .join(a, a.c.pk == ma.c.annotation_pk)
-                                    .where(ma.c.run_pk == run.pk, ma.c.status == "fn")
-                                    .group_by(size)).all())
-        return {"iou_threshold": thr, "iou_type": iou_type,
+            fn_q = (select(size, func.count()).join(a, a.c.pk == ma.c.annotation_pk)
+                    .where(ma.c.run_pk == run.pk, ma.c.status == "fn"))
+            if scope is not None:
+                fn_q = fn_q.where(ma.c.item_pk.in_(scope))
+            fns = dict(conn.execute(fn_q.group_by(size)).all())
+        return {"iou_threshold": thr, "iou_type": iou_type, "slice": slice, "query": query,
                 "false_positives": {k: fps.get(k, 0) for k in
                                     ("duplicate", "localisation", "background")},
-                "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")}}
+                "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")},
+                # The object query behind each number, for links to its patches.
+                "queries": self._checked_failure_queries(run, thr, fps, fns, slice, query)}
+
+    def _checked_failure_queries(self, run: Any, thr: float, fps: dict[str, int],
+                                 fns: dict[str, int], slice: str | None, items: str | None
+                                 ) -> dict[str, dict[str, str | None]]:
+        """Each failure number's query, or None where it does not count that number (a
+        label changed since the commit keeps match rows no query sees)."""
+        queries = failure_queries(run.name, thr, items)
+        counts = {"false_positives": fps, "false_negatives": fns}
+        with self.db.read() as conn:
+            dataset_id = conn.scalar(select(t.datasets.c.id).where(
+                t.datasets.c.pk == run.dataset_pk))
+            return {part: {key: query if self._objects_plan(conn, dataset_id, query, slice)[1]
+                           .count(conn) == counts[part].get(key, 0) else None
+                           for key, query in qs.items()}
+                    for part, qs in queries.items()}

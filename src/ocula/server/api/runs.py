@@ -142,6 +142,11 @@ def commit_run(run_id: str, body: CommitIn, jobs: JobsDep) -> dict[str, Any]:
                                        "kpt_sigmas": body.kpt_sigmas})
 
 
+# A metrics scope's item query travels in the URL: percent-encoded, a character takes up
+# to 12 bytes, and the server reads request heads of 16 KiB at most.
+MAX_SCOPE_QUERY = 1_000
+
+
 def _version(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdecimal() else value
 
@@ -152,13 +157,16 @@ def run_metrics(run_id: str, service: ServiceDep,
                 iou_threshold: Annotated[float | None, Query(gt=0, le=1)] = None,
                 annotation_version: Annotated[str | None, Query(max_length=255)] = None,
                 confidence_threshold: Probability = 0.5,
-                iou_type: Annotated[IouType, Query()] = "bbox") -> dict[str, Any]:
-    """COCO metrics, P/R/F1, PR curves and confusion matrix (optionally on a slice,
-    against a label version); ``iou_type=segm`` for mask metrics, ``keypoints`` for OKS."""
+                iou_type: Annotated[IouType, Query()] = "bbox",
+                query: Annotated[str | None, Query(max_length=MAX_SCOPE_QUERY)] = None,
+                ) -> dict[str, Any]:
+    """COCO metrics, P/R/F1, PR curves and confusion matrix (optionally on a slice and/or
+    the items an item query selects, against a label version); ``iou_type=segm`` for mask
+    metrics, ``keypoints`` for OKS."""
     return service.run_metrics(run_id, slice=slice, iou_threshold=iou_threshold,
                                annotation_version=_version(annotation_version),
                                confidence_threshold=confidence_threshold,
-                               iou_type=iou_type)
+                               iou_type=iou_type, query=query)
 
 
 @router.get("/runs/{run_id}/errors", **ok(ErrorBreakdown, *READ))
@@ -189,9 +197,13 @@ def run_failures(run_id: str, service: ServiceDep,
 
 
 @router.get("/runs/{run_id}/failure_summary", **ok(FailureSummary, *READ))
-def failure_summary(run_id: str, service: ServiceDep) -> dict[str, Any]:
-    """False positives by cause and missed boxes by size."""
-    return service.failure_summary(run_id)
+def failure_summary(run_id: str, service: ServiceDep,
+                    slice: Annotated[str | None, Query(max_length=255)] = None,  # noqa: A002
+                    query: Annotated[str | None, Query(max_length=MAX_SCOPE_QUERY)] = None,
+                    ) -> dict[str, Any]:
+    """False positives by cause and missed boxes by size (optionally on one slice and/or
+    the items an item query selects)."""
+    return service.failure_summary(run_id, slice=slice, query=query)
 
 
 @router.get("/compare", **ok(Comparison, *READ))

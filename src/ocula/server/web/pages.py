@@ -1,4 +1,5 @@
-"""The web app's pages: login, datasets, a dataset's grid, one item.
+"""The web app's pages: login, datasets, a dataset's grid, one item (a dataset's runs
+and one run's metrics: ``run_pages.py``).
 
 Pages are rendered on the server (Jinja2, autoescaped, so every user-supplied string is
 text) and completed by ES modules under ``/static`` that call the REST API with the
@@ -166,11 +167,13 @@ def _find_item(service: Any, dataset_id: str, ref: str) -> dict[str, Any]:
 
 def install(app: FastAPI) -> None:
     """Serve the web app from ``app``: pages at ``/``, files at ``/static``."""
-    # Imported here: the compare page's module uses this one's page helpers.
+    # Imported here: the compare and run pages' modules use this one's page helpers.
     from ocula.server.web.compare import router as compare_router
+    from ocula.server.web.run_pages import router as run_router
 
     app.include_router(router)
     app.include_router(compare_router)
+    app.include_router(run_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(_LoginNeeded)

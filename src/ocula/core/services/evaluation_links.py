@@ -1,0 +1,138 @@
+"""Queries that open what a metric counts, for the run page's links.
+
+Each confusion-matrix cell and each failure-summary number gets an object query of the
+query language that selects exactly the objects behind it, or ``None`` where no query
+does (and then the page shows the number without a link).
+
+* The failure summary is counted in SQL over a run's committed match rows, and the
+  query fields ``status``, ``iou`` and ``area`` read those same rows; but a query sees
+  current labels only, and match rows of labels changed since the commit are not, so
+  each query is kept only where it counts the summary's number.
+* The confusion matrix is not: it matches class-agnostically, after a confidence cut,
+  at the page's IoU, label version and slice, none of which the committed (per-class)
+  matches need share. A cell's query is therefore first the ids of its objects
+  (``id in [...]``), exact for any setting, while that fits in a link; a bigger cell
+  gets the plain query over the committed matches (``status = tp and label = ...``)
+  only when that query is checked to select the same objects, here, on these rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, select
+
+from ocula.core.evaluation import ConfusionMatrix
+from ocula.core.services.insights_scan import quote
+
+# A link carries its query in the URL (?q=, percent-encoded: about a third longer), and
+# the server reads request lines of 16 KiB at most; the parser takes 10,000 characters.
+MAX_LINK_QUERY = 7_000
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def _on_items(items: str | None) -> str:
+    """The object-query condition keeping objects of the items an item query selects
+    (the metrics' query scope), or nothing."""
+    return f" and item({items})" if items else ""
+
+
+def failure_queries(run_name: str, iou_threshold: float,
+                    items: str | None = None) -> dict[str, dict[str, str]]:
+    """The object query of each failure-summary number (the same cuts as
+    ``failure_summary``: a missing IoU or area falls in the last bucket, as its
+    ``CASE ... ELSE`` puts it there), on the items ``items`` selects if given."""
+    run = f"run = {quote(run_name)}"
+    fp = f"type = prediction and {run} and status = fp{_on_items(items)}"
+    fn = f"type = annotation and {run} and status = fn{_on_items(items)}"
+    thr = _num(iou_threshold)
+    return {
+        "false_positives": {
+            "duplicate": f"{fp} and iou >= {thr}",
+            "localisation": f"{fp} and iou >= 0.1 and iou < {thr}",
+            "background": f"{fp} and not iou >= 0.1",
+        },
+        "false_negatives": {
+            "small": f"{fn} and area < 1024",
+            "medium": f"{fn} and area >= 1024 and area < 9216",
+            "large": f"{fn} and not area < 9216",
+        },
+    }
+
+
+def _id_query(kind: str, run: str, ids: Sequence[str]) -> str:
+    listed = ", ".join(quote(i) for i in ids)
+    return f"type = {kind} and {run} and id in [{listed}]"
+
+
+def _plain_query(kind: str, run: str, label: str, confidence: float) -> str:
+    """The committed-match query a diagonal, background-row or background-column cell
+    would be, were the committed matches the confusion matrix's."""
+    if kind == "annotation":
+        return f"type = annotation and {run} and label = {quote(label)} and status = fn"
+    return (f"type = prediction and {run} and label = {quote(label)} and status = "
+            f"{'tp' if kind == 'tp' else 'fp'} and confidence >= {_num(confidence)}")
+
+
+def confusion_queries(
+    conn: Connection, cm: ConfusionMatrix, *, run_name: str, committed: bool,
+    ann_ids: dict[int, str], pred_ids: dict[int, str], confidence: float,
+    selected_pks: Callable[[Connection, str], set[int] | None], past_labels: bool = False,
+    items: str | None = None,
+) -> list[list[str | None]]:
+    """One query per cell (rows: ground truth then background; columns: predictions then
+    background), or ``None`` for an empty cell or one no query selects exactly.
+
+    A cell with a predicted label opens its predictions; the background column (missed
+    ground truth) opens the ground truth. ``selected_pks(conn, query)`` gives the object
+    pks a query selects in the page's scope (``None`` when the query is refused).
+    ``past_labels``: the matrix is of a label version, whose rows a query (which sees
+    current labels) may not select even by their ids, so those queries are checked too.
+    ``items``: the item query the metrics are scoped by (ids need it not; the
+    committed-match queries keep to its items with ``item(...)``).
+    """
+    run = f"run = {quote(run_name)}"
+    k = len(cm.labels)
+    out: list[list[str | None]] = [[None] * (k + 1) for _ in range(k + 1)]
+    for r in range(k + 1):
+        for c in range(k + 1):
+            if not cm.counts[r, c]:
+                continue
+            hit = (cm.entry_row == r) & (cm.entry_col == c)
+            missed = c == k
+            pks = (cm.entry_gt_id if missed else cm.entry_det_id)[hit]
+            names = ann_ids if missed else pred_ids
+            kind = "annotation" if missed else "prediction"
+            want = set(np.asarray(pks).tolist())
+            query = _id_query(kind, run, [names[int(p)] for p in pks])
+            if len(query) <= MAX_LINK_QUERY:
+                if not (missed and past_labels) or selected_pks(conn, query) == want:
+                    out[r][c] = query
+                continue
+            if not committed or (r != c and r != k and not missed):
+                continue  # an off-diagonal confusion has no committed-match equivalent
+            plain = _plain_query("annotation" if missed else ("fp" if r == k else "tp"),
+                                 run, str(cm.labels[c if r == k else r]),
+                                 confidence) + _on_items(items)
+            if selected_pks(conn, plain) == want:
+                out[r][c] = plain
+    return out
+
+
+def object_pks(plan: Any) -> Callable[[Connection], set[int]]:
+    """The pks an object plan selects (one kind per plan here), read in one statement."""
+    def read(conn: Connection) -> set[int]:
+        found: set[int] = set()
+        for b in plan.branches:
+            found.update(conn.scalars(select(b.scope.pk_col).select_from(
+                b.scope.from_clause()).where(*b.where)))
+        return found
+    return read
+
+
+__all__ = ["MAX_LINK_QUERY", "confusion_queries", "failure_queries", "object_pks"]

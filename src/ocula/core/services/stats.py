@@ -327,6 +327,27 @@ def is_ready(conn: Connection, dataset_pk: int) -> bool:
         t.dataset_stats.c.kind == READY)) is not None
 
 
+def totals_of(conn: Connection, dataset_pk: int, kinds: tuple[str, ...],
+              run_pk: int = 0) -> dict[str, Counter] | None:
+    """A few small kinds of a dataset's totals (``kind -> Counter(decoded key ->
+    count)``), or None while its totals are not complete (callers then count rows): what
+    pages show at every load (item, box and prediction counts, labels) without counting
+    millions of rows."""
+    s = t.dataset_stats
+    rows = fetch_tuples(conn, select(s.c.kind, s.c.key, s.c.count).where(
+        s.c.dataset_pk == dataset_pk, s.c.run_pk.in_([0, run_pk]),
+        s.c.kind.in_((*kinds, READY)), s.c.count != 0))
+    out: dict[str, Counter] = {k: Counter() for k in kinds}
+    ready = False
+    for kind, key, n in rows:
+        if kind == READY:
+            ready = True
+        else:
+            value = json.loads(key)
+            out[kind][tuple(value) if isinstance(value, list) else value] += n
+    return out if ready else None
+
+
 def drop_run(conn: Connection, run_pk: int, kinds: tuple[str, ...] = (PRED, MATCH)) -> None:
     conn.execute(delete(t.dataset_stats).where(t.dataset_stats.c.run_pk == run_pk,
                                                t.dataset_stats.c.kind.in_(kinds)))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -38,12 +38,34 @@ from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 
 
-def _codes(values: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+def _codes(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
     """Each value's index among the distinct values (in order of first appearance)."""
-    index: dict[Any, int] = {}
-    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), np.int64,
-                        len(values))
-    return codes, list(index)
+    distinct = list(dict.fromkeys(values))
+    index = {v: i for i, v in enumerate(distinct)}
+    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), distinct
+
+
+def _keys(columns: list[list[Any]]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Rows' keys (a tuple of one value per column) as codes, and the keys."""
+    code = np.zeros(len(columns[0]), dtype=np.int64)
+    parts = []
+    for column in columns:
+        part, distinct = _codes(column)
+        code = code * len(distinct) + part
+        parts.append(distinct)
+    unique, inverse = np.unique(code, return_inverse=True)
+    keys = []
+    for k in unique.tolist():
+        key = []
+        for distinct in reversed(parts):
+            k, at = divmod(k, len(distinct))
+            key.append(distinct[at])
+        keys.append(tuple(reversed(key)))
+    return inverse.reshape(-1), keys
+
+
+def _pks(column: list[Any]) -> np.ndarray:
+    return np.fromiter(column, np.int64, len(column))
 
 
 class Columns:
@@ -56,7 +78,7 @@ class Columns:
         item, label, area, width, height = self._read(conn, select(
             a.c.item_pk, a.c.label, a.c.area, a.c.width, a.c.height).where(
             a.c.dataset_pk == dataset_pk, a.c.version_to.is_(None)), 5)
-        self.gt_item = np.array(item, dtype=np.int64)
+        self.gt_item = _pks(item)
         gt, names = stats.gt_keys(label, area, width, height)
         unique, inverse = np.unique(gt, return_inverse=True)
         self.gt_code = inverse.reshape(-1)
@@ -64,15 +86,15 @@ class Columns:
         p = t.predictions
         run, item, label = self._read(conn, select(p.c.run_pk, p.c.item_pk, p.c.label).where(
             p.c.run_pk.in_(run_pks)), 3)
-        self.pred_item = np.array(item, dtype=np.int64)
-        self.pred_code, self.pred_keys = _codes(list(zip(run, label, strict=True)))
+        self.pred_item = _pks(item)
+        self.pred_code, self.pred_keys = _keys([run, label])
         items, codes, keys = [], [], []
         for side, table in (("p", t.match_predictions), ("a", t.match_annotations)):
             run, item, label, status = self._read(conn, select(
                 table.c.run_pk, table.c.item_pk, table.c.label, table.c.status).where(
                 table.c.run_pk.in_(run_pks)), 4)
-            code, found = _codes(list(zip(run, label, status, strict=True)))
-            items.append(np.array(item, dtype=np.int64))
+            code, found = _keys([run, label, status])
+            items.append(_pks(item))
             codes.append(code + len(keys))
             keys += [(r, side, lab, st) for r, lab, st in found]
         self.match_item = np.concatenate(items)
@@ -82,7 +104,7 @@ class Columns:
     @staticmethod
     def _read(conn: Connection, query: Any, width: int) -> list[list[Any]]:
         rows = fetch_tuples(conn, query)
-        return [list(col) for col in zip(*rows, strict=True)] if rows else [[]] * width
+        return [list(map(itemgetter(i), rows)) for i in range(width)]
 
     def field(self, key: str, reader: ScanInsights, numeric: bool) -> tuple[np.ndarray, Any]:
         """A metadata field per item pk: value codes and the values they stand for (as the
@@ -118,14 +140,23 @@ class ColumnInsights(ScanInsights):
         super().__init__(svc, conn, ds, slice_row, query, sample)
         self.columns_of = columns_of
 
-    def _build(self) -> dict[str, Any]:
+    def build(self) -> dict[str, Any]:
+        # The scope's item pks, read once (no temporary table: every chart is counted
+        # here); straight from the driver's cursor, as 500k Row objects cost more.
+        result = self.conn.execute(self.scope_items)
+        try:
+            rows = result.cursor.fetchall()
+        finally:
+            result.close()
+        self.pks = np.sort(np.fromiter(map(itemgetter(0), rows), np.int64, len(rows)))
+        # Field types come from the first items in scope, as in the scan.
+        self.item_where = [t.items.c.pk.in_(self.pks[:self.sample].tolist())]
         self.cols: Columns = self.columns_of([r.pk for r in self.runs])
-        self.pks = np.array(self.conn.scalars(self.scope_items).all(), dtype=np.int64)
         top = max(int(self.pks.max(initial=0)), *(int(a.max(initial=0)) for a in (
             self.cols.gt_item, self.cols.pred_item, self.cols.match_item)))
         self.mask = np.zeros(top + 1, dtype=bool)
         self.mask[self.pks] = True
-        return super()._build()
+        return self._build()
 
     def _count(self, items: np.ndarray, codes: np.ndarray, keys: list[Any]) -> Counter:
         n = np.bincount(codes[self.mask[items]], minlength=len(keys))

@@ -97,6 +97,7 @@ def _check_counts(service: Service, name: str) -> None:
         n_items, sum(labels.values()), labels)
     assert list(info["labels"]) == sorted(labels, key=lambda x: (x is not None, x))
     assert {r["id"]: r["prediction_count"] for r in service.list_runs(name)} == predictions
+    assert service.query_items(name, " ", page_size=1, with_total=True)["total"] == n_items
 
 
 @pytest.mark.parametrize("seed", [1, 2])

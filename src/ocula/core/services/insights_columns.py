@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, literal, select
 
 from ocula.core.services import stats
 from ocula.core.services.insights_scan import (
@@ -35,76 +35,72 @@ from ocula.core.services.insights_scan import (
     bin_edges,
 )
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import fetch_tuples
+from ocula.core.store.bulk import iter_tuples
 
 
-def _codes(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
-    """Each value's index among the distinct values (in order of first appearance)."""
-    distinct = list(dict.fromkeys(values))
-    index = {v: i for i, v in enumerate(distinct)}
-    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), distinct
+class _Coder:
+    """Codes for values met chunk by chunk: each distinct value's index, in order of
+    first appearance."""
+
+    def __init__(self) -> None:
+        self.index: dict[Any, int] = {}
+
+    def codes(self, values: list[Any]) -> np.ndarray:
+        for value in dict.fromkeys(values):
+            self.index.setdefault(value, len(self.index))
+        return np.fromiter(map(self.index.__getitem__, values), np.int32, len(values))
+
+    @property
+    def values(self) -> list[Any]:
+        return list(self.index)
 
 
-def _keys(columns: list[list[Any]]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
-    """Rows' keys (a tuple of one value per column) as codes, and the keys."""
-    code = np.zeros(len(columns[0]), dtype=np.int64)
-    parts = []
-    for column in columns:
-        part, distinct = _codes(column)
-        code = code * len(distinct) + part
-        parts.append(distinct)
-    unique, inverse = np.unique(code, return_inverse=True)
-    keys = []
-    for k in unique.tolist():
-        key = []
-        for distinct in reversed(parts):
-            k, at = divmod(k, len(distinct))
-            key.append(distinct[at])
-        keys.append(tuple(reversed(key)))
-    return inverse.reshape(-1), keys
-
-
-def _pks(column: list[Any]) -> np.ndarray:
-    return np.fromiter(column, np.int64, len(column))
+def _pks(rows: list[tuple[Any, ...]]) -> np.ndarray:
+    """The first column (an item pk) of driver rows."""
+    return np.fromiter(map(itemgetter(0), rows), np.int64, len(rows))
 
 
 class Columns:
-    """One dataset's insights columns, as of one state of its data."""
+    """One dataset's insights columns, as of one state of its data. Rows are read in
+    chunks, each turned into arrays at once, so a million items' rows never live as
+    Python objects together."""
 
     def __init__(self, conn: Connection, dataset_pk: int, run_pks: list[int]):
         self.lock = threading.Lock()
         self.meta: dict[str, Any] = {}
-        a = t.annotations
-        item, label, area, width, height = self._read(conn, select(
-            a.c.item_pk, a.c.label, a.c.area, a.c.width, a.c.height).where(
-            a.c.dataset_pk == dataset_pk, a.c.version_to.is_(None)), 5)
-        self.gt_item = _pks(item)
-        gt, names = stats.gt_keys(label, area, width, height)
-        unique, inverse = np.unique(gt, return_inverse=True)
-        self.gt_code = inverse.reshape(-1)
-        self.gt_names = [stats.gt_key(k, names) for k in unique.tolist()]
-        p = t.predictions
-        run, item, label = self._read(conn, select(p.c.run_pk, p.c.item_pk, p.c.label).where(
-            p.c.run_pk.in_(run_pks)), 3)
-        self.pred_item = _pks(item)
-        self.pred_code, self.pred_keys = _keys([run, label])
-        items, codes, keys = [], [], []
+        a, p = t.annotations, t.predictions
+        gt = _Coder()
+        items, codes = [], []
+        for rows in iter_tuples(conn, select(
+                a.c.item_pk, a.c.label, a.c.area, a.c.width, a.c.height).where(
+                a.c.dataset_pk == dataset_pk, a.c.version_to.is_(None))):
+            key, names = stats.gt_keys(*(list(map(itemgetter(i), rows)) for i in range(1, 5)))
+            unique, inverse = np.unique(key, return_inverse=True)
+            local = gt.codes([stats.gt_key(k, names) for k in unique.tolist()])
+            items.append(_pks(rows))
+            codes.append(local[inverse.reshape(-1)])
+        self.gt_item, self.gt_code, self.gt_names = _joined(items, codes, gt.values)
+        self.pred_item, self.pred_code, self.pred_keys = self._keyed(conn, select(
+            p.c.item_pk, p.c.run_pk, p.c.label).where(p.c.run_pk.in_(run_pks)), _Coder())
+        match = _Coder()
+        items, codes = [], []
         for side, table in (("p", t.match_predictions), ("a", t.match_annotations)):
-            run, item, label, status = self._read(conn, select(
-                table.c.run_pk, table.c.item_pk, table.c.label, table.c.status).where(
-                table.c.run_pk.in_(run_pks)), 4)
-            code, found = _keys([run, label, status])
-            items.append(_pks(item))
-            codes.append(code + len(keys))
-            keys += [(r, side, lab, st) for r, lab, st in found]
-        self.match_item = np.concatenate(items)
-        self.match_code = np.concatenate(codes)
-        self.match_keys = keys
+            item, code, _ = self._keyed(conn, select(
+                table.c.item_pk, table.c.run_pk, literal(side), table.c.label,
+                table.c.status).where(table.c.run_pk.in_(run_pks)), match)
+            items.append(item)
+            codes.append(code)
+        self.match_item, self.match_code, self.match_keys = _joined(items, codes, match.values)
 
     @staticmethod
-    def _read(conn: Connection, query: Any, width: int) -> list[list[Any]]:
-        rows = fetch_tuples(conn, query)
-        return [list(map(itemgetter(i), rows)) for i in range(width)]
+    def _keyed(conn: Connection, query: Any, coder: _Coder
+               ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """Rows ``(item_pk, *key)``: item pks, key codes and the keys."""
+        items, codes = [], []
+        for rows in iter_tuples(conn, query):
+            items.append(_pks(rows))
+            codes.append(coder.codes([row[1:] for row in rows]))
+        return _joined(items, codes, coder.values)
 
     def field(self, key: str, reader: ScanInsights, numeric: bool) -> tuple[np.ndarray, Any]:
         """A metadata field per item pk: value codes and the values they stand for (as the
@@ -115,21 +111,31 @@ class Columns:
                 expr = reader._json_value(key)
                 if numeric:
                     expr = reader._json_number(expr)
-                pks, values = self._read(reader.conn, select(t.items.c.pk, expr).where(
-                    t.items.c.dataset_pk == reader.ds.pk), 2)
-                top = max(pks, default=0)
+                pks, values = [], []
+                for rows in iter_tuples(reader.conn, select(t.items.c.pk, expr).where(
+                        t.items.c.dataset_pk == reader.ds.pk)):
+                    pks.append(_pks(rows))
+                    values += map(itemgetter(1), rows)
+                at = np.concatenate([np.zeros(0, np.int64), *pks])
+                column: np.ndarray
                 if numeric:
-                    column = np.full(top + 1, np.nan)
-                    column[pks] = np.array(values, dtype=np.float64)
+                    column = np.full(int(at.max(initial=0)) + 1, np.nan)
+                    column[at] = np.array(values, dtype=np.float64)
                     self.meta[name] = (column, None)
                 else:
                     if reader.dialect == "postgresql":  # jsonb arrives decoded
                         values = [None if v is None else json.dumps(v) for v in values]
-                    codes, distinct = _codes(values)
-                    column = np.full(top + 1, -1, dtype=np.int64)
-                    column[pks] = codes
-                    self.meta[name] = (column, distinct)
+                    coder = _Coder()
+                    column = np.full(int(at.max(initial=0)) + 1, -1, dtype=np.int32)
+                    column[at] = coder.codes(values)
+                    self.meta[name] = (column, coder.values)
             return self.meta[name]
+
+
+def _joined(items: list[np.ndarray], codes: list[np.ndarray],
+            keys: list[Any]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    return (np.concatenate([np.zeros(0, np.int64), *items]),
+            np.concatenate([np.zeros(0, np.int32), *codes]), keys)
 
 
 class ColumnInsights(ScanInsights):

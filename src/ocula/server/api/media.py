@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from ocula.server.deps import ServiceDep, SignerDep, require_key
 from ocula.server.signing import Signer
@@ -127,4 +127,6 @@ def item_thumbnail(item_id: str, request: Request, service: ServiceDep, signer: 
     headers = _cache_headers(request, path.stem)
     if (unchanged := _not_modified(request, headers)) is not None:
         return unchanged
-    return FileResponse(path, media_type="image/jpeg", headers=headers)
+    # A thumbnail is small (at most 1024 px a side): read here, on the route's worker
+    # thread, it is sent in one piece, without the extra thread hops of a file response.
+    return Response(path.read_bytes(), media_type="image/jpeg", headers=headers)

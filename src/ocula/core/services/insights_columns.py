@@ -134,8 +134,10 @@ class Columns:
 
 def _joined(items: list[np.ndarray], codes: list[np.ndarray],
             keys: list[Any]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    return (np.concatenate([np.zeros(0, np.int64), *items]),
-            np.concatenate([np.zeros(0, np.int32), *codes]), keys)
+    pks = np.concatenate([np.zeros(0, np.int64), *items])
+    if pks.max(initial=0) < 2 ** 31:  # half the memory for any realistic catalog
+        pks = pks.astype(np.int32)
+    return pks, np.concatenate([np.zeros(0, np.int32), *codes]), keys
 
 
 class ColumnInsights(ScanInsights):

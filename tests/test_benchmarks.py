@@ -34,3 +34,14 @@ def test_startup_benchmark_runs_and_checks_eval_numbers_against_faster_coco_eval
     assert "(agree)" in out
     for figure in ("import ocula", "ocula --help", "ocula eval / faster-coco-eval"):
         assert figure in out
+
+
+def test_web_benchmark_runs_every_figure(tmp_path: Path) -> None:
+    out = _run("benchmarks/web.py", "--items", "1500", "--repeat", "2", "--insights-repeat",
+               "1", "--browser-repeat", "1", "--seed", "11", "--cache", str(tmp_path),
+               *([] if Path("/usr/bin/chromium").exists() else ["--no-browser"]))
+    for figure in ("dataset page", "grid page", "item page", "insights, whole dataset",
+                   "insights, slice of", "insights, query of", "thumbnail of a 640-px JPEG, cold",
+                   "thumbnail of a 640-px JPEG, warm"):
+        assert figure in out
+    assert "PASS" in out or "MISS" in out

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ocula import (
     BoxAnnotation,
@@ -76,6 +76,28 @@ def _stored(service: Service, dataset_pk: int) -> set[tuple]:
 
 def _check(service: Service, name: str) -> None:
     assert service.insights(name) == service.scan_insights(name)
+    _check_counts(service, name)
+
+
+def _check_counts(service: Service, name: str) -> None:
+    """The counts pages show (read from the totals once complete) equal the rows'."""
+    a, p = t.annotations, t.predictions
+    with service.db.read() as conn:
+        ds = service._dataset_row(conn, name)
+        current = [a.c.dataset_pk == ds.pk, a.c.version_to.is_(None)]
+        labels = dict(conn.execute(select(a.c.label, func.count()).where(*current)
+                                   .group_by(a.c.label)).all())
+        n_items = conn.scalar(select(func.count()).where(t.items.c.dataset_pk == ds.pk))
+        runs = conn.execute(select(t.model_runs.c.id, t.model_runs.c.pk).where(
+            t.model_runs.c.dataset_pk == ds.pk)).all()
+        predictions = {r.id: conn.scalar(select(func.count()).where(p.c.run_pk == r.pk))
+                       for r in runs}
+    info = service.dataset_info(name)
+    assert (info["length"], info["annotation_count"], info["labels"]) == (
+        n_items, sum(labels.values()), labels)
+    assert list(info["labels"]) == sorted(labels, key=lambda x: (x is not None, x))
+    assert {r["id"]: r["prediction_count"] for r in service.list_runs(name)} == predictions
+    assert service.query_items(name, " ", page_size=1, with_total=True)["total"] == n_items
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -151,6 +173,7 @@ def test_dataset_without_totals_is_counted_once(service: Service, tmp_path: Path
     service.annotate("old", [BoxAnnotation("car", 0, 0, 4, 2, reference_id="r1")])
     with service.db.write() as conn:
         stats.drop_dataset(conn, service._dataset_row(conn, "old").pk)
+    _check_counts(service, "old")  # counted from the rows while there are no totals
     assert service.insights("old") == service.scan_insights("old")
     assert service.insights("old")["scope"] == {
         "dataset_id": service.get_dataset("old")["id"], "dataset": "old", "slice": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -63,9 +64,7 @@ class DatasetService(ServiceBase):
         """Counts, slices and model runs of a dataset (Nucleus ``info()`` fields included)."""
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)
-            n_items = conn.scalar(select(func.count()).where(t.items.c.dataset_pk == ds.pk))
-            n_ann = conn.scalar(select(func.count()).where(
-                t.annotations.c.dataset_pk == ds.pk, t.annotations.c.version_to.is_(None)))
+            totals = stats.totals_of(conn, ds.pk, (stats.GT, stats.PER_ITEM))
             version = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(
                 t.annotation_versions.c.dataset_pk == ds.pk)) or 0
             slices = conn.execute(select(t.slices.c.id, t.slices.c.name).where(
@@ -75,10 +74,23 @@ class DatasetService(ServiceBase):
                        t.model_runs.c.committed_at)
                 .join(t.models, t.models.c.pk == t.model_runs.c.model_pk)
                 .where(t.model_runs.c.dataset_pk == ds.pk).order_by(t.model_runs.c.pk)).all()
-            labels = conn.execute(
-                select(t.annotations.c.label, func.count()).where(
-                    t.annotations.c.dataset_pk == ds.pk, t.annotations.c.version_to.is_(None))
-                .group_by(t.annotations.c.label).order_by(t.annotations.c.label)).all()
+            if totals is not None:
+                # From the running totals: counting rows is seconds at millions of boxes.
+                n_items = sum(totals[stats.PER_ITEM].values())
+                by_label: Counter = Counter()
+                for (label, _, _), n in totals[stats.GT].items():
+                    by_label[label] += n
+                labels = sorted(by_label.items(), key=lambda kv: (kv[0] is not None, kv[0]))
+                n_ann = sum(by_label.values())
+            else:
+                n_items = conn.scalar(select(func.count()).where(
+                    t.items.c.dataset_pk == ds.pk))
+                current = [t.annotations.c.dataset_pk == ds.pk,
+                           t.annotations.c.version_to.is_(None)]
+                n_ann = conn.scalar(select(func.count()).where(*current))
+                labels = conn.execute(
+                    select(t.annotations.c.label, func.count()).where(*current)
+                    .group_by(t.annotations.c.label).order_by(t.annotations.c.label)).all()
         return {
             "dataset_id": ds.id,
             "name": ds.name,

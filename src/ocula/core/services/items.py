@@ -224,11 +224,12 @@ class ItemService(ServiceBase):
             raise NotFoundError(f"no item {what!r} in this dataset", reference_id=reference_id)
         return row
 
-    def open_item_image(self, item_id: str) -> tuple[io.BufferedReader, str]:
-        """The file of an item's pixels, open for reading, and its MIME type read from
-        its header (for serving and thumbnails). Checked at every call as at append: a
-        regular file, under a media root (or the media folder for stored copies), an
-        image; else :class:`NotFoundError` naming the item, never its path."""
+    def open_item_image(self, item_id: str) -> tuple[io.BufferedReader, str, str]:
+        """The file of an item's pixels, open for reading, its MIME type read from its
+        header and its content tag (``media.content_tag``: changes with its bytes), for
+        serving and thumbnails. Checked at every call as at append: a regular file,
+        under a media root (or the media folder for stored copies), an image; else
+        :class:`NotFoundError` naming the item, never its path."""
         with self.db.read() as conn:
             row = conn.execute(select(t.items.c.image_location, t.items.c.media_key).where(
                 t.items.c.id == item_id)).first()
@@ -245,7 +246,7 @@ class ItemService(ServiceBase):
         try:
             fp = m.open_image(path, roots, name)
             try:
-                return fp, m.image_mime(fp, name)
+                return fp, m.image_mime(fp, name), m.content_tag(fp, row.media_key)
             except BaseException:
                 fp.close()
                 raise
@@ -253,10 +254,11 @@ class ItemService(ServiceBase):
             raise NotFoundError(f"{missing}: {exc.message}") from exc
 
     def thumbnail(self, item_id: str, size: int = 256) -> Path:
-        """A cached JPEG of the item's image, ``size`` px on its long side at most."""
-        fp, _ = self.open_item_image(item_id)
+        """A cached JPEG of the item's image, ``size`` px on its long side at most; its
+        file name's stem is the image's content tag."""
+        fp, _, tag = self.open_item_image(item_id)
         with fp:
-            return self.media.thumbnail(fp, item_id, f"item {item_id!r}", size)
+            return self.media.thumbnail(fp, tag, f"item {item_id!r}", size)
 
     # --- changing -------------------------------------------------------------------
 

@@ -185,7 +185,9 @@ class ModelService(ServiceBase):
             mdl = conn.execute(select(t.models).where(t.models.c.pk == run.model_pk)).one()
             ds_id = conn.scalar(select(t.datasets.c.id).where(
                 t.datasets.c.pk == run.dataset_pk))
-            n = conn.scalar(select(func.count()).where(t.predictions.c.run_pk == run.pk))
+            totals = stats.totals_of(conn, run.dataset_pk, (stats.PRED,), run.pk)
+            n = sum(totals[stats.PRED].values()) if totals is not None else conn.scalar(
+                select(func.count()).where(t.predictions.c.run_pk == run.pk))
         return {"model_run_id": run.id, "id": run.id, "name": run.name,
                 "model_id": mdl.id, "model_name": mdl.name, "dataset_id": ds_id,
                 "prediction_count": n, "metadata": run.metadata or {},

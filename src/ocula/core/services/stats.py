@@ -89,7 +89,6 @@ class AnnotationTally:
     :func:`log2_bucket`)."""
 
     BATCH = 65_536
-    _NONE = -2048  # below any float64 exponent: "no bucket"
 
     def __init__(self) -> None:
         self.keys: Counter = Counter()
@@ -116,23 +115,36 @@ class AnnotationTally:
             return
         pks, per_item = np.unique(np.array(item_pks, dtype=np.int64), return_counts=True)
         self.items.update(dict(zip(pks.tolist(), per_item.tolist(), strict=True)))
-        codes = {v: i for i, v in enumerate(dict.fromkeys(labels))}
-        label_code = np.fromiter(map(codes.__getitem__, labels), np.int64, len(labels))
-        area, w, h = map(_floats, (areas, widths, heights))
-        # Zero or missing sizes (NaN here) have no bucket, as log2() gives none in SQL.
-        area_b = np.where(area > 0, np.frexp(np.where(area > 0, area, 1.0))[1] - 1,
-                          self._NONE)
-        has_aspect = (w > 0) & (h > 0)
-        aspect = np.divide(w, h, out=np.ones_like(w), where=has_aspect)
-        aspect_b = np.where(has_aspect, np.frexp(aspect)[1] - 1, self._NONE)
-        key = (label_code * 4096 + area_b + 2048) * 4096 + aspect_b + 2048
+        key, names = gt_keys(labels, areas, widths, heights)
         unique, counts = np.unique(key, return_counts=True)
-        names = list(codes)
         for k, n in zip(unique.tolist(), counts.tolist(), strict=True):
-            code, rest = divmod(k, 4096 * 4096)
-            ab, sb = divmod(rest, 4096)
-            self.keys[(names[code], None if ab == 0 else ab - 2048,
-                       None if sb == 0 else sb - 2048)] += n
+            self.keys[gt_key(k, names)] += n
+
+
+_NO_BUCKET = -2048  # below any float64 exponent: "no bucket"
+
+
+def gt_keys(labels: list[Any], areas: list[Any], widths: list[Any],
+            heights: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Annotations' ``(label, area bucket, aspect bucket)`` as one int64 per row (read
+    back with :func:`gt_key`) and the labels its codes stand for. Buckets as
+    :func:`log2_bucket` (frexp is exact), computed with numpy for millions of rows."""
+    codes = {v: i for i, v in enumerate(dict.fromkeys(labels))}
+    label_code = np.fromiter(map(codes.__getitem__, labels), np.int64, len(labels))
+    area, w, h = map(_floats, (areas, widths, heights))
+    # Zero or missing sizes (NaN here) have no bucket, as log2() gives none in SQL.
+    area_b = np.where(area > 0, np.frexp(np.where(area > 0, area, 1.0))[1] - 1, _NO_BUCKET)
+    has_aspect = (w > 0) & (h > 0)
+    aspect = np.divide(w, h, out=np.ones_like(w), where=has_aspect)
+    aspect_b = np.where(has_aspect, np.frexp(aspect)[1] - 1, _NO_BUCKET)
+    return (label_code * 4096 + area_b + 2048) * 4096 + aspect_b + 2048, list(codes)
+
+
+def gt_key(key: int, names: list[Any]) -> tuple[Any, int | None, int | None]:
+    """The ``(label, area bucket, aspect bucket)`` of a :func:`gt_keys` code."""
+    code, rest = divmod(key, 4096 * 4096)
+    ab, sb = divmod(rest, 4096)
+    return names[code], None if ab == 0 else ab - 2048, None if sb == 0 else sb - 2048
 
 
 def _floats(values: list[Any]) -> np.ndarray:
@@ -325,6 +337,27 @@ def is_ready(conn: Connection, dataset_pk: int) -> bool:
     return conn.scalar(select(t.dataset_stats.c.pk).where(
         t.dataset_stats.c.dataset_pk == dataset_pk, t.dataset_stats.c.run_pk == 0,
         t.dataset_stats.c.kind == READY)) is not None
+
+
+def totals_of(conn: Connection, dataset_pk: int, kinds: tuple[str, ...],
+              run_pk: int = 0) -> dict[str, Counter] | None:
+    """A few small kinds of a dataset's totals (``kind -> Counter(decoded key ->
+    count)``), or None while its totals are not complete (callers then count rows): what
+    pages show at every load (item, box and prediction counts, labels) without counting
+    millions of rows."""
+    s = t.dataset_stats
+    rows = fetch_tuples(conn, select(s.c.kind, s.c.key, s.c.count).where(
+        s.c.dataset_pk == dataset_pk, s.c.run_pk.in_([0, run_pk]),
+        s.c.kind.in_((*kinds, READY)), s.c.count != 0))
+    out: dict[str, Counter] = {k: Counter() for k in kinds}
+    ready = False
+    for kind, key, n in rows:
+        if kind == READY:
+            ready = True
+        else:
+            value = json.loads(key)
+            out[kind][tuple(value) if isinstance(value, list) else value] += n
+    return out if ready else None
 
 
 def drop_run(conn: Connection, run_pk: int, kinds: tuple[str, ...] = (PRED, MATCH)) -> None:

@@ -208,6 +208,17 @@ def fetch_tuples(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
     For hundreds of thousands of numeric rows (evaluation reads) SQLAlchemy's Row objects
     cost as much as the query; columns read this way must need no result processing
     (numbers and text)."""
+    whole = iter_tuples(conn, query, None)
+    try:
+        return next(whole)
+    finally:
+        whole.close()
+
+
+def iter_tuples(conn: Connection, query: Select[Any],
+                size: int | None = 262_144) -> Iterator[list[tuple[Any, ...]]]:
+    """:func:`fetch_tuples` in lists of ``size`` rows (None: all at once), so that
+    millions of rows never live as Python objects all together."""
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params: Any = compiled.params
     if compiled.positional:
@@ -215,7 +226,11 @@ def fetch_tuples(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
     cursor = conn.connection.cursor()
     try:
         cursor.execute(str(compiled), params)
-        return cursor.fetchall()
+        if size is None:
+            yield cursor.fetchall()
+            return
+        while rows := cursor.fetchmany(size):
+            yield rows
     finally:
         cursor.close()
 

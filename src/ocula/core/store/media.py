@@ -238,6 +238,18 @@ def image_mime(fp: io.BufferedIOBase, name: str) -> str:
     return Image.MIME.get(fmt, "application/octet-stream")
 
 
+def content_tag(fp: io.BufferedReader, media_key: str | None) -> str:
+    """A tag that changes whenever the bytes of an open image can have: a stored copy's
+    content hash (its media key's stem), or for a file referenced in place, a hash of
+    its identity and version (device, inode, size, change times), read from the open
+    file, so a file swapped or rewritten in place gets a new tag."""
+    if media_key:
+        return media_key.split(".")[0]
+    st = os.fstat(fp.fileno())
+    version = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    return "f" + hashlib.sha256(version.encode()).hexdigest()[:40]
+
+
 def probe_bytes(data: bytes, name: str) -> ImageInfo:
     if not data:
         raise ImageError(f"empty image file: {name}")
@@ -285,7 +297,8 @@ class MediaStore:
     def thumbnail(self, source: io.BufferedIOBase, cache_key: str, name: str,
                   size: int = 256) -> Path:
         """A JPEG no larger than ``size`` px on its long side, made once from the open
-        image ``source`` and cached."""
+        image ``source`` and cached under ``cache_key`` (its :func:`content_tag`: a new
+        image gets a new thumbnail, the same bytes share one)."""
         target = self.root / "thumbs" / str(size) / f"{cache_key}.jpg"
         if target.exists():
             return target

@@ -8,6 +8,16 @@ for it and stops working when that key is revoked.
 The file is checked at every read (a regular file, still under a media root, an image)
 and served with the type read from its header, never guessed from its name, with
 headers that keep a browser from running it as a page.
+
+Each answer carries a strong ``ETag``: the image's content tag (its content hash for a
+stored copy, a hash of the file's identity and version for one referenced in place), and
+a request whose ``If-None-Match`` names it gets a ``304`` with no body. The URL of an
+item's image stays the same when the item is given a new image, so by default a browser
+keeps the answer but asks again (``no-cache``: a ``304`` costs no pixels). A URL that
+names the content itself (``v=`` the tag, as the ``ETag`` gives it, unquoted) can never
+change, so its answer is cached for a year and never asked again (``immutable``);
+``private``, because the pixels sit behind an API key and a shared cache must not hand
+them to anyone else.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from ocula.server.deps import ServiceDep, SignerDep, require_key
 from ocula.server.signing import Signer
@@ -27,6 +37,8 @@ router = APIRouter(tags=["media"])
 SAFE_HEADERS = {"X-Content-Type-Options": "nosniff",
                 "Content-Security-Policy": "default-src 'none'; sandbox"}
 _CHUNK = 256 * 1024
+REVALIDATE = "private, no-cache"
+FOREVER = "private, max-age=31536000, immutable"
 
 
 def image_subject(item_id: str) -> str:
@@ -61,31 +73,60 @@ def _image(media_type: str, description: str) -> dict[str, Any]:
         "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}}
 
 
+def _cache_headers(request: Request, tag: str) -> dict[str, str]:
+    return {"ETag": f'"{tag}"', **SAFE_HEADERS,
+            "Cache-Control": FOREVER if request.query_params.get("v") == tag else REVALIDATE}
+
+
+def _not_modified(request: Request, headers: dict[str, str]) -> Response | None:
+    """A 304 when the request's ``If-None-Match`` names this ETag (or is ``*``)."""
+    wanted = request.headers.get("if-none-match")
+    if wanted is None:
+        return None
+    tags = {t.strip().removeprefix("W/") for t in wanted.split(",")}
+    if "*" in tags or headers["ETag"] in tags:
+        return Response(status_code=304, headers=headers)
+    return None
+
+
 Exp = Annotated[str | None, Query(max_length=20)]
 Kid = Annotated[str | None, Query(max_length=20)]
 Sig = Annotated[str | None, Query(max_length=128)]
+Tag = Annotated[str | None, Query(max_length=80, description=(
+    "The image's content tag (its ETag, unquoted): the answer is then cached for good"))]
 
 
 @router.get("/items/{item_id}/image", **_image("image/*", "The image file"))
 def item_image(item_id: str, request: Request, service: ServiceDep, signer: SignerDep,
-               exp: Exp = None, kid: Kid = None, sig: Sig = None) -> StreamingResponse:
+               exp: Exp = None, kid: Kid = None, sig: Sig = None,
+               v: Tag = None) -> Response:
     """The item's original image file."""
     _authorise(request, service, signer, item_id, exp, kid, sig)
     # Streamed from the file opened and checked here: re-opening it by path would
     # read whatever a swapped link points at by then.
-    fp, media_type = service.open_item_image(item_id)
+    fp, media_type, tag = service.open_item_image(item_id)
+    headers = _cache_headers(request, tag)
+    if (unchanged := _not_modified(request, headers)) is not None:
+        fp.close()
+        return unchanged
     size = fp.seek(0, io.SEEK_END)
     fp.seek(0)
     return StreamingResponse(_chunks(fp), media_type=media_type,
-                             headers={"Content-Length": str(size), **SAFE_HEADERS})
+                             headers={"Content-Length": str(size), **headers})
 
 
 @router.get("/items/{item_id}/thumbnail", **_image("image/jpeg", "A JPEG thumbnail"))
 def item_thumbnail(item_id: str, request: Request, service: ServiceDep, signer: SignerDep,
                    size: Annotated[int, Query(ge=16, le=1024)] = 256,
-                   exp: Exp = None, kid: Kid = None, sig: Sig = None) -> FileResponse:
+                   exp: Exp = None, kid: Kid = None, sig: Sig = None,
+                   v: Tag = None) -> Response:
     """A JPEG no larger than ``size`` px on its long side (made once, cached)."""
     _authorise(request, service, signer, item_id, exp, kid, sig)
     # The cache is Ocula's own file; the source is checked on each call all the same.
-    return FileResponse(service.thumbnail(item_id, size), media_type="image/jpeg",
-                        headers=SAFE_HEADERS)
+    path = service.thumbnail(item_id, size)
+    headers = _cache_headers(request, path.stem)
+    if (unchanged := _not_modified(request, headers)) is not None:
+        return unchanged
+    # A thumbnail is small (at most 1024 px a side): read here, on the route's worker
+    # thread, it is sent in one piece, without the extra thread hops of a file response.
+    return Response(path.read_bytes(), media_type="image/jpeg", headers=headers)

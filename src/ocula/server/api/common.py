@@ -17,8 +17,11 @@ from pydantic import Field, WithJsonSchema
 
 from ocula.core.types import ANNOTATION_TYPES
 
-# SQLite integers are 64-bit.
-MAX_INT = 2**62
+# The largest integer the API takes: JSON readers (a browser's, and the schema
+# validators that check requests against the OpenAPI) hold numbers as doubles, and above
+# 2**53 neighbouring integers read as one double, so a bound of 2**62 let 2**62 + 1 pass
+# as valid against the schema and then fail the route's check (found by schemathesis).
+MAX_INT = 2**53 - 1
 MAX_LIST = 1_000_000
 # Not blank, no NUL (require_name): documented here, checked by the service.
 NAME_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"

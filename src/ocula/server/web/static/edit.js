@@ -70,7 +70,7 @@ export class Editor {
   cancel() {
     this.pending = null;
     this.draft = null;
-    this.form.hidden = true;
+    this.#closeForm();
     this.redraw();
   }
 
@@ -129,9 +129,15 @@ export class Editor {
     return obj ? boxOf(obj) : null;
   }
 
+  #closeForm() {
+    // Keys go back to the page (a focused field, even hidden, would keep them).
+    if (document.activeElement === this.input) this.input.blur();
+    this.form.hidden = true;
+  }
+
   select(id) {
     this.selected = id;
-    this.form.hidden = true;
+    this.#closeForm();
     this.redraw();
   }
 
@@ -258,10 +264,10 @@ export class Editor {
       const ok = await this.save([{ op: "add", annotation: {
         type: "box", label, reference_id: this.host.item.reference_id, geometry: b } }],
       `new box “${label}”`);
-      if (ok) { this.pending = null; this.form.hidden = true; this.selected = ok.edits[0].id; }
+      if (ok) { this.pending = null; this.#closeForm(); this.selected = ok.edits[0].id; }
     } else if (this.#selectedIsGt()) {
       const ok = await this.updateSelected({ label }, null);
-      if (ok) this.form.hidden = true;
+      if (ok) this.#closeForm();
     }
     this.redraw();
   }
@@ -295,10 +301,11 @@ export class Editor {
       if (record === "undo") this.redoStack.push(inverse);
       else this.undoStack.push(inverse);
       if (record === "edit") this.redoStack = [];
-      this.say(`Saved: ${what} (version ${result.version}).`, "ok");
       this.draft = null;
       await this.host.reload();
-      this.host.changed(result);
+      await this.host.changed(result);
+      // Said once the page shows what was saved (tests wait for it too).
+      this.say(`Saved: ${what} (version ${result.version}).`, "ok");
       return result;
     } catch (err) {
       this.#failed(err, what);

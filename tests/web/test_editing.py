@@ -247,7 +247,7 @@ def test_accept_prediction_then_recommit(page: Any, site: Site, edits: Edits) ->
     entry = page.locator(f'#annotations li[data-annotation="{fp["id"]}"]')
     entry.locator("button.accept").click()
     _saved(page)
-    accepted = [a for a in _labels(site, edits, "accept") if a["id"] == f"accepted:{fp['id']}"]
+    accepted = [a for a in _labels(site, edits, "accept") if a["annotation_id"] == f"accepted:{fp['id']}"]
     assert len(accepted) == 1 and accepted[0]["geometry"] == fp["geometry"]
     history = site.service.item_history(edits.ds, "accept")
     assert history[0]["op"] == "accept_prediction" and history[0]["prediction_id"] == fp["id"]
@@ -258,7 +258,7 @@ def test_accept_prediction_then_recommit(page: Any, site: Site, edits: Edits) ->
     # Accepting it again is refused (it is ground truth already), in place.
     entry.locator("button.accept").click()
     expect(page.locator("#edit-status.conflict")).to_be_visible()
-    assert len([a for a in _labels(site, edits, "accept") if a["id"].startswith("accepted:")]) == 1
+    assert len([a for a in _labels(site, edits, "accept") if (a["annotation_id"] or "").startswith("accepted:")]) == 1
     assert not page.js_errors
 
 

@@ -35,6 +35,7 @@ export class Editor {
     this.redoStack = [];
     this.space = false;
     this.busy = false;
+    this.queue = Promise.resolve();  // the edits being saved, one after another
     this.bar = document.getElementById("edit-bar");
     this.status = document.getElementById("edit-status");
     this.form = document.getElementById("label-form");
@@ -289,8 +290,19 @@ export class Editor {
 
   /** POST `ops` as one edit; on success push the undo step (`record`: "undo", "redo"
    * or a new edit) and re-read the labels. Returns the result, or null. */
-  async save(ops, what, record = "edit") {
-    if (this.busy) return null;
+  save(ops, what, record = "edit") {
+    return this.#serial(() => this.#save(ops, what, record));
+  }
+
+  /** Run `task` after the edits before it: edits (and undo keys pressed quickly one
+   * after another) go to the server one at a time, each with the tokens the last gave. */
+  #serial(task) {
+    const next = this.queue.then(task, task);
+    this.queue = next.catch(() => null);
+    return next;
+  }
+
+  async #save(ops, what, record) {
     this.busy = true;
     this.say("Saving…", "muted");
     try {
@@ -355,12 +367,14 @@ export class Editor {
 
   async redo() { await this.#replay(this.redoStack, "redo"); }
 
-  async #replay(stack, record) {
-    if (!stack.length || this.busy) return;
-    const ops = stack.at(-1).map((op) => (
-      op.id && this.tokens.has(op.id) ? { ...op, expected: this.tokens.get(op.id) } : op));
-    const ok = await this.save(ops, record, record);
-    if (ok) stack.pop();  // save pushed the step that reverses this one on the other stack
+  #replay(stack, record) {
+    return this.#serial(async () => {
+      if (!stack.length) return;
+      const ops = stack.at(-1).map((op) => (
+        op.id && this.tokens.has(op.id) ? { ...op, expected: this.tokens.get(op.id) } : op));
+      const ok = await this.#save(ops, record, record);
+      if (ok) stack.pop();  // #save pushed the step reversing this one on the other stack
+    });
   }
 
   async remove() {

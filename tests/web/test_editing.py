@@ -40,6 +40,8 @@ class Edits:
     ds: str
     run: str
     items: dict[str, str]  # reference id -> item id
+    polygons: str  # a dataset that takes only polygons: a drawn box is refused (422)
+    polygon_item: str
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,10 @@ def edits(site: Site) -> Iterator[Edits]:
     run = service.create_run(model, ds, RUN, preds)["id"]
     service.commit_run(run)
     ids = {ref: service.get_item(ds, reference_id=ref)["item"]["id"] for ref in BOXES}
-    yield Edits(ds, run, ids)
+    polygons = service.create_dataset("polygons only", allowed_types=["polygon"])["id"]
+    service.append(polygons, [DatasetItem(str(folder / "edit_draw.jpg"), "p0")])
+    polygon_item = service.get_item(polygons, reference_id="p0")["item"]["id"]
+    yield Edits(ds, run, ids, polygons, polygon_item)
 
 
 def _open(page: Any, site: Site, e: Edits, ref: str, search: str = "") -> None:
@@ -151,6 +156,25 @@ def test_draw_a_box_then_reload(page: Any, site: Site, edits: Edits) -> None:
     page.wait_for_selector("#item-view[data-ready=true]")
     expect(page.locator(f'svg.boxes rect[data-annotation="{stored[0]["id"]}"]')).to_have_count(1)
     expect(page.locator("#annotations li")).to_have_count(2)
+    assert not page.js_errors
+
+
+def test_refused_edit_shows_why(page: Any, site: Site, edits: Edits) -> None:
+    page.goto(f"{site.url}/datasets/{edits.polygons}/items/{edits.polygon_item}")
+    page.wait_for_selector("#item-view[data-ready=true]")
+    _edit_mode(page)
+    f = _frame(page)
+    _drag(page, _screen(f, 100, 100), _screen(f, 200, 180))
+    page.fill("#label-input", "person")
+    page.keyboard.press("Enter")
+    status = page.locator("#edit-status.error")
+    expect(status).to_contain_text("does not allow 'box'")
+    # Nothing written, and nothing typed or drawn is lost: the form and box stay.
+    assert site.service.get_item(edits.polygons, reference_id="p0")["annotations"] == {}
+    expect(page.locator("#label-input")).to_have_value("person")
+    expect(page.locator(".edit-layer .edit-box")).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(page.locator(".edit-layer .edit-box")).to_have_count(0)
     assert not page.js_errors
 
 

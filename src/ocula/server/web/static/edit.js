@@ -267,6 +267,8 @@ export class Editor {
       `new box “${label}”`);
       if (ok) { this.pending = null; this.#closeForm(); this.selected = ok.edits[0].id; }
     } else if (this.#selectedIsGt()) {
+      // The same label again changes nothing (the server would refuse it as such).
+      if (label === this.#selectedObject().label) { this.#closeForm(); this.redraw(); return; }
       const ok = await this.updateSelected({ label }, null);
       if (ok) this.#closeForm();
     }

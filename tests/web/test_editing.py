@@ -28,6 +28,7 @@ BOXES = {
     "delete": [("car", 200, 150, 160, 100)],
     "accept": [("person", 60, 120, 100, 220)],
     "stale": [("car", 250, 180, 180, 110)],
+    "undo": [("person", 80, 100, 120, 220), ("car", 330, 250, 200, 120)],
     "shot": [("person", 90, 110, 130, 240), ("car", 330, 260, 240, 130),
              ("dog", 420, 60, 120, 110)],
 }
@@ -315,6 +316,32 @@ def test_stale_edit_is_refused(page: Any, site: Site, edits: Edits) -> None:
     status.locator("#edit-reload").click()
     page.wait_for_selector("#item-view[data-ready=true]")
     expect(page.locator("#annotations li .label-name").first).to_have_text("truck")
+    assert not page.js_errors
+
+
+def test_undo_never_overwrites_a_later_change(page: Any, site: Site, edits: Edits) -> None:
+    _open(page, site, edits, "undo")
+    person, car = _ann(site, edits, "undo", 0), _ann(site, edits, "undo", 1)
+    _edit_mode(page)
+    _select(page, person["id"])
+    page.keyboard.press("l")
+    page.fill("#label-input", "rider")
+    page.keyboard.press("Enter")
+    _saved(page)
+    # Someone else relabels it; the page then reads the labels again (after its next edit).
+    mine = _ann(site, edits, "undo", 0)
+    site.service.edit_annotations(edits.ds, "undo", [
+        {"op": "update", "id": person["id"], "expected": mine["version"], "label": "cyclist"}],
+        author="someone")
+    _select(page, car["id"])
+    page.keyboard.press("Delete")
+    _saved(page)
+    expect(page.locator(".edit-help")).to_be_visible()
+    page.keyboard.press("Control+z")  # restores the car: the page's own last edit
+    expect(page.locator(f'svg.boxes rect[data-annotation="{car["id"]}"]')).to_have_count(1)
+    page.keyboard.press("Control+z")  # "rider" back to "person": someone has moved on
+    expect(page.locator("#edit-status.conflict")).to_contain_text("cyclist")
+    assert _ann(site, edits, "undo", 0)["label"] == "cyclist"
     assert not page.js_errors
 
 

@@ -30,7 +30,10 @@ export class Editor {
     this.selected = null;  // an annotation id, or a prediction's
     this.draft = null;  // a box being drawn, moved or resized: {x, y, width, height}
     this.pending = null;  // the box drawn, waiting for its label
-    this.tokens = new Map();  // annotation id -> newest version token known
+    this.tokens = new Map();  // annotation id -> its token in the labels shown
+    // Annotation id -> the token this page's own last edit of it gave. Undo and redo name
+    // these, never a token read later: an undo must not overwrite someone else's change.
+    this.own = new Map();
     this.undoStack = [];  // each: the inverse operations of one saved edit
     this.redoStack = [];
     this.space = false;
@@ -41,7 +44,10 @@ export class Editor {
     this.form = document.getElementById("label-form");
     this.input = document.getElementById("label-input");
     this.toggleButton = document.getElementById("edit-toggle");
-    this.toggleButton.addEventListener("click", () => this.toggle());
+    this.toggleButton.addEventListener("click", () => {
+      this.toggle();
+      this.toggleButton.blur();  // space (pan) must not press it again
+    });
     document.getElementById("undo").addEventListener("click", () => this.undo());
     document.getElementById("redo").addEventListener("click", () => this.redo());
     this.form.addEventListener("submit", (e) => { e.preventDefault(); this.submitLabel(); });
@@ -310,7 +316,10 @@ export class Editor {
     try {
       const result = await api(`/datasets/${encodeURIComponent(this.dataset)}/item/edits`, {
         method: "POST", body: { reference_id: this.host.item.reference_id, edits: ops } });
-      for (const o of result.edits) this.tokens.set(o.id, o.version);
+      for (const o of result.edits) {
+        this.tokens.set(o.id, o.version);
+        this.own.set(o.id, o.version);
+      }
       const inverse = result.edits.map((o) => o.inverse).reverse();
       if (record === "undo") this.redoStack.push(inverse);
       else this.undoStack.push(inverse);
@@ -363,8 +372,9 @@ export class Editor {
     document.getElementById("redo").disabled = !this.redoStack.length;
   }
 
-  /** Send back the newest saved edit's inverse, each operation naming the newest token
-   * known for its annotation, so several undos go back one after another. */
+  /** Send back the newest saved edit's inverse, each operation naming the token this
+   * page's own last edit of its annotation gave, so several undos go back one after
+   * another, and an undo over someone else's later change is a 409, not an overwrite. */
   async undo() { await this.#replay(this.undoStack, "undo"); }
 
   async redo() { await this.#replay(this.redoStack, "redo"); }
@@ -373,7 +383,7 @@ export class Editor {
     return this.#serial(async () => {
       if (!stack.length) return;
       const ops = stack.at(-1).map((op) => (
-        op.id && this.tokens.has(op.id) ? { ...op, expected: this.tokens.get(op.id) } : op));
+        op.id && this.own.has(op.id) ? { ...op, expected: this.own.get(op.id) } : op));
       const ok = await this.#save(ops, record, record);
       if (ok) stack.pop();  // #save pushed the step reversing this one on the other stack
     });
@@ -412,7 +422,11 @@ export class Editor {
       return false;
     }
     if (!this.editing) return false;
-    if (e.key === " ") { this.space = true; return true; }
+    // Space pans, unless a control has the focus (a checkbox takes it as a click).
+    if (e.key === " " && !(e.target.closest && e.target.closest("button, input, a, select"))) {
+      this.space = true;
+      return true;
+    }
     if (e.key === "Escape") {
       if (this.pending || this.draft || !this.form.hidden) this.cancel();
       else this.select(null);

@@ -345,6 +345,28 @@ def test_undo_never_overwrites_a_later_change(page: Any, site: Site, edits: Edit
     assert not page.js_errors
 
 
+def test_pan_and_zoom_in_edit_mode(page: Any, site: Site, edits: Edits) -> None:
+    _open(page, site, edits, "shot")
+    _edit_mode(page)
+    before = _frame(page)
+    stage = page.locator("#stage").bounding_box()
+    page.mouse.move(stage["x"] + 200, stage["y"] + 200)
+    page.mouse.wheel(0, -300)  # the wheel still zooms
+    page.wait_for_function("(s) => document.querySelector('.figure.full img')"
+                           ".getBoundingClientRect().width > s * 640 + 1", arg=before["scale"])
+    zoomed = _frame(page)
+    page.keyboard.down(" ")  # space+drag pans and draws nothing
+    _drag(page, (stage["x"] + 300, stage["y"] + 300), (stage["x"] + 360, stage["y"] + 340))
+    page.keyboard.up(" ")
+    panned = _frame(page)
+    assert abs(panned["left"] - zoomed["left"] - 60) < 1
+    assert abs(panned["top"] - zoomed["top"] - 40) < 1
+    expect(page.locator("#label-form")).to_be_hidden()
+    assert page.locator(".edit-layer .edit-box").count() == 0
+    assert len(_labels(site, edits, "shot")) == 3
+    assert not page.js_errors
+
+
 def test_tag_version(page: Any, site: Site, edits: Edits) -> None:
     _open(page, site, edits, "draw")
     page.click("#tag-open")

@@ -142,6 +142,7 @@ def test_draw_a_box_then_reload(page: Any, site: Site, edits: Edits) -> None:
     assert "person" in page.locator("#edit-labels option").evaluate_all(
         "(os) => os.map((o) => o.value)")
     page.fill("#label-input", "cyclist")
+    shoot(page, "web-edit-label")
     page.keyboard.press("Enter")
     _saved(page)
     expect(page.locator("#edit-history li").first).to_contain_text("added")
@@ -286,8 +287,9 @@ def test_accept_prediction_then_recommit(page: Any, site: Site, edits: Edits) ->
     site.service.commit_run(edits.run)
     after = site.service.query_objects(edits.ds, query, page_size=100)["objects"]
     assert next(p for p in after if p["id"] == fp["id"])["status"] == "tp"
-    # Accepting it again is refused (it is ground truth already), in place.
-    entry.locator("button.accept").click()
+    # Accepting it again (the key `a` over it) is refused: it is ground truth already.
+    entry.locator(".label-name").hover()
+    page.keyboard.press("a")
     expect(page.locator("#edit-status.conflict")).to_be_visible()
     assert len(_accepted(site, edits)) == 1
     assert not page.js_errors
@@ -308,6 +310,7 @@ def test_stale_edit_is_refused(page: Any, site: Site, edits: Edits) -> None:
     expect(status).to_be_visible()
     expect(status).to_contain_text("truck")
     expect(status.locator("#edit-reload")).to_be_visible()
+    shoot(page, "web-edit-conflict")
     stored = _labels(site, edits, "stale")[0]
     assert stored["label"] == "truck" and stored["geometry"]["x"] == 250  # not overwritten
     # The unsaved position stays on screen until the reload.

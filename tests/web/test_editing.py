@@ -284,6 +284,7 @@ def test_accept_prediction_then_recommit(page: Any, site: Site, edits: Edits) ->
     history = site.service.item_history(edits.ds, "accept")
     assert history[0]["op"] == "accept_prediction" and history[0]["prediction_id"] == fp["id"]
     expect(page.locator("#edit-history li").first).to_contain_text("accepted prediction")
+    expect(page.locator("#edit-history li").first).to_contain_text(f"from {fp['id']}")
     site.service.commit_run(edits.run)
     after = site.service.query_objects(edits.ds, query, page_size=100)["objects"]
     assert next(p for p in after if p["id"] == fp["id"])["status"] == "tp"

@@ -34,6 +34,7 @@ function row(entry) {
            h("div", { class: "hist-line" }, h("strong", {}, what), " ",
              h("span", { class: "label-name hist-change" }, change(entry))),
            h("div", { class: "muted" }, `${entry.author} · ${when(entry.created_at)} · v${entry.version}`),
+           entry.prediction_id ? h("div", { class: "muted mono" }, `from ${entry.prediction_id}`) : null,
            entry.message ? h("div", { class: "muted" }, entry.message) : null);
 }
 

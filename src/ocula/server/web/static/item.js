@@ -3,8 +3,11 @@
 // a box for its label, run, confidence, IoU and match status; the list of objects (hover
 // one to find its box, click it to zoom there); the item's metadata; and ← / → through
 // the results of the scope the page was opened from (the grid's query, slice and run).
+// Editing the ground truth is edit.js; the edit history and version tags labelhistory.js.
 import { api } from "./api.js";
 import { h, labelColor } from "./dom.js";
+import { Editor } from "./edit.js";
+import { showHistory, versionTagger } from "./labelhistory.js";
 import { layerRuns, layersParams, loadRun, readLayers } from "./layers.js";
 import { boxOf, boxesSvg, figure, summary } from "./overlay.js";
 import { fetchPage, loadRecord, saveRecord } from "./results.js";
@@ -26,7 +29,7 @@ const loaded = new Map();  // run name -> {predictions, matches}, once read
 const MAX_SCAN_PAGES = 100;
 
 const ui = { item: null, groundTruth: [], figure: null, view: null, byId: new Map(),
-            hot: null, nav: null };
+            hot: null, nav: null, shown: [], editor: null, ref: null };
 
 function search() {
   const parts = [scopeSearch(scope).slice(1), layersParams(layers, runs, scope.run)];
@@ -54,7 +57,7 @@ function matchText(m) {
 
 function tooltipLines(ann) {
   const lines = [h("strong", {}, ann.label)];
-  if (ann.kind === "prediction") lines.push(`prediction of ${ann.run}`);
+  if (ann.kind === "prediction") lines.push(`prediction of ${ann.run} (a: accept as ground truth)`);
   else lines.push("ground truth");
   if (typeof ann.confidence === "number") lines.push(`confidence ${ann.confidence.toFixed(3)}`);
   if (ann.matches && ann.matches.length) {
@@ -118,7 +121,13 @@ function listEntry(ann) {
                  h("span", { class: "label-name" }, ann.label), status,
                  h("span", { class: "muted geometry" }, describeGeometry(ann))),
                source && h("div", { class: "ann-source muted" }, source));
-  if (ann.kind === "prediction") li.classList.add("pred");
+  if (ann.kind === "prediction") {
+    li.classList.add("pred");
+    const accept = h("button", { type: "button", class: "quiet small accept",
+                                 title: "Accept as ground truth (a)" }, "Accept as GT");
+    accept.addEventListener("click", (e) => { e.stopPropagation(); ui.editor.accept(ann); });
+    li.querySelector(".ann-line").append(accept);
+  }
   li.addEventListener("mouseenter", () => setHot(ann.id));
   li.addEventListener("mouseleave", () => setHot(null));
   const box = boxOf(ann);
@@ -134,6 +143,7 @@ function listEntry(ann) {
 /** Draw the shown layers: the boxes, the object list, the counts and the legend. */
 function draw() {
   const objects = shownObjects();
+  ui.shown = objects;
   ui.byId = new Map(objects.map((a) => [a.id, a]));
   ui.hot = null;
   ui.figure.querySelector("svg.boxes").replaceWith(boxesSvg(ui.item, objects));
@@ -157,6 +167,7 @@ function draw() {
                     "hover a box for the others."));
   }
   markPicked();
+  if (ui.editor) ui.editor.redraw();
 }
 
 // ?box=<annotation or prediction id>: the box a link (an objects-view tile) points at.
@@ -256,12 +267,35 @@ async function showImage(item) {
   ui.view = new ZoomView(stage, fig, item.width, item.height, (v) => {
     level.textContent = `${Math.round(v.scale * 100)}%`;
     tooltip.hidden = true;
+    if (ui.editor) ui.editor.redraw();  // handles keep their size on screen
   });
   document.getElementById("zoom-in").addEventListener("click", () => ui.view.step(1));
   document.getElementById("zoom-out").addEventListener("click", () => ui.view.step(-1));
   document.getElementById("zoom-fit").addEventListener("click", () => ui.view.fit());
   stage.addEventListener("mousemove", onPointerMove);
   stage.addEventListener("mouseleave", () => { tooltip.hidden = true; setHot(null); });
+}
+
+async function readItem() {
+  const res = await api(`/datasets/${encodeURIComponent(dataset)}/item` +
+                        `?item_id=${encodeURIComponent(itemId)}`);
+  ui.groundTruth = Object.values(res.annotations || {}).flat();
+  return res;
+}
+
+function startEditor() {
+  const historyList = document.getElementById("edit-history");
+  ui.editor = new Editor(dataset, {
+    item: ui.item, view: ui.view, figure: () => ui.figure,
+    groundTruth: () => (layers.gt ? ui.groundTruth : []),
+    predictions: () => ui.shown.filter((o) => o.kind === "prediction"),
+    hot: () => ui.hot,
+    reload: async () => { await readItem(); ui.editor.seed(ui.groundTruth); draw(); },
+    changed: () => showHistory(dataset, ui.ref, historyList),
+  });
+  ui.editor.seed(ui.groundTruth);
+  showHistory(dataset, ui.ref, historyList);
+  versionTagger(dataset);
 }
 
 /** Where this item is in the query's recorded pages, reading pages until it is found. */
@@ -322,6 +356,7 @@ function onKey(e) {
   // Keys typed into a field are the field's; a checkbox keeps ← / → and zoom working.
   if (e.target.closest && e.target.closest("textarea, select, input:not([type=checkbox])")) return;
   if (ui.view && ui.view.handleKey(e)) { e.preventDefault(); return; }
+  if (ui.editor && ui.editor.handleKey(e)) { e.preventDefault(); return; }
   if (e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;  // Alt+← is the browser's back
   const nav = ui.nav;
   const target = e.key === "ArrowLeft" ? nav && nav.prev
@@ -342,11 +377,11 @@ async function main() {
     parts.push(`slice ${slice ? slice.name : scope.slice}`);
   }
   document.getElementById("scope").textContent = parts.join(" · ");
-  const res = await api(`/datasets/${encodeURIComponent(dataset)}/item` +
-                        `?item_id=${encodeURIComponent(itemId)}`);
-  ui.groundTruth = Object.values(res.annotations || {}).flat();
+  const res = await readItem();
+  ui.ref = res.item.reference_id;
   await Promise.all([showImage(res.item),
                      ...runs.filter((r) => layers.runs.has(r.name)).map(showRun)]);
+  startEditor();
   draw();
   document.getElementById("metadata").textContent =
     Object.keys(res.item.metadata || {}).length ? JSON.stringify(res.item.metadata, null, 2) : "—";

@@ -18,6 +18,9 @@ export class ZoomView {
     this.x = 0;
     this.y = 0;
     this.fitted = true;
+    // Whether a press of the main button pans (edit mode keeps it for drawing: there
+    // space+drag or the middle button pans).
+    this.panGate = () => true;
     this.#listen();
     this.fit();
     new ResizeObserver(() => (this.fitted ? this.fit() : this.#apply())).observe(viewport);
@@ -103,7 +106,8 @@ export class ZoomView {
     });
     let drag = null;
     vp.addEventListener("pointerdown", (e) => {
-      if (e.button !== 0) return;
+      if (!(e.button === 0 || e.button === 1) || !this.panGate(e)) return;
+      if (e.button === 1) e.preventDefault();  // not the browser's autoscroll
       drag = { id: e.pointerId, x: e.clientX, y: e.clientY };
       vp.setPointerCapture(e.pointerId);
       vp.classList.add("dragging");

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,25 @@ def nested_metadata(depth: int) -> dict[str, Any]:
 @pytest.fixture
 def images(tmp_path: Path) -> list[Path]:
     return make_images(tmp_path / "images", 6)
+
+
+@dataclass
+class DemoBuild:
+    """The catalog ``ocula demo --no-serve`` built, and what the command printed."""
+
+    home: Path
+    output: str
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
+    """``ocula demo --no-serve`` once per session (it runs both detectors for real); a
+    test that changes the catalog works on a copy (:func:`shutil.copytree` of ``home``)."""
+    from typer.testing import CliRunner
+
+    from ocula.cli.main import app
+
+    home = tmp_path_factory.mktemp("demo") / "home"
+    result = CliRunner().invoke(app, ["demo", "--no-serve", "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    return DemoBuild(home, result.output)

@@ -10,18 +10,18 @@ from typer.testing import CliRunner
 
 import ocula
 from ocula.cli.main import app
+from tests.conftest import DemoBuild
 
 
 @pytest.mark.slow
-def test_demo_builds_runs_and_reports(tmp_path: Path) -> None:
-    # --no-serve: by default the command ends by serving the app until Ctrl-C.
-    result = CliRunner().invoke(app, ["demo", "--no-serve", "--home", str(tmp_path / "home")])
-    assert result.exit_code == 0, result.output
-    text = " ".join(result.output.split())
+def test_demo_builds_runs_and_reports(demo_build: DemoBuild) -> None:
+    # The fixture runs `ocula demo --no-serve` (by default the command ends by serving
+    # the app until Ctrl-C), once per session: the web walkthrough reuses the catalog.
+    text = " ".join(demo_build.output.split())
     for name in ("hog-people", "ssdlite-people"):
         assert f"Where {name} fails" in text
     assert "boxes off a real person" in text and "missed people:" in text
-    with ocula.Client(home=tmp_path / "home") as client:
+    with ocula.Client(home=demo_build.home) as client:
         ds = client.get_dataset("ocula-demo")
         info = ds.info()
         assert info["length"] == 60 and info["annotation_count"] == 375

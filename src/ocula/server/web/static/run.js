@@ -156,7 +156,9 @@ function drawFailures(summary, scope) {
     h("h4", {}, title),
     h("ul", { class: "failure-list" }, rows.map(([key, name, why]) => {
       const n = summary[part][key];
-      const query = summary.queries[part][key];
+      // False positives open most confident first: the worst mistakes lead the list.
+      const query = summary.queries[part][key] &&
+        summary.queries[part][key] + (part === "false_positives" ? " order by confidence desc" : "");
       const number = query && n
         ? h("a", { class: "failure-n", "data-key": key, href:
                    patchesHref(dataset, query, runName, scope.slice) }, n.toLocaleString())

@@ -102,6 +102,8 @@ def test_from_a_metric_to_a_fixed_label(anon: Any, demo_site: tuple[str, Any, st
     background = page.locator('#failures a.failure-n[data-key="background"]')
     expect(background).to_be_visible()
     _step(page, 4, "run", timings, t0)
+    background.evaluate("a => a.scrollIntoView({ block: 'center' })")  # a user scrolls
+    _step(page, 5, "failures", timings, t0)
 
     background.click()
     clicks += 1
@@ -111,9 +113,8 @@ def test_from_a_metric_to_a_fixed_label(anon: Any, demo_site: tuple[str, Any, st
     # The link opens the false positives most confident first: the worst is the first.
     expect(page.locator("#sort")).to_have_value("confidence desc")
     expect(tiles.first).to_have_attribute("data-object", worst["id"])
-    page.wait_for_function("() => [...document.querySelectorAll('.object-tile img')]"
-                           ".every((i) => i.complete)")
-    _step(page, 5, "false-positives", timings, t0)
+    page.wait_for_load_state("networkidle")  # the tiles' crops drawn, for the screenshot
+    _step(page, 6, "false-positives", timings, t0)
 
     tiles.first.click()
     clicks += 1
@@ -122,13 +123,14 @@ def test_from_a_metric_to_a_fixed_label(anon: Any, demo_site: tuple[str, Any, st
                            " return i && i.complete && i.naturalWidth > 0; }")
     entry = page.locator(f'#annotations li[data-annotation="{worst["id"]}"]')
     expect(entry.locator("button.accept")).to_be_visible()
-    _step(page, 6, "item", timings, t0)
+    _step(page, 7, "item", timings, t0)
 
     entry.locator("button.accept").click()
     clicks += 1
     expect(page.locator("#edit-status")).to_contain_text("Saved")
     expect(page.locator("#edit-history li").first).to_contain_text("accepted prediction")
-    _step(page, 7, "accepted", timings, t0)
+    page.locator("#edit-history").scroll_into_view_if_needed()  # below the object list
+    _step(page, 8, "accepted", timings, t0)
     walk = time.monotonic() - t0
 
     # The API sees the new ground truth, with the prediction's box.
@@ -144,7 +146,7 @@ def test_from_a_metric_to_a_fixed_label(anon: Any, demo_site: tuple[str, Any, st
     assert after[worst["id"]]["status"] == "tp"
     page.reload()
     page.wait_for_selector("#item-view[data-ready=true]")
-    _step(page, 8, "recommitted", timings, t0)
+    _step(page, 9, "recommitted", timings, t0)
     assert not page.js_errors
     print(f"\nwalkthrough: {clicks} clicks, {walk:.1f} s in the browser; steps: " +
           ", ".join(f"{name} {t:.1f}s" for name, t in timings))

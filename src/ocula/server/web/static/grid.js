@@ -220,6 +220,7 @@ async function run(changes, { push = true } = {}) {
   const scope = { ...state.scope, ...changes };
   const query = scope.query = scope.query.trim();
   input.value = query;
+  fitQuery();
   const target = scope.target === "objects" ? "objects" : "items";
   let description = target === "objects"
     ? "All ground-truth annotations, in the order they were added."
@@ -307,6 +308,14 @@ function setTileSize(px) {
   document.documentElement.style.setProperty("--tile", `${px}px`);
   try { localStorage.setItem("ocula:tile", String(px)); } catch { /* off */ }
 }
+
+/** Grow the query box to show the whole query (a link's query is often two lines): a
+ * cut-off "order by" would hide why the results come in their order. */
+function fitQuery() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight + 2, 160)}px`;
+}
+input.addEventListener("input", fitQuery);
 
 document.getElementById("query-form").addEventListener("submit", (e) => {
   e.preventDefault();

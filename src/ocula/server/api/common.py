@@ -23,8 +23,10 @@ from ocula.core.types import ANNOTATION_TYPES
 # as valid against the schema and then fail the route's check (found by schemathesis).
 MAX_INT = 2**53 - 1
 MAX_LIST = 1_000_000
-# Not blank, no NUL (require_name): documented here, checked by the service.
-NAME_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# Not blank, no NUL (require_name): documented here, checked by the service. Python's
+# str.strip() also strips U+001C..U+001F and U+0085, which a JSON-schema (ECMA) \s does
+# not match: named here, so a name the schema allows is never blank to the service.
+NAME_PATTERN = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
 Name = Annotated[str, Field(min_length=1, max_length=255,
                             json_schema_extra={"pattern": NAME_PATTERN})]
 Metadata = dict[str, Any] | None

@@ -211,6 +211,8 @@ def test_screenshot_of_the_run_page(page: Any, site: Site, versioned: dict[str, 
     expect(page.locator("#versions-panel")).to_have_attribute("data-loaded", re.compile(".+"))
     page.locator("#tide-panel").scroll_into_view_if_needed()
     shoot(page, "web-run-tide")
+    page.locator("#versions-panel").scroll_into_view_if_needed()
+    shoot(page, "web-run-versions")
     assert not page.js_errors
 
 

@@ -94,7 +94,7 @@ function counts(rows) {
       ? h("a", { class: "failure-n", "data-key": r.key, href: r.href }, r.count.toLocaleString())
       : h("span", { class: "failure-n", "data-key": r.key, title: r.why || null }, r.count.toLocaleString());
     return h("li", { "data-key": r.key }, n,
-             h("span", { class: "failure-name" }, r.special ? `${r.key.toUpperCase()} · ${r.name}` : r.name),
+             h("span", { class: "failure-name" }, r.special ? `${r.key.toUpperCase()} (all)` : r.name),
              h("span", { class: "muted" }, r.why ? `${r.description} (no link: ${r.why})` : r.description));
   });
 }

@@ -108,6 +108,8 @@ def test_tide_chart_shows_the_apis_numbers_and_links(page: Any, site: Site) -> N
         assert count_objects(page, site, site.ds, q["q"][0], None) == want[key]["count"], key
         linked += 1
     assert linked >= 3  # the fixture's runs have FPs (loc, bkg) and misses
+    page.locator("#tide-panel").scroll_into_view_if_needed()
+    shoot(page, "web-run-tide")
     # A click on a bar opens its objects in the patches view, as many as it counts.
     key = max((k for k in TYPES if bars[k]["href"]), key=lambda k: bars[k]["dap"])
     assert bars[key]["dap"] > 0
@@ -209,8 +211,6 @@ def test_tide_at_a_past_version_links_only_what_a_query_sees(
 def test_screenshot_of_the_run_page(page: Any, site: Site, versioned: dict[str, Any]) -> None:
     _open(page, site, versioned["ds"], VRUN)
     expect(page.locator("#versions-panel")).to_have_attribute("data-loaded", re.compile(".+"))
-    page.locator("#tide-panel").scroll_into_view_if_needed()
-    shoot(page, "web-run-tide")
     page.locator("#versions-panel").scroll_into_view_if_needed()
     shoot(page, "web-run-versions")
     assert not page.js_errors

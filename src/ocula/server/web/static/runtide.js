@@ -124,7 +124,9 @@ export async function showTide(scope, ctx, isCurrent) {
     note.textContent = `AP50 ${out.ap.toFixed(3)} on ${out.num_ground_truth.toLocaleString()} ` +
       `objects and ${out.num_predictions.toLocaleString()} predictions. Bars: the AP50 gained ` +
       "by fixing each kind of error alone (they need not add up); labels: dAP · count. " +
-      "FP (all) / FN (all): every false positive / negative fixed at once.";
+      "FP (all) / FN (all): every false positive / negative fixed at once. " +
+      `t_f = ${out.config.pos_threshold} (a match), t_b = ${out.config.background_threshold} ` +
+      "(below it, background).";
     el.dataset.loaded = `${scope.slice}|${scope.version}|${scope.query}`;
   } catch (err) {
     if (!isCurrent()) return;

@@ -216,3 +216,24 @@ def test_screenshot_of_the_run_page(page: Any, site: Site, versioned: dict[str, 
     assert not page.js_errors
 
 
+
+
+def test_a_dataset_without_label_versions(page: Any, site: Site) -> None:
+    """No ground truth at all: no versions to compare (the panel says so), and every
+    prediction is a background error, linked."""
+    service = site.service
+    shared = service.get_item(site.ds, reference_id="img_000")["item"]
+    ds = service.create_dataset("no labels")["id"]
+    service.append(ds, [DatasetItem(shared["original_image_url"], "only")])
+    assert service.list_versions(ds) == []
+    run = service.create_run(service.list_models()[0]["id"], ds, "lonely", [
+        BoxPrediction("car", 10, 10, 50, 50, reference_id="only", confidence=0.7)])["id"]
+    service.commit_run(run)
+    _open(page, site, ds, "lonely")
+    expect(page.locator("#versions-note")).to_contain_text("No label versions yet")
+    expect(page.locator("#vs-a")).to_have_count(0)
+    bar = _bars(page)["bkg"]
+    assert bar["count"] == 1
+    q = parse_qs(urlsplit(bar["href"]).query)
+    assert count_objects(page, site, ds, q["q"][0], None) == 1
+    assert not page.js_errors

@@ -45,8 +45,8 @@ function optionText(select, value) {
 /** Draw the table for the page's `scope` and the versions of the URL. */
 export async function showVersions(scope, isCurrent) {
   const panel = document.getElementById("versions-panel");
-  if (!panel) return;
   const [a, b] = [document.getElementById("vs-a"), document.getElementById("vs-b")];
+  if (!panel || !a || !b) return;  // no label versions to compare (the panel says so)
   const vs = readVs() || [a.dataset.default, b.dataset.default];
   for (const [select, value] of [[a, vs[0]], [b, vs[1]]]) {
     if (![...select.options].some((o) => o.value === value)) {

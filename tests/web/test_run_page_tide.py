@@ -237,3 +237,23 @@ def test_a_dataset_without_label_versions(page: Any, site: Site) -> None:
     q = parse_qs(urlsplit(bar["href"]).query)
     assert count_objects(page, site, ds, q["q"][0], None) == 1
     assert not page.js_errors
+
+
+def test_id_queries_quote_as_the_server_does_and_stop_at_the_link_cap(
+        page: Any, site: Site) -> None:
+    from ocula.core.services.evaluation_links import MAX_LINK_QUERY
+    from ocula.core.services.insights_scan import quote as server_quote
+
+    _open(page, site, site.ds, COMMITTED_RUN)
+    name = 'run "x" \\ <b>'
+    out = page.evaluate("""async ([name]) => {
+        const m = await import('/static/runtide.js');
+        return { cap: m.MAX_LINK_QUERY, quoted: m.quote(name),
+                 short: m.idQuery('prediction', name, ['pred_1', 'pred_2']),
+                 long: m.idQuery('prediction', name, Array(400).fill('pred_0123456789abcdef')) };
+    }""", [name])
+    assert out["cap"] == MAX_LINK_QUERY
+    assert out["quoted"] == server_quote(name)
+    assert out["short"] == (f"type = prediction and run = {server_quote(name)} and "
+                            'id in ["pred_1", "pred_2"]')
+    assert out["long"] is None

@@ -110,6 +110,25 @@ def test_error_breakdown_on_a_slice_a_version_and_capped(any_client: Client,
         "cls": 1, "loc": 0, "both": 0, "dupe": 1, "bkg": 3, "miss": 2}
 
 
+def test_error_breakdown_on_the_items_a_query_selects(any_client: Client,
+                                                     tmp_path: Path) -> None:
+    """An item query scopes the breakdown as it scopes the metrics: r1 (the one item
+    with a person) holds the Cls and the Both, nothing else."""
+    run = _run(any_client, tmp_path)
+    query = 'has(label = "person")'
+    out = run.error_breakdown(query=query)
+    assert out["query"] == query and out["slice"] is None
+    assert {k: e["count"] for k, e in out["errors"].items()} == {
+        "cls": 1, "loc": 0, "both": 1, "dupe": 0, "bkg": 0, "miss": 0}
+    assert out["special"]["fp"]["count"] == 2 and out["special"]["fn"]["count"] == 1
+    assert out["ap"] == run.metrics(query=query)["stats"]["AP50"]
+    both = run.error_breakdown(slice="first", query=query, annotation_version="v1")
+    assert both["errors"] == out["errors"] and both["slice"] == "first"
+    assert run.error_breakdown(query="")["query"] is None
+    with pytest.raises(ValidationError):
+        run.error_breakdown(query=f"{query} limit 1")
+
+
 def test_error_breakdown_refuses_bad_input(any_client: Client, tmp_path: Path) -> None:
     run = _run(any_client, tmp_path)
     with pytest.raises(ValidationError, match="background_threshold < pos_threshold"):

@@ -179,6 +179,16 @@ def page(anon: Any, site: Site) -> Any:
     return anon
 
 
+def count_objects(page: Any, site: Site, ds: str, query: str, slice_id: str | None) -> int:
+    """How many objects an object query selects (over HTTP, with the page's session)."""
+    answer = page.context.request.post(
+        f"{site.url}/api/v1/datasets/{ds}/query/objects",
+        data={"query": query, "slice": slice_id, "with_total": True, "page_size": 1},
+        headers={"X-CSRF-Token": page.locator('meta[name="csrf-token"]').get_attribute("content")})
+    assert answer.ok, answer.text()
+    return answer.json()["total"]
+
+
 def shoot(page: Any, name: str) -> Path:
     """Save a 1280×800 screenshot of ``page`` to the artifacts folder."""
     ARTIFACTS.mkdir(exist_ok=True)

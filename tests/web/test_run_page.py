@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from ocula.core.types import BoxAnnotation, payload_to_annotation
-from tests.web.conftest import COMMITTED_RUN, EVIL, OPEN_RUN, Site, shoot
+from tests.web.conftest import COMMITTED_RUN, EVIL, OPEN_RUN, Site, count_objects, shoot
 
 pw = pytest.importorskip("playwright.sync_api")
 expect = pw.expect
@@ -48,12 +48,7 @@ def _metrics(page: Any, site: Site, run: str, **params: str) -> dict[str, Any]:
 
 
 def _count(page: Any, site: Site, query: str, slice_id: str | None) -> int:
-    answer = page.context.request.post(
-        f"{site.url}/api/v1/datasets/{site.ds}/query/objects",
-        data={"query": query, "slice": slice_id, "with_total": True, "page_size": 1},
-        headers={"X-CSRF-Token": page.locator('meta[name="csrf-token"]').get_attribute("content")})
-    assert answer.ok, answer.text()
-    return answer.json()["total"]
+    return count_objects(page, site, site.ds, query, slice_id)
 
 
 def _f(value: float) -> str:

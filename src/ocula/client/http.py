@@ -591,11 +591,12 @@ class HttpBackend:
                             annotation_version: int | str | None = None,
                             iou_type: str = "bbox", pos_threshold: float = 0.5,
                             background_threshold: float = 0.1,
-                            max_ids: int | None = None) -> dict[str, Any]:
+                            max_ids: int | None = None,
+                            query: str | None = None) -> dict[str, Any]:
         return self._call("GET", f"/runs/{_seg(run_id)}/errors", params={
             "slice": slice, "annotation_version": annotation_version, "iou_type": iou_type,
             "pos_threshold": pos_threshold, "background_threshold": background_threshold,
-            "max_ids": max_ids})
+            "max_ids": max_ids, "query": query})
 
     def compare_runs(self, run_a: str, run_b: str, *, slice: str | None = None,  # noqa: A002
                      iou_threshold: float | None = None,

@@ -155,16 +155,18 @@ class ModelRun:
                         annotation_version: int | str | None = None, *,
                         iou_type: str = "bbox", pos_threshold: float = 0.5,
                         background_threshold: float = 0.1,
-                        max_ids: int | None = None) -> dict[str, Any]:
+                        max_ids: int | None = None,
+                        query: str | None = None) -> dict[str, Any]:
         """TIDE's error breakdown (Bolya et al., ECCV 2020): the AP50 gained by fixing
         each kind of error (``errors``: ``cls``, ``loc``, ``both``, ``dupe``, ``bkg``,
         ``miss``; ``special``: ``fp``, ``fn``), with the prediction and annotation ids
-        behind each, overall and per class, optionally on one slice and against a label
-        version. ``max_ids`` caps each id list; see ``docs/evaluation.md``."""
+        behind each, overall and per class, optionally on one slice and/or the items an
+        item query selects (``query``), against a label version. ``max_ids`` caps each
+        id list; see ``docs/evaluation.md``."""
         return self._backend.run_error_breakdown(
             self.id, slice=slice, annotation_version=annotation_version, iou_type=iou_type,
             pos_threshold=pos_threshold, background_threshold=background_threshold,
-            max_ids=max_ids)
+            max_ids=max_ids, query=query)
 
     def predictions(self, reference_ids: Sequence[str] | None = None) -> list[Any]:
         return [payload_to_annotation(p, prediction=True)

@@ -166,6 +166,7 @@ class Backend(Protocol):
         pos_threshold: float = 0.5,
         background_threshold: float = 0.1,
         max_ids: int | None = None,
+        query: str | None = None,
     ) -> dict[str, Any]: ...
 
     # insights

@@ -27,7 +27,7 @@ _ANALYSIS_IOU_TYPES = ("bbox", "segm")
 class AnalysisService(EvaluationService):
     def _analyse(self, name: str, run_id: str, config: Any, *, slice_name: str | None,
                  annotation_version: int | str | None, iou_type: str,
-                 max_ids: int | None) -> dict[str, Any]:
+                 max_ids: int | None, query: str | None = None) -> dict[str, Any]:
         analysis = get_analysis(name)
         cfg = analysis.config(config)  # bad parameters fail before any read
         if iou_type not in _ANALYSIS_IOU_TYPES:
@@ -39,7 +39,7 @@ class AnalysisService(EvaluationService):
             raise ValidationError(f"max_ids must be a non-negative integer, got {max_ids!r}")
         with self.db.read() as conn:
             version, gt, dt, pair_iou, order = self._evaluation_sides(
-                conn, run_id, slice_name, annotation_version, iou_type)
+                conn, run_id, slice_name, annotation_version, iou_type, query=query)
             result = analysis.run(gt, dt, cfg, categories=label_order(order, gt, dt),
                                   pair_iou=pair_iou)
             body = result.to_dict(
@@ -47,8 +47,8 @@ class AnalysisService(EvaluationService):
                 annotation_ids=self._public_ids(conn, t.annotations, gt.id),
                 image_ids=self._item_refs_of(conn, np.concatenate([gt.image, dt.image])),
                 max_ids=max_ids)
-        return {"model_run_id": run_id, "slice": slice_name, "annotation_version": version,
-                "iou_type": iou_type, **body}
+        return {"model_run_id": run_id, "slice": slice_name, "query": query or None,
+                "annotation_version": version, "iou_type": iou_type, **body}
 
     def _item_refs_of(self, conn: Connection, item_pks: np.ndarray) -> dict[int, str]:
         wanted = np.unique(item_pks).tolist()
@@ -63,16 +63,18 @@ class AnalysisService(EvaluationService):
                             annotation_version: int | str | None = None,
                             iou_type: str = "bbox", pos_threshold: float = 0.5,
                             background_threshold: float = 0.1,
-                            max_ids: int | None = None) -> dict[str, Any]:
+                            max_ids: int | None = None,
+                            query: str | None = None) -> dict[str, Any]:
         """TIDE's error breakdown of a run (Bolya et al., ECCV 2020): how much AP (at
         ``pos_threshold``, COCO's AP50 by default) it would gain if each kind of error
         were fixed — ``cls``, ``loc``, ``both``, ``dupe``, ``bkg``, ``miss`` under
         ``errors``, all false positives / negatives (``fp``, ``fn``) under ``special``
         — with the count, the prediction and annotation ids and item reference ids of
         every error (``max_ids`` caps each list), and the same per class.
-        ``iou_type="segm"`` uses mask IoU. See ``docs/evaluation.md``."""
+        ``iou_type="segm"`` uses mask IoU; ``query`` (an item condition, as for
+        :meth:`run_metrics`) keeps to the items it selects. See ``docs/evaluation.md``."""
         return self._analyse(
             "tide", run_id, {"pos_threshold": pos_threshold,
                              "background_threshold": background_threshold},
             slice_name=slice, annotation_version=annotation_version, iou_type=iou_type,
-            max_ids=max_ids)
+            max_ids=max_ids, query=query)

@@ -177,14 +177,17 @@ def run_error_breakdown(
         iou_type: Annotated[Literal["bbox", "segm"], Query()] = "bbox",
         pos_threshold: Annotated[float, Query(gt=0, le=1)] = 0.5,
         background_threshold: Annotated[float, Query(gt=0, lt=1)] = 0.1,
-        max_ids: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+        max_ids: Annotated[int | None, Query(ge=0)] = None,
+        query: Annotated[str | None, Query(max_length=MAX_SCOPE_QUERY)] = None,
+) -> dict[str, Any]:
     """TIDE's error breakdown (Bolya et al., ECCV 2020): the AP gained by fixing each
     kind of error (Cls, Loc, Both, Dupe, Bkg, Miss; FP, FN), with the ids behind each,
-    overall and per class; ``background_threshold`` must be below ``pos_threshold``."""
+    overall and per class (optionally on a slice and/or the items an item query selects,
+    against a label version); ``background_threshold`` must be below ``pos_threshold``."""
     return service.run_error_breakdown(
         run_id, slice=slice, annotation_version=_version(annotation_version),
         iou_type=iou_type, pos_threshold=pos_threshold,
-        background_threshold=background_threshold, max_ids=max_ids)
+        background_threshold=background_threshold, max_ids=max_ids, query=query)
 
 
 @router.get("/runs/{run_id}/failures", **ok([Failure], *READ))

@@ -454,6 +454,7 @@ class ErrorBreakdown(Open):
 
     model_run_id: str
     slice: str | None
+    query: str | None = None
     annotation_version: int | None
     iou_type: str
     analysis: str

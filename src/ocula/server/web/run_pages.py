@@ -1,5 +1,6 @@
 """The web app's run pages: a dataset's runs with their headline numbers, and one run's
-metrics (COCO numbers, per-class table, curves, confusion matrix, failure summary).
+metrics (COCO numbers, per-class table, curves, confusion matrix, failure summary, TIDE
+error breakdown, the run against two label versions side by side).
 
 The server renders the frame (names as autoescaped text, the scope choosers); the
 numbers come from ``/api/v1/runs/{id}/metrics`` in ``run.js`` / ``runlist.js``, for the
@@ -58,4 +59,17 @@ def run_page(request: Request, dataset: str, name: str) -> Response:
             "iou_type": config.get("iou_type", "bbox"),
             "iou_threshold": config.get("iou_threshold", 0.5),
             "committed_version": run["committed_version"]}
-    return _page(request, "run.html", run=info, **frame)
+    return _page(request, "run.html", run=info, **_version_choices(frame["versions"]),
+                 **frame)
+
+
+def _version_choices(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The label versions the "Compare label versions" selects offer: named ones first
+    (newest first), then the others, then the current labels; by default the newest
+    named version (else the newest) against the current labels."""
+    ordered = sorted(versions, key=lambda v: (v["name"] is None, -v["version"]))
+    choices = [{"value": str(v["version"]),
+                "text": f"Version {v['version']}" + (f" · {v['name']}" if v["name"] else "")}
+               for v in ordered]
+    choices.append({"value": "current", "text": "Current labels"})
+    return {"vs_choices": choices, "vs_default": (choices[0]["value"], "current")}

@@ -2,14 +2,17 @@
 // the 12 COCO numbers, PR curves per class, P/R/F1 against the confidence threshold with
 // the best-F1 threshold, the confusion matrix (a click on a cell opens its objects in
 // the dataset's patches view) and the failure summary, each number a link to its
-// objects. The server gives every cell and number the object query that selects exactly
+// objects; TIDE's error breakdown (runtide.js) and the run against two label versions
+// (runversions.js). The server gives every cell and number the object query that selects exactly
 // its objects, or none where no query does (then the number is shown without a link).
 // Charts are Apache ECharts; tooltips render as canvas text (richText), never as HTML,
 // since labels and run names are user text.
 import * as echarts from "./vendor/echarts-6.1.0.esm.min.js";
 import { api } from "./api.js";
 import { h, labelColor } from "./dom.js";
-import { apiSearch, bindScopeBar, metric, patchesHref } from "./runscope.js";
+import { apiSearch, bindScopeBar, metric, patchesHref, readRunScope } from "./runscope.js";
+import { showTide } from "./runtide.js";
+import { bindVersions, showVersions } from "./runversions.js";
 
 const root = document.getElementById("run-page");
 const dataset = root.dataset.dataset;
@@ -189,6 +192,9 @@ function drawPerClass(rows) {
 
 async function show(scope) {
   const mine = ++generation;
+  const isCurrent = () => mine === generation;
+  showTide(scope, { dataset, runId, runName }, isCurrent);
+  showVersions(scope, isCurrent);
   status.className = "query-status";
   status.textContent = "Computing…";
   root.setAttribute("aria-busy", "true");
@@ -221,3 +227,4 @@ async function show(scope) {
 }
 
 bindScopeBar(show);
+bindVersions(() => showVersions(readRunScope(), () => true));

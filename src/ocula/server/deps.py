@@ -20,20 +20,22 @@ from ocula.server.web.sessions import SESSION_COOKIE, cookie_session
 from ocula.server.wire import UploadArea
 
 
-def get_service(request: Request) -> Any:
+# These four only read app.state: as coroutines they run on the event loop, where a
+# plain function would cost a hop to the thread pool and back on every request.
+async def get_service(request: Request) -> Any:
     """The :class:`~ocula.core.services.Service` every route calls."""
     return request.app.state.service
 
 
-def get_jobs(request: Request) -> JobRunner:
+async def get_jobs(request: Request) -> JobRunner:
     return request.app.state.jobs
 
 
-def get_signer(request: Request) -> Signer:
+async def get_signer(request: Request) -> Signer:
     return request.app.state.signer
 
 
-def get_uploads(request: Request) -> UploadArea:
+async def get_uploads(request: Request) -> UploadArea:
     return request.app.state.uploads
 
 

@@ -92,6 +92,11 @@ def test_slice_query_version_and_fixed_labels(any_client: Client, tmp_path: Path
     assert ds.to_torch(query='has(label = "dog")', slice="evens").reference_ids == []
     with pytest.raises(ValueError, match="distinct"):
         ds.to_torch(labels=["car", "car"])
+    # Crowd boxes are left out for training unless asked for.
+    ds.annotate([BoxAnnotation("person", 0, 0, 30, 30, reference_id="r2", iscrowd=True)])
+    assert len(ds.to_torch(slice="evens").target(1)["boxes"]) == 2
+    crowd = ds.to_torch(slice="evens", include_crowd=True).target(1)
+    assert crowd["iscrowd"].tolist() == [0, 0, 1]
 
 
 def test_polygons_rasterise_and_boxless_images(client: Client, tmp_path: Path) -> None:

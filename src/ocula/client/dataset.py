@@ -282,7 +282,7 @@ class Dataset:
     def to_torch(self, slice: Slice | str | None = None, query: str | None = None,  # noqa: A002
                  annotation_version: int | str | None = None,
                  transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
-                 *, labels: Sequence[str] | None = None) -> Any:
+                 *, labels: Sequence[str] | None = None, include_crowd: bool = False) -> Any:
         """The items (or a slice's, or an item query's, within ``slice`` if both) as a
         ``torch.utils.data.Dataset`` of ``(image, target)`` in torchvision's detection
         format, labels at ``annotation_version`` (number or name; None: current).
@@ -293,7 +293,9 @@ class Dataset:
         masks or polygons), ``area``, ``iscrowd``, ``image_id`` and ``reference_id``.
         ``transform(image, target)`` returns both (torchvision.transforms.v2 style).
         ``labels`` fixes the index order (default: every label of the dataset, so
-        slices of one dataset share one map). Rows are read in bulk now; images are
+        slices of one dataset share one map). Crowd boxes are left out unless
+        ``include_crowd`` (torchvision's reference scripts drop them). Rows are read in
+        bulk now; images are
         read per sample, from files (embedded) or the server, so it works with
         ``DataLoader(ds, num_workers=4, collate_fn=ds.collate_fn)``. Needs PyTorch:
         ``pip install "ocula[torch]"``. See :mod:`ocula.integrations.pytorch`."""
@@ -301,7 +303,7 @@ class Dataset:
 
         return to_torch(self, slice=slice, query=query,
                         annotation_version=annotation_version, transform=transform,
-                        labels=labels)
+                        labels=labels, include_crowd=include_crowd)
 
     # --- queries (docs/query-language.md) -------------------------------------------
 

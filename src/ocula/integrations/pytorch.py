@@ -14,6 +14,9 @@ detection models (Faster R-CNN, RetinaNet, SSD, Mask R-CNN, …) take as they ar
   sample's index), ``target["reference_id"]`` (the item's) and
   ``target["annotation_ids"]``.
 
+Crowd boxes (``iscrowd``) are left out unless ``include_crowd=True``, as torchvision's
+reference training scripts do: a detector must not learn to box a crowd as one object.
+
 One object is one source record: the parts that share an id base (``"17"`` and
 ``"17/mask"``, :data:`ocula.core.types.PART_SUFFIXES`) form one instance. Whole-image
 categories and keypoints are left out.
@@ -140,7 +143,7 @@ class OculaTorchDataset(torch.utils.data.Dataset):
     def __init__(self, rows: ItemRows, labels: Sequence[str],
                  open_image: Callable[[dict[str, Any]], Image.Image],
                  transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
-                 with_masks: bool | None = None):
+                 with_masks: bool | None = None, include_crowd: bool = False):
         self.labels: list[str] = [BACKGROUND, *labels]
         self.label_map: dict[str, int] = {name: i for i, name in enumerate(labels, start=1)}
         self.items = rows.items
@@ -151,6 +154,7 @@ class OculaTorchDataset(torch.utils.data.Dataset):
                                for p in objs) if with_masks is None else with_masks)
         self.open_image = open_image
         self.transform = transform
+        self.include_crowd = include_crowd
 
     collate_fn = staticmethod(collate_fn)
 
@@ -168,7 +172,8 @@ class OculaTorchDataset(torch.utils.data.Dataset):
         boxes, labels, masks, areas, crowd, ids = [], [], [], [], [], []
         for parts in self.objects[index]:
             first = next(iter(parts.values()))
-            if first["label"] not in self.label_map:
+            if first["label"] not in self.label_map or (
+                    first.get("iscrowd") and not self.include_crowd):
                 continue
             mask = _mask_of(parts, h, w) if self.with_masks else None
             box = _box_of(parts, mask)
@@ -225,7 +230,8 @@ def _image_opener(dataset: Dataset, rows: ItemRows) -> Callable[[dict[str, Any]]
 def to_torch(dataset: Dataset, *, slice: Slice | str | None = None,  # noqa: A002
              query: str | None = None, annotation_version: int | str | None = None,
              transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
-             labels: Sequence[str] | None = None) -> OculaTorchDataset:
+             labels: Sequence[str] | None = None, include_crowd: bool = False
+             ) -> OculaTorchDataset:
     """What :meth:`ocula.client.dataset.Dataset.to_torch` returns (see there)."""
     rows = read_rows(dataset, slice=slice, query=query,
                      annotation_version=annotation_version)
@@ -234,7 +240,8 @@ def to_torch(dataset: Dataset, *, slice: Slice | str | None = None,  # noqa: A00
         labels = sorted({name for name in known if name is not None} | set(rows.labels()))
     elif len(set(labels)) != len(labels) or BACKGROUND in labels:
         raise ValueError(f"labels must be distinct and not {BACKGROUND!r}")
-    return OculaTorchDataset(rows, list(labels), _image_opener(dataset, rows), transform)
+    return OculaTorchDataset(rows, list(labels), _image_opener(dataset, rows), transform,
+                             include_crowd=include_crowd)
 
 
 __all__ = ["BACKGROUND", "OculaTorchDataset", "collate_fn", "to_torch"]

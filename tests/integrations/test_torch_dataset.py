@@ -117,6 +117,7 @@ def test_polygons_rasterise_and_boxless_images(client: Client, tmp_path: Path) -
 def test_dataloader_with_two_workers(any_client: Client, tmp_path: Path) -> None:
     ds, _ = _build(any_client, tmp_path)
     tds = ds.to_torch()
+    first_image, _ = tds[0]  # the parent reads first: forked workers must not share its client
     # Plain data only: no database handle or socket travels to the workers.
     clone = pickle.loads(pickle.dumps(tds))
     assert clone.target(3)["boxes"].tolist() == tds.target(3)["boxes"].tolist()
@@ -127,6 +128,8 @@ def test_dataloader_with_two_workers(any_client: Client, tmp_path: Path) -> None
         assert len(images) == len(targets) == 2
         assert all(tuple(im.shape) == (3, H, W) for im in images)
         seen += [t["reference_id"] for t in targets]
+        if targets[0]["reference_id"] == "r0":
+            assert torch.equal(images[0], first_image)
     assert seen == [f"r{i}" for i in range(6)]
 
 

@@ -31,6 +31,7 @@ workers with no database handle or socket.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -81,17 +82,20 @@ class _RemoteImages:
         self.api_key = api_key
         self.timeout = timeout
         self._http: Any = None
+        self._pid: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_http": None}
+        return {**self.__dict__, "_http": None, "_pid": None}
 
     def __call__(self, item: dict[str, Any]) -> Image.Image:
-        if self._http is None:
+        # A forked worker inherits the parent's client (and its sockets): make its own.
+        if self._http is None or self._pid != os.getpid():
             import httpx
 
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
             self._http = httpx.Client(base_url=self.api_url, headers=headers,
                                       timeout=self.timeout)
+            self._pid = os.getpid()
         answer = self._http.get(f"/items/{quote(item['id'], safe='')}/image")
         answer.raise_for_status()
         return Image.open(io.BytesIO(answer.content))

@@ -83,6 +83,9 @@ def test_slice_query_version_and_fixed_labels(any_client: Client, tmp_path: Path
     now = ds.to_torch(slice="evens")
     before = ds.to_torch(slice="evens", annotation_version="before-fix")
     assert now.reference_ids == ["r0", "r2", "r4"]
+    via_slice = ds.get_slice("evens").to_torch(annotation_version="before-fix")
+    assert via_slice.reference_ids == now.reference_ids
+    assert via_slice.target(0)["boxes"].tolist() == before.target(0)["boxes"].tolist()
     assert now.labels == ["__background__", "car", "dog", "person", "truck"]
     assert [now.labels[i] for i in now.target(0)["labels"].tolist()] == ["person", "truck"]
     assert [before.labels[i] for i in before.target(0)["labels"].tolist()] == ["person", "car"]
@@ -174,3 +177,28 @@ def test_split_is_reproducible_disjoint_and_stratified(any_client: Client,
     assert len(within["w"].reference_ids) == 4
     with pytest.raises(ValueError, match="more than 1"):
         ds.split({"x": 0.8, "y": 0.3})
+
+
+def test_rows_are_read_in_pages_not_per_item(client: Client, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocula.integrations import rows
+
+    ds, _ = _build(client, tmp_path)
+    monkeypatch.setattr(rows, "PAGE_SIZE", 4)
+    monkeypatch.setattr(rows, "QUERY_PAGE_SIZE", 4)
+    monkeypatch.setattr(rows, "REFS_PER_CALL", 2)
+    calls: list[str] = []
+    backend = ds._backend
+    for name in ("list_items", "query_items", "list_annotations", "get_item",
+                 "slice_items"):
+        real = getattr(backend, name)
+        monkeypatch.setattr(backend, name, lambda *a, _n=name, _r=real, **k: (
+            calls.append(_n), _r(*a, **k))[1])
+    whole = ds.to_torch(labels=["car", "dog", "person"])
+    assert calls == ["list_items", "list_items", "list_annotations"]
+    assert whole.reference_ids == [f"r{i}" for i in range(6)]
+    calls.clear()
+    queried = ds.to_torch(query='has(label = "person")', labels=["car", "dog", "person"])
+    assert calls == ["query_items", "query_items"] + ["list_annotations"] * 3
+    assert [len(queried.target(i)["boxes"]) for i in range(6)] == [
+        len(whole.target(i)["boxes"]) for i in range(6)]

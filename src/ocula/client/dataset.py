@@ -365,6 +365,7 @@ class Slice:
     """A named subset of a dataset's items."""
 
     def __init__(self, client: Client, slice_id: str, name: str, dataset_id: str):
+        self._client = client
         self._backend = client._backend
         self.id = slice_id
         self.name = name
@@ -386,6 +387,15 @@ class Slice:
 
     def append(self, reference_ids: Sequence[str]) -> dict[str, Any]:
         return self._backend.slice_append(self.id, list(reference_ids))
+
+    def to_torch(self, query: str | None = None, annotation_version: int | str | None = None,
+                 transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
+                 *, labels: Sequence[str] | None = None, include_crowd: bool = False) -> Any:
+        """This slice's items as a PyTorch dataset: :meth:`Dataset.to_torch` with
+        ``slice`` set (the label map is still the whole dataset's)."""
+        dataset = Dataset(self._client, self.dataset_id, "")
+        return dataset.to_torch(self, query, annotation_version, transform, labels=labels,
+                                include_crowd=include_crowd)
 
     def objects(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """The boxes of an object slice (annotation or prediction JSON with ``kind``,

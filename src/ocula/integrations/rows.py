@@ -1,11 +1,11 @@
 """A dataset's (or slice's, or query's) items with their labels, read in bulk.
 
 Training loaders need every item and its ground truth at once. This reads them with a
-few backend calls whatever the size: the items in pages of :data:`PAGE_SIZE` (the whole
-dataset, a slice, or what an item query selects), then their labels at one label
-version in one call (or one call per :data:`REFS_PER_CALL` items for a small part of a
-large dataset). It uses only the client contract, so it reads the same rows embedded
-and from a server.
+few backend calls whatever the size: the items in pages (:data:`PAGE_SIZE` items of the
+whole dataset, :data:`QUERY_PAGE_SIZE` of what an item query selects; a slice in one
+call), then their labels at one label version in one call (or one call per
+:data:`REFS_PER_CALL` items for a small part of a large dataset). It uses only the
+client contract, so it reads the same rows embedded and from a server.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ocula.client.dataset import Dataset, Slice
 
-PAGE_SIZE = 5000
+# The REST bounds: 100,000 items a page for a listing, 10,000 for a query.
+PAGE_SIZE = 50_000
+QUERY_PAGE_SIZE = 10_000
 REFS_PER_CALL = 2000
 
 
@@ -49,8 +51,8 @@ def _item_pages(dataset: Dataset, chosen: str | None, query: str | None
     if query is not None:
         cursor: str | None = None
         while True:
-            page = backend.query_items(dataset.id, query, slice=chosen, page_size=PAGE_SIZE,
-                                       cursor=cursor)
+            page = backend.query_items(dataset.id, query, slice=chosen,
+                                       page_size=QUERY_PAGE_SIZE, cursor=cursor)
             yield page["items"]
             cursor = page["next_cursor"]
             if cursor is None:

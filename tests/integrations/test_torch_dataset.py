@@ -202,3 +202,18 @@ def test_rows_are_read_in_pages_not_per_item(client: Client, tmp_path: Path,
     assert calls == ["query_items", "query_items"] + ["list_annotations"] * 3
     assert [len(queried.target(i)["boxes"]) for i in range(6)] == [
         len(whole.target(i)["boxes"]) for i in range(6)]
+
+
+def test_an_image_gone_from_the_server_is_a_typed_error(any_client: Client,
+                                                        tmp_path: Path) -> None:
+    from ocula.errors import NotFoundError
+
+    ds, _ = _build(any_client, tmp_path, n=2)
+    tds = ds.to_torch()
+    ds.delete_item("r1")
+    assert tds.target(1)["reference_id"] == "r1"   # rows were read when it was made
+    if hasattr(ds._backend, "url"):   # remote: the image route answers 404
+        with pytest.raises(NotFoundError):
+            tds[1]
+    else:   # embedded: the file is still on disk
+        assert tuple(tds[1][0].shape) == (3, H, W)

@@ -97,7 +97,14 @@ class _RemoteImages:
                                       timeout=self.timeout)
             self._pid = os.getpid()
         answer = self._http.get(f"/items/{quote(item['id'], safe='')}/image")
-        answer.raise_for_status()
+        if answer.status_code >= 400:  # the server's typed error, as the client raises it
+            from ocula.client.http import error_from_dict
+
+            try:
+                body = answer.json()
+            except ValueError:
+                body = {"detail": answer.text[:200]}
+            raise error_from_dict(body if isinstance(body, dict) else {}, answer.status_code)
         return Image.open(io.BytesIO(answer.content))
 
 

@@ -11,7 +11,7 @@ Nucleus tutorial                      Ocula
 ====================================  ==============================================
 folders and masks into items, boxes   ``build_demo`` (60 labelled street frames)
 random split into two slices          ``ds.split({...}, seed=1)``
-a PyTorch dataset of the slice        ``ds.to_torch(slice="training_set")``
+a PyTorch dataset of the slice        ``slices["training_set"].to_torch()``
 outputs into ``BoxPrediction`` s      ``run_model(...)`` (``to_predictions`` inside)
 commit, metrics, worst FPs            ``run.commit()``, ``run.metrics``, ``run.failures``
 original vs corrected labels          ``run.version_table(["original", None])``
@@ -127,11 +127,11 @@ def _flip(images: Sequence[Any], targets: Sequence[dict[str, Any]]
     return out_i, out_t
 
 
-def upload(client: ocula.Client, ds: Any, model: Any, train_ds: Any) -> Any:
+def upload(client: ocula.Client, test_set: Any, model: Any, labels: Sequence[str]) -> Any:
     """Step 4, the model's predictions on the test slice as a committed run."""
     ocula_model = client.add_model("Pytorch Faster R-CNN", reference_id="faster_r_cnn")
-    run = run_model(model, ds, ocula_model, "faster_r_cnn", slice="test_set",
-                    torch_dataset=train_ds, batch_size=4, progress=False)
+    run = run_model(model, test_set, ocula_model, "faster_r_cnn", labels=labels,
+                    batch_size=4, progress=False)
     info = run.info()
     log(f"run {info['name']}: {len(run.predictions())} predictions, committed")
     return run
@@ -201,8 +201,8 @@ def main(argv: Sequence[str] | None = None,
     started = time.perf_counter()
     with ocula.Client(home) as client:
         ds = load(client)
-        split(ds, args.seed)
-        train_ds = ds.to_torch(slice="training_set")
+        slices = split(ds, args.seed)
+        train_ds = slices["training_set"].to_torch()
         log(f"to_torch: {train_ds}, labels {train_ds.labels}")
         import torch
 
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None,
                        batch_size=args.batch_size, seed=args.seed, num_workers=args.workers)
         log(f"trained {len(losses)} iterations in {time.perf_counter() - t0:.0f} s "
             f"(loss {losses[0]:.3f} -> {losses[-1]:.3f})")
-        run = upload(client, ds, model, train_ds)
+        run = upload(client, slices["test_set"], model, train_ds.labels)
         found = report(run)
         corrected = correct_labels(ds)
         table = compare_versions(run)

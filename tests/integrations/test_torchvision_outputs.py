@@ -109,11 +109,20 @@ def test_run_model_batches_uploads_and_commits(client: Client, tmp_path: Path) -
     net = _Fixed()
     train = ds.to_torch()
     model = client.add_model("fixed", reference_id="fixed")
-    run = run_model(net, ds, model, "fixed-all", torch_dataset=train, batch_size=2)
+    run = run_model(net, ds, model, "fixed-all", labels=train.labels, batch_size=2)
     assert net.calls == [2, 1] and net.training  # training mode restored
     assert run.info()["name"] == "fixed-all"
     stats = run.metrics()
     assert stats["operating_point"]["tp"] == 3 and stats["operating_point"]["fn"] == 1
-    sliced = run_model(net, ds, model, "fixed-two", slice="two", torch_dataset=train)
+    sliced = run_model(net, ds.get_slice("two"), model, "fixed-two", labels=train.labels)
     assert {p.reference_id for p in sliced.predictions()} == {"r0", "r1"}
+    queried = run_model(net, ds, model, "fixed-q", query='reference_id = "r2"')
+    assert {p.reference_id for p in queried.predictions()} == {"r2"}
+    exact = run_model(net, ds.to_torch(query='reference_id != "r2"'), model, "fixed-t",
+                      commit=False)
+    assert {p.reference_id for p in exact.predictions()} == {"r0", "r1"}
+    with pytest.raises(ValueError, match="__background__"):
+        run_model(net, ds, model, "bad", labels=["car", "person"])
+    with pytest.raises(ValueError, match="differ"):
+        run_model(net, train, model, "bad", labels=["__background__", "person"])
     assert sliced.metrics(slice="two")["operating_point"]["tp"] == 2

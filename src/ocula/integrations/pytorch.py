@@ -145,6 +145,7 @@ class OculaTorchDataset(torch.utils.data.Dataset):
     docstring for the format). Make one with ``dataset.to_torch(...)``.
 
     Attributes:
+        dataset_id: the Ocula dataset the rows come from.
         labels: index → label name; ``labels[0]`` is ``"__background__"``.
         label_map: label name → index (1…K).
         reference_ids: the items' reference ids, in sample order.
@@ -154,9 +155,11 @@ class OculaTorchDataset(torch.utils.data.Dataset):
     def __init__(self, rows: ItemRows, labels: Sequence[str],
                  open_image: Callable[[dict[str, Any]], Image.Image],
                  transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
-                 with_masks: bool | None = None, include_crowd: bool = False):
+                 with_masks: bool | None = None, include_crowd: bool = False,
+                 dataset_id: str | None = None):
         self.labels: list[str] = [BACKGROUND, *labels]
         self.label_map: dict[str, int] = {name: i for i, name in enumerate(labels, start=1)}
+        self.dataset_id = dataset_id
         self.items = rows.items
         self.reference_ids = [it["reference_id"] for it in rows.items]
         self.objects = [_instances(rows.annotations.get(ref, []))
@@ -252,7 +255,7 @@ def to_torch(dataset: Dataset, *, slice: Slice | str | None = None,  # noqa: A00
     elif len(set(labels)) != len(labels) or BACKGROUND in labels:
         raise ValueError(f"labels must be distinct and not {BACKGROUND!r}")
     return OculaTorchDataset(rows, list(labels), _image_opener(dataset, rows), transform,
-                             include_crowd=include_crowd)
+                             include_crowd=include_crowd, dataset_id=dataset.id)
 
 
 __all__ = ["BACKGROUND", "OculaTorchDataset", "collate_fn", "to_torch"]

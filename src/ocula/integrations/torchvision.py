@@ -27,7 +27,7 @@ from ocula.core.masks import rle_encode
 from ocula.core.types import BoxPrediction, MaskPrediction
 
 if TYPE_CHECKING:
-    from ocula.client.dataset import Dataset
+    from ocula.client.dataset import Dataset, Slice
     from ocula.client.model import Model, ModelRun
     from ocula.integrations.pytorch import OculaTorchDataset
 
@@ -143,26 +143,52 @@ def predict(model: Any, torch_dataset: OculaTorchDataset, *, batch_size: int = 4
     return preds
 
 
-def run_model(model: Any, dataset: Dataset, ocula_model: Model, name: str, *,
-              slice: Any = None, query: str | None = None,  # noqa: A002
-              torch_dataset: OculaTorchDataset | None = None, batch_size: int = 4,
-              device: Any = "cpu", score_threshold: float = 0.0, with_masks: bool = True,
-              metadata: dict[str, Any] | None = None, commit: bool = True,
-              progress: bool | None = None, num_workers: int = 0) -> ModelRun:
-    """Run a torchvision-style detector over ``dataset`` (or its ``slice`` / item
-    ``query``), upload its predictions as the run ``name`` of ``ocula_model`` and (by
-    default) commit it. Pass the ``torch_dataset`` the model was trained on (or one
-    with the same ``labels``) so indices map back to the same names; otherwise one is
-    made with the dataset's label map. Returns the :class:`ModelRun`."""
-    if torch_dataset is None:
-        torch_dataset = dataset.to_torch(slice=slice, query=query)
-    elif slice is not None or query is not None:
-        torch_dataset = dataset.to_torch(slice=slice, query=query,
-                                         labels=torch_dataset.labels[1:])
-    preds = predict(model, torch_dataset, batch_size=batch_size, device=device,
+def run_model(model: Any, data: Dataset | Slice | OculaTorchDataset, ocula_model: Model,
+              name: str, *, labels: Sequence[str] | None = None, query: str | None = None,
+              batch_size: int = 4, device: Any = "cpu", score_threshold: float = 0.0,
+              with_masks: bool = True, metadata: dict[str, Any] | None = None,
+              commit: bool = True, progress: bool | None = None, num_workers: int = 0
+              ) -> ModelRun:
+    """Run a torchvision-style detector over ``data``, upload its predictions as the
+    run ``name`` of ``ocula_model`` and (by default) commit it; returns the run::
+
+        run_model(model, slices["test_set"], frcnn, "frcnn-v1", labels=train.labels)
+
+    Args:
+        data: a :class:`~ocula.client.dataset.Dataset`, a
+            :class:`~ocula.client.dataset.Slice` (optionally narrowed by the item
+            ``query``), or an :class:`~ocula.integrations.pytorch.OculaTorchDataset`
+            (exactly its samples).
+        labels: index → name as the model was trained (``train.labels``, background
+            first); default: the dataset's own map, as ``to_torch`` makes it.
+        batch_size, device, num_workers: how the images are fed (the model must
+            already be on ``device``).
+        score_threshold, with_masks: as :func:`to_predictions`.
+        metadata: stored on the run.
+        commit: match the predictions against the ground truth now.
+        progress: draw a progress bar (default: when stderr is a terminal).
+    """
+    from ocula.integrations.pytorch import BACKGROUND, OculaTorchDataset
+
+    wanted = None
+    if labels is not None:
+        if not labels or labels[0] != BACKGROUND:
+            raise ValueError(f"labels start with {BACKGROUND!r} (index 0), as "
+                             "OculaTorchDataset.labels do")
+        wanted = list(labels[1:])
+    if isinstance(data, OculaTorchDataset):
+        if query is not None:
+            raise ValueError("a torch dataset holds its samples already: give no query")
+        if wanted is not None and data.labels[1:] != wanted:
+            raise ValueError("the torch dataset's labels differ from labels")
+        samples = data
+    else:
+        samples = data.to_torch(query=query, labels=wanted)
+    preds = predict(model, samples, batch_size=batch_size, device=device,
                     score_threshold=score_threshold, with_masks=with_masks,
                     progress=progress, num_workers=num_workers)
-    run = ocula_model.create_run(name, dataset, preds, metadata=metadata, progress=progress)
+    run = ocula_model.create_run(name, samples.dataset_id, preds, metadata=metadata,
+                                 progress=progress)
     if commit:
         run.commit()
     return run

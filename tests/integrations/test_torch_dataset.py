@@ -67,6 +67,9 @@ def test_round_trip_tensors_equal_stored_geometry(any_client: Client, tmp_path: 
     assert t1["boxes"].tolist() == [[3.0, 3.0, 13.5, 23.0], [40.0, 30.0, 46.0, 35.0]]
     assert t1["labels"].tolist() == [3, 2]
     assert np.array_equal(t1["masks"][1].numpy(), _mask(40, 30, 6, 5))
+    boxes_only = ds.to_torch(with_masks=False)   # a mask-only object keeps its box
+    assert "masks" not in boxes_only.target(1)
+    assert boxes_only.target(1)["boxes"].tolist() == t1["boxes"].tolist()
     # The pixels are the file's.
     from PIL import Image
 

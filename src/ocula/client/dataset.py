@@ -282,7 +282,8 @@ class Dataset:
     def to_torch(self, slice: Slice | str | None = None, query: str | None = None,  # noqa: A002
                  annotation_version: int | str | None = None,
                  transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
-                 *, labels: Sequence[str] | None = None, include_crowd: bool = False) -> Any:
+                 *, labels: Sequence[str] | None = None, include_crowd: bool = False,
+                 with_masks: bool | None = None) -> Any:
         """The items (or a slice's, or an item query's, within ``slice`` if both) as a
         ``torch.utils.data.Dataset`` of ``(image, target)`` in torchvision's detection
         format, labels at ``annotation_version`` (number or name; None: current).
@@ -290,7 +291,8 @@ class Dataset:
         ``target`` holds ``boxes`` (``float32 [N, 4]`` xyxy pixels), ``labels``
         (``int64``; 0 is background, the dataset's labels sorted are 1…K: ``.labels``
         and ``.label_map``), ``masks`` (``uint8 [N, H, W]``, when the labels have
-        masks or polygons), ``area``, ``iscrowd``, ``image_id`` and ``reference_id``.
+        masks or polygons; ``with_masks=False`` never, ``True`` always), ``area``,
+        ``iscrowd``, ``image_id`` and ``reference_id``.
         ``transform(image, target)`` returns both (torchvision.transforms.v2 style).
         ``labels`` fixes the index order (default: every label of the dataset, so
         slices of one dataset share one map). Crowd boxes are left out unless
@@ -303,7 +305,7 @@ class Dataset:
 
         return to_torch(self, slice=slice, query=query,
                         annotation_version=annotation_version, transform=transform,
-                        labels=labels, include_crowd=include_crowd)
+                        labels=labels, include_crowd=include_crowd, with_masks=with_masks)
 
     # --- queries (docs/query-language.md) -------------------------------------------
 
@@ -390,12 +392,13 @@ class Slice:
 
     def to_torch(self, query: str | None = None, annotation_version: int | str | None = None,
                  transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
-                 *, labels: Sequence[str] | None = None, include_crowd: bool = False) -> Any:
+                 *, labels: Sequence[str] | None = None, include_crowd: bool = False,
+                 with_masks: bool | None = None) -> Any:
         """This slice's items as a PyTorch dataset: :meth:`Dataset.to_torch` with
         ``slice`` set (the label map is still the whole dataset's)."""
         dataset = Dataset(self._client, self.dataset_id, "")
         return dataset.to_torch(self, query, annotation_version, transform, labels=labels,
-                                include_crowd=include_crowd)
+                                include_crowd=include_crowd, with_masks=with_masks)
 
     def objects(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """The boxes of an object slice (annotation or prediction JSON with ``kind``,

@@ -189,7 +189,8 @@ class OculaTorchDataset(torch.utils.data.Dataset):
             if first["label"] not in self.label_map or (
                     first.get("iscrowd") and not self.include_crowd):
                 continue
-            mask = _mask_of(parts, h, w) if self.with_masks else None
+            # A mask-only object needs its mask for its box, masks wanted or not.
+            mask = _mask_of(parts, h, w) if self.with_masks or "box" not in parts else None
             box = _box_of(parts, mask)
             if box is None:
                 continue
@@ -244,8 +245,8 @@ def _image_opener(dataset: Dataset, rows: ItemRows) -> Callable[[dict[str, Any]]
 def to_torch(dataset: Dataset, *, slice: Slice | str | None = None,  # noqa: A002
              query: str | None = None, annotation_version: int | str | None = None,
              transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
-             labels: Sequence[str] | None = None, include_crowd: bool = False
-             ) -> OculaTorchDataset:
+             labels: Sequence[str] | None = None, include_crowd: bool = False,
+             with_masks: bool | None = None) -> OculaTorchDataset:
     """What :meth:`ocula.client.dataset.Dataset.to_torch` returns (see there)."""
     rows = read_rows(dataset, slice=slice, query=query,
                      annotation_version=annotation_version)
@@ -255,7 +256,8 @@ def to_torch(dataset: Dataset, *, slice: Slice | str | None = None,  # noqa: A00
     elif len(set(labels)) != len(labels) or BACKGROUND in labels:
         raise ValueError(f"labels must be distinct and not {BACKGROUND!r}")
     return OculaTorchDataset(rows, list(labels), _image_opener(dataset, rows), transform,
-                             include_crowd=include_crowd, dataset_id=dataset.id)
+                             with_masks=with_masks, include_crowd=include_crowd,
+                             dataset_id=dataset.id)
 
 
 __all__ = ["BACKGROUND", "OculaTorchDataset", "collate_fn", "to_torch"]

@@ -1,9 +1,10 @@
 """The folder tree is the architecture: the core imports no adapter.
 
 ``ocula.core`` (types, masks, storage, evaluation, query, services) must not import the
-adapters around it (``io``, ``server``, ``client``, ``cli``, ``demo``, ``detectors``) nor
-the libraries only adapters need (HTTP, web, terminal). Every import counts, including
-those inside functions, so a lazy import cannot hide a dependency.
+adapters around it (``io``, ``server``, ``client``, ``cli``, ``demo``, ``detectors``,
+``integrations``) nor the libraries only adapters need (HTTP, web, terminal, PyTorch).
+Every import counts, including those inside functions, so a lazy import cannot hide a
+dependency.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import ocula
 
 CORE = Path(ocula.__file__).parent / "core"
 ADAPTERS = ("ocula.io", "ocula.server", "ocula.client", "ocula.cli", "ocula.demo",
-            "ocula.detectors")
+            "ocula.detectors", "ocula.integrations")
 ADAPTER_LIBRARIES = ("httpx", "fastapi", "starlette", "uvicorn", "typer", "rich", "jinja2",
-                     "requests")
+                     "requests", "torch", "torchvision")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -36,7 +36,7 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_import_ocula_loads_no_server_database_or_numpy() -> None:
     loaded = _loaded_after("import ocula")
-    assert not loaded & {*SERVER_AND_DATABASE, "numpy", "httpx", "PIL"}
+    assert not loaded & {*SERVER_AND_DATABASE, "numpy", "httpx", "PIL", "torch"}
 
 
 def test_the_command_line_registers_its_commands_without_their_stacks() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -248,6 +248,65 @@ class Dataset:
         body = self._backend.combine_slices(self.id, name, operation, list(slices))
         return Slice(self._client, body["slice_id"], body["name"], self.id)
 
+    def split(self, fractions: Mapping[str, float], *, seed: int = 0,
+              stratify: bool | Mapping[str, str] = False, slice: str | None = None,
+              annotation_version: int | str | None = None) -> dict[str, Slice]:
+        """Split the items (or those of ``slice``) into new, disjoint slices, e.g.
+        ``ds.split({"training_set": 0.7, "test_set": 0.3}, seed=1)``; returns name →
+        :class:`Slice`. The same items, fractions and seed always give the same slices
+        (items sorted by reference id, then shuffled by ``seed``); sizes are rounded by
+        largest remainder, and fractions adding up to less than 1 leave the rest out.
+        ``stratify=True`` splits within each group of items with the same most frequent
+        label (at ``annotation_version``), so each slice gets its share of each class;
+        a mapping reference id → group key stratifies by any key (e.g. a metadata
+        field). See :mod:`ocula.client.split`."""
+        from ocula.client.split import assign, check_fractions, majority_labels
+        from ocula.integrations.rows import read_rows
+
+        check_fractions(fractions)
+        if stratify is True:
+            rows = read_rows(self, slice=slice, annotation_version=annotation_version)
+            refs = [it["reference_id"] for it in rows.items]
+            keys: Mapping[str, str] | None = majority_labels(
+                {ref: [a["label"] for a in rows.annotations[ref] if a.get("label")]
+                 for ref in refs})
+        else:
+            items = self.get_slice(slice).items if slice is not None else self.items
+            refs = [it.reference_id for it in items]
+            keys = stratify or None
+        chosen = assign(refs, fractions, seed=seed, keys=keys)
+        return {name: self.create_slice(name, reference_ids=members,
+                                        description=f"split seed={seed}")
+                for name, members in chosen.items()}
+
+    def to_torch(self, slice: Slice | str | None = None, query: str | None = None,  # noqa: A002
+                 annotation_version: int | str | None = None,
+                 transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
+                 *, labels: Sequence[str] | None = None, include_crowd: bool = False,
+                 with_masks: bool | None = None) -> Any:
+        """The items (or a slice's, or an item query's, within ``slice`` if both) as a
+        ``torch.utils.data.Dataset`` of ``(image, target)`` in torchvision's detection
+        format, labels at ``annotation_version`` (number or name; None: current).
+
+        ``target`` holds ``boxes`` (``float32 [N, 4]`` xyxy pixels), ``labels``
+        (``int64``; 0 is background, the dataset's labels sorted are 1…K: ``.labels``
+        and ``.label_map``), ``masks`` (``uint8 [N, H, W]``, when the labels have
+        masks or polygons; ``with_masks=False`` never, ``True`` always), ``area``,
+        ``iscrowd``, ``image_id`` and ``reference_id``.
+        ``transform(image, target)`` returns both (torchvision.transforms.v2 style).
+        ``labels`` fixes the index order (default: every label of the dataset, so
+        slices of one dataset share one map). Crowd boxes are left out unless
+        ``include_crowd`` (torchvision's reference scripts drop them). Rows are read in
+        bulk now; images are
+        read per sample, from files (embedded) or the server, so it works with
+        ``DataLoader(ds, num_workers=4, collate_fn=ds.collate_fn)``. Needs PyTorch:
+        ``pip install "ocula[torch]"``. See :mod:`ocula.integrations.pytorch`."""
+        from ocula.integrations.pytorch import to_torch
+
+        return to_torch(self, slice=slice, query=query,
+                        annotation_version=annotation_version, transform=transform,
+                        labels=labels, include_crowd=include_crowd, with_masks=with_masks)
+
     # --- queries (docs/query-language.md) -------------------------------------------
 
     def query_items(self, query: str, slice: str | None = None, *,
@@ -308,6 +367,7 @@ class Slice:
     """A named subset of a dataset's items."""
 
     def __init__(self, client: Client, slice_id: str, name: str, dataset_id: str):
+        self._client = client
         self._backend = client._backend
         self.id = slice_id
         self.name = name
@@ -329,6 +389,16 @@ class Slice:
 
     def append(self, reference_ids: Sequence[str]) -> dict[str, Any]:
         return self._backend.slice_append(self.id, list(reference_ids))
+
+    def to_torch(self, query: str | None = None, annotation_version: int | str | None = None,
+                 transform: Callable[[Any, dict[str, Any]], tuple[Any, Any]] | None = None,
+                 *, labels: Sequence[str] | None = None, include_crowd: bool = False,
+                 with_masks: bool | None = None) -> Any:
+        """This slice's items as a PyTorch dataset: :meth:`Dataset.to_torch` with
+        ``slice`` set (the label map is still the whole dataset's)."""
+        dataset = Dataset(self._client, self.dataset_id, "")
+        return dataset.to_torch(self, query, annotation_version, transform, labels=labels,
+                                include_crowd=include_crowd, with_masks=with_masks)
 
     def objects(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """The boxes of an object slice (annotation or prediction JSON with ``kind``,

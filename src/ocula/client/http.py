@@ -128,6 +128,7 @@ class HttpBackend:
             base += "/api/v1"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.url = base
+        self.api_key = api_key  # for readers in other processes (to_torch's images)
         self.async_append_from = async_append_from
         self.max_tries = max(1, max_tries)
         self.retry_backoff_s = retry_backoff_s

@@ -224,6 +224,26 @@ class ItemService(ServiceBase):
             raise NotFoundError(f"no item {what!r} in this dataset", reference_id=reference_id)
         return row
 
+    def local_image_paths(self, item_ids: Sequence[str]) -> dict[str, str | None]:
+        """Where each item's pixels are on this machine, by item id: the stored copy in
+        the media folder, or the file it was appended from (``None`` for an image known
+        only by URL). For readers in the same process as the catalog (the embedded
+        client's PyTorch datasets open files by path and hold no database handle);
+        unknown ids are left out. Paths are not checked here: the reader opens them."""
+        out: dict[str, str | None] = {}
+        with self.db.read() as conn:
+            for part in chunks(list(item_ids), 5000):
+                for row in conn.execute(select(
+                        t.items.c.id, t.items.c.image_location, t.items.c.media_key)
+                        .where(t.items.c.id.in_(part))):
+                    if row.media_key:
+                        out[row.id] = str(self.media.path_for_key(row.media_key))
+                    elif m.is_url(row.image_location):
+                        out[row.id] = None
+                    else:
+                        out[row.id] = row.image_location
+        return out
+
     def open_item_image(self, item_id: str) -> tuple[io.BufferedReader, str, str]:
         """The file of an item's pixels, open for reading, its MIME type read from its
         header and its content tag (``media.content_tag``: changes with its bytes), for

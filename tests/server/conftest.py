@@ -26,9 +26,21 @@ class Live:
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
-    service = Service.open(tmp_path / "server-home", local_roots=[], fetcher=fetch_url)
+    yield from _serve(Service.open(tmp_path / "server-home", local_roots=[],
+                                   fetcher=fetch_url))
+
+
+
+def _serve(service: Service) -> Iterator[Live]:
     key = service.create_key("tests")["key"]
     app = create_app(service, settings=ServerSettings(job_workers=2))
     with serve_in_background(app) as url:
         yield Live(url, key, service, app)
     service.close()
+
+
+@pytest.fixture
+def live_db(tmp_path: Path, database_url: str) -> Iterator[Live]:
+    """:func:`live` on each backend (SQLite and PostgreSQL)."""
+    yield from _serve(Service.open(tmp_path / "server-home", database_url, local_roots=[],
+                                   fetcher=fetch_url))

@@ -1,0 +1,35 @@
+"""What the official client's own test suite needs of datasets, with the pinned
+``scale-nucleus`` client on both databases: names are labels, not identities."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocula.client.client import Client
+from ocula.errors import AmbiguousNameError
+from tests.server.conftest import Live
+
+nucleus = pytest.importorskip(
+    "nucleus", reason="scale-nucleus is not installed (pip install scale-nucleus==0.22.3)")
+
+
+@pytest.fixture
+def nc(live_db: Live, monkeypatch: pytest.MonkeyPatch) -> object:
+    monkeypatch.setattr(nucleus.async_job, "JOB_POLLING_INTERVAL", 0.05)
+    return nucleus.NucleusClient(live_db.key, endpoint=f"{live_db.url}/v1/nucleus")
+
+
+def test_two_datasets_may_share_a_name(nc: object, live_db: Live) -> None:
+    first = nc.create_dataset("[PyTest] Test Dataset", is_scene=False)
+    second = nc.create_dataset("[PyTest] Test Dataset", is_scene=False)
+    assert first.id != second.id
+    assert first.name == second.name == "[PyTest] Test Dataset"
+    assert {d.id for d in nc.datasets} == {first.id, second.id}
+    assert nc.get_dataset(second.id).info().name == "[PyTest] Test Dataset"
+    # Ocula's own client, which also finds datasets by name, refuses to guess.
+    oc = Client(live_db.url, api_key=live_db.key)
+    with pytest.raises(AmbiguousNameError) as caught:
+        oc.get_dataset("[PyTest] Test Dataset")
+    assert caught.value.ids == [first.id, second.id]
+    nc.delete_dataset(first.id)
+    assert oc.get_dataset("[PyTest] Test Dataset").id == second.id

@@ -254,7 +254,8 @@ def test_nucleus_appends_cannot_name_server_paths(live: Live, tmp_path: Path) ->
     answer = httpx.post(f"{base}/dataset/{ds['dataset_id']}/append", auth=auth, json={
         "items": [{"image_url": str(secret), "reference_id": "x"}]}).json()
     assert answer["new_items"] == 0
-    assert "outside the configured media roots" in answer["upload_errors"][0]["detail"]
+    assert answer["upload_errors"] == 1
+    assert "outside the configured media roots" in answer["errors"][0]["detail"]
 
 
 def test_a_job_outlives_the_request_that_started_it(live: Live, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from ocula.client.client import Client
@@ -33,3 +34,19 @@ def test_two_datasets_may_share_a_name(nc: object, live_db: Live) -> None:
     assert caught.value.ids == [first.id, second.id]
     nc.delete_dataset(first.id)
     assert oc.get_dataset("[PyTest] Test Dataset").id == second.id
+
+
+def test_synchronous_append_answers_counts(live_db: Live) -> None:
+    """Clients before 0.19 append synchronously and add ``upload_errors`` to a count:
+    it is the number of refused items; ``error_payload`` holds them as sent."""
+    base, auth = f"{live_db.url}/v1/nucleus", (live_db.key, "")
+    ds = httpx.post(f"{base}/dataset/create", auth=auth, json={"name": "sync"}).json()
+    served = f"{live_db.url}/missing.jpg"  # loopback, but the server has no such image
+    items = [{"image_url": served, "reference_id": "gone", "metadata": {"k": 1}}]
+    answer = httpx.post(f"{base}/dataset/{ds['dataset_id']}/append", auth=auth,
+                        json={"items": items}).json()
+    assert (answer["new_items"], answer["upload_errors"]) == (0, 1)
+    assert answer["error_payload"] == items and answer["errors"][0]["reference_id"] == "gone"
+    total = 0
+    total += answer["upload_errors"]  # what UploadResponse.update_response does
+    assert total == 1

@@ -198,7 +198,7 @@ def _append_job(service: Any, ds: str, items: list[Any], uploads: dict[str, byte
     def work(progress: Any) -> dict[str, Any]:
         result = service.append(ds, items, update=update, uploads=uploads, on_error="skip")
         progress(len(items), len(items))
-        return fmt.append_result(result)
+        return fmt.append_result(result, items)
     return work
 
 

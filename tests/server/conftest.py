@@ -44,3 +44,14 @@ def live_db(tmp_path: Path, database_url: str) -> Iterator[Live]:
     """:func:`live` on each backend (SQLite and PostgreSQL)."""
     yield from _serve(Service.open(tmp_path / "server-home", database_url, local_roots=[],
                                    fetcher=fetch_url))
+
+
+@pytest.fixture
+def nc(live_db: Live, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The pinned ``scale-nucleus`` client on :func:`live_db` (each backend); modules
+    that want it on SQLite only define their own."""
+    nucleus = pytest.importorskip(
+        "nucleus", reason="scale-nucleus is not installed (pip install scale-nucleus==0.22.3)")
+    # The client sleeps 5 s between job polls; our jobs take milliseconds.
+    monkeypatch.setattr(nucleus.async_job, "JOB_POLLING_INTERVAL", 0.05)
+    return nucleus.NucleusClient(live_db.key, endpoint=f"{live_db.url}/v1/nucleus")

@@ -14,11 +14,6 @@ nucleus = pytest.importorskip(
     "nucleus", reason="scale-nucleus is not installed (pip install scale-nucleus==0.22.3)")
 
 
-@pytest.fixture
-def nc(live_db: Live, monkeypatch: pytest.MonkeyPatch) -> object:
-    monkeypatch.setattr(nucleus.async_job, "JOB_POLLING_INTERVAL", 0.05)
-    return nucleus.NucleusClient(live_db.key, endpoint=f"{live_db.url}/v1/nucleus")
-
 
 def test_two_datasets_may_share_a_name(nc: object, live_db: Live) -> None:
     first = nc.create_dataset("[PyTest] Test Dataset", is_scene=False)

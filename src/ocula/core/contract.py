@@ -37,6 +37,9 @@ SERVER_LOCAL: dict[str, str] = {
     "live_key_name": "the server checks a session's key at each request",
     "thumbnail": "thumbnails travel as an image route",
     "scan_insights": "a reference implementation the insights totals are tested against",
+    "add_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
+    "list_taxonomies": "Nucleus protocol only for now (docs/nucleus.md)",
+    "delete_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
 }
 
 

@@ -77,6 +77,20 @@ datasets = Table(
     Index("ix_datasets_name", "name"),
 )
 
+# Nucleus taxonomies: a dataset's named label sets (type "category" or
+# "multicategory"); a category annotation naming one must use one of its labels.
+taxonomies = Table(
+    "taxonomies",
+    metadata,
+    _pk(),
+    _fk("dataset_pk", "datasets"),
+    Column("name", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("labels", JsonType, nullable=False),
+    _created(),
+    UniqueConstraint("dataset_pk", "name"),
+)
+
 items = Table(
     "items",
     metadata,

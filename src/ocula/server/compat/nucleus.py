@@ -26,7 +26,8 @@ from ocula.core.validation import check_metadata
 from ocula.errors import BatchError, NotFoundError, OculaError, QueryError, ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
-from ocula.server.compat import nucleus_runs
+from ocula.server.compat import nucleus_runs, nucleus_taxonomies
+from ocula.server.compat.nucleus_partial import write_known
 from ocula.server.deps import (
     JobsDep,
     ServiceDep,
@@ -305,10 +306,13 @@ def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
         anns = _annotations_of(body, prediction=False)
 
     def work(progress: Any) -> dict[str, Any]:
-        result = service.annotate(ds, anns, update=update)
+        result, errors = write_known(
+            lambda objs: service.annotate(ds, objs, update=update), anns,
+            {"dataset_id": service.get_dataset(ds)["id"], "annotations_processed": 0,
+             "annotations_ignored": 0})
         return {"dataset_id": result["dataset_id"],
                 "annotations_processed": result["annotations_processed"],
-                "annotations_ignored": result["annotations_ignored"]}
+                "annotations_ignored": result["annotations_ignored"], "errors": errors}
 
     if run_async:
         return fmt.job_ref(jobs.submit("annotate", work, total_steps=len(anns)))
@@ -586,6 +590,7 @@ def delete_slice(slice_id: str, service: ServiceDep) -> dict[str, Any]:
 
 
 router.include_router(nucleus_runs.router)
+router.include_router(nucleus_taxonomies.router)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

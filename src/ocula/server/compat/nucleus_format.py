@@ -117,6 +117,9 @@ def job_errors(job: dict[str, Any]) -> list[str]:
     """``GET job/{id}/errors``: one readable line per rejected entry."""
     out = []
     for err in job["errors"]:
+        if isinstance(err, str):  # already a line (a partial batch's report)
+            out.append(err)
+            continue
         ref = err.get("reference_id")
         out.append(f"{ref}: {err.get('detail')}" if ref else str(err.get("detail")))
     return out

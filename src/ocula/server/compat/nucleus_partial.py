@@ -1,0 +1,31 @@
+"""Nucleus' partial batches: an annotation or prediction batch whose only faults are
+entries naming unknown reference ids writes the rest and reports those entries (as
+Nucleus does). Ocula's own API stays all-or-nothing; any other fault still refuses
+the whole batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ocula.errors import BatchError, NotFoundError, OculaError
+
+
+def _unknown_reference(err: OculaError) -> bool:
+    return isinstance(err, NotFoundError) and err.reference_id is not None
+
+
+def write_known(write: Callable[[list[Any]], dict[str, Any]], objs: Sequence[Any],
+                empty: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``write(objs)``, or, when it refuses only entries whose reference id names no
+    item, ``write`` of the others (``empty`` when none is left); with one line per
+    refused entry."""
+    try:
+        return write(list(objs)), []
+    except BatchError as exc:
+        if not exc.errors or not all(map(_unknown_reference, exc.errors)):
+            raise
+        unknown = {e.reference_id for e in exc.errors}
+        lines = [f"{e.reference_id}: {e.message}" for e in exc.errors]
+    rest = [o for o in objs if getattr(o, "reference_id", None) not in unknown]
+    return (write(rest) if rest else dict(empty)), lines

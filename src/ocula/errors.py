@@ -73,6 +73,14 @@ class AmbiguousNameError(ConflictError):
         return list(self.detail.get("ids") or [])
 
 
+class NotSupportedError(OculaError):
+    """A request Ocula understands but does not support (a Nucleus route or feature it
+    has no counterpart for): 501, naming what is not supported."""
+
+    code = "not_supported"
+    http_status = 501
+
+
 class ValidationError(OculaError):
     code = "invalid"
     http_status = 422
@@ -152,6 +160,7 @@ __all__ = [
     "ImageError",
     "MetadataError",
     "NotFoundError",
+    "NotSupportedError",
     "OculaError",
     "ParameterError",
     "QueryError",

@@ -23,10 +23,17 @@ from starlette.concurrency import run_in_threadpool
 from ocula.core.query.parser import parse as parse_query
 from ocula.core.query.plan import MAX_PAGE_SIZE
 from ocula.core.validation import check_metadata
-from ocula.errors import BatchError, NotFoundError, OculaError, QueryError, ValidationError
+from ocula.errors import (
+    BatchError,
+    NotFoundError,
+    NotSupportedError,
+    OculaError,
+    QueryError,
+    ValidationError,
+)
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
-from ocula.server.compat import nucleus_runs, nucleus_taxonomies
+from ocula.server.compat import nucleus_jobs, nucleus_runs, nucleus_taxonomies
 from ocula.server.compat.nucleus_partial import write_known
 from ocula.server.deps import (
     JobsDep,
@@ -154,7 +161,10 @@ def dataset_model_runs(ds: str, service: ServiceDep) -> list[str]:
 
 @router.delete("/dataset/{ds}")
 def delete_dataset(ds: str, service: ServiceDep) -> dict[str, Any]:
-    return service.delete_dataset(ds)
+    """Nucleus' answer, word for word (clients compare it); in Ocula the dataset is
+    already gone when it arrives."""
+    service.delete_dataset(ds)
+    return {"message": "Beginning dataset deletion..."}
 
 
 # --- appending items --------------------------------------------------------------
@@ -267,21 +277,6 @@ async def _match_images(rows: list[Any], images: list[Any]) -> dict[str, bytes]:
         if isinstance(ref, str) and part is not None:
             out[ref] = await part.read()
     return out
-
-
-@router.get("/job/{job_id}")
-def job_status(job_id: str, service: ServiceDep) -> dict[str, Any]:
-    return fmt.job_status(service.job_info(job_id))
-
-
-@router.get("/job/{job_id}/info")
-def job_info(job_id: str, service: ServiceDep) -> dict[str, Any]:
-    return fmt.job_ref(service.job_info(job_id))
-
-
-@router.get("/job/{job_id}/errors")
-def job_errors(job_id: str, service: ServiceDep) -> list[str]:
-    return fmt.job_errors(service.job_info(job_id))
 
 
 # --- annotations ------------------------------------------------------------------
@@ -589,11 +584,13 @@ def delete_slice(slice_id: str, service: ServiceDep) -> dict[str, Any]:
     return service.delete_slice(slice_id)
 
 
+router.include_router(nucleus_jobs.router)
 router.include_router(nucleus_runs.router)
 router.include_router(nucleus_taxonomies.router)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def not_implemented(path: str) -> dict[str, Any]:
-    """Any other Nucleus route: a JSON 404 the client shows, naming the route."""
-    raise NotFoundError(f"the Nucleus route {path!r} is not implemented by Ocula")
+    """Any other Nucleus route: a JSON 501 the client shows, naming the route."""
+    raise NotSupportedError(f"the Nucleus route {path!r} is not supported by Ocula "
+                            "(docs/nucleus.md lists what is)")

@@ -45,7 +45,9 @@ def get_model(model_id: str, service: ServiceDep) -> dict[str, Any]:
 
 @router.delete("/model/{model_id}")
 def delete_model(model_id: str, service: ServiceDep) -> dict[str, Any]:
-    return service.delete_model(model_id)
+    """Nucleus' ``msg`` word for word (clients compare it); in Ocula the model is
+    already gone when the answer arrives."""
+    return {**service.delete_model(model_id), "msg": "Model deletion running in an async job"}
 
 
 @router.post("/dataset/{ds}/modelRun/create")

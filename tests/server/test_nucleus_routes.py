@@ -1,0 +1,48 @@
+"""Nucleus routes the official client's own suite checks word for word, with the pinned
+client on both databases: delete answers, the job list, and routes Ocula does not
+support answering 501 with the route's name (never a 404 that looks like a bug)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import make_images
+from tests.server.conftest import Live
+
+nucleus = pytest.importorskip(
+    "nucleus", reason="scale-nucleus is not installed (pip install scale-nucleus==0.22.3)")
+
+
+def test_delete_answers_are_nucleus_words(nc: object, live_db: Live) -> None:
+    ds = nc.create_dataset("gone", is_scene=False)
+    assert nc.delete_dataset(ds.id) == {"message": "Beginning dataset deletion..."}
+    assert live_db.service.list_datasets() == []  # already gone, despite the words
+    model = nc.create_model("m", "m-ref")
+    answer = nc.delete_model(model.id)
+    assert answer["msg"] == "Model deletion running in an async job"
+    assert nc.models == []
+
+
+def test_job_list(nc: object, live_db: Live, tmp_path: Path) -> None:
+    ds = nc.create_dataset("jobs", is_scene=False)
+    path = make_images(tmp_path / "imgs", 1)[0]
+    job = ds.append([nucleus.DatasetItem(image_location=str(path), reference_id="a")])
+    job.sleep_until_complete(verbose_std_out=False)
+    listed = nc.list_jobs(show_completed=True)
+    assert [j.job_id for j in listed] == [job.job_id]
+    assert nc.list_jobs(show_completed=False) == []
+    answer = httpx.post(f"{live_db.url}/v1/nucleus/jobs/", auth=(live_db.key, ""),
+                        json={"limit": 10**9})
+    assert answer.status_code == 422 and "limit must be" in answer.json()["detail"]
+
+
+def test_unsupported_routes_say_so(live_db: Live) -> None:
+    answer = httpx.post(f"{live_db.url}/v1/nucleus/dataset/ds_x/deduplicate_async",
+                        auth=(live_db.key, ""), json={})
+    assert answer.status_code == 501
+    assert answer.json() == {"error": "not_supported", "detail": (
+        "the Nucleus route 'dataset/ds_x/deduplicate_async' is not supported by Ocula "
+        "(docs/nucleus.md lists what is)")}

@@ -46,3 +46,7 @@ def test_unsupported_routes_say_so(live_db: Live) -> None:
     assert answer.json() == {"error": "not_supported", "detail": (
         "the Nucleus route 'dataset/ds_x/deduplicate_async' is not supported by Ocula "
         "(docs/nucleus.md lists what is)")}
+    # An id holding an encoded "/" only misses its route: the caller's mistake, a 404.
+    answer = httpx.post(f"{live_db.url}/v1/nucleus/slice/a%2Fb/append",
+                        auth=(live_db.key, ""), json={"reference_ids": ["x"]})
+    assert answer.status_code == 404 and answer.json()["error"] == "not_found"

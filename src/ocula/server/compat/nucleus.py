@@ -590,7 +590,11 @@ router.include_router(nucleus_taxonomies.router)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def not_implemented(path: str) -> dict[str, Any]:
-    """Any other Nucleus route: a JSON 501 the client shows, naming the route."""
+def not_implemented(path: str, request: Request) -> dict[str, Any]:
+    """Any other Nucleus route: a JSON 501 the client shows, naming the route. A path
+    that only misses a route because an id in it holds an encoded ``/`` names nothing:
+    a 404, the caller's mistake."""
+    if b"%2f" in request.scope.get("raw_path", b"").lower():
+        raise NotFoundError(f"nothing at {path!r}: no Ocula id holds a '/'")
     raise NotSupportedError(f"the Nucleus route {path!r} is not supported by Ocula "
                             "(docs/nucleus.md lists what is)")

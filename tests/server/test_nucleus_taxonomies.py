@@ -5,6 +5,7 @@ taxonomy they name, and a Nucleus batch with unknown reference ids writing the r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,31 @@ def test_nucleus_batches_with_unknown_reference_ids_write_the_rest(
                                         BoxAnnotation("car", 1, 1, 5, 5,
                                                       reference_id="ghost")])
     assert live_db.service.dataset_info(ds.id)["annotation_count"] == 2
+
+
+def test_one_category_per_item_and_taxonomy(ds: object, nc: object) -> None:
+    """As in Nucleus: a second category of the same taxonomy on an item, sent without an
+    id, is ignored, or with ``update`` replaces the first; predictions alike."""
+    ds.add_taxonomy("clothes", "category", ["shirt", "dress"])
+
+    def cat(label: str, cls: Any = nucleus.CategoryAnnotation, **kw: Any) -> Any:
+        return cls(label=label, reference_id="r0", taxonomy_name="clothes", **kw)
+
+    assert ds.annotate([cat("shirt")])["annotations_processed"] == 1
+    answer = ds.annotate([cat("dress")])
+    assert (answer["annotations_processed"], answer["annotations_ignored"]) == (0, 1)
+    assert [a.label for a in ds.refloc("r0")["annotations"]["category"]] == ["shirt"]
+    answer = ds.annotate([cat("dress")], update=True)
+    assert (answer["annotations_processed"], answer["annotations_ignored"]) == (1, 0)
+    assert [a.label for a in ds.refloc("r0")["annotations"]["category"]] == ["dress"]
+    # A category of no taxonomy is a key of its own.
+    plain = nucleus.CategoryAnnotation(label="x", reference_id="r0")
+    assert ds.annotate([plain])["annotations_processed"] == 1
+    assert len(ds.refloc("r0")["annotations"]["category"]) == 2
+
+    run = nc.create_model("m", "m-ref").create_run("run", ds, [])
+    pred = {"cls": nucleus.CategoryPrediction, "confidence": 0.5}
+    assert run.predict([cat("shirt", **pred)])["predictions_processed"] == 1
+    assert run.predict([cat("dress", **pred)])["predictions_ignored"] == 1
+    assert run.predict([cat("dress", **pred)], update=True)["predictions_processed"] == 1
+    assert [p.label for p in run.refloc("r0")["category"]] == ["dress"]

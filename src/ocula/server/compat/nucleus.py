@@ -34,7 +34,7 @@ from ocula.errors import (
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
 from ocula.server.compat import nucleus_jobs, nucleus_runs, nucleus_taxonomies
-from ocula.server.compat.nucleus_partial import write_known
+from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
 from ocula.server.deps import (
     JobsDep,
     ServiceDep,
@@ -302,7 +302,7 @@ def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
 
     def work(progress: Any) -> dict[str, Any]:
         result, errors = write_known(
-            lambda objs: service.annotate(ds, objs, update=update), anns,
+            lambda objs: service.annotate(ds, objs, update=update), nucleus_keys(anns),
             {"dataset_id": service.get_dataset(ds)["id"], "annotations_processed": 0,
              "annotations_ignored": 0})
         return {"dataset_id": result["dataset_id"],

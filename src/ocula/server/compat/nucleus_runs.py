@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body
 from ocula.errors import ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
-from ocula.server.compat.nucleus_partial import write_known
+from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
 from ocula.server.deps import JobsDep, ServiceDep
 from ocula.server.wire import json_rows, objects_from_json
 
@@ -69,7 +69,7 @@ def predict(run_id: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
     update = bool(body.get("update"))
     result, errors = write_known(
         lambda objs: service.predict(run_id, objs, update=update),
-        objects_from_json(rows, prediction=True),
+        nucleus_keys(objects_from_json(rows, prediction=True)),
         {"predictions_processed": 0, "predictions_ignored": 0})
     return {"model_run_id": run_id, "predictions_processed": result["predictions_processed"],
             "predictions_ignored": result["predictions_ignored"], "errors": errors}

@@ -129,3 +129,17 @@ def test_one_category_per_item_and_taxonomy(ds: object, nc: object) -> None:
     assert run.predict([cat("dress", **pred)])["predictions_ignored"] == 1
     assert run.predict([cat("dress", **pred)], update=True)["predictions_processed"] == 1
     assert [p.label for p in run.refloc("r0")["category"]] == ["dress"]
+
+
+def test_asynchronous_predictions_report_unknown_items(ds: object, nc: object) -> None:
+    """``predict(asynchronous=True)``: the predictions go up as a signed NDJSON upload
+    and are written by a job; an unknown item is reported, the rest written."""
+    run = nc.create_model("m", "m-ref").create_run("run", ds, [])
+    preds = [nucleus.BoxPrediction(label="car", x=1, y=1, width=5, height=5,
+                                   reference_id=ref, confidence=0.5) for ref in ("r0", "ghost")]
+    job = run.predict(preds, asynchronous=True)
+    with pytest.raises(nucleus.async_job.JobError):
+        job.sleep_until_complete(verbose_std_out=False)
+    assert job.status()["status"] == "Errored_Partial"
+    assert any(e.startswith("ghost: ") for e in job.errors())
+    assert [len(run.refloc(r)["box"]) for r in ("r0",)] == [1]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlencode
 
@@ -35,6 +34,7 @@ from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
 from ocula.server.compat import nucleus_jobs, nucleus_runs, nucleus_taxonomies
 from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
+from ocula.server.compat.nucleus_uploads import drop_path, read_drop
 from ocula.server.deps import (
     JobsDep,
     ServiceDep,
@@ -56,7 +56,6 @@ from ocula.server.wire import (
 router = APIRouter()
 public_router = APIRouter()
 JsonBody = Annotated[dict[str, Any], Body(default_factory=dict)]
-REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_PAGE = 100_000
 MAX_QUERY_PAGE = MAX_PAGE_SIZE  # the query engine's largest page
 # Largest `items` part of a multipart append (Nucleus sends 10 items per request).
@@ -71,32 +70,6 @@ def get_urls(request: Request) -> fmt.ImageUrls:
 
 
 UrlsDep = Annotated[fmt.ImageUrls, Depends(get_urls)]
-
-
-def _drop_folder(service: Any) -> Path:
-    folder = Path(service.media.root) / "nucleus_uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _drop_path(service: Any, dataset_id: str, request_id: str) -> Path:
-    if not REQUEST_ID.match(request_id) or not dataset_id.startswith("ds_") or \
-            not REQUEST_ID.match(dataset_id):
-        raise ValidationError(f"malformed upload request id {request_id!r}")
-    return _drop_folder(service) / f"{dataset_id}-{request_id}.ndjson"
-
-
-def _read_drop(service: Any, dataset_id: str, request_id: str) -> list[Any]:
-    path = _drop_path(service, dataset_id, request_id)
-    if not path.exists():
-        raise NotFoundError(f"nothing was uploaded for request {request_id!r}; PUT the NDJSON "
-                            "to the signed URL first")
-    try:
-        rows = [loads_json(line, f"uploaded NDJSON line {n}")
-                for n, line in enumerate(path.read_bytes().splitlines(), 1) if line.strip()]
-    finally:
-        path.unlink(missing_ok=True)
-    return rows
 
 
 # --- datasets ---------------------------------------------------------------------
@@ -175,7 +148,7 @@ def signed_url(ds: str, request_id: str, request: Request, service: ServiceDep,
                signer: SignerDep) -> dict[str, Any]:
     """Where the client PUTs its NDJSON (items or annotations) before the async call."""
     dataset_id = service.get_dataset(ds)["id"]
-    _drop_path(service, dataset_id, request_id)
+    drop_path(service, dataset_id, request_id)
     ttl = request.app.state.settings.upload_url_ttl_s
     query = urlencode(signer.sign(f"upload:{dataset_id}:{request_id}", ttl))
     # This router does not know its mount point: take it from the request's own path.
@@ -193,7 +166,7 @@ async def receive_upload(ds: str, request_id: str, request: Request, service: Se
     """The signed URL: no key, the signature is the credential, good for one PUT."""
     if not signer.check(f"upload:{ds}:{request_id}", exp, sig):
         raise NotFoundError("unknown or expired upload URL")
-    path = _drop_path(service, ds, request_id)
+    path = drop_path(service, ds, request_id)
     await run_in_threadpool(use_once, path.parent / "used", str(exp), str(sig))
     tmp = path.with_suffix(".part")
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
@@ -242,7 +215,7 @@ async def append(ds: str, request: Request, service: ServiceDep, jobs: JobsDep,
             raise ValidationError("append expects a JSON object")
         update = bool(body.get("update"))
         if body.get("requestId") is not None:
-            rows = await run_in_threadpool(_read_drop, service, dataset_id,
+            rows = await run_in_threadpool(read_drop, service, dataset_id,
                                            str(body["requestId"]))
         else:
             rows = body.get("items")
@@ -295,7 +268,7 @@ def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
     update = bool(body.get("update"))
     if body.get("requestId") is not None:
         dataset_id = service.get_dataset(ds)["id"]
-        anns = objects_from_json(_read_drop(service, dataset_id, str(body["requestId"])),
+        anns = objects_from_json(read_drop(service, dataset_id, str(body["requestId"])),
                                  prediction=False)
     else:
         anns = _annotations_of(body, prediction=False)

@@ -50,3 +50,17 @@ def test_unsupported_routes_say_so(live_db: Live) -> None:
     answer = httpx.post(f"{live_db.url}/v1/nucleus/slice/a%2Fb/append",
                         auth=(live_db.key, ""), json={"reference_ids": ["x"]})
     assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+
+
+def test_class_labels(nc: object, tmp_path: Path) -> None:
+    ds = nc.create_dataset("labels", is_scene=False)
+    paths = make_images(tmp_path / "imgs", 2)
+    ds.append([nucleus.DatasetItem(image_location=str(p), reference_id=f"r{i}")
+               for i, p in enumerate(paths)]).sleep_until_complete(verbose_std_out=False)
+    assert ds.export_class_labels() == []
+    ds.annotate([nucleus.BoxAnnotation(label=label, x=1, y=1, width=5, height=5,
+                                       reference_id=ref, annotation_id=f"{ref}-{label}")
+                 for ref, label in [("r0", "dog"), ("r0", "cat"), ("r1", "emu")]])
+    assert ds.export_class_labels() == ["cat", "dog", "emu"]
+    slc = ds.create_slice("one", reference_ids=["r1"])
+    assert ds.export_class_labels(slice_id=slc.id) == ["emu"]

@@ -552,6 +552,22 @@ def slice_export(slice_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str,
                                     service.slice_items(slice_id), urls)}
 
 
+@router.get("/dataset/{ds}/class_labels")
+def dataset_class_labels(ds: str, service: ServiceDep) -> dict[str, Any]:
+    """The ground truth's labels, sorted (from the running totals)."""
+    return {"data": sorted(label for label in service.dataset_info(ds)["labels"] if label)}
+
+
+@router.get("/slice/{slice_id}/class_labels")
+def slice_class_labels(slice_id: str, service: ServiceDep) -> dict[str, Any]:
+    """The labels of the ground truth on the slice's items, sorted."""
+    info = service.slice_info(slice_id)
+    refs = [i["reference_id"] for i in service.slice_items(slice_id)]
+    labels = {a["label"] for a in service.list_annotations(info["dataset_id"],
+                                                           reference_ids=refs)}
+    return {"data": sorted(label for label in labels if label)}
+
+
 @router.delete("/slice/{slice_id}")
 def delete_slice(slice_id: str, service: ServiceDep) -> dict[str, Any]:
     return service.delete_slice(slice_id)

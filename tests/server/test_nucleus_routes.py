@@ -64,3 +64,24 @@ def test_class_labels(nc: object, tmp_path: Path) -> None:
     assert ds.export_class_labels() == ["cat", "dog", "emu"]
     slc = ds.create_slice("one", reference_ids=["r1"])
     assert ds.export_class_labels(slice_id=slc.id) == ["emu"]
+
+
+def test_one_object_by_reference_and_annotation_id(nc: object, tmp_path: Path) -> None:
+    """The client joins both ids with an unencoded "/", and either may hold one."""
+    ds = nc.create_dataset("loc", is_scene=False)
+    path = make_images(tmp_path / "imgs", 1)[0]
+    ref = "cam/1.jpg"
+    ds.append([nucleus.DatasetItem(image_location=str(path), reference_id=ref)]
+              ).sleep_until_complete(verbose_std_out=False)
+    ds.annotate([nucleus.BoxAnnotation(label="car", x=1, y=2, width=5, height=6,
+                                       reference_id=ref, annotation_id=aid)
+                 for aid in ("a/b", "c")])
+    got = ds.ground_truth_loc(ref, "a/b")
+    assert (got.label, got.annotation_id, got.x, got.height) == ("car", "a/b", 1, 6)
+    with pytest.raises(nucleus.errors.NucleusAPIError, match="no annotation"):
+        ds.ground_truth_loc(ref, "zzz")
+    run = nc.create_model("m", "m-ref").create_run("run", ds, [nucleus.BoxPrediction(
+        label="car", x=1, y=2, width=5, height=6, reference_id=ref, annotation_id="p",
+        confidence=0.25)])
+    pred = run.prediction_loc(ref, "p")
+    assert (pred.label, pred.confidence) == ("car", 0.25)

@@ -32,7 +32,12 @@ from ocula.errors import (
 )
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
-from ocula.server.compat import nucleus_jobs, nucleus_runs, nucleus_taxonomies
+from ocula.server.compat import (
+    nucleus_jobs,
+    nucleus_objects,
+    nucleus_runs,
+    nucleus_taxonomies,
+)
 from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
 from ocula.server.compat.nucleus_uploads import drop_path, read_drop
 from ocula.server.deps import (
@@ -574,6 +579,7 @@ def delete_slice(slice_id: str, service: ServiceDep) -> dict[str, Any]:
 
 
 router.include_router(nucleus_jobs.router)
+router.include_router(nucleus_objects.router)
 router.include_router(nucleus_runs.router)
 router.include_router(nucleus_taxonomies.router)
 

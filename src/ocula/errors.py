@@ -58,6 +58,29 @@ class ConflictError(OculaError):
     http_status = 409
 
 
+class AmbiguousNameError(ConflictError):
+    """A name that more than one dataset has: dataset names are labels (as in Nucleus),
+    so a look-up by one must name the dataset by id. ``ids`` lists the candidates."""
+
+    code = "ambiguous_name"
+
+    def __init__(self, what: str, name: str, ids: list[str]):
+        super().__init__(f"{len(ids)} {what}s are named {name!r} ({', '.join(ids)}): "
+                         f"name the {what} by its id", ids=list(ids))
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.detail.get("ids") or [])
+
+
+class NotSupportedError(OculaError):
+    """A request Ocula understands but does not support (a Nucleus route or feature it
+    has no counterpart for): 501, naming what is not supported."""
+
+    code = "not_supported"
+    http_status = 501
+
+
 class ValidationError(OculaError):
     code = "invalid"
     http_status = 422
@@ -137,6 +160,7 @@ __all__ = [
     "ImageError",
     "MetadataError",
     "NotFoundError",
+    "NotSupportedError",
     "OculaError",
     "ParameterError",
     "QueryError",

@@ -151,3 +151,23 @@ def test_cvat_import_and_export_roundtrip(database_url: str, tmp_path: Path) -> 
         [a.to_payload() for a in sorted(before.annotations, key=by_id)]
     result = runner.invoke(app, ["export", "cv", str(out), "--format", "voc", *common])
     assert result.exit_code != 0 and "expected coco or cvat" in _text(result)
+
+
+def test_a_name_two_datasets_share_is_refused_with_their_ids(database_url: str,
+                                                             tmp_path: Path) -> None:
+    """Dataset names are labels (as in Nucleus): where the command line looks a dataset
+    up by name and two have it, it stops and lists the ids instead of guessing."""
+    gt_path, _, images = _coco(tmp_path)
+    common = ["--home", str(tmp_path / "home"), "--database-url", database_url]
+    with ocula.Client(home=tmp_path / "home", database_url=database_url) as client:
+        ids = [client.create_dataset("twin").id, client.create_dataset("twin").id]
+    result = runner.invoke(app, ["export", "twin", str(tmp_path / "o.json"), *common])
+    assert result.exit_code != 0 and all(i in _text(result) for i in ids), result.output
+    assert "by its id" in _text(result)
+    result = runner.invoke(app, ["import", "coco", str(gt_path), "--images", str(images),
+                                 "--dataset", "twin", *common])
+    assert result.exit_code != 0 and all(i in _text(result) for i in ids), result.output
+    with ocula.Client(home=tmp_path / "home", database_url=database_url) as client:
+        assert [client.get_dataset(i).info()["length"] for i in ids] == [0, 0]
+    result = runner.invoke(app, ["export", ids[1], str(tmp_path / "o.json"), *common])
+    assert result.exit_code == 0, result.output

@@ -19,6 +19,7 @@ from ocula import (
 )
 from ocula.client.client import Client
 from ocula.errors import (
+    AmbiguousNameError,
     BatchError,
     ConflictError,
     GeometryError,
@@ -125,8 +126,6 @@ def test_whole_flow(any_client: Client, tmp_path: Path) -> None:
 def test_bad_inputs_raise_the_same_typed_errors(any_client: Client, tmp_path: Path) -> None:
     c = any_client
     ds = c.create_dataset("d")
-    with pytest.raises(ConflictError):
-        c.create_dataset("d")
     with pytest.raises(ValidationError):
         c.create_dataset("  ")
     with pytest.raises(NotFoundError):
@@ -306,3 +305,21 @@ def test_keypoints_commit_and_metrics(any_client: Client, tmp_path: Path) -> Non
     assert m["stats"]["AP"] > 0.5
     with pytest.raises(ValidationError, match="positive numbers|greater than 0"):
         run.commit(iou_type="keypoints", kpt_sigmas=[0.05, -1, 0.05])
+
+
+def test_dataset_names_are_labels(any_client: Client) -> None:
+    """Two datasets may share a name (as in Nucleus); a look-up by that name is refused
+    with both ids, on every backend, and the ids still reach each one."""
+    c = any_client
+    a = c.create_dataset("shared")
+    assert c.get_dataset("shared").id == a.id  # one dataset: the name finds it
+    b = c.create_dataset("shared")
+    assert a.id != b.id and {d.id for d in c.datasets} == {a.id, b.id}
+    with pytest.raises(AmbiguousNameError) as caught:
+        c.get_dataset("shared")
+    assert isinstance(caught.value, ConflictError)
+    assert caught.value.ids == [a.id, b.id]
+    assert a.id in str(caught.value) and b.id in str(caught.value)
+    assert c.get_dataset(b.id).name == "shared"
+    c.delete_dataset(a.id)
+    assert c.get_dataset("shared").id == b.id  # unambiguous again

@@ -85,9 +85,12 @@ def test_errors_are_json_with_the_right_status(live: Live) -> None:
     for answer, status, code in cases:
         assert (answer.status_code, answer.json()["error"]) == (status, code), answer.text
         assert "Traceback" not in answer.text
-    httpx.post(f"{api}/datasets", headers=h, json={"name": "d"})
-    answer = httpx.post(f"{api}/datasets", headers=h, json={"name": "d"})
-    assert answer.status_code == 409 and answer.json()["error"] == "conflict"
+    first = httpx.post(f"{api}/datasets", headers=h, json={"name": "d"}).json()
+    second = httpx.post(f"{api}/datasets", headers=h, json={"name": "d"}).json()
+    assert first["id"] != second["id"]  # names are labels; ids are identity
+    answer = httpx.get(f"{api}/datasets/d/info", headers=h)
+    assert answer.status_code == 409 and answer.json()["error"] == "ambiguous_name"
+    assert answer.json()["info"]["ids"] == [first["id"], second["id"]]
 
 
 def test_digits_that_int_refuses_are_not_numbers(live: Live, tmp_path: Path) -> None:
@@ -251,7 +254,8 @@ def test_nucleus_appends_cannot_name_server_paths(live: Live, tmp_path: Path) ->
     answer = httpx.post(f"{base}/dataset/{ds['dataset_id']}/append", auth=auth, json={
         "items": [{"image_url": str(secret), "reference_id": "x"}]}).json()
     assert answer["new_items"] == 0
-    assert "outside the configured media roots" in answer["upload_errors"][0]["detail"]
+    assert answer["upload_errors"] == 1
+    assert "outside the configured media roots" in answer["errors"][0]["detail"]
 
 
 def test_a_job_outlives_the_request_that_started_it(live: Live, tmp_path: Path) -> None:

@@ -170,7 +170,7 @@ def test_auth_and_errors_are_json(nc: object, live: Live) -> None:
     with pytest.raises(nucleus.errors.NucleusAPIError):
         bad.datasets  # noqa: B018 - the property makes the request
     answer = requests.get(f"{base}/autotag/xyz", auth=(live.key, ""), timeout=10)
-    assert answer.status_code == 404 and "not implemented" in answer.json()["detail"]
+    assert answer.status_code == 501 and "not supported" in answer.json()["detail"]
     answer = requests.delete(f"{base}/dataset/ds_missing", auth=(live.key, ""), timeout=10)
     assert answer.status_code == 404 and answer.json()["error"] == "not_found"
     ds = nc.create_dataset("x", is_scene=False)

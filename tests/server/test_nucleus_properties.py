@@ -19,7 +19,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,10 +33,6 @@ from urllib3 import encode_multipart_formdata
 
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
 from ocula.client.client import Client
-from ocula.core.services import Service
-from ocula.fetch import fetch_url
-from ocula.server import ServerSettings, create_app
-from ocula.server.background import serve_in_background
 from tests.conftest import make_images, nested_metadata
 from tests.server.conftest import Live
 
@@ -295,18 +291,6 @@ def catalog(service: Any, ds: str) -> dict[str, Any]:
         "runs": sorted(json.dumps([r, service.list_predictions(r["model_run_id"])],
                                   sort_keys=True, default=str) for r in service.list_runs(ds)),
     }
-
-
-@pytest.fixture
-def live_db(database_url: str, tmp_path: Path) -> Iterator[Live]:
-    """A live server (as ``ocula serve`` runs it) on SQLite or PostgreSQL."""
-    service = Service.open(tmp_path / "server-home", database_url, local_roots=[],
-                           fetcher=fetch_url)
-    key = service.create_key("tests")["key"]
-    app = create_app(service, settings=ServerSettings(job_workers=2))
-    with serve_in_background(app) as url:
-        yield Live(url, key, service, app)
-    service.close()
 
 
 def _seed(live: Live, tmp_path: Path) -> Ids:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ocula.cli.eval_cmd import parse_sigmas
-from ocula.errors import OculaError, ValidationError
+from ocula.errors import AmbiguousNameError, OculaError, ValidationError
 
 if TYPE_CHECKING:
     from ocula.client.client import Client
@@ -120,7 +120,10 @@ def _write_import(client: Client, dataset: str, data: Any, preds: list[Any] | No
                   model: str, copy_media: bool, created: list[_Created]) -> None:
     """Write what ``ocula import`` read, noting in ``created`` each dataset or model it
     creates, so that a failure can remove them."""
-    ds = next((d for d in client.datasets if d.name == dataset), None)
+    same = [d for d in client.datasets if d.name == dataset]
+    if len(same) > 1:  # names are labels: the import must not guess which one
+        raise AmbiguousNameError("dataset", dataset, [d.id for d in same])
+    ds = same[0] if same else None
     if ds is None:
         # A COCO file's categories (ids, supercategories, skeletons, unused ones), info
         # and licenses, and a CVAT file's label specs stay with the dataset: `ocula

@@ -39,6 +39,9 @@ SERVER_LOCAL: dict[str, str] = {
     "local_image_paths": "file paths of this machine, for embedded readers (to_torch); "
                          "a server never names its paths (images travel as routes)",
     "scan_insights": "a reference implementation the insights totals are tested against",
+    "add_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
+    "list_taxonomies": "Nucleus protocol only for now (docs/nucleus.md)",
+    "delete_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
 }
 
 

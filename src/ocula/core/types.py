@@ -262,7 +262,7 @@ class CategoryAnnotation(_Common):
     type: ClassVar[str] = "category"
 
     def geometry(self) -> dict[str, Any]:
-        return {}
+        return {} if self.taxonomy_name is None else {"taxonomy_name": self.taxonomy_name}
 
 
 @dataclass
@@ -444,7 +444,8 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
             return cls(**common, keypoints=geometry["keypoints"],
                        names=geometry.get("names") or [], skeleton=geometry.get("skeleton") or [])
         if kind == "category":
-            return cls(**common, taxonomy_name=body.get("taxonomy_name"))
+            return cls(**common, taxonomy_name=body.get("taxonomy_name")
+                       or geometry.get("taxonomy_name"))
         if kind == "mask":
             return cls(**common, mask=geometry["rle"])
         return cls(**common, mask_url=geometry.get("mask_url") or body.get("mask_url"),

@@ -178,8 +178,10 @@ class AnnotationService(ServiceBase):
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)
             items = self._item_map(conn, ds.pk, list(filter(None, refs)))
+            taxonomy = self._taxonomy_errors(conn, ds.pk, anns) if fields is None else []
         errors, metadata = self._check_batch(anns, refs, given, items, ds.allowed_types,
                                              fields)
+        errors += taxonomy
         if errors:
             raise BatchError(errors)
         dropped = 0

@@ -20,7 +20,7 @@ from ocula.core.store.bulk import fetch_tuples
 from ocula.core.store.engine import Database
 from ocula.core.store.media import Fetcher, MediaStore, real_roots
 from ocula.core.validation import unstorable
-from ocula.errors import ImageError, NotFoundError, ValidationError
+from ocula.errors import AmbiguousNameError, ImageError, NotFoundError, ValidationError
 
 # Bound parameters per IN (...) chunk; well under SQLite's and PostgreSQL's limits.
 CHUNK = 900
@@ -238,9 +238,17 @@ class ServiceBase:
         return row
 
     def _dataset_row(self, conn: Connection, dataset: str) -> Any:
-        """A dataset by id (``ds_…``) or by name."""
-        col = t.datasets.c.id if dataset.startswith("ds_") else t.datasets.c.name
-        return self._one(conn, t.datasets, col, dataset, "dataset")
+        """A dataset by id (``ds_…``) or by name; a name two datasets share is an
+        :class:`AmbiguousNameError` listing their ids."""
+        if dataset.startswith("ds_"):
+            return self._one(conn, t.datasets, t.datasets.c.id, dataset, "dataset")
+        rows = conn.execute(select(t.datasets).where(t.datasets.c.name == dataset)
+                            .order_by(t.datasets.c.pk)).all()
+        if not rows:
+            raise NotFoundError(f"no dataset {dataset!r}")
+        if len(rows) > 1:
+            raise AmbiguousNameError("dataset", dataset, [r.id for r in rows])
+        return rows[0]
 
     def _slice_row(self, conn: Connection, slice_id: str) -> Any:
         return self._one(conn, t.slices, t.slices.c.id, slice_id, "slice")

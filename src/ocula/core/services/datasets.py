@@ -6,7 +6,6 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id
 from ocula.core.services import stats
@@ -14,7 +13,7 @@ from ocula.core.services.base import ServiceBase, iso, now
 from ocula.core.store import schema as t
 from ocula.core.types import ANNOTATION_TYPES
 from ocula.core.validation import MAX_CATALOG_METADATA_BYTES, check_metadata, require_name
-from ocula.errors import ConflictError, ValidationError
+from ocula.errors import ValidationError
 
 
 def _dataset_payload(row: Any) -> dict[str, Any]:
@@ -30,7 +29,8 @@ def _dataset_payload(row: Any) -> dict[str, Any]:
 class DatasetService(ServiceBase):
     def create_dataset(self, name: str, *, allowed_types: list[str] | None = None,
                        metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Create an empty dataset; names are unique."""
+        """Create an empty dataset. Names are labels, as in Nucleus: two datasets may
+        share one (the id is the identity; a look-up by a shared name is refused)."""
         name = require_name(name, "dataset name")
         if allowed_types is not None:
             unknown = sorted(set(allowed_types) - set(ANNOTATION_TYPES))
@@ -42,12 +42,9 @@ class DatasetService(ServiceBase):
             raise err
         row = {"id": new_id("dataset"), "name": name.strip(), "allowed_types": allowed_types,
                "metadata": metadata, "created_at": now()}
-        try:
-            with self.db.write() as conn:
-                pk = conn.execute(t.datasets.insert().values(**row)).inserted_primary_key[0]
-                stats.mark_ready(conn, pk)
-        except IntegrityError as exc:
-            raise ConflictError(f"a dataset named {name!r} already exists") from exc
+        with self.db.write() as conn:
+            pk = conn.execute(t.datasets.insert().values(**row)).inserted_primary_key[0]
+            stats.mark_ready(conn, pk)
         return _dataset_payload(_Row(row))
 
     def list_datasets(self) -> list[dict[str, Any]]:
@@ -128,6 +125,7 @@ class DatasetService(ServiceBase):
             conn.execute(delete(t.annotation_edits).where(
                 t.annotation_edits.c.dataset_pk == ds.pk))
             conn.execute(delete(t.annotations).where(t.annotations.c.dataset_pk == ds.pk))
+            conn.execute(delete(t.taxonomies).where(t.taxonomies.c.dataset_pk == ds.pk))
             conn.execute(delete(t.annotation_versions).where(
                 t.annotation_versions.c.dataset_pk == ds.pk))
             conn.execute(delete(t.items).where(t.items.c.pk.in_(item_pks)))

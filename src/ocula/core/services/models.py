@@ -147,7 +147,9 @@ class ModelService(ServiceBase):
             items = self._item_map(conn, dataset_pk, refs)
             allowed = conn.scalar(select(t.datasets.c.allowed_types).where(
                 t.datasets.c.pk == dataset_pk))
+            taxonomy = self._taxonomy_errors(conn, dataset_pk, predictions)
         errors, metadata = check_batch(predictions, items, allowed, prediction=True)
+        errors += taxonomy
         if errors:
             raise BatchError(errors)
         pks = map(attrgetter("pk"), map(items.__getitem__, map(attrgetter("reference_id"),

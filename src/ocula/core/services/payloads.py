@@ -40,6 +40,8 @@ def object_payload(row: Any, reference_id: str) -> dict[str, Any]:
         "annotation_id": row.annotation_id,
         "metadata": row.metadata or {},
     }
+    if row.type == "category" and geometry.get("taxonomy_name") is not None:
+        body["taxonomy_name"] = geometry["taxonomy_name"]
     if row.iscrowd:
         body["iscrowd"] = True
     if row.area is not None and row.type != "category":
@@ -116,7 +118,7 @@ def object_columns(ann: Any) -> dict[str, Any]:
     area = getattr(ann, "area", None)
     if area is None:
         area = ann.computed_area()
-    geometry = None if ann.type in ("box", "category") else ann.geometry()
+    geometry = None if ann.type == "box" else (ann.geometry() or None)
     x, y, w, h = box if box is not None else (None, None, None, None)
     return {
         "type": ann.type,

@@ -67,11 +67,28 @@ datasets = Table(
     metadata,
     _pk(),
     Column("id", String(40), nullable=False, unique=True),
-    Column("name", String(255), nullable=False, unique=True),
+    # A label, not an identity (as in Nucleus): two datasets may share a name, and a
+    # look-up by a shared name is refused with the ids (``AmbiguousNameError``).
+    Column("name", String(255), nullable=False),
     # Annotation types this dataset accepts; NULL = any.
     Column("allowed_types", JsonType, nullable=True),
     Column("metadata", JsonType, nullable=True),
     _created(),
+    Index("ix_datasets_name", "name"),
+)
+
+# Nucleus taxonomies: a dataset's named label sets (type "category" or
+# "multicategory"); a category annotation naming one must use one of its labels.
+taxonomies = Table(
+    "taxonomies",
+    metadata,
+    _pk(),
+    _fk("dataset_pk", "datasets"),
+    Column("name", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("labels", JsonType, nullable=False),
+    _created(),
+    UniqueConstraint("dataset_pk", "name"),
 )
 
 items = Table(

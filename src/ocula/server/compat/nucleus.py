@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlencode
 
@@ -23,10 +22,24 @@ from starlette.concurrency import run_in_threadpool
 from ocula.core.query.parser import parse as parse_query
 from ocula.core.query.plan import MAX_PAGE_SIZE
 from ocula.core.validation import check_metadata
-from ocula.errors import BatchError, NotFoundError, OculaError, QueryError, ValidationError
+from ocula.errors import (
+    BatchError,
+    NotFoundError,
+    NotSupportedError,
+    OculaError,
+    QueryError,
+    ValidationError,
+)
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
-from ocula.server.compat import nucleus_runs
+from ocula.server.compat import (
+    nucleus_jobs,
+    nucleus_objects,
+    nucleus_runs,
+    nucleus_taxonomies,
+)
+from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
+from ocula.server.compat.nucleus_uploads import drop_path, read_drop
 from ocula.server.deps import (
     JobsDep,
     ServiceDep,
@@ -48,7 +61,6 @@ from ocula.server.wire import (
 router = APIRouter()
 public_router = APIRouter()
 JsonBody = Annotated[dict[str, Any], Body(default_factory=dict)]
-REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_PAGE = 100_000
 MAX_QUERY_PAGE = MAX_PAGE_SIZE  # the query engine's largest page
 # Largest `items` part of a multipart append (Nucleus sends 10 items per request).
@@ -63,32 +75,6 @@ def get_urls(request: Request) -> fmt.ImageUrls:
 
 
 UrlsDep = Annotated[fmt.ImageUrls, Depends(get_urls)]
-
-
-def _drop_folder(service: Any) -> Path:
-    folder = Path(service.media.root) / "nucleus_uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _drop_path(service: Any, dataset_id: str, request_id: str) -> Path:
-    if not REQUEST_ID.match(request_id) or not dataset_id.startswith("ds_") or \
-            not REQUEST_ID.match(dataset_id):
-        raise ValidationError(f"malformed upload request id {request_id!r}")
-    return _drop_folder(service) / f"{dataset_id}-{request_id}.ndjson"
-
-
-def _read_drop(service: Any, dataset_id: str, request_id: str) -> list[Any]:
-    path = _drop_path(service, dataset_id, request_id)
-    if not path.exists():
-        raise NotFoundError(f"nothing was uploaded for request {request_id!r}; PUT the NDJSON "
-                            "to the signed URL first")
-    try:
-        rows = [loads_json(line, f"uploaded NDJSON line {n}")
-                for n, line in enumerate(path.read_bytes().splitlines(), 1) if line.strip()]
-    finally:
-        path.unlink(missing_ok=True)
-    return rows
 
 
 # --- datasets ---------------------------------------------------------------------
@@ -153,7 +139,10 @@ def dataset_model_runs(ds: str, service: ServiceDep) -> list[str]:
 
 @router.delete("/dataset/{ds}")
 def delete_dataset(ds: str, service: ServiceDep) -> dict[str, Any]:
-    return service.delete_dataset(ds)
+    """Nucleus' answer, word for word (clients compare it); in Ocula the dataset is
+    already gone when it arrives."""
+    service.delete_dataset(ds)
+    return {"message": "Beginning dataset deletion..."}
 
 
 # --- appending items --------------------------------------------------------------
@@ -164,7 +153,7 @@ def signed_url(ds: str, request_id: str, request: Request, service: ServiceDep,
                signer: SignerDep) -> dict[str, Any]:
     """Where the client PUTs its NDJSON (items or annotations) before the async call."""
     dataset_id = service.get_dataset(ds)["id"]
-    _drop_path(service, dataset_id, request_id)
+    drop_path(service, dataset_id, request_id)
     ttl = request.app.state.settings.upload_url_ttl_s
     query = urlencode(signer.sign(f"upload:{dataset_id}:{request_id}", ttl))
     # This router does not know its mount point: take it from the request's own path.
@@ -182,7 +171,7 @@ async def receive_upload(ds: str, request_id: str, request: Request, service: Se
     """The signed URL: no key, the signature is the credential, good for one PUT."""
     if not signer.check(f"upload:{ds}:{request_id}", exp, sig):
         raise NotFoundError("unknown or expired upload URL")
-    path = _drop_path(service, ds, request_id)
+    path = drop_path(service, ds, request_id)
     await run_in_threadpool(use_once, path.parent / "used", str(exp), str(sig))
     tmp = path.with_suffix(".part")
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
@@ -198,7 +187,7 @@ def _append_job(service: Any, ds: str, items: list[Any], uploads: dict[str, byte
     def work(progress: Any) -> dict[str, Any]:
         result = service.append(ds, items, update=update, uploads=uploads, on_error="skip")
         progress(len(items), len(items))
-        return fmt.append_result(result)
+        return fmt.append_result(result, items)
     return work
 
 
@@ -231,7 +220,7 @@ async def append(ds: str, request: Request, service: ServiceDep, jobs: JobsDep,
             raise ValidationError("append expects a JSON object")
         update = bool(body.get("update"))
         if body.get("requestId") is not None:
-            rows = await run_in_threadpool(_read_drop, service, dataset_id,
+            rows = await run_in_threadpool(read_drop, service, dataset_id,
                                            str(body["requestId"]))
         else:
             rows = body.get("items")
@@ -268,21 +257,6 @@ async def _match_images(rows: list[Any], images: list[Any]) -> dict[str, bytes]:
     return out
 
 
-@router.get("/job/{job_id}")
-def job_status(job_id: str, service: ServiceDep) -> dict[str, Any]:
-    return fmt.job_status(service.job_info(job_id))
-
-
-@router.get("/job/{job_id}/info")
-def job_info(job_id: str, service: ServiceDep) -> dict[str, Any]:
-    return fmt.job_ref(service.job_info(job_id))
-
-
-@router.get("/job/{job_id}/errors")
-def job_errors(job_id: str, service: ServiceDep) -> list[str]:
-    return fmt.job_errors(service.job_info(job_id))
-
-
 # --- annotations ------------------------------------------------------------------
 
 
@@ -299,16 +273,19 @@ def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
     update = bool(body.get("update"))
     if body.get("requestId") is not None:
         dataset_id = service.get_dataset(ds)["id"]
-        anns = objects_from_json(_read_drop(service, dataset_id, str(body["requestId"])),
+        anns = objects_from_json(read_drop(service, dataset_id, str(body["requestId"])),
                                  prediction=False)
     else:
         anns = _annotations_of(body, prediction=False)
 
     def work(progress: Any) -> dict[str, Any]:
-        result = service.annotate(ds, anns, update=update)
+        result, errors = write_known(
+            lambda objs: service.annotate(ds, objs, update=update), nucleus_keys(anns),
+            {"dataset_id": service.get_dataset(ds)["id"], "annotations_processed": 0,
+             "annotations_ignored": 0})
         return {"dataset_id": result["dataset_id"],
                 "annotations_processed": result["annotations_processed"],
-                "annotations_ignored": result["annotations_ignored"]}
+                "annotations_ignored": result["annotations_ignored"], "errors": errors}
 
     if run_async:
         return fmt.job_ref(jobs.submit("annotate", work, total_steps=len(anns)))
@@ -580,15 +557,39 @@ def slice_export(slice_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str,
                                     service.slice_items(slice_id), urls)}
 
 
+@router.get("/dataset/{ds}/class_labels")
+def dataset_class_labels(ds: str, service: ServiceDep) -> dict[str, Any]:
+    """The ground truth's labels, sorted (from the running totals)."""
+    return {"data": sorted(label for label in service.dataset_info(ds)["labels"] if label)}
+
+
+@router.get("/slice/{slice_id}/class_labels")
+def slice_class_labels(slice_id: str, service: ServiceDep) -> dict[str, Any]:
+    """The labels of the ground truth on the slice's items, sorted."""
+    info = service.slice_info(slice_id)
+    refs = [i["reference_id"] for i in service.slice_items(slice_id)]
+    labels = {a["label"] for a in service.list_annotations(info["dataset_id"],
+                                                           reference_ids=refs)}
+    return {"data": sorted(label for label in labels if label)}
+
+
 @router.delete("/slice/{slice_id}")
 def delete_slice(slice_id: str, service: ServiceDep) -> dict[str, Any]:
     return service.delete_slice(slice_id)
 
 
+router.include_router(nucleus_jobs.router)
+router.include_router(nucleus_objects.router)
 router.include_router(nucleus_runs.router)
+router.include_router(nucleus_taxonomies.router)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def not_implemented(path: str) -> dict[str, Any]:
-    """Any other Nucleus route: a JSON 404 the client shows, naming the route."""
-    raise NotFoundError(f"the Nucleus route {path!r} is not implemented by Ocula")
+def not_implemented(path: str, request: Request) -> dict[str, Any]:
+    """Any other Nucleus route: a JSON 501 the client shows, naming the route. A path
+    that only misses a route because an id in it holds an encoded ``/`` names nothing:
+    a 404, the caller's mistake."""
+    if b"%2f" in request.scope.get("raw_path", b"").lower():
+        raise NotFoundError(f"nothing at {path!r}: no Ocula id holds a '/'")
+    raise NotSupportedError(f"the Nucleus route {path!r} is not supported by Ocula "
+                            "(docs/nucleus.md lists what is)")

@@ -117,18 +117,26 @@ def job_errors(job: dict[str, Any]) -> list[str]:
     """``GET job/{id}/errors``: one readable line per rejected entry."""
     out = []
     for err in job["errors"]:
+        if isinstance(err, str):  # already a line (a partial batch's report)
+            out.append(err)
+            continue
         ref = err.get("reference_id")
         out.append(f"{ref}: {err.get('detail')}" if ref else str(err.get("detail")))
     return out
 
 
-def append_result(result: dict[str, Any]) -> dict[str, Any]:
-    """The answer of the (pre-0.19, synchronous) ``append``; ``errors`` as well, so a
-    job with rejected items ends ``Errored_Partial``."""
+def append_result(result: dict[str, Any], items: list[Any]) -> dict[str, Any]:
+    """The answer of the (pre-0.19, synchronous) ``append``. Clients before 0.19 add
+    ``upload_errors`` to a count, so it is the number of items refused;
+    ``error_payload`` holds those items (as sent) and ``errors`` why each was refused,
+    so a job with refused items ends ``Errored_Partial``."""
+    refused = {e.get("reference_id") for e in result["errors"]}
+    payload = [{"reference_id": it.reference_id, "image_url": it.image_location,
+                "metadata": it.metadata or {}} for it in items if it.reference_id in refused]
     return {"dataset_id": result.get("dataset_id"), "new_items": result["new_items"],
             "updated_items": result["updated_items"],
-            "ignored_items": result["ignored_items"], "upload_errors": result["errors"],
-            "errors": result["errors"]}
+            "ignored_items": result["ignored_items"], "upload_errors": len(result["errors"]),
+            "error_payload": payload, "errors": result["errors"]}
 
 
 def slice_info(body: dict[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 
 from ocula.errors import ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
+from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
+from ocula.server.compat.nucleus_uploads import read_drop
 from ocula.server.deps import JobsDep, ServiceDep
 from ocula.server.wire import json_rows, objects_from_json
 
@@ -44,7 +46,9 @@ def get_model(model_id: str, service: ServiceDep) -> dict[str, Any]:
 
 @router.delete("/model/{model_id}")
 def delete_model(model_id: str, service: ServiceDep) -> dict[str, Any]:
-    return service.delete_model(model_id)
+    """Nucleus' ``msg`` word for word (clients compare it); in Ocula the model is
+    already gone when the answer arrives."""
+    return {**service.delete_model(model_id), "msg": "Model deletion running in an async job"}
 
 
 @router.post("/dataset/{ds}/modelRun/create")
@@ -60,13 +64,30 @@ def create_run(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.post("/modelRun/{run_id}/predict")
-def predict(run_id: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
-    """Predictions; the client sums the numeric answers over its batches."""
-    rows = json_rows(body, "annotations", "segmentations")
-    result = service.predict(run_id, objects_from_json(rows, prediction=True),
-                             update=bool(body.get("update")))
-    return {"model_run_id": run_id, "predictions_processed": result["predictions_processed"],
-            "predictions_ignored": result["predictions_ignored"]}
+def predict(run_id: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
+            run_async: Annotated[int, Query(alias="async", ge=0, le=1)] = 0
+            ) -> dict[str, Any]:
+    """Predictions; the client sums the numeric answers over its batches. With
+    ``async=1`` the body names an NDJSON upload (``requestId``) and the answer is a job."""
+    update = bool(body.get("update"))
+    if body.get("requestId") is not None:
+        dataset_id = service.run_info(run_id)["dataset_id"]
+        rows = read_drop(service, dataset_id, str(body["requestId"]))
+    else:
+        rows = json_rows(body, "annotations", "segmentations")
+    preds = nucleus_keys(objects_from_json(rows, prediction=True))
+
+    def work(progress: Any) -> dict[str, Any]:
+        result, errors = write_known(
+            lambda objs: service.predict(run_id, objs, update=update), preds,
+            {"predictions_processed": 0, "predictions_ignored": 0})
+        return {"model_run_id": run_id,
+                "predictions_processed": result["predictions_processed"],
+                "predictions_ignored": result["predictions_ignored"], "errors": errors}
+
+    if run_async:
+        return fmt.job_ref(jobs.submit("predict", work, total_steps=len(preds)))
+    return work(None)
 
 
 @router.post("/modelRun/{run_id}/commit")

@@ -93,13 +93,30 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
+    """Bring the schema to Alembic ``revision`` (the newest by default; idempotent), or
+    with ``down`` back down to it."""
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("ocula.core.store") / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration rebuilds a SQLite table: copy, DROP, rename. With foreign
+            # keys on, that DROP deletes every row that refers to the table (cascades),
+            # so rebuilding `datasets` emptied the catalog. The pragma only takes
+            # effect outside a transaction, hence here and not in the migration, on the
+            # driver's connection (SQLAlchemy's would BEGIN first).
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                (command.downgrade if down else command.upgrade)(cfg, revision)
+                if sqlite and (bad := conn.exec_driver_sql(
+                        "PRAGMA foreign_key_check").fetchall()):
+                    raise RuntimeError(f"migration left broken references: {bad[:5]}")
+        finally:
+            if sqlite:  # the connection goes back to the pool as every other one is
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 class _Checkpointer:

@@ -54,8 +54,10 @@ _ERRORS = {
     400: "The query text does not parse (line and column in the detail)",
     401: "No live API key (challenges with Bearer)",
     404: "Something the request names does not exist",
-    409: "The name is taken, or an edit was made against a state that has changed since "
-         "(nothing was written; info.current holds the stored state)",
+    409: "The name is taken; or a dataset named by a name that several datasets share "
+         "(error ambiguous_name, info.ids lists them: name it by id); or an edit was "
+         "made against a state that has changed since (nothing was written; "
+         "info.current holds the stored state)",
     413: "The body is larger than the server's limit",
     415: "A write in a content type other than application/json (or multipart where "
          "files are uploaded)",
@@ -114,7 +116,9 @@ def install_openapi(app: FastAPI) -> None:
 
 
 # Errors every secured route can answer (the app adds them when it mounts the routers).
-SECURED = errors(401, 422, 500)
+# 409: any route that takes a dataset (in its path, query or body) may be given a name
+# that several datasets share.
+SECURED = errors(401, 409, 422, 500)
 READ = (404,)
 WRITE = (404, 413, 415)
 CREATE = (404, 409, 413, 415)

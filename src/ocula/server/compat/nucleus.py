@@ -38,6 +38,7 @@ from ocula.server.compat import (
     nucleus_jobs,
     nucleus_objects,
     nucleus_runs,
+    nucleus_tags,
     nucleus_taxonomies,
 )
 from ocula.server.compat import nucleus_format as fmt
@@ -107,7 +108,8 @@ def dataset_info(ds: str, service: ServiceDep) -> dict[str, Any]:
     info = service.dataset_info(ds)
     return {"dataset_id": info["dataset_id"], "name": info["name"], "length": info["length"],
             "model_run_ids": info["model_run_ids"], "slice_ids": info["slice_ids"],
-            "annotation_metadata_schema": None, "item_metadata_schema": None, "tags": []}
+            "annotation_metadata_schema": None, "item_metadata_schema": None,
+            "tags": service.dataset_tags(ds)}
 
 
 @router.get("/dataset/{ds}/name")
@@ -563,6 +565,7 @@ router.include_router(nucleus_exports.router)
 router.include_router(nucleus_jobs.router)
 router.include_router(nucleus_objects.router)
 router.include_router(nucleus_runs.router)
+router.include_router(nucleus_tags.router)
 router.include_router(nucleus_taxonomies.router)
 
 

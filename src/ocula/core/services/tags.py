@@ -25,6 +25,8 @@ def tag_list(tags: Any) -> list[str]:
     if isinstance(tags, str) or not isinstance(tags, Sequence):
         raise ValidationError("tags must be a list of strings")
     out = list(dict.fromkeys(require_name(tag, "a tag") for tag in tags))
+    if len(out) > MAX_TAGS:
+        raise ValidationError(f"at most {MAX_TAGS} tags each")
     if any(len(tag) > MAX_TAG_CHARS for tag in out):
         raise ValidationError(f"a tag has at most {MAX_TAG_CHARS} characters")
     return out

@@ -33,6 +33,7 @@ from urllib3 import encode_multipart_formdata
 
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
 from ocula.client.client import Client
+from ocula.server.compat.nucleus_tags import NO_MODEL_TAG
 from tests.conftest import make_images, nested_metadata
 from tests.server.conftest import Live
 
@@ -174,6 +175,9 @@ def multipart(draw: Callable[..., Any], items: st.SearchStrategy[bytes]) -> tupl
 def routes(ids: Ids) -> list[tuple[str, str, st.SearchStrategy[Any]]]:
     """(method, name, strategy of (path, body bytes or None)) for each client route."""
     ds, sl, run = path_part(ids.ds), path_part(ids.slice), path_part(ids.run)
+    model = path_part(ids.model)
+    tags = {"tags": st.one_of(st.lists(st.one_of(st.sampled_from(["a", "b", "x" * 300]),
+                                                 texts), max_size=3), texts)}
     async_q = st.sampled_from(["", "", "?async=0", "?async=1", "?async=1", "?async=x"])
 
     def post(template: Callable[..., str], shaped: dict[str, Any], **parts: Any
@@ -260,6 +264,21 @@ def routes(ids: Ids) -> list[tuple[str, str, st.SearchStrategy[Any]]]:
             st.sampled_from(["info", "iloc/0", "iloc/-1", f"loc/{ids.item}"]),
             refs.filter(bool).map(lambda s: "refloc/" + quote(
                 s.encode("utf-8", "surrogatepass"), safe=""))))),
+        ("POST", "slice pages", post(lambda s, n: f"slice/{s}/{n}",
+                                     {**page, "query": queries}, s=sl,
+                                     n=st.sampled_from(["itemsPage",
+                                                        "exportForTrainingPage"]))),
+        ("GET", "slice raw items", get(lambda s: f"slice/{s}/exportRawItems", s=sl)),
+        ("DELETE", "annotations", post(lambda d: f"annotation/{d}",
+                                       {"reference_ids": st.lists(refs, max_size=3),
+                                        "keep_history": st.one_of(st.booleans(), texts)},
+                                       d=ds)),
+        ("POST", "dataset tags", post(lambda d: f"dataset/{d}/tags", tags, d=ds)),
+        ("DELETE", "dataset tags", post(lambda d: f"dataset/{d}/tags", tags, d=ds)),
+        ("POST", "model tags", post(lambda m: f"model/{m}/tag", tags, m=model)),
+        ("DELETE", "model tags", post(lambda m: f"model/{m}/tag", tags, m=model)),
+        ("GET", "tags and autotags", get(lambda n: n, n=st.one_of(
+            ds.map(lambda d: f"dataset/{d}/tags"), ds.map(lambda d: f"{d}/list_autotags")))),
         ("GET", "model/job", get(lambda n: n, n=st.one_of(
             path_part(ids.model).map(lambda m: f"model/{m}"),
             path_part(ids.run).map(lambda m: f"model/{m}"),
@@ -288,6 +307,8 @@ def catalog(service: Any, ds: str) -> dict[str, Any]:
         "slices": sorted((s["slice_id"], s["name"], tuple(
             i["reference_id"] for i in service.slice_items(s["slice_id"])))
             for s in service.list_slices(ds)),
+        "tags": [service.dataset_tags(ds)] + [service.model_tags(m["id"])
+                                              for m in service.list_models()],
         "runs": sorted(json.dumps([r, service.list_predictions(r["model_run_id"])],
                                   sort_keys=True, default=str) for r in service.list_runs(ds)),
     }
@@ -340,6 +361,8 @@ def _is_error_body(answer: requests.Response) -> bool:
         body = answer.json()
     except ValueError:
         return False
+    if body == {"error": NO_MODEL_TAG}:  # Nucleus' own words, which its client compares
+        return True
     return isinstance(body, dict) and isinstance(body.get("error"), str) and \
         isinstance(body.get("detail"), str)
 

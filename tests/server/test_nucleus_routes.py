@@ -85,3 +85,17 @@ def test_one_object_by_reference_and_annotation_id(nc: object, tmp_path: Path) -
         confidence=0.25)])
     pred = run.prediction_loc(ref, "p")
     assert (pred.label, pred.confidence) == ("car", 0.25)
+
+
+def test_async_annotate_reports_its_counts(nc: object, tmp_path: Path) -> None:
+    ds = nc.create_dataset("counts", is_scene=False)
+    path = make_images(tmp_path / "imgs", 1)[0]
+    ds.append([nucleus.DatasetItem(image_location=str(path), reference_id="r0")]
+              ).sleep_until_complete(verbose_std_out=False)
+    job = ds.annotate([nucleus.CategoryAnnotation(label="cat", reference_id="r0")],
+                      asynchronous=True)
+    job.sleep_until_complete(verbose_std_out=False)
+    status = job.status()
+    assert status["status"] == "Completed" and status["job_progress"] == "1.00"
+    assert status["message"] == {"annotation_upload": {
+        "total": 1, "errored": 0, "ignored": 0, "datasetId": ds.id, "processed": 1}}

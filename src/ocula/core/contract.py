@@ -42,6 +42,12 @@ SERVER_LOCAL: dict[str, str] = {
     "add_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
     "list_taxonomies": "Nucleus protocol only for now (docs/nucleus.md)",
     "delete_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
+    "dataset_tags": "Nucleus protocol only for now (docs/nucleus.md)",
+    "add_dataset_tags": "Nucleus protocol only for now (docs/nucleus.md)",
+    "remove_dataset_tags": "Nucleus protocol only for now (docs/nucleus.md)",
+    "model_tags": "Nucleus protocol only for now (docs/nucleus.md)",
+    "add_model_tags": "Nucleus protocol only for now (docs/nucleus.md)",
+    "remove_model_tags": "Nucleus protocol only for now (docs/nucleus.md)",
 }
 
 

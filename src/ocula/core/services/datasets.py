@@ -126,6 +126,7 @@ class DatasetService(ServiceBase):
                 t.annotation_edits.c.dataset_pk == ds.pk))
             conn.execute(delete(t.annotations).where(t.annotations.c.dataset_pk == ds.pk))
             conn.execute(delete(t.taxonomies).where(t.taxonomies.c.dataset_pk == ds.pk))
+            conn.execute(delete(t.dataset_tags).where(t.dataset_tags.c.dataset_pk == ds.pk))
             conn.execute(delete(t.annotation_versions).where(
                 t.annotation_versions.c.dataset_pk == ds.pk))
             conn.execute(delete(t.items).where(t.items.c.pk.in_(item_pks)))

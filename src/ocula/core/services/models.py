@@ -73,6 +73,7 @@ class ModelService(ServiceBase):
             for run_pk in conn.scalars(select(t.model_runs.c.pk).where(
                     t.model_runs.c.model_pk == row.pk)).all():
                 _delete_run_rows(conn, run_pk)
+            conn.execute(delete(t.model_tags).where(t.model_tags.c.model_pk == row.pk))
             conn.execute(delete(t.models).where(t.models.c.pk == row.pk))
         return {"deleted": row.id}
 

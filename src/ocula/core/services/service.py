@@ -17,6 +17,7 @@ from ocula.core.services.keys import KeyService
 from ocula.core.services.models import ModelService
 from ocula.core.services.query import QueryService
 from ocula.core.services.slices import SliceService
+from ocula.core.services.tags import TagService
 from ocula.core.services.taxonomies import TaxonomyService
 from ocula.core.store.engine import Database, sqlite_url
 from ocula.core.store.media import Fetcher, MediaStore
@@ -46,7 +47,7 @@ def _private_file(path: Path) -> None:
 
 class Service(DatasetService, ItemService, EditService, AnnotationService, SliceService,
               ModelService, AnalysisService, ComparisonService, JobService, KeyService,
-              QueryService, InsightsService, TaxonomyService):
+              QueryService, InsightsService, TaxonomyService, TagService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

@@ -91,6 +91,16 @@ taxonomies = Table(
     UniqueConstraint("dataset_pk", "name"),
 )
 
+dataset_tags = Table(
+    "dataset_tags",
+    metadata,
+    _pk(),
+    _fk("dataset_pk", "datasets"),
+    Column("tag", String(255), nullable=False),
+    _created(),
+    UniqueConstraint("dataset_pk", "tag"),
+)
+
 items = Table(
     "items",
     metadata,
@@ -210,6 +220,16 @@ models = Table(
     Column("reference_id", String(255), nullable=False, unique=True),
     Column("metadata", JsonType, nullable=True),
     _created(),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    _pk(),
+    _fk("model_pk", "models"),
+    Column("tag", String(255), nullable=False),
+    _created(),
+    UniqueConstraint("model_pk", "tag"),
 )
 
 model_runs = Table(

@@ -16,7 +16,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import unquote, urlencode
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ocula.core.query.parser import parse as parse_query
@@ -31,21 +31,30 @@ from ocula.errors import (
     ValidationError,
 )
 from ocula.server.api.common import MAX_INT
-from ocula.server.compat import nucleus_format as fmt
 from ocula.server.compat import (
+    nucleus_autotags,
+    nucleus_deletes,
+    nucleus_exports,
     nucleus_jobs,
     nucleus_objects,
     nucleus_runs,
+    nucleus_tags,
     nucleus_taxonomies,
 )
+from ocula.server.compat import nucleus_format as fmt
 from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
+from ocula.server.compat.nucleus_exports import (
+    UrlsDep,
+    export_rows,
+    no_query,
+    page_size,
+    page_token,
+)
 from ocula.server.compat.nucleus_uploads import drop_path, read_drop
 from ocula.server.deps import (
     JobsDep,
     ServiceDep,
     SignerDep,
-    api_key_of,
-    public_base,
     public_origin,
 )
 from ocula.server.signing import use_once
@@ -67,14 +76,6 @@ MAX_QUERY_PAGE = MAX_PAGE_SIZE  # the query engine's largest page
 MAX_FORM_FIELD = 16 * 1024 * 1024
 
 
-def get_urls(request: Request) -> fmt.ImageUrls:
-    settings = request.app.state.settings
-    kid = request.app.state.service.key_id(api_key_of(request)) if settings.auth else None
-    return fmt.ImageUrls(public_base(request), request.app.state.signer, kid=kid,
-                         ttl_s=settings.url_ttl_s)
-
-
-UrlsDep = Annotated[fmt.ImageUrls, Depends(get_urls)]
 
 
 # --- datasets ---------------------------------------------------------------------
@@ -107,7 +108,8 @@ def dataset_info(ds: str, service: ServiceDep) -> dict[str, Any]:
     info = service.dataset_info(ds)
     return {"dataset_id": info["dataset_id"], "name": info["name"], "length": info["length"],
             "model_run_ids": info["model_run_ids"], "slice_ids": info["slice_ids"],
-            "annotation_metadata_schema": None, "item_metadata_schema": None, "tags": []}
+            "annotation_metadata_schema": None, "item_metadata_schema": None,
+            "tags": service.dataset_tags(ds)}
 
 
 @router.get("/dataset/{ds}/name")
@@ -325,14 +327,7 @@ def dataset_items(ds: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]
 
 
 def _page(service: Any, ds: str, body: dict[str, Any]) -> dict[str, Any]:
-    size = body.get("pageSize") or MAX_PAGE
-    token = body.get("pageToken")
-    if not isinstance(size, int) or size < 1:
-        raise ValidationError("pageSize must be a positive integer")
-    if token is not None and not (isinstance(token, str) and token.isdecimal()
-                                  and int(token) <= MAX_INT):
-        raise ValidationError(f"malformed pageToken {token!r}")
-    return service.list_items(ds, limit=min(size, MAX_PAGE), after=token)
+    return service.list_items(ds, limit=page_size(body), after=page_token(body))
 
 
 def _query_of(body: dict[str, Any]) -> str | None:
@@ -343,11 +338,6 @@ def _query_of(body: dict[str, Any]) -> str | None:
     if not isinstance(query, str):
         raise QueryError("query must be a string")
     return query
-
-
-def _no_query(body: dict[str, Any]) -> None:
-    if _query_of(body) is not None:
-        raise QueryError("queries are not supported on this route yet; call without one")
 
 
 @router.post("/dataset/{ds}/itemsPage")
@@ -467,27 +457,18 @@ def objects_page(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]
     return {"items": items, "nextPageToken": page["next_cursor"]}
 
 
-def _export(service: Any, ds: str, rows: list[dict[str, Any]],
-            urls: fmt.ImageUrls) -> list[dict[str, Any]]:
-    refs = [r["reference_id"] for r in rows]
-    by_ref: dict[str, list[dict[str, Any]]] = {}
-    for ann in service.list_annotations(ds, reference_ids=refs) if refs else []:
-        by_ref.setdefault(ann["reference_id"], []).append(ann)
-    return [fmt.export_row(r, by_ref.get(r["reference_id"], []), urls) for r in rows]
-
-
 @router.get("/dataset/{ds}/exportForTraining")
 def export_for_training(ds: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
     """Every item with its annotations, one row per item."""
-    return {"exportedRows": _export(service, ds, service.list_items(ds)["items"], urls)}
+    return {"exportedRows": export_rows(service, ds, service.list_items(ds)["items"], urls)}
 
 
 @router.post("/dataset/{ds}/exportForTrainingPage")
 def export_for_training_page(ds: str, body: JsonBody, service: ServiceDep, urls: UrlsDep
                              ) -> dict[str, Any]:
-    _no_query(body)
+    no_query(body)
     page = _page(service, ds, body)
-    return {"data": _export(service, ds, page["items"], urls),
+    return {"data": export_rows(service, ds, page["items"], urls),
             "nextPageToken": page["next_cursor"]}
 
 
@@ -553,7 +534,7 @@ def slice_append(slice_id: str, body: JsonBody, service: ServiceDep) -> dict[str
 @router.get("/slice/{slice_id}/exportForTraining")
 def slice_export(slice_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
     info = service.slice_info(slice_id)
-    return {"exportedRows": _export(service, info["dataset_id"],
+    return {"exportedRows": export_rows(service, info["dataset_id"],
                                     service.slice_items(slice_id), urls)}
 
 
@@ -578,9 +559,13 @@ def delete_slice(slice_id: str, service: ServiceDep) -> dict[str, Any]:
     return service.delete_slice(slice_id)
 
 
+router.include_router(nucleus_autotags.router)
+router.include_router(nucleus_deletes.router)
+router.include_router(nucleus_exports.router)
 router.include_router(nucleus_jobs.router)
 router.include_router(nucleus_objects.router)
 router.include_router(nucleus_runs.router)
+router.include_router(nucleus_tags.router)
 router.include_router(nucleus_taxonomies.router)
 
 

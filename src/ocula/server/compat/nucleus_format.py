@@ -106,11 +106,25 @@ def job_status(job: dict[str, Any]) -> dict[str, Any]:
     """``GET job/{id}``: the client keeps polling while ``status == "Running"``, so a
     queued job reports Running too."""
     status = "Running" if job["status"] == "Queued" else job["status"]
-    return {"job_id": job["job_id"], "status": status, "message": job["message"] or "",
+    return {"job_id": job["job_id"], "status": status, "message": _job_message(job),
             "job_progress": f"{job['job_progress']:.2f}",
             "completed_steps": job["completed_steps"], "total_steps": job["total_steps"],
             "job_type": job["type"], "job_last_known_status": status,
             "job_creation_time": job["created_at"]}
+
+
+def _job_message(job: dict[str, Any]) -> Any:
+    """A finished ground-truth upload reports its counts as Nucleus does
+    (``{"annotation_upload": {...}}``); any other job its message line."""
+    result = job.get("result")
+    if job["type"] == "annotate" and isinstance(result, dict) and \
+            "annotations_processed" in result:
+        errored = len(result.get("errors") or [])
+        processed, ignored = result["annotations_processed"], result["annotations_ignored"]
+        return {"annotation_upload": {
+            "total": processed + ignored + errored, "errored": errored, "ignored": ignored,
+            "datasetId": result.get("dataset_id"), "processed": processed}}
+    return job["message"] or ""
 
 
 def job_errors(job: dict[str, Any]) -> list[str]:
@@ -143,7 +157,7 @@ def slice_info(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "id": body["slice_id"], "tags": []}
 
 
-def model(body: dict[str, Any]) -> dict[str, Any]:
+def model(body: dict[str, Any], tags: list[str]) -> dict[str, Any]:
     return {"id": body["id"], "model_id": body["id"], "name": body["name"],
             "ref_id": body["reference_id"], "reference_id": body["reference_id"],
-            "metadata": body.get("metadata") or None, "tags": []}
+            "metadata": body.get("metadata") or None, "tags": tags}

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
+from ocula.core.services.tags import tag_list
 from ocula.errors import ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
@@ -25,15 +26,20 @@ JsonBody = Annotated[dict[str, Any], Body(default_factory=dict)]
 
 @router.post("/models/add")
 def add_model(body: JsonBody, service: ServiceDep) -> dict[str, Any]:
+    """A model, with the ``tags`` given (checked before the model is written)."""
+    tags = tag_list(body.get("tags") or [])
     mdl = service.add_model(body.get("name"), body.get("reference_id"),
                             body.get("metadata") or None)
+    if tags:
+        service.add_model_tags(mdl["id"], tags)
     return {"model_id": mdl["id"], "name": mdl["name"]}
 
 
 @router.get("/models/")
 @router.get("/models")
 def list_models(service: ServiceDep) -> dict[str, Any]:
-    return {"models": [fmt.model(m) for m in service.list_models()]}
+    return {"models": [fmt.model(m, service.model_tags(m["id"]))
+                       for m in service.list_models()]}
 
 
 @router.get("/model/{model_id}")
@@ -41,7 +47,7 @@ def get_model(model_id: str, service: ServiceDep) -> dict[str, Any]:
     """A model by id, or the model of a run (``run_…``)."""
     if model_id.startswith("run_"):
         model_id = service.run_info(model_id)["model_id"]
-    return fmt.model(service.get_model(model_id))
+    return fmt.model(service.get_model(model_id), service.model_tags(model_id))
 
 
 @router.delete("/model/{model_id}")

@@ -163,3 +163,30 @@ def test_html_in_names_labels_and_metadata_is_text(page: Any, site: Site) -> Non
     assert EVIL in page.locator("#metadata").inner_text()
     assert page.locator('img[src="x"]').count() == 0
     assert not dialogs and not page.js_errors
+
+
+def test_a_name_two_datasets_share_opens_a_page_that_links_both(page: Any, site: Site
+                                                                  ) -> None:
+    """Dataset names are labels (two may share one): a page addressed by a shared name
+    answers 409 with a link to each dataset, the name shown as text."""
+    name = f"twin {EVIL}"
+    ids = [site.service.create_dataset(name)["id"] for _ in range(2)]
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        for path in ("", "/runs", "/compare"):
+            answer = page.goto(f"{site.url}/datasets/{quote(name, safe='')}{path}")
+            assert answer.status == 409
+            assert page.locator("h1").inner_text() == "Several datasets have this name"
+            assert name in page.locator(".error").inner_text()
+            assert page.locator(".ambiguous a").all_inner_texts() == ids
+        shoot(page, "ambiguous-name")
+        page.locator(".ambiguous a").nth(1).click()
+        page.wait_for_selector(".ds-name")
+        assert page.locator(".ds-name").inner_text() == name
+        assert page.url.endswith(f"/datasets/{ids[1]}")
+        assert page.locator('img[src="x"]').count() == 0
+        assert not dialogs and not page.js_errors
+    finally:
+        for ds in ids:
+            site.service.delete_dataset(ds)

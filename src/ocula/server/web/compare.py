@@ -11,8 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ocula.errors import NotFoundError
-from ocula.server.web.pages import _counts, _page
+from ocula.server.web.pages import MISSING, _counts, _page, missing_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,8 +24,8 @@ def compare_page(request: Request, dataset: str) -> Response:
     service = request.app.state.service
     try:
         ds = _counts(service, dataset)
-    except NotFoundError as exc:
-        return _page(request, "missing.html", 404, message=exc.message)
+    except MISSING as exc:
+        return missing_page(request, exc)
     runs = [{"id": r["id"], "name": r["name"], "committed": r["committed"]}
             for r in service.list_runs(ds["id"])]
     slices = [{"id": s["id"], "name": s["name"], "length": s["length"]}

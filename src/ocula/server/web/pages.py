@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from ocula.errors import AuthError, NotFoundError
+from ocula.errors import AmbiguousNameError, AuthError, NotFoundError
 from ocula.server.web.sessions import (
     SESSION_COOKIE,
     Session,
@@ -77,6 +77,20 @@ def _page(request: Request, name: str, status_code: int = 200, **context: Any) -
                                       headers=PAGE_HEADERS)
 
 
+# What a page shows as its "not found" page: a missing dataset, item or run (404), or a
+# dataset named by a name several share (409, with a link to each of them).
+MISSING = (NotFoundError, AmbiguousNameError)
+
+
+def missing_page(request: Request, exc: NotFoundError | AmbiguousNameError) -> Response:
+    """The page for a :data:`MISSING` error."""
+    if isinstance(exc, AmbiguousNameError):
+        return _page(request, "missing.html", exc.http_status, message=exc.message,
+                     title="Several datasets have this name", ids=exc.ids)
+    return _page(request, "missing.html", 404, message=exc.message, title="Not found",
+                 ids=[])
+
+
 def _counts(service: Any, dataset_id: str) -> dict[str, Any]:
     info = service.dataset_info(dataset_id)
     return {"id": info["dataset_id"], "name": info["name"], "items": info["length"],
@@ -129,8 +143,8 @@ def datasets_page(request: Request) -> Response:
 def dataset_page(request: Request, dataset: str) -> Response:
     try:
         ds = _counts(request.app.state.service, dataset)
-    except NotFoundError as exc:
-        return _page(request, "missing.html", 404, message=exc.message)
+    except MISSING as exc:
+        return missing_page(request, exc)
     return _page(request, "dataset.html", ds=ds, **_scopes(request.app.state.service, ds["id"]))
 
 
@@ -141,8 +155,8 @@ def item_page(request: Request, dataset: str, ref: str) -> Response:
     try:
         ds = service.get_dataset(dataset)
         item = _find_item(service, ds["id"], ref)
-    except NotFoundError as exc:
-        return _page(request, "missing.html", 404, message=exc.message)
+    except MISSING as exc:
+        return missing_page(request, exc)
     return _page(request, "item.html", ds=ds, item=item, **_scopes(service, ds["id"]))
 
 

@@ -14,8 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ocula.errors import NotFoundError
-from ocula.server.web.pages import _counts, _page
+from ocula.server.web.pages import MISSING, _counts, _page, missing_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,8 +37,8 @@ def _frame(service: Any, dataset: str) -> dict[str, Any]:
 def runs_page(request: Request, dataset: str) -> Response:
     try:
         frame = _frame(request.app.state.service, dataset)
-    except NotFoundError as exc:
-        return _page(request, "missing.html", 404, message=exc.message)
+    except MISSING as exc:
+        return missing_page(request, exc)
     return _page(request, "run_list.html", **frame)
 
 
@@ -50,8 +49,8 @@ def run_page(request: Request, dataset: str, name: str) -> Response:
     try:
         frame = _frame(service, dataset)
         run = service.find_run(frame["ds"]["id"], name)
-    except NotFoundError as exc:
-        return _page(request, "missing.html", 404, message=exc.message)
+    except MISSING as exc:
+        return missing_page(request, exc)
     config = run["commit_config"] or {}
     info = {"id": run["id"], "name": run["name"], "model": run["model_name"],
             "committed": run["committed"], "predictions": run["prediction_count"],

@@ -16,8 +16,6 @@ from ocula.core.validation import require_name
 from ocula.errors import ValidationError
 
 MAX_TAGS = 1_000  # per dataset or model
-
-
 MAX_TAG_CHARS = 255
 
 
@@ -44,7 +42,8 @@ def _current(conn: Connection, table: Table, owner: str, pk: int) -> list[str]:
 
 
 def _add(conn: Connection, table: Table, owner: str, pk: int, tags: list[str]) -> list[str]:
-    _locked(conn, t.datasets if owner == "dataset_pk" else t.models, pk)
+    # The owner's table is the one the owner column refers to.
+    _locked(conn, next(iter(table.c[owner].foreign_keys)).column.table, pk)
     have = _current(conn, table, owner, pk)
     new = [tag for tag in tags if tag not in have]
     if len(have) + len(new) > MAX_TAGS:

@@ -74,8 +74,12 @@ def test_confusion_cell_queries_select_their_objects(service: Service, tmp_path:
     slice_id = None
     if scope:
         slice_id = next(s["id"] for s in service.list_slices(ds) if s["name"] == scope)
-    cm = service.run_metrics(run, slice=slice_id)["confusion_matrix"]
+    cm = service.run_metrics(run, slice=slice_id, cells=True)["confusion_matrix"]
     labels, counts, queries = cm["labels"], cm["counts"], cm["queries"]
+    # What the commit kept (its queries found without running them) is what a fresh
+    # computation finds.
+    kept = service.run_metrics(run, slice=slice_id)["confusion_matrix"]
+    assert kept["queries"] == queries and kept["counts"] == counts
     assert labels == ["car", "dog", "person", "background"]
     n = 100 if scope else N
     assert counts[labels.index("car")][labels.index("person")] == n // 5
@@ -133,7 +137,8 @@ def test_links_after_the_labels_change(service: Service, tmp_path: Path) -> None
     assert summary["queries"]["false_negatives"]["medium"] is None
     assert summary["queries"]["false_positives"]["background"] is not None
     first = next(s["id"] for s in service.list_slices(ds) if s["name"] == "first")
-    cm = service.run_metrics(run, slice=first, annotation_version=1)["confusion_matrix"]
+    cm = service.run_metrics(run, slice=first, annotation_version=1,
+                             cells=True)["confusion_matrix"]
     labels, queries = cm["labels"], cm["queries"]
     car, dog, bg = labels.index("car"), labels.index("dog"), len(labels) - 1
     assert queries[car][labels.index("person")] is not None  # predictions: unversioned
@@ -162,7 +167,7 @@ def test_metrics_on_the_items_a_query_selects(service: Service, tmp_path: Path) 
     ds, run = _scene(service, tmp_path / "img")
     query = 'has(label = "car")'  # every 5th item
     service.create_slice(ds, "cars", reference_ids=[f"r{i}" for i in range(0, N, 5)])
-    by_query = service.run_metrics(run, query=query)
+    by_query = service.run_metrics(run, query=query, cells=True)
     by_slice = service.run_metrics(run, slice="cars")
     assert by_query["stats"] == by_slice["stats"]
     assert by_query["confusion_matrix"]["counts"] == by_slice["confusion_matrix"]["counts"]

@@ -571,12 +571,13 @@ class HttpBackend:
                     iou_threshold: float | None = None,
                     annotation_version: int | str | None = None,
                     confidence_threshold: float = 0.5,
-                    iou_type: str = "bbox", query: str | None = None) -> dict[str, Any]:
+                    iou_type: str = "bbox", query: str | None = None,
+                    cells: bool = False) -> dict[str, Any]:
         return self._call("GET", f"/runs/{_seg(run_id)}/metrics", params={
             "slice": slice, "iou_threshold": iou_threshold,
             "annotation_version": annotation_version,
             "confidence_threshold": confidence_threshold, "iou_type": iou_type,
-            "query": query})
+            "query": query, "cells": cells or None})
 
     def run_failures(self, run_id: str, *, kind: str = "fp", limit: int = 20,
                      min_confidence: float = 0.0) -> list[dict[str, Any]]:

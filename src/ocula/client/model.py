@@ -106,17 +106,19 @@ class ModelRun:
     def metrics(self, slice: str | None = None, iou_threshold: float | None = None,
                 annotation_version: int | str | None = None, *,
                 confidence_threshold: float = 0.5, iou_type: str = "bbox",
-                query: str | None = None) -> dict[str, Any]:
+                query: str | None = None, cells: bool = False) -> dict[str, Any]:
         """COCO metrics (``stats``: AP, AP50, … ARl), per-class AP/AR, P/R/F1 at
         ``confidence_threshold``, best-F1 threshold, PR curves and confusion matrix,
         optionally on one slice (name or id) and against a label version.
         ``iou_type="segm"`` gives mask metrics (pycocotools' ``iouType="segm"``),
         ``"keypoints"`` the 10 keypoint numbers (``iouType="keypoints"``). ``query``
-        (an item condition) scores only the items it selects."""
+        (an item condition) scores only the items it selects. ``cells=True`` lists
+        every confusion-matrix entry with its boxes' ids (``confusion_matrix.cells``:
+        as many entries as boxes); each cell's object query is always there."""
         return self._backend.run_metrics(self.id, slice=slice, iou_threshold=iou_threshold,
                                          annotation_version=annotation_version,
                                          confidence_threshold=confidence_threshold,
-                                         iou_type=iou_type, query=query)
+                                         iou_type=iou_type, query=query, cells=cells)
 
     def version_table(self, versions: Sequence[int | str | None], slice: str | None = None,
                       *, confidence_threshold: float = 0.5) -> list[dict[str, Any]]:

@@ -141,6 +141,7 @@ class Backend(Protocol):
         confidence_threshold: float = 0.5,
         iou_type: str = "bbox",
         query: str | None = None,
+        cells: bool = False,
     ) -> dict[str, Any]: ...
     def compare_runs(
         self,

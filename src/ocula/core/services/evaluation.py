@@ -44,29 +44,19 @@ from ocula.core.evaluation import (
     Detections,
     GroundTruth,
     MatchStatus,
-    best_f1,
-    confusion_matrix,
-    evaluate_coco,
-    f1_curve,
     match_detections,
-    operating_point,
-    per_class_operating_points,
 )
-from ocula.core.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS
 from ocula.core.query.plan import plan_items
-from ocula.core.services import stats
-from ocula.core.services.base import ServiceBase, bulk_operation, now
+from ocula.core.services import run_results, stats
+from ocula.core.services.base import ServiceBase, bulk_operation, now, rows_where_in
 from ocula.core.services.evaluation_links import (
-    confusion_queries,
     failure_queries,
     object_pks,
+    plain_query,
 )
-from ocula.core.services.evaluation_sides import (
-    IOU_TYPES,
-    SEGM_TYPES,
-    label_order,
-    read_sides,
-)
+from ocula.core.services.evaluation_sides import IOU_TYPES, SEGM_TYPES, read_sides
+from ocula.core.services.insights_scan import quote
+from ocula.core.services.metrics_body import metrics_body, on_items
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_rows, insert_stream
@@ -99,25 +89,6 @@ def _check_sigmas(sigmas: Any) -> Any:
     if isinstance(sigmas, Mapping):
         return {str(k): floats(v, f"kpt_sigmas[{k!r}]") for k, v in sigmas.items()}
     return floats(sigmas, "kpt_sigmas")
-
-
-def _threshold_curve(match: Any) -> dict[str, list[float]]:
-    """Precision, recall and F1 against the confidence threshold, on a grid of 101
-    thresholds (0, 0.01, …, 1): the exact curve has a point per distinct score, too many
-    to send for a chart. The point at ``t`` keeps every detection scoring ``>= t``."""
-    curve = f1_curve(match)
-    grid = np.round(np.linspace(0.0, 1.0, 101), 2)
-    # thresholds fall from the highest score: how many are >= each grid value.
-    kept = np.searchsorted(-curve.thresholds, -grid, side="right")
-    at = np.maximum(kept - 1, 0)
-    some = (kept > 0) & (len(curve.thresholds) > 0)
-
-    def pick(values: np.ndarray) -> list[float]:
-        if len(values) == 0:
-            return [0.0] * len(grid)
-        return np.where(some, values[at], 0.0).astype(float).tolist()
-    return {"threshold": grid.tolist(), "precision": pick(curve.precision),
-            "recall": pick(curve.recall), "f1": pick(curve.f1)}
 
 
 class EvaluationService(ServiceBase):
@@ -189,11 +160,71 @@ class EvaluationService(ServiceBase):
             self._write_matches(conn, run.dataset_pk, run.pk, gt, dt, match)
             conn.execute(update(t.model_runs).where(t.model_runs.c.pk == run.pk).values(
                 commit_config=config, committed_version=version, committed_at=now()))
+            run_results.forget(conn, run.pk)
+            latest = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(
+                t.annotation_versions.c.dataset_pk == run.dataset_pk))
+            if version is None or version == latest:
+                self._keep_results(conn, self._run_row(conn, run_id), gt, dt, pair_iou, match)
         unknown = sorted(set(np.unique(dt.label).tolist()) - set(np.unique(gt.label).tolist()))
         return {"model_run_id": run_id, "status": "committed", "tp": match.tp,
                 "fp": match.fp, "fn": match.fn, "predictions": len(dt),
                 "ground_truth": len(gt), "annotation_version": version,
                 "unknown_labels": unknown, **config}
+
+    def _keep_results(self, conn: Connection, run: Any, gt: GroundTruth, dt: Detections,
+                      pair_iou: Any, match: Any) -> None:
+        """Keep the run page's numbers for the whole dataset and each item slice, from
+        the sides just matched (see :mod:`ocula.core.services.run_results`)."""
+        iou_type = run.commit_config["iou_type"]
+        order = self._coco_label_order(conn, run.dataset_pk)
+        run_q = f"run = {quote(run.name)}"
+        tp = match.det_status == MatchStatus.TP
+        fp = match.det_status == MatchStatus.FP
+        fn = match.gt_status == MatchStatus.FN
+        # The committed-match query of each label and kind (what confusion_queries may
+        # ask), answered from the matches just written: at the commit the match rows
+        # are these and the labels current, so no query needs to run.
+        plain = {}
+        for label in np.union1d(np.unique(gt.label), np.unique(dt.label)).tolist():
+            for kind in ("annotation", "tp", "fp"):
+                plain[plain_query(kind, run_q, str(label), 0.5)] = (kind, label)
+
+        def names(kind: str, pks: np.ndarray) -> dict[int, str]:
+            table = t.annotations if kind == "annotation" else t.predictions
+            return self._public_ids(conn, table, pks)
+
+        slices = conn.execute(select(t.slices.c.pk).where(
+            t.slices.c.dataset_pk == run.dataset_pk, t.slices.c.kind == "item")
+            .order_by(t.slices.c.pk)).scalars().all()
+        for slice_pk in [None, *slices]:
+            members = None if slice_pk is None else run_results.slice_members(conn, slice_pk)
+            if members is None:
+                sides, g_in, d_in = (gt, dt, pair_iou), True, True
+            else:
+                sides = on_items(gt, dt, pair_iou, members)
+                g_in, d_in = np.isin(gt.image, members), np.isin(dt.image, members)
+
+            def selected(_conn: Connection, q: str, g_in: Any = g_in, d_in: Any = d_in
+                         ) -> set[int] | None:
+                kind, label = plain[q]
+                if kind == "annotation":
+                    return set(gt.id[g_in & fn & (gt.label == label)].tolist())
+                hit = d_in & (tp if kind == "tp" else fp) & (dt.label == label)
+                return set(dt.id[hit & (dt.score >= 0.5)].tolist())
+
+            body = metrics_body(conn, *sides, order, iou=0.5, confidence_threshold=0.5,
+                                iou_type=iou_type, run_name=run.name, committed=True,
+                                past_labels=False, items=None, names=names,
+                                selected=selected, cells=False)
+            fingerprint = run_results.state(conn, run, slice_pk, members)
+            run_results.keep(conn, run.pk, run_results.METRICS, slice_pk, fingerprint, body)
+            scope = None if slice_pk is None else select(t.slice_items.c.item_pk).where(
+                t.slice_items.c.slice_pk == slice_pk)
+            failures = self._failure_counts(conn, run, scope)
+            # The failure queries read the match rows just written: they count the same.
+            failures["queries"] = failure_queries(run.name, failures["iou_threshold"])
+            run_results.keep(conn, run.pk, run_results.FAILURES, slice_pk, fingerprint,
+                             failures)
 
     def _write_matches(self, conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTruth,
                        dt: Detections, match: Any) -> None:
@@ -246,81 +277,74 @@ class EvaluationService(ServiceBase):
                     iou_threshold: float | None = None,
                     annotation_version: int | str | None = None,
                     confidence_threshold: float = 0.5,
-                    iou_type: str = "bbox", query: str | None = None) -> dict[str, Any]:
+                    iou_type: str = "bbox", query: str | None = None,
+                    cells: bool = False) -> dict[str, Any]:
         """COCO metrics of a run, optionally on one slice and/or the items an item
         query selects (``query``, a condition), and against a label version.
 
         Returns the 12 COCO summary numbers (``stats``), per-class AP/AP50/AR, precision,
         recall and F1 at ``confidence_threshold`` (overall and per class), the best-F1
         threshold, 101-point PR curves per class and a class-agnostic confusion matrix
-        with a background row/column. ``iou_threshold`` (default 0.5) is the IoU of the
-        operating point and the confusion matrix; AP always spans .50:.95.
+        with a background row/column, each cell with the object query that opens it;
+        ``cells=True`` adds every counted pair's ids (as many entries as boxes).
+        ``iou_threshold`` (default 0.5) is the IoU of the operating point and the
+        confusion matrix; AP always spans .50:.95.
         ``iou_type="segm"`` gives COCO's mask metrics (pycocotools ``iouType="segm"``)
         from the run's mask/polygon predictions and the mask/polygon ground truth;
         ``iou_type="keypoints"`` COCO's 10 keypoint numbers (OKS, 20 detections per image,
         medium and large areas), with the sigmas the run was committed with.
+
+        The whole dataset's and each slice's numbers with the default thresholds, at the
+        labels of the commit, are kept by the commit and read back while the data is
+        unchanged (:mod:`ocula.core.services.run_results`).
         """
         iou = 0.5 if iou_threshold is None else float(iou_threshold)
         with self.db.read() as conn:
             run = self._run_row(conn, run_id)
+            if (iou == 0.5 and confidence_threshold == 0.5 and not query and not cells
+                    and iou_type == (run.commit_config or {}).get("iou_type")):
+                body = self._kept(conn, run, run_results.METRICS, slice, annotation_version)
+                if body is not None:
+                    return {"model_run_id": run_id, "slice": slice, "query": query,
+                            "annotation_version": annotation_version, **body}
             version, gt, dt, pair_iou, order = self._evaluation_sides(
                 conn, run_id, slice, annotation_version, iou_type, query=query)
-            ann_ids = self._public_ids(conn, t.annotations, gt.id)
-            pred_ids = self._public_ids(conn, t.predictions, dt.id)
             dataset_id = conn.scalar(select(t.datasets.c.id).where(
                 t.datasets.c.pk == run.dataset_pk))
-        # All same-image pairs first: the later calls find their mask IoUs cached.
-        match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
-        categories = label_order(order, gt, dt)
-        if iou_type == "keypoints":
-            coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=categories,
-                                 area_ranges=KEYPOINT_AREA_RANGES, max_dets=KEYPOINT_MAX_DETS,
-                                 kind="keypoints")
-        else:
-            coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=categories,
-                                 kind=iou_type)
-        point = operating_point(match, confidence_threshold)
-        best = best_f1(match)
-        per_class = {p: vars(v) for p, v in per_class_operating_points(
-            match, confidence_threshold).items()}
-        cm = confusion_matrix(gt, dt, iou_threshold=iou, score_threshold=confidence_threshold,
-                              pair_iou=pair_iou)
-        with self.db.read() as conn:
-            def selected(conn: Connection, query: str) -> set[int] | None:
+
+            def selected(conn: Connection, q: str) -> set[int] | None:
                 try:
-                    return object_pks(self._objects_plan(conn, dataset_id, query, slice)[1])(conn)
+                    return object_pks(self._objects_plan(conn, dataset_id, q, slice)[1])(conn)
                 except QueryError:
                     return None
-            queries = confusion_queries(
-                conn, cm, run_name=run.name, committed=run.committed_at is not None,
-                ann_ids=ann_ids, pred_ids=pred_ids, confidence=confidence_threshold,
-                selected_pks=selected, past_labels=version is not None, items=query)
-        body = coco.to_dict()
-        for row in body["per_class"]:
-            row["at_threshold"] = per_class.get(row["label"])
-        return {
-            "model_run_id": run_id, "slice": slice, "query": query,
-            "annotation_version": version,
-            "iou_type": iou_type, "iou_threshold": iou,
-            "confidence_threshold": confidence_threshold,
-            **body,
-            "operating_point": vars(point),
-            "best_f1": vars(best),
-            "threshold_curve": _threshold_curve(match),
-            "pr_curves": {str(k): {"recall": v.recall.tolist(), "precision": v.precision.tolist(),
-                                   "score": v.score.tolist()}
-                          for k, v in coco.pr_curves(0.5).items()},
-            "confusion_matrix": {
-                **cm.to_dict(),
-                "cells": [{"row": int(r), "col": int(c),
-                           "annotation_id": ann_ids.get(int(g)), "prediction_id":
-                           pred_ids.get(int(d))}
-                          for r, c, g, d in zip(cm.entry_row, cm.entry_col, cm.entry_gt_id,
-                                                cm.entry_det_id, strict=True)],
-                # Per cell, the object query that opens exactly its objects (or null).
-                "queries": queries,
-            },
-        }
+
+            def names(kind: str, pks: np.ndarray) -> dict[int, str]:
+                table = t.annotations if kind == "annotation" else t.predictions
+                return self._public_ids(conn, table, pks)
+
+            body = metrics_body(
+                conn, gt, dt, pair_iou, order, iou=iou,
+                confidence_threshold=confidence_threshold, iou_type=iou_type,
+                run_name=run.name, committed=run.committed_at is not None,
+                past_labels=version is not None, items=query, names=names,
+                selected=selected, cells=cells)
+        return {"model_run_id": run_id, "slice": slice, "query": query,
+                "annotation_version": version, **body}
+
+    def _kept(self, conn: Connection, run: Any, kind: str, slice_name: str | None,
+              annotation_version: int | str | None) -> dict[str, Any] | None:
+        """What the commit kept for a scope, if the request is at the labels it scored
+        and nothing it read has changed since."""
+        if annotation_version is not None:
+            return None
+        slice_pk = None
+        if slice_name is not None:
+            ds = conn.execute(select(t.datasets).where(t.datasets.c.pk == run.dataset_pk)).one()
+            row = self._slice_in(conn, ds, slice_name)
+            if row.kind != "item":
+                return None
+            slice_pk = row.pk
+        return run_results.kept(conn, run, kind, slice_pk)
 
     def _evaluation_sides(self, conn: Connection, run_id: str, slice_name: str | None,
                           annotation_version: int | str | None, iou_type: str, *,
@@ -359,12 +383,8 @@ class EvaluationService(ServiceBase):
         return list(names)
 
     def _public_ids(self, conn: Connection, table: Any, pks: np.ndarray) -> dict[int, str]:
-        if len(pks) == 0:
-            return {}
-        lo, hi = int(pks.min()), int(pks.max())
-        rows = conn.execute(select(table.c.pk, table.c.id).where(table.c.pk.between(lo, hi)))
-        wanted = set(pks.tolist())
-        return {pk: i for pk, i in rows if pk in wanted}
+        return dict(rows_where_in(conn, select(table.c.pk, table.c.id), table.c.pk,
+                                  np.asarray(pks).tolist(), tuples=True))
 
     def run_failures(self, run_id: str, *, kind: str = "fp", limit: int = 20,
                      min_confidence: float = 0.0) -> list[dict[str, Any]]:
@@ -409,33 +429,45 @@ class EvaluationService(ServiceBase):
         object, the box is off) and ``background`` (IoU < 0.1: nothing there).
         Missed ground truth by COCO size: ``small`` (< 32² px), ``medium``, ``large``.
         """
-        mp, ma, a = t.match_predictions, t.match_annotations, t.annotations
         with self.db.read() as conn:
             run = self._run_row(conn, run_id)
             if run.committed_at is None:
                 raise ValidationError(f"model run {run.name!r} is not committed yet")
-            thr = float((run.commit_config or {}).get("iou_threshold", 0.5))
-            iou_type = (run.commit_config or {}).get("iou_type", "bbox")
+            if not query:
+                body = self._kept(conn, run, run_results.FAILURES, slice, None)
+                if body is not None:
+                    return {**body, "slice": slice, "query": query}
             scope = self._scope(conn, run.dataset_pk, slice, query)
-            cause = case((mp.c.iou >= thr, "duplicate"), (mp.c.iou >= 0.1, "localisation"),
-                         else_="background")
-            fp_q = select(cause, func.count()).where(mp.c.run_pk == run.pk, mp.c.status == "fp")
-            if scope is not None:
-                fp_q = fp_q.where(mp.c.item_pk.in_(scope))
-            fps = dict(conn.execute(fp_q.group_by(cause)).all())
-            size = case((a.c.area < 32 ** 2, "small"), (a.c.area < 96 ** 2, "medium"),
-                        else_="large")
-            fn_q = (select(size, func.count()).join(a, a.c.pk == ma.c.annotation_pk)
-                    .where(ma.c.run_pk == run.pk, ma.c.status == "fn"))
-            if scope is not None:
-                fn_q = fn_q.where(ma.c.item_pk.in_(scope))
-            fns = dict(conn.execute(fn_q.group_by(size)).all())
-        return {"iou_threshold": thr, "iou_type": iou_type, "slice": slice, "query": query,
+            body = self._failure_counts(conn, run, scope)
+        thr = body["iou_threshold"]
+        return {**body, "slice": slice, "query": query,
+                # The object query behind each number, for links to its patches.
+                "queries": self._checked_failure_queries(
+                    run, thr, body["false_positives"], body["false_negatives"], slice, query)}
+
+    def _failure_counts(self, conn: Connection, run: Any, scope: Any) -> dict[str, Any]:
+        """The failure summary's numbers over a committed run's match rows on ``scope``
+        (a SELECT of item pks, or None for all)."""
+        mp, ma, a = t.match_predictions, t.match_annotations, t.annotations
+        thr = float((run.commit_config or {}).get("iou_threshold", 0.5))
+        iou_type = (run.commit_config or {}).get("iou_type", "bbox")
+        cause = case((mp.c.iou >= thr, "duplicate"), (mp.c.iou >= 0.1, "localisation"),
+                     else_="background")
+        fp_q = select(cause, func.count()).where(mp.c.run_pk == run.pk, mp.c.status == "fp")
+        if scope is not None:
+            fp_q = fp_q.where(mp.c.item_pk.in_(scope))
+        fps = dict(conn.execute(fp_q.group_by(cause)).all())
+        size = case((a.c.area < 32 ** 2, "small"), (a.c.area < 96 ** 2, "medium"),
+                    else_="large")
+        fn_q = (select(size, func.count()).join(a, a.c.pk == ma.c.annotation_pk)
+                .where(ma.c.run_pk == run.pk, ma.c.status == "fn"))
+        if scope is not None:
+            fn_q = fn_q.where(ma.c.item_pk.in_(scope))
+        fns = dict(conn.execute(fn_q.group_by(size)).all())
+        return {"iou_threshold": thr, "iou_type": iou_type,
                 "false_positives": {k: fps.get(k, 0) for k in
                                     ("duplicate", "localisation", "background")},
-                "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")},
-                # The object query behind each number, for links to its patches.
-                "queries": self._checked_failure_queries(run, thr, fps, fns, slice, query)}
+                "false_negatives": {k: fns.get(k, 0) for k in ("small", "medium", "large")}}
 
     def _checked_failure_queries(self, run: Any, thr: float, fps: dict[str, int],
                                  fns: dict[str, int], slice: str | None, items: str | None

@@ -19,17 +19,25 @@ does (and then the page shows the number without a link).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from sqlalchemy import Connection, select
 
 from ocula.core.evaluation import ConfusionMatrix
 from ocula.core.services.insights_scan import quote
+from ocula.core.store.bulk import iter_tuples
 
 # A link carries its query in the URL (?q=, percent-encoded: about a third longer), and
 # the server reads request lines of 16 KiB at most; the parser takes 10,000 characters.
 MAX_LINK_QUERY = 7_000
+
+#: ``names(kind, pks) -> {pk: public id}`` for ``kind`` "annotation" or "prediction".
+Names: TypeAlias = Callable[[str, np.ndarray], dict[int, str]]
+
+# The fewest characters an id takes in an id list (quotes and ", "): a cell with more
+# ids than this allows cannot become an id query, so its names are never read.
+_MIN_ID_CHARS = 5
 
 
 def _num(value: float) -> str:
@@ -70,7 +78,7 @@ def _id_query(kind: str, run: str, ids: Sequence[str]) -> str:
     return f"type = {kind} and {run} and id in [{listed}]"
 
 
-def _plain_query(kind: str, run: str, label: str, confidence: float) -> str:
+def plain_query(kind: str, run: str, label: str, confidence: float) -> str:
     """The committed-match query a diagonal, background-row or background-column cell
     would be, were the committed matches the confusion matrix's."""
     if kind == "annotation":
@@ -81,7 +89,7 @@ def _plain_query(kind: str, run: str, label: str, confidence: float) -> str:
 
 def confusion_queries(
     conn: Connection, cm: ConfusionMatrix, *, run_name: str, committed: bool,
-    ann_ids: dict[int, str], pred_ids: dict[int, str], confidence: float,
+    names: Names, confidence: float,
     selected_pks: Callable[[Connection, str], set[int] | None], past_labels: bool = False,
     items: str | None = None,
 ) -> list[list[str | None]]:
@@ -99,6 +107,12 @@ def confusion_queries(
     run = f"run = {quote(run_name)}"
     k = len(cm.labels)
     out: list[list[str | None]] = [[None] * (k + 1) for _ in range(k + 1)]
+    # The names of every cell small enough for an id query, in one read per kind.
+    small = cm.counts <= MAX_LINK_QUERY // _MIN_ID_CHARS
+    in_small = small[cm.entry_row, cm.entry_col]
+    missed_col = cm.entry_col == k
+    ann_ids = names("annotation", cm.entry_gt_id[in_small & missed_col])
+    pred_ids = names("prediction", cm.entry_det_id[in_small & ~missed_col])
     for r in range(k + 1):
         for c in range(k + 1):
             if not cm.counts[r, c]:
@@ -106,17 +120,18 @@ def confusion_queries(
             hit = (cm.entry_row == r) & (cm.entry_col == c)
             missed = c == k
             pks = (cm.entry_gt_id if missed else cm.entry_det_id)[hit]
-            names = ann_ids if missed else pred_ids
+            names_of = ann_ids if missed else pred_ids
             kind = "annotation" if missed else "prediction"
             want = set(np.asarray(pks).tolist())
-            query = _id_query(kind, run, [names[int(p)] for p in pks])
-            if len(query) <= MAX_LINK_QUERY:
+            query = (_id_query(kind, run, [names_of[int(p)] for p in pks])
+                     if small[r, c] else None)
+            if query is not None and len(query) <= MAX_LINK_QUERY:
                 if not (missed and past_labels) or selected_pks(conn, query) == want:
                     out[r][c] = query
                 continue
             if not committed or (r != c and r != k and not missed):
                 continue  # an off-diagonal confusion has no committed-match equivalent
-            plain = _plain_query("annotation" if missed else ("fp" if r == k else "tp"),
+            plain = plain_query("annotation" if missed else ("fp" if r == k else "tp"),
                                  run, str(cm.labels[c if r == k else r]),
                                  confidence) + _on_items(items)
             if selected_pks(conn, plain) == want:
@@ -125,14 +140,17 @@ def confusion_queries(
 
 
 def object_pks(plan: Any) -> Callable[[Connection], set[int]]:
-    """The pks an object plan selects (one kind per plan here), read in one statement."""
+    """The pks an object plan selects (one kind per plan here), read in one statement
+    per branch straight from the driver (a cell can hold a million boxes)."""
     def read(conn: Connection) -> set[int]:
         found: set[int] = set()
         for b in plan.branches:
-            found.update(conn.scalars(select(b.scope.pk_col).select_from(
-                b.scope.from_clause()).where(*b.where)))
+            for rows in iter_tuples(conn, select(b.scope.pk_col).select_from(
+                    b.scope.from_clause()).where(*b.where)):
+                found.update(r[0] for r in rows)
         return found
     return read
 
 
-__all__ = ["MAX_LINK_QUERY", "confusion_queries", "failure_queries", "object_pks"]
+__all__ = ["MAX_LINK_QUERY", "Names", "confusion_queries", "failure_queries", "object_pks",
+           "plain_query"]

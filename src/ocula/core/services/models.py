@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
-from ocula.core.services import stats
+from ocula.core.services import run_results, stats
 from ocula.core.services.base import ServiceBase, bulk_operation, iso, now
 from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import (
@@ -136,6 +136,9 @@ class ModelService(ServiceBase):
             else:
                 fresh = [p for p in prepared if (p[0], p[1].annotation_id) not in existing]
             self._insert_predictions(conn, run.dataset_pk, run.pk, fresh)
+            if fresh:
+                # Kept results are of the predictions as committed.
+                run_results.forget(conn, run.pk)
         return {"model_run_id": run_id, "predictions_processed": len(fresh),
                 "predictions_ignored": 0 if update else len(ignored)}
 

@@ -353,6 +353,26 @@ match_items = Table(
     Index("ix_match_items_run_fp", "run_pk", "fp"),
 )
 
+# A committed run's page, kept at commit (metrics, failure summary) per scope (the whole
+# dataset, each item slice) so the run page reads one row instead of re-scoring millions
+# of boxes; ``state`` is the fingerprint of the data it was computed from, and a row
+# whose fingerprint no longer matches is recomputed, never served.
+run_results = Table(
+    "run_results",
+    metadata,
+    _pk(),
+    _fk("run_pk", "model_runs"),
+    Column("kind", String(32), nullable=False),
+    # "" for the whole dataset, else the slice's pk.
+    Column("scope", String(64), nullable=False),
+    Column("state", JsonType, nullable=False),
+    # JSON text, not JSONB: key order is part of the answer (``stats`` lists the 12 COCO
+    # numbers in pycocotools' order), and JSONB reorders keys.
+    Column("body", Text, nullable=False),
+    _created(),
+    UniqueConstraint("run_pk", "kind", "scope"),
+)
+
 jobs = Table(
     "jobs",
     metadata,

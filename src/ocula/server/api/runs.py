@@ -159,14 +159,17 @@ def run_metrics(run_id: str, service: ServiceDep,
                 confidence_threshold: Probability = 0.5,
                 iou_type: Annotated[IouType, Query()] = "bbox",
                 query: Annotated[str | None, Query(max_length=MAX_SCOPE_QUERY)] = None,
+                cells: bool = False,
                 ) -> dict[str, Any]:
     """COCO metrics, P/R/F1, PR curves and confusion matrix (optionally on a slice and/or
     the items an item query selects, against a label version); ``iou_type=segm`` for mask
-    metrics, ``keypoints`` for OKS."""
+    metrics, ``keypoints`` for OKS. ``cells=true`` adds every confusion entry's box ids
+    (as many entries as boxes). The whole dataset's and each slice's numbers at the
+    default thresholds are kept at commit and served while the data is unchanged."""
     return service.run_metrics(run_id, slice=slice, iou_threshold=iou_threshold,
                                annotation_version=_version(annotation_version),
                                confidence_threshold=confidence_threshold,
-                               iou_type=iou_type, query=query)
+                               iou_type=iou_type, query=query, cells=cells)
 
 
 @router.get("/runs/{run_id}/errors", **ok(ErrorBreakdown, *READ))

@@ -1,0 +1,117 @@
+"""The body of a run's metrics (what ``run_metrics`` answers and the run page draws),
+from the two sides' columns.
+
+Shared by the request path (sides read from the store for the asked scope) and the
+commit (sides already in memory, cut to each slice's items), so a kept body and a fresh
+one are the same computation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection
+
+from ocula.core.evaluation import (
+    Detections,
+    GroundTruth,
+    best_f1,
+    confusion_matrix,
+    evaluate_coco,
+    f1_curve,
+    match_detections,
+    operating_point,
+    per_class_operating_points,
+)
+from ocula.core.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS
+from ocula.core.services.evaluation_links import Names, confusion_queries
+from ocula.core.services.evaluation_sides import label_order
+
+__all__ = ["metrics_body", "on_items", "threshold_curve"]
+
+
+def threshold_curve(match: Any) -> dict[str, list[float]]:
+    """Precision, recall and F1 against the confidence threshold, on a grid of 101
+    thresholds (0, 0.01, …, 1): the exact curve has a point per distinct score, too many
+    to send for a chart. The point at ``t`` keeps every detection scoring ``>= t``."""
+    curve = f1_curve(match)
+    grid = np.round(np.linspace(0.0, 1.0, 101), 2)
+    # thresholds fall from the highest score: how many are >= each grid value.
+    kept = np.searchsorted(-curve.thresholds, -grid, side="right")
+    at = np.maximum(kept - 1, 0)
+    some = (kept > 0) & (len(curve.thresholds) > 0)
+
+    def pick(values: np.ndarray) -> list[float]:
+        if len(values) == 0:
+            return [0.0] * len(grid)
+        return np.where(some, values[at], 0.0).astype(float).tolist()
+    return {"threshold": grid.tolist(), "precision": pick(curve.precision),
+            "recall": pick(curve.recall), "f1": pick(curve.f1)}
+
+
+def on_items(gt: GroundTruth, dt: Detections, pair_iou: Any,
+             item_pks: np.ndarray) -> tuple[GroundTruth, Detections, Any]:
+    """The sides cut to the rows on ``item_pks`` (sorted), with a pair IoU that still
+    answers for the cut rows (it is asked by row, and rows are renumbered)."""
+    g_rows = np.flatnonzero(np.isin(gt.image, item_pks, assume_unique=False))
+    d_rows = np.flatnonzero(np.isin(dt.image, item_pks, assume_unique=False))
+    cut_iou = None
+    if pair_iou is not None:
+        def cut_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:
+            return pair_iou(d_rows[d], g_rows[g])
+    return gt.subset(g_rows), dt.subset(d_rows), cut_iou
+
+
+def metrics_body(
+    conn: Connection, gt: GroundTruth, dt: Detections, pair_iou: Any, coco_order: list[str],
+    *, iou: float, confidence_threshold: float, iou_type: str, run_name: str,
+    committed: bool, past_labels: bool, items: str | None, names: Names,
+    selected: Callable[[Connection, str], set[int] | None], cells: bool,
+) -> dict[str, Any]:
+    """Everything the run page shows but the failure summary (see ``run_metrics``)."""
+    # All same-image pairs first: the later calls find their mask IoUs cached.
+    match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
+    categories = label_order(coco_order, gt, dt)
+    if iou_type == "keypoints":
+        coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=categories,
+                             area_ranges=KEYPOINT_AREA_RANGES, max_dets=KEYPOINT_MAX_DETS,
+                             kind="keypoints")
+    else:
+        coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=categories, kind=iou_type)
+    point = operating_point(match, confidence_threshold)
+    best = best_f1(match)
+    per_class = {p: vars(v) for p, v in per_class_operating_points(
+        match, confidence_threshold).items()}
+    cm = confusion_matrix(gt, dt, iou_threshold=iou, score_threshold=confidence_threshold,
+                          pair_iou=pair_iou)
+    queries = confusion_queries(
+        conn, cm, run_name=run_name, committed=committed, names=names,
+        confidence=confidence_threshold, selected_pks=selected, past_labels=past_labels,
+        items=items)
+    body = coco.to_dict()
+    for row in body["per_class"]:
+        row["at_threshold"] = per_class.get(row["label"])
+    matrix: dict[str, Any] = {**cm.to_dict(), "queries": queries}
+    if cells:
+        # Every counted pair with its boxes' ids: as many entries as boxes, so only on
+        # request (tens of MB at millions of boxes).
+        ann = names("annotation", cm.entry_gt_id[cm.entry_gt_id >= 0])
+        pred = names("prediction", cm.entry_det_id[cm.entry_det_id >= 0])
+        matrix["cells"] = [{"row": int(r), "col": int(c), "annotation_id": ann.get(int(g)),
+                            "prediction_id": pred.get(int(d))}
+                           for r, c, g, d in zip(cm.entry_row, cm.entry_col, cm.entry_gt_id,
+                                                 cm.entry_det_id, strict=True)]
+    return {
+        "iou_type": iou_type, "iou_threshold": iou,
+        "confidence_threshold": confidence_threshold,
+        **body,
+        "operating_point": vars(point),
+        "best_f1": vars(best),
+        "threshold_curve": threshold_curve(match),
+        "pr_curves": {str(k): {"recall": v.recall.tolist(), "precision": v.precision.tolist(),
+                               "score": v.score.tolist()}
+                      for k, v in coco.pr_curves(0.5).items()},
+        "confusion_matrix": matrix,
+    }

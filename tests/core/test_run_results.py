@@ -1,0 +1,157 @@
+"""Results kept at commit (``run_results``): the run page's numbers for the whole dataset
+and each item slice are computed once by the commit, read back while the data is as it
+was, and never served once anything they depend on has changed. On both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from ocula import BoxAnnotation, BoxPrediction, DatasetItem
+from ocula.core.services import Service, evaluation, run_results
+from ocula.core.store import schema as t
+from tests.conftest import make_images
+
+N = 60
+
+
+def _scene(service: Service, folder: Path) -> tuple[str, str]:
+    rng = np.random.default_rng(7)
+    paths = make_images(folder, N, size=(200, 150))
+    ds = service.create_dataset("kept")["id"]
+    service.append(ds, [DatasetItem(str(p), f"r{i}") for i, p in enumerate(paths)])
+    anns, preds = [], []
+    for i in range(N):
+        ref = f"r{i}"
+        for j in range(3):
+            label = ["car", "person", "dog"][(i + j) % 3]
+            x, y = float(rng.uniform(0, 140)), float(rng.uniform(0, 90))
+            w, h = float(rng.uniform(8, 60)), float(rng.uniform(8, 60))
+            anns.append(BoxAnnotation(label, x, y, w, h, reference_id=ref))
+            if rng.random() < 0.8:
+                jitter = rng.normal(0, 4, 4)
+                px = float(np.clip(x + jitter[0], 0, 139))
+                py = float(np.clip(y + jitter[1], 0, 89))
+                preds.append(BoxPrediction(
+                    label if rng.random() < 0.8 else "car", px, py,
+                    float(np.clip(w + jitter[2], 1, 60)), float(np.clip(h + jitter[3], 1, 60)),
+                    reference_id=ref, confidence=float(rng.uniform(0.05, 1))))
+        preds.append(BoxPrediction("person", 5, 5, 20, 20, reference_id=ref,
+                                   confidence=float(rng.uniform(0.05, 1))))
+    service.annotate(ds, anns)
+    service.create_slice(ds, "even", reference_ids=[f"r{i}" for i in range(0, N, 2)])
+    service.create_slice(ds, "few", reference_ids=["r1", "r2", "r3"])
+    model = service.add_model("m", "m")["id"]
+    run = service.create_run(model, ds, "run-1", preds)["id"]
+    service.commit_run(run)
+    return ds, run
+
+
+def _fresh(service: Service, run: str, **kw: Any) -> dict[str, Any]:
+    """The same numbers scored from the rows (a label version given by number is never
+    served from what the commit kept)."""
+    ds = service.run_info(run)["dataset_id"]
+    latest = max(v["version"] for v in service.list_versions(ds))
+    return {**service.run_metrics(run, annotation_version=latest, **kw),
+            "annotation_version": None}
+
+
+def _no_scoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("scored from the rows, not read from what the commit kept")
+    monkeypatch.setattr(evaluation, "read_sides", refuse)
+
+
+@pytest.mark.parametrize("scope", [None, "even", "few"])
+def test_kept_metrics_equal_fresh_ones_and_are_read_not_scored(
+        service: Service, tmp_path: Path, scope: str | None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, run = _scene(service, tmp_path / "img")
+    fresh = _fresh(service, run, slice=scope)
+    with monkeypatch.context() as m:
+        _no_scoring(m)
+        kept = service.run_metrics(run, slice=scope)
+        failures = service.failure_summary(run, slice=scope)
+    assert kept == fresh
+    assert list(kept["stats"]) == list(fresh["stats"])  # pycocotools' order, kept
+    with service.db.write() as conn:
+        run_results.forget(conn, _run_pk(conn, run))
+    assert failures == service.failure_summary(run, slice=scope)
+    ds = service.run_info(run)["dataset_id"]
+    for kind in ("false_positives", "false_negatives"):
+        for key, query in failures["queries"][kind].items():
+            assert query is not None
+            total = service.query_objects(ds, query, slice=scope, with_total=True)["total"]
+            assert total == failures[kind][key]
+
+
+def _run_pk(conn: Any, run: str) -> int:
+    return conn.scalar(select(t.model_runs.c.pk).where(t.model_runs.c.id == run))
+
+
+def test_kept_rows_per_scope(service: Service, tmp_path: Path) -> None:
+    _, run = _scene(service, tmp_path / "img")
+    with service.db.read() as conn:
+        rows = conn.execute(select(t.run_results.c.kind, t.run_results.c.scope)).all()
+    # The whole dataset and both item slices, metrics and failure summary each.
+    assert len(rows) == 6 and {r.kind for r in rows} == {"metrics", "failure_summary"}
+
+
+def test_a_label_change_is_never_served_from_the_kept_numbers(
+        service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds, run = _scene(service, tmp_path / "img")
+    before = service.run_metrics(run)
+    service.annotate(ds, [BoxAnnotation("car", 5, 5, 20, 20, reference_id="r0")])
+    after = service.run_metrics(run)
+    assert after["stats"] != before["stats"]
+    assert after == _fresh(service, run)
+
+
+def test_slice_membership_change_is_never_served(service: Service, tmp_path: Path) -> None:
+    ds, run = _scene(service, tmp_path / "img")
+    before = service.run_metrics(run, slice="few")
+    few = next(s["id"] for s in service.list_slices(ds) if s["name"] == "few")
+    service.slice_append(few, [f"r{i}" for i in range(10, 40)])
+    after = service.run_metrics(run, slice="few")
+    assert after["operating_point"] != before["operating_point"]
+    assert after == _fresh(service, run, slice="few")
+
+
+def test_new_predictions_drop_the_kept_numbers(service: Service, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    _, run = _scene(service, tmp_path / "img")
+    service.predict(run, [BoxPrediction("dog", 1, 1, 30, 30, reference_id=f"r{i}",
+                                        confidence=0.99) for i in range(N)])
+    with service.db.read() as conn:
+        assert conn.execute(select(t.run_results)).first() is None
+    after = service.run_metrics(run)
+    assert after == _fresh(service, run)
+    # A new commit keeps them again.
+    service.commit_run(run)
+    fresh = _fresh(service, run)
+    with monkeypatch.context() as m:
+        _no_scoring(m)
+        assert service.run_metrics(run) == fresh
+
+
+def test_other_options_are_scored_from_the_rows(service: Service, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    _, run = _scene(service, tmp_path / "img")
+    calls = []
+    real = evaluation.read_sides
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(evaluation, "read_sides", counting)
+    service.run_metrics(run, confidence_threshold=0.3)
+    service.run_metrics(run, iou_threshold=0.7)
+    service.run_metrics(run, query='has(label = "dog")')
+    service.run_metrics(run, cells=True)
+    assert len(calls) == 4
+    service.run_metrics(run)
+    assert len(calls) == 4

@@ -91,6 +91,26 @@ def _check_sigmas(sigmas: Any) -> Any:
     return floats(sigmas, "kpt_sigmas")
 
 
+def _ids_by_label(ids: np.ndarray, labels: np.ndarray, keep: Any) -> dict[Any, set[int]]:
+    """``{label: {id, ...}}`` of the rows ``keep`` selects, in one sort."""
+    rows = np.flatnonzero(np.broadcast_to(keep, ids.shape))
+    if not len(rows):
+        return {}
+    order = rows[np.argsort(labels[rows], kind="stable")]
+    values, starts = np.unique(labels[order], return_index=True)
+    ends = [*starts[1:].tolist(), len(order)]
+    return {v: set(ids[order[a:b]].tolist())
+            for v, a, b in zip(values.tolist(), starts.tolist(), ends, strict=True)}
+
+
+def _most_per_image_and_label(dt: Detections) -> int:
+    if not len(dt):
+        return 0
+    _, codes = np.unique(dt.label, return_inverse=True)
+    groups = np.asarray(dt.image, dtype=np.int64) * (int(codes.max()) + 1) + codes
+    return int(np.unique(groups, return_counts=True)[1].max())
+
+
 class EvaluationService(ServiceBase):
     def _prediction_kinds(self, conn: Connection, run_pk: int) -> dict[str, int]:
         p = t.predictions
@@ -193,6 +213,13 @@ class EvaluationService(ServiceBase):
             table = t.annotations if kind == "annotation" else t.predictions
             return self._public_ids(conn, table, pks)
 
+        # The commit's own matching is the metrics' (IoU 0.5, per class, 100 detections
+        # an image and class) when its options are the defaults and no image holds more
+        # than 100 detections of one class.
+        config = run.commit_config
+        same_match = (config["iou_threshold"] == 0.5 and not config["class_agnostic"]
+                      and not config["allowed_label_matches"]
+                      and _most_per_image_and_label(dt) <= 100)
         slices = conn.execute(select(t.slices.c.pk).where(
             t.slices.c.dataset_pk == run.dataset_pk, t.slices.c.kind == "item")
             .order_by(t.slices.c.pk)).scalars().all()
@@ -204,18 +231,21 @@ class EvaluationService(ServiceBase):
                 sides = on_items(gt, dt, pair_iou, members)
                 g_in, d_in = np.isin(gt.image, members), np.isin(dt.image, members)
 
-            def selected(_conn: Connection, q: str, g_in: Any = g_in, d_in: Any = d_in
+            by_label = {
+                "annotation": _ids_by_label(gt.id, gt.label, g_in & fn),
+                "tp": _ids_by_label(dt.id, dt.label, d_in & tp & (dt.score >= 0.5)),
+                "fp": _ids_by_label(dt.id, dt.label, d_in & fp & (dt.score >= 0.5))}
+
+            def selected(_conn: Connection, q: str, by_label: Any = by_label
                          ) -> set[int] | None:
                 kind, label = plain[q]
-                if kind == "annotation":
-                    return set(gt.id[g_in & fn & (gt.label == label)].tolist())
-                hit = d_in & (tp if kind == "tp" else fp) & (dt.label == label)
-                return set(dt.id[hit & (dt.score >= 0.5)].tolist())
+                return by_label[kind].get(label, set())
 
             body = metrics_body(conn, *sides, order, iou=0.5, confidence_threshold=0.5,
                                 iou_type=iou_type, run_name=run.name, committed=True,
                                 past_labels=False, items=None, names=names,
-                                selected=selected, cells=False)
+                                selected=selected, cells=False,
+                                match=match if members is None and same_match else None)
             fingerprint = run_results.state(conn, run, slice_pk, members)
             run_results.keep(conn, run.pk, run_results.METRICS, slice_pk, fingerprint, body)
             scope = None if slice_pk is None else select(t.slice_items.c.item_pk).where(

@@ -113,11 +113,17 @@ def confusion_queries(
     missed_col = cm.entry_col == k
     ann_ids = names("annotation", cm.entry_gt_id[in_small & missed_col])
     pred_ids = names("prediction", cm.entry_det_id[in_small & ~missed_col])
+    # Entries grouped by cell once (a stable sort keeps their order within a cell), not
+    # a pass over every entry per cell: millions of entries, thousands of cells.
+    cell = np.asarray(cm.entry_row, dtype=np.int64) * (k + 1) + cm.entry_col
+    by_cell = np.argsort(cell, kind="stable")
+    bounds = np.searchsorted(cell[by_cell], np.arange((k + 1) ** 2 + 1))
     for r in range(k + 1):
         for c in range(k + 1):
             if not cm.counts[r, c]:
                 continue
-            hit = (cm.entry_row == r) & (cm.entry_col == c)
+            at = r * (k + 1) + c
+            hit = by_cell[bounds[at]:bounds[at + 1]]
             missed = c == k
             pks = (cm.entry_gt_id if missed else cm.entry_det_id)[hit]
             names_of = ann_ids if missed else pred_ids

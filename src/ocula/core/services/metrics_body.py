@@ -69,10 +69,14 @@ def metrics_body(
     *, iou: float, confidence_threshold: float, iou_type: str, run_name: str,
     committed: bool, past_labels: bool, items: str | None, names: Names,
     selected: Callable[[Connection, str], set[int] | None], cells: bool,
+    match: Any = None,
 ) -> dict[str, Any]:
-    """Everything the run page shows but the failure summary (see ``run_metrics``)."""
+    """Everything the run page shows but the failure summary (see ``run_metrics``).
+    ``match``: these sides' ``match_detections`` at ``iou`` with its defaults, if the
+    caller has it."""
     # All same-image pairs first: the later calls find their mask IoUs cached.
-    match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
+    if match is None:
+        match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
     categories = label_order(coco_order, gt, dt)
     if iou_type == "keypoints":
         coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=categories,

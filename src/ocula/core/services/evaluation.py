@@ -236,15 +236,15 @@ class EvaluationService(ServiceBase):
                 "tp": _ids_by_label(dt.id, dt.label, d_in & tp & (dt.score >= 0.5)),
                 "fp": _ids_by_label(dt.id, dt.label, d_in & fp & (dt.score >= 0.5))}
 
-            def selected(_conn: Connection, q: str, by_label: Any = by_label
-                         ) -> set[int] | None:
+            def selects(_conn: Connection, q: str, pks: set[int],
+                        by_label: Any = by_label) -> bool:
                 kind, label = plain[q]
-                return by_label[kind].get(label, set())
+                return by_label[kind].get(label, set()) == pks
 
             body = metrics_body(conn, *sides, order, iou=0.5, confidence_threshold=0.5,
                                 iou_type=iou_type, run_name=run.name, committed=True,
                                 past_labels=False, items=None, names=names,
-                                selected=selected, cells=False,
+                                selects=selects, cells=False,
                                 match=match if members is None and same_match else None)
             fingerprint = run_results.state(conn, run, slice_pk, members)
             run_results.keep(conn, run.pk, run_results.METRICS, slice_pk, fingerprint, body)
@@ -342,11 +342,14 @@ class EvaluationService(ServiceBase):
             dataset_id = conn.scalar(select(t.datasets.c.id).where(
                 t.datasets.c.pk == run.dataset_pk))
 
-            def selected(conn: Connection, q: str) -> set[int] | None:
+            def selects(conn: Connection, q: str, pks: set[int]) -> bool:
                 try:
-                    return object_pks(self._objects_plan(conn, dataset_id, q, slice)[1])(conn)
+                    plan = self._objects_plan(conn, dataset_id, q, slice)[1]
                 except QueryError:
-                    return None
+                    return False
+                # Counted first: most candidate queries differ in size, and a count
+                # reads no rows into Python.
+                return plan.count(conn) == len(pks) and object_pks(plan)(conn) == pks
 
             def names(kind: str, pks: np.ndarray) -> dict[int, str]:
                 table = t.annotations if kind == "annotation" else t.predictions
@@ -357,7 +360,7 @@ class EvaluationService(ServiceBase):
                 confidence_threshold=confidence_threshold, iou_type=iou_type,
                 run_name=run.name, committed=run.committed_at is not None,
                 past_labels=version is not None, items=query, names=names,
-                selected=selected, cells=cells)
+                selects=selects, cells=cells)
         return {"model_run_id": run_id, "slice": slice, "query": query,
                 "annotation_version": version, **body}
 

@@ -90,15 +90,15 @@ def plain_query(kind: str, run: str, label: str, confidence: float) -> str:
 def confusion_queries(
     conn: Connection, cm: ConfusionMatrix, *, run_name: str, committed: bool,
     names: Names, confidence: float,
-    selected_pks: Callable[[Connection, str], set[int] | None], past_labels: bool = False,
+    selects: Callable[[Connection, str, set[int]], bool], past_labels: bool = False,
     items: str | None = None,
 ) -> list[list[str | None]]:
     """One query per cell (rows: ground truth then background; columns: predictions then
     background), or ``None`` for an empty cell or one no query selects exactly.
 
     A cell with a predicted label opens its predictions; the background column (missed
-    ground truth) opens the ground truth. ``selected_pks(conn, query)`` gives the object
-    pks a query selects in the page's scope (``None`` when the query is refused).
+    ground truth) opens the ground truth. ``selects(conn, query, pks)`` tells whether a
+    query selects exactly the objects ``pks`` in the page's scope (False when refused).
     ``past_labels``: the matrix is of a label version, whose rows a query (which sees
     current labels) may not select even by their ids, so those queries are checked too.
     ``items``: the item query the metrics are scoped by (ids need it not; the
@@ -132,7 +132,7 @@ def confusion_queries(
             query = (_id_query(kind, run, [names_of[int(p)] for p in pks])
                      if small[r, c] else None)
             if query is not None and len(query) <= MAX_LINK_QUERY:
-                if not (missed and past_labels) or selected_pks(conn, query) == want:
+                if not (missed and past_labels) or selects(conn, query, want):
                     out[r][c] = query
                 continue
             if not committed or (r != c and r != k and not missed):
@@ -140,7 +140,7 @@ def confusion_queries(
             plain = plain_query("annotation" if missed else ("fp" if r == k else "tp"),
                                  run, str(cm.labels[c if r == k else r]),
                                  confidence) + _on_items(items)
-            if selected_pks(conn, plain) == want:
+            if selects(conn, plain, want):
                 out[r][c] = plain
     return out
 

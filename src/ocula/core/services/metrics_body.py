@@ -68,7 +68,7 @@ def metrics_body(
     conn: Connection, gt: GroundTruth, dt: Detections, pair_iou: Any, coco_order: list[str],
     *, iou: float, confidence_threshold: float, iou_type: str, run_name: str,
     committed: bool, past_labels: bool, items: str | None, names: Names,
-    selected: Callable[[Connection, str], set[int] | None], cells: bool,
+    selects: Callable[[Connection, str, set[int]], bool], cells: bool,
     match: Any = None,
 ) -> dict[str, Any]:
     """Everything the run page shows but the failure summary (see ``run_metrics``).
@@ -92,7 +92,7 @@ def metrics_body(
                           pair_iou=pair_iou)
     queries = confusion_queries(
         conn, cm, run_name=run_name, committed=committed, names=names,
-        confidence=confidence_threshold, selected_pks=selected, past_labels=past_labels,
+        confidence=confidence_threshold, selects=selects, past_labels=past_labels,
         items=items)
     body = coco.to_dict()
     for row in body["per_class"]:

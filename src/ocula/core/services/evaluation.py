@@ -201,6 +201,7 @@ class EvaluationService(ServiceBase):
         tp = match.det_status == MatchStatus.TP
         fp = match.det_status == MatchStatus.FP
         fn = match.gt_status == MatchStatus.FN
+        fp_best_iou = np.where(match.det_gt_id >= 0, match.det_iou, match.det_best_iou)
         # The committed-match query of each label and kind (what confusion_queries may
         # ask), answered from the matches just written: at the commit the match rows
         # are these and the labels current, so no query needs to run.
@@ -250,7 +251,16 @@ class EvaluationService(ServiceBase):
             run_results.keep(conn, run.pk, run_results.METRICS, slice_pk, fingerprint, body)
             scope = None if slice_pk is None else select(t.slice_items.c.item_pk).where(
                 t.slice_items.c.slice_pk == slice_pk)
-            failures = self._failure_counts(conn, run, scope)
+            # False positives by cause from the IoU column just written (the same
+            # doubles the SQL compares); misses by size need the stored areas: SQL.
+            fp_iou = fp_best_iou[d_in & fp] if members is not None else fp_best_iou[fp]
+            thr = float(config["iou_threshold"])
+            dup = fp_iou >= thr  # NaN compares false, as NULL falls to ELSE in SQL
+            loc = ~dup & (fp_iou >= 0.1)
+            fps = {"duplicate": int(np.count_nonzero(dup)),
+                   "localisation": int(np.count_nonzero(loc)),
+                   "background": int(np.count_nonzero(~dup & ~loc))}
+            failures = self._failure_counts(conn, run, scope, fps)
             # The failure queries read the match rows just written: they count the same.
             failures["queries"] = failure_queries(run.name, failures["iou_threshold"])
             run_results.keep(conn, run.pk, run_results.FAILURES, slice_pk, fingerprint,
@@ -478,18 +488,22 @@ class EvaluationService(ServiceBase):
                 "queries": self._checked_failure_queries(
                     run, thr, body["false_positives"], body["false_negatives"], slice, query)}
 
-    def _failure_counts(self, conn: Connection, run: Any, scope: Any) -> dict[str, Any]:
+    def _failure_counts(self, conn: Connection, run: Any, scope: Any,
+                        fps: dict[str, int] | None = None) -> dict[str, Any]:
         """The failure summary's numbers over a committed run's match rows on ``scope``
-        (a SELECT of item pks, or None for all)."""
+        (a SELECT of item pks, or None for all); ``fps``: the false positives by cause,
+        if the caller counted them already."""
         mp, ma, a = t.match_predictions, t.match_annotations, t.annotations
         thr = float((run.commit_config or {}).get("iou_threshold", 0.5))
         iou_type = (run.commit_config or {}).get("iou_type", "bbox")
-        cause = case((mp.c.iou >= thr, "duplicate"), (mp.c.iou >= 0.1, "localisation"),
-                     else_="background")
-        fp_q = select(cause, func.count()).where(mp.c.run_pk == run.pk, mp.c.status == "fp")
-        if scope is not None:
-            fp_q = fp_q.where(mp.c.item_pk.in_(scope))
-        fps = dict(conn.execute(fp_q.group_by(cause)).all())
+        if fps is None:
+            cause = case((mp.c.iou >= thr, "duplicate"), (mp.c.iou >= 0.1, "localisation"),
+                         else_="background")
+            fp_q = select(cause, func.count()).where(mp.c.run_pk == run.pk,
+                                                     mp.c.status == "fp")
+            if scope is not None:
+                fp_q = fp_q.where(mp.c.item_pk.in_(scope))
+            fps = dict(conn.execute(fp_q.group_by(cause)).all())
         size = case((a.c.area < 32 ** 2, "small"), (a.c.area < 96 ** 2, "medium"),
                     else_="large")
         fn_q = (select(size, func.count()).join(a, a.c.pk == ma.c.annotation_pk)

@@ -155,3 +155,22 @@ def test_other_options_are_scored_from_the_rows(service: Service, tmp_path: Path
     assert len(calls) == 4
     service.run_metrics(run)
     assert len(calls) == 4
+
+
+def test_tide_is_kept_after_its_first_answer(service: Service, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    ds, run = _scene(service, tmp_path / "img")
+    first = service.run_error_breakdown(run, slice="even", max_ids=50)
+    with monkeypatch.context() as m:
+        m.setattr(evaluation, "read_sides", lambda *a, **k: (_ for _ in ()).throw(
+            AssertionError("scored again")))
+        assert service.run_error_breakdown(run, slice="even", max_ids=50) == first
+    # Other options are their own answers; a label change is never served from it.
+    assert service.run_error_breakdown(run, slice="even", max_ids=3) != first
+    service.annotate(ds, [BoxAnnotation("dog", 5, 5, 20, 20, reference_id="r0")])
+    after = service.run_error_breakdown(run, slice="even", max_ids=50)
+    latest = max(v["version"] for v in service.list_versions(ds))
+    fresh = service.run_error_breakdown(run, slice="even", max_ids=50,
+                                        annotation_version=latest)
+    assert after == {**fresh, "annotation_version": None}
+    assert after != first

@@ -7,12 +7,16 @@ count, so an app can open the boxes behind each error.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import Connection, select
 
 from ocula.core.evaluation.analyses import get_analysis
+from ocula.core.services import run_results
 from ocula.core.services.evaluation import EvaluationService
 from ocula.core.services.evaluation_sides import label_order
 from ocula.core.store import schema as t
@@ -37,6 +41,19 @@ class AnalysisService(EvaluationService):
         if max_ids is not None and (isinstance(max_ids, bool) or not isinstance(max_ids, int)
                                     or max_ids < 0):
             raise ValidationError(f"max_ids must be a non-negative integer, got {max_ids!r}")
+        # Kept after the first answer for a scope at current labels, like the numbers
+        # the commit keeps, and served while the data is unchanged (TIDE re-scores the
+        # run once per error kind: minutes at millions of boxes).
+        keepable = annotation_version is None and not query
+        kind = "tide:" + hashlib.blake2b(orjson.dumps(
+            [name, dataclasses.asdict(cfg), iou_type, max_ids],
+            option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
+        if keepable:
+            with self.db.read() as conn:
+                run = self._run_row(conn, run_id)
+                kept = self._kept(conn, run, kind, slice_name, None)
+            if kept is not None:
+                return {"model_run_id": run_id, "slice": slice_name, "query": None, **kept}
         with self.db.read() as conn:
             version, gt, dt, pair_iou, order = self._evaluation_sides(
                 conn, run_id, slice_name, annotation_version, iou_type, query=query)
@@ -47,8 +64,14 @@ class AnalysisService(EvaluationService):
                 annotation_ids=self._public_ids(conn, t.annotations, gt.id),
                 image_ids=self._item_refs_of(conn, np.concatenate([gt.image, dt.image])),
                 max_ids=max_ids)
-        return {"model_run_id": run_id, "slice": slice_name, "query": query or None,
-                "annotation_version": version, "iou_type": iou_type, **body}
+            fingerprint = (self._scope_state(conn, run_id, slice_name) if keepable
+                           else None)
+        out = {"annotation_version": version, "iou_type": iou_type, **body}
+        if fingerprint is not None:
+            with self.db.write() as conn:
+                run_pk, slice_pk, state = fingerprint
+                run_results.keep(conn, run_pk, kind, slice_pk, state, out)
+        return {"model_run_id": run_id, "slice": slice_name, "query": query or None, **out}
 
     def _item_refs_of(self, conn: Connection, item_pks: np.ndarray) -> dict[int, str]:
         wanted = np.unique(item_pks).tolist()

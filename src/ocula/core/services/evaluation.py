@@ -374,6 +374,20 @@ class EvaluationService(ServiceBase):
         return {"model_run_id": run_id, "slice": slice, "query": query,
                 "annotation_version": version, **body}
 
+    def _scope_state(self, conn: Connection, run_id: str, slice_name: str | None
+                     ) -> tuple[int, int | None, dict[str, Any]] | None:
+        """``(run pk, slice pk, fingerprint)`` to keep a result under, or None where the
+        scope is not kept (an object slice)."""
+        run = self._run_row(conn, run_id)
+        slice_pk = None
+        if slice_name is not None:
+            ds = conn.execute(select(t.datasets).where(t.datasets.c.pk == run.dataset_pk)).one()
+            row = self._slice_in(conn, ds, slice_name)
+            if row.kind != "item":
+                return None
+            slice_pk = row.pk
+        return run.pk, slice_pk, run_results.state(conn, run, slice_pk)
+
     def _kept(self, conn: Connection, run: Any, kind: str, slice_name: str | None,
               annotation_version: int | str | None) -> dict[str, Any] | None:
         """What the commit kept for a scope, if the request is at the labels it scored

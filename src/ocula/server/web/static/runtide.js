@@ -13,6 +13,8 @@ import { apiSearch, patchesHref } from "./runscope.js";
 // As services/evaluation_links.py: a link carries its query in the URL (?q=,
 // percent-encoded), and the server reads request lines of 16 KiB at most.
 export const MAX_LINK_QUERY = 7000;
+// The most ids an `id in [...]` link can hold (each takes at least 5 characters).
+const MAX_IDS = Math.floor(MAX_LINK_QUERY / 5);
 const TYPES = ["cls", "loc", "both", "dupe", "bkg", "miss"];
 const SPECIAL = ["fp", "fn"];
 // Misses and false negatives are ground truth; every other error is a prediction.
@@ -109,7 +111,10 @@ export async function showTide(scope, ctx, isCurrent) {
   const note = document.getElementById("tide-note");
   const list = document.getElementById("tide-counts");
   try {
-    const out = await api(`/runs/${encodeURIComponent(ctx.runId)}/errors${apiSearch(scope)}`);
+    // More ids than fit in a link are never used: ask for no more (at millions of boxes
+    // the full lists would be tens of MB).
+    const out = await api(`/runs/${encodeURIComponent(ctx.runId)}/errors` +
+                          apiSearch(scope, { max_ids: MAX_IDS }));
     const rows = await bars(out, ctx, scope);
     if (!isCurrent()) return;
     if (!tideChart) tideChart = echarts.init(el, null, { renderer: "canvas" });

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, case, exists, func, or_, select
 from ocula.core.evaluation import Detections, GroundTruth
 from ocula.core.evaluation.keypoints import KeypointPairOKS, keypoint_boxes
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
+from ocula.core.services import stats
 from ocula.core.services.annotations import at_version
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
@@ -128,25 +129,46 @@ def _gt_columns(conn: Connection, dataset_pk: int, version: int | None,
          .where(a.c.dataset_pk == dataset_pk, at_version(a, version),
                 _one_part_per_object(
                     a, lambda sib: and_(sib.c.dataset_pk == dataset_pk,
-                                        at_version(sib, version))))
-         .order_by(a.c.pk))
+                                        at_version(sib, version)))))
     if item_pks is not None:
         q = q.where(a.c.item_pk.in_(item_pks))
-    c = _columns(fetch_tuples(conn, q), scores=False)
+    c = _by_id(_columns(fetch_tuples(conn, q), scores=False))
     return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
                        iscrowd=c["extra"], id=c["id"])
 
 
+def _mostly_this_run(conn: Connection, run_pk: int) -> bool:
+    """Whether a run holds most of SQLite's prediction rows (from the running totals):
+    then one pass over the table beats its ``(run_pk, item_pk)`` index, whose row look-ups
+    cost SQLite three times as much (2M predictions: 2.1 s against 6 s)."""
+    if conn.dialect.name != "sqlite":
+        return False  # PostgreSQL's planner weighs this itself
+    s = t.dataset_stats
+    totals = dict(conn.execute(select(s.c.run_pk, func.sum(s.c.count)).where(
+        s.c.kind == stats.PRED, s.c.run_pk != 0).group_by(s.c.run_pk)).all())
+    mine = totals.get(run_pk) or 0
+    return mine > 0 and 2 * mine >= sum(totals.values())
+
+
+def _by_id(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Columns in row id order (ties between equal scores keep upload order, as
+    pycocotools keeps file order): sorted here rather than by the database, which
+    would sort millions of rows in a temporary B-tree."""
+    order = np.argsort(c["id"], kind="stable")
+    return {k: v[order] for k, v in c.items()}
+
+
 def _dt_columns(conn: Connection, run_pk: int, item_pks: Any = None) -> Detections:
     p = t.predictions
+    # ``run_pk + 0`` is no indexed term: SQLite then scans the table once.
+    mine = ((p.c.run_pk + 0) == run_pk if item_pks is None and _mostly_this_run(conn, run_pk)
+            else p.c.run_pk == run_pk)
     q = (select(p.c.pk, p.c.item_pk, p.c.label, p.c.x, p.c.y, p.c.width, p.c.height,
                 p.c.area, p.c.confidence)
-         .where(p.c.run_pk == run_pk,
-                _one_part_per_object(p, lambda sib: sib.c.run_pk == run_pk))
-         .order_by(p.c.pk))
+         .where(mine, _one_part_per_object(p, lambda sib: sib.c.run_pk == run_pk)))
     if item_pks is not None:
         q = q.where(p.c.item_pk.in_(item_pks))
-    c = _columns(fetch_tuples(conn, q), scores=True)
+    c = _by_id(_columns(fetch_tuples(conn, q), scores=True))
     return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
                       id=c["id"])
 

@@ -139,8 +139,16 @@ def set_threshold(test_id: str, function_id: str, body: JsonBody,
 
 @router.get("/validate/scenario_test/{test_id}/items")
 def test_items(test_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
-    """The slice's items; Ocula has no scenes or tracks in a test (empty lists)."""
-    return {"dataset_items": [fmt.item(r, urls) for r in service.scenario_test_items(test_id)],
+    """The slice's items; Ocula has no scenes or tracks in a test (empty lists). An item
+    uploaded from a URL is named by that URL, as Nucleus names it here (the client
+    compares it with what it appended); a local upload by Ocula's signed URL."""
+    def named(body: dict[str, Any]) -> dict[str, Any]:
+        row = fmt.item(body, urls)
+        original = row.get("original_image_url") or ""
+        if original.startswith(("http://", "https://", "s3://", "gs://")):
+            row["image_url"] = original
+        return row
+    return {"dataset_items": [named(r) for r in service.scenario_test_items(test_id)],
             "scenes": [], "tracks": []}
 
 

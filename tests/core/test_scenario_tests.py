@@ -12,7 +12,14 @@ import pytest
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
 from ocula.core.evaluation.eval_functions import compare
 from ocula.core.types import CategoryAnnotation, CategoryPrediction
-from ocula.errors import ConflictError, NotFoundError, NotSupportedError, ValidationError
+from ocula.errors import (
+    ConflictError,
+    DuplicateIdError,
+    NotFoundError,
+    NotSupportedError,
+    ParameterError,
+    ValidationError,
+)
 from tests.conftest import make_images
 
 W, H = 200, 150
@@ -134,7 +141,7 @@ def test_pass_fail_at_threshold_and_history(service, scene) -> None:
 def test_baseline_is_the_threshold_of_criteria_without_one(service, scene) -> None:
     ds, slc, run, gts, preds = scene
     service.create_scenario_test("base", slc["id"], ["bbox_precision"])
-    with pytest.raises(ValidationError, match="evaluate it first"):
+    with pytest.raises(ConflictError, match="evaluate it first"):
         service.set_scenario_baseline("base", "r1")
     service.evaluate_scenario_test("base", "r1")
     assert service.set_scenario_baseline("base", "r1")["baseline_run_id"] == run["id"]
@@ -172,14 +179,16 @@ def test_bad_input_is_refused_and_writes_nothing(service, scene) -> None:
     ds, slc, run, gts, preds = scene
     with pytest.raises(ValidationError, match="at least one"):
         service.create_scenario_test("x", slc["id"], [])
+    with pytest.raises(DuplicateIdError, match="once"):
+        service.create_scenario_test("x", slc["id"], ["bbox_iou", "ef_bbox_iou"])
     with pytest.raises(ValidationError, match="unknown evaluation function"):
         service.create_scenario_test("x", slc["id"], ["bbox_nope"])
     with pytest.raises(NotSupportedError, match="cuboid_iou_3d"):
         service.create_scenario_test("x", slc["id"], ["cuboid_iou_3d"])
-    with pytest.raises(ValidationError, match="unknown bbox_iou argument"):
+    with pytest.raises(ParameterError, match="unknown bbox_iou argument"):
         service.create_scenario_test("x", slc["id"], [{"function": "bbox_iou",
                                                        "arguments": {"iou": 1}}])
-    with pytest.raises(ValidationError, match="COCO"):
+    with pytest.raises(ParameterError, match="COCO"):
         service.create_scenario_test("x", slc["id"], [{"function": "bbox_map",
                                                        "arguments": {"iou_threshold": 0.33}}])
     with pytest.raises(ValidationError, match="comparison"):
@@ -194,12 +203,12 @@ def test_bad_input_is_refused_and_writes_nothing(service, scene) -> None:
     service.create_scenario_test("x", slc["id"], ["bbox_iou"])
     with pytest.raises(ConflictError):
         service.create_scenario_test("x", slc["id"], ["bbox_iou"])
-    with pytest.raises(ValidationError, match="last criterion"):
+    with pytest.raises(ConflictError, match="last criterion"):
         service.remove_scenario_criterion("x", "bbox_iou")
     other = service.create_dataset("other")
     service.add_model("o", "o")
     orun = service.create_run("o", other["id"], "o", [])
-    with pytest.raises(ValidationError, match="another dataset"):
+    with pytest.raises(ParameterError, match="another dataset"):
         service.evaluate_scenario_test("x", orun["id"])
     assert service.scenario_test_history("x") == []
 

@@ -20,11 +20,13 @@ nucleus = pytest.importorskip(
 def setup(nc: Any, tmp_path: Path) -> Any:
     ds = nc.create_dataset("ci", is_scene=False)
     paths = make_images(tmp_path / "imgs", 3, size=(200, 150))
+    # local files go as multipart in a job (client 0.22.3)
     ds.append([nucleus.DatasetItem(image_location=str(p), reference_id=f"r{i}")
-               for i, p in enumerate(paths)])
-    ds.annotate([nucleus.BoxAnnotation(label="car", x=10, y=10, width=40, height=40,
-                                       reference_id=f"r{i}", annotation_id=f"a{i}")
-                 for i in range(3)])
+               for i, p in enumerate(paths)]).sleep_until_complete(verbose_std_out=False)
+    got = ds.annotate([nucleus.BoxAnnotation(label="car", x=10, y=10, width=40, height=40,
+                                             reference_id=f"r{i}", annotation_id=f"a{i}")
+                       for i in range(3)])
+    assert got["annotations_processed"] == 3
     slc = ds.create_slice(name="two", reference_ids=["r0", "r1"])
     model = nc.create_model("det", "det-ref")
     # r0 exact, r1 off by 30 px (IoU 0.25: a miss at 0.5), r2 outside the slice.

@@ -41,11 +41,11 @@ import numpy as np
 from ocula.core.evaluation.coco import COCO_IOU_THRESHOLDS, evaluate_coco
 from ocula.core.evaluation.inputs import Detections, GroundTruth
 from ocula.core.evaluation.matching import MatchStatus, match_detections
-from ocula.errors import NotSupportedError, ValidationError
+from ocula.errors import NotSupportedError, ParameterError, ValidationError
 
-__all__ = ["COMPARISONS", "CategoryColumns", "EvalFunction", "FunctionResult",
-           "compare", "eval_function", "eval_function_names", "eval_functions",
-           "function_id", "function_name"]
+__all__ = ["ARGUMENT_NAMES", "COMPARISONS", "CategoryColumns", "EvalFunction",
+           "FunctionResult", "compare", "eval_function", "eval_function_names",
+           "eval_functions", "function_id", "function_name"]
 
 #: Comparison names (Nucleus' words) and the symbols Ocula also accepts.
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
@@ -157,7 +157,8 @@ class MapConfig:
     def __post_init__(self) -> None:
         thr = _unit(self.iou_threshold, "iou_threshold")
         if not np.isclose(COCO_IOU_THRESHOLDS, thr, rtol=0, atol=1e-9).any():
-            raise ValidationError("iou_threshold of a mean AP must be one of COCO's "
+            # Valid for the other functions: a relation between function and argument.
+            raise ParameterError("iou_threshold of a mean AP must be one of COCO's "
                                   f"0.50, 0.55, …, 0.95, got {thr}")
         _no_filters(self)
 
@@ -218,8 +219,9 @@ class EvalFunction:
         known = {f.name for f in dataclasses.fields(self.config_type)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValidationError(f"unknown {self.name} argument(s) {unknown}; expected "
-                                  f"some of {sorted(known)}")
+            # Each is an argument of some function: wrong for this one.
+            raise ParameterError(f"unknown {self.name} argument(s) {unknown}; expected "
+                                 f"some of {sorted(known)}")
         return self.config_type(**values)
 
     def arguments(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -455,3 +457,7 @@ for _name, _why in (("cuboid_iou_2d", _LIDAR), ("cuboid_iou_3d", _LIDAR),
                     ("segmentation_to_poly_recall", _SEMSEG)):
     register_eval_function(EvalFunction(_name, "unsupported", NoConfig, None,
                                         "not supported by Ocula", _why))
+
+#: Every argument name of any function (a request schema lists them).
+ARGUMENT_NAMES = sorted({f.name for fn in _REGISTRY.values()
+                         for f in dataclasses.fields(fn.config_type)})

@@ -40,7 +40,13 @@ from ocula.core.services.evaluation import EvaluationService
 from ocula.core.services.evaluation_sides import read_sides
 from ocula.core.store import schema as t
 from ocula.core.validation import require_name
-from ocula.errors import ConflictError, NotFoundError, ValidationError
+from ocula.errors import (
+    ConflictError,
+    DuplicateIdError,
+    NotFoundError,
+    ParameterError,
+    ValidationError,
+)
 
 __all__ = ["MAX_IDS", "ScenarioService"]
 
@@ -129,13 +135,13 @@ class ScenarioService(EvaluationService):
         rows = [_criterion(c) for c in criteria]
         functions = [r["function"] for r in rows]
         if len(set(functions)) != len(functions):
-            raise ValidationError(f"each function appears once in a test, got {functions}")
+            raise DuplicateIdError(f"each function appears once in a test, got {functions}")
         test_id = new_id("scenario_test")
         try:
             with self.db.write() as conn:
                 slc = self._slice_row(conn, slice)
                 if slc.kind != "item":
-                    raise ValidationError(f"slice {slc.name!r} is a slice of objects: a "
+                    raise ConflictError(f"slice {slc.name!r} is a slice of objects: a "
                                           "scenario test evaluates an item slice")
                 created = now()
                 pk = conn.execute(t.scenario_tests.insert().values(
@@ -210,7 +216,7 @@ class ScenarioService(EvaluationService):
             if name not in names:
                 raise NotFoundError(f"scenario test {test_row.name!r} has no {name} criterion")
             if len(names) == 1:
-                raise ValidationError(f"{name} is the last criterion of scenario test "
+                raise ConflictError(f"{name} is the last criterion of scenario test "
                                       f"{test_row.name!r}: a test keeps at least one")
             conn.execute(c.delete().where(c.c.test_pk == test_row.pk, c.c.function == name))
         return {"scenario_test_id": test_row.id, "removed": name}
@@ -233,7 +239,7 @@ class ScenarioService(EvaluationService):
                 ev = t.scenario_test_evaluations
                 if conn.execute(select(ev.c.pk).where(ev.c.test_pk == row.pk,
                                                       ev.c.run_pk == run_row.pk)).first() is None:
-                    raise ValidationError(f"model run {run_row.name!r} has not been evaluated "
+                    raise ConflictError(f"model run {run_row.name!r} has not been evaluated "
                                           f"on scenario test {row.name!r}: evaluate it first")
                 run_pk = run_row.pk
             conn.execute(update(t.scenario_tests).where(t.scenario_tests.c.pk == row.pk)
@@ -245,7 +251,7 @@ class ScenarioService(EvaluationService):
         if run.startswith("run_"):
             row = self._run_row(conn, run)
             if row.dataset_pk != test_row.dataset_pk:
-                raise ValidationError(f"model run {row.name!r} is on another dataset than "
+                raise ParameterError(f"model run {row.name!r} is on another dataset than "
                                       f"scenario test {test_row.name!r}")
             return row
         ds = conn.execute(select(t.datasets).where(t.datasets.c.pk == test_row.dataset_pk)).one()

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
+from ocula.core.evaluation.eval_functions import eval_function_names, function_id
 from ocula.server.api.common import MAX_LIST, Name
 from ocula.server.api.schemas import CREATE, READ, WRITE, Deleted, Open, errors, ok
 from ocula.server.deps import ServiceDep
@@ -16,6 +17,11 @@ from ocula.server.deps import ServiceDep
 router = APIRouter(tags=["scenario tests"])
 
 Id = Annotated[str, Field(max_length=255)]
+_NAMES = eval_function_names()
+# A function by name or id (``bbox_iou``, ``ef_bbox_iou``).
+FunctionName = Literal[tuple(_NAMES + [function_id(n) for n in _NAMES])]  # type: ignore[valid-type]
+FunctionPath = Annotated[FunctionName, Path()]
+Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Threshold = Annotated[float | None, Field(allow_inf_nan=False)]
 ComparisonName = Literal["greater_than", "greater_than_equal_to", "less_than",
                          "less_than_equal_to", ">", ">=", "<", "<="]
@@ -70,9 +76,25 @@ class ScenarioEvaluation(Open):
     results: list[CriterionResult]
 
 
+class ArgumentsIn(BaseModel):
+    """Arguments of evaluation functions (each takes some: ``/eval_functions``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enforce_label_match: bool | None = None
+    iou_threshold: Unit | None = None
+    confidence_threshold: Unit | None = None
+    f1_method: Literal["macro", "micro", "weighted"] | None = None
+    annotation_filters: None = None
+    prediction_filters: None = None
+
+
+def _arguments(body: ArgumentsIn | None) -> dict[str, Any] | None:
+    return None if body is None else body.model_dump(exclude_none=True)
+
+
 class CriterionIn(BaseModel):
-    function: Id
-    arguments: dict[str, Any] | None = None
+    function: FunctionName
+    arguments: ArgumentsIn | None = None
     threshold: Threshold = None
     comparison: ComparisonName = "greater_than_equal_to"
 
@@ -84,7 +106,7 @@ class ScenarioTestIn(BaseModel):
 
 
 class CriterionSetIn(BaseModel):
-    arguments: dict[str, Any] | None = None
+    arguments: ArgumentsIn | None = None
     threshold: Threshold = None
     comparison: ComparisonName = "greater_than_equal_to"
 
@@ -120,8 +142,8 @@ def list_tests(service: ServiceDep,
 @router.post("/scenario_tests", **_ok_or_501(ScenarioTest, *CREATE, status=201))
 def create_test(body: ScenarioTestIn, service: ServiceDep) -> dict[str, Any]:
     """A test of an item slice (by id) with its criteria; names are unique."""
-    return service.create_scenario_test(body.name, body.slice,
-                                        [c.model_dump() for c in body.criteria])
+    return service.create_scenario_test(body.name, body.slice, [
+        {**c.model_dump(), "arguments": _arguments(c.arguments)} for c in body.criteria])
 
 
 @router.get("/scenario_tests/{test}", **ok(ScenarioTest, *READ))
@@ -135,22 +157,22 @@ def delete_test(test: str, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.put("/scenario_tests/{test}/criteria/{function}", **_ok_or_501(Criterion, *WRITE))
-def set_criterion(test: str, function: str, body: CriterionSetIn,
+def set_criterion(test: str, function: FunctionPath, body: CriterionSetIn,
                   service: ServiceDep) -> dict[str, Any]:
     """Add a criterion, or replace the test's criterion of that function."""
-    return service.set_scenario_criterion(test, function, arguments=body.arguments,
+    return service.set_scenario_criterion(test, function, arguments=_arguments(body.arguments),
                                           threshold=body.threshold,
                                           comparison=body.comparison)
 
 
 @router.post("/scenario_tests/{test}/criteria/{function}/threshold", **ok(Criterion, *WRITE))
-def set_threshold(test: str, function: str, body: ThresholdIn,
+def set_threshold(test: str, function: FunctionPath, body: ThresholdIn,
                   service: ServiceDep) -> dict[str, Any]:
     return service.set_criterion_threshold(test, function, body.threshold, body.comparison)
 
 
 @router.delete("/scenario_tests/{test}/criteria/{function}", **ok(Open, *READ))
-def remove_criterion(test: str, function: str, service: ServiceDep) -> dict[str, Any]:
+def remove_criterion(test: str, function: FunctionPath, service: ServiceDep) -> dict[str, Any]:
     return service.remove_scenario_criterion(test, function)
 
 

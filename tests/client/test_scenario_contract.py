@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from ocula import BoxAnnotation, BoxPrediction, Client, DatasetItem
-from ocula.errors import ConflictError, NotFoundError, NotSupportedError, ValidationError
+from ocula.errors import ConflictError, NotFoundError, NotSupportedError
 from tests.conftest import make_images
 
 
@@ -67,8 +67,7 @@ def test_errors_are_typed_on_both_backends(any_client: Client, setup) -> None:
     ds, slc, model, run = setup
     with pytest.raises(NotSupportedError, match="cuboid_iou_2d"):
         any_client.create_scenario_test("x", slc, ["cuboid_iou_2d"])
-    # (the service names the functions; the REST schema lists them)
-    with pytest.raises(ValidationError, match="bbox_iou"):
+    with pytest.raises(NotFoundError, match="unknown evaluation function"):
         any_client.create_scenario_test("x", slc, ["nope"])
     with pytest.raises(NotFoundError):
         any_client.get_scenario_test("missing")

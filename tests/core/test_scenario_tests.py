@@ -181,7 +181,7 @@ def test_bad_input_is_refused_and_writes_nothing(service, scene) -> None:
         service.create_scenario_test("x", slc["id"], [])
     with pytest.raises(DuplicateIdError, match="once"):
         service.create_scenario_test("x", slc["id"], ["bbox_iou", "ef_bbox_iou"])
-    with pytest.raises(ValidationError, match="unknown evaluation function"):
+    with pytest.raises(NotFoundError, match="unknown evaluation function"):
         service.create_scenario_test("x", slc["id"], ["bbox_nope"])
     with pytest.raises(NotSupportedError, match="cuboid_iou_3d"):
         service.create_scenario_test("x", slc["id"], ["cuboid_iou_3d"])

@@ -47,7 +47,14 @@ def test_upload_predictions_and_model_reads(nc: Any, setup: Any, live_db: Live) 
         label="car", x=10, y=10, width=40, height=40, reference_id="r0",
         annotation_id="p0", confidence=0.9)])
     assert again["predictions_ignored"] == 1 and len(live_db.service.list_runs(ds.id)) == 1
-    assert [p.reference_id for p in ds.export_predictions(model)["box"]] == ["r0", "r1", "r2"]
+    job = ds.upload_predictions(model, [nucleus.BoxPrediction(
+        label="bus", x=1, y=1, width=5, height=5, reference_id="r2", annotation_id="q2",
+        confidence=0.5)], asynchronous=True)
+    job.sleep_until_complete(verbose_std_out=False)
+    assert len(live_db.service.list_runs(ds.id)) == 1
+    assert [p.label for p in ds.predictions_refloc(model, "r2")["box"]] == ["car", "bus"]
+    assert [p.reference_id for p in ds.export_predictions(model)["box"]] == [
+        "r0", "r1", "r2", "r2"]
     assert ds.predictions_iloc(model, 1)["box"][0].annotation_id == "p1"
     assert ds.predictions_refloc(model, "r2")["box"][0].x == 10
     assert ds.prediction_loc(model, "r1", "p1").x == 40
@@ -108,10 +115,13 @@ def test_validate_errors(nc: Any, setup: Any, live_db: Live) -> None:
     for body in ({"name": "c", "slice_id": slc.id, "evaluation_functions": "bbox_iou"},
                  {"name": "c", "slice_id": slc.id, "evaluation_functions": [
                      {"id": "ef_bbox_iou", "eval_func_arguments": {"iou_threshold": 2}}]},
-                 {"name": "c", "slice_id": slc.id, "evaluation_functions": [
-                     {"id": "ef_nope", "eval_func_arguments": {}}]}):
+                 ):
         answer = httpx.post(f"{url}/scenario_test", auth=auth, json=body)
         assert answer.status_code == 422, (body, answer.text)
+    answer = httpx.post(f"{url}/scenario_test", auth=auth, json={
+        "name": "c", "slice_id": slc.id,
+        "evaluation_functions": [{"id": "ef_nope", "eval_func_arguments": {}}]})
+    assert answer.status_code == 404 and "ef_nope" in answer.text
     assert httpx.post(f"{url}/eval_fn", auth=auth, json={"name": "mine"}).status_code == 501
     assert httpx.post(f"{url}/{model.id}/evaluate", auth=auth,
                       json={"test_names": ["nope"]}).status_code == 404

@@ -41,7 +41,7 @@ import numpy as np
 from ocula.core.evaluation.coco import COCO_IOU_THRESHOLDS, evaluate_coco
 from ocula.core.evaluation.inputs import Detections, GroundTruth
 from ocula.core.evaluation.matching import MatchStatus, match_detections
-from ocula.errors import NotSupportedError, ParameterError, ValidationError
+from ocula.errors import NotFoundError, NotSupportedError, ParameterError, ValidationError
 
 __all__ = ["ARGUMENT_NAMES", "COMPARISONS", "CategoryColumns", "EvalFunction",
            "FunctionResult", "compare", "eval_function", "eval_function_names",
@@ -408,11 +408,14 @@ def function_name(name_or_id: str) -> str:
 
 
 def eval_function(name_or_id: str) -> EvalFunction:
-    """The function registered under a name or id; an unknown one is a ValidationError."""
+    """The function registered under a name or id; an unknown one is a NotFoundError
+    (as an unknown slice or run is)."""
     name = function_name(name_or_id)
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValidationError(f"unknown evaluation function {name_or_id!r}; expected one "
-                              f"of {eval_function_names()}")
+    if not isinstance(name, str):
+        raise ValidationError(f"an evaluation function is named by a string, got {name_or_id!r}")
+    if name not in _REGISTRY:
+        raise NotFoundError(f"unknown evaluation function {name_or_id!r}; expected one "
+                            f"of {eval_function_names()}")
     return _REGISTRY[name]
 
 

@@ -185,7 +185,7 @@ def test_bad_input_is_refused_and_writes_nothing(service, scene) -> None:
         service.create_scenario_test("x", slc["id"], ["bbox_nope"])
     with pytest.raises(NotSupportedError, match="cuboid_iou_3d"):
         service.create_scenario_test("x", slc["id"], ["cuboid_iou_3d"])
-    with pytest.raises(ParameterError, match="unknown bbox_iou argument"):
+    with pytest.raises(ParameterError, match="unknown bbox_iou parameter"):
         service.create_scenario_test("x", slc["id"], [{"function": "bbox_iou",
                                                        "arguments": {"iou": 1}}])
     with pytest.raises(ParameterError, match="COCO"):

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ocula.core.evaluation.analyses import config_from
 from ocula.core.evaluation.coco import COCO_IOU_THRESHOLDS, evaluate_coco
 from ocula.core.evaluation.inputs import Detections, GroundTruth
 from ocula.core.evaluation.matching import MatchStatus, match_detections
@@ -212,17 +213,9 @@ class EvalFunction:
         if not self.supported:
             raise NotSupportedError(f"the evaluation function {self.name!r} is not "
                                     f"supported by Ocula: {self.unsupported_reason}")
-        if values is None:
-            return self.config_type()
-        if not isinstance(values, Mapping):
-            raise ValidationError(f"{self.name} arguments must be a mapping")
-        known = {f.name for f in dataclasses.fields(self.config_type)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            # Each is an argument of some function: wrong for this one.
-            raise ParameterError(f"unknown {self.name} argument(s) {unknown}; expected "
-                                 f"some of {sorted(known)}")
-        return self.config_type(**values)
+        # An argument of another function is wrong for this one: a relation no schema
+        # of a criterion states.
+        return config_from(self.config_type, values, self.name, unknown_error=ParameterError)
 
     def arguments(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The full arguments (defaults filled in) as JSON-able values."""

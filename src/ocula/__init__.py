@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ocula.client.client import Client
     from ocula.client.dataset import Dataset, Slice
     from ocula.client.model import Model, ModelRun, compare, compare_items
+    from ocula.client.scenario import ScenarioTest
     from ocula.core.types import (
         BoxAnnotation,
         BoxPrediction,
@@ -54,6 +55,7 @@ _LAZY = {
     "ModelRun": "ocula.client.model",
     "compare": "ocula.client.model",
     "compare_items": "ocula.client.model",
+    "ScenarioTest": "ocula.client.scenario",
     "launch_app": "ocula.server.launch",
     **dict.fromkeys((
         "BoxAnnotation", "BoxPrediction", "CategoryAnnotation", "CategoryPrediction",
@@ -96,6 +98,7 @@ __all__ = [
     "Point",
     "PolygonAnnotation",
     "PolygonPrediction",
+    "ScenarioTest",
     "Segment",
     "SegmentationAnnotation",
     "SegmentationPrediction",

@@ -7,6 +7,7 @@ from typing import Any
 
 from ocula.client.dataset import Dataset, Slice
 from ocula.client.model import Model, ModelRun
+from ocula.client.scenario import ScenarioTest
 from ocula.core.contract import Backend
 from ocula.core.services import Service
 
@@ -93,3 +94,31 @@ class Client:
 
     def get_model_run(self, run_id: str) -> ModelRun:
         return ModelRun(self, self._backend.run_info(run_id))
+
+    # --- scenario tests (model CI) --------------------------------------------------
+
+    def eval_functions(self) -> list[dict[str, Any]]:
+        """The evaluation functions scenario tests can use, with their default
+        arguments (those Ocula cannot compute are listed with ``supported: False``)."""
+        return self._backend.eval_functions()
+
+    def create_scenario_test(self, name: str, slice: Any,  # noqa: A002
+                             criteria: list[Any]) -> ScenarioTest:
+        """A scenario test of an item slice (a handle or id) with criteria: function
+        names, or ``{"function", "arguments", "threshold", "comparison"}`` (comparison
+        ``">="`` by default; ``">"``, ``"<"``, ``"<="`` or Nucleus' words), e.g.
+        ``client.create_scenario_test("night", slc, [{"function": "bbox_recall",
+        "threshold": 0.8}])``."""
+        slice_id = slice if isinstance(slice, str) else slice.id
+        return ScenarioTest(self, self._backend.create_scenario_test(name, slice_id, criteria))
+
+    @property
+    def scenario_tests(self) -> list[ScenarioTest]:
+        return [ScenarioTest(self, b) for b in self._backend.list_scenario_tests()]
+
+    def get_scenario_test(self, test: str) -> ScenarioTest:
+        """A scenario test by id (``st_…``) or name."""
+        return ScenarioTest(self, self._backend.get_scenario_test(test))
+
+    def delete_scenario_test(self, test: str) -> dict[str, Any]:
+        return self._backend.delete_scenario_test(test)

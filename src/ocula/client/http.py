@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from ocula import errors as E
+from ocula.client.http_scenarios import ScenarioHttp
 from ocula.core.contract import SetOperation
 from ocula.core.store.media import is_url
 from ocula.core.types import DatasetItem
@@ -115,7 +116,7 @@ def _wire(obj: Any) -> Any:
     return body
 
 
-class HttpBackend:
+class HttpBackend(ScenarioHttp):
     """A remote Ocula server behind the service's interface."""
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0,

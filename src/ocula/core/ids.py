@@ -15,6 +15,9 @@ PREFIXES = {
     "annotation": "ann_",
     "prediction": "pred_",
     "job": "job_",
+    "scenario_test": "st_",
+    "test_evaluation": "ste_",
+    "test_result": "str_",
 }
 
 

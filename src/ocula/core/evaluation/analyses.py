@@ -23,7 +23,7 @@ from ocula.core.evaluation.inputs import Detections, GroundTruth
 from ocula.core.evaluation.tide import TideConfig, evaluate_tide
 from ocula.errors import ValidationError
 
-__all__ = ["Analysis", "AnalysisResult", "analysis_names", "get_analysis",
+__all__ = ["Analysis", "AnalysisResult", "analysis_names", "config_from", "get_analysis",
            "register_analysis", "run_analysis"]
 
 
@@ -45,21 +45,7 @@ class Analysis:
     def config(self, values: Any = None) -> Any:
         """A config from ``None`` (defaults), a config instance, or a mapping of its
         fields; unknown fields and bad values are a :class:`ValidationError`."""
-        if values is None:
-            return self.config_type()
-        if isinstance(values, self.config_type):
-            return values
-        if not isinstance(values, Mapping):
-            raise ValidationError(f"{self.name} config must be a mapping of parameters")
-        known = {f.name for f in dataclasses.fields(self.config_type)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValidationError(
-                f"unknown {self.name} parameter(s) {unknown}; expected some of {sorted(known)}")
-        try:
-            return self.config_type(**values)
-        except TypeError as exc:  # a value of the wrong type deep in a check
-            raise ValidationError(f"bad {self.name} parameters: {exc}") from exc
+        return config_from(self.config_type, values, self.name)
 
     def run(self, gt: GroundTruth, dt: Detections, config: Any = None, *,
             categories: Sequence[Any] | np.ndarray | None = None,
@@ -67,6 +53,28 @@ class Analysis:
         """Run the analysis on the two sides."""
         return self.method(gt, dt, self.config(config), categories=categories,
                            pair_iou=pair_iou)
+
+
+def config_from(config_type: type, values: Any, name: str, *,
+                unknown_error: type[ValidationError] = ValidationError) -> Any:
+    """A frozen config dataclass from ``None`` (defaults), an instance, or a mapping of
+    its fields (Config -> method -> Results): a non-mapping or a bad value is a
+    :class:`ValidationError`, an unknown field an ``unknown_error``."""
+    if values is None:
+        return config_type()
+    if isinstance(values, config_type):
+        return values
+    if not isinstance(values, Mapping):
+        raise ValidationError(f"{name} config must be a mapping of parameters")
+    known = {f.name for f in dataclasses.fields(config_type)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise unknown_error(
+            f"unknown {name} parameter(s) {unknown}; expected some of {sorted(known)}")
+    try:
+        return config_type(**values)
+    except TypeError as exc:  # a value of the wrong type deep in a check
+        raise ValidationError(f"bad {name} parameters: {exc}") from exc
 
 
 _REGISTRY: dict[str, Analysis] = {}

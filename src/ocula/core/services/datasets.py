@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from ocula.core.ids import new_id
-from ocula.core.services import stats
+from ocula.core.services import scenario_rows, stats
 from ocula.core.services.base import ServiceBase, iso, now
 from ocula.core.store import schema as t
 from ocula.core.types import ANNOTATION_TYPES
@@ -115,6 +115,7 @@ class DatasetService(ServiceBase):
             run_pks = select(t.model_runs.c.pk).where(t.model_runs.c.dataset_pk == ds.pk)
             item_pks = select(t.items.c.pk).where(t.items.c.dataset_pk == ds.pk)
             slice_pks = select(t.slices.c.pk).where(t.slices.c.dataset_pk == ds.pk)
+            scenario_rows.drop_for_dataset(conn, ds.pk)
             for table in (t.match_predictions, t.match_annotations, t.match_items):
                 conn.execute(delete(table).where(table.c.run_pk.in_(run_pks)))
             conn.execute(delete(t.slice_objects).where(t.slice_objects.c.slice_pk.in_(slice_pks)))

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
-from ocula.core.services import run_results, stats
+from ocula.core.services import run_results, scenario_rows, stats
 from ocula.core.services.base import ServiceBase, bulk_operation, iso, now
 from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import (
@@ -244,6 +244,7 @@ def _class_pdf(class_pdf: dict[str, float] | None) -> str | None:
 
 
 def _delete_run_rows(conn: Any, run_pk: int) -> None:
+    scenario_rows.drop_for_run(conn, run_pk)
     stats.drop_run(conn, run_pk)
     for table in (t.match_predictions, t.match_annotations, t.match_items, t.predictions):
         conn.execute(delete(table).where(table.c.run_pk == run_pk))

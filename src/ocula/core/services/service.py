@@ -16,6 +16,7 @@ from ocula.core.services.jobs import JobService
 from ocula.core.services.keys import KeyService
 from ocula.core.services.models import ModelService
 from ocula.core.services.query import QueryService
+from ocula.core.services.scenarios import ScenarioService
 from ocula.core.services.slices import SliceService
 from ocula.core.services.tags import TagService
 from ocula.core.services.taxonomies import TaxonomyService
@@ -47,7 +48,7 @@ def _private_file(path: Path) -> None:
 
 class Service(DatasetService, ItemService, EditService, AnnotationService, SliceService,
               ModelService, AnalysisService, ComparisonService, JobService, KeyService,
-              QueryService, InsightsService, TaxonomyService, TagService):
+              QueryService, InsightsService, TaxonomyService, TagService, ScenarioService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

@@ -98,6 +98,12 @@ class SliceService(ServiceBase):
     def delete_slice(self, slice_id: str) -> dict[str, Any]:
         with self.db.write() as conn:
             s = self._slice_row(conn, slice_id)
+            tests = conn.scalars(select(t.scenario_tests.c.name).where(
+                t.scenario_tests.c.slice_pk == s.pk)).all()
+            if tests:
+                # A test's history means nothing without its slice: delete the tests first.
+                raise ConflictError(f"slice {s.name!r} is used by scenario test(s) "
+                                    f"{sorted(tests)}: delete them first")
             conn.execute(delete(t.slice_items).where(t.slice_items.c.slice_pk == s.pk))
             conn.execute(delete(t.slice_objects).where(t.slice_objects.c.slice_pk == s.pk))
             conn.execute(delete(t.slices).where(t.slices.c.pk == s.pk))

@@ -373,6 +373,66 @@ run_results = Table(
     UniqueConstraint("run_pk", "kind", "scope"),
 )
 
+# Scenario tests ("model CI", Nucleus' validate): a slice plus criteria (evaluation
+# function, arguments, threshold, comparison); each evaluation of a run on one keeps its
+# numbers per criterion (``scenario_test_results``), the history of the test.
+scenario_tests = Table(
+    "scenario_tests",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    # Nucleus evaluates tests by name: a name names one test.
+    Column("name", String(255), nullable=False, unique=True),
+    _fk("dataset_pk", "datasets"),
+    _fk("slice_pk", "slices"),
+    Column("baseline_run_pk", Integer, ForeignKey("model_runs.pk", ondelete="SET NULL"),
+           nullable=True),
+    _created(),
+)
+
+scenario_test_criteria = Table(
+    "scenario_test_criteria",
+    metadata,
+    _pk(),
+    _fk("test_pk", "scenario_tests"),
+    Column("function", String(64), nullable=False),
+    Column("arguments", JsonType, nullable=False),
+    Column("threshold", Float, nullable=True),
+    Column("comparison", String(32), nullable=False),
+    _created(),
+    UniqueConstraint("test_pk", "function"),
+)
+
+scenario_test_evaluations = Table(
+    "scenario_test_evaluations",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    _fk("test_pk", "scenario_tests"),
+    _fk("run_pk", "model_runs"),
+    Column("annotation_version", Integer, nullable=True),
+    Column("passed", Boolean, nullable=False),
+    _created(),
+    Index("ix_scenario_test_evaluations_test_pk", "test_pk"),
+)
+
+scenario_test_results = Table(
+    "scenario_test_results",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    _fk("evaluation_pk", "scenario_test_evaluations"),
+    Column("function", String(64), nullable=False),
+    Column("arguments", JsonType, nullable=False),
+    Column("threshold", Float, nullable=True),
+    Column("comparison", String(32), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("passed", Boolean, nullable=False),
+    # Counts, each item's value and pass, and the public ids behind the number.
+    Column("details", JsonType, nullable=False),
+    Index("ix_scenario_test_results_evaluation_pk", "evaluation_pk"),
+)
+
 jobs = Table(
     "jobs",
     metadata,

@@ -19,11 +19,12 @@ from ocula.server.api import (
     models,
     query,
     runs,
+    scenario_tests,
     slices,
 )
 
 ROUTERS: list[APIRouter] = [datasets.router, items.router, annotations.router, edits.router,
                             slices.router, models.router, runs.router, jobs.router,
-                            query.router]
+                            query.router, scenario_tests.router]
 
 __all__ = ["ROUTERS", "media"]

@@ -63,6 +63,7 @@ _ERRORS = {
          "files are uploaded)",
     422: "The request is malformed or a value is refused; nothing was written",
     500: "Unexpected server error (no stack trace)",
+    501: "Something Ocula does not support, named in the detail",
 }
 
 

@@ -40,6 +40,7 @@ from ocula.server.compat import (
     nucleus_runs,
     nucleus_tags,
     nucleus_taxonomies,
+    nucleus_validate,
 )
 from ocula.server.compat import nucleus_format as fmt
 from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
@@ -567,6 +568,7 @@ router.include_router(nucleus_objects.router)
 router.include_router(nucleus_runs.router)
 router.include_router(nucleus_tags.router)
 router.include_router(nucleus_taxonomies.router)
+router.include_router(nucleus_validate.router)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

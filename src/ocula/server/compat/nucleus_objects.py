@@ -45,3 +45,11 @@ async def prediction_loc(run_id: str, rest: str, service: ServiceDep) -> dict[st
     def predictions_of(ref: str) -> Iterable[dict[str, Any]]:
         return service.list_predictions(run_id, [ref])
     return await run_in_threadpool(_find, rest, predictions_of, "prediction")
+
+
+@router.get("/dataset/{ds}/model/{model_id}/loc/{rest:ref}")
+async def model_prediction_loc(ds: str, model_id: str, rest: str,
+                               service: ServiceDep) -> dict[str, Any]:
+    """One prediction of the model's run on the dataset (``Service.model_run_on``)."""
+    run = await run_in_threadpool(service.model_run_on, ds, model_id)
+    return await prediction_loc(run["id"], rest, service)

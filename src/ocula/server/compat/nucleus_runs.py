@@ -75,10 +75,26 @@ def predict(run_id: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
             ) -> dict[str, Any]:
     """Predictions; the client sums the numeric answers over its batches. With
     ``async=1`` the body names an NDJSON upload (``requestId``) and the answer is a job."""
+    return _predict(service.run_info(run_id), body, service, jobs, bool(run_async))
+
+
+@router.post("/dataset/{ds}/model/{model_id}/uploadPredictions")
+def upload_predictions(ds: str, model_id: str, body: JsonBody, service: ServiceDep,
+                       jobs: JobsDep,
+                       run_async: Annotated[int, Query(alias="async", ge=0, le=1)] = 0
+                       ) -> dict[str, Any]:
+    """A model's predictions without a run: they go to the model's run on the dataset
+    (its newest, or a new one named after the model's reference id)."""
+    run = service.model_run_on(ds, model_id, create=True)
+    return _predict(run, body, service, jobs, bool(run_async))
+
+
+def _predict(run: dict[str, Any], body: dict[str, Any], service: Any, jobs: Any,
+             run_async: bool) -> dict[str, Any]:
+    run_id = run["model_run_id"]
     update = bool(body.get("update"))
     if body.get("requestId") is not None:
-        dataset_id = service.run_info(run_id)["dataset_id"]
-        rows = read_drop(service, dataset_id, str(body["requestId"]))
+        rows = read_drop(service, run["dataset_id"], str(body["requestId"]))
     else:
         rows = json_rows(body, "annotations", "segmentations")
     preds = nucleus_keys(objects_from_json(rows, prediction=True))
@@ -87,7 +103,7 @@ def predict(run_id: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
         result, errors = write_known(
             lambda objs: service.predict(run_id, objs, update=update), preds,
             {"predictions_processed": 0, "predictions_ignored": 0})
-        return {"model_run_id": run_id,
+        return {"dataset_id": run["dataset_id"], "model_run_id": run_id,
                 "predictions_processed": result["predictions_processed"],
                 "predictions_ignored": result["predictions_ignored"], "errors": errors}
 
@@ -146,3 +162,23 @@ def run_iloc(run_id: str, index: int, service: ServiceDep) -> dict[str, Any]:
     info = service.run_info(run_id)
     ref = service.get_item(info["dataset_id"], index=index)["item"]["reference_id"]
     return fmt.predictions_by_type(service.list_predictions(run_id, [ref]))
+
+
+# --- a model's predictions on a dataset (its run there: Service.model_run_on) ----------
+
+
+@router.get("/dataset/{ds}/model/{model_id}/export")
+def model_export(ds: str, model_id: str, service: ServiceDep) -> dict[str, Any]:
+    run = service.model_run_on(ds, model_id)
+    return fmt.predictions_by_type(service.list_predictions(run["id"]))["annotations"]
+
+
+@router.get("/dataset/{ds}/model/{model_id}/referenceId/{ref:ref}")
+def model_refloc(ds: str, model_id: str, ref: str, service: ServiceDep) -> dict[str, Any]:
+    run = service.model_run_on(ds, model_id)
+    return run_refloc(run["id"], ref, service)
+
+
+@router.get("/dataset/{ds}/model/{model_id}/iloc/{index}")
+def model_iloc(ds: str, model_id: str, index: int, service: ServiceDep) -> dict[str, Any]:
+    return run_iloc(service.model_run_on(ds, model_id)["id"], index, service)

@@ -5,7 +5,7 @@ the run page reads them instead of re-scoring every box; existing runs have none
 scored on request until committed again.
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-05 19:00:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0014'
-down_revision = '0008'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

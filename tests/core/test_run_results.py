@@ -174,3 +174,22 @@ def test_tide_is_kept_after_its_first_answer(service: Service, tmp_path: Path,
                                         annotation_version=latest)
     assert after == {**fresh, "annotation_version": None}
     assert after != first
+
+
+def test_a_recommit_leaves_every_match_index(service: Service, tmp_path: Path) -> None:
+    """On SQLite a run holding most match rows is re-written with the match indexes
+    rebuilt (``indexes_rebuilt``): they are all there afterwards, and queries use them."""
+    _, run = _scene(service, tmp_path / "img")
+    service.commit_run(run)
+    expected = {ix.name for table in (t.match_predictions, t.match_annotations)
+                for ix in table.indexes}
+    with service.db.read() as conn:
+        if conn.dialect.name == "sqlite":
+            found = {r[0] for r in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN "
+                "('match_predictions', 'match_annotations') AND sql IS NOT NULL")}
+        else:
+            found = {r[0] for r in conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename IN "
+                "('match_predictions', 'match_annotations') AND indexname LIKE 'ix_%%'")}
+    assert found == expected

@@ -54,12 +54,17 @@ from ocula.core.services.evaluation_links import (
     object_pks,
     plain_query,
 )
-from ocula.core.services.evaluation_sides import IOU_TYPES, SEGM_TYPES, read_sides
+from ocula.core.services.evaluation_sides import (
+    IOU_TYPES,
+    SEGM_TYPES,
+    mostly_this_run,
+    read_sides,
+)
 from ocula.core.services.insights_scan import quote
 from ocula.core.services.metrics_body import metrics_body, on_items
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import insert_rows, insert_stream
+from ocula.core.store.bulk import indexes_rebuilt, insert_rows, insert_stream
 from ocula.errors import QueryError, ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
@@ -268,6 +273,12 @@ class EvaluationService(ServiceBase):
 
     def _write_matches(self, conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTruth,
                        dt: Detections, match: Any) -> None:
+        with indexes_rebuilt(conn, (t.match_predictions, t.match_annotations),
+                             mostly_this_run(conn, run_pk)):
+            self._replace_matches(conn, dataset_pk, run_pk, gt, dt, match)
+
+    def _replace_matches(self, conn: Connection, dataset_pk: int, run_pk: int,
+                         gt: GroundTruth, dt: Detections, match: Any) -> None:
         for table in (t.match_predictions, t.match_annotations, t.match_items):
             conn.execute(delete(table).where(table.c.run_pk == run_pk))
         # Whole columns to Python lists first: indexing numpy scalars row by row costs

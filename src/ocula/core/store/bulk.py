@@ -240,3 +240,26 @@ def db_timestamp(conn: Connection, table: Table, column: str, value: datetime) -
     col_type = table.c[column].type.dialect_impl(conn.dialect)
     process = col_type.bind_processor(conn.dialect)
     return process(value) if process else value
+
+
+@contextmanager
+def indexes_rebuilt(conn: Connection, tables: Sequence[Table], enabled: bool = True
+                    ) -> Iterator[None]:
+    """On SQLite, drop ``tables``' secondary indexes for the block and create them again
+    after it, in the same transaction: replacing most of a table's rows (a re-commit of a
+    run holding most match rows) then costs one sorted build per index instead of a
+    B-tree update per row deleted and inserted (2M match rows: 12 s against 27 s).
+    Readers never see the table without them (the DDL commits with the rows). Indexes
+    behind a UNIQUE constraint stay. Elsewhere, or with ``enabled`` false, nothing."""
+    if not enabled or conn.dialect.name != "sqlite":
+        yield
+        return
+    names = ", ".join(f"'{tbl.name}'" for tbl in tables)
+    indexes = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({names})").all()
+    for name, _ in indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    yield
+    for _, sql in indexes:
+        conn.exec_driver_sql(sql)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         Point,
         PolygonAnnotation,
         PolygonPrediction,
+        Scene,
         Segment,
         SegmentationAnnotation,
         SegmentationPrediction,
@@ -61,7 +62,8 @@ _LAZY = {
         "BoxAnnotation", "BoxPrediction", "CategoryAnnotation", "CategoryPrediction",
         "DatasetItem", "Keypoint", "KeypointsAnnotation", "KeypointsPrediction",
         "MaskAnnotation", "MaskPrediction", "Point", "PolygonAnnotation",
-        "PolygonPrediction", "Segment", "SegmentationAnnotation", "SegmentationPrediction",
+        "PolygonPrediction", "Scene", "Segment", "SegmentationAnnotation",
+        "SegmentationPrediction",
     ), "ocula.core.types"),
 }
 
@@ -99,6 +101,7 @@ __all__ = [
     "PolygonAnnotation",
     "PolygonPrediction",
     "ScenarioTest",
+    "Scene",
     "Segment",
     "SegmentationAnnotation",
     "SegmentationPrediction",

@@ -49,11 +49,13 @@ class Client:
     # --- datasets -------------------------------------------------------------------
 
     def create_dataset(self, name: str, *, allowed_types: list[str] | None = None,
-                       metadata: dict[str, Any] | None = None) -> Dataset:
+                       metadata: dict[str, Any] | None = None,
+                       is_scene: bool = False) -> Dataset:
         """Create an empty dataset. ``allowed_types`` restricts the annotation types it
-        accepts (``box``, ``polygon``, ``keypoints``, ``category``, ``mask``)."""
+        accepts (``box``, ``polygon``, ``keypoints``, ``category``, ``mask``); a scene
+        dataset (``is_scene``) takes its items as frames of scenes (``append_scenes``)."""
         body = self._backend.create_dataset(name, allowed_types=allowed_types,
-                                            metadata=metadata)
+                                            metadata=metadata, is_scene=is_scene)
         return Dataset(self, body["id"], body["name"])
 
     @property

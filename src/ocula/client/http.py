@@ -28,8 +28,8 @@ import httpx
 
 from ocula import errors as E
 from ocula.client.http_scenarios import ScenarioHttp
+from ocula.client.http_scenes import SceneCalls, item_payload
 from ocula.core.contract import SetOperation
-from ocula.core.store.media import is_url
 from ocula.core.types import DatasetItem
 
 # Appends of at least this many items run as a server job (the request returns at once;
@@ -116,7 +116,7 @@ def _wire(obj: Any) -> Any:
     return body
 
 
-class HttpBackend(ScenarioHttp):
+class HttpBackend(ScenarioHttp, SceneCalls):
     """A remote Ocula server behind the service's interface."""
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0,
@@ -238,9 +238,11 @@ class HttpBackend(ScenarioHttp):
     # --- datasets -------------------------------------------------------------------
 
     def create_dataset(self, name: str, *, allowed_types: list[str] | None = None,
-                       metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+                       metadata: dict[str, Any] | None = None,
+                       is_scene: bool = False) -> dict[str, Any]:
         return self._call("POST", "/datasets", body={
-            "name": name, "allowed_types": allowed_types, "metadata": metadata})
+            "name": name, "allowed_types": allowed_types, "metadata": metadata,
+            "is_scene": is_scene})
 
     def list_datasets(self) -> list[dict[str, Any]]:
         return self._call("GET", "/datasets")
@@ -268,15 +270,7 @@ class HttpBackend(ScenarioHttp):
             if not isinstance(it, DatasetItem):
                 payloads.append(None)
                 continue
-            body = it.to_payload()
-            loc = it.image_location
-            ref = it.reference_id
-            if isinstance(loc, str) and loc and not is_url(loc):
-                path = Path(loc).expanduser()
-                body["image_url"] = str(path.absolute())
-                if isinstance(ref, str) and path.is_file() and ref not in (uploads or {}):
-                    local[ref] = path
-            payloads.append(body)
+            payloads.append(item_payload(it, uploads or {}, local))
         staged = self._stage(local, uploads or {})
         body = {"items": payloads, "update": update, "copy_media": copy_media,
                 "on_error": on_error, "uploads": staged}

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from ocula.core.types import DatasetItem
+    from ocula.core.types import DatasetItem, Scene
 
 __all__ = ["SERVER_LOCAL", "Backend", "SetOperation"]
 
@@ -115,11 +115,44 @@ class Backend(Protocol):
         *,
         allowed_types: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        is_scene: bool = False,
     ) -> dict[str, Any]: ...
     def list_datasets(self) -> list[dict[str, Any]]: ...
     def get_dataset(self, dataset: str) -> dict[str, Any]: ...
     def dataset_info(self, dataset: str) -> dict[str, Any]: ...
     def delete_dataset(self, dataset: str) -> dict[str, Any]: ...
+
+    # scenes and tracks
+    def append_scenes(
+        self,
+        dataset: str,
+        scenes: Sequence[Scene],
+        *,
+        update: bool = False,
+        uploads: Mapping[str, bytes] | None = None,
+    ) -> dict[str, Any]: ...
+    def list_scenes(self, dataset: str) -> list[dict[str, Any]]: ...
+    def get_scene(
+        self,
+        dataset: str,
+        reference_id: str | None = None,
+        *,
+        item_reference_id: str | None = None,
+    ) -> dict[str, Any]: ...
+    def update_scene_metadata(
+        self, dataset: str, updates: Mapping[str, Any], *, replace: bool = False
+    ) -> dict[str, Any]: ...
+    def delete_scene(self, dataset: str, reference_id: str) -> dict[str, Any]: ...
+    def list_tracks(self, dataset: str) -> list[dict[str, Any]]: ...
+    def update_track(
+        self,
+        dataset: str,
+        reference_id: str,
+        metadata: dict[str, Any],
+        *,
+        replace: bool = False,
+    ) -> dict[str, Any]: ...
+    def delete_tracks(self, dataset: str, reference_ids: Sequence[str]) -> dict[str, Any]: ...
 
     # evaluation
     def commit_run(

@@ -18,6 +18,7 @@ PREFIXES = {
     "scenario_test": "st_",
     "test_evaluation": "ste_",
     "test_result": "str_",
+    "scene": "scn_",
 }
 
 

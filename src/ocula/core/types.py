@@ -113,6 +113,54 @@ class DatasetItem:
         )
 
 
+@dataclass
+class Scene:
+    """A named, ordered group of a dataset's items: the frames of a video.
+
+    ``frames`` are the items in order (their index is their frame number). A scene may
+    instead name a ``video_location`` (a video file or URL), whose frames the service
+    cuts into items ``<reference_id>/<n>``. Nucleus calls this a ``VideoScene``.
+    """
+
+    reference_id: str
+    frames: list[DatasetItem] = field(default_factory=list)
+    frame_rate: float | None = None
+    video_location: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"reference_id": self.reference_id,
+                                "metadata": self.metadata or {}}
+        if self.frame_rate is not None:
+            body["frame_rate"] = self.frame_rate
+        if self.video_location is not None:
+            body["video_url"] = self.video_location
+        else:
+            body["frames"] = [f.to_payload() for f in self.frames]
+        return body
+
+    @classmethod
+    def from_payload(cls, body: dict[str, Any]) -> Scene:
+        """A scene from its JSON form (Nucleus' video scene payload: ``frames`` of
+        ``{image_url, reference_id, metadata}``, or ``video_url``)."""
+        if not isinstance(body, dict):
+            raise ValidationError(f"a scene must be an object, got {type(body).__name__}")
+        ref = body.get("reference_id")
+        frames = body.get("frames") or []
+        video = body.get("video_url") or body.get("video_location")
+        rate = body.get("frame_rate")
+        metadata = body.get("metadata")
+        if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
+            raise ValidationError("a scene's frames must be a list of items", reference_id=ref)
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)):
+            raise ValidationError(f"frame_rate must be a number, got {rate!r}",
+                                  reference_id=ref)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValidationError("a scene's metadata must be an object", reference_id=ref)
+        return cls(reference_id=ref, frames=[DatasetItem.from_payload(f) for f in frames],
+                   frame_rate=rate, video_location=video, metadata=metadata or {})
+
+
 def _as_point(p: Any) -> Point:
     if isinstance(p, Point):
         return p
@@ -159,7 +207,7 @@ class _Common:
             "annotation_id": self.annotation_id,
             "metadata": self.metadata or {},
         }
-        for extra in ("iscrowd", "area", "confidence", "class_pdf"):
+        for extra in ("iscrowd", "area", "confidence", "class_pdf", "track_reference_id"):
             value = getattr(self, extra, None)
             if value not in (None, False):
                 body[extra] = value
@@ -178,6 +226,10 @@ class BoxAnnotation(_Common):
     metadata: dict[str, Any] | None = None
     iscrowd: bool = False
     area: float | None = None
+    # The track (one object followed across a scene's frames) this box belongs to, by
+    # its reference id, as Nucleus names it. Keyword-only, so positional arguments of
+    # BoxPrediction (confidence after area) keep their places.
+    track_reference_id: str | None = field(default=None, kw_only=True)
 
     type: ClassVar[str] = "box"
 
@@ -430,6 +482,8 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
     if prediction and kind != "segmentation":
         common["confidence"] = body.get("confidence")
         common["class_pdf"] = body.get("class_pdf")
+    if kind == "box" and body.get("track_reference_id") is not None:
+        common["track_reference_id"] = body["track_reference_id"]
     if kind in ("box", "polygon", "mask") and "iscrowd" in body:
         common["iscrowd"] = bool(body["iscrowd"])
     try:

@@ -321,6 +321,14 @@ def check_annotation(
         for text in texts:
             if isinstance(text, str) and (err := text_error(f"{where}: {what}", text, ref)):
                 return err
+    track = getattr(ann, "track_reference_id", None)
+    if track is not None:
+        if not isinstance(track, str) or not track.strip() or len(track) > 255:
+            return ValidationError(f"{where}: track_reference_id must be a non-blank "
+                                   f"string of at most 255 characters, got {track!r}",
+                                   reference_id=ref)
+        if err := text_error(f"{where}: track_reference_id", track, ref):
+            return err
     if prediction and ann.type != "segmentation":
         conf = getattr(ann, "confidence", None)
         if conf is not None and (not _is_number(conf) or not 0.0 <= conf <= 1.0):
@@ -333,7 +341,8 @@ def _plain_box_ok(ann: Any, image_size: tuple[int, int] | None,
                   allowed_types: list[str] | None, prediction: bool) -> bool:
     """The common case, accepted without building messages: a labelled, finite box
     inside its image. Anything else falls through to the full checks, which explain."""
-    if image_size is None or not ann.reference_id:
+    if (image_size is None or not ann.reference_id
+            or getattr(ann, "track_reference_id", None) is not None):
         return False
     if allowed_types is not None and "box" not in allowed_types:
         return False

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ocula.core.types import DatasetItem, payload_to_annotation
+from ocula.core.types import DatasetItem, Scene, payload_to_annotation
 from ocula.core.validation import SURROGATE as _SURROGATE
 from ocula.errors import BatchError, ImageError, OculaError, ValidationError
 
@@ -222,3 +222,21 @@ class UploadArea:
                 path.unlink(missing_ok=True)
                 gone += 1
         return gone
+
+
+def scenes_from_json(rows: Any) -> list[Scene]:
+    """Scenes from their JSON forms; every malformed one named at once, by index, in
+    one :class:`BatchError` (a 422), before anything is read or written."""
+    if not isinstance(rows, list):
+        raise ValidationError(f"scenes must be a list, got {json_kind(rows)}")
+    out: list[Scene] = []
+    errors: list[OculaError] = []
+    for i, row in enumerate(rows):
+        try:
+            out.append(Scene.from_payload(row))
+        except ValidationError as exc:
+            exc.message = f"scene #{i}: {exc.message}"
+            errors.append(exc)
+    if errors:
+        raise BatchError(errors)
+    return out

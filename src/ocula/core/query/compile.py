@@ -290,8 +290,21 @@ class Compiler:
             raise err(f"{name} has no sub-fields (found {node.name!r})", node.pos)
         return spec
 
+    def _scene(self, spec: FieldSpec, item_col: Any) -> Typed:
+        """``scene``: a test of the scene's reference id, wrapped as membership of the
+        item (``item_col``) in the frames of the scenes that pass it."""
+        scenes = t.scenes.alias()
+
+        def wrap(cond: ColumnElement) -> ColumnElement:
+            return item_col.in_(select(t.scene_frames.c.item_pk).join(
+                scenes, scenes.c.pk == t.scene_frames.c.scene_pk).where(
+                scenes.c.dataset_pk == self.dataset_pk, cond))
+        return Typed(scenes.c.reference_id, "string", spec, spec.name, False, wrap)
+
     def item_field(self, node: ast.Field, items: Any) -> Typed:
         spec = self._lookup(node, ITEM_FIELDS, OBJECT_FIELDS, "item")
+        if spec.name == "scene":
+            return self._scene(spec, items.c.pk)
         if spec.type == "json":
             return Typed(JsonRef(items.c.metadata, node.path[1:], self.dialect), "json", spec,
                          node.name)
@@ -322,6 +335,10 @@ class Compiler:
             return Typed(tbl.c.width / func.nullif(tbl.c.height, 0), "number", spec, name)
         if name == "shape":
             return Typed(tbl.c.type, "enum", spec, name, False)
+        if name == "track":
+            return Typed(tbl.c.track_id, "string", spec, name, True)
+        if name == "scene":
+            return self._scene(spec, scope.item_col)
         if name == "reference_id":
             items = t.items.alias()
 

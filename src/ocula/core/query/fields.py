@@ -68,6 +68,9 @@ ITEM_FIELDS: dict[str, FieldSpec] = {f.name: f for f in [
               example="height < 720"),
     FieldSpec("metadata", "json", "a value in the item's metadata, by dotted path",
               ("item",), example='metadata.weather = "rain"'),
+    FieldSpec("scene", "string", "reference id of the scene the item is a frame of (items "
+              "in no scene never match)", ("item", "object"), nullable=False,
+              example='scene = "drive_0042"'),
 ]}
 
 OBJECT_FIELDS: dict[str, FieldSpec] = {f.name: f for f in [
@@ -109,6 +112,11 @@ OBJECT_FIELDS: dict[str, FieldSpec] = {f.name: f for f in [
               nullable=False, example='reference_id = "img_0001"'),
     FieldSpec("metadata", "json", "a value in the object's metadata, by dotted path",
               ("object",), example='metadata.occluded = true'),
+    FieldSpec("track", "string", "reference id of the track the object belongs to (one "
+              "object followed across a scene's frames)", ("object",),
+              example='track = "pedestrian_7"'),
+    FieldSpec("scene", "string", "reference id of the scene the object's item is a frame of",
+              ("item", "object"), nullable=False, example='scene = "drive_0042"'),
 ]}
 
 FUNCTIONS: dict[str, tuple[str, str, str]] = {

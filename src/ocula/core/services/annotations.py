@@ -317,7 +317,7 @@ class AnnotationService(ServiceBase):
         a = t.annotations
         cols = [a.c.pk, a.c.id, a.c.item_pk, a.c.annotation_id, a.c.type, a.c.label, a.c.x,
                 a.c.y, a.c.width, a.c.height, a.c.area, a.c.iscrowd, a.c.geometry,
-                a.c.metadata]
+                a.c.metadata, a.c.track_id]
         return {r.pk: r for r in rows_where_in(conn, select(*cols), a.c.pk, pks)}
 
     def _new_version(self, conn: Connection, dataset_pk: int, message: str | None) -> int:

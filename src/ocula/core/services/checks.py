@@ -28,7 +28,7 @@ _NUMBER_TYPES = {int, float}
 
 # The fields of a box read by the column-wise paths (checks, keys, rows).
 BOX_FIELDS = ("reference_id", "annotation_id", "label", "x", "y", "width", "height",
-              "metadata", "iscrowd", "area")
+              "metadata", "iscrowd", "area", "track_reference_id")
 
 
 def box_columns(objs: Sequence[Any], *, prediction: bool = False) -> dict[str, list[Any]] | None:
@@ -117,6 +117,8 @@ def _bad_boxes(columns: dict[str, list[Any]], items: dict[str, Any], prediction:
     coords = [columns[name] for name in ("x", "y", "width", "height")]
     if None in keys or not all(set(map(type, c)) <= _NUMBER_TYPES for c in coords):
         return everything
+    if any(track is not None for track in columns["track_reference_id"]):
+        return everything  # tracks are checked one by one
     try:
         labels = set(columns["label"])
         x, y, w, h = np.array(coords, dtype=float)

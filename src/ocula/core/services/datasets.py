@@ -22,15 +22,18 @@ def _dataset_payload(row: Any) -> dict[str, Any]:
         "name": row.name,
         "allowed_types": row.allowed_types,
         "metadata": row.metadata or {},
+        "is_scene": bool(row.is_scene),
         "created_at": iso(row.created_at),
     }
 
 
 class DatasetService(ServiceBase):
     def create_dataset(self, name: str, *, allowed_types: list[str] | None = None,
-                       metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+                       metadata: dict[str, Any] | None = None,
+                       is_scene: bool = False) -> dict[str, Any]:
         """Create an empty dataset. Names are labels, as in Nucleus: two datasets may
-        share one (the id is the identity; a look-up by a shared name is refused)."""
+        share one (the id is the identity; a look-up by a shared name is refused).
+        A scene dataset (``is_scene``) takes its items as frames of scenes."""
         name = require_name(name, "dataset name")
         if allowed_types is not None:
             unknown = sorted(set(allowed_types) - set(ANNOTATION_TYPES))
@@ -41,7 +44,7 @@ class DatasetService(ServiceBase):
                                   max_bytes=MAX_CATALOG_METADATA_BYTES)) is not None:
             raise err
         row = {"id": new_id("dataset"), "name": name.strip(), "allowed_types": allowed_types,
-               "metadata": metadata, "created_at": now()}
+               "metadata": metadata, "created_at": now(), "is_scene": bool(is_scene)}
         with self.db.write() as conn:
             pk = conn.execute(t.datasets.insert().values(**row)).inserted_primary_key[0]
             stats.mark_ready(conn, pk)
@@ -91,6 +94,7 @@ class DatasetService(ServiceBase):
         return {
             "dataset_id": ds.id,
             "name": ds.name,
+            "is_scene": bool(ds.is_scene),
             "length": n_items,
             "annotation_count": n_ann,
             "annotation_version": version,
@@ -126,6 +130,9 @@ class DatasetService(ServiceBase):
             conn.execute(delete(t.annotation_edits).where(
                 t.annotation_edits.c.dataset_pk == ds.pk))
             conn.execute(delete(t.annotations).where(t.annotations.c.dataset_pk == ds.pk))
+            conn.execute(delete(t.scene_frames).where(t.scene_frames.c.item_pk.in_(item_pks)))
+            conn.execute(delete(t.scenes).where(t.scenes.c.dataset_pk == ds.pk))
+            conn.execute(delete(t.tracks).where(t.tracks.c.dataset_pk == ds.pk))
             conn.execute(delete(t.taxonomies).where(t.taxonomies.c.dataset_pk == ds.pk))
             conn.execute(delete(t.dataset_tags).where(t.dataset_tags.c.dataset_pk == ds.pk))
             conn.execute(delete(t.annotation_versions).where(

@@ -26,7 +26,14 @@ from ocula.core.validation import (
     duplicate_errors,
     text_error,
 )
-from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
+from ocula.errors import (
+    BatchError,
+    ConflictError,
+    ImageError,
+    NotFoundError,
+    OculaError,
+    ValidationError,
+)
 
 FETCH_THREADS = 8
 _ITEM_COLUMNS = ("id", "dataset_pk", "reference_id", "image_location", "media_key", "width",
@@ -66,7 +73,10 @@ class ItemService(ServiceBase):
         """
         with self.db.read() as conn:
             ds = self._dataset_row(conn, dataset)
-        errors = _check_items(items)
+        if ds.is_scene:
+            raise ConflictError(f"dataset {ds.name!r} is a scene dataset: its items are "
+                                  "added as frames of scenes (append_scenes)")
+        errors = check_items(items)
         bad_refs = {e.reference_id for e in errors}
         candidates = [it for it in items if isinstance(it, DatasetItem)
                       and isinstance(it.reference_id, str) and it.reference_id
@@ -330,16 +340,22 @@ class ItemService(ServiceBase):
         with self.db.write() as conn:
             ds = self._dataset_row(conn, dataset)
             row = self._find_item(conn, ds.pk, reference_id, None, None)
-            stats.item_removal(conn, row.pk, row.metadata).save(conn, ds.pk)
-            for table in (t.match_predictions, t.match_annotations, t.match_items,
-                          t.slice_items, t.predictions, t.annotation_edits, t.annotations):
-                conn.execute(delete(table).where(table.c.item_pk == row.pk))
-            conn.execute(delete(t.items).where(t.items.c.pk == row.pk))
+            self._delete_item_rows(conn, ds.pk, row)
         return {"deleted": row.id, "reference_id": reference_id}
 
+    def _delete_item_rows(self, conn: Connection, dataset_pk: int, row: Any) -> None:
+        """Delete one item's rows and everything on them (inside the caller's write)."""
+        stats.item_removal(conn, row.pk, row.metadata).save(conn, dataset_pk)
+        for table in (t.match_predictions, t.match_annotations, t.match_items,
+                      t.slice_items, t.scene_frames, t.predictions, t.annotation_edits,
+                      t.annotations):
+            conn.execute(delete(table).where(table.c.item_pk == row.pk))
+        conn.execute(delete(t.items).where(t.items.c.pk == row.pk))
 
 
-def _check_items(items: Sequence[Any]) -> list[OculaError]:
+
+def check_items(items: Sequence[Any]) -> list[OculaError]:
+    """The errors of a batch of items before any is read: type, reference id, metadata."""
     errors: list[OculaError] = []
     for i, it in enumerate(items):
         if not isinstance(it, DatasetItem):

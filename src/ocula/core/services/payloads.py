@@ -52,6 +52,9 @@ def object_payload(row: Any, reference_id: str) -> dict[str, Any]:
     class_pdf = getattr(row, "class_pdf", None)
     if class_pdf:
         body["class_pdf"] = class_pdf
+    track = getattr(row, "track_id", None)
+    if track is not None:
+        body["track_reference_id"] = track
     return body
 
 
@@ -62,7 +65,7 @@ def row_to_object(row: Any, reference_id: str, *, prediction: bool = False) -> A
 
 # Column order of :func:`object_values`, shared by annotations and predictions.
 OBJECT_COLUMNS = ("type", "label", "x", "y", "width", "height", "area", "iscrowd",
-                  "geometry", "metadata")
+                  "geometry", "metadata", "track_id")
 
 
 def object_values(ann: Any, metadata_json: str | None) -> tuple[Any, ...]:
@@ -72,12 +75,13 @@ def object_values(ann: Any, metadata_json: str | None) -> tuple[Any, ...]:
         # The hot path at millions of boxes: no dict, no JSON geometry.
         area = ann.area if ann.area is not None else float(ann.width) * float(ann.height)
         return ("box", ann.label, ann.x, ann.y, ann.width, ann.height, area,
-                bool(ann.iscrowd), None, metadata_json)
+                bool(ann.iscrowd), None, metadata_json, ann.track_reference_id)
     cols = object_columns(ann)
     geometry = cols["geometry"]
     return (cols["type"], cols["label"], cols["x"], cols["y"], cols["width"], cols["height"],
             cols["area"], cols["iscrowd"],
-            json.dumps(geometry) if geometry is not None else None, metadata_json)
+            json.dumps(geometry) if geometry is not None else None, metadata_json,
+            cols["track_id"])
 
 
 def object_rows(head_columns: Sequence[str], head: Sequence[Iterable[Any]],
@@ -105,7 +109,8 @@ def box_values(head_columns: Sequence[str], head: Sequence[list[Any]],
                  for a, w, h in zip(areas, widths, heights, strict=True)]
     columns = (*head_columns, *(c for c in OBJECT_COLUMNS if c not in _BOX_CONSTANTS))
     values = [*head, fields["label"], fields["x"], fields["y"], widths, heights, areas,
-              list(map(bool, fields["iscrowd"])), metadata_json]
+              list(map(bool, fields["iscrowd"])), metadata_json,
+              fields["track_reference_id"]]
     return columns, dict(_BOX_CONSTANTS), values
 
 
@@ -131,4 +136,5 @@ def object_columns(ann: Any) -> dict[str, Any]:
         "iscrowd": bool(getattr(ann, "iscrowd", False)),
         "geometry": geometry,
         "metadata": ann.metadata or None,
+        "track_id": getattr(ann, "track_reference_id", None),
     }

@@ -17,6 +17,7 @@ from ocula.core.services.keys import KeyService
 from ocula.core.services.models import ModelService
 from ocula.core.services.query import QueryService
 from ocula.core.services.scenarios import ScenarioService
+from ocula.core.services.scenes import SceneService
 from ocula.core.services.slices import SliceService
 from ocula.core.services.tags import TagService
 from ocula.core.services.taxonomies import TaxonomyService
@@ -48,7 +49,8 @@ def _private_file(path: Path) -> None:
 
 class Service(DatasetService, ItemService, EditService, AnnotationService, SliceService,
               ModelService, AnalysisService, ComparisonService, JobService, KeyService,
-              QueryService, InsightsService, TaxonomyService, TagService, ScenarioService):
+              QueryService, InsightsService, TaxonomyService, TagService, ScenarioService,
+              SceneService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

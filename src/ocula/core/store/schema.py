@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -74,6 +75,8 @@ datasets = Table(
     Column("allowed_types", JsonType, nullable=True),
     Column("metadata", JsonType, nullable=True),
     _created(),
+    # A scene dataset (Nucleus' ``is_scene``) holds its items as frames of scenes.
+    Column("is_scene", Boolean, nullable=False, server_default=false()),
     Index("ix_datasets_name", "name"),
 )
 
@@ -127,6 +130,48 @@ items = Table(
           postgresql_ops={"metadata": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
 )
 
+# A scene: a named, ordered group of a dataset's items (the frames of a video).
+scenes = Table(
+    "scenes",
+    metadata,
+    _pk(),
+    Column("id", String(40), nullable=False, unique=True),
+    _fk("dataset_pk", "datasets"),
+    Column("reference_id", String(1024), nullable=False),
+    Column("frame_rate", Float, nullable=True),
+    # The video the frames were cut from, when the scene was given as one.
+    Column("video_location", Text, nullable=True),
+    Column("metadata", JsonType, nullable=True),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("dataset_pk", "reference_id"),
+)
+
+# An item's place in its scene: a link table, so items (millions of rows) keep their
+# shape and an item belongs to at most one scene.
+scene_frames = Table(
+    "scene_frames",
+    metadata,
+    _fk("scene_pk", "scenes"),
+    Column("item_pk", Integer, ForeignKey("items.pk", ondelete="CASCADE"),
+           primary_key=True),
+    Column("frame_index", Integer, nullable=False),
+    UniqueConstraint("scene_pk", "frame_index"),
+)
+
+# What a dataset says about a track beyond its id (Nucleus' track metadata). Objects
+# carry the track's reference id in ``track_id``; a track with no row here has none.
+tracks = Table(
+    "tracks",
+    metadata,
+    _pk(),
+    _fk("dataset_pk", "datasets"),
+    Column("reference_id", String(255), nullable=False),
+    Column("metadata", JsonType, nullable=True),
+    _created(),
+    UniqueConstraint("dataset_pk", "reference_id"),
+)
+
 annotation_versions = Table(
     "annotation_versions",
     metadata,
@@ -155,6 +200,8 @@ def _object_columns() -> list[Column]:
         # Polygon vertices, keypoints, RLE; NULL for plain boxes.
         Column("geometry", JsonType, nullable=True),
         Column("metadata", JsonType, nullable=True),
+        # The reference id of the track (an object followed across a scene's frames).
+        Column("track_id", String(255), nullable=True),
     ]
 
 

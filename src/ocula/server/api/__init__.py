@@ -20,11 +20,12 @@ from ocula.server.api import (
     query,
     runs,
     scenario_tests,
+    scenes,
     slices,
 )
 
 ROUTERS: list[APIRouter] = [datasets.router, items.router, annotations.router, edits.router,
                             slices.router, models.router, runs.router, jobs.router,
-                            query.router, scenario_tests.router]
+                            query.router, scenario_tests.router, scenes.router]
 
 __all__ = ["ROUTERS", "media"]

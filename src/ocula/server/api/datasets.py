@@ -28,6 +28,7 @@ class DatasetIn(BaseModel):
     name: Name
     allowed_types: list[AnnotationType] | None = None
     metadata: Metadata = None
+    is_scene: bool = False
 
 
 class VersionTagIn(BaseModel):
@@ -39,7 +40,7 @@ class VersionTagIn(BaseModel):
 def create_dataset(body: DatasetIn, service: ServiceDep) -> dict[str, Any]:
     """Create an empty dataset (names are unique)."""
     return service.create_dataset(body.name, allowed_types=body.allowed_types,
-                                  metadata=body.metadata)
+                                  metadata=body.metadata, is_scene=body.is_scene)
 
 
 @router.get("/datasets", **ok([Dataset]))

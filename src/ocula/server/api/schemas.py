@@ -531,3 +531,55 @@ class Insights(Open):
 
 class Health(Open):
     status: str
+
+
+# --- scenes and tracks --------------------------------------------------------------
+
+
+class SceneSummary(Open):
+    id: str
+    reference_id: str
+    frame_rate: float | None
+    video_location: str | None = Field(description="The video its frames were cut from")
+    metadata: Json
+    length: int = Field(description="Number of frames")
+    created_at: str | None
+
+
+class SceneFrame(Item):
+    frame_index: int
+
+
+class SceneDetail(SceneSummary):
+    dataset_id: str
+    frames: list[SceneFrame]
+    tracks: list[str] = Field(description="Ids of the tracks on its frames")
+
+
+class ScenesAppended(Open):
+    dataset_id: str
+    new_scenes: int
+    updated_scenes: int
+    ignored_scenes: int
+    new_items: int
+    updated_items: int
+    errors: list[Json]
+
+
+class ScenesUpdated(Open):
+    updated_scenes: int
+
+
+class SceneDeleted(Deleted):
+    reference_id: str
+    deleted_items: int
+
+
+class Track(Open):
+    reference_id: str
+    dataset_id: str
+    metadata: Json
+
+
+class TracksDeleted(Open):
+    deleted_tracks: int

@@ -24,6 +24,7 @@ from ocula.core.query.plan import MAX_PAGE_SIZE
 from ocula.core.validation import check_metadata
 from ocula.errors import (
     BatchError,
+    ConflictError,
     NotFoundError,
     NotSupportedError,
     OculaError,
@@ -38,6 +39,7 @@ from ocula.server.compat import (
     nucleus_jobs,
     nucleus_objects,
     nucleus_runs,
+    nucleus_scenes,
     nucleus_tags,
     nucleus_taxonomies,
     nucleus_validate,
@@ -84,10 +86,7 @@ MAX_FORM_FIELD = 16 * 1024 * 1024
 
 @router.post("/dataset/create")
 def create_dataset(body: JsonBody, service: ServiceDep) -> dict[str, Any]:
-    if body.get("is_scene"):
-        raise ValidationError("Ocula stores images, not scenes: create the dataset with "
-                              "is_scene=False")
-    ds = service.create_dataset(body.get("name"))
+    ds = service.create_dataset(body.get("name"), is_scene=bool(body.get("is_scene")))
     return {"dataset_id": ds["id"], "name": ds["name"]}
 
 
@@ -120,8 +119,7 @@ def dataset_name(ds: str, service: ServiceDep) -> dict[str, Any]:
 
 @router.get("/dataset/{ds}/is_scene")
 def dataset_is_scene(ds: str, service: ServiceDep) -> dict[str, Any]:
-    service.get_dataset(ds)
-    return {"is_scene": False}
+    return {"is_scene": service.get_dataset(ds)["is_scene"]}
 
 
 @router.get("/dataset/{ds}/use_privacy_mode")
@@ -200,7 +198,11 @@ async def append(ds: str, request: Request, service: ServiceDep, jobs: JobsDep,
                  ) -> dict[str, Any]:
     """Items as multipart (``items`` JSON part + one ``image`` part per item, in order),
     as JSON ``{requestId, update}`` naming an NDJSON upload, or as JSON ``{items}``."""
-    dataset_id = (await run_in_threadpool(service.get_dataset, ds))["id"]
+    dataset = await run_in_threadpool(service.get_dataset, ds)
+    if dataset["is_scene"]:  # refused now, not in a job that fails later
+        raise ConflictError(f"dataset {dataset['name']!r} is a scene dataset: append "
+                              "scenes (VideoScene), not items")
+    dataset_id = dataset["id"]
     uploads: dict[str, bytes] = {}
     if request.headers.get("content-type", "").startswith("multipart/"):
         form = await request.form(max_files=1000, max_fields=10, max_part_size=MAX_FORM_FIELD)
@@ -280,6 +282,7 @@ def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
                                  prediction=False)
     else:
         anns = _annotations_of(body, prediction=False)
+    nucleus_scenes.refuse_scene_labels(service, ds, anns)
 
     def work(progress: Any) -> dict[str, Any]:
         result, errors = write_known(
@@ -475,10 +478,14 @@ def export_for_training_page(ds: str, body: JsonBody, service: ServiceDep, urls:
 
 @router.post("/dataset/{ds}/metadata")
 def update_metadata(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
-    """Merge item metadata (``{metadata: [{reference_id, metadata}], level: "item"}``)."""
-    if body.get("level", "item") != "item":
-        raise ValidationError("Ocula has no scenes: only item-level metadata")
+    """Merge item metadata (``{metadata: [{reference_id, metadata}], level: "item"}``),
+    or scene metadata with ``level: "scene"``."""
+    level = body.get("level", "item")
+    if level not in ("item", "scene"):
+        raise ValidationError(f"level must be 'item' or 'scene', got {level!r}")
     updates = json_rows(body, "metadata")
+    if level == "scene":
+        return nucleus_scenes.update_scene_metadata(ds, updates, service)
     errors: list[OculaError] = [
         ValidationError(f"metadata #{i} must be {{reference_id, metadata}}, got "
                         f"{json_kind(u)}") for i, u in enumerate(updates)
@@ -566,6 +573,7 @@ router.include_router(nucleus_exports.router)
 router.include_router(nucleus_jobs.router)
 router.include_router(nucleus_objects.router)
 router.include_router(nucleus_runs.router)
+router.include_router(nucleus_scenes.router)
 router.include_router(nucleus_tags.router)
 router.include_router(nucleus_taxonomies.router)
 router.include_router(nucleus_validate.router)

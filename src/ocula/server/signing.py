@@ -43,10 +43,16 @@ class Signer:
         signed = f"{subject}|{exp}" if kid is None else f"{subject}|{kid}|{exp}"
         return hmac.new(self._secret, signed.encode(), hashlib.sha256).hexdigest()
 
-    def sign(self, subject: str, ttl_s: int, *, kid: str | None = None) -> dict[str, str]:
+    def sign(self, subject: str, ttl_s: int, *, kid: str | None = None,
+             window_s: int = 1, now: float | None = None) -> dict[str, str]:
         """Query parameters granting access to ``subject`` for ``ttl_s`` seconds; with
-        ``kid``, also bound to that API key id (the reader checks the key is live)."""
-        exp = str(int(time.time()) + ttl_s)
+        ``kid``, also bound to that API key id (the reader checks the key is live).
+
+        ``window_s`` rounds the expiry up to a multiple of it, so every URL signed for
+        one subject within a window is the same URL (valid ``ttl_s`` to
+        ``ttl_s + window_s`` seconds). ``now`` stands for the current time."""
+        at = time.time() if now is None else now
+        exp = str(-(-(int(at) + ttl_s) // window_s) * window_s)
         params = {"exp": exp, "sig": self._mac(subject, exp, kid)}
         return params if kid is None else {"exp": exp, "kid": kid, "sig": params["sig"]}
 

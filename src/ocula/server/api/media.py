@@ -45,10 +45,17 @@ def image_subject(item_id: str) -> str:
     return f"image:{item_id}"
 
 
+def url_window(ttl_s: int) -> int:
+    """How long one image URL stays the same: a tenth of its lifetime, at most an hour.
+    Two reads of one item then name its image by the same URL (clients compare items
+    read twice, and a browser's cache is keyed by the URL), not by one per second."""
+    return max(1, min(3600, ttl_s // 10))
+
+
 def sign_image(signer: Signer, item_id: str, kid: str, ttl_s: int) -> dict[str, str]:
-    """Query parameters opening ``item_id``'s image for ``ttl_s`` seconds, while the key
-    with id ``kid`` stays live."""
-    return signer.sign(image_subject(item_id), ttl_s, kid=kid)
+    """Query parameters opening ``item_id``'s image for at least ``ttl_s`` seconds (see
+    :func:`url_window`), while the key with id ``kid`` stays live."""
+    return signer.sign(image_subject(item_id), ttl_s, kid=kid, window_s=url_window(ttl_s))
 
 
 def _authorise(request: Request, service: Any, signer: Signer, item_id: str,

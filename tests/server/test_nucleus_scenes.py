@@ -152,6 +152,51 @@ def test_scene_level_categories_are_not_supported(nc: Any, http_root: Any) -> No
         verbose_std_out=False)
     with pytest.raises(nucleus.errors.NucleusAPIError, match="annotations on scenes"):
         ds.annotate([nucleus.SceneCategoryAnnotation(label="day", reference_id="scene_1")])
+    # Predictions too: refused naming the scene, not dropped as an unknown item.
+    run = nc.create_model("cls", "cls-ref").create_run("r", ds, [])
+    with pytest.raises(nucleus.errors.NucleusAPIError, match="annotations on scenes"):
+        run.predict([nucleus.SceneCategoryPrediction(label="day", reference_id="scene_1")])
     # The scene's frames take categories as any item does.
     answer = ds.annotate([nucleus.CategoryAnnotation(label="day", reference_id="frame_0")])
     assert answer["annotations_processed"] == 1
+
+
+def test_slices_of_scenes_hold_their_frames(nc: Any, live_db: Live,
+                                            http_root: Any) -> None:  # noqa: F811
+    base, _ = http_root
+    ds = nc.create_dataset("sliced", is_scene=True)
+    scenes = _video_scenes(base) + [nucleus.VideoScene(
+        "scene_2", frame_rate=15, items=[nucleus.DatasetItem(
+            image_location=f"{base}/img_0001.jpg", reference_id="other")])]
+    ds.append(scenes, asynchronous=True).sleep_until_complete(verbose_std_out=False)
+    ds.annotate([nucleus.BoxAnnotation("car", 1, 1, 5, 5, reference_id="frame_1",
+                                       annotation_id="a1", track_reference_id="car_1"),
+                 nucleus.BoxAnnotation("bus", 1, 1, 5, 5, reference_id="other",
+                                       annotation_id="a2", track_reference_id="bus_1")])
+    # A scene's reference id stands for its frames, in frame order.
+    slc = ds.create_slice("first scene", reference_ids=["scene_1"])
+    assert [i.reference_id for i in slc.items] == ["frame_0", "frame_1"]
+    # Items and scenes mix; a frame named twice is in the slice once.
+    both = ds.create_slice("mixed", reference_ids=["frame_1", "scene_1", "other"])
+    assert sorted(i.reference_id for i in both.items) == ["frame_0", "frame_1", "other"]
+    with pytest.raises(nucleus.errors.NucleusAPIError, match="no_scene"):
+        ds.create_slice("bad", reference_ids=["scene_1", "no_scene"])
+    assert [s.name for s in ds.slices] == ["first scene", "mixed"]
+
+    # A scenario test of the slice lists its scenes and their tracks.
+    test = nc.validate.create_scenario_test(
+        name="scenes gate", slice_id=slc.id,
+        evaluation_functions=[nc.validate.eval_functions.bbox_iou()])
+    level = nucleus.validate.scenario_test.EntityLevel
+    assert [s.reference_id for s in test.get_items(level=level.SCENE)] == ["scene_1"]
+    assert [t.reference_id for t in test.get_items(level=level.TRACK)] == ["car_1"]
+    assert [i.reference_id for i in test.get_items()] == ["frame_0", "frame_1"]
+    # On an image dataset a test has no scenes.
+    plain = nc.create_dataset("plain", is_scene=False)
+    plain.append([nucleus.DatasetItem(image_location=f"{base}/img_0000.jpg",
+                                      reference_id="p")], asynchronous=True
+                 ).sleep_until_complete(verbose_std_out=False)
+    flat = nc.validate.create_scenario_test(
+        name="flat gate", slice_id=plain.create_slice("s", reference_ids=["p"]).id,
+        evaluation_functions=[nc.validate.eval_functions.bbox_iou()])
+    assert flat.get_items(level=level.SCENE) == []

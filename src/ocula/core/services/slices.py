@@ -1,4 +1,7 @@
-"""Slices: named subsets of a dataset's items, kept as snapshots of item ids."""
+"""Slices: named subsets of a dataset's items, kept as snapshots of item ids.
+
+In a scene dataset, a reference id naming a scene stands for the scene's frames: a
+slice of scenes holds their frames (Nucleus' clients slice scene datasets by scene)."""
 
 from __future__ import annotations
 
@@ -19,18 +22,16 @@ from ocula.errors import BatchError, ConflictError
 class SliceService(ServiceBase):
     def create_slice(self, dataset: str, name: str, reference_ids: Sequence[str] = (), *,
                      description: str | None = None) -> dict[str, Any]:
-        """Create a slice from reference ids. Unknown reference ids reject the call;
-        nothing is created."""
+        """Create a slice from reference ids (of items, or in a scene dataset of scenes,
+        which add their frames). Unknown reference ids reject the call; nothing is
+        created."""
         require_name(name, "slice name")
         if errors := duplicate_errors(list(reference_ids), "reference_id"):
             raise BatchError(errors)
         try:
             with self.db.write() as conn:
                 ds = self._dataset_row(conn, dataset)
-                pks: list[int] = []
-                if reference_ids:
-                    found = self._require_items(conn, ds.pk, list(reference_ids))
-                    pks = [found[r].pk for r in reference_ids]
+                pks = self._member_pks(conn, ds.pk, bool(ds.is_scene), reference_ids)
                 slice_id = new_id("slice")
                 result = conn.execute(t.slices.insert().values(
                     id=slice_id, dataset_pk=ds.pk, name=name.strip(), kind="item",
@@ -39,6 +40,28 @@ class SliceService(ServiceBase):
         except IntegrityError as exc:
             raise ConflictError(f"dataset already has a slice named {name!r}") from exc
         return self.slice_info(slice_id)
+
+    def _member_pks(self, conn: Connection, dataset_pk: int, is_scene: bool,
+                    reference_ids: Sequence[str]) -> list[int]:
+        """The item pks that reference ids name, in order: a scene's reference id (in a
+        scene dataset, where it wins over an item's) names its frames in frame order."""
+        refs = list(reference_ids)
+        frames: dict[str, list[int]] = {}
+        if is_scene:
+            sc, fr = t.scenes, t.scene_frames
+            for part in chunks(list(dict.fromkeys(refs))):
+                for ref, pk in conn.execute(
+                        select(sc.c.reference_id, fr.c.item_pk)
+                        .join(fr, fr.c.scene_pk == sc.c.pk)
+                        .where(sc.c.dataset_pk == dataset_pk, sc.c.reference_id.in_(part))
+                        .order_by(sc.c.pk, fr.c.frame_index)):
+                    frames.setdefault(ref, []).append(pk)
+        item_refs = [r for r in refs if r not in frames]
+        found = self._require_items(conn, dataset_pk, item_refs) if item_refs else {}
+        pks: list[int] = []
+        for r in refs:
+            pks.extend(frames[r] if r in frames else [found[r].pk])
+        return pks
 
     def _add(self, conn: Connection, slice_pk: int, item_pks: Sequence[int]) -> int:
         present = set(conn.scalars(select(t.slice_items.c.item_pk).where(
@@ -81,8 +104,10 @@ class SliceService(ServiceBase):
     def slice_append(self, slice_id: str, reference_ids: Sequence[str]) -> dict[str, Any]:
         with self.db.write() as conn:
             s = self._slice_row(conn, slice_id)
-            found = self._require_items(conn, s.dataset_pk, list(reference_ids))
-            added = self._add(conn, s.pk, [found[r].pk for r in reference_ids])
+            is_scene = conn.scalar(select(t.datasets.c.is_scene).where(
+                t.datasets.c.pk == s.dataset_pk))
+            added = self._add(conn, s.pk, self._member_pks(conn, s.dataset_pk, bool(is_scene),
+                                                           reference_ids))
         return {"slice_id": slice_id, "added": added}
 
     def slice_remove(self, slice_id: str, reference_ids: Sequence[str]) -> dict[str, Any]:

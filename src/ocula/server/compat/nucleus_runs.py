@@ -16,6 +16,7 @@ from ocula.errors import ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
 from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
+from ocula.server.compat.nucleus_scenes import refuse_scene_labels
 from ocula.server.compat.nucleus_uploads import read_drop
 from ocula.server.deps import JobsDep, ServiceDep
 from ocula.server.wire import json_rows, objects_from_json
@@ -97,7 +98,10 @@ def _predict(run: dict[str, Any], body: dict[str, Any], service: Any, jobs: Any,
         rows = read_drop(service, run["dataset_id"], str(body["requestId"]))
     else:
         rows = json_rows(body, "annotations", "segmentations")
-    preds = nucleus_keys(objects_from_json(rows, prediction=True))
+    preds = objects_from_json(rows, prediction=True)
+    # A scene-level category names a scene, not an unknown item: say so, as annotate does.
+    refuse_scene_labels(service, run["dataset_id"], preds)
+    preds = nucleus_keys(preds)
 
     def work(progress: Any) -> dict[str, Any]:
         result, errors = write_known(

@@ -139,17 +139,38 @@ def set_threshold(test_id: str, function_id: str, body: JsonBody,
 
 @router.get("/validate/scenario_test/{test_id}/items")
 def test_items(test_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
-    """The slice's items; Ocula has no scenes or tracks in a test (empty lists). An item
-    uploaded from a URL is named by that URL, as Nucleus names it here (the client
-    compares it with what it appended); a local upload by Ocula's signed URL."""
+    """The slice's items and, on a scene dataset, the scenes with a frame in the slice
+    and the tracks on those scenes. An item uploaded from a URL is named by that URL, as
+    Nucleus names it here (the client compares it with what it appended); a local
+    upload by Ocula's signed URL."""
     def named(body: dict[str, Any]) -> dict[str, Any]:
         row = fmt.item(body, urls)
         original = row.get("original_image_url") or ""
         if original.startswith(("http://", "https://", "s3://", "gs://")):
             row["image_url"] = original
         return row
-    return {"dataset_items": [named(r) for r in service.scenario_test_items(test_id)],
-            "scenes": [], "tracks": []}
+    items = service.scenario_test_items(test_id)
+    scenes, tracks = _scenes_of(service, service.get_scenario_test(test_id)["dataset_id"],
+                                {i["id"] for i in items})
+    return {"dataset_items": [named(r) for r in items], "scenes": scenes, "tracks": tracks}
+
+
+def _scenes_of(service: Any, ds: str, item_ids: set[str]
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Scenes (``{id, reference_id, metadata}``) with a frame among ``item_ids``, and
+    the tracks on them, in Nucleus' forms."""
+    if not service.get_dataset(ds)["is_scene"]:
+        return [], []
+    scenes: list[dict[str, Any]] = []
+    on: dict[str, None] = {}
+    for listed in service.list_scenes(ds):
+        scene = service.get_scene(ds, listed["reference_id"])
+        if any(f["id"] in item_ids for f in scene["frames"]):
+            scenes.append({"id": scene["id"], "reference_id": scene["reference_id"],
+                           "metadata": scene["metadata"]})
+            on.update(dict.fromkeys(scene["tracks"]))
+    tracks = [tr for tr in service.list_tracks(ds) if tr["reference_id"] in on]
+    return scenes, tracks
 
 
 @router.post("/validate/scenario_test/{test_id}/set_baseline_model/{model_id}")

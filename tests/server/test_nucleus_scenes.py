@@ -182,6 +182,9 @@ def test_slices_of_scenes_hold_their_frames(nc: Any, live_db: Live,
     with pytest.raises(nucleus.errors.NucleusAPIError, match="no_scene"):
         ds.create_slice("bad", reference_ids=["scene_1", "no_scene"])
     assert [s.name for s in ds.slices] == ["first scene", "mixed"]
+    grown = ds.create_slice("grown", reference_ids=["frame_0"])
+    grown.append(reference_ids=["scene_2"])
+    assert sorted(i.reference_id for i in grown.items) == ["frame_0", "other"]
 
     # A scenario test of the slice lists its scenes and their tracks.
     test = nc.validate.create_scenario_test(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ocula.client.item import Item
 from ocula.client.model import ModelRun
 from ocula.client.progress import batched, progress_bar
-from ocula.client.scene import SceneMethods
+from ocula.client.scene import SceneMethods, TaxonomyMethods
 from ocula.core.types import DatasetItem, payload_to_annotation
 from ocula.errors import ValidationError
 from ocula.io import export_coco, export_cvat
@@ -51,7 +51,7 @@ def _paged(first: dict[str, Any], fetch: Callable[[str], dict[str, Any]], key: s
         page = fetch(cursor)
 
 
-class Dataset(SceneMethods):
+class Dataset(SceneMethods, TaxonomyMethods):
     """A dataset in a catalog. Get one from :meth:`Client.create_dataset` or
     :meth:`Client.get_dataset`; it holds only its id, every call asks the backend."""
 

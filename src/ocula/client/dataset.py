@@ -213,7 +213,8 @@ class Dataset(SceneMethods, TaxonomyMethods):
         export_cvat(items, annotations, path,
                     categories=(meta.get("cvat") or {}).get("labels") or None)
         return {"images": len(items), "annotations": len(annotations),
-                "categories": len({a.label for a in annotations})}
+                "categories": len({label for a in annotations for label in (
+                    a.labels if a.type == "multicategory" else [a.label])})}
 
     def _ground_truth(self, chosen: Slice | None, version: int | str | None
                       ) -> tuple[list[DatasetItem], list[Any]]:

@@ -4,7 +4,6 @@ tooltip) and lists multicategory annotations by their labels, in a real browser.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest

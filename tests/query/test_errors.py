@@ -94,7 +94,7 @@ def test_item_query_errors(scene: Scene, query: str, message: str) -> None:
      "annotations (add type = prediction)"),
     ("type = box", "type is annotation or prediction, not box"),
     ("type > annotation", "type can only be compared with = or !="),
-    ("shape = circle", "shape is one of box, polygon, keypoints, category, mask; not circle"),
+    ("shape = circle", "shape is one of box, polygon, line, keypoints, category, multicategory, mask; not circle"),
     ("status = fp", "status fp does not occur for annotations"),
     ("type = prediction and status = fn", "status fn does not occur for predictions"),
     ("status > tp", "status can only be compared with = or !="),

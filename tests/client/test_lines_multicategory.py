@@ -58,6 +58,11 @@ def test_round_trip(ds: object) -> None:
     assert [a.labels for a in ds.refloc("r1")["annotations"]["multicategory"]] == \
         [["free", "form"]]
     assert [t["type"] for t in ds.taxonomies()] == ["multicategory", "category"]
+    # Counts and insights take them in: a multicategory has no single label.
+    info = ds.info()
+    assert (info["annotation_count"], info["labels"].get("lane")) == (3, 1)
+    charts = ds.insights()
+    assert sum(b["count"] for b in charts["labels"]["annotations"]) == 3
 
 
 def test_predictions_round_trip(ds: object, any_client: Client) -> None:

@@ -88,6 +88,10 @@ def test_multicategory_round_trip_and_keys(ds: Any) -> None:
     assert ds.annotate([free])["annotations_processed"] == 1
     got = ds.refloc("r0")["annotations"]["multicategory"]
     assert sorted(sorted(g.labels) for g in got) == [["anything", "else"], ["b", "c"]]
+    # Dataset reads that list labels take a label-less multicategory in their stride.
+    assert ds.info().dataset_id == ds.id
+    assert ds.export_class_labels() == []
+    assert len(ds.items_and_annotations()[0]["annotations"]["multicategory"]) == 2
     # Deleting the item's annotations takes them with it.
     job = ds.delete_annotations(reference_ids=["r0"])
     job.sleep_until_complete(verbose_std_out=False)

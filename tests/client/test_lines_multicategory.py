@@ -153,3 +153,33 @@ def test_lines_and_multicategory_take_no_part_in_detection_metrics(
     [car] = metrics["per_class"]
     assert (car["num_ground_truth"], car["num_detections"]) == (1, 1)
     assert (car["at_threshold"]["tp"], car["at_threshold"]["fp"]) == (1, 0)
+
+
+def test_interactive_edits(ds: object, any_client: Client) -> None:
+    """A line's vertices and a multicategory's labels are edited in place (new
+    versions, checked as uploads are), and a line prediction accepted as ground truth."""
+    ds.annotate([_lane(), MultiCategoryAnnotation(["day"], "r0", taxonomy_name="scene")])
+    item = ds.item("r0")
+    stored = {a["type"]: a for a in item.labels()}
+    item.update(stored["line"]["id"], stored["line"]["version"],
+                geometry={"vertices": [{"x": 0, "y": 0}, {"x": 5, "y": 5}]})
+    item.update(stored["multicategory"]["id"], stored["multicategory"]["version"],
+                geometry={"labels": ["night", "indoor"]})
+    got = ds.refloc("r0")["annotations"]
+    assert [(v.x, v.y) for v in got["line"][0].vertices] == [(0, 0), (5, 5)]
+    assert got["multicategory"][0].labels == ["night", "indoor"]
+    fresh = {a["type"]: a for a in item.labels()}
+    with pytest.raises(ValidationError, match="'attic' not in taxonomy"):
+        item.update(fresh["multicategory"]["id"], fresh["multicategory"]["version"],
+                    geometry={"labels": ["attic"]})
+    with pytest.raises(ValidationError, match="at least 2 vertices"):
+        item.update(fresh["line"]["id"], fresh["line"]["version"],
+                    geometry={"vertices": [{"x": 0, "y": 0}]})
+    run = any_client.add_model("m", "m-ref").create_run("run", ds, [
+        LinePrediction("kerb", [(1, 1), (9, 9)], "r0", confidence=0.8)])
+    [pred] = run.predictions()
+    pid = next(p["id"] for p in any_client._backend.list_predictions(run.id))
+    item.accept_prediction(pid)
+    kerbs = [a for a in ds.refloc("r0")["annotations"]["line"] if a.label == "kerb"]
+    assert [[(v.x, v.y) for v in k.vertices] for k in kerbs] == [[(1, 1), (9, 9)]]
+    assert pred.label == "kerb"

@@ -592,7 +592,9 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
             return cls(**common, taxonomy_name=body.get("taxonomy_name")
                        or geometry.get("taxonomy_name"))
         if kind == "multicategory":
-            labels = body.get("labels", geometry.get("labels"))
+            # Nucleus sends them beside the geometry; Ocula's own form (and an edit of
+            # it) keeps them in it too, and there they win.
+            labels = geometry.get("labels", body.get("labels"))
             if not isinstance(labels, list):
                 raise TypeError(f"labels must be a list of strings, got {labels!r}")
             return cls(**common, labels=labels, taxonomy_name=body.get("taxonomy_name")

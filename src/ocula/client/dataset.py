@@ -142,7 +142,8 @@ class Dataset(SceneMethods, TaxonomyMethods):
     def annotate(self, annotations: Sequence[Any], update: bool = False, *,
                  message: str | None = None, batch_size: int = ANNOTATE_BATCH,
                  progress: bool | None = None) -> dict[str, Any]:
-        """Add ground truth (boxes, polygons, keypoints, categories, masks). Each batch
+        """Add ground truth (boxes, polygons, lines, keypoints, categories,
+        multicategories, masks). Each batch
         is validated whole and written as one transaction and one label version."""
         totals: dict[str, Any] = {"annotations_processed": 0, "annotations_ignored": 0,
                                   "annotations_replaced": 0, "version": None}

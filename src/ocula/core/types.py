@@ -323,6 +323,10 @@ class MaskAnnotation(_Common):
 
     ``mask`` may be given as a boolean ``H×W`` array or an RLE dict
     ``{"size": [h, w], "counts": [...]}`` (column-major counts, starting with zeros).
+    ``segment`` is set on the masks a :class:`SegmentationAnnotation` was split into:
+    where it came from (``mask_url``, ``index``, the segmentation's ``annotation_id``
+    and the segment's own ``metadata``), so the segmentation can be rebuilt
+    (``ocula.core.segmentations``).
     """
 
     label: str
@@ -332,6 +336,7 @@ class MaskAnnotation(_Common):
     metadata: dict[str, Any] | None = None
     iscrowd: bool = False
     area: float | None = None
+    segment: dict[str, Any] | None = field(default=None, kw_only=True)
 
     type: ClassVar[str] = "mask"
 
@@ -340,6 +345,8 @@ class MaskAnnotation(_Common):
             self.mask = rle_encode(self.mask)
 
     def geometry(self) -> dict[str, Any]:
+        if self.segment is not None:
+            return {"rle": self.mask, "segmentation": self.segment}
         return {"rle": self.mask}
 
     def bbox(self) -> tuple[float, float, float, float] | None:
@@ -353,8 +360,13 @@ class MaskAnnotation(_Common):
 class SegmentationAnnotation(_Common):
     """Nucleus-style index mask: a PNG whose pixel values name the segments.
 
-    Ocula stores instances, so this is expanded into one :class:`MaskAnnotation` per
-    segment (``annotation_id`` ``"<annotation_id>/<index>"``) when it is ingested.
+    ``mask_url`` is an http(s) URL or a local path; ``mask_bytes``, when given, is the
+    PNG itself (a file uploaded with the request), read instead. Ocula stores instances:
+    on ingest this is split into one :class:`MaskAnnotation` per segment, with the
+    annotation id ``"segmentation/<index>"`` (one segmentation per item, as in Nucleus),
+    each remembering its source (``MaskAnnotation.segment``). A mask whose size differs
+    from its image's is refused, unless ``fit_to_image`` (set by the Nucleus routes,
+    where Nucleus resizes it) asks for a nearest-neighbour resize.
     """
 
     mask_url: str
@@ -362,34 +374,43 @@ class SegmentationAnnotation(_Common):
     reference_id: str | None = None
     annotation_id: str | None = None
     metadata: dict[str, Any] | None = None
+    mask_bytes: bytes | None = field(default=None, kw_only=True, repr=False, compare=False)
+    fit_to_image: bool = field(default=False, kw_only=True, compare=False)
 
     type: ClassVar[str] = "segmentation"
 
     def __post_init__(self) -> None:
         self.annotations = [
-            s if isinstance(s, Segment) else Segment(s["label"], int(s["index"]), s.get("metadata"))
+            s if isinstance(s, Segment) else Segment(s["label"], s["index"], s.get("metadata"))
             for s in self.annotations
         ]
 
     def geometry(self) -> dict[str, Any]:
         return {
             "mask_url": self.mask_url,
-            "annotations": [{"label": s.label, "index": s.index} for s in self.annotations],
+            "annotations": [{"label": s.label, "index": s.index,
+                             **({"metadata": s.metadata} if s.metadata else {})}
+                            for s in self.annotations],
         }
 
     def to_instances(self, index_mask: np.ndarray) -> list[MaskAnnotation]:
-        out = []
-        for seg in self.annotations:
-            out.append(
-                MaskAnnotation(
-                    label=seg.label,
-                    mask=index_mask == seg.index,
-                    reference_id=self.reference_id,
-                    annotation_id=f"{self.annotation_id or 'seg'}/{seg.index}",
-                    metadata={**(self.metadata or {}), **(seg.metadata or {})},
-                )
-            )
-        return out
+        """One mask (prediction) per segment: the pixels of ``index_mask`` equal to its
+        index."""
+        cls = MaskPrediction if self.is_prediction else MaskAnnotation
+        return [
+            cls(label=seg.label, mask=index_mask == seg.index,
+                reference_id=self.reference_id,
+                annotation_id=f"{SEGMENT_ID_PREFIX}{seg.index}",
+                metadata={**(self.metadata or {}), **(seg.metadata or {})} or None,
+                segment={"mask_url": self.mask_url, "index": seg.index,
+                         "annotation_id": self.annotation_id,
+                         **({"metadata": seg.metadata} if seg.metadata else {})})
+            for seg in self.annotations
+        ]
+
+
+# The annotation id of each mask a segmentation is split into: "segmentation/<index>".
+SEGMENT_ID_PREFIX = "segmentation/"
 
 
 # --- predictions: the same shapes plus a confidence and an optional class_pdf -------
@@ -472,6 +493,10 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
             reference_id=ref,
         )
     geometry = body.get("geometry") or {}
+    if kind == "mask" and "rle" not in geometry and (body.get("mask_url")
+                                                     or geometry.get("mask_url")):
+        # Nucleus sends its index masks as type "mask" with a mask_url.
+        kind, cls = "segmentation", classes["segmentation"]
     common: dict[str, Any] = {
         "reference_id": ref,
         "annotation_id": body.get("annotation_id"),
@@ -501,7 +526,7 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
             return cls(**common, taxonomy_name=body.get("taxonomy_name")
                        or geometry.get("taxonomy_name"))
         if kind == "mask":
-            return cls(**common, mask=geometry["rle"])
+            return cls(**common, mask=geometry["rle"], segment=geometry.get("segmentation"))
         return cls(**common, mask_url=geometry.get("mask_url") or body.get("mask_url"),
                    annotations=geometry.get("annotations") or body.get("annotations") or [])
     except (KeyError, TypeError, ValueError) as exc:

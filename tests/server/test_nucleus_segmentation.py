@@ -83,7 +83,8 @@ def test_ground_truth_by_url_round_trip(nc: Any, live_db: Live, http_root: Any  
     # The exports give it as one object too.
     (row,) = [r for r in ds.items_and_annotations() if r["item"].reference_id == "r0"]
     assert row["annotations"]["segmentation"] == seg
-    assert ds.loc(live_db.service.get_item(ds.id, reference_id="r0")["item"]["id"])["annotations"]["segmentation"] == [seg]
+    item_id = live_db.service.get_item(ds.id, reference_id="r0")["item"]["id"]
+    assert ds.loc(item_id)["annotations"]["segmentation"] == [seg]
 
     # One segmentation per item: a second is ignored, or replaces it whole with update.
     again = ds.annotate([_seg(nucleus.SegmentationAnnotation, f"{base}/mask.png",
@@ -141,7 +142,8 @@ def test_run_predictions_by_url(nc: Any, live_db: Live, http_root: Any) -> None:
         _seg(nucleus.SegmentationPrediction, f"{base}/mask.png")])
     got = run.refloc("r0")
     assert [s.mask_url for s in got["segmentation"]] == [f"{base}/mask.png"]
-    assert run.loc(live_db.service.get_item(ds.id, reference_id="r0")["item"]["id"])["segmentation"][0].annotation_id == "seg-1"
+    item_id = live_db.service.get_item(ds.id, reference_id="r0")["item"]["id"]
+    assert run.loc(item_id)["segmentation"][0].annotation_id == "seg-1"
 
 
 def test_masks_of_another_size_are_resized(nc: Any, live_db: Live, http_root: Any,  # noqa: F811

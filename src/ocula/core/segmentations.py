@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
 
 from ocula.core.masks import rle_decode
-from ocula.core.types import SegmentationAnnotation
-from ocula.errors import ImageError, OculaError, ValidationError
+from ocula.core.types import SegmentationAnnotation, payload_to_annotation
+from ocula.errors import ImageError, NotFoundError, OculaError, ValidationError
 
 __all__ = ["MAX_INDEX", "decode_index_png", "encode_index_png", "fit_index_mask",
            "index_mask", "is_segment", "missing_segments", "rebuild_segmentations",
-           "segment_errors"]
+           "segment_errors", "SegmentationMask", "segmentation_mask"]
 
 # The largest index a PNG can hold (16-bit grey).
 MAX_INDEX = 65535
@@ -157,6 +157,8 @@ def rebuild_segmentations(objects: Iterable[dict[str, Any]]
             "annotation_id": source.get("annotation_id"),
             "mask_url": source.get("mask_url"),
             "annotations": [_segment(p) for p in parts]}
+        if source.get("annotation_metadata"):
+            body["metadata"] = source["annotation_metadata"]
         for key in ("item_id", "run_id"):
             if key in parts[0]:
                 body[key] = parts[0][key]
@@ -193,3 +195,23 @@ def encode_index_png(index: np.ndarray) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+class SegmentationMask(NamedTuple):
+    """An item's segmentation: its index array and the segmentation as sent."""
+
+    index: np.ndarray
+    segmentation: SegmentationAnnotation
+
+
+def segmentation_mask(objects: Iterable[dict[str, Any]], what: str, *,
+                      prediction: bool = False) -> SegmentationMask:
+    """The segmentation the masks among ``objects`` (one item's, object JSON) were split
+    from, with its index array; a :class:`NotFoundError` naming ``what`` when there is
+    none."""
+    parts = [o for o in objects if is_segment(o)]
+    if not parts:
+        raise NotFoundError(f"{what} has no segmentation")
+    _, (seg, *_) = rebuild_segmentations(parts)
+    return SegmentationMask(index_mask(parts),
+                            payload_to_annotation(seg, prediction=prediction))

@@ -8,6 +8,7 @@ REST API, the embedded store and the importers all speak it.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -325,7 +326,7 @@ class MaskAnnotation(_Common):
     ``{"size": [h, w], "counts": [...]}`` (column-major counts, starting with zeros).
     ``segment`` is set on the masks a :class:`SegmentationAnnotation` was split into:
     where it came from (``mask_url``, ``index``, the segmentation's ``annotation_id``
-    and the segment's own ``metadata``), so the segmentation can be rebuilt
+    and ``annotation_metadata``, the segment's own ``metadata``), so the segmentation can be rebuilt
     (``ocula.core.segmentations``).
     """
 
@@ -404,13 +405,25 @@ class SegmentationAnnotation(_Common):
                 metadata={**(self.metadata or {}), **(seg.metadata or {})} or None,
                 segment={"mask_url": self.mask_url, "index": seg.index,
                          "annotation_id": self.annotation_id,
-                         **({"metadata": seg.metadata} if seg.metadata else {})})
+                         **({"metadata": seg.metadata} if seg.metadata else {}),
+                         **({"annotation_metadata": self.metadata} if self.metadata else {})})
             for seg in self.annotations
         ]
 
 
 # The annotation id of each mask a segmentation is split into: "segmentation/<index>".
 SEGMENT_ID_PREFIX = "segmentation/"
+# A segmentation's PNG inlined in its JSON (base64), as the HTTP client sends a local one.
+MASK_PNG_KEY = "mask_png_base64"
+
+
+def _mask_png(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{MASK_PNG_KEY} must be a PNG in base64: {exc}") from exc
 
 
 # --- predictions: the same shapes plus a confidence and an optional class_pdf -------
@@ -528,7 +541,8 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
         if kind == "mask":
             return cls(**common, mask=geometry["rle"], segment=geometry.get("segmentation"))
         return cls(**common, mask_url=geometry.get("mask_url") or body.get("mask_url"),
-                   annotations=geometry.get("annotations") or body.get("annotations") or [])
+                   annotations=geometry.get("annotations") or body.get("annotations") or [],
+                   mask_bytes=_mask_png(body.get(MASK_PNG_KEY)))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(
             f"{kind} annotation is missing or has a malformed field: {exc}", reference_id=ref

@@ -176,3 +176,24 @@ def test_rest_route_serves_the_index_png(tmp_path: Path, database_url: str) -> N
             client.close()
     finally:
         service.close()
+
+
+def test_segments_are_scored_as_instance_masks(any_client: Client, tmp_path: Path) -> None:
+    """Ocula scores masks (iou_type "segm", and their boxes in "bbox"): each segment is
+    one object."""
+    ds = _dataset(any_client, tmp_path)
+    truth = np.zeros((H, W), np.uint8)
+    truth[:20] = 1
+    truth[30:40, 10:20] = 2
+    moved = truth.copy()
+    moved[30:40, 10:20] = 0
+    moved[30:40, 40:50] = 2  # the "car" segment misses entirely
+    segments = [Segment("road", 1), Segment("car", 2)]
+    ds.annotate([SegmentationAnnotation(_png(truth, tmp_path / "t.png"), segments,
+                                        reference_id="r0")])
+    model = any_client.add_model("segmenter", "seg-ref")
+    run = model.create_run("run", ds, [SegmentationPrediction(
+        _png(moved, tmp_path / "p.png"), segments, reference_id="r0")])
+    run.commit(iou_type="segm")
+    per_class = {c["label"]: c["ap"] for c in run.metrics(iou_type="segm")["per_class"]}
+    assert per_class["road"] == pytest.approx(1.0) and per_class["car"] == 0.0

@@ -74,10 +74,16 @@ def fit_index_mask(index: np.ndarray, width: int | None, height: int | None, *,
         raise ValidationError(f"{what} is {w}x{h} pixels but its image is "
                               f"{width}x{height}; an index mask must have its image's size",
                               reference_id=reference_id)
-    # Nearest neighbour by pixel centres, as PIL's NEAREST does.
-    rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.int64), h - 1)
-    cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.int64), w - 1)
-    return index[rows[:, None], cols[None, :]]
+    return index[_nearest(h, height)[:, None], _nearest(w, width)[None, :]]
+
+
+def _nearest(src: int, dst: int) -> np.ndarray:
+    """The source pixel of each of ``dst`` pixels, exactly as Pillow's NEAREST resize
+    picks it: pixel centres stepped by ``src / dst``, summed one step at a time (its
+    rounding included, so the same pixels are picked as ``Image.resize`` picks)."""
+    steps = np.full(dst, src / dst)
+    steps[0] *= 0.5
+    return np.minimum(np.cumsum(steps).astype(np.int64), src - 1)
 
 
 def segment_errors(seg: SegmentationAnnotation, where: str) -> list[OculaError]:

@@ -134,7 +134,8 @@ def test_local_masks_go_as_multipart(nc: Any, live_db: Live, http_root: Any,  # 
     assert [s.reference_id for s in exported] == ["r0"] and exported[0] == pred
 
 
-def test_run_predictions_by_url(nc: Any, live_db: Live, http_root: Any) -> None:  # noqa: F811
+def test_runs_and_async_uploads(nc: Any, live_db: Live, http_root: Any,  # noqa: F811
+                                tmp_path: Path) -> None:
     base, root = http_root
     _png(_index(), root / "mask.png")
     ds = _dataset(nc, base)
@@ -144,6 +145,17 @@ def test_run_predictions_by_url(nc: Any, live_db: Live, http_root: Any) -> None:
     assert [s.mask_url for s in got["segmentation"]] == [f"{base}/mask.png"]
     item_id = live_db.service.get_item(ds.id, reference_id="r0")["item"]["id"]
     assert run.loc(item_id)["segmentation"][0].annotation_id == "seg-1"
+    # modelRun/{id}/predict takes a local mask as multipart too.
+    local = _seg(nucleus.SegmentationPrediction, _png(_index(), tmp_path / "p.png"), "r1")
+    assert run.predict([local])["predictions_processed"] == 1
+    assert run.refloc("r1")["segmentation"] == [local]
+
+    # An asynchronous upload (NDJSON through the signed URL) reads the mask by URL.
+    seg = _seg(nucleus.SegmentationAnnotation, f"{base}/mask.png", "r1")
+    job = ds.annotate([seg], asynchronous=True)
+    job.sleep_until_complete(verbose_std_out=False)
+    assert job.status()["status"] == "Completed"
+    assert ds.refloc("r1")["annotations"]["segmentation"] == [seg]
 
 
 def test_masks_of_another_size_are_resized(nc: Any, live_db: Live, http_root: Any,  # noqa: F811

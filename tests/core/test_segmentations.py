@@ -102,3 +102,24 @@ def test_nucleus_sends_segmentations_as_type_mask() -> None:
     assert type(seg).__name__ == "SegmentationPrediction" and seg.mask_url == "m.png"
     with pytest.raises(ValidationError, match="base64"):
         payload_to_annotation({**body, "mask_png_base64": "***"})
+
+
+def test_index_rles_and_boxes_equal_per_mask_encoding() -> None:
+    """index_rles (one pass for every segment) gives what rle_encode gives each mask, and
+    rle_bbox (read from the runs) the mask's pixel box."""
+    from ocula.core.masks import index_rles, rle_bbox, rle_encode
+
+    rng = np.random.default_rng(1)
+    for case in range(300):
+        h, w = rng.integers(1, 9, 2)
+        idx = rng.integers(0, 3, (h, w)).astype(np.uint8)
+        if case % 3 == 0:
+            idx[:] = rng.integers(0, 3)
+        rles = index_rles(idx, [0, 1, 2, 5])
+        for v in (0, 1, 2, 5):
+            mask = idx == v
+            assert rles[v] == rle_encode(mask)
+            ys, xs = np.nonzero(mask)
+            box = None if xs.size == 0 else (float(xs.min()), float(ys.min()),
+                                             float(np.ptp(xs) + 1), float(np.ptp(ys) + 1))
+            assert rle_bbox(rles[v]) == box

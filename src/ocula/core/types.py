@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ocula.core.masks import rle_bbox, rle_encode
+from ocula.core.masks import index_rles, rle_bbox, rle_encode
 from ocula.errors import ValidationError
 
 # Annotation kinds a dataset may hold; a dataset can be restricted to a subset.
@@ -398,8 +398,9 @@ class SegmentationAnnotation(_Common):
         """One mask (prediction) per segment: the pixels of ``index_mask`` equal to its
         index."""
         cls = MaskPrediction if self.is_prediction else MaskAnnotation
+        rles = index_rles(index_mask, [seg.index for seg in self.annotations])
         return [
-            cls(label=seg.label, mask=index_mask == seg.index,
+            cls(label=seg.label, mask=rles[seg.index],
                 reference_id=self.reference_id,
                 annotation_id=f"{SEGMENT_ID_PREFIX}{seg.index}",
                 metadata={**(self.metadata or {}), **(seg.metadata or {})} or None,

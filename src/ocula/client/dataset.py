@@ -433,9 +433,11 @@ class Slice:
 
     def append_query(self, query: str, *, within: str | None = None) -> dict[str, Any]:
         """Add the items ``query`` matches now (within the slice ``within``, if given);
-        the server selects them, so no ids travel. ``{"slice_id", "added"}``."""
+        the server selects them, so no ids travel. To an object slice, the annotations
+        and predictions an object query matches. ``{"slice_id", "added"}``."""
         return self._backend.slice_append_query(self.id, query, within=within)
 
     def remove_query(self, query: str, *, within: str | None = None) -> dict[str, Any]:
-        """Take out the items ``query`` matches now. ``{"slice_id", "removed"}``."""
+        """Take out the items (of an object slice: the objects) ``query`` matches now.
+        ``{"slice_id", "removed"}``."""
         return self._backend.slice_remove_query(self.id, query, within=within)

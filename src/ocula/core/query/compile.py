@@ -447,10 +447,12 @@ class Compiler:
     # --- object kinds ----------------------------------------------------------------
 
     def object_branches(self, node: ast.Node | None, item_pk: ColumnElement | None = None,
-                        order: ast.OrderBy | None = None) -> list[Branch]:
-        """One :class:`Branch` per object kind ``node`` can match; ``item_pk`` correlates
-        the objects with an outer item (inside count/has)."""
-        kinds = object_kinds(node)
+                        order: ast.OrderBy | None = None,
+                        default_kinds: tuple[Kind, ...] = ("annotation",)) -> list[Branch]:
+        """One :class:`Branch` per object kind ``node`` can match (``default_kinds`` when
+        it names no type); ``item_pk`` correlates the objects with an outer item (inside
+        count/has)."""
+        kinds = object_kinds(node, default_kinds)
         self._check_kinds(node, kinds, order)
         branches = []
         for kind in kinds:

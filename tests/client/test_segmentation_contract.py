@@ -197,3 +197,27 @@ def test_segments_are_scored_as_instance_masks(any_client: Client, tmp_path: Pat
     run.commit(iou_type="segm")
     per_class = {c["label"]: c["ap"] for c in run.metrics(iou_type="segm")["per_class"]}
     assert per_class["road"] == pytest.approx(1.0) and per_class["car"] == 0.0
+
+
+def test_mask_urls_are_fetched_as_image_urls_are(tmp_path: Path, database_url: str) -> None:
+    """Through the service's fetcher: a private address only where allowed, and a server
+    reads no path of its own outside its media roots."""
+    from ocula.core.services import Service
+    from ocula.fetch import fetch_url
+
+    service = Service.open(tmp_path / "home", database_url, local_roots=[],
+                           fetcher=fetch_url, allow_private_urls=False)
+    try:
+        ds = service.create_dataset("seg")["id"]
+        image = make_images(tmp_path / "imgs", 1)[0]
+        service.append(ds, [DatasetItem("img.jpg", "r0")], uploads={"r0": image.read_bytes()})
+        mask = _png(_index(), tmp_path / "m.png")
+        cases = {"http://127.0.0.1:9/m.png": "not a public address",
+                 mask: "the mask of item 'r0' is outside the configured media roots"}
+        for url, reason in cases.items():
+            with pytest.raises(BatchError, match=reason):
+                service.annotate(ds, [SegmentationAnnotation(url, _segments(),
+                                                             reference_id="r0")])
+        assert service.list_annotations(ds) == []
+    finally:
+        service.close()

@@ -81,7 +81,8 @@ class SegmentationService(ServiceBase):
             elif m.is_url(loc):
                 data, name = self._fetch(loc), loc
             else:
-                name = f"mask {self._local_name(loc, ref)}"
+                # A server names the item, never its own paths.
+                name = loc if self.real_roots is None else f"the mask of item {ref!r}"
                 with m.open_image(os.path.abspath(loc), self.real_roots, name) as fp:
                     data = fp.read()
             cached = sg.decode_index_png(data, f"{where}: {name}", ref)

@@ -221,3 +221,19 @@ def test_mask_urls_are_fetched_as_image_urls_are(tmp_path: Path, database_url: s
         assert service.list_annotations(ds) == []
     finally:
         service.close()
+
+
+def test_copied_masks_stay_one_segmentation(any_client: Client, tmp_path: Path) -> None:
+    """The masks read back carry their segmentation: written to another dataset they are
+    still one segmentation per item, counted once."""
+    ds = _dataset(any_client, tmp_path)
+    seg = SegmentationAnnotation(_png(_index(), tmp_path / "m.png"), _segments(),
+                                 reference_id="r0", annotation_id="s")
+    ds.annotate([seg])
+    copy = any_client.create_dataset("copy")
+    copy.append([DatasetItem(str(p), f"r{i}") for i, p in
+                 enumerate(make_images(tmp_path / "imgs2", 2))])
+    out = copy.annotate(ds.annotations())
+    assert (out["annotations_processed"], out["annotations_ignored"]) == (1, 0)
+    assert copy.annotate(ds.annotations())["annotations_ignored"] == 1
+    assert copy.segmentation_mask("r0").segmentation == seg

@@ -122,6 +122,8 @@ class _Checked(NamedTuple):
     duplicates_dropped: int
     # The rows to insert if all are plain boxes and none of them exists yet.
     boxes: _BoxRows | None
+    # Which entries are masks split from a segmentation (None: none is).
+    parts: list[bool] | None = None
 
 
 class AnnotationService(SegmentationService):
@@ -210,7 +212,12 @@ class AnnotationService(SegmentationService):
             tally = stats.AnnotationTally()
             tally.count(*(values[columns.index(c)] for c in stats.GT_COLUMNS))
             boxes = _BoxRows(columns, constants, values, tally)
-        return _Checked(ds.id, anns, item_pks, given, metadata, dropped, boxes)
+        # Known here, on the checking thread: the writer runs no Python loop over rows.
+        parts = None if fields is not None or not any(
+            issubclass(k, MaskAnnotation) for k in set(map(type, anns))) \
+            else list(map(is_segment_part, anns))
+        return _Checked(ds.id, anns, item_pks, given, metadata, dropped, boxes,
+                        parts if parts and any(parts) else None)
 
     def _write_checked(self, checked: _Checked, update: bool, message: str | None
                        ) -> dict[str, Any]:
@@ -263,8 +270,7 @@ class AnnotationService(SegmentationService):
         ignored = 0
         # Masks split from a segmentation: one segmentation per item (see
         # services/segmentations.py), counted as one.
-        parts = list(map(is_segment_part, checked.anns)) \
-            if any(isinstance(a, MaskAnnotation) for a in checked.anns) else None
+        parts = checked.parts
         seg_items = {pk for pk, p in zip(item_pks, parts, strict=True) if p} if parts else set()
         held = {pk for pk, aid in current if pk in seg_items
                 and str(aid).startswith(SEGMENT_ID_PREFIX)} if seg_items else set()
@@ -299,10 +305,10 @@ class AnnotationService(SegmentationService):
         processed = written
         if parts:
             # Counted per segmentation (per item), as Nucleus counts them.
-            kept = keep if current else range(n)
+            kept = set(keep) if current else set(range(n))
             done = {item_pks[i] for i in kept if parts[i]}
             processed = sum(1 for i in kept if not parts[i]) + len(done)
-            ignored -= sum(1 for i in range(n) if parts[i] and i not in set(kept))
+            ignored -= sum(1 for i in range(n) if parts[i] and i not in kept)
             ignored += len(seg_items - done)
         version = None
         if written or to_close:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -23,7 +23,7 @@ from ocula.core.services.payloads import (
 from ocula.core.services.segmentations import SegmentationService, is_segment_part
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_columns, insert_stream
-from ocula.core.types import SEGMENT_ID_PREFIX
+from ocula.core.types import SEGMENT_ID_PREFIX, MaskAnnotation
 from ocula.core.validation import MAX_CATALOG_METADATA_BYTES, check_metadata, require_name
 from ocula.errors import BatchError, ConflictError
 
@@ -118,7 +118,9 @@ class ModelService(SegmentationService):
         prepared = self._prepare_predictions(run.dataset_pk, predictions)
         # Masks split from a segmentation: one segmentation per item, counted as one
         # (services/segmentations.py).
-        segs = [p for p in prepared if is_segment_part(p[1])]
+        kinds = set(map(type, map(itemgetter(1), prepared)))
+        segs = [p for p in prepared if is_segment_part(p[1])] \
+            if any(issubclass(k, MaskAnnotation) for k in kinds) else []
         if segs:
             prepared = [p for p in prepared if not is_segment_part(p[1])]
         with self.db.write() as conn:

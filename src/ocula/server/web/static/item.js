@@ -9,7 +9,7 @@ import { h, labelColor } from "./dom.js";
 import { Editor } from "./edit.js";
 import { showHistory, versionTagger } from "./labelhistory.js";
 import { layerRuns, layersParams, loadRun, readLayers } from "./layers.js";
-import { boxOf, boxesSvg, figure, summary } from "./overlay.js";
+import { boxOf, boxesSvg, extentOf, figure, labelText, lineOf, summary } from "./overlay.js";
 import { fetchObjects } from "./objects.js";
 import { PAGE_SIZE, fetchPage, loadRecord, objectPage, saveRecord } from "./results.js";
 import { drawLegend, readScope, scopeSearch } from "./scope.js";
@@ -56,8 +56,19 @@ function stepHref(to) {
 
 function describeGeometry(ann) {
   const b = boxOf(ann);
-  if (!b) return ann.type;
   const r = (v) => Math.round(v * 10) / 10;
+  const line = lineOf(ann);
+  if (line) {
+    let length = 0;
+    for (let i = 1; i < line.length; i++) {
+      length += Math.hypot(line[i].x - line[i - 1].x, line[i].y - line[i - 1].y);
+    }
+    return `line of ${line.length} points, ${r(length)} px long`;
+  }
+  if (ann.type === "multicategory") {
+    return ann.taxonomy_name ? `multicategory (${ann.taxonomy_name})` : "multicategory";
+  }
+  if (!b) return ann.type;
   return `${ann.type} ${r(b.width)}×${r(b.height)} at (${r(b.x)}, ${r(b.y)})`;
 }
 
@@ -69,7 +80,7 @@ function matchText(m) {
 }
 
 function tooltipLines(ann) {
-  const lines = [h("strong", {}, ann.label)];
+  const lines = [h("strong", {}, labelText(ann))];
   if (ann.kind === "prediction") lines.push(`prediction of ${ann.run} (a: accept as ground truth)`);
   else lines.push("ground truth");
   if (typeof ann.confidence === "number") lines.push(`confidence ${ann.confidence.toFixed(3)}`);
@@ -121,7 +132,7 @@ function shownObjects() {
 
 function listEntry(ann) {
   const swatch = h("span", { class: "swatch" });
-  swatch.style.background = labelColor(ann.label);
+  swatch.style.background = labelColor(labelText(ann));
   const status = ann.status ? h("span", { class: `status ${ann.status}` },
                                 ann.status.toUpperCase()) : null;
   // Which layer an object is from, once runs are shown next to the ground truth.
@@ -131,7 +142,7 @@ function listEntry(ann) {
         : "ground truth";
   const li = h("li", { "data-annotation": ann.id, title: summary(ann) },
                h("div", { class: "ann-line" }, swatch,
-                 h("span", { class: "label-name" }, ann.label), status,
+                 h("span", { class: "label-name" }, labelText(ann)), status,
                  h("span", { class: "muted geometry" }, describeGeometry(ann))),
                source && h("div", { class: "ann-source muted" }, source));
   if (ann.kind === "prediction") {
@@ -143,7 +154,7 @@ function listEntry(ann) {
   }
   li.addEventListener("mouseenter", () => setHot(ann.id));
   li.addEventListener("mouseleave", () => setHot(null));
-  const box = boxOf(ann);
+  const box = extentOf(ann);
   if (box) {
     li.tabIndex = 0;  // Tab to an object and Enter zooms to it, as a click does
     li.addEventListener("click", () => ui.view.focus(box));

@@ -1,7 +1,8 @@
 """Nucleus' batch semantics on its annotate and predict routes.
 
 Partial batches: a batch whose only faults are entries naming unknown reference ids
-writes the rest and reports those entries (as Nucleus does). Ocula's own API stays
+writes the rest and reports those entries (as Nucleus does: a job doing it ends
+``Completed`` on the Nucleus routes, see ``nucleus_format``). Ocula's own API stays
 all-or-nothing; any other fault still refuses the whole batch.
 
 Category keys: Nucleus keeps one category (and one multicategory) annotation per item and
@@ -35,7 +36,9 @@ def write_known(write: Callable[[list[Any]], dict[str, Any]], objs: Sequence[Any
         if not exc.errors or not all(map(_unknown_reference, exc.errors)):
             raise
         unknown = {e.reference_id for e in exc.errors}
-        lines = [f"{e.reference_id}: {e.message}" for e in exc.errors]
+        # Nucleus' words (clients look for them), after Ocula's "ref: " prefix.
+        lines = [f"{e.reference_id}: Item with id {e.reference_id} doesn't exist."
+                 for e in exc.errors]
     rest = [o for o in objs if getattr(o, "reference_id", None) not in unknown]
     return (write(rest) if rest else dict(empty)), lines
 

@@ -130,17 +130,30 @@ def export_row(body: dict[str, Any], objects: Iterable[dict[str, Any]],
     return row
 
 
+# Jobs whose only partial fault is entries naming unknown items (``nucleus_batches``).
+_LABEL_JOBS = ("annotate", "predict")
+
+
+def _status(job: dict[str, Any]) -> str:
+    """A job's status in Nucleus' words. Nucleus ends an annotation or prediction upload
+    that skipped entries naming unknown items ``Completed`` (the entries are in its
+    errors); Ocula's ``Errored_Partial`` would make the client's wait raise."""
+    if job["status"] == "Errored_Partial" and job["type"] in _LABEL_JOBS:
+        return "Completed"
+    return job["status"]
+
+
 def job_ref(job: dict[str, Any]) -> dict[str, Any]:
     """What an async call answers: enough for the client's ``AsyncJob``."""
-    return {"job_id": job["job_id"], "job_last_known_status": job["status"],
+    return {"job_id": job["job_id"], "job_last_known_status": _status(job),
             "job_type": job["type"], "job_creation_time": job["created_at"],
-            "status": job["status"]}
+            "status": _status(job)}
 
 
 def job_status(job: dict[str, Any]) -> dict[str, Any]:
     """``GET job/{id}``: the client keeps polling while ``status == "Running"``, so a
     queued job reports Running too."""
-    status = "Running" if job["status"] == "Queued" else job["status"]
+    status = "Running" if job["status"] == "Queued" else _status(job)
     return {"job_id": job["job_id"], "status": status, "message": _job_message(job),
             "job_progress": f"{job['job_progress']:.2f}",
             "completed_steps": job["completed_steps"], "total_steps": job["total_steps"],

@@ -32,7 +32,7 @@ class AnalysisService(EvaluationService):
     def _analyse(self, name: str, run_id: str, config: Any, *, slice_name: str | None,
                  annotation_version: int | str | None, iou_type: str,
                  max_ids: int | None, query: str | None = None) -> dict[str, Any]:
-        analysis = get_analysis(name)
+        analysis = get_analysis(name, "run")
         cfg = analysis.config(config)  # bad parameters fail before any read
         if iou_type not in _ANALYSIS_IOU_TYPES:
             raise ValidationError(

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from ocula import errors as E
+from ocula.client.http_dedup import DedupHttp
 from ocula.client.http_scenarios import ScenarioHttp
 from ocula.client.http_scenes import SceneCalls, item_payload
 from ocula.core.contract import SetOperation
@@ -116,7 +117,7 @@ def _wire(obj: Any) -> Any:
     return body
 
 
-class HttpBackend(ScenarioHttp, SceneCalls):
+class HttpBackend(ScenarioHttp, SceneCalls, DedupHttp):
     """A remote Ocula server behind the service's interface."""
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0,

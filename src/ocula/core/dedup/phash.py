@@ -6,6 +6,7 @@ The image is made grey, shrunk to 32×32 (Lanczos), and transformed by a 2-D DCT
 whether its coefficient is above their median. Bit 63 is the top-left coefficient, the
 order Nucleus' 64-character ``"0"/"1"`` strings read. Resizing, recompressing or a
 small change of brightness moves few bits; different pictures differ in about half.
+Like every pHash it sees structure, not colour: plain images of any colour hash alike.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def phash_image(image: Image.Image) -> int:
         image = Image.alpha_composite(canvas, rgba)
     grey = image.convert("L").resize((_SIDE, _SIDE), Image.Resampling.LANCZOS)
     pixels = np.asarray(grey, dtype=np.float64)
-    low = _DCT @ pixels @ _DCT.T  # only the 8 lowest frequencies of each axis
+    # Only the 8 lowest frequencies of each axis. Rounded: a plain image's other
+    # coefficients are 0, and float noise must not decide their bits.
+    low = np.round(_DCT @ pixels @ _DCT.T, 6)
     bits = (low > np.median(low)).ravel()
     return int((_WEIGHTS * bits.astype(np.uint64)).sum(dtype=np.uint64))
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from ocula.server.api import (
     annotations,
     datasets,
+    dedup,
     edits,
     items,
     jobs,
@@ -26,6 +27,7 @@ from ocula.server.api import (
 
 ROUTERS: list[APIRouter] = [datasets.router, items.router, annotations.router, edits.router,
                             slices.router, models.router, runs.router, jobs.router,
-                            query.router, scenario_tests.router, scenes.router]
+                            query.router, scenario_tests.router, scenes.router,
+                            dedup.router]
 
 __all__ = ["ROUTERS", "media"]

@@ -26,7 +26,14 @@ from ocula.core.services.base import chunks
 from ocula.core.services.query import QueryService
 from ocula.core.store import media as m
 from ocula.core.store import schema as t
-from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
+from ocula.errors import (
+    BatchError,
+    ImageError,
+    NotFoundError,
+    OculaError,
+    ParameterError,
+    ValidationError,
+)
 
 __all__ = ["DedupService"]
 
@@ -77,7 +84,7 @@ class DedupService(QueryService):
             raise ValidationError(f"max_groups must be a non-negative integer, got "
                                   f"{max_groups!r}")
         if reference_ids is not None and item_ids is not None:
-            raise ValidationError("give reference_ids or item_ids, not both")
+            raise ParameterError("give reference_ids or item_ids, not both")
         for name, ids in (("reference_ids", reference_ids), ("item_ids", item_ids)):
             if ids is not None and (isinstance(ids, str) or not isinstance(ids, Sequence)
                                     or not all(isinstance(i, str) for i in ids)):
@@ -112,7 +119,7 @@ class DedupService(QueryService):
         cols = select(i.c.pk, i.c.id, i.c.reference_id, i.c.image_location, i.c.media_key,
                       h.c.tag, h.c.phash).select_from(i.outerjoin(h, h.c.item_pk == i.c.pk))
         if (reference_ids is not None or item_ids is not None) and (slice_name or query):
-            raise ValidationError("give ids, or a slice and/or query, not both")
+            raise ParameterError("give ids, or a slice and/or query, not both")
         rows: list[Any] = []
         if reference_ids is not None:
             found = self._require_items(conn, ds.pk, reference_ids)

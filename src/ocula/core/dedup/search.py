@@ -1,14 +1,16 @@
 """Near-duplicate search over 64-bit hashes by Hamming distance, exact.
 
 :func:`near_pairs` finds every pair of hashes at most ``threshold`` bits apart.
-Below :data:`INDEX_MAX_THRESHOLD` it uses multi-index hashing (Norouzi et al., CVPR
+Up to :data:`INDEX_MAX_THRESHOLD` it uses multi-index hashing (Norouzi et al., CVPR
 2012): the 64 bits are cut into four 16-bit chunks, and two hashes within ``t`` bits
 differ in at most ``t // 4`` bits of at least one chunk (were every chunk further
-apart, the four would add up to more than ``t``). So for each chunk the distinct chunk
-values are paired with the values within ``t // 4`` bits of them (a table of 65,536
-buckets), only the hashes in those buckets are compared in full, and nothing within
-``t`` is missed. Above it, and on request (``method="scan"``), every pair is compared
-in blocks (vectorised XOR and popcount): the reference the index is tested against.
+apart, the four would add up to more than ``t``). Tighter, with ``t = 4r + s``: some
+chunk differs in fewer than ``r`` bits, or one of chunks ``0..s`` in exactly ``r`` (if
+every chunk differs in ``r`` or more, at most ``s`` of them in more than ``r``). So each
+hash is compared in full only with the hashes in the buckets (a table of 65,536 per
+chunk) of the chunk values that near its own, and nothing within ``t`` is missed.
+Above it, and on request (``method="scan"``), every pair is compared in blocks
+(vectorised XOR and popcount): the reference the index is tested against.
 
 :func:`greedy_keep` is the deduplication rule (Nucleus'): walk the hashes in priority
 order and keep one unless a hash already kept is within ``threshold``; each dropped
@@ -27,8 +29,8 @@ __all__ = ["INDEX_MAX_THRESHOLD", "MAX_THRESHOLD", "brute_force_pairs", "greedy_
 MAX_THRESHOLD = 64
 CHUNKS = 4
 CHUNK_BITS = 16
-# At t // 4 = 4 a chunk has 2,517 neighbouring values: the index then compares about
-# 15% of all pairs and a scan of the kept hashes is as fast.
+# From t = 16 a chunk has thousands of neighbouring values: the index then compares a
+# large share of all pairs, and a scan of the kept hashes is as fast.
 INDEX_MAX_THRESHOLD = 15
 # Elements per vectorised step (candidate pairs, or rows × columns of a scan): bounds
 # the memory a step takes to some tens of MB whatever the data.
@@ -75,9 +77,14 @@ def brute_force_pairs(hashes: np.ndarray | list[int], threshold: int) -> Pairs:
     return near_pairs(hashes, threshold, method="scan")
 
 
-def _chunk_masks(radius: int) -> np.ndarray:
+def _chunk_masks(t: int, chunk: int) -> np.ndarray:
+    """The XOR masks of the chunk values to look in for chunk ``chunk`` at threshold
+    ``t`` (see the module docstring): fewer than ``r`` bits, or exactly ``r`` in chunks
+    ``0..s``, where ``t = 4r + s``."""
+    r, s = divmod(t, CHUNKS)
     values = np.arange(1 << CHUNK_BITS, dtype=np.int64)
-    return values[np.bitwise_count(values) <= radius]
+    bits = np.bitwise_count(values)
+    return values[(bits < r) | ((bits == r) & (chunk <= s))]
 
 
 def _index_pairs(h: np.ndarray, t: int) -> Pairs:
@@ -85,19 +92,22 @@ def _index_pairs(h: np.ndarray, t: int) -> Pairs:
     if n < 2:
         return _unique([], n)
     idx = np.int32 if n < (1 << 31) else np.int64  # half the memory traffic
-    masks = _chunk_masks(t // CHUNKS)[1:].astype(idx)  # 0 is the bucket itself
     everyone = np.arange(n, dtype=idx)
     found: list[Pairs] = []
     for c in range(CHUNKS):
+        masks = _chunk_masks(t, c).astype(idx)
+        if len(masks) == 0:
+            continue
         keys = ((h >> np.uint64(CHUNK_BITS * c)) & np.uint64(0xFFFF)).astype(idx)
         members = np.argsort(keys, kind="stable").astype(idx)  # positions, by bucket
         counts = np.bincount(keys, minlength=1 << CHUNK_BITS).astype(idx)
         starts = (np.cumsum(counts) - counts).astype(idx)
-        # Within a bucket: each member with the members after it.
-        slot = np.empty(n, idx)
-        slot[members] = np.arange(n, dtype=idx) - starts[keys[members]]
-        after = counts[keys] - 1 - slot
-        found.append(_expand(h, t, everyone, starts[keys] + slot + 1, after, members))
+        if masks[0] == 0:  # within a bucket: each member with the members after it
+            slot = np.empty(n, idx)
+            slot[members] = np.arange(n, dtype=idx) - starts[keys[members]]
+            after = counts[keys] - 1 - slot
+            found.append(_expand(h, t, everyone, starts[keys] + slot + 1, after, members))
+            masks = masks[1:]
         # Between buckets k and k ^ mask, from the smaller key only: each pair once.
         per = max(1, STEP // n)
         for m0 in range(0, len(masks), per):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ocula.client.item import Item
 from ocula.client.model import ModelRun
 from ocula.client.progress import batched, progress_bar
-from ocula.client.scene import SceneMethods
+from ocula.client.scene import SceneMethods, TaxonomyMethods
 from ocula.core.types import DatasetItem, payload_to_annotation
 from ocula.errors import ValidationError
 from ocula.io import export_coco, export_cvat
@@ -51,7 +51,7 @@ def _paged(first: dict[str, Any], fetch: Callable[[str], dict[str, Any]], key: s
         page = fetch(cursor)
 
 
-class Dataset(SceneMethods):
+class Dataset(SceneMethods, TaxonomyMethods):
     """A dataset in a catalog. Get one from :meth:`Client.create_dataset` or
     :meth:`Client.get_dataset`; it holds only its id, every call asks the backend."""
 
@@ -142,7 +142,8 @@ class Dataset(SceneMethods):
     def annotate(self, annotations: Sequence[Any], update: bool = False, *,
                  message: str | None = None, batch_size: int = ANNOTATE_BATCH,
                  progress: bool | None = None) -> dict[str, Any]:
-        """Add ground truth (boxes, polygons, keypoints, categories, masks). Each batch
+        """Add ground truth (boxes, polygons, lines, keypoints, categories,
+        multicategories, masks). Each batch
         is validated whole and written as one transaction and one label version."""
         totals: dict[str, Any] = {"annotations_processed": 0, "annotations_ignored": 0,
                                   "annotations_replaced": 0, "version": None}
@@ -213,7 +214,8 @@ class Dataset(SceneMethods):
         export_cvat(items, annotations, path,
                     categories=(meta.get("cvat") or {}).get("labels") or None)
         return {"images": len(items), "annotations": len(annotations),
-                "categories": len({a.label for a in annotations})}
+                "categories": len({label for a in annotations for label in (
+                    a.labels if a.type == "multicategory" else [a.label])})}
 
     def _ground_truth(self, chosen: Slice | None, version: int | str | None
                       ) -> tuple[list[DatasetItem], list[Any]]:
@@ -435,9 +437,11 @@ class Slice:
 
     def append_query(self, query: str, *, within: str | None = None) -> dict[str, Any]:
         """Add the items ``query`` matches now (within the slice ``within``, if given);
-        the server selects them, so no ids travel. ``{"slice_id", "added"}``."""
+        the server selects them, so no ids travel. To an object slice, the annotations
+        and predictions an object query matches. ``{"slice_id", "added"}``."""
         return self._backend.slice_append_query(self.id, query, within=within)
 
     def remove_query(self, query: str, *, within: str | None = None) -> dict[str, Any]:
-        """Take out the items ``query`` matches now. ``{"slice_id", "removed"}``."""
+        """Take out the items (of an object slice: the objects) ``query`` matches now.
+        ``{"slice_id", "removed"}``."""
         return self._backend.slice_remove_query(self.id, query, within=within)

@@ -39,9 +39,6 @@ SERVER_LOCAL: dict[str, str] = {
     "local_image_paths": "file paths of this machine, for embedded readers (to_torch); "
                          "a server never names its paths (images travel as routes)",
     "scan_insights": "a reference implementation the insights totals are tested against",
-    "add_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
-    "list_taxonomies": "Nucleus protocol only for now (docs/nucleus.md)",
-    "delete_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
     "dataset_tags": "Nucleus protocol only for now (docs/nucleus.md)",
     "add_dataset_tags": "Nucleus protocol only for now (docs/nucleus.md)",
     "remove_dataset_tags": "Nucleus protocol only for now (docs/nucleus.md)",
@@ -132,6 +129,11 @@ class Backend(Protocol):
         uploads: Mapping[str, bytes] | None = None,
     ) -> dict[str, Any]: ...
     def list_scenes(self, dataset: str) -> list[dict[str, Any]]: ...
+    # taxonomies
+    def add_taxonomy(self, dataset: str, name: str, taxonomy_type: str, labels: list[str],
+                     *, update: bool = False) -> dict[str, Any]: ...
+    def list_taxonomies(self, dataset: str) -> list[dict[str, Any]]: ...
+    def delete_taxonomy(self, dataset: str, name: str) -> dict[str, Any]: ...
     def get_scene(
         self,
         dataset: str,

@@ -17,7 +17,8 @@ from ocula.core.masks import rle_bbox, rle_encode
 from ocula.errors import ValidationError
 
 # Annotation kinds a dataset may hold; a dataset can be restricted to a subset.
-ANNOTATION_TYPES = ("box", "polygon", "keypoints", "category", "mask")
+ANNOTATION_TYPES = ("box", "polygon", "line", "keypoints", "category", "multicategory",
+                    "mask")
 
 
 # Suffixes appended to a source object's id when it yields several annotations (a COCO
@@ -209,7 +210,8 @@ class _Common:
         }
         for extra in ("iscrowd", "area", "confidence", "class_pdf", "track_reference_id"):
             value = getattr(self, extra, None)
-            if value not in (None, False):
+            # Identity, not equality: a confidence of 0.0 equals False but is sent.
+            if value is not None and value is not False:
                 body[extra] = value
         return body
 
@@ -274,6 +276,37 @@ class PolygonAnnotation(_Common):
 
 
 @dataclass
+class LineAnnotation(_Common):
+    """A polyline: an ordered list of points, open (unlike a polygon). It has no area
+    (stored as none, so ``area`` queries pass it by); its box bounds its points.
+
+    Lines are stored, queried (``shape = line``), drawn and exported to CVAT, but take
+    no part in detection metrics: COCO's protocol has no IoU for an open curve."""
+
+    label: str
+    vertices: list[Point]
+    reference_id: str | None = None
+    annotation_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    track_reference_id: str | None = field(default=None, kw_only=True)
+
+    type: ClassVar[str] = "line"
+
+    def __post_init__(self) -> None:
+        self.vertices = [_as_point(v) for v in self.vertices]
+
+    def geometry(self) -> dict[str, Any]:
+        return {"vertices": [v.to_payload() for v in self.vertices]}
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        if not self.vertices:
+            return None
+        xs = [v.x for v in self.vertices]
+        ys = [v.y for v in self.vertices]
+        return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+
+
+@dataclass
 class KeypointsAnnotation(_Common):
     label: str
     keypoints: list[Keypoint]
@@ -315,6 +348,43 @@ class CategoryAnnotation(_Common):
 
     def geometry(self) -> dict[str, Any]:
         return {} if self.taxonomy_name is None else {"taxonomy_name": self.taxonomy_name}
+
+
+@dataclass
+class MultiCategoryAnnotation(_Common):
+    """Several labels on one item at once (tags), from a taxonomy of type
+    ``multicategory`` when ``taxonomy_name`` names one. Stored as one object whose
+    ``labels`` are queried with ``labels = "x"``; it has no single ``label``."""
+
+    labels: list[str]
+    reference_id: str | None = None
+    taxonomy_name: str | None = None
+    metadata: dict[str, Any] | None = None
+    annotation_id: str | None = None
+
+    type: ClassVar[str] = "multicategory"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.labels, tuple | set | frozenset):
+            self.labels = list(self.labels)
+
+    @property
+    def label(self) -> None:
+        """None: a multicategory's labels are in ``labels``."""
+        return None
+
+    def geometry(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"labels": self.labels}
+        if self.taxonomy_name is not None:
+            body["taxonomy_name"] = self.taxonomy_name
+        return body
+
+    def to_payload(self) -> dict[str, Any]:
+        body = super().to_payload()  # its "label" is None
+        body["labels"] = self.labels
+        if self.taxonomy_name is not None:
+            body["taxonomy_name"] = self.taxonomy_name
+        return body
 
 
 @dataclass
@@ -410,6 +480,13 @@ class PolygonPrediction(PolygonAnnotation):
 
 
 @dataclass
+class LinePrediction(LineAnnotation):
+    confidence: float | None = None
+    class_pdf: dict[str, float] | None = None
+    is_prediction: ClassVar[bool] = True
+
+
+@dataclass
 class KeypointsPrediction(KeypointsAnnotation):
     confidence: float | None = None
     class_pdf: dict[str, float] | None = None
@@ -418,6 +495,13 @@ class KeypointsPrediction(KeypointsAnnotation):
 
 @dataclass
 class CategoryPrediction(CategoryAnnotation):
+    confidence: float | None = None
+    class_pdf: dict[str, float] | None = None
+    is_prediction: ClassVar[bool] = True
+
+
+@dataclass
+class MultiCategoryPrediction(MultiCategoryAnnotation):
     confidence: float | None = None
     class_pdf: dict[str, float] | None = None
     is_prediction: ClassVar[bool] = True
@@ -436,23 +520,27 @@ class SegmentationPrediction(SegmentationAnnotation):
 
 
 Annotation = (
-    BoxAnnotation | PolygonAnnotation | KeypointsAnnotation | CategoryAnnotation
-    | MaskAnnotation | SegmentationAnnotation
+    BoxAnnotation | PolygonAnnotation | LineAnnotation | KeypointsAnnotation
+    | CategoryAnnotation | MultiCategoryAnnotation | MaskAnnotation | SegmentationAnnotation
 )
 
 _ANNOTATION_CLASSES: dict[str, type] = {
     "box": BoxAnnotation,
     "polygon": PolygonAnnotation,
+    "line": LineAnnotation,
     "keypoints": KeypointsAnnotation,
     "category": CategoryAnnotation,
+    "multicategory": MultiCategoryAnnotation,
     "mask": MaskAnnotation,
     "segmentation": SegmentationAnnotation,
 }
 _PREDICTION_CLASSES: dict[str, type] = {
     "box": BoxPrediction,
     "polygon": PolygonPrediction,
+    "line": LinePrediction,
     "keypoints": KeypointsPrediction,
     "category": CategoryPrediction,
+    "multicategory": MultiCategoryPrediction,
     "mask": MaskPrediction,
     "segmentation": SegmentationPrediction,
 }
@@ -477,12 +565,12 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
         "annotation_id": body.get("annotation_id"),
         "metadata": body.get("metadata") or None,
     }
-    if kind != "segmentation":
+    if kind not in ("segmentation", "multicategory"):
         common["label"] = body.get("label")
     if prediction and kind != "segmentation":
         common["confidence"] = body.get("confidence")
         common["class_pdf"] = body.get("class_pdf")
-    if kind == "box" and body.get("track_reference_id") is not None:
+    if kind in ("box", "line") and body.get("track_reference_id") is not None:
         common["track_reference_id"] = body["track_reference_id"]
     if kind in ("box", "polygon", "mask") and "iscrowd" in body:
         common["iscrowd"] = bool(body["iscrowd"])
@@ -492,13 +580,24 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
         if kind == "box":
             return cls(**common, x=geometry["x"], y=geometry["y"],
                        width=geometry["width"], height=geometry["height"])
-        if kind == "polygon":
-            return cls(**common, vertices=geometry["vertices"])
+        if kind in ("polygon", "line"):
+            vertices = geometry["vertices"]
+            if not isinstance(vertices, list):
+                raise TypeError(f"vertices must be a list of points, got {vertices!r}")
+            return cls(**common, vertices=vertices)
         if kind == "keypoints":
             return cls(**common, keypoints=geometry["keypoints"],
                        names=geometry.get("names") or [], skeleton=geometry.get("skeleton") or [])
         if kind == "category":
             return cls(**common, taxonomy_name=body.get("taxonomy_name")
+                       or geometry.get("taxonomy_name"))
+        if kind == "multicategory":
+            # Nucleus sends them beside the geometry; Ocula's own form (and an edit of
+            # it) keeps them in it too, and there they win.
+            labels = geometry.get("labels", body.get("labels"))
+            if not isinstance(labels, list):
+                raise TypeError(f"labels must be a list of strings, got {labels!r}")
+            return cls(**common, labels=labels, taxonomy_name=body.get("taxonomy_name")
                        or geometry.get("taxonomy_name"))
         if kind == "mask":
             return cls(**common, mask=geometry["rle"])

@@ -23,11 +23,12 @@ from ocula.server.api import (
     scenario_tests,
     scenes,
     slices,
+    taxonomies,
 )
 
 ROUTERS: list[APIRouter] = [datasets.router, items.router, annotations.router, edits.router,
                             slices.router, models.router, runs.router, jobs.router,
                             query.router, scenario_tests.router, scenes.router,
-                            dedup.router]
+                            taxonomies.router, dedup.router]
 
 __all__ = ["ROUTERS", "media"]

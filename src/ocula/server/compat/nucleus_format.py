@@ -18,7 +18,8 @@ from ocula.server.signing import Signer
 
 # Keys of an exportForTraining row, one list per annotation type the client reads.
 EXPORT_TYPES = ("box", "polygon", "line", "keypoints", "cuboid", "category", "multicategory")
-# Object types the client can rebuild from a model run response (it has no "mask").
+# Object types the client can rebuild from a model run response (it has no "mask", and
+# 0.22 no multicategory prediction: a run's multicategories stay on Ocula's own API).
 PREDICTION_TYPES = ("box", "line", "polygon", "cuboid", "category", "keypoints",
                     "segmentation")
 

@@ -164,6 +164,12 @@ def run_iloc(run_id: str, index: int, service: ServiceDep) -> dict[str, Any]:
     return fmt.predictions_by_type(service.list_predictions(run_id, [ref]))
 
 
+@router.get("/modelRun/{run_id}/ungrouped")
+def run_ungrouped(run_id: str, service: ServiceDep) -> dict[str, Any]:
+    """All the run's predictions, by type (``ModelRun.ungrouped_export``)."""
+    return fmt.predictions_by_type(service.list_predictions(run_id))["annotations"]
+
+
 # --- a model's predictions on a dataset (its run there: Service.model_run_on) ----------
 
 

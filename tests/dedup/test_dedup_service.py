@@ -4,6 +4,7 @@ when it is recomputed, unreadable images, bad input."""
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,17 @@ def test_empty_dataset(service: Service) -> None:
     service.create_dataset("e")
     r = service.deduplicate("e")
     assert r["stats"]["original_count"] == 0 and r["unique_item_ids"] == []
+
+
+def test_concurrent_deduplications_agree(ds: tuple[Service, dict[str, Path]]) -> None:
+    service, _ = ds
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: service.deduplicate("d", threshold=10), range(3)))
+    assert all(a["unique_item_ids"] == answers[0]["unique_item_ids"] for a in answers)
+    assert _hash_rows(service) == 5
+    # A hash kept under an old tag (as another process may leave) is replaced.
+    with service.db.write() as conn:
+        conn.execute(t.item_phashes.update().values(tag="stale", phash=0))
+    again = service.deduplicate("d", threshold=10)
+    assert again["stats"]["hashed"] == 5 and again["groups"] == answers[0]["groups"]
+    assert _hash_rows(service) == 5

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ocula.core.dedup.analysis import DEFAULT_THRESHOLD, check_threshold
 from ocula.core.dedup.phash import phash_file, to_signed, to_unsigned
@@ -207,14 +209,19 @@ class DedupService(QueryService):
 
     def _keep_hashes(self, fresh: list[tuple[int, str, int]]) -> None:
         h = t.item_phashes
+        upsert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
         with self.db.write() as conn:
             for part in chunks(fresh):
                 pks = [pk for pk, _, _ in part]
-                conn.execute(delete(h).where(h.c.item_pk.in_(pks)))
                 # An item deleted since it was read gets no row (its key is gone).
                 alive = set(conn.execute(select(t.items.c.pk).where(
                     t.items.c.pk.in_(pks))).scalars())
                 rows = [{"item_pk": pk, "tag": tag, "phash": to_signed(value)}
                         for pk, tag, value in part if pk in alive]
                 if rows:
-                    conn.execute(h.insert(), rows)
+                    # Another process may have hashed the same item meanwhile: the
+                    # newer hash wins, nothing fails.
+                    stmt = upsert(h).values(rows)
+                    conn.execute(stmt.on_conflict_do_update(
+                        index_elements=[h.c.item_pk],
+                        set_={"tag": stmt.excluded.tag, "phash": stmt.excluded.phash}))

@@ -52,6 +52,9 @@ def test_groups_and_nucleus_lists(ds: tuple[Service, dict[str, Path]]) -> None:
     items = {it["reference_id"]: it["id"] for it in service.list_items("d")["items"]}
     assert r["unique_item_ids"] == [items[ref] for ref in r["unique_reference_ids"]]
     assert group["item_id"] == items[kept] and r["errors"] == []
+    # Each group carries the item query that opens it.
+    opened = service.query_items("d", group["query"])["items"]
+    assert {it["reference_id"] for it in opened} == {"p1", "p1_small", "p1_jpeg"}
     # Exact hashes only: the edited copies are no longer duplicates.
     assert service.deduplicate("d", threshold=0)["stats"]["deduplicated_count"] == 5
     assert service.deduplicate("d", threshold=64)["stats"]["deduplicated_count"] == 1

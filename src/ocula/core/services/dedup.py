@@ -72,7 +72,8 @@ class DedupService(QueryService):
         id must exist), or the items ``query`` selects (within ``slice``, id or name,
         if given). Returns ``unique_item_ids`` and ``unique_reference_ids`` (kept, in
         that order), ``groups`` (each kept item with its duplicates and their
-        distances, biggest first; ``max_groups`` caps the list) and ``stats``
+        distances, and the item ``query`` that selects them, biggest first;
+        ``max_groups`` caps the list) and ``stats``
         (``threshold``, ``original_count``, ``deduplicated_count``,
         ``duplicate_count``, ``group_count``, ``hashed``: images hashed by this call).
         An image that cannot be read fails the call (a batch error naming each item)
@@ -109,6 +110,10 @@ class DedupService(QueryService):
         body = result.to_dict([it.id for it in good], [it.reference_id for it in good],
                               max_groups=max_groups)
         body["stats"]["hashed"] = len(fresh)
+        for group in body["groups"]:
+            # The item query that opens the group (the web grid, query_items).
+            ids = [group["item_id"], *(d["item_id"] for d in group["duplicates"])]
+            group["query"] = "id in [" + ", ".join(f'"{i}"' for i in ids) + "]"
         return {"dataset_id": ds.id, "slice": slice, "query": query or None, **body,
                 "errors": [e.to_dict() for e in errors]}
 

@@ -57,7 +57,8 @@ class Deduplication(Open):
     unique_item_ids: list[str]
     unique_reference_ids: list[str]
     groups: list[dict[str, Any]] = Field(description=(
-        "{item_id, reference_id, duplicates: [{item_id, reference_id, distance}]}"))
+        "{item_id, reference_id, duplicates: [{item_id, reference_id, distance}], query: "
+        "the item query that selects the group}"))
     stats: DedupStats
     errors: list[dict[str, Any]]
 

@@ -12,7 +12,7 @@ import pytest
 
 from ocula import DatasetItem
 from ocula.client.client import Client
-from ocula.errors import NotFoundError, ValidationError
+from ocula.errors import BatchError, NotFoundError, ValidationError
 from tests.dedup.images import picture, save
 from tests.server.conftest import Live
 
@@ -87,3 +87,19 @@ def test_python_client_over_http_and_embedded(live_db: Live, client: Client,
         # Same rule, same pictures: the same answer, ids aside.
         assert [a["unique_reference_ids"] for a in answers][0] == \
             answers[1]["unique_reference_ids"]
+
+
+def test_unreadable_images_over_http(live_db: Live, tmp_path: Path) -> None:
+    with Client(live_db.url, api_key=live_db.key) as c:
+        ds = c.create_dataset("broken")
+        ds.append(_items(tmp_path / "imgs"))
+        (item_id,) = [it["id"] for it in live_db.service.list_items(ds.id)["items"]
+                      if it["reference_id"] == "p2"]
+        stored = live_db.service.local_image_paths([item_id])[item_id]
+        Path(stored).write_bytes(b"not an image any more")
+        with pytest.raises(BatchError) as caught:
+            ds.deduplicate(10)  # a job that ends Errored_User, raised as sent
+        assert [e.reference_id for e in caught.value.errors] == ["p2"]
+        skipped = ds.deduplicate(10, on_error="skip")  # Errored_Partial: the result
+        assert skipped["stats"]["original_count"] == 3
+        assert [e["reference_id"] for e in skipped["errors"]] == ["p2"]

@@ -119,6 +119,23 @@ def test_index_on_uniform_hashes_and_a_crowded_chunk() -> None:
             assert all(np.array_equal(x, y) for x, y in zip(got, want, strict=True))
 
 
+def test_small_steps_give_the_same_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stage that works in bounded steps (mask batches, slot passes, the rest of
+    big buckets, the scan's row blocks) gives the same pairs when the steps are tiny."""
+    from ocula.core.dedup import search
+
+    rng = np.random.default_rng(11)
+    crowded = rng.integers(0, 1 << 48, 300, dtype=np.uint64) << np.uint64(16)
+    h = np.concatenate([_clustered(rng, 300), crowded])
+    want = {t: near_pairs(h, t, method="scan") for t in (5, 11)}
+    monkeypatch.setattr(search, "STEP", 97)
+    monkeypatch.setattr(search, "SLOT_PASSES", 2)
+    for t, pairs in want.items():
+        for method in ("index", "scan"):
+            got = near_pairs(h, t, method=method)  # type: ignore[arg-type]
+            assert all(np.array_equal(x, y) for x, y in zip(got, pairs, strict=True))
+
+
 def _naive_keep(h: list[int], t: int) -> tuple[list[bool], list[int], list[int]]:
     kept: list[int] = []
     rep, dist = [], []

@@ -144,17 +144,23 @@ def _expand(h: np.ndarray, t: int, src: np.ndarray, first: np.ndarray, cnt: np.n
         k += 1
         more = np.flatnonzero(cnt > k)
         src, first, cnt, hs = src[more], first[more], cnt[more], hs[more]
-    if len(src):  # the rest of a few big buckets
-        c = (cnt - k).astype(np.int64)
-        total = int(c.sum())
-        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
-        j = members[np.repeat(first.astype(np.int64) + k, c) + offsets]
-        rs = np.repeat(src, c)
+    # The rest of a few big buckets, at most about STEP candidates at a time.
+    rest = (cnt - k).astype(np.int64)
+    ends = np.cumsum(rest)
+    lo = 0
+    while lo < len(src):
+        base = ends[lo - 1] if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(ends, base + STEP, side="right")))
+        c = rest[lo:hi]
+        offsets = np.arange(int(c.sum()), dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
+        j = members[np.repeat(first[lo:hi].astype(np.int64) + k, c) + offsets]
+        rs = np.repeat(src[lo:hi], c)
         d = np.bitwise_count(h[rs] ^ h[j])
         ok = np.flatnonzero(d <= t)
         a_out.append(rs[ok])
         b_out.append(j[ok])
         d_out.append(d[ok])
+        lo = hi
     if not a_out:
         return _unique([], 0)
     a, b = np.concatenate(a_out), np.concatenate(b_out)

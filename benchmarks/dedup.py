@@ -1,18 +1,22 @@
-"""Deduplication speed: pHash throughput on JPEG files, and the near-duplicate search
-on N 64-bit hashes by multi-index hashing against a brute-force numpy scan of every
-pair, in the same run (both must find the same pairs; the script says if they agree).
+"""Deduplication speed: pHash throughput on JPEG files; a dataset's deduplication through
+the embedded client, cold (every image hashed) and warm (hashes kept); and the
+near-duplicate search on N 64-bit hashes by multi-index hashing against a brute-force
+numpy scan of every pair, in the same run (both must find the same pairs; the script
+says if they agree).
 
 Hashes are synthetic: a fifth of them are copies of others with 1 to 6 bits flipped
 (duplicates to find), the rest uniform (as distinct pictures' hashes are, roughly).
 
     python benchmarks/dedup.py                          # 100k hashes, t = 4, 8, 10, 12
-    python benchmarks/dedup.py --hashes 20000 --thresholds 10 --images 50
+    python benchmarks/dedup.py --hashes 20000 --thresholds 10 --images 50 --catalog 200
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+import ocula
+from ocula import DatasetItem
 from ocula.core.dedup import DedupConfig, deduplicate, near_pairs, phash_file
 
 
@@ -67,6 +73,8 @@ def main() -> None:
     parser.add_argument("--hashes", type=int, default=100_000)
     parser.add_argument("--thresholds", default="4,8,10,12")
     parser.add_argument("--images", type=int, default=200, help="JPEGs to hash")
+    parser.add_argument("--catalog", type=int, default=1000,
+                        help="JPEGs in the dataset deduplicated through the client")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-brute", action="store_true", help="skip the brute-force scan")
     parser.add_argument("--seed", type=int, default=0)
@@ -76,6 +84,23 @@ def main() -> None:
     secs, _ = timed(lambda: [phash_file(io.BytesIO(b), "bench") for b in files], args.repeat)
     print(f"pHash of {len(files)} 640x480 JPEGs (one thread): {secs:.2f} s, "
           f"{len(files) / secs:.0f} images/s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = f"{tmp}/imgs"
+        os.makedirs(folder)
+        paths = []
+        for i, data in enumerate(jpeg_files(args.catalog, args.seed + 1)):
+            paths.append(f"{folder}/{i:06d}.jpg")
+            with open(paths[-1], "wb") as out:
+                out.write(data)
+        with ocula.Client(home=f"{tmp}/home") as client:
+            ds = client.create_dataset("bench")
+            ds.append([DatasetItem(p, f"r{i:06d}") for i, p in enumerate(paths)])
+            cold, first = timed(lambda: ds.deduplicate(10), 1)
+            warm, again = timed(lambda: ds.deduplicate(10), max(1, args.repeat))
+        print(f"Dataset.deduplicate() of {args.catalog} JPEGs: cold {cold:.2f} s "
+              f"({first['stats']['hashed']} hashed), warm {warm:.3f} s "
+              f"({again['stats']['hashed']} hashed)")
 
     h = synthetic_hashes(args.hashes, args.seed)
     keys = [f"r{i:07d}" for i in range(len(h))]

@@ -144,6 +144,7 @@ def test_unreadable_images_fail_or_are_skipped(ds: tuple[Service, dict[str, Path
     assert sorted(e.reference_id for e in caught.value.errors) == ["p2", "p3"]
     skipped = service.deduplicate("d", on_error="skip")
     assert skipped["stats"]["original_count"] == 3
+    assert skipped["stats"]["hashed"] == 0  # the failed call kept the readable ones' hashes
     assert sorted(e["reference_id"] for e in skipped["errors"]) == ["p2", "p3"]
 
 

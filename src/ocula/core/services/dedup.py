@@ -99,10 +99,12 @@ class DedupService(QueryService):
             ds = self._dataset_row(conn, dataset)
             items = self._dedup_scope(conn, ds, reference_ids, item_ids, slice, query)
         hashes, errors, fresh = self._hashes_of(items)
+        if fresh:
+            # Kept even when the call fails below: a cache, not data, and a retry after
+            # fixing one file need not read every other image again.
+            self._keep_hashes(fresh)
         if errors and on_error == "raise":
             raise BatchError(errors)
-        if fresh:
-            self._keep_hashes(fresh)
         good = [it for it in items if it.pk in hashes]
         result = get_analysis("dedup", "images").apply(
             np.array([hashes[it.pk] for it in good], dtype=np.uint64),

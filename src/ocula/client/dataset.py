@@ -169,6 +169,22 @@ class Dataset(SceneMethods, TaxonomyMethods):
         return self._backend.delete_annotations(self.id, reference_ids=reference_ids,
                                                 annotation_ids=annotation_ids)
 
+    def segmentation_mask(self, reference_id: str, *, run: ModelRun | str | None = None
+                          ) -> Any:
+        """An item's segmentation as its index mask: ``(index, segmentation)``, the
+        H x W array whose pixels hold the segments' indexes (0 elsewhere), rebuilt from
+        the masks Ocula split it into, and the :class:`SegmentationAnnotation` (or
+        prediction, of ``run``: a run, its name or id) as it was sent."""
+        from ocula.core.segmentations import segmentation_mask
+
+        if run is None:
+            body = self._backend.get_item(self.id, reference_id=reference_id)
+            objects = [a for anns in body["annotations"].values() for a in anns]
+        else:
+            run_id = run.id if isinstance(run, ModelRun) else self.get_run(run).id
+            objects = self._backend.list_predictions(run_id, [reference_id])
+        return segmentation_mask(objects, f"item {reference_id!r}", prediction=run is not None)
+
     def versions(self) -> list[dict[str, Any]]:
         """Every version of the labels: number, name, message, time."""
         return self._backend.list_versions(self.id)

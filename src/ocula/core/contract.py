@@ -36,6 +36,8 @@ SERVER_LOCAL: dict[str, str] = {
     "key_id_is_live": "the server checks a signed URL's key at each read",
     "live_key_name": "the server checks a session's key at each request",
     "thumbnail": "thumbnails travel as an image route",
+    "item_segmentation_png": "index masks travel as an image route; the client rebuilds "
+                             "one from the masks it reads (Dataset.segmentation_mask)",
     "local_image_paths": "file paths of this machine, for embedded readers (to_torch); "
                          "a server never names its paths (images travel as routes)",
     "scan_insights": "a reference implementation the insights totals are tested against",

@@ -8,12 +8,13 @@ REST API, the embedded store and the importers all speak it.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ocula.core.masks import rle_bbox, rle_encode
+from ocula.core.masks import index_rles, rle_bbox, rle_encode
 from ocula.errors import ValidationError
 
 # Annotation kinds a dataset may hold; a dataset can be restricted to a subset.
@@ -393,6 +394,10 @@ class MaskAnnotation(_Common):
 
     ``mask`` may be given as a boolean ``H×W`` array or an RLE dict
     ``{"size": [h, w], "counts": [...]}`` (column-major counts, starting with zeros).
+    ``segment`` is set on the masks a :class:`SegmentationAnnotation` was split into:
+    where it came from (``mask_url``, ``index``, the segmentation's ``annotation_id``
+    and ``annotation_metadata``, the segment's own ``metadata``), so the segmentation can be rebuilt
+    (``ocula.core.segmentations``).
     """
 
     label: str
@@ -402,6 +407,7 @@ class MaskAnnotation(_Common):
     metadata: dict[str, Any] | None = None
     iscrowd: bool = False
     area: float | None = None
+    segment: dict[str, Any] | None = field(default=None, kw_only=True)
 
     type: ClassVar[str] = "mask"
 
@@ -410,6 +416,8 @@ class MaskAnnotation(_Common):
             self.mask = rle_encode(self.mask)
 
     def geometry(self) -> dict[str, Any]:
+        if self.segment is not None:
+            return {"rle": self.mask, "segmentation": self.segment}
         return {"rle": self.mask}
 
     def bbox(self) -> tuple[float, float, float, float] | None:
@@ -423,8 +431,13 @@ class MaskAnnotation(_Common):
 class SegmentationAnnotation(_Common):
     """Nucleus-style index mask: a PNG whose pixel values name the segments.
 
-    Ocula stores instances, so this is expanded into one :class:`MaskAnnotation` per
-    segment (``annotation_id`` ``"<annotation_id>/<index>"``) when it is ingested.
+    ``mask_url`` is an http(s) URL or a local path; ``mask_bytes``, when given, is the
+    PNG itself (a file uploaded with the request), read instead. Ocula stores instances:
+    on ingest this is split into one :class:`MaskAnnotation` per segment, with the
+    annotation id ``"segmentation/<index>"`` (one segmentation per item, as in Nucleus),
+    each remembering its source (``MaskAnnotation.segment``). A mask whose size differs
+    from its image's is refused, unless ``fit_to_image`` (set by the Nucleus routes,
+    where Nucleus resizes it) asks for a nearest-neighbour resize.
     """
 
     mask_url: str
@@ -432,34 +445,56 @@ class SegmentationAnnotation(_Common):
     reference_id: str | None = None
     annotation_id: str | None = None
     metadata: dict[str, Any] | None = None
+    mask_bytes: bytes | None = field(default=None, kw_only=True, repr=False, compare=False)
+    fit_to_image: bool = field(default=False, kw_only=True, compare=False)
 
     type: ClassVar[str] = "segmentation"
 
     def __post_init__(self) -> None:
         self.annotations = [
-            s if isinstance(s, Segment) else Segment(s["label"], int(s["index"]), s.get("metadata"))
+            s if isinstance(s, Segment) else Segment(s["label"], s["index"], s.get("metadata"))
             for s in self.annotations
         ]
 
     def geometry(self) -> dict[str, Any]:
         return {
             "mask_url": self.mask_url,
-            "annotations": [{"label": s.label, "index": s.index} for s in self.annotations],
+            "annotations": [{"label": s.label, "index": s.index,
+                             **({"metadata": s.metadata} if s.metadata else {})}
+                            for s in self.annotations],
         }
 
     def to_instances(self, index_mask: np.ndarray) -> list[MaskAnnotation]:
-        out = []
-        for seg in self.annotations:
-            out.append(
-                MaskAnnotation(
-                    label=seg.label,
-                    mask=index_mask == seg.index,
-                    reference_id=self.reference_id,
-                    annotation_id=f"{self.annotation_id or 'seg'}/{seg.index}",
-                    metadata={**(self.metadata or {}), **(seg.metadata or {})},
-                )
-            )
-        return out
+        """One mask (prediction) per segment: the pixels of ``index_mask`` equal to its
+        index."""
+        cls = MaskPrediction if self.is_prediction else MaskAnnotation
+        rles = index_rles(index_mask, [seg.index for seg in self.annotations])
+        return [
+            cls(label=seg.label, mask=rles[seg.index],
+                reference_id=self.reference_id,
+                annotation_id=f"{SEGMENT_ID_PREFIX}{seg.index}",
+                metadata={**(self.metadata or {}), **(seg.metadata or {})} or None,
+                segment={"mask_url": self.mask_url, "index": seg.index,
+                         "annotation_id": self.annotation_id,
+                         **({"metadata": seg.metadata} if seg.metadata else {}),
+                         **({"annotation_metadata": self.metadata} if self.metadata else {})})
+            for seg in self.annotations
+        ]
+
+
+# The annotation id of each mask a segmentation is split into: "segmentation/<index>".
+SEGMENT_ID_PREFIX = "segmentation/"
+# A segmentation's PNG inlined in its JSON (base64), as the HTTP client sends a local one.
+MASK_PNG_KEY = "mask_png_base64"
+
+
+def _mask_png(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{MASK_PNG_KEY} must be a PNG in base64: {exc}") from exc
 
 
 # --- predictions: the same shapes plus a confidence and an optional class_pdf -------
@@ -560,6 +595,10 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
             reference_id=ref,
         )
     geometry = body.get("geometry") or {}
+    if kind == "mask" and "rle" not in geometry and (body.get("mask_url")
+                                                     or geometry.get("mask_url")):
+        # Nucleus sends its index masks as type "mask" with a mask_url.
+        kind, cls = "segmentation", classes["segmentation"]
     common: dict[str, Any] = {
         "reference_id": ref,
         "annotation_id": body.get("annotation_id"),
@@ -600,9 +639,10 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
             return cls(**common, labels=labels, taxonomy_name=body.get("taxonomy_name")
                        or geometry.get("taxonomy_name"))
         if kind == "mask":
-            return cls(**common, mask=geometry["rle"])
+            return cls(**common, mask=geometry["rle"], segment=geometry.get("segmentation"))
         return cls(**common, mask_url=geometry.get("mask_url") or body.get("mask_url"),
-                   annotations=geometry.get("annotations") or body.get("annotations") or [])
+                   annotations=geometry.get("annotations") or body.get("annotations") or [],
+                   mask_bytes=_mask_png(body.get(MASK_PNG_KEY)))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(
             f"{kind} annotation is missing or has a malformed field: {exc}", reference_id=ref

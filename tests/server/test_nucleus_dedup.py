@@ -5,6 +5,7 @@ scene datasets, and the synchronous route of clients before 0.18.1."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,12 @@ from nucleus.errors import NucleusAPIError  # noqa: E402
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.startswith("/slow/"):  # the same file, half a second later
+            time.sleep(0.5)
+            self.path = self.path[len("/slow"):]
+        super().do_GET()
 
 
 @pytest.fixture
@@ -90,6 +97,18 @@ def test_jobs_and_their_results(nc: Any, pictures_url: str) -> None:
     one = ds.deduplicate(threshold=10, reference_ids=["img_third"]).result()
     assert one.unique_reference_ids == ["img_third"]
     assert ds.deduplicate(threshold=64).result().stats.deduplicated_count == 1
+
+
+def test_a_deduplication_sent_right_after_an_append_sees_its_items(
+        nc: Any, pictures_url: str) -> None:
+    ds = nc.create_dataset("racing", is_scene=False)
+    # 0.22 appends as a job; the suite's fixtures deduplicate without waiting for it.
+    append = ds.append([nucleus.DatasetItem(f"{pictures_url}/slow/{name}.jpg",
+                                            reference_id=name)
+                        for name in ("p1", "p1_small", "p2")])
+    result = ds.deduplicate(threshold=10).result()
+    assert append.status()["status"] == "Completed"
+    assert (result.stats.original_count, result.stats.deduplicated_count) == (3, 2)
 
 
 def test_bad_thresholds_and_ids(nc: Any, pictures_url: str) -> None:

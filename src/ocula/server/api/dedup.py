@@ -74,4 +74,4 @@ def deduplicate(dataset: str, body: DedupIn, service: ServiceDep, jobs: JobsDep,
         return service.deduplicate(dataset, **kwargs)
     service.get_dataset(dataset)  # a 404 now rather than a failed job
     return jobs.submit("deduplicate", lambda progress: service.deduplicate(dataset, **kwargs),
-                       message=f"deduplicate {dataset}")
+                       message=f"deduplicate {dataset}", after_earlier=True)

@@ -61,8 +61,9 @@ def deduplicate_async(ds: str, body: JsonBody, service: ServiceDep,
     except ValidationError as exc:
         return _bad(exc)
     dataset_id = service.get_dataset(ds)["id"]  # a 404 now rather than a failed job
+    # After the jobs sent before it: 0.22 clients append as a job and may not wait.
     job = jobs.submit(JOB_TYPE, lambda progress: service.deduplicate(dataset_id, **kwargs),
-                      message=f"deduplicate {dataset_id}")
+                      message=f"deduplicate {dataset_id}", after_earlier=True)
     return fmt.job_ref(job)
 
 

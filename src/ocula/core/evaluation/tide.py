@@ -190,6 +190,25 @@ class TideResult:
         out["fp"], out["fn"] = len(self.fp_det_id), len(self.fn_gt_id)
         return out
 
+    def listed_ids(self, max_ids: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The prediction ids, annotation ids and images that :meth:`to_dict` lists with
+        the same ``max_ids``: the ones whose public names it needs."""
+        def first(ids: np.ndarray) -> np.ndarray:
+            return ids if max_ids is None else ids[:max_ids]
+        shown = [self.errors[k] for k in ERROR_TYPES]
+        pred = [first(e.det_id) for e in shown] + [first(e.suppressor_id) for e in shown]
+        ann = [first(e.gt_id) for e in shown]
+        images = [first(e.image) for e in shown]
+        pred.append(first(self.fp_det_id))
+        ann.append(first(self.fn_gt_id))
+
+        def joined(parts: list[np.ndarray]) -> np.ndarray:
+            values = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            return np.unique(values[values >= 0]) if values.dtype.kind in "iu" else \
+                np.unique(values)
+        return joined(pred), joined(ann), joined(images)
+
     def to_dict(self, *, prediction_ids: Mapping[int, Any] | None = None,
                 annotation_ids: Mapping[int, Any] | None = None,
                 image_ids: Mapping[Any, Any] | None = None,

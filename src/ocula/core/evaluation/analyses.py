@@ -49,10 +49,12 @@ class Analysis:
 
     def run(self, gt: GroundTruth, dt: Detections, config: Any = None, *,
             categories: Sequence[Any] | np.ndarray | None = None,
-            pair_iou: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Any:
-        """Run the analysis on the two sides."""
+            pair_iou: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+            **options: Any) -> Any:
+        """Run the analysis on the two sides (``options``: what its method also takes,
+        e.g. TIDE's ``match``)."""
         return self.method(gt, dt, self.config(config), categories=categories,
-                           pair_iou=pair_iou)
+                           pair_iou=pair_iou, **options)
 
 
 def config_from(config_type: type, values: Any, name: str, *,

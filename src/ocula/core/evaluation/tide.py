@@ -334,6 +334,7 @@ def evaluate_tide(
     *,
     categories: Sequence[Any] | np.ndarray | None = None,
     pair_iou: PairIoU | None = None,
+    match: Any = None,
 ) -> TideResult:
     """TIDE's error breakdown of ``dt`` against ``gt`` (see the module docstring).
 
@@ -345,6 +346,10 @@ def evaluate_tide(
             label present, sorted.
         pair_iou: optional IoU of aligned (detection row, ground-truth row) pairs, e.g.
             mask IoU; default COCO box IoU.
+        match: these sides' ``match_detections`` at ``pos_threshold`` with ``pair_iou``
+            and per-class matching, if the caller has it (a commit does): used when no
+            image holds more than ``max_dets`` detections of a class, the caller's
+            word, and no row is left out or ignored here; else matched again.
     """
     cfg = config or TideConfig()
     space = LabelSpace(categories) if categories is not None else LabelSpace.union(
@@ -356,17 +361,20 @@ def evaluate_tide(
         if pair_iou is not None:
             outer = pair_iou
             pair_iou = lambda d, g: outer(d_rows[d], g_rows[g])  # noqa: E731
+        match = None  # rows renumbered
     lo, hi = COCO_AREA_RANGES["all"]
     outside = (gt.area < lo) | (gt.area > hi)
     if outside.any():  # pycocotools ignores them, like an ``ignore`` row
         gt = gt.subset(np.arange(len(gt)))
         gt.ignore = gt.ignore | outside
+        match = None
     n_cls = len(space)
     gk, dk = space.index(gt.label), space.index(dt.label)
     iou_of = pair_iou if pair_iou is not None else (
         lambda d, g: box_iou_pairs(dt.bbox[d], gt.bbox[g], gt.iscrowd[g]))
     tf, tb = float(cfg.pos_threshold), float(cfg.background_threshold)
-    m = match_detections(gt, dt, iou_threshold=tf, max_dets=cfg.max_dets, pair_iou=iou_of)
+    m = match if match is not None else match_detections(
+        gt, dt, iou_threshold=tf, max_dets=cfg.max_dets, pair_iou=iou_of)
 
     images, inverse = np.unique(np.concatenate([gt.image, dt.image]), return_inverse=True)
     gimg, dimg = inverse[:len(gt)], inverse[len(gt):]

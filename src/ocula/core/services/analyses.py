@@ -82,11 +82,11 @@ class AnalysisService(EvaluationService):
 
     def _analysis_body(self, conn: Connection, analysis: Any, cfg: Any, gt: GroundTruth,
                        dt: Detections, pair_iou: Any, order: list[str], *,
-                       version: int | None, iou_type: str, max_ids: int | None
-                       ) -> dict[str, Any]:
+                       version: int | None, iou_type: str, max_ids: int | None,
+                       **options: Any) -> dict[str, Any]:
         """An analysis' answer on two sides, with public ids for the ids it lists."""
         result = analysis.run(gt, dt, cfg, categories=label_order(order, gt, dt),
-                              pair_iou=pair_iou)
+                              pair_iou=pair_iou, **options)
         # Only the ids the answer lists are named: a capped answer (the run page's)
         # lists a few thousand of millions of boxes.
         listed = getattr(result, "listed_ids", None)
@@ -99,11 +99,13 @@ class AnalysisService(EvaluationService):
         return {"annotation_version": version, "iou_type": iou_type, **body}
 
     def _kept_analyses(self, conn: Connection, run: Any, config: dict[str, Any],
-                       gt: GroundTruth, dt: Detections, pair_iou: Any, order: list[str]
-                       ) -> dict[str, dict[str, Any]]:
+                       gt: GroundTruth, dt: Detections, pair_iou: Any, order: list[str],
+                       match: Any = None) -> dict[str, dict[str, Any]]:
         """At a commit: the TIDE breakdown the run page asks for (defaults, ids capped
         to what a link holds), kept with the metrics, so the page opens without
-        re-scoring the run once per error kind."""
+        re-scoring the run once per error kind; ``match``: the commit's own matching
+        when it is TIDE's (IoU 0.5, per class, at most 100 detections an image and
+        class)."""
         iou_type = config["iou_type"]
         if iou_type not in _ANALYSIS_IOU_TYPES:
             return {}
@@ -112,7 +114,7 @@ class AnalysisService(EvaluationService):
         version = self._resolve_version(conn, run.dataset_pk, None)
         body = self._analysis_body(conn, analysis, cfg, gt, dt, pair_iou, order,
                                    version=version, iou_type=iou_type,
-                                   max_ids=RUN_PAGE_MAX_IDS)
+                                   max_ids=RUN_PAGE_MAX_IDS, match=match)
         return {_kind("tide", cfg, iou_type, RUN_PAGE_MAX_IDS): body}
 
     def _item_refs_of(self, conn: Connection, item_pks: np.ndarray) -> dict[int, str]:

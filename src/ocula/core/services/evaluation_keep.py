@@ -159,14 +159,17 @@ class ResultKeeping(ServiceBase):
             fps = {"duplicate": int(np.count_nonzero(dup)),
                    "localisation": int(np.count_nonzero(loc)),
                    "background": int(np.count_nonzero(~dup & ~loc))}
-            more = self._kept_analyses(conn, run, config, *sides, order)
+            more = self._kept_analyses(conn, run, config, *sides, order,
+                                       match=match if members is None and same_match
+                                       else None)
             out.append(_Kept(slice_pk, members, body, fps, more))
         return out
 
     def _kept_analyses(self, conn: Connection, run: Any, config: dict[str, Any],
-                       gt: GroundTruth, dt: Detections, pair_iou: Any, order: list[str]
-                       ) -> dict[str, dict[str, Any]]:
-        """Analyses' answers to keep for a scope at the commit, by ``run_results`` kind;
+                       gt: GroundTruth, dt: Detections, pair_iou: Any, order: list[str],
+                       match: Any = None) -> dict[str, dict[str, Any]]:
+        """Analyses' answers to keep for a scope at the commit, by ``run_results`` kind
+        (``match``: the commit's matching of these sides, where it is the metrics');
         none here (the analysis service keeps the run page's TIDE)."""
         return {}
 

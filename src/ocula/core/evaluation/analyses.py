@@ -58,11 +58,13 @@ class Analysis:
 
     def run(self, gt: GroundTruth, dt: Detections, config: Any = None, *,
             categories: Sequence[Any] | np.ndarray | None = None,
-            pair_iou: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Any:
-        """Run the analysis on the two sides of a run (subject ``"run"``)."""
+            pair_iou: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+            **options: Any) -> Any:
+        """Run the analysis on the two sides of a run (subject ``"run"``; ``options``:
+        what its method also takes, e.g. TIDE's ``match``)."""
         self._require("run")
         return self.method(gt, dt, self.config(config), categories=categories,
-                           pair_iou=pair_iou)
+                           pair_iou=pair_iou, **options)
 
     def apply(self, *inputs: Any, config: Any = None) -> Any:
         """Run the analysis on the inputs its subject names, e.g. ``(hashes, keys)``

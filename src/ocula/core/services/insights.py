@@ -108,9 +108,13 @@ class InsightsService(ServiceBase):
         look-up (max of a key), not a scan."""
         items = t.items
         mine = items.c.dataset_pk == dataset_pk
+        # The item count from the running totals (items by their number of boxes) when
+        # complete: counting a million items' index entries takes ~100 ms on PostgreSQL.
+        totals = stats.totals_of(conn, dataset_pk, (stats.PER_ITEM,))
+        count = sum(totals[stats.PER_ITEM].values()) if totals is not None else \
+            conn.scalar(select(func.count()).select_from(items).where(mine))
         # One aggregate per statement: SQLite answers a lone min()/max() from an index.
-        item_state = (conn.scalar(select(func.count()).select_from(items).where(mine)),
-                      conn.scalar(select(func.max(items.c.pk)).where(mine)),
+        item_state = (count, conn.scalar(select(func.max(items.c.pk)).where(mine)),
                       conn.scalar(select(func.max(items.c.updated_at)).where(mine)))
         version = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(
             t.annotation_versions.c.dataset_pk == dataset_pk))

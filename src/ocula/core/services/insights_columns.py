@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, literal, select
+from sqlalchemy import ARRAY, Connection, Integer, any_, func, literal, select
 
 from ocula.core.services import stats
 from ocula.core.services.insights_scan import (
@@ -35,7 +35,7 @@ from ocula.core.services.insights_scan import (
     bin_edges,
 )
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import iter_tuples
+from ocula.core.store.bulk import fetch_ints, iter_tuples
 
 
 class _Coder:
@@ -91,6 +91,9 @@ class Columns:
             items.append(item)
             codes.append(code)
         self.match_item, self.match_code, self.match_keys = _joined(items, codes, match.values)
+        # The greatest item pk any row refers to: the size of a scope's mask.
+        self.top = max(int(a.max(initial=0)) for a in (
+            self.gt_item, self.pred_item, self.match_item))
 
     @staticmethod
     def _keyed(conn: Connection, query: Any, coder: _Coder
@@ -140,6 +143,16 @@ def _joined(items: list[np.ndarray], codes: list[np.ndarray],
     return pks, np.concatenate([np.zeros(0, np.int32), *codes]), keys
 
 
+def _among(column: Any, values: list[int], dialect: str) -> Any:
+    """``column IN values`` with the values bound as one parameter (an array, or JSON
+    text on SQLite): a thousand bound parameters cost more to render and send than the
+    query takes to run."""
+    if dialect == "postgresql":
+        return column == any_(literal(values, ARRAY(Integer)))
+    members = func.json_each(literal(json.dumps(values))).table_valued("value")
+    return column.in_(select(members.c.value))
+
+
 class ColumnInsights(ScanInsights):
     """Insights of a slice or query result from a dataset's :class:`Columns`."""
 
@@ -149,22 +162,38 @@ class ColumnInsights(ScanInsights):
         self.columns_of = columns_of
 
     def build(self) -> dict[str, Any]:
-        # The scope's item pks, read once (no temporary table: every chart is counted
-        # here); straight from the driver's cursor, as 500k Row objects cost more.
-        result = self.conn.execute(self.scope_items)
-        try:
-            rows = result.cursor.fetchall()
-        finally:
-            result.close()
-        self.pks = np.sort(np.fromiter(map(itemgetter(0), rows), np.int64, len(rows)))
-        # Field types come from the first items in scope, as in the scan.
-        self.item_where = [t.items.c.pk.in_(self.pks[:self.sample].tolist())]
         self.cols: Columns = self.columns_of([r.pk for r in self.runs])
-        top = max(int(self.pks.max(initial=0)), *(int(a.max(initial=0)) for a in (
-            self.cols.gt_item, self.cols.pred_item, self.cols.match_item)))
-        self.mask = np.zeros(top + 1, dtype=bool)
-        self.mask[self.pks] = True
+        scope = self._scope_pks()
+        # The scope as a mask over item pks (covering every row's item); its pks in
+        # order, from the mask.
+        self.mask = np.zeros(max(self.cols.top, int(scope.max(initial=0))) + 1, dtype=bool)
+        self.mask[scope] = True
+        self.pks = np.flatnonzero(self.mask)
+        # Field types come from the first items in scope, as in the scan.
+        self.item_where = [_among(t.items.c.pk, self.pks[:self.sample].tolist(),
+                                  self.dialect)]
         return self._build()
+
+    def _scope_pks(self) -> np.ndarray:
+        """The pks of the items in scope (unordered), each read once in bulk: a slice's
+        members from its own rows (no join with the items), a query's items without
+        the slice, the two intersected here; what the scan's item condition selects."""
+        members = None
+        if self.slice_row is not None:
+            members = fetch_ints(self.conn, select(t.slice_items.c.item_pk).where(
+                t.slice_items.c.slice_pk == self.slice_row.pk))
+            if self.plan.condition is None:
+                return members
+        items = t.items
+        pks = fetch_ints(self.conn, select(items.c.pk).where(
+            items.c.dataset_pk == self.ds.pk,
+            *([] if self.plan.condition is None else [self.plan.condition])))
+        if members is None:
+            return pks
+        inside = np.zeros(max(int(pks.max(initial=0)), int(members.max(initial=0))) + 1,
+                          dtype=bool)
+        inside[members] = True
+        return pks[inside[pks]]
 
     def _count(self, items: np.ndarray, codes: np.ndarray, keys: list[Any]) -> Counter:
         n = np.bincount(codes[self.mask[items]], minlength=len(keys))

@@ -57,13 +57,17 @@ class InsightsService(ServiceBase):
                     raise QueryError(f"slice {slice_row.name!r} holds objects; insights "
                                      "take item slices")
             state = self._fingerprint(conn, ds.pk)
-            key = (ds.pk, slice_row.pk if slice_row else None, query, metadata_sample, state)
+            builder = ColumnInsights(self, conn, ds, slice_row, query, metadata_sample,
+                                     lambda runs: self._columns(conn, ds.pk, runs, state))
+            # A result is kept for the very items it counted (the digest of their pks):
+            # slice membership, or what an in_slice() of the query selects, can change
+            # without changing the fingerprint.
+            key = (ds.pk, slice_row.name if slice_row else None, query, metadata_sample,
+                   state, builder.scope_digest())
             cache = self.__dict__.setdefault("_insights_cache", {})
             if not fresh and key in cache:
                 return cache[key]
-            result = ColumnInsights(self, conn, ds, slice_row, query, metadata_sample,
-                                    lambda runs: self._columns(conn, ds.pk, runs, state)
-                                    ).build()
+            result = builder.build()
         with self._insights_lock:
             if len(cache) >= _CACHE_SIZE:
                 cache.pop(next(iter(cache)))
@@ -104,8 +108,9 @@ class InsightsService(ServiceBase):
             return ScanInsights(self, conn, ds, None, None, 1000).build()
 
     def _fingerprint(self, conn: Connection, dataset_pk: int) -> tuple:
-        """Changes whenever anything insights read changes; each part is an index
-        look-up (max of a key), not a scan."""
+        """Changes whenever anything the insights columns hold changes; each part is an
+        index look-up (max of a key) or a few rows of totals, not a scan. Slice
+        membership is no part of it: a scoped result is keyed by the items it counted."""
         items = t.items
         mine = items.c.dataset_pk == dataset_pk
         # The item count from the running totals (items by their number of boxes) when
@@ -121,7 +126,5 @@ class InsightsService(ServiceBase):
         runs = conn.execute(select(t.model_runs.c.pk, t.model_runs.c.committed_at).where(
             t.model_runs.c.dataset_pk == dataset_pk).order_by(t.model_runs.c.pk)).all()
         newest = (conn.scalar(select(func.max(t.annotations.c.pk))),
-                  conn.scalar(select(func.max(t.predictions.c.pk))),
-                  conn.scalar(select(func.count()).select_from(t.slice_items)),
-                  conn.scalar(select(func.count()).select_from(t.slices)))
+                  conn.scalar(select(func.max(t.predictions.c.pk))))
         return (item_state, version, tuple(map(tuple, runs)), newest)

@@ -17,6 +17,7 @@ values are read with the scan's own SQL expressions, so types and numbers agree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import Counter, defaultdict
@@ -161,17 +162,27 @@ class ColumnInsights(ScanInsights):
         super().__init__(svc, conn, ds, slice_row, query, sample)
         self.columns_of = columns_of
 
+    def scope_digest(self) -> str:
+        """A digest of the pks of the items in scope (read here, once per builder)."""
+        return hashlib.blake2b(self._scope().tobytes(), digest_size=16).hexdigest()
+
+    def _scope(self) -> np.ndarray:
+        """The pks of the items in scope, in order."""
+        if self.__dict__.get("pks") is None:
+            pks = self._scope_pks()
+            present = np.zeros(int(pks.max(initial=0)) + 1, dtype=bool)
+            present[pks] = True
+            self.pks = np.flatnonzero(present)
+        return self.pks
+
     def build(self) -> dict[str, Any]:
         self.cols: Columns = self.columns_of([r.pk for r in self.runs])
-        scope = self._scope_pks()
-        # The scope as a mask over item pks (covering every row's item); its pks in
-        # order, from the mask.
-        self.mask = np.zeros(max(self.cols.top, int(scope.max(initial=0))) + 1, dtype=bool)
-        self.mask[scope] = True
-        self.pks = np.flatnonzero(self.mask)
+        pks = self._scope()
+        # The scope as a mask over item pks, covering every row's item.
+        self.mask = np.zeros(max(self.cols.top, int(pks.max(initial=0))) + 1, dtype=bool)
+        self.mask[pks] = True
         # Field types come from the first items in scope, as in the scan.
-        self.item_where = [_among(t.items.c.pk, self.pks[:self.sample].tolist(),
-                                  self.dialect)]
+        self.item_where = [_among(t.items.c.pk, pks[:self.sample].tolist(), self.dialect)]
         return self._build()
 
     def _scope_pks(self) -> np.ndarray:

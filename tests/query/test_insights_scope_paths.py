@@ -15,6 +15,7 @@ from sqlalchemy import literal, select, union_all
 
 from ocula import DatasetItem
 from ocula.core.services import Service
+from ocula.core.services.insights_columns import _top
 from ocula.core.services.insights_scan import ScanInsights
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_ints
@@ -115,3 +116,13 @@ def test_fetch_ints_reads_every_row(service: Service, tmp_path: Path, n: int) ->
         expected = conn.scalars(select(t.items.c.pk)).all()
         got = fetch_ints(conn, select(t.items.c.pk).where(t.items.c.reference_id != "x"))
     assert sorted(got.tolist()) == sorted(expected) and len(expected) == n
+
+
+def test_top_counts_are_a_stable_sort_cut() -> None:
+    """A free-text field's top values: as a stable sort by descending count, cut."""
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        counts = rng.integers(0, int(rng.integers(1, 6)), int(rng.integers(0, 200)))
+        k = int(rng.integers(1, 30))
+        assert _top(counts, k).tolist() == \
+            np.argsort(-counts, kind="stable")[:k].tolist(), (counts, k)

@@ -95,6 +95,8 @@ class Columns:
         # The greatest item pk any row refers to: the size of a scope's mask.
         self.top = max(int(a.max(initial=0)) for a in (
             self.gt_item, self.pred_item, self.match_item))
+        # Current boxes by item pk (items past the end have none).
+        self.boxes_per_item = np.bincount(self.gt_item)
 
     @staticmethod
     def _keyed(conn: Connection, query: Any, coder: _Coder
@@ -142,6 +144,18 @@ def _joined(items: list[np.ndarray], codes: list[np.ndarray],
     if pks.max(initial=0) < 2 ** 31:  # half the memory for any realistic catalog
         pks = pks.astype(np.int32)
     return pks, np.concatenate([np.zeros(0, np.int32), *codes]), keys
+
+
+def _top(counts: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` greatest counts, greatest first, ties in index order: the
+    first ``k`` of a stable sort by descending count, without sorting a free-text
+    field's million counts."""
+    if len(counts) <= k:
+        return np.argsort(-counts, kind="stable")
+    kth = np.partition(counts, len(counts) - k)[len(counts) - k]  # the k-th greatest
+    above = np.flatnonzero(counts > kth)
+    chosen = np.concatenate([above, np.flatnonzero(counts == kth)[:k - len(above)]])
+    return chosen[np.argsort(-counts[chosen], kind="stable")]
 
 
 def _among(column: Any, values: list[int], dialect: str) -> Any:
@@ -224,16 +238,18 @@ class ColumnInsights(ScanInsights):
         return per_run
 
     def per_item_counts(self, n_items: int) -> Counter:
-        inside = self.cols.gt_item[self.mask[self.cols.gt_item]]
-        per_item = np.bincount(inside, minlength=len(self.mask))[self.pks]
-        counts = Counter({0: 0})
+        boxes = self.cols.boxes_per_item
+        per_item = boxes[self.pks[self.pks < len(boxes)]]
+        counts = Counter({0: int(np.count_nonzero(self.pks >= len(boxes)))})
         counts.update({n: int(c) for n, c in enumerate(np.bincount(per_item).tolist()) if c})
         return counts
 
     def match_counts(self, run_pk: int) -> Counter:
+        if self.__dict__.get("matched") is None:  # every run's, counted once
+            self.matched = self._count(self.cols.match_item, self.cols.match_code,
+                                       self.cols.match_keys)
         return Counter({(side, label, status): n for (run, side, label, status), n
-                        in self._count(self.cols.match_item, self.cols.match_code,
-                                       self.cols.match_keys).items() if run == run_pk})
+                        in self.matched.items() if run == run_pk})
 
     def metadata(self) -> dict[str, Any]:
         """As the scan's: value counts of each field of the sample's, or a histogram of
@@ -263,8 +279,7 @@ class ColumnInsights(ScanInsights):
             grouped: Counter = Counter()
             if seen > MAX_CATEGORIES * 4:
                 # Free text: its top values only, the rest as "other" (as the scan's).
-                order = np.argsort(-counts, kind="stable")[:MAX_CATEGORIES]
-                for i in order.tolist():
+                for i in _top(counts, MAX_CATEGORIES).tolist():
                     if counts[i]:
                         grouped[distinct[i]] = int(counts[i])
                 grouped[_REST] = len(self.pks) - sum(grouped.values())

@@ -49,8 +49,10 @@ def _scanned(service: Service, dataset: str, scope: dict[str, Any]) -> dict[str,
 def _fill(service: Service, name: str, images: list[Path], rng: random.Random) -> list[str]:
     service.create_dataset(name)
     refs = [f"{name}{i}" for i in range(80)]
-    service.append(name, [DatasetItem(str(images[i % 2]), ref, _metadata(rng))
-                          for i, ref in enumerate(refs)])
+    cities = ["Zürich", "東京", "a\"quoted\\", None, 3, 3.0, True, "Zürich", "b"]
+    service.append(name, [DatasetItem(str(images[i % 2]), ref, {
+        **(_metadata(rng) or {}), **({"city": cities[i % 9]} if i % 4 else {})})
+        for i, ref in enumerate(refs)])
     service.annotate(name, [_annotation(rng, rng.choice(refs[:70]), f"{name}a{i}")
                             for i in range(240)])
     model = service.add_model(f"m-{name}", f"m-{name}")

@@ -25,7 +25,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ARRAY, Connection, Integer, any_, func, literal, select
+from sqlalchemy import ARRAY, Connection, Integer, Text, any_, cast, func, literal, select
 
 from ocula.core.services import stats
 from ocula.core.services.insights_scan import (
@@ -109,33 +109,52 @@ class Columns:
         return _joined(items, codes, coder.values)
 
     def field(self, key: str, reader: ScanInsights, numeric: bool) -> tuple[np.ndarray, Any]:
-        """A metadata field per item pk: value codes and the values they stand for (as the
-        scan's GROUP BY gives them), or floats (NaN: not a number) when ``numeric``."""
-        name = ("num:" if numeric else "raw:") + key
+        """A metadata field per item pk: value codes and the values they stand for (the
+        JSON text of each value the scan's GROUP BY tells apart), or floats (NaN: not a
+        number) when ``numeric``."""
+        return self.fields([(key, numeric)], reader)[0]
+
+    def fields(self, wanted: list[tuple[str, bool]], reader: ScanInsights
+               ) -> list[tuple[np.ndarray, Any]]:
+        """:meth:`field` of each ``(key, numeric)``; those not yet held are read in one
+        pass over the items (each pass reads every item's metadata)."""
+        names = [("num:" if numeric else "raw:") + key for key, numeric in wanted]
         with self.lock:
-            if name not in self.meta:
-                expr = reader._json_value(key)
-                if numeric:
-                    expr = reader._json_number(expr)
-                pks, values = [], []
-                for rows in iter_tuples(reader.conn, select(t.items.c.pk, expr).where(
-                        t.items.c.dataset_pk == reader.ds.pk)):
-                    pks.append(_pks(rows))
-                    values += map(itemgetter(1), rows)
-                at = np.concatenate([np.zeros(0, np.int64), *pks])
-                column: np.ndarray
-                if numeric:
-                    column = np.full(int(at.max(initial=0)) + 1, np.nan)
-                    column[at] = np.array(values, dtype=np.float64)
-                    self.meta[name] = (column, None)
-                else:
-                    if reader.dialect == "postgresql":  # jsonb arrives decoded
-                        values = [None if v is None else json.dumps(v) for v in values]
-                    coder = _Coder()
-                    column = np.full(int(at.max(initial=0)) + 1, -1, dtype=np.int32)
-                    column[at] = coder.codes(values)
-                    self.meta[name] = (column, coder.values)
-            return self.meta[name]
+            missing = [(name, key, numeric) for name, (key, numeric)
+                       in dict(zip(names, wanted, strict=True)).items()
+                       if name not in self.meta]
+            if missing:
+                self._read_fields(missing, reader)
+            return [self.meta[name] for name in names]
+
+    def _read_fields(self, missing: list[tuple[str, str, bool]], reader: ScanInsights
+                     ) -> None:
+        exprs = []
+        for _, key, numeric in missing:
+            expr = reader._json_value(key)
+            # jsonb as text: what tells values apart, without decoding each in Python.
+            exprs.append(reader._json_number(expr) if numeric else
+                         cast(expr, Text) if reader.dialect == "postgresql" else expr)
+        pks: list[np.ndarray] = []
+        values: list[list[Any]] = [[] for _ in missing]
+        for rows in iter_tuples(reader.conn, select(t.items.c.pk, *exprs).where(
+                t.items.c.dataset_pk == reader.ds.pk)):
+            pks.append(_pks(rows))
+            for i, column_values in enumerate(values, 1):
+                column_values += map(itemgetter(i), rows)
+        at = np.concatenate([np.zeros(0, np.int64), *pks])
+        size = int(at.max(initial=0)) + 1
+        for (name, _, numeric), got in zip(missing, values, strict=True):
+            column: np.ndarray
+            if numeric:
+                column = np.full(size, np.nan)
+                column[at] = np.array(got, dtype=np.float64)
+                self.meta[name] = (column, None)
+            else:
+                coder = _Coder()
+                column = np.full(size, -1, dtype=np.int32)
+                column[at] = coder.codes(got)
+                self.meta[name] = (column, coder.values)
 
 
 def _joined(items: list[np.ndarray], codes: list[np.ndarray],
@@ -256,7 +275,9 @@ class ColumnInsights(ScanInsights):
         its numbers in 12 bins between the scope's least and greatest (each value's bin
         found by comparing with the same edges as the scan's ``CASE``)."""
         out: dict[str, Any] = {}
-        for key, (kind, seen) in self._sample_fields().items():
+        fields = self._sample_fields()
+        self.cols.fields([(key, kind == "number") for key, (kind, _) in fields.items()], self)
+        for key, (kind, seen) in fields.items():
             if kind == "number":
                 column, _ = self.cols.field(key, self, numeric=True)
                 values = column[self.pks]

@@ -61,15 +61,49 @@ def _pks(rows: list[tuple[Any, ...]]) -> np.ndarray:
     return np.fromiter(map(itemgetter(0), rows), np.int64, len(rows))
 
 
+# What each group of columns is read from: a group is read again only when its part of
+# the insights fingerprint changed (a metadata edit re-reads no box, a new run no
+# metadata).
+GROUPS = ("gt", "pred", "match", "meta")
+
+
 class Columns:
     """One dataset's insights columns, as of one state of its data. Rows are read in
     chunks, each turned into arrays at once, so a million items' rows never live as
-    Python objects together."""
+    Python objects together. ``parts``: each group's part of the fingerprint; the groups
+    of ``old`` whose part is unchanged are kept, not read again."""
 
-    def __init__(self, conn: Connection, dataset_pk: int, run_pks: list[int]):
+    def __init__(self, conn: Connection, dataset_pk: int, run_pks: list[int],
+                 parts: dict[str, Any], old: Columns | None = None):
         self.lock = threading.Lock()
-        self.meta: dict[str, Any] = {}
-        a, p = t.annotations, t.predictions
+        self.parts = parts
+        kept = {g for g in GROUPS if old is not None and old.parts.get(g) == parts.get(g)}
+        self.meta: dict[str, Any] = dict(old.meta) if old is not None and "meta" in kept \
+            else {}
+        if old is not None and "gt" in kept:
+            self.gt_item, self.gt_code, self.gt_names = old.gt_item, old.gt_code, old.gt_names
+        else:
+            self._read_gt(conn, dataset_pk)
+        p = t.predictions
+        if old is not None and "pred" in kept:
+            self.pred_item, self.pred_code, self.pred_keys = \
+                old.pred_item, old.pred_code, old.pred_keys
+        else:
+            self.pred_item, self.pred_code, self.pred_keys = self._keyed(conn, select(
+                p.c.item_pk, p.c.run_pk, p.c.label).where(p.c.run_pk.in_(run_pks)), _Coder())
+        if old is not None and "match" in kept:
+            self.match_item, self.match_code, self.match_keys = \
+                old.match_item, old.match_code, old.match_keys
+        else:
+            self._read_match(conn, run_pks)
+        # The greatest item pk any row refers to: the size of a scope's mask.
+        self.top = max(int(a.max(initial=0)) for a in (
+            self.gt_item, self.pred_item, self.match_item))
+        # Current boxes by item pk (items past the end have none).
+        self.boxes_per_item = np.bincount(self.gt_item)
+
+    def _read_gt(self, conn: Connection, dataset_pk: int) -> None:
+        a = t.annotations
         gt = _Coder()
         items, codes = [], []
         for rows in iter_tuples(conn, select(
@@ -81,8 +115,8 @@ class Columns:
             items.append(_pks(rows))
             codes.append(local[inverse.reshape(-1)])
         self.gt_item, self.gt_code, self.gt_names = _joined(items, codes, gt.values)
-        self.pred_item, self.pred_code, self.pred_keys = self._keyed(conn, select(
-            p.c.item_pk, p.c.run_pk, p.c.label).where(p.c.run_pk.in_(run_pks)), _Coder())
+
+    def _read_match(self, conn: Connection, run_pks: list[int]) -> None:
         match = _Coder()
         items, codes = [], []
         for side, table in (("p", t.match_predictions), ("a", t.match_annotations)):
@@ -92,11 +126,6 @@ class Columns:
             items.append(item)
             codes.append(code)
         self.match_item, self.match_code, self.match_keys = _joined(items, codes, match.values)
-        # The greatest item pk any row refers to: the size of a scope's mask.
-        self.top = max(int(a.max(initial=0)) for a in (
-            self.gt_item, self.pred_item, self.match_item))
-        # Current boxes by item pk (items past the end have none).
-        self.boxes_per_item = np.bincount(self.gt_item)
 
     @staticmethod
     def _keyed(conn: Connection, query: Any, coder: _Coder

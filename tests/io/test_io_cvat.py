@@ -90,7 +90,7 @@ rotation="12.5" z_order="2" group_id="3">
     <polygon label="road" source="auto" occluded="0" points="0,40;63.5,40;63.5,47.5;0,47.5" \
 z_order="0"/>
     <points label="pose" source="manual" occluded="0" points="10,10;12.5,11.25" z_order="1"/>
-    <polyline label="road" source="manual" occluded="0" points="1,1;2,2" z_order="0"/>
+    <ellipse label="road" source="manual" occluded="0" cx="5" cy="5" rx="2" ry="1" z_order="0"/>
     <tag label="day" source="manual">
       <attribute name="light">rain</attribute>
     </tag>
@@ -134,11 +134,11 @@ def _mask(el: ET.Element, width: int, height: int) -> np.ndarray:
 
 
 def expected_objects(xml: str) -> list[dict[str, Any]]:
-    """Every supported element of the file as a plain dict (polylines left out)."""
+    """Every supported element of the file as a plain dict (ellipses left out)."""
     out = []
     for image in ET.fromstring(xml).findall("image"):
         for el in image:
-            if el.tag == "polyline":
+            if el.tag == "ellipse":
                 continue
             obj: dict[str, Any] = {
                 "image": image.get("name"), "tag": el.tag, "label": el.get("label"),
@@ -150,7 +150,7 @@ def expected_objects(xml: str) -> list[dict[str, Any]]:
             obj["rotation"] = float(el.get("rotation", 0))
             if el.tag == "box":
                 obj["geometry"] = [float(el.get(k)) for k in ("xtl", "ytl", "xbr", "ybr")]
-            elif el.tag in ("polygon", "points"):
+            elif el.tag in ("polygon", "points", "polyline"):
                 obj["geometry"] = [tuple(map(float, p.split(",")))
                                    for p in el.get("points").split(";")]
             elif el.tag == "mask":
@@ -240,8 +240,8 @@ def test_import_matches_an_independent_parse(tmp_path: Path) -> None:
         "name": "speed", "mutable": "True", "input_type": "number", "default_value": "0",
         "values": ["0", "200", "0.5"]}
     line = next(n for n, text in enumerate(xml.read_text().splitlines(), start=1)
-                if "<polyline" in text)
-    assert data.warnings == ["annotations.xml: 1 x <polyline>: skipped, Ocula has no type "
+                if "<ellipse" in text)
+    assert data.warnings == ["annotations.xml: 1 x <ellipse>: skipped, Ocula has no type "
                              f"that holds it (first on image 'a.jpg', line {line})"]
 
 

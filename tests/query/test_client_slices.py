@@ -93,6 +93,59 @@ def test_object_slices(ds, client: Client) -> None:
         ds.combine_slices("mixed", "union", ["fps", "train"])
 
 
+def test_objects_added_to_and_taken_out_of_an_object_slice(ds, client: Client) -> None:
+    """What the objects view's selection does: objects by id, or a whole object query,
+    into an object slice; those held already are not added twice; a capped query adds
+    its first objects only; ``within`` keeps to a slice's items."""
+    svc = client._backend
+
+    def ids(query: str, **kw) -> set[str]:
+        return {o["id"] for o in svc.query_objects("scene", query, page_size=100, **kw)[
+            "objects"]}
+
+    def held(sl) -> set[str]:
+        return {o["id"] for o in svc.slice_objects(sl.id, page_size=100)["objects"]}
+
+    fps = ds.create_slice("fps", query="type = prediction and status = fp", target="objects")
+    fp, fn = ids("type = prediction and status = fp"), ids("status = fn and area < 150")
+    two = sorted(fn)[:2]
+    assert fps.append_query(f'id in ["{two[0]}", "{two[1]}"]') == {"slice_id": fps.id,
+                                                                   "added": 2}
+    assert held(fps) == fp | set(two)
+    # The whole query again: two of its three are members already.
+    assert fps.append_query("status = fn and area < 150")["added"] == len(fn) - 2
+    assert held(fps) == fp | fn
+    # Predictions by id too, with both kinds named (alone, an object query reads
+    # annotations).
+    pred = sorted(ids("type = prediction and status = tp"))[0]
+    assert fps.append_query(f'type in [annotation, prediction] and id in ["{pred}"]')[
+        "added"] == 1
+    assert fps.remove_query(f'type = prediction and id = "{pred}"')["removed"] == 1
+    assert fps.remove_query("status = fn")["removed"] == len(fn)
+    assert fps.remove_query("status = fn")["removed"] == 0
+    assert held(fps) == fp
+    in_train = ids("status = fn", slice="train")
+    assert in_train and in_train != ids("status = fn")
+    assert fps.append_query("status = fn", within="train")["added"] == len(in_train)
+    assert held(fps) == fp | in_train
+
+    capped = ds.create_slice("capped", query="type = prediction and status = fp limit 1",
+                             target="objects")
+    member = held(capped)
+    top = ids("type = prediction order by confidence desc limit 2")
+    assert len(member) == 1 and len(top) == 2
+    assert capped.append_query("type = prediction order by confidence desc limit 2")[
+        "added"] == len(top - member)
+    assert held(capped) == member | top
+    assert capped.remove_query("type = prediction order by confidence desc limit 1")[
+        "removed"] == 1
+    assert held(capped) == (member | top) - ids(
+        "type = prediction order by confidence desc limit 1")
+    with pytest.raises(QueryError):
+        fps.append_query("count( > 0")
+    assert held(fps) == fp | in_train
+
+
 def test_export_slices_as_coco(ds, client: Client) -> None:
     svc = client._backend
     rainy = ds.create_slice("rainy", query='metadata.weather = "rain"')

@@ -245,7 +245,10 @@ def test_writes_take_only_json_or_their_uploads(live: Live) -> None:
         for method, path in writes:
             if path.startswith("/v1/nucleus/upload/"):  # the signed URL: no ambient key
                 continue
-            multipart = path in ("/api/v1/uploads", "/v1/nucleus/dataset/x/append")
+            multipart = path in ("/api/v1/uploads", "/v1/nucleus/dataset/x/append",
+                                 "/v1/nucleus/dataset/x/annotate",
+                                 "/v1/nucleus/modelRun/x/predict",
+                                 "/v1/nucleus/dataset/x/model/x/uploadPredictions")
             for ctype, body in forms:
                 if multipart and ctype.startswith("multipart/"):
                     continue

@@ -107,7 +107,7 @@ def test_select_all_results_sends_the_query_not_ids(page: Any, site: Site) -> No
         page.locator("#new-slice-form button[type=submit]").click()
     assert sent.value.url.endswith("/slices/from_query")
     assert json.loads(sent.value.post_data) == {"name": "all cars", "query": query,
-                                                "slice": None}
+                                                "slice": None, "target": "items"}
     expect(page.locator("#action-message")).to_contain_text(f"with {total} items")
     made = _slice(site, "all cars")
     assert made["length"] == total == N_ITEMS // 2

@@ -52,7 +52,8 @@ class Client:
                        metadata: dict[str, Any] | None = None,
                        is_scene: bool = False) -> Dataset:
         """Create an empty dataset. ``allowed_types`` restricts the annotation types it
-        accepts (``box``, ``polygon``, ``keypoints``, ``category``, ``mask``); a scene
+        accepts (``box``, ``polygon``, ``line``, ``keypoints``, ``category``,
+        ``multicategory``, ``mask``); a scene
         dataset (``is_scene``) takes its items as frames of scenes (``append_scenes``)."""
         body = self._backend.create_dataset(name, allowed_types=allowed_types,
                                             metadata=metadata, is_scene=is_scene)

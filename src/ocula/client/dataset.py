@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ocula.client.item import Item
 from ocula.client.model import ModelRun
 from ocula.client.progress import batched, progress_bar
-from ocula.client.scene import SceneMethods
+from ocula.client.scene import SceneMethods, TaxonomyMethods
 from ocula.core.types import DatasetItem, payload_to_annotation
 from ocula.errors import ValidationError
 from ocula.io import export_coco, export_cvat
@@ -51,7 +51,7 @@ def _paged(first: dict[str, Any], fetch: Callable[[str], dict[str, Any]], key: s
         page = fetch(cursor)
 
 
-class Dataset(SceneMethods):
+class Dataset(SceneMethods, TaxonomyMethods):
     """A dataset in a catalog. Get one from :meth:`Client.create_dataset` or
     :meth:`Client.get_dataset`; it holds only its id, every call asks the backend."""
 
@@ -142,7 +142,8 @@ class Dataset(SceneMethods):
     def annotate(self, annotations: Sequence[Any], update: bool = False, *,
                  message: str | None = None, batch_size: int = ANNOTATE_BATCH,
                  progress: bool | None = None) -> dict[str, Any]:
-        """Add ground truth (boxes, polygons, keypoints, categories, masks). Each batch
+        """Add ground truth (boxes, polygons, lines, keypoints, categories,
+        multicategories, masks). Each batch
         is validated whole and written as one transaction and one label version."""
         totals: dict[str, Any] = {"annotations_processed": 0, "annotations_ignored": 0,
                                   "annotations_replaced": 0, "version": None}
@@ -167,6 +168,22 @@ class Dataset(SceneMethods):
                            annotation_ids: Sequence[str] | None = None) -> dict[str, Any]:
         return self._backend.delete_annotations(self.id, reference_ids=reference_ids,
                                                 annotation_ids=annotation_ids)
+
+    def segmentation_mask(self, reference_id: str, *, run: ModelRun | str | None = None
+                          ) -> Any:
+        """An item's segmentation as its index mask: ``(index, segmentation)``, the
+        H x W array whose pixels hold the segments' indexes (0 elsewhere), rebuilt from
+        the masks Ocula split it into, and the :class:`SegmentationAnnotation` (or
+        prediction, of ``run``: a run, its name or id) as it was sent."""
+        from ocula.core.segmentations import segmentation_mask
+
+        if run is None:
+            body = self._backend.get_item(self.id, reference_id=reference_id)
+            objects = [a for anns in body["annotations"].values() for a in anns]
+        else:
+            run_id = run.id if isinstance(run, ModelRun) else self.get_run(run).id
+            objects = self._backend.list_predictions(run_id, [reference_id])
+        return segmentation_mask(objects, f"item {reference_id!r}", prediction=run is not None)
 
     def versions(self) -> list[dict[str, Any]]:
         """Every version of the labels: number, name, message, time."""
@@ -213,7 +230,8 @@ class Dataset(SceneMethods):
         export_cvat(items, annotations, path,
                     categories=(meta.get("cvat") or {}).get("labels") or None)
         return {"images": len(items), "annotations": len(annotations),
-                "categories": len({a.label for a in annotations})}
+                "categories": len({label for a in annotations for label in (
+                    a.labels if a.type == "multicategory" else [a.label])})}
 
     def _ground_truth(self, chosen: Slice | None, version: int | str | None
                       ) -> tuple[list[DatasetItem], list[Any]]:
@@ -417,9 +435,11 @@ class Slice:
 
     def append_query(self, query: str, *, within: str | None = None) -> dict[str, Any]:
         """Add the items ``query`` matches now (within the slice ``within``, if given);
-        the server selects them, so no ids travel. ``{"slice_id", "added"}``."""
+        the server selects them, so no ids travel. To an object slice, the annotations
+        and predictions an object query matches. ``{"slice_id", "added"}``."""
         return self._backend.slice_append_query(self.id, query, within=within)
 
     def remove_query(self, query: str, *, within: str | None = None) -> dict[str, Any]:
-        """Take out the items ``query`` matches now. ``{"slice_id", "removed"}``."""
+        """Take out the items (of an object slice: the objects) ``query`` matches now.
+        ``{"slice_id", "removed"}``."""
         return self._backend.slice_remove_query(self.id, query, within=within)

@@ -13,6 +13,7 @@ a method here with the service's signature that calls it through :meth:`_call`.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -28,9 +29,9 @@ import httpx
 
 from ocula import errors as E
 from ocula.client.http_scenarios import ScenarioHttp
-from ocula.client.http_scenes import SceneCalls, item_payload
+from ocula.client.http_scenes import SceneCalls, TaxonomyCalls, item_payload
 from ocula.core.contract import SetOperation
-from ocula.core.types import DatasetItem
+from ocula.core.types import MASK_PNG_KEY, DatasetItem, SegmentationAnnotation
 
 # Appends of at least this many items run as a server job (the request returns at once;
 # we poll), so a long append survives a dropped connection or proxy timeout.
@@ -113,10 +114,22 @@ def _wire(obj: Any) -> Any:
         return {"type": f"<{type(obj).__name__}>"}
     body = obj.to_payload()
     body["is_prediction"] = bool(getattr(obj, "is_prediction", False))
+    if isinstance(obj, SegmentationAnnotation):
+        # The server reads no path of this machine: a local mask travels inline.
+        data = obj.mask_bytes
+        if data is None and isinstance(obj.mask_url, str) and \
+                not obj.mask_url.startswith(("http://", "https://")):
+            try:
+                data = Path(obj.mask_url).read_bytes()
+            except OSError as exc:
+                raise E.ImageError(f"cannot read segmentation mask {obj.mask_url}: {exc}",
+                                   reference_id=obj.reference_id) from exc
+        if data is not None:
+            body[MASK_PNG_KEY] = base64.b64encode(data).decode("ascii")
     return body
 
 
-class HttpBackend(ScenarioHttp, SceneCalls):
+class HttpBackend(ScenarioHttp, SceneCalls, TaxonomyCalls):
     """A remote Ocula server behind the service's interface."""
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0,

@@ -1,4 +1,5 @@
-"""The HTTP backend's scene and track calls (``/api/v1/datasets/{id}/scenes``, ``…/tracks``).
+"""The HTTP backend's scene and track calls (``/api/v1/datasets/{id}/scenes``, ``…/tracks``)
+and its taxonomy calls (``…/taxonomies``).
 
 Frames on the client's disk, and videos, are staged as uploads first, as items are."""
 
@@ -86,3 +87,22 @@ class SceneCalls:
     def delete_tracks(self, dataset: str, reference_ids: Sequence[str]) -> dict[str, Any]:
         return self._call("POST", f"/datasets/{self._ds(dataset)}/tracks/unlink",
                           body={"reference_ids": list(reference_ids)})
+
+
+class TaxonomyCalls:
+    """Mixed into :class:`~ocula.client.http.HttpBackend`: ``/datasets/{id}/taxonomies``."""
+
+    _call: Any
+    _ds: Any
+
+    def add_taxonomy(self, dataset: str, name: str, taxonomy_type: str, labels: list[str],
+                     *, update: bool = False) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{self._ds(dataset)}/taxonomies", body={
+            "name": name, "type": taxonomy_type, "labels": labels, "update": update})
+
+    def list_taxonomies(self, dataset: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/datasets/{self._ds(dataset)}/taxonomies")
+
+    def delete_taxonomy(self, dataset: str, name: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/datasets/{self._ds(dataset)}/taxonomy",
+                          params={"name": name})

@@ -1,5 +1,5 @@
-"""Client-side scenes and tracks: a mixin for :class:`~ocula.client.dataset.Dataset`
-and a handle on one scene."""
+"""Client-side scenes and tracks (a mixin for :class:`~ocula.client.dataset.Dataset` and
+a handle on one scene), and the dataset's taxonomies (a mixin too)."""
 
 from __future__ import annotations
 
@@ -78,3 +78,28 @@ class SceneMethods:
     def delete_tracks(self, reference_ids: Sequence[str]) -> dict[str, Any]:
         """Unlink tracks from current ground truth and predictions."""
         return self._backend.delete_tracks(self.id, reference_ids)
+
+
+class TaxonomyMethods:
+    """A dataset's taxonomies: named label sets that category (type ``category``) and
+    multicategory (type ``multicategory``) annotations may name, their labels then
+    checked against it (``self.id`` and ``self._backend`` are the dataset's)."""
+
+    id: str
+    _backend: Any
+
+    def add_taxonomy(self, name: str, taxonomy_type: str, labels: list[str],
+                     update: bool = False) -> dict[str, Any]:
+        """Create a taxonomy of type ``category`` or ``multicategory``; one of that name
+        is left as it is, or with ``update`` gains the new labels (``status`` says
+        which)."""
+        return self._backend.add_taxonomy(self.id, name, taxonomy_type, labels,
+                                          update=update)
+
+    def taxonomies(self) -> list[dict[str, Any]]:
+        """The dataset's taxonomies, oldest first: ``{name, type, labels}``."""
+        return self._backend.list_taxonomies(self.id)
+
+    def delete_taxonomy(self, name: str) -> dict[str, Any]:
+        """Delete a taxonomy (annotations that named it keep the name)."""
+        return self._backend.delete_taxonomy(self.id, name)

@@ -36,12 +36,11 @@ SERVER_LOCAL: dict[str, str] = {
     "key_id_is_live": "the server checks a signed URL's key at each read",
     "live_key_name": "the server checks a session's key at each request",
     "thumbnail": "thumbnails travel as an image route",
+    "item_segmentation_png": "index masks travel as an image route; the client rebuilds "
+                             "one from the masks it reads (Dataset.segmentation_mask)",
     "local_image_paths": "file paths of this machine, for embedded readers (to_torch); "
                          "a server never names its paths (images travel as routes)",
     "scan_insights": "a reference implementation the insights totals are tested against",
-    "add_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
-    "list_taxonomies": "Nucleus protocol only for now (docs/nucleus.md)",
-    "delete_taxonomy": "Nucleus protocol only for now (docs/nucleus.md)",
     "dataset_tags": "Nucleus protocol only for now (docs/nucleus.md)",
     "add_dataset_tags": "Nucleus protocol only for now (docs/nucleus.md)",
     "remove_dataset_tags": "Nucleus protocol only for now (docs/nucleus.md)",
@@ -132,6 +131,11 @@ class Backend(Protocol):
         uploads: Mapping[str, bytes] | None = None,
     ) -> dict[str, Any]: ...
     def list_scenes(self, dataset: str) -> list[dict[str, Any]]: ...
+    # taxonomies
+    def add_taxonomy(self, dataset: str, name: str, taxonomy_type: str, labels: list[str],
+                     *, update: bool = False) -> dict[str, Any]: ...
+    def list_taxonomies(self, dataset: str) -> list[dict[str, Any]]: ...
+    def delete_taxonomy(self, dataset: str, name: str) -> dict[str, Any]: ...
     def get_scene(
         self,
         dataset: str,

@@ -24,6 +24,7 @@ __all__ = [
     "canonical_counts",
     "decode_counts_string",
     "encode_counts_string",
+    "index_rles",
     "polygons_to_rle",
     "rle_area",
     "rle_bbox",
@@ -61,13 +62,45 @@ def rle_decode(rle: dict[str, Any]) -> np.ndarray:
 
 def rle_bbox(rle: dict[str, Any]) -> tuple[float, float, float, float] | None:
     """The tight pixel box ``x, y, w, h`` of an uncompressed RLE (pycocotools'
-    ``toBbox``), None for an empty mask."""
-    mask = rle_decode(rle)
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
+    ``toBbox``), None for an empty mask. Read from the runs, without decoding: a run
+    that crosses into the next column covers every row."""
+    h = int(rle["size"][0])
+    counts = np.asarray(rle["counts"], dtype=np.int64)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    fg = (np.arange(counts.size) % 2 == 1) & (counts > 0)
+    first, last = starts[fg], ends[fg] - 1
+    if first.size == 0 or h == 0:
         return None
-    x0, y0 = float(xs.min()), float(ys.min())
-    return (x0, y0, float(xs.max()) - x0 + 1, float(ys.max()) - y0 + 1)
+    crosses = bool(np.any(first // h != last // h))
+    x0, x1 = int(first.min()) // h, int(last.max()) // h
+    y0 = 0 if crosses else int((first % h).min())
+    y1 = h - 1 if crosses else int((last % h).max())
+    return (float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
+
+
+def index_rles(index: np.ndarray, values: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The uncompressed RLE of ``index == v`` for each of ``values``, from one pass over
+    the array (what :func:`rle_encode` gives each, without a full pass per value)."""
+    h, w = index.shape
+    flat = np.ascontiguousarray(index.T).reshape(-1)
+    n = flat.size
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [n]))
+    run_values = flat[starts] if n else flat[:0]
+    out: dict[int, dict[str, Any]] = {}
+    for v in values:
+        pick = run_values == v
+        # Runs are maximal, so two runs of one value never touch: the bounds alternate.
+        bounds = np.empty(2 * int(pick.sum()) + 2, dtype=np.int64)
+        bounds[0], bounds[-1] = 0, n
+        bounds[1:-1:2], bounds[2:-1:2] = starts[pick], ends[pick]
+        counts = np.diff(bounds).tolist()
+        if len(counts) > 1 and counts[-1] == 0:
+            counts.pop()
+        out[v] = {"size": [int(h), int(w)], "counts": [int(c) for c in counts]}
+    return out
 
 
 def decode_counts_string(counts: str | bytes) -> list[int]:

@@ -8,16 +8,18 @@ REST API, the embedded store and the importers all speak it.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ocula.core.masks import rle_bbox, rle_encode
+from ocula.core.masks import index_rles, rle_bbox, rle_encode
 from ocula.errors import ValidationError
 
 # Annotation kinds a dataset may hold; a dataset can be restricted to a subset.
-ANNOTATION_TYPES = ("box", "polygon", "keypoints", "category", "mask")
+ANNOTATION_TYPES = ("box", "polygon", "line", "keypoints", "category", "multicategory",
+                    "mask")
 
 
 # Suffixes appended to a source object's id when it yields several annotations (a COCO
@@ -209,7 +211,8 @@ class _Common:
         }
         for extra in ("iscrowd", "area", "confidence", "class_pdf", "track_reference_id"):
             value = getattr(self, extra, None)
-            if value not in (None, False):
+            # Identity, not equality: a confidence of 0.0 equals False but is sent.
+            if value is not None and value is not False:
                 body[extra] = value
         return body
 
@@ -274,6 +277,37 @@ class PolygonAnnotation(_Common):
 
 
 @dataclass
+class LineAnnotation(_Common):
+    """A polyline: an ordered list of points, open (unlike a polygon). It has no area
+    (stored as none, so ``area`` queries pass it by); its box bounds its points.
+
+    Lines are stored, queried (``shape = line``), drawn and exported to CVAT, but take
+    no part in detection metrics: COCO's protocol has no IoU for an open curve."""
+
+    label: str
+    vertices: list[Point]
+    reference_id: str | None = None
+    annotation_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    track_reference_id: str | None = field(default=None, kw_only=True)
+
+    type: ClassVar[str] = "line"
+
+    def __post_init__(self) -> None:
+        self.vertices = [_as_point(v) for v in self.vertices]
+
+    def geometry(self) -> dict[str, Any]:
+        return {"vertices": [v.to_payload() for v in self.vertices]}
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        if not self.vertices:
+            return None
+        xs = [v.x for v in self.vertices]
+        ys = [v.y for v in self.vertices]
+        return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+
+
+@dataclass
 class KeypointsAnnotation(_Common):
     label: str
     keypoints: list[Keypoint]
@@ -318,11 +352,52 @@ class CategoryAnnotation(_Common):
 
 
 @dataclass
+class MultiCategoryAnnotation(_Common):
+    """Several labels on one item at once (tags), from a taxonomy of type
+    ``multicategory`` when ``taxonomy_name`` names one. Stored as one object whose
+    ``labels`` are queried with ``labels = "x"``; it has no single ``label``."""
+
+    labels: list[str]
+    reference_id: str | None = None
+    taxonomy_name: str | None = None
+    metadata: dict[str, Any] | None = None
+    annotation_id: str | None = None
+
+    type: ClassVar[str] = "multicategory"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.labels, tuple | set | frozenset):
+            self.labels = list(self.labels)
+
+    @property
+    def label(self) -> None:
+        """None: a multicategory's labels are in ``labels``."""
+        return None
+
+    def geometry(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"labels": self.labels}
+        if self.taxonomy_name is not None:
+            body["taxonomy_name"] = self.taxonomy_name
+        return body
+
+    def to_payload(self) -> dict[str, Any]:
+        body = super().to_payload()  # its "label" is None
+        body["labels"] = self.labels
+        if self.taxonomy_name is not None:
+            body["taxonomy_name"] = self.taxonomy_name
+        return body
+
+
+@dataclass
 class MaskAnnotation(_Common):
     """One instance mask, stored as COCO run-length encoding (uncompressed counts).
 
     ``mask`` may be given as a boolean ``H×W`` array or an RLE dict
     ``{"size": [h, w], "counts": [...]}`` (column-major counts, starting with zeros).
+    ``segment`` is set on the masks a :class:`SegmentationAnnotation` was split into:
+    where it came from (``mask_url``, ``index``, the segmentation's ``annotation_id``
+    and ``annotation_metadata``, the segment's own ``metadata``), so the segmentation can be rebuilt
+    (``ocula.core.segmentations``).
     """
 
     label: str
@@ -332,6 +407,7 @@ class MaskAnnotation(_Common):
     metadata: dict[str, Any] | None = None
     iscrowd: bool = False
     area: float | None = None
+    segment: dict[str, Any] | None = field(default=None, kw_only=True)
 
     type: ClassVar[str] = "mask"
 
@@ -340,6 +416,8 @@ class MaskAnnotation(_Common):
             self.mask = rle_encode(self.mask)
 
     def geometry(self) -> dict[str, Any]:
+        if self.segment is not None:
+            return {"rle": self.mask, "segmentation": self.segment}
         return {"rle": self.mask}
 
     def bbox(self) -> tuple[float, float, float, float] | None:
@@ -353,8 +431,13 @@ class MaskAnnotation(_Common):
 class SegmentationAnnotation(_Common):
     """Nucleus-style index mask: a PNG whose pixel values name the segments.
 
-    Ocula stores instances, so this is expanded into one :class:`MaskAnnotation` per
-    segment (``annotation_id`` ``"<annotation_id>/<index>"``) when it is ingested.
+    ``mask_url`` is an http(s) URL or a local path; ``mask_bytes``, when given, is the
+    PNG itself (a file uploaded with the request), read instead. Ocula stores instances:
+    on ingest this is split into one :class:`MaskAnnotation` per segment, with the
+    annotation id ``"segmentation/<index>"`` (one segmentation per item, as in Nucleus),
+    each remembering its source (``MaskAnnotation.segment``). A mask whose size differs
+    from its image's is refused, unless ``fit_to_image`` (set by the Nucleus routes,
+    where Nucleus resizes it) asks for a nearest-neighbour resize.
     """
 
     mask_url: str
@@ -362,34 +445,56 @@ class SegmentationAnnotation(_Common):
     reference_id: str | None = None
     annotation_id: str | None = None
     metadata: dict[str, Any] | None = None
+    mask_bytes: bytes | None = field(default=None, kw_only=True, repr=False, compare=False)
+    fit_to_image: bool = field(default=False, kw_only=True, compare=False)
 
     type: ClassVar[str] = "segmentation"
 
     def __post_init__(self) -> None:
         self.annotations = [
-            s if isinstance(s, Segment) else Segment(s["label"], int(s["index"]), s.get("metadata"))
+            s if isinstance(s, Segment) else Segment(s["label"], s["index"], s.get("metadata"))
             for s in self.annotations
         ]
 
     def geometry(self) -> dict[str, Any]:
         return {
             "mask_url": self.mask_url,
-            "annotations": [{"label": s.label, "index": s.index} for s in self.annotations],
+            "annotations": [{"label": s.label, "index": s.index,
+                             **({"metadata": s.metadata} if s.metadata else {})}
+                            for s in self.annotations],
         }
 
     def to_instances(self, index_mask: np.ndarray) -> list[MaskAnnotation]:
-        out = []
-        for seg in self.annotations:
-            out.append(
-                MaskAnnotation(
-                    label=seg.label,
-                    mask=index_mask == seg.index,
-                    reference_id=self.reference_id,
-                    annotation_id=f"{self.annotation_id or 'seg'}/{seg.index}",
-                    metadata={**(self.metadata or {}), **(seg.metadata or {})},
-                )
-            )
-        return out
+        """One mask (prediction) per segment: the pixels of ``index_mask`` equal to its
+        index."""
+        cls = MaskPrediction if self.is_prediction else MaskAnnotation
+        rles = index_rles(index_mask, [seg.index for seg in self.annotations])
+        return [
+            cls(label=seg.label, mask=rles[seg.index],
+                reference_id=self.reference_id,
+                annotation_id=f"{SEGMENT_ID_PREFIX}{seg.index}",
+                metadata={**(self.metadata or {}), **(seg.metadata or {})} or None,
+                segment={"mask_url": self.mask_url, "index": seg.index,
+                         "annotation_id": self.annotation_id,
+                         **({"metadata": seg.metadata} if seg.metadata else {}),
+                         **({"annotation_metadata": self.metadata} if self.metadata else {})})
+            for seg in self.annotations
+        ]
+
+
+# The annotation id of each mask a segmentation is split into: "segmentation/<index>".
+SEGMENT_ID_PREFIX = "segmentation/"
+# A segmentation's PNG inlined in its JSON (base64), as the HTTP client sends a local one.
+MASK_PNG_KEY = "mask_png_base64"
+
+
+def _mask_png(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{MASK_PNG_KEY} must be a PNG in base64: {exc}") from exc
 
 
 # --- predictions: the same shapes plus a confidence and an optional class_pdf -------
@@ -410,6 +515,13 @@ class PolygonPrediction(PolygonAnnotation):
 
 
 @dataclass
+class LinePrediction(LineAnnotation):
+    confidence: float | None = None
+    class_pdf: dict[str, float] | None = None
+    is_prediction: ClassVar[bool] = True
+
+
+@dataclass
 class KeypointsPrediction(KeypointsAnnotation):
     confidence: float | None = None
     class_pdf: dict[str, float] | None = None
@@ -418,6 +530,13 @@ class KeypointsPrediction(KeypointsAnnotation):
 
 @dataclass
 class CategoryPrediction(CategoryAnnotation):
+    confidence: float | None = None
+    class_pdf: dict[str, float] | None = None
+    is_prediction: ClassVar[bool] = True
+
+
+@dataclass
+class MultiCategoryPrediction(MultiCategoryAnnotation):
     confidence: float | None = None
     class_pdf: dict[str, float] | None = None
     is_prediction: ClassVar[bool] = True
@@ -436,23 +555,27 @@ class SegmentationPrediction(SegmentationAnnotation):
 
 
 Annotation = (
-    BoxAnnotation | PolygonAnnotation | KeypointsAnnotation | CategoryAnnotation
-    | MaskAnnotation | SegmentationAnnotation
+    BoxAnnotation | PolygonAnnotation | LineAnnotation | KeypointsAnnotation
+    | CategoryAnnotation | MultiCategoryAnnotation | MaskAnnotation | SegmentationAnnotation
 )
 
 _ANNOTATION_CLASSES: dict[str, type] = {
     "box": BoxAnnotation,
     "polygon": PolygonAnnotation,
+    "line": LineAnnotation,
     "keypoints": KeypointsAnnotation,
     "category": CategoryAnnotation,
+    "multicategory": MultiCategoryAnnotation,
     "mask": MaskAnnotation,
     "segmentation": SegmentationAnnotation,
 }
 _PREDICTION_CLASSES: dict[str, type] = {
     "box": BoxPrediction,
     "polygon": PolygonPrediction,
+    "line": LinePrediction,
     "keypoints": KeypointsPrediction,
     "category": CategoryPrediction,
+    "multicategory": MultiCategoryPrediction,
     "mask": MaskPrediction,
     "segmentation": SegmentationPrediction,
 }
@@ -472,17 +595,21 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
             reference_id=ref,
         )
     geometry = body.get("geometry") or {}
+    if kind == "mask" and "rle" not in geometry and (body.get("mask_url")
+                                                     or geometry.get("mask_url")):
+        # Nucleus sends its index masks as type "mask" with a mask_url.
+        kind, cls = "segmentation", classes["segmentation"]
     common: dict[str, Any] = {
         "reference_id": ref,
         "annotation_id": body.get("annotation_id"),
         "metadata": body.get("metadata") or None,
     }
-    if kind != "segmentation":
+    if kind not in ("segmentation", "multicategory"):
         common["label"] = body.get("label")
     if prediction and kind != "segmentation":
         common["confidence"] = body.get("confidence")
         common["class_pdf"] = body.get("class_pdf")
-    if kind == "box" and body.get("track_reference_id") is not None:
+    if kind in ("box", "line") and body.get("track_reference_id") is not None:
         common["track_reference_id"] = body["track_reference_id"]
     if kind in ("box", "polygon", "mask") and "iscrowd" in body:
         common["iscrowd"] = bool(body["iscrowd"])
@@ -492,18 +619,30 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
         if kind == "box":
             return cls(**common, x=geometry["x"], y=geometry["y"],
                        width=geometry["width"], height=geometry["height"])
-        if kind == "polygon":
-            return cls(**common, vertices=geometry["vertices"])
+        if kind in ("polygon", "line"):
+            vertices = geometry["vertices"]
+            if not isinstance(vertices, list):
+                raise TypeError(f"vertices must be a list of points, got {vertices!r}")
+            return cls(**common, vertices=vertices)
         if kind == "keypoints":
             return cls(**common, keypoints=geometry["keypoints"],
                        names=geometry.get("names") or [], skeleton=geometry.get("skeleton") or [])
         if kind == "category":
             return cls(**common, taxonomy_name=body.get("taxonomy_name")
                        or geometry.get("taxonomy_name"))
+        if kind == "multicategory":
+            # Nucleus sends them beside the geometry; Ocula's own form (and an edit of
+            # it) keeps them in it too, and there they win.
+            labels = geometry.get("labels", body.get("labels"))
+            if not isinstance(labels, list):
+                raise TypeError(f"labels must be a list of strings, got {labels!r}")
+            return cls(**common, labels=labels, taxonomy_name=body.get("taxonomy_name")
+                       or geometry.get("taxonomy_name"))
         if kind == "mask":
-            return cls(**common, mask=geometry["rle"])
+            return cls(**common, mask=geometry["rle"], segment=geometry.get("segmentation"))
         return cls(**common, mask_url=geometry.get("mask_url") or body.get("mask_url"),
-                   annotations=geometry.get("annotations") or body.get("annotations") or [])
+                   annotations=geometry.get("annotations") or body.get("annotations") or [],
+                   mask_bytes=_mask_png(body.get(MASK_PNG_KEY)))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(
             f"{kind} annotation is missing or has a malformed field: {exc}", reference_id=ref

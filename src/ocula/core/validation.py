@@ -312,10 +312,14 @@ def check_annotation(
             f"{where}: this dataset does not allow {ann.type!r} annotations "
             f"(allowed: {', '.join(allowed_types)})", reference_id=ref)
     label = getattr(ann, "label", None)
-    if ann.type != "segmentation" and (not isinstance(label, str) or not label.strip()):
+    if ann.type == "multicategory":
+        if err := _labels_error(ann.labels, where, ref):
+            return err
+    elif ann.type != "segmentation" and (not isinstance(label, str) or not label.strip()):
         return ValidationError(f"{where}: label is missing", reference_id=ref)
     # Every text stored with it but metadata (dump_metadata checks that).
-    for what, texts in (("label", (label,)), ("annotation_id", (ann.annotation_id,)),
+    for what, texts in (("label", (label, *(getattr(ann, "labels", None) or ()))),
+                        ("annotation_id", (ann.annotation_id,)),
                         ("keypoint name", getattr(ann, "names", None) or ()),
                         ("class_pdf class", getattr(ann, "class_pdf", None) or ())):
         for text in texts:
@@ -335,6 +339,28 @@ def check_annotation(
             return ValidationError(f"{where}: confidence must be in [0, 1], got {conf!r}",
                                    reference_id=ref)
     return _check_geometry(ann, image_size, where)
+
+
+# A multicategory's labels are stored in one JSON document: bounded like a taxonomy's.
+MAX_MULTICATEGORY_LABELS = 1_000
+
+
+def _labels_error(labels: Any, where: str, ref: Any) -> OculaError | None:
+    """Why a multicategory's ``labels`` cannot be stored: not a non-empty list of
+    distinct, non-blank strings of at most 255 characters."""
+    if not isinstance(labels, list) or not labels:
+        return ValidationError(f"{where}: labels must be a non-empty list of strings",
+                               reference_id=ref)
+    if len(labels) > MAX_MULTICATEGORY_LABELS:
+        return ValidationError(f"{where}: at most {MAX_MULTICATEGORY_LABELS} labels",
+                               reference_id=ref)
+    for label in labels:
+        if not isinstance(label, str) or not label.strip() or len(label) > 255:
+            return ValidationError(f"{where}: each label must be a non-blank string of at "
+                                   f"most 255 characters, got {label!r}", reference_id=ref)
+    if len(set(labels)) != len(labels):
+        return ValidationError(f"{where}: labels repeat a label", reference_id=ref)
+    return None
 
 
 def _plain_box_ok(ann: Any, image_size: tuple[int, int] | None,
@@ -383,6 +409,13 @@ def _check_geometry(ann: Any, image_size: tuple[int, int] | None, where: str) ->
                                  reference_id=ref)
         if not all(_is_number(v.x) and _is_number(v.y) for v in ann.vertices):
             return GeometryError(f"{where}: polygon vertices must be finite numbers",
+                                 reference_id=ref)
+    elif ann.type == "line":
+        if len(ann.vertices) < 2:
+            return GeometryError(f"{where}: a line needs at least 2 vertices",
+                                 reference_id=ref)
+        if not all(_is_number(v.x) and _is_number(v.y) for v in ann.vertices):
+            return GeometryError(f"{where}: line vertices must be finite numbers",
                                  reference_id=ref)
     elif ann.type == "keypoints":
         for k in ann.keypoints:

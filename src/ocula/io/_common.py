@@ -136,18 +136,24 @@ def number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
+# Objects that are never parts of a source object; COCO has no place for them either
+# (no image-level labels, no open curves), so its export leaves them out.
+UNGROUPED_TYPES = ("category", "multicategory", "line")
+
+
 def group_parts(objects: Iterable[Any], *, fmt: str = "COCO") -> list[dict[str, Any]]:
     """Gather the parts of each source object, undoing :func:`part_id`.
 
     Returns one dict per object with keys among ``"box"``, ``"segm"`` (polygon or
     mask), ``"keypoints"`` and ``"base"`` (the shared id). Parts merge when they have
     the same item, base id, label and prediction-ness; objects without an id stand
-    alone. Category annotations are skipped; index-mask segmentations are refused.
+    alone. Category, multicategory and line annotations are skipped (no format that
+    groups parts holds them as parts); index-mask segmentations are refused.
     """
     groups: list[dict[str, Any]] = []
     index: dict[tuple, dict[str, Any]] = {}
     for obj in objects:
-        if obj.type == "category":
+        if obj.type in UNGROUPED_TYPES:
             continue
         kind = "segm" if obj.type in ("polygon", "mask") else obj.type
         if kind not in ("box", "segm", "keypoints"):

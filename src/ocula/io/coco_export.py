@@ -12,7 +12,7 @@ from typing import Any
 from ocula.core.types import DatasetItem, KeypointsAnnotation, payload_to_annotation
 from ocula.errors import DuplicateIdError, ValidationError
 
-from ._common import group_parts, item_size, number, unique_labels
+from ._common import UNGROUPED_TYPES, group_parts, item_size, number, unique_labels
 
 __all__ = ["export_coco", "export_coco_results", "export_slice_contents", "save_coco"]
 
@@ -34,7 +34,8 @@ def _image_ids(items: Sequence[DatasetItem]) -> list[Any]:
 
 def _category_records(categories: Sequence[str] | Sequence[dict] | None,
                       objects: Sequence[Any]) -> list[dict]:
-    labels = unique_labels(getattr(o, "label", None) for o in objects if o.type != "category")
+    labels = unique_labels(getattr(o, "label", None) for o in objects
+                           if o.type not in UNGROUPED_TYPES)
     if categories and isinstance(categories[0], dict):
         records = [dict(c) for c in categories]  # type: ignore[arg-type]
     else:
@@ -164,8 +165,9 @@ def export_coco(items: Sequence[DatasetItem], annotations: Sequence[Any] = (),
     else 1..N in ``items`` order; annotation ids likewise come from numeric annotation
     ids or are renumbered. Masks are written as uncompressed RLE, polygons as
     segmentation lists. ``predictions`` (optional) are written as extra annotations
-    carrying a ``score``. Category annotations are not exported (COCO has no
-    image-level labels).
+    carrying a ``score``. Category and multicategory annotations are not exported (COCO
+    has no image-level labels), nor are lines (COCO has no open polylines; export them
+    as CVAT ``<polyline>``).
     """
     objects = [*annotations, *(predictions or [])]
     images, records, cat_records = _build(items, objects, categories)

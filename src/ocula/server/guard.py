@@ -5,10 +5,11 @@ Content types: a web page can make a browser send a cross-site ``POST`` without 
 the server first only as ``text/plain``, ``application/x-www-form-urlencoded`` or
 ``multipart/form-data`` (or with no body at all). Every state-changing route therefore
 takes ``application/json`` only, and ``multipart/form-data`` only where a client uploads
-files (``/api/v1/uploads``, and Nucleus' ``append``, which ``scale-nucleus`` sends as a
-form with the images); anything else is a 415. API keys are never cookies and the 401
-challenge is not ``Basic`` (``errors.py``), so no browser holds credentials a page could
-borrow for such a form.
+files (``/api/v1/uploads``, Nucleus' ``append``, which ``scale-nucleus`` sends as a
+form with the images, and its ``annotate``, ``predict`` and ``uploadPredictions``, sent
+as a form with local segmentation masks); anything else is a 415. API keys are never
+cookies and the 401 challenge is not ``Basic`` (``errors.py``), so no browser holds
+credentials a page could borrow for such a form.
 
 JSON text: a JSON string may spell a lone surrogate (``"\\ud800"``), which no UTF-8
 text, no PostgreSQL column and no JSON answer can hold. Such a body is refused with a
@@ -31,7 +32,9 @@ JSON = "application/json"
 MULTIPART = "multipart/form-data"
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Routes that take uploads as a multipart form (path ends; any mount point before them).
-_MULTIPART_ROUTES = re.compile(r"(/api/v1/uploads|/v1/nucleus/dataset/[^/]+/append)$")
+_MULTIPART_ROUTES = re.compile(
+    r"(/api/v1/uploads|/v1/nucleus/dataset/[^/]+/(append|annotate)"
+    r"|/v1/nucleus/modelRun/[^/]+/predict|/v1/nucleus/dataset/[^/]+/model/[^/]+/uploadPredictions)$")
 # Nucleus' signed upload URL: the client PUTs NDJSON with whatever type its HTTP library
 # picks; the signature in the URL is the only credential, and no browser holds it.
 _OPEN_ROUTES = re.compile(r"/v1/nucleus/upload/[^/]+/[^/]+$")

@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from ocula.core.query import ast
@@ -301,6 +302,21 @@ class Compiler:
                 scenes.c.dataset_pk == self.dataset_pk, cond))
         return Typed(scenes.c.reference_id, "string", spec, spec.name, False, wrap)
 
+    def _labels(self, spec: FieldSpec, tbl: Any) -> Typed:
+        """``labels``: a test of one label of a multicategory (its JSON ``labels`` list
+        as rows), wrapped as "some label passes it"."""
+        if self.dialect == "postgresql":
+            listed = func.jsonb_array_elements_text(
+                tbl.c.geometry.op("->", return_type=JSONB)("labels"))
+        else:
+            listed = func.json_each(tbl.c.geometry, "$.labels")
+        each = listed.table_valued("value").alias("multicategory_label")
+
+        def wrap(cond: ColumnElement) -> ColumnElement:
+            return and_(tbl.c.type == "multicategory",
+                        exists(select(literal(1)).select_from(each).where(cond)))
+        return Typed(each.c.value, "string", spec, spec.name, False, wrap)
+
     def item_field(self, node: ast.Field, items: Any) -> Typed:
         spec = self._lookup(node, ITEM_FIELDS, OBJECT_FIELDS, "item")
         if spec.name == "scene":
@@ -337,6 +353,8 @@ class Compiler:
             return Typed(tbl.c.type, "enum", spec, name, False)
         if name == "track":
             return Typed(tbl.c.track_id, "string", spec, name, True)
+        if name == "labels":
+            return self._labels(spec, tbl)
         if name == "scene":
             return self._scene(spec, scope.item_col)
         if name == "reference_id":
@@ -447,10 +465,12 @@ class Compiler:
     # --- object kinds ----------------------------------------------------------------
 
     def object_branches(self, node: ast.Node | None, item_pk: ColumnElement | None = None,
-                        order: ast.OrderBy | None = None) -> list[Branch]:
-        """One :class:`Branch` per object kind ``node`` can match; ``item_pk`` correlates
-        the objects with an outer item (inside count/has)."""
-        kinds = object_kinds(node)
+                        order: ast.OrderBy | None = None,
+                        default_kinds: tuple[Kind, ...] = ("annotation",)) -> list[Branch]:
+        """One :class:`Branch` per object kind ``node`` can match (``default_kinds`` when
+        it names no type); ``item_pk`` correlates the objects with an outer item (inside
+        count/has)."""
+        kinds = object_kinds(node, default_kinds)
         self._check_kinds(node, kinds, order)
         branches = []
         for kind in kinds:

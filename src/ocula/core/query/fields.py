@@ -38,7 +38,7 @@ Kind = Literal["annotation", "prediction"]
 KINDS: tuple[Kind, ...] = ("annotation", "prediction")
 
 STATUS_VALUES = {"annotation": ("tp", "fn", "ignored"), "prediction": ("tp", "fp", "ignored")}
-SHAPES = ("box", "polygon", "keypoints", "category", "mask")
+SHAPES = ("box", "polygon", "line", "keypoints", "category", "multicategory", "mask")
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,13 @@ ITEM_FIELDS: dict[str, FieldSpec] = {f.name: f for f in [
 OBJECT_FIELDS: dict[str, FieldSpec] = {f.name: f for f in [
     FieldSpec("type", "enum", "annotation (ground truth) or prediction", ("object",),
               values=KINDS, nullable=False, example="type = prediction"),
-    FieldSpec("shape", "enum", "geometry kind: box, polygon, keypoints, category, mask",
+    FieldSpec("shape", "enum", "geometry kind: box, polygon, line, keypoints, category, "
+              "multicategory, mask",
               ("object",), values=SHAPES, nullable=False, example="shape = polygon"),
     FieldSpec("label", "string", "class label", ("object",), example='label = "pedestrian"'),
+    FieldSpec("labels", "string", "one of a multicategory's labels (true when any of them "
+              "passes; other shapes never match)", ("object",), nullable=False,
+              example='labels = "outdoor"'),
     FieldSpec("x", "number", "left edge of the bounding box (pixels)", ("object",),
               example="x < 10"),
     FieldSpec("y", "number", "top edge of the bounding box (pixels)", ("object",),

@@ -112,8 +112,13 @@ class ObjectsPlan:
     keys: list[list[SortKey]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # An object slice holds annotations and predictions alike: within one, a query
+        # that names no type reads both (elsewhere, annotations).
+        kinds = (("annotation", "prediction") if self.slice_pk is not None
+                 and self.slice_kind == "object" else ("annotation",))
         self.branches = self.compiler.object_branches(self.query.where,
-                                                      order=self.query.order)
+                                                      order=self.query.order,
+                                                      default_kinds=kinds)
         desc = self.query.order.descending if self.query.order is not None else False
         for b in self.branches:
             keys = []

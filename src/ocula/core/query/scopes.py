@@ -165,12 +165,14 @@ def specialize(node: ast.Node | None, kind: Kind) -> ast.Node | None:
     return node
 
 
-def object_kinds(node: ast.Node | None) -> list[Kind]:
-    """The object kinds a condition can match: annotations unless it mentions type."""
+def object_kinds(node: ast.Node | None,
+                 default: tuple[Kind, ...] = ("annotation",)) -> list[Kind]:
+    """The object kinds a condition can match: ``default`` (annotations) unless it
+    mentions type."""
     mentions = any(isinstance(n, ast.Compare | ast.In) and is_field(n.left, "type")
                    for n in ast.walk(node))
     if not mentions:
-        return ["annotation"]
+        return list(default)
     kinds: list[Kind] = []
     for kind in ("annotation", "prediction"):
         s = simplify(specialize(node, kind))

@@ -7,9 +7,7 @@ are closed (``version_to``), never overwritten. See ``ocula.core.store.schema``.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import repeat
@@ -20,14 +18,11 @@ from json.encoder import (  # type: ignore[attr-defined]
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
-import numpy as np
-from PIL import Image
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from ocula.core.ids import new_ids
 from ocula.core.services import stats
 from ocula.core.services.base import (
-    ServiceBase,
     bulk_operation,
     chunks,
     count_where_in,
@@ -38,12 +33,12 @@ from ocula.core.services.base import (
 )
 from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import box_values, object_columns, object_payload, object_rows
-from ocula.core.store import media as m
+from ocula.core.services.segmentations import SegmentationService, is_segment_part
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_columns, insert_stream
-from ocula.core.types import SegmentationAnnotation
+from ocula.core.types import SEGMENT_ID_PREFIX, MaskAnnotation, SegmentationAnnotation
 from ocula.core.validation import duplicate_errors
-from ocula.errors import BatchError, ImageError, NotFoundError, OculaError, ValidationError
+from ocula.errors import BatchError, NotFoundError, OculaError, ValidationError
 
 
 def content_id(ann: Any) -> str:
@@ -127,9 +122,11 @@ class _Checked(NamedTuple):
     duplicates_dropped: int
     # The rows to insert if all are plain boxes and none of them exists yet.
     boxes: _BoxRows | None
+    # Which entries are masks split from a segmentation (None: none is).
+    parts: list[bool] | None = None
 
 
-class AnnotationService(ServiceBase):
+class AnnotationService(SegmentationService):
     @bulk_operation
     def annotate(self, dataset: str, annotations: Sequence[Any], *, update: bool = False,
                  message: str | None = None) -> dict[str, Any]:
@@ -168,7 +165,14 @@ class AnnotationService(ServiceBase):
     def _check_annotations(self, dataset: str, annotations: Sequence[Any]) -> _Checked:
         """Validate a whole batch against the dataset's items (raises BatchError with
         every problem); an annotation sent twice without an id is kept once."""
-        anns = self._expand_segmentations(annotations)
+        anns, split_errors = list(annotations), []
+        if any(isinstance(a, SegmentationAnnotation) for a in anns):
+            with self.db.read() as conn:
+                ds = self._dataset_row(conn, dataset)
+                owners = self._item_map(conn, ds.pk, [
+                    a.reference_id for a in anns if isinstance(a, SegmentationAnnotation)
+                    and isinstance(a.reference_id, str)])
+            anns, split_errors = self._split_segmentations(anns, owners)
         fields = box_columns(anns)
         if fields is not None:
             refs, given = fields["reference_id"], fields["annotation_id"]
@@ -181,7 +185,7 @@ class AnnotationService(ServiceBase):
             taxonomy = self._taxonomy_errors(conn, ds.pk, anns) if fields is None else []
         errors, metadata = self._check_batch(anns, refs, given, items, ds.allowed_types,
                                              fields)
-        errors += taxonomy
+        errors += taxonomy + split_errors
         if errors:
             raise BatchError(errors)
         dropped = 0
@@ -208,7 +212,12 @@ class AnnotationService(ServiceBase):
             tally = stats.AnnotationTally()
             tally.count(*(values[columns.index(c)] for c in stats.GT_COLUMNS))
             boxes = _BoxRows(columns, constants, values, tally)
-        return _Checked(ds.id, anns, item_pks, given, metadata, dropped, boxes)
+        # Known here, on the checking thread: the writer runs no Python loop over rows.
+        parts = None if fields is not None or not any(
+            issubclass(k, MaskAnnotation) for k in set(map(type, anns))) \
+            else list(map(is_segment_part, anns))
+        return _Checked(ds.id, anns, item_pks, given, metadata, dropped, boxes,
+                        parts if parts and any(parts) else None)
 
     def _write_checked(self, checked: _Checked, update: bool, message: str | None
                        ) -> dict[str, Any]:
@@ -259,25 +268,50 @@ class AnnotationService(ServiceBase):
         logical: list[str | None] = []  # for each kept entry, the id of the row it replaces
         to_close: list[Any] = []
         ignored = 0
+        # Masks split from a segmentation: one segmentation per item (see
+        # services/segmentations.py), counted as one.
+        parts = checked.parts
+        seg_items = {pk for pk, p in zip(item_pks, parts, strict=True) if p} if parts else set()
+        held = {pk for pk, aid in current if pk in seg_items
+                and str(aid).startswith(SEGMENT_ID_PREFIX)} if seg_items else set()
         if current:
             found = [current.get(key) for key in zip(item_pks, checked.ann_ids, strict=True)]
             # Whole rows only where an update may replace them: a retried upload of
             # millions of boxes reads keys alone.
-            old = self._rows_by_pk(conn, list(filter(None, found))) if update_existing else {}
+            # With update, the segments an item's new segmentation no longer has go too.
+            sent = set(zip(item_pks, checked.ann_ids, strict=True)) if held else set()
+            stale = [pk for (item_pk, aid), pk in current.items() if update_existing
+                     and item_pk in held and (item_pk, aid) not in sent
+                     and str(aid).startswith(SEGMENT_ID_PREFIX)]
+            old = self._rows_by_pk(conn, list(filter(None, found)) + stale) \
+                if update_existing else {}
+            to_close.extend(old[pk] for pk in stale)
             for i, pk in enumerate(found):
-                if pk is None:
+                part = parts is not None and parts[i]
+                if part and not update_existing and item_pks[i] in held:
+                    ignored += 1  # the item has a segmentation: this one is ignored whole
+                elif pk is None:
                     keep.append(i)
                     logical.append(None)
-                elif not update_existing or _same(old[pk], checked.anns[i]):
+                elif not update_existing or (not part and _same(old[pk], checked.anns[i])):
                     ignored += 1
                 else:
+                    # A segmentation sent with update replaces the item's, whole.
                     replaced = old[pk]
                     to_close.append(replaced)
                     keep.append(i)
                     logical.append(replaced.id)
         written = len(keep) if current else n
+        processed = written
+        if parts:
+            # Counted per segmentation (per item), as Nucleus counts them.
+            kept = set(keep) if current else set(range(n))
+            done = {item_pks[i] for i in kept if parts[i]}
+            processed = sum(1 for i in kept if not parts[i]) + len(done)
+            ignored -= sum(1 for i in range(n) if parts[i] and i not in kept)
+            ignored += len(seg_items - done)
         version = None
-        if written:
+        if written or to_close:
             version = self._new_version(conn, ds.pk, message)
             for part in chunks([r.pk for r in to_close]):
                 conn.execute(update(t.annotations).where(t.annotations.c.pk.in_(part))
@@ -303,7 +337,7 @@ class AnnotationService(ServiceBase):
             delta = stats.Delta()
             delta.annotation_write(map(itemgetter(0), current), to_close, tally)
             delta.save(conn, ds.pk)
-        return {"annotations_processed": written, "annotations_ignored": ignored,
+        return {"annotations_processed": processed, "annotations_ignored": ignored,
                 "annotations_replaced": len(to_close), "version": version}
 
     def _current_keys(self, conn: Connection, item_pks: list[int]) -> dict[tuple, int]:
@@ -326,37 +360,6 @@ class AnnotationService(ServiceBase):
         conn.execute(t.annotation_versions.insert().values(
             dataset_pk=dataset_pk, version=last + 1, message=message, created_at=now()))
         return last + 1
-
-    def _expand_segmentations(self, annotations: Sequence[Any]) -> list[Any]:
-        if not any(issubclass(k, SegmentationAnnotation) for k in set(map(type, annotations))):
-            return list(annotations)
-        out: list[Any] = []
-        for a in annotations:
-            if isinstance(a, SegmentationAnnotation):
-                out.extend(a.to_instances(self._read_index_mask(a)))
-            else:
-                out.append(a)
-        return out
-
-    def _read_index_mask(self, seg: SegmentationAnnotation) -> np.ndarray:
-        loc = str(seg.mask_url)
-        ref = seg.reference_id
-        name = loc if m.is_url(loc) else self._local_name(loc, ref)
-        try:
-            if m.is_url(loc):
-                data = self._fetch(loc)
-            else:
-                with m.open_image(os.path.abspath(loc), self.real_roots, name) as fp:
-                    data = fp.read()
-            m.probe_bytes(data, name)
-            with Image.open(io.BytesIO(data)) as img:
-                return np.asarray(img.convert("L") if img.mode not in ("L", "P", "I") else img)
-        except ImageError as exc:
-            exc.reference_id = exc.reference_id or ref
-            raise
-        except OSError as exc:
-            raise ImageError(f"cannot read segmentation mask {name}: {exc}",
-                             reference_id=ref) from exc
 
     # --- deleting and versions --------------------------------------------------------
 

@@ -96,6 +96,11 @@ class EditService(AnnotationService):
             ds = self._lock_dataset(conn, self._dataset_row(conn, dataset).id)
             item = self._require_items(conn, ds.pk, [reference_id])[reference_id]
             plan = _Plan(conn, ds, item, ops)
+            # A category or multicategory written by an edit follows its taxonomy, as
+            # one uploaded does.
+            written = [new[0] for _, _, new, _ in plan.steps if new is not None]
+            if errors := self._taxonomy_errors(conn, ds.pk, written):  # type: ignore[attr-defined]
+                raise BatchError(errors)
             version = self._new_version(conn, ds.pk, message)
             results = plan.write(conn, version, who, message)
         return {"version": version, "reference_id": reference_id, "item_id": item.id,

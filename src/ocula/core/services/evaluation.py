@@ -48,11 +48,11 @@ from ocula.core.evaluation import (
 )
 from ocula.core.query.plan import plan_items
 from ocula.core.services import run_results, stats
-from ocula.core.services.base import ServiceBase, bulk_operation, now, rows_where_in
+from ocula.core.services.base import bulk_operation, now, rows_where_in
+from ocula.core.services.evaluation_keep import ResultKeeping
 from ocula.core.services.evaluation_links import (
     failure_queries,
     object_pks,
-    plain_query,
 )
 from ocula.core.services.evaluation_sides import (
     IOU_TYPES,
@@ -60,8 +60,7 @@ from ocula.core.services.evaluation_sides import (
     mostly_this_run,
     read_sides,
 )
-from ocula.core.services.insights_scan import quote
-from ocula.core.services.metrics_body import metrics_body, on_items
+from ocula.core.services.metrics_body import metrics_body
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import indexes_rebuilt, insert_rows, insert_stream
@@ -96,27 +95,7 @@ def _check_sigmas(sigmas: Any) -> Any:
     return floats(sigmas, "kpt_sigmas")
 
 
-def _ids_by_label(ids: np.ndarray, labels: np.ndarray, keep: Any) -> dict[Any, set[int]]:
-    """``{label: {id, ...}}`` of the rows ``keep`` selects, in one sort."""
-    rows = np.flatnonzero(np.broadcast_to(keep, ids.shape))
-    if not len(rows):
-        return {}
-    order = rows[np.argsort(labels[rows], kind="stable")]
-    values, starts = np.unique(labels[order], return_index=True)
-    ends = [*starts[1:].tolist(), len(order)]
-    return {v: set(ids[order[a:b]].tolist())
-            for v, a, b in zip(values.tolist(), starts.tolist(), ends, strict=True)}
-
-
-def _most_per_image_and_label(dt: Detections) -> int:
-    if not len(dt):
-        return 0
-    _, codes = np.unique(dt.label, return_inverse=True)
-    groups = np.asarray(dt.image, dtype=np.int64) * (int(codes.max()) + 1) + codes
-    return int(np.unique(groups, return_counts=True)[1].max())
-
-
-class EvaluationService(ServiceBase):
+class EvaluationService(ResultKeeping):
     def _prediction_kinds(self, conn: Connection, run_pk: int) -> dict[str, int]:
         p = t.predictions
         return dict(conn.execute(select(p.c.type, func.count()).where(p.c.run_pk == run_pk)
@@ -182,94 +161,23 @@ class EvaluationService(ServiceBase):
                                      class_agnostic=bool(class_agnostic),
                                      allowed_label_matches=allowed, max_dets=None,
                                      pair_iou=pair_iou)
-            self._write_matches(conn, run.dataset_pk, run.pk, gt, dt, match)
-            conn.execute(update(t.model_runs).where(t.model_runs.c.pk == run.pk).values(
-                commit_config=config, committed_version=version, committed_at=now()))
-            run_results.forget(conn, run.pk)
             latest = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(
                 t.annotation_versions.c.dataset_pk == run.dataset_pk))
-            if version is None or version == latest:
-                self._keep_results(conn, self._run_row(conn, run_id), gt, dt, pair_iou, match)
+            # The run page's numbers are kept for the current labels only; they are
+            # computed while the match rows are written.
+            with self._keeping_beside(version is None or version == latest, conn, run,
+                                      config, gt, dt, pair_iou, match) as kept:
+                self._write_matches(conn, run.dataset_pk, run.pk, gt, dt, match)
+                conn.execute(update(t.model_runs).where(t.model_runs.c.pk == run.pk).values(
+                    commit_config=config, committed_version=version, committed_at=now()))
+                run_results.forget(conn, run.pk)
+                if kept is not None:
+                    self._keep_results(conn, self._run_row(conn, run_id), kept.result())
         unknown = sorted(set(np.unique(dt.label).tolist()) - set(np.unique(gt.label).tolist()))
         return {"model_run_id": run_id, "status": "committed", "tp": match.tp,
                 "fp": match.fp, "fn": match.fn, "predictions": len(dt),
                 "ground_truth": len(gt), "annotation_version": version,
                 "unknown_labels": unknown, **config}
-
-    def _keep_results(self, conn: Connection, run: Any, gt: GroundTruth, dt: Detections,
-                      pair_iou: Any, match: Any) -> None:
-        """Keep the run page's numbers for the whole dataset and each item slice, from
-        the sides just matched (see :mod:`ocula.core.services.run_results`)."""
-        iou_type = run.commit_config["iou_type"]
-        order = self._coco_label_order(conn, run.dataset_pk)
-        run_q = f"run = {quote(run.name)}"
-        tp = match.det_status == MatchStatus.TP
-        fp = match.det_status == MatchStatus.FP
-        fn = match.gt_status == MatchStatus.FN
-        fp_best_iou = np.where(match.det_gt_id >= 0, match.det_iou, match.det_best_iou)
-        # The committed-match query of each label and kind (what confusion_queries may
-        # ask), answered from the matches just written: at the commit the match rows
-        # are these and the labels current, so no query needs to run.
-        plain = {}
-        for label in np.union1d(np.unique(gt.label), np.unique(dt.label)).tolist():
-            for kind in ("annotation", "tp", "fp"):
-                plain[plain_query(kind, run_q, str(label), 0.5)] = (kind, label)
-
-        def names(kind: str, pks: np.ndarray) -> dict[int, str]:
-            table = t.annotations if kind == "annotation" else t.predictions
-            return self._public_ids(conn, table, pks)
-
-        # The commit's own matching is the metrics' (IoU 0.5, per class, 100 detections
-        # an image and class) when its options are the defaults and no image holds more
-        # than 100 detections of one class.
-        config = run.commit_config
-        same_match = (config["iou_threshold"] == 0.5 and not config["class_agnostic"]
-                      and not config["allowed_label_matches"]
-                      and _most_per_image_and_label(dt) <= 100)
-        slices = conn.execute(select(t.slices.c.pk).where(
-            t.slices.c.dataset_pk == run.dataset_pk, t.slices.c.kind == "item")
-            .order_by(t.slices.c.pk)).scalars().all()
-        for slice_pk in [None, *slices]:
-            members = None if slice_pk is None else run_results.slice_members(conn, slice_pk)
-            if members is None:
-                sides, g_in, d_in = (gt, dt, pair_iou), True, True
-            else:
-                sides = on_items(gt, dt, pair_iou, members)
-                g_in, d_in = np.isin(gt.image, members), np.isin(dt.image, members)
-
-            by_label = {
-                "annotation": _ids_by_label(gt.id, gt.label, g_in & fn),
-                "tp": _ids_by_label(dt.id, dt.label, d_in & tp & (dt.score >= 0.5)),
-                "fp": _ids_by_label(dt.id, dt.label, d_in & fp & (dt.score >= 0.5))}
-
-            def selects(_conn: Connection, q: str, pks: set[int],
-                        by_label: Any = by_label) -> bool:
-                kind, label = plain[q]
-                return by_label[kind].get(label, set()) == pks
-
-            body = metrics_body(conn, *sides, order, iou=0.5, confidence_threshold=0.5,
-                                iou_type=iou_type, run_name=run.name, committed=True,
-                                past_labels=False, items=None, names=names,
-                                selects=selects, cells=False,
-                                match=match if members is None and same_match else None)
-            fingerprint = run_results.state(conn, run, slice_pk, members)
-            run_results.keep(conn, run.pk, run_results.METRICS, slice_pk, fingerprint, body)
-            scope = None if slice_pk is None else select(t.slice_items.c.item_pk).where(
-                t.slice_items.c.slice_pk == slice_pk)
-            # False positives by cause from the IoU column just written (the same
-            # doubles the SQL compares); misses by size need the stored areas: SQL.
-            fp_iou = fp_best_iou[d_in & fp] if members is not None else fp_best_iou[fp]
-            thr = float(config["iou_threshold"])
-            dup = fp_iou >= thr  # NaN compares false, as NULL falls to ELSE in SQL
-            loc = ~dup & (fp_iou >= 0.1)
-            fps = {"duplicate": int(np.count_nonzero(dup)),
-                   "localisation": int(np.count_nonzero(loc)),
-                   "background": int(np.count_nonzero(~dup & ~loc))}
-            failures = self._failure_counts(conn, run, scope, fps)
-            # The failure queries read the match rows just written: they count the same.
-            failures["queries"] = failure_queries(run.name, failures["iou_threshold"])
-            run_results.keep(conn, run.pk, run_results.FAILURES, slice_pk, fingerprint,
-                             failures)
 
     def _write_matches(self, conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTruth,
                        dt: Detections, match: Any) -> None:

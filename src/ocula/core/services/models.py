@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
 from ocula.core.services import run_results, scenario_rows, stats
-from ocula.core.services.base import ServiceBase, bulk_operation, iso, now
+from ocula.core.services.base import bulk_operation, iso, now
 from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import (
     OBJECT_COLUMNS,
@@ -20,8 +20,10 @@ from ocula.core.services.payloads import (
     object_payload,
     object_values,
 )
+from ocula.core.services.segmentations import SegmentationService, is_segment_part
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import insert_columns, insert_stream
+from ocula.core.types import SEGMENT_ID_PREFIX, MaskAnnotation
 from ocula.core.validation import MAX_CATALOG_METADATA_BYTES, check_metadata, require_name
 from ocula.errors import BatchError, ConflictError
 
@@ -35,7 +37,7 @@ def _model_payload(row: Any) -> dict[str, Any]:
             "created_at": iso(row.created_at)}
 
 
-class ModelService(ServiceBase):
+class ModelService(SegmentationService):
     def add_model(self, name: str, reference_id: str,
                   metadata: dict[str, Any] | None = None) -> dict[str, Any]:
         """Register a model. Adding the same (name, reference_id) again returns it."""
@@ -114,6 +116,13 @@ class ModelService(ServiceBase):
         with self.db.read() as conn:
             run = self._run_row(conn, run_id)
         prepared = self._prepare_predictions(run.dataset_pk, predictions)
+        # Masks split from a segmentation: one segmentation per item, counted as one
+        # (services/segmentations.py).
+        kinds = set(map(type, map(itemgetter(1), prepared)))
+        segs = [p for p in prepared if is_segment_part(p[1])] \
+            if any(issubclass(k, MaskAnnotation) for k in kinds) else []
+        if segs:
+            prepared = [p for p in prepared if not is_segment_part(p[1])]
         with self.db.write() as conn:
             ids = [p[1].annotation_id for p in prepared if p[1].annotation_id]
             existing = set()
@@ -123,24 +132,53 @@ class ModelService(ServiceBase):
                         t.predictions.c.run_pk == run.pk,
                         t.predictions.c.annotation_id.in_(ids))).all())
             ignored = [p for p in prepared if (p[0], p[1].annotation_id) in existing]
+            replaced = stats.Delta()
             if update:
-                replaced = stats.Delta()
                 for item_pk, pred, _ in ignored:
                     gone = conn.scalars(delete(t.predictions).where(
                         t.predictions.c.run_pk == run.pk, t.predictions.c.item_pk == item_pk,
                         t.predictions.c.annotation_id == pred.annotation_id)
                         .returning(t.predictions.c.label)).all()
                     replaced.add_predictions(run.pk, gone, -1)
-                replaced.save(conn, run.dataset_pk)
                 fresh = prepared
             else:
                 fresh = [p for p in prepared if (p[0], p[1].annotation_id) not in existing]
+            seg_done, seg_ignored = self._segmentations_to_write(conn, run.pk, segs, update,
+                                                                 replaced)
+            replaced.save(conn, run.dataset_pk)
+            fresh = fresh + seg_done
             self._insert_predictions(conn, run.dataset_pk, run.pk, fresh)
             if fresh:
                 # Kept results are of the predictions as committed.
                 run_results.forget(conn, run.pk)
-        return {"model_run_id": run_id, "predictions_processed": len(fresh),
-                "predictions_ignored": 0 if update else len(ignored)}
+        return {"model_run_id": run_id,
+                "predictions_processed": len(fresh) - len(seg_done)
+                + len({p[0] for p in seg_done}),
+                "predictions_ignored": (0 if update else len(ignored)) + seg_ignored}
+
+    def _segmentations_to_write(self, conn: Any, run_pk: int,
+                                segs: list[tuple[int, Any, str | None]], update: bool,
+                                replaced: stats.Delta
+                                ) -> tuple[list[tuple[int, Any, str | None]], int]:
+        """The segmentation masks to insert, and how many segmentations are ignored: an
+        item's segmentation in the run is kept (the new one ignored), or with ``update``
+        removed whole for the new one."""
+        if not segs:
+            return [], 0
+        p = t.predictions
+        items = {item_pk for item_pk, _, _ in segs}
+        held = set(conn.scalars(select(p.c.item_pk).where(
+            p.c.run_pk == run_pk, p.c.item_pk.in_(items),
+            p.c.annotation_id.startswith(SEGMENT_ID_PREFIX, autoescape=True)).distinct()))
+        if not update:
+            return [s for s in segs if s[0] not in held], len(held)
+        if held:
+            gone = conn.scalars(delete(p).where(
+                p.c.run_pk == run_pk, p.c.item_pk.in_(held),
+                p.c.annotation_id.startswith(SEGMENT_ID_PREFIX, autoescape=True))
+                .returning(p.c.label)).all()
+            replaced.add_predictions(run_pk, gone, -1)
+        return segs, 0
 
     def _prepare_predictions(self, dataset_pk: int,
                              predictions: Sequence[Any]) -> list[tuple[int, Any, str | None]]:
@@ -152,8 +190,9 @@ class ModelService(ServiceBase):
             allowed = conn.scalar(select(t.datasets.c.allowed_types).where(
                 t.datasets.c.pk == dataset_pk))
             taxonomy = self._taxonomy_errors(conn, dataset_pk, predictions)
+        predictions, split_errors = self._split_segmentations(predictions, items)
         errors, metadata = check_batch(predictions, items, allowed, prediction=True)
-        errors += taxonomy
+        errors += taxonomy + split_errors
         if errors:
             raise BatchError(errors)
         pks = map(attrgetter("pk"), map(items.__getitem__, map(attrgetter("reference_id"),

@@ -40,11 +40,13 @@ def object_payload(row: Any, reference_id: str) -> dict[str, Any]:
         "annotation_id": row.annotation_id,
         "metadata": row.metadata or {},
     }
-    if row.type == "category" and geometry.get("taxonomy_name") is not None:
+    if row.type in ("category", "multicategory") and geometry.get("taxonomy_name") is not None:
         body["taxonomy_name"] = geometry["taxonomy_name"]
+    if row.type == "multicategory":  # labels (its label is None)
+        body["labels"] = list(geometry.get("labels") or [])
     if row.iscrowd:
         body["iscrowd"] = True
-    if row.area is not None and row.type != "category":
+    if row.area is not None and row.type not in ("category", "multicategory"):
         body["area"] = row.area
     confidence = getattr(row, "confidence", None)
     if confidence is not None:

@@ -228,9 +228,13 @@ class QueryService(ServiceBase):
                            within: str | None = None) -> dict[str, Any]:
         """Add to an item slice the items ``query`` matches now (within the slice
         ``within``, id or name, if given), in SQL: a selection of a million results is
-        never sent as ids. Items already in the slice are left as they are.
+        never sent as ids. Items already in the slice are left as they are. To an
+        object slice, the annotations and predictions an object query matches.
         ``{"slice_id", "added"}``."""
         with self.db.write() as conn:
+            if self._slice_row(conn, slice_id).kind == "object":
+                return {"slice_id": slice_id,
+                        "added": self._change_objects(conn, slice_id, query, within, True)}
             target, plan = self._target_and_plan(conn, slice_id, query, within)
             members = t.slice_items
             source = self._matching(plan, target.pk).subquery()
@@ -250,8 +254,12 @@ class QueryService(ServiceBase):
     def slice_remove_query(self, slice_id: str, query: str, *,
                            within: str | None = None) -> dict[str, Any]:
         """Take out of an item slice the items ``query`` matches now (within the slice
-        ``within`` if given), in SQL. ``{"slice_id", "removed"}``."""
+        ``within`` if given), in SQL; out of an object slice, the annotations and
+        predictions an object query matches. ``{"slice_id", "removed"}``."""
         with self.db.write() as conn:
+            if self._slice_row(conn, slice_id).kind == "object":
+                return {"slice_id": slice_id,
+                        "removed": self._change_objects(conn, slice_id, query, within, False)}
             target, plan = self._target_and_plan(conn, slice_id, query, within)
             chosen = self._matching(plan, target.pk).subquery()
             removed = conn.execute(delete(t.slice_items).where(
@@ -286,26 +294,69 @@ class QueryService(ServiceBase):
             description=description, query=query, created_at=now()))
         return result.inserted_primary_key[0], slice_id
 
-    def _fill_objects(self, conn: Connection, slice_pk: int, plan: ObjectsPlan) -> None:
-        if plan.query.limit is not None:
-            # Rare: a capped snapshot; take the keys page by page in query order.
-            cursor, keys = None, []
-            while True:
-                page = plan.page(conn, 10_000, cursor)
-                keys += page.rows
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
-            rows = [{"slice_pk": slice_pk, "annotation_pk": pk if k == "annotation" else None,
-                     "prediction_pk": pk if k == "prediction" else None} for k, pk in keys]
-            if rows:
-                conn.execute(t.slice_objects.insert(), rows)
-            return
-        for b in plan.branches:
-            col = f"{b.scope.kind}_pk"
-            source = (select(literal(slice_pk).label("slice_pk"), b.scope.pk_col.label(col))
-                      .select_from(b.scope.from_clause()).where(*b.where))
-            conn.execute(t.slice_objects.insert().from_select(["slice_pk", col], source))
+    @staticmethod
+    def _object_sources(conn: Connection, plan: ObjectsPlan) -> list[tuple[str, Any]]:
+        """What an object plan matches, as ``(column, pks)`` per kind of object
+        (``annotation_pk``/``prediction_pk``): a SELECT of the pks, or for a query with a
+        ``limit`` (rare: a capped snapshot) the list of its first pks in query order."""
+        if plan.query.limit is None:
+            return [(f"{b.scope.kind}_pk", select(b.scope.pk_col.label("pk"))
+                     .select_from(b.scope.from_clause()).where(*b.where))
+                    for b in plan.branches]
+        cursor, keys = None, []
+        while True:
+            page = plan.page(conn, 10_000, cursor)
+            keys += page.rows
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return [(f"{kind}_pk", [pk for k, pk in keys if k == kind])
+                for kind in ("annotation", "prediction")]
+
+    def _fill_objects(self, conn: Connection, slice_pk: int, plan: ObjectsPlan,
+                      *, skip_members: bool = False) -> None:
+        """Put what ``plan`` matches into an object slice; ``skip_members``: leave out
+        what it holds already."""
+        so = t.slice_objects
+        for col, source in self._object_sources(conn, plan):
+            if isinstance(source, list):
+                if skip_members:
+                    held = set(conn.execute(select(so.c[col]).where(
+                        so.c.slice_pk == slice_pk, so.c[col].is_not(None))).scalars())
+                    source = [pk for pk in source if pk not in held]
+                if source:
+                    conn.execute(so.insert(), [{"slice_pk": slice_pk, "annotation_pk": None,
+                                                "prediction_pk": None, col: pk}
+                                               for pk in source])
+                continue
+            chosen = source.subquery()
+            rows = select(literal(slice_pk).label("slice_pk"), chosen.c.pk)
+            if skip_members:
+                rows = rows.where(~select(so.c[col]).where(
+                    so.c.slice_pk == slice_pk, so.c[col] == chosen.c.pk).exists())
+            conn.execute(so.insert().from_select(["slice_pk", col], rows))
+
+    def _change_objects(self, conn: Connection, slice_id: str, query: str,
+                        within: str | None, add: bool) -> int:
+        """Add to (or take out of) an object slice what an object query matches now;
+        how many objects that added or removed."""
+        so = t.slice_objects
+        target = self._slice_row(conn, slice_id)
+        dataset_id = conn.scalar(select(t.datasets.c.id).where(
+            t.datasets.c.pk == target.dataset_pk))
+        _, plan = self._objects_plan(conn, dataset_id, query, within)
+        size = select(func.count()).select_from(so).where(so.c.slice_pk == target.pk)
+        before = conn.scalar(size)
+        if add:
+            self._fill_objects(conn, target.pk, plan, skip_members=True)
+        else:
+            for col, source in self._object_sources(conn, plan):
+                parts = chunks(source) if isinstance(source, list) else [source]
+                for part in parts:
+                    conn.execute(delete(so).where(so.c.slice_pk == target.pk,
+                                                  so.c[col].in_(part)))
+        # Counted: PostgreSQL's driver leaves INSERT ... SELECT's rowcount at -1 here.
+        return abs(conn.scalar(size) - before)
 
     def slice_summary(self, slice_id: str) -> dict[str, Any]:
         """Slice info with the member count of either kind of slice (= ``slice_info``)."""

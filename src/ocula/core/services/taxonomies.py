@@ -1,6 +1,7 @@
 """Taxonomies (Nucleus' ``add_taxonomy``): a dataset's named label sets. A category
-annotation or prediction that names a taxonomy must name one of the dataset's, and use
-one of its labels; one that names none is not checked."""
+annotation or prediction that names a taxonomy must name one of the dataset's of type
+``category``, and use one of its labels; a multicategory one a ``multicategory`` taxonomy,
+all its labels from it. One that names none is not checked."""
 
 from __future__ import annotations
 
@@ -80,23 +81,35 @@ class TaxonomyService(ServiceBase):
 
     def _taxonomy_errors(self, conn: Connection, dataset_pk: int,
                          objs: Sequence[Any]) -> list[OculaError]:
-        """One error per category object naming a taxonomy the dataset lacks, or a
-        label its taxonomy lacks."""
+        """One error per category or multicategory object naming a taxonomy the dataset
+        lacks, a taxonomy of the other type (a category names a ``category`` taxonomy,
+        a multicategory a ``multicategory`` one), or a label its taxonomy lacks."""
         named = [o for o in objs if getattr(o, "taxonomy_name", None) is not None]
         if not named:
             return []
-        known = {r.name: set(r.labels) for r in conn.execute(
-            select(t.taxonomies.c.name, t.taxonomies.c.labels)
+        known = {r.name: (r.type, set(r.labels)) for r in conn.execute(
+            select(t.taxonomies.c.name, t.taxonomies.c.type, t.taxonomies.c.labels)
             .where(t.taxonomies.c.dataset_pk == dataset_pk))}
         errors: list[OculaError] = []
         for obj in named:
-            labels = known.get(obj.taxonomy_name)
-            if labels is None:
+            found = known.get(obj.taxonomy_name)
+            if found is None:
                 errors.append(ValidationError(
                     f"taxonomy {obj.taxonomy_name!r} does not exist in this dataset",
                     reference_id=obj.reference_id))
-            elif obj.label not in labels:
+                continue
+            kind, labels = found
+            if kind != obj.type:
                 errors.append(ValidationError(
-                    f"label {obj.label!r} is not in taxonomy {obj.taxonomy_name!r}",
+                    f"taxonomy {obj.taxonomy_name!r} is of type {kind!r}: a {obj.type} "
+                    f"annotation needs a taxonomy of type {obj.type!r}",
                     reference_id=obj.reference_id))
+                continue
+            wanted = obj.labels if obj.type == "multicategory" else [obj.label]
+            missing = [label for label in wanted if label not in labels]
+            if missing:
+                errors.append(ValidationError(
+                    f"label{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(map(repr, missing))} not in taxonomy "
+                    f"{obj.taxonomy_name!r}", reference_id=obj.reference_id))
         return errors

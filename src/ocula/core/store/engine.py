@@ -200,6 +200,13 @@ class Database:
         if self._checkpointer is not None:
             self._checkpointer.request()
 
+    @property
+    def reads_beside_writes(self) -> bool:
+        """Whether a read connection is another connection than the writer's (not so
+        for SQLite in memory, one connection shared), so a thread may read while a
+        write transaction is open; it sees the state before that transaction."""
+        return not isinstance(self.engine.pool, StaticPool)
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:

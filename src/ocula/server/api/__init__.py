@@ -22,10 +22,12 @@ from ocula.server.api import (
     scenario_tests,
     scenes,
     slices,
+    taxonomies,
 )
 
 ROUTERS: list[APIRouter] = [datasets.router, items.router, annotations.router, edits.router,
                             slices.router, models.router, runs.router, jobs.router,
-                            query.router, scenario_tests.router, scenes.router]
+                            query.router, scenario_tests.router, scenes.router,
+                            taxonomies.router]
 
 __all__ = ["ROUTERS", "media"]

@@ -51,9 +51,10 @@ ITEM_ENTRY: dict[str, Any] = {
     "properties": {"reference_id": REF_STRING, "image_url": {"type": "string", "minLength": 1},
                    "metadata": {"type": "object"}}}
 OBJECT_ENTRY: dict[str, Any] = {
-    "type": "object", "required": ["type", "label", "reference_id", "geometry"],
+    "type": "object", "required": ["type", "reference_id"],
     "description": "An annotation or prediction in Nucleus' JSON form, on an item of the "
-                   "dataset; geometry as its type has it (box: x, y, width, height)",
+                   "dataset; geometry as its type has it (box: x, y, width, height); a "
+                   "multicategory has ``labels`` (and no ``label``)",
     # The geometry each type needs (core/types.py); its values are checked there.
     "allOf": [{"if": {"properties": {"type": {"const": kind}}},
                "then": {"properties": {"geometry": geometry}}}
@@ -61,10 +62,16 @@ OBJECT_ENTRY: dict[str, Any] = {
                   ("box", {"required": ["x", "y", "width", "height"]}),
                   ("polygon", {"required": ["vertices"], "properties": {"vertices": {
                       "type": "array", "minItems": 3, "items": _POINT}}}),
+                  ("line", {"required": ["vertices"], "properties": {"vertices": {
+                      "type": "array", "minItems": 2, "items": _POINT}}}),
                   ("keypoints", {"required": ["keypoints"], "properties": {"keypoints": {
                       "type": "array", "minItems": 1, "items": _POINT}}}),
-                  ("mask", {"required": ["rle"]}))],
+                  ("mask", {"required": ["rle"]}))]
+    + [{"if": {"properties": {"type": {"const": "multicategory"}}},
+        "then": {"required": ["labels"]}, "else": {"required": ["label", "geometry"]}}],
     "properties": {"type": {"enum": list(ANNOTATION_TYPES)}, "label": REF_STRING,
+                   "labels": {"type": "array", "minItems": 1, "items": REF_STRING},
+                   "taxonomy_name": REF_STRING,
                    "reference_id": REF_STRING, "geometry": {"type": "object"},
                    "annotation_id": REF_STRING, "confidence": {"type": "number", "minimum": 0,
                                                          "maximum": 1},

@@ -130,3 +130,20 @@ def item_thumbnail(item_id: str, request: Request, service: ServiceDep, signer: 
     # A thumbnail is small (at most 1024 px a side): read here, on the route's worker
     # thread, it is sent in one piece, without the extra thread hops of a file response.
     return Response(path.read_bytes(), media_type="image/jpeg", headers=headers)
+
+
+@router.get("/items/{item_id}/segmentation", **_image("image/png", (
+    "The item's index mask: a one-channel PNG whose pixel values are its segments' "
+    "indexes (8-bit, or 16-bit when an index needs it)")))
+def item_segmentation(item_id: str, request: Request, service: ServiceDep,
+                      signer: SignerDep, run: Annotated[str | None, Query(
+                          max_length=64, description="a model run's id: its predicted "
+                          "segmentation instead of the ground truth's")] = None,
+                      exp: Exp = None, kid: Kid = None, sig: Sig = None) -> Response:
+    """The segmentation Ocula split into one mask per segment, painted back into one
+    index PNG (404 when the item has none). A signed URL of the item's image opens it
+    too (Nucleus' ``index_mask_url``)."""
+    _authorise(request, service, signer, item_id, exp, kid, sig)
+    png = service.item_segmentation_png(item_id, run)
+    return Response(png, media_type="image/png",
+                    headers={**SAFE_HEADERS, "Cache-Control": REVALIDATE})

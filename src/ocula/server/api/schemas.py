@@ -583,3 +583,18 @@ class Track(Open):
 
 class TracksDeleted(Open):
     deleted_tracks: int
+
+
+# --- taxonomies -------------------------------------------------------------------------
+
+
+class Taxonomy(Open):
+    name: str
+    type: str
+    labels: list[str]
+
+
+class TaxonomyChanged(Open):
+    dataset_id: str
+    taxonomy_name: str
+    status: str

@@ -53,6 +53,7 @@ from ocula.server.compat.nucleus_exports import (
     page_size,
     page_token,
 )
+from ocula.server.compat.nucleus_masks import NucleusBody, with_masks
 from ocula.server.compat.nucleus_uploads import drop_path, read_drop
 from ocula.server.deps import (
     JobsDep,
@@ -271,10 +272,12 @@ def _annotations_of(body: dict[str, Any], prediction: bool) -> list[Any]:
 
 
 @router.post("/dataset/{ds}/annotate")
-def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
+def annotate(ds: str, request: NucleusBody, service: ServiceDep, jobs: JobsDep,
              run_async: Annotated[int, Query(alias="async", ge=0, le=1)] = 0
              ) -> dict[str, Any]:
-    """Ground truth; the client sums numeric answers over its batches."""
+    """Ground truth; the client sums numeric answers over its batches. Segmentations
+    with local masks come as a multipart form (``nucleus_masks``)."""
+    body = request.body
     update = bool(body.get("update"))
     if body.get("requestId") is not None:
         dataset_id = service.get_dataset(ds)["id"]
@@ -282,6 +285,7 @@ def annotate(ds: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
                                  prediction=False)
     else:
         anns = _annotations_of(body, prediction=False)
+    anns = with_masks(anns, request.masks)
     nucleus_scenes.refuse_scene_labels(service, ds, anns)
 
     def work(progress: Any) -> dict[str, Any]:

@@ -4,8 +4,9 @@ Partial batches: a batch whose only faults are entries naming unknown reference 
 writes the rest and reports those entries (as Nucleus does). Ocula's own API stays
 all-or-nothing; any other fault still refuses the whole batch.
 
-Category keys: Nucleus keeps one category annotation per item and taxonomy, so a second
-one sent without an id is ignored, or replaces the first with ``update``. Ocula keys
+Category keys: Nucleus keeps one category (and one multicategory) annotation per item and
+taxonomy, so a second one sent without an id is ignored, or replaces the first with
+``update``. Ocula keys
 annotations by ``annotation_id``; a category sent without one gets the key of its
 taxonomy, and Ocula's ignore/update rules then do the rest.
 """
@@ -40,6 +41,8 @@ def write_known(write: Callable[[list[Any]], dict[str, Any]], objs: Sequence[Any
 
 
 def nucleus_keys(objs: Sequence[Any]) -> list[Any]:
-    """Each category without an ``annotation_id`` keyed by its taxonomy (see above)."""
-    return [replace(o, annotation_id=f"category:{o.taxonomy_name or ''}")
-            if o.type == "category" and not o.annotation_id else o for o in objs]
+    """Each category or multicategory without an ``annotation_id`` keyed by its
+    taxonomy (see above)."""
+    return [replace(o, annotation_id=f"{o.type}:{o.taxonomy_name or ''}")
+            if o.type in ("category", "multicategory") and not o.annotation_id else o
+            for o in objs]

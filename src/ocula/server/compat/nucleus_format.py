@@ -7,18 +7,20 @@ annotations need ``type`` and ``reference_id``; jobs use Nucleus' status strings
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.convertors import PathConvertor, register_url_convertor
 
+from ocula.core.segmentations import rebuild_segmentations
 from ocula.server.api.media import sign_image
 from ocula.server.signing import Signer
 
 # Keys of an exportForTraining row, one list per annotation type the client reads.
 EXPORT_TYPES = ("box", "polygon", "line", "keypoints", "cuboid", "category", "multicategory")
-# Object types the client can rebuild from a model run response (it has no "mask").
+# Object types the client can rebuild from a model run response (it has no "mask", and
+# 0.22 no multicategory prediction: a run's multicategories stay on Ocula's own API).
 PREDICTION_TYPES = ("box", "line", "polygon", "cuboid", "category", "keypoints",
                     "segmentation")
 
@@ -52,6 +54,30 @@ class ImageUrls:
             url += "?" + urlencode(sign_image(self.signer, item_id, self.kid, self.ttl_s))
         return url
 
+    def segmentation(self, item_id: str, run_id: str | None = None) -> str:
+        """The index PNG of the item's segmentation (of run ``run_id``'s predictions
+        when given), rebuilt by Ocula; signed as the item's image is."""
+        params = {"run": run_id} if run_id is not None else {}
+        if self.kid is not None:
+            params |= sign_image(self.signer, item_id, self.kid, self.ttl_s)
+        url = f"{self.base}/api/v1/items/{item_id}/segmentation"
+        return url + ("?" + urlencode(params) if params else "")
+
+
+def with_segmentations(objects: Iterable[dict[str, Any]], urls: ImageUrls | None = None,
+                       item_ids: Callable[[str], str | None] | None = None,
+                       run_id: str | None = None) -> list[dict[str, Any]]:
+    """Objects as Nucleus reads them: the masks Ocula split a segmentation into come
+    back as that one segmentation (its ``mask_url`` as sent), with an
+    ``index_mask_url`` of the index PNG Ocula rebuilds when the item's id is known
+    (``item_ids``: reference id -> item id)."""
+    others, segmentations = rebuild_segmentations(objects)
+    for seg in segmentations:
+        item_id = item_ids(seg["reference_id"]) if item_ids is not None else None
+        if urls is not None and item_id is not None:
+            seg["index_mask_url"] = urls.segmentation(item_id, run_id)
+    return others + segmentations
+
 
 def item(body: dict[str, Any], urls: ImageUrls) -> dict[str, Any]:
     """An item as Nucleus returns it; ``original_image_url`` keeps what was uploaded."""
@@ -71,15 +97,21 @@ def item(body: dict[str, Any], urls: ImageUrls) -> dict[str, Any]:
 def located(body: dict[str, Any], urls: ImageUrls) -> dict[str, Any]:
     """A ``refloc``/``loc``/``iloc`` answer: the item and its annotations by type."""
     # Ocula's version tokens (for its own edits) are no part of Nucleus' form.
-    return {"item": item(body["item"], urls), "annotations": {
-        kind: [{k: v for k, v in a.items() if k != "version"} for a in anns]
-        for kind, anns in body["annotations"].items()}}
+    objects = [{k: v for k, v in a.items() if k != "version"}
+               for anns in body["annotations"].values() for a in anns]
+    item_id = body["item"]["id"]
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for obj in with_segmentations(objects, urls, lambda _ref: item_id):
+        grouped.setdefault(obj["type"], []).append(obj)
+    return {"item": item(body["item"], urls), "annotations": grouped}
 
 
-def predictions_by_type(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def predictions_by_type(objects: Iterable[dict[str, Any]], urls: ImageUrls | None = None,
+                        item_ids: Callable[[str], str | None] | None = None,
+                        run_id: str | None = None) -> dict[str, Any]:
     """A model run's ``refloc`` answer: ``{"annotations": {type: [...]}}``."""
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for obj in objects:
+    for obj in with_segmentations(objects, urls, item_ids, run_id):
         if obj["type"] in PREDICTION_TYPES:
             grouped.setdefault(obj["type"], []).append(obj)
     return {"annotations": grouped}
@@ -87,10 +119,13 @@ def predictions_by_type(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def export_row(body: dict[str, Any], objects: Iterable[dict[str, Any]],
                urls: ImageUrls) -> dict[str, Any]:
-    """One ``exportForTraining`` row: the item and a list per annotation type."""
+    """One ``exportForTraining`` row: the item, a list per annotation type, and its
+    segmentation (one object, as Nucleus exports it) when it has one."""
     row: dict[str, Any] = {"item": item(body, urls), **{t: [] for t in EXPORT_TYPES}}
-    for obj in objects:
-        if obj["type"] in EXPORT_TYPES:
+    for obj in with_segmentations(objects, urls, lambda _ref: body["id"]):
+        if obj["type"] == "segmentation":
+            row["segmentation"] = obj
+        elif obj["type"] in EXPORT_TYPES:
             row[obj["type"]].append(obj)
     return row
 

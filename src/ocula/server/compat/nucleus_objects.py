@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from ocula.errors import NotFoundError
+from ocula.server.compat import nucleus_format as fmt
 from ocula.server.deps import ServiceDep
 
 router = APIRouter()
@@ -36,14 +37,15 @@ def _find(rest: str, objects_of: Callable[[str], Iterable[dict[str, Any]]],
 async def ground_truth_loc(ds: str, rest: str, service: ServiceDep) -> dict[str, Any]:
     def annotations_of(ref: str) -> Iterable[dict[str, Any]]:
         body = service.get_item(ds, reference_id=ref)
-        return [a for anns in body["annotations"].values() for a in anns]
+        return fmt.with_segmentations(a for anns in body["annotations"].values()
+                                      for a in anns)
     return await run_in_threadpool(_find, rest, annotations_of, "annotation")
 
 
 @router.get("/modelRun/{run_id}/prediction/loc/{rest:ref}")
 async def prediction_loc(run_id: str, rest: str, service: ServiceDep) -> dict[str, Any]:
     def predictions_of(ref: str) -> Iterable[dict[str, Any]]:
-        return service.list_predictions(run_id, [ref])
+        return fmt.with_segmentations(service.list_predictions(run_id, [ref]))
     return await run_in_threadpool(_find, rest, predictions_of, "prediction")
 
 

@@ -16,6 +16,8 @@ from ocula.errors import ValidationError
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import nucleus_format as fmt
 from ocula.server.compat.nucleus_batches import nucleus_keys, write_known
+from ocula.server.compat.nucleus_exports import UrlsDep
+from ocula.server.compat.nucleus_masks import NucleusBody, NucleusRequest, with_masks
 from ocula.server.compat.nucleus_uploads import read_drop
 from ocula.server.deps import JobsDep, ServiceDep
 from ocula.server.wire import json_rows, objects_from_json
@@ -70,34 +72,36 @@ def create_run(ds: str, body: JsonBody, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.post("/modelRun/{run_id}/predict")
-def predict(run_id: str, body: JsonBody, service: ServiceDep, jobs: JobsDep,
+def predict(run_id: str, request: NucleusBody, service: ServiceDep, jobs: JobsDep,
             run_async: Annotated[int, Query(alias="async", ge=0, le=1)] = 0
             ) -> dict[str, Any]:
     """Predictions; the client sums the numeric answers over its batches. With
     ``async=1`` the body names an NDJSON upload (``requestId``) and the answer is a job."""
-    return _predict(service.run_info(run_id), body, service, jobs, bool(run_async))
+    return _predict(service.run_info(run_id), request, service, jobs, bool(run_async))
 
 
 @router.post("/dataset/{ds}/model/{model_id}/uploadPredictions")
-def upload_predictions(ds: str, model_id: str, body: JsonBody, service: ServiceDep,
+def upload_predictions(ds: str, model_id: str, request: NucleusBody, service: ServiceDep,
                        jobs: JobsDep,
                        run_async: Annotated[int, Query(alias="async", ge=0, le=1)] = 0
                        ) -> dict[str, Any]:
     """A model's predictions without a run: they go to the model's run on the dataset
     (its newest, or a new one named after the model's reference id)."""
     run = service.model_run_on(ds, model_id, create=True)
-    return _predict(run, body, service, jobs, bool(run_async))
+    return _predict(run, request, service, jobs, bool(run_async))
 
 
-def _predict(run: dict[str, Any], body: dict[str, Any], service: Any, jobs: Any,
+def _predict(run: dict[str, Any], request: NucleusRequest, service: Any, jobs: Any,
              run_async: bool) -> dict[str, Any]:
-    run_id = run["model_run_id"]
+    """Segmentations with local masks come as a multipart form (``nucleus_masks``)."""
+    run_id, body = run["model_run_id"], request.body
     update = bool(body.get("update"))
     if body.get("requestId") is not None:
         rows = read_drop(service, run["dataset_id"], str(body["requestId"]))
     else:
         rows = json_rows(body, "annotations", "segmentations")
-    preds = nucleus_keys(objects_from_json(rows, prediction=True))
+    preds = nucleus_keys(with_masks(objects_from_json(rows, prediction=True),
+                                    request.masks))
 
     def work(progress: Any) -> dict[str, Any]:
         result, errors = write_known(
@@ -141,44 +145,67 @@ def delete_run(run_id: str, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.get("/modelRun/{run_id}/refloc/{ref:ref}")
-def run_refloc(run_id: str, ref: str, service: ServiceDep) -> dict[str, Any]:
+def run_refloc(run_id: str, ref: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
     """The run's predictions on one item (reference id percent-encoded, ``/`` allowed)."""
     info = service.run_info(run_id)
-    service.get_item(info["dataset_id"], reference_id=ref)  # 404 for an unknown item
-    return fmt.predictions_by_type(service.list_predictions(run_id, [ref]))
+    item = service.get_item(info["dataset_id"], reference_id=ref)["item"]  # 404 if unknown
+    return _on_item(service, run_id, item, urls)
+
+
+def _on_item(service: Any, run_id: str, item: dict[str, Any], urls: fmt.ImageUrls
+             ) -> dict[str, Any]:
+    return fmt.predictions_by_type(service.list_predictions(run_id, [item["reference_id"]]),
+                                   urls, lambda _ref: item["id"], run_id)
 
 
 @router.get("/modelRun/{run_id}/loc/{item_id}")
-def run_loc(run_id: str, item_id: str, service: ServiceDep) -> dict[str, Any]:
+def run_loc(run_id: str, item_id: str, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
     info = service.run_info(run_id)
-    ref = service.get_item(info["dataset_id"], item_id=item_id)["item"]["reference_id"]
-    return fmt.predictions_by_type(service.list_predictions(run_id, [ref]))
+    item = service.get_item(info["dataset_id"], item_id=item_id)["item"]
+    return _on_item(service, run_id, item, urls)
 
 
 @router.get("/modelRun/{run_id}/iloc/{index}")
-def run_iloc(run_id: str, index: int, service: ServiceDep) -> dict[str, Any]:
+def run_iloc(run_id: str, index: int, service: ServiceDep, urls: UrlsDep) -> dict[str, Any]:
     if not 0 <= index <= MAX_INT:
         raise ValidationError(f"item index must be >= 0, got {index}")
     info = service.run_info(run_id)
-    ref = service.get_item(info["dataset_id"], index=index)["item"]["reference_id"]
-    return fmt.predictions_by_type(service.list_predictions(run_id, [ref]))
+    item = service.get_item(info["dataset_id"], index=index)["item"]
+    return _on_item(service, run_id, item, urls)
+
+
+@router.get("/modelRun/{run_id}/ungrouped")
+def run_ungrouped(run_id: str, service: ServiceDep) -> dict[str, Any]:
+    """All the run's predictions, by type (``ModelRun.ungrouped_export``)."""
+    return fmt.predictions_by_type(service.list_predictions(run_id))["annotations"]
 
 
 # --- a model's predictions on a dataset (its run there: Service.model_run_on) ----------
 
 
 @router.get("/dataset/{ds}/model/{model_id}/export")
-def model_export(ds: str, model_id: str, service: ServiceDep) -> dict[str, Any]:
+def model_export(ds: str, model_id: str, service: ServiceDep, urls: UrlsDep
+                 ) -> dict[str, Any]:
     run = service.model_run_on(ds, model_id)
-    return fmt.predictions_by_type(service.list_predictions(run["id"]))["annotations"]
+    ids: dict[str, str] = {}
+
+    def item_id(ref: str) -> str | None:  # read only when a segmentation asks
+        if not ids:
+            ids.update((r["reference_id"], r["id"]) for r in service.list_items(ds)["items"])
+        return ids.get(ref)
+
+    return fmt.predictions_by_type(service.list_predictions(run["id"]), urls, item_id,
+                                   run["id"])["annotations"]
 
 
 @router.get("/dataset/{ds}/model/{model_id}/referenceId/{ref:ref}")
-def model_refloc(ds: str, model_id: str, ref: str, service: ServiceDep) -> dict[str, Any]:
+def model_refloc(ds: str, model_id: str, ref: str, service: ServiceDep, urls: UrlsDep
+                 ) -> dict[str, Any]:
     run = service.model_run_on(ds, model_id)
-    return run_refloc(run["id"], ref, service)
+    return run_refloc(run["id"], ref, service, urls)
 
 
 @router.get("/dataset/{ds}/model/{model_id}/iloc/{index}")
-def model_iloc(ds: str, model_id: str, index: int, service: ServiceDep) -> dict[str, Any]:
-    return run_iloc(service.model_run_on(ds, model_id)["id"], index, service)
+def model_iloc(ds: str, model_id: str, index: int, service: ServiceDep, urls: UrlsDep
+               ) -> dict[str, Any]:
+    return run_iloc(service.model_run_on(ds, model_id)["id"], index, service, urls)

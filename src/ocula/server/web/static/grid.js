@@ -15,7 +15,7 @@ import { drawInsights, resizeCharts } from "./insights.js";
 import { fetchObjects, itemsOf, objectTile, orderOf, withOrder } from "./objects.js";
 import { figure } from "./overlay.js";
 import { andCondition } from "./querytext.js";
-import { fetchPage, overlaysOf, PAGE_SIZE, saveRecord } from "./results.js";
+import { fetchPage, objectPage, overlaysOf, PAGE_SIZE, saveRecord } from "./results.js";
 import { chosenRun, drawLegend, readScope, scopeSearch } from "./scope.js";
 import { Selection, fillSliceChooser } from "./selection.js";
 import { drawSlices, fetchSlices } from "./slices.js";
@@ -119,10 +119,10 @@ async function loadMore() {
       : await overlaysOf(dataset, rows, state.run);
     if (generation !== state.generation) return;  // a newer query replaced this one
     if (first) rec.total = page.total ?? null;
-    rec.pages.push({ cursor, ids: rows.map((it) => it.id) });
+    rec.pages.push(objects ? objectPage(cursor, rows) : { cursor, ids: rows.map((it) => it.id) });
     rec.next = page.next_cursor ?? null;
-    // The item page steps through item results only.
-    if (!objects) saveRecord(dataset, state.scope, rec);
+    // The item page steps through these results: items, or objects where they are.
+    saveRecord(dataset, state.scope, rec);
     const px = Number(slider.value);
     const tiles = rows.map((r) => objects
       ? objectTile(r, extra.get(r.item_id), objectHref(r), px)
@@ -130,8 +130,7 @@ async function loadMore() {
     grid.append(...tiles);
     state.shown += rows.length;
     updateCount();
-    // Selection makes item slices: the objects view has none.
-    if (!objects) selection.refresh(first ? undefined : tiles);
+    selection.refresh(first ? undefined : tiles);
     if (first) showFacets(state.scope, objects ? null : rec.total, generation);
     if (!state.shown) {
       grid.append(h("p", { class: "empty" }, objects ? "No objects match." : "No items match."));
@@ -239,7 +238,8 @@ async function run(changes, { push = true } = {}) {
       scope.target !== state.scope.target) {
     selection.clear();  // a selection is of one result
     say("");
-    fillSliceChooser(addSlice, knownSlices, scope.slice);  // never the slice in view
+    // Never the slice in view; in the objects view, object slices.
+    fillSliceChooser(addSlice, knownSlices, scope.slice, sliceKind(scope));
   }
   const runChoice = showChoices(scope);
   showDescription(description, scope);
@@ -281,11 +281,15 @@ async function showFacets(scope, total, generation) {
 
 let knownSlices = [];  // as last read from the API
 
+function sliceKind(scope) {
+  return scope.target === "objects" ? "object" : "item";
+}
+
 /** The slice list and the "Add to slice" chooser, from the API. */
 async function refreshSlices() {
   knownSlices = await fetchSlices(dataset);
   drawSlices(sliceList, knownSlices, itemCount, state.scope.slice);
-  fillSliceChooser(addSlice, knownSlices, state.scope.slice);
+  fillSliceChooser(addSlice, knownSlices, state.scope.slice, sliceKind(state.scope));
   document.getElementById("slice-count").textContent = String(knownSlices.length);
 }
 
@@ -296,7 +300,8 @@ function say(text) {
 
 const selection = new Selection({
   dataset, grid, bar: document.getElementById("selection-bar"),
-  view: () => ({ scope: state.scope, total: state.record ? state.record.total : null }),
+  view: () => ({ scope: state.scope, total: state.record ? state.record.total : null,
+                 slices: knownSlices }),
   changed: async ({ message: text, rerun }) => {
     say(text);
     await refreshSlices();

@@ -9,8 +9,9 @@ import { h, labelColor } from "./dom.js";
 import { Editor } from "./edit.js";
 import { showHistory, versionTagger } from "./labelhistory.js";
 import { layerRuns, layersParams, loadRun, readLayers } from "./layers.js";
-import { boxOf, boxesSvg, figure, summary } from "./overlay.js";
-import { fetchPage, loadRecord, saveRecord } from "./results.js";
+import { boxOf, boxesSvg, extentOf, figure, labelText, lineOf, summary } from "./overlay.js";
+import { fetchObjects } from "./objects.js";
+import { PAGE_SIZE, fetchPage, loadRecord, objectPage, saveRecord } from "./results.js";
 import { drawLegend, readScope, scopeSearch } from "./scope.js";
 import { ZoomView } from "./zoom.js";
 
@@ -41,10 +42,33 @@ function pageHref(id) {
   return `/datasets/${encodeURIComponent(dataset)}/items/${encodeURIComponent(id)}${search()}`;
 }
 
+// Opened from the objects view (a tile names its object with ?box=): ← / → step through
+// the objects, each opened on its item with its box highlighted, as its tile opens it.
+const objectId = scope.target === "objects" ? new URLSearchParams(location.search).get("box") : null;
+
+/** Where ← / → lead: an item id, or in the objects view {id, item, run} of an object. */
+function stepHref(to) {
+  if (typeof to === "string") return pageHref(to);
+  const params = new URLSearchParams(scopeSearch({ ...scope, tab: "", run: to.run || scope.run }));
+  params.set("box", to.id);
+  return `/datasets/${encodeURIComponent(dataset)}/items/${encodeURIComponent(to.item)}?${params}`;
+}
+
 function describeGeometry(ann) {
   const b = boxOf(ann);
-  if (!b) return ann.type;
   const r = (v) => Math.round(v * 10) / 10;
+  const line = lineOf(ann);
+  if (line) {
+    let length = 0;
+    for (let i = 1; i < line.length; i++) {
+      length += Math.hypot(line[i].x - line[i - 1].x, line[i].y - line[i - 1].y);
+    }
+    return `line of ${line.length} points, ${r(length)} px long`;
+  }
+  if (ann.type === "multicategory") {
+    return ann.taxonomy_name ? `multicategory (${ann.taxonomy_name})` : "multicategory";
+  }
+  if (!b) return ann.type;
   return `${ann.type} ${r(b.width)}×${r(b.height)} at (${r(b.x)}, ${r(b.y)})`;
 }
 
@@ -56,7 +80,7 @@ function matchText(m) {
 }
 
 function tooltipLines(ann) {
-  const lines = [h("strong", {}, ann.label)];
+  const lines = [h("strong", {}, labelText(ann))];
   if (ann.kind === "prediction") lines.push(`prediction of ${ann.run} (a: accept as ground truth)`);
   else lines.push("ground truth");
   if (typeof ann.confidence === "number") lines.push(`confidence ${ann.confidence.toFixed(3)}`);
@@ -108,7 +132,7 @@ function shownObjects() {
 
 function listEntry(ann) {
   const swatch = h("span", { class: "swatch" });
-  swatch.style.background = labelColor(ann.label);
+  swatch.style.background = labelColor(labelText(ann));
   const status = ann.status ? h("span", { class: `status ${ann.status}` },
                                 ann.status.toUpperCase()) : null;
   // Which layer an object is from, once runs are shown next to the ground truth.
@@ -118,7 +142,7 @@ function listEntry(ann) {
         : "ground truth";
   const li = h("li", { "data-annotation": ann.id, title: summary(ann) },
                h("div", { class: "ann-line" }, swatch,
-                 h("span", { class: "label-name" }, ann.label), status,
+                 h("span", { class: "label-name" }, labelText(ann)), status,
                  h("span", { class: "muted geometry" }, describeGeometry(ann))),
                source && h("div", { class: "ann-source muted" }, source));
   if (ann.kind === "prediction") {
@@ -130,7 +154,7 @@ function listEntry(ann) {
   }
   li.addEventListener("mouseenter", () => setHot(ann.id));
   li.addEventListener("mouseleave", () => setHot(null));
-  const box = boxOf(ann);
+  const box = extentOf(ann);
   if (box) {
     li.tabIndex = 0;  // Tab to an object and Enter zooms to it, as a click does
     li.addEventListener("click", () => ui.view.focus(box));
@@ -302,7 +326,7 @@ function startEditor() {
 async function locate(record) {
   for (let scanned = 0; ; scanned++) {
     for (let p = 0; p < record.pages.length; p++) {
-      const i = record.pages[p].ids.indexOf(itemId);
+      const i = record.pages[p].ids.indexOf(objectId ?? itemId);
       if (i >= 0) return { p, i };
     }
     if (record.next === null || scanned >= MAX_SCAN_PAGES) return null;
@@ -313,6 +337,14 @@ async function locate(record) {
 async function readNext(record) {
   const first = record.next === undefined;
   const cursor = first ? null : record.next;
+  if (objectId) {
+    const page = await fetchObjects(dataset, scope, cursor, first, PAGE_SIZE);
+    if (first) record.total = page.total ?? null;
+    record.pages.push(objectPage(cursor, page.objects));
+    record.next = page.next_cursor ?? null;
+    saveRecord(dataset, scope, record);
+    return;
+  }
   const page = await fetchPage(dataset, scope, cursor, first);
   if (first) record.total = page.total ?? null;
   record.pages.push({ cursor, ids: page.items.map((it) => it.id) });
@@ -325,21 +357,27 @@ async function neighbours() {
   const at = await locate(record);
   if (!at) return null;
   const { p, i } = at;
-  const ids = record.pages[p].ids;
-  let prev = i > 0 ? ids[i - 1] : null;
-  if (prev === null && p > 0) prev = record.pages[p - 1].ids.at(-1) ?? null;
-  let next = i + 1 < ids.length ? ids[i + 1] : null;
+  // An entry of a page: an item id, or an object with its item and run.
+  const entry = (page, j) => {
+    if (!page || j < 0 || j >= page.ids.length) return null;
+    if (!objectId) return page.ids[j];
+    return { id: page.ids[j], item: page.items[j], run: page.runs[j] };
+  };
+  const pages = record.pages;
+  let prev = entry(pages[p], i - 1);
+  if (prev === null && p > 0) prev = entry(pages[p - 1], pages[p - 1].ids.length - 1);
+  let next = entry(pages[p], i + 1);
   if (next === null) {
-    if (p + 1 >= record.pages.length && record.next !== null) await readNext(record);
-    next = record.pages[p + 1]?.ids[0] ?? null;
+    if (p + 1 >= pages.length && record.next !== null) await readNext(record);
+    next = entry(pages[p + 1], 0);
   }
   const before = record.pages.slice(0, p).reduce((n, pg) => n + pg.ids.length, 0);
   return { prev, next, position: before + i + 1, total: record.total };
 }
 
-function setLink(el, id) {
-  if (id) {
-    el.href = pageHref(id);
+function setLink(el, to) {
+  if (to) {
+    el.href = stepHref(to);
     el.removeAttribute("aria-disabled");
   } else {
     el.removeAttribute("href");
@@ -361,7 +399,7 @@ function onKey(e) {
   const nav = ui.nav;
   const target = e.key === "ArrowLeft" ? nav && nav.prev
     : e.key === "ArrowRight" ? nav && nav.next : null;
-  if (target) location.assign(pageHref(target));
+  if (target) location.assign(stepHref(target));
 }
 
 async function main() {
@@ -385,8 +423,9 @@ async function main() {
   draw();
   document.getElementById("metadata").textContent =
     Object.keys(res.item.metadata || {}).length ? JSON.stringify(res.item.metadata, null, 2) : "—";
-  // ← / → step through item results; an object query's results are objects.
-  ui.nav = scope.target === "objects" ? null : await neighbours();
+  // ← / → step through item results, or the objects view's objects (the object this
+  // page was opened on named by ?box=; without it, there is nothing to step from).
+  ui.nav = scope.target === "objects" && !objectId ? null : await neighbours();
   setLinks();
   if (ui.nav) {
     const { position, total } = ui.nav;

@@ -98,13 +98,17 @@ export function objectTile(obj, item, href, px) {
   // Without the image's size (not probed yet) there is no crop to place: say what it is.
   const figure = item && item.width && item.height && boxOf(obj) ? h("div", { class: "figure patch" }, patch(item, obj, px))
     : h("div", { class: "figure patch empty-patch" }, obj.type || "");
-  return h("a", { class: "tile object-tile", href, "data-object": obj.id, "data-item": obj.item_id,
-                  title: summary(obj) },
-           figure,
-           h("span", { class: "caption" },
-             h("span", { class: "label-name" }, obj.label ?? "(no label)"),
-             obj.kind === "prediction" ? h("span", { class: "muted" }, " pred") : null),
-           facts.length ? h("span", { class: "facts" }, ...facts) : null);
+  return h("div", { class: "tile object-tile", "data-object": obj.id, "data-item": obj.item_id,
+                    title: summary(obj) },
+           h("a", { class: "tile-link", href },
+             figure,
+             h("span", { class: "caption" },
+               h("span", { class: "label-name" }, obj.label ?? "(no label)"),
+               obj.kind === "prediction" ? h("span", { class: "muted" }, " pred") : null),
+             facts.length ? h("span", { class: "facts" }, ...facts) : null),
+           h("button", { type: "button", class: "tile-check", role: "checkbox",
+                         "aria-checked": "false", "aria-label": `Select ${summary(obj)}`,
+                         title: "Select (shift-click: a range; ctrl/cmd-click a tile: toggle)" }));
 }
 
 // --- sorting through the query's own "order by" ---------------------------------------

@@ -1,4 +1,4 @@
-// Boxes over an image: an SVG whose viewBox is the image's own pixel grid, laid over the
+// Boxes (and lines, as polylines) over an image: an SVG whose viewBox is the image's own pixel grid, laid over the
 // image with the same aspect-preserving fit, so boxes sit where the objects are at any
 // display size (thumbnail or full image) without scaling coordinates by hand.
 import { h, s, labelColor } from "./dom.js";
@@ -8,6 +8,29 @@ export function boxOf(ann) {
   const g = ann.geometry || {};
   if (["x", "y", "width", "height"].every((k) => typeof g[k] === "number")) return g;
   return null;
+}
+
+/** The points of a line (an open polyline), or null for any other object. */
+export function lineOf(ann) {
+  const v = ann.type === "line" && ann.geometry && ann.geometry.vertices;
+  if (!Array.isArray(v) || v.length < 2) return null;
+  return v.every((p) => typeof p.x === "number" && typeof p.y === "number") ? v : null;
+}
+
+/** The box an object occupies: its own, or the one bounding a line's points. */
+export function extentOf(ann) {
+  const b = boxOf(ann);
+  if (b) return b;
+  const v = lineOf(ann);
+  if (!v) return null;
+  const xs = v.map((p) => p.x), ys = v.map((p) => p.y);
+  const x = Math.min(...xs), y = Math.min(...ys);
+  return { x, y, width: Math.max(...xs) - x, height: Math.max(...ys) - y };
+}
+
+/** The label an object shows: a multicategory's labels joined, else its label. */
+export function labelText(ann) {
+  return Array.isArray(ann.labels) ? ann.labels.join(", ") : ann.label;
 }
 
 /** The classes that style an object's box: predictions by match status (`unmatched`
@@ -25,7 +48,7 @@ export function boxClasses(ann) {
 
 /** One line describing an object: label, kind, confidence, IoU and match status. */
 export function summary(ann) {
-  const parts = [ann.label];
+  const parts = [labelText(ann)];
   parts.push(ann.kind === "prediction" ? `prediction (${ann.run})` : "ground truth");
   if (typeof ann.confidence === "number") parts.push(`conf ${ann.confidence.toFixed(2)}`);
   if (typeof ann.iou === "number" && ann.status) parts.push(`IoU ${ann.iou.toFixed(2)}`);
@@ -40,9 +63,14 @@ export function boxesSvg(item, annotations) {
                           preserveAspectRatio: "xMidYMid meet" });
   for (const ann of annotations) {
     const b = boxOf(ann);
-    if (!b) continue;
-    const rect = s("rect", { x: b.x, y: b.y, width: b.width, height: b.height,
-                             class: boxClasses(ann), "vector-effect": "non-scaling-stroke" });
+    const line = b ? null : lineOf(ann);
+    if (!b && !line) continue;
+    // A line is drawn as the open polyline it is (styled as boxes are, by status).
+    const rect = b
+      ? s("rect", { x: b.x, y: b.y, width: b.width, height: b.height,
+                    class: boxClasses(ann), "vector-effect": "non-scaling-stroke" })
+      : s("polyline", { points: line.map((p) => `${p.x},${p.y}`).join(" "),
+                        class: `${boxClasses(ann)} line`, "vector-effect": "non-scaling-stroke" });
     // Match colours come from the stylesheet; plain ground truth is coloured by label.
     if (ann.kind !== "prediction" && !ann.status) rect.style.stroke = labelColor(ann.label);
     rect.dataset.annotation = ann.id;

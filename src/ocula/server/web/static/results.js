@@ -8,10 +8,13 @@ export const PAGE_SIZE = 60;
 
 function storageKey(dataset, scope) {
   // The run only changes what is drawn, not which items match: not part of the key.
-  return `ocula:results:${dataset}:${scope.slice || ""}:${scope.query}`;
+  const target = scope.target === "objects" ? "objects" : "items";
+  return `ocula:results:${dataset}:${target}:${scope.slice || ""}:${scope.query}`;
 }
 
-/** The recorded pages of a scope: {pages: [{cursor, ids}], next, total}. */
+/** The recorded pages of a scope: {pages: [{cursor, ids}], next, total}. The objects
+ * view's pages also hold each object's item id (`items`) and, for a prediction, its
+ * run (`runs`), so the item page can open the next object where it is. */
 export function loadRecord(dataset, scope) {
   try {
     const raw = sessionStorage.getItem(storageKey(dataset, scope));
@@ -81,4 +84,10 @@ export async function overlaysOf(dataset, items, run = null) {
     list.unshift(...gtByItem.get(id).map((o) => own ? o : { ...o, status: null, iou: null }));
   }
   return byItem;
+}
+
+/** A page's record entry from the objects view's rows. */
+export function objectPage(cursor, rows) {
+  return { cursor, ids: rows.map((o) => o.id), items: rows.map((o) => o.item_id),
+           runs: rows.map((o) => (o.kind === "prediction" ? o.run ?? null : null)) };
 }

@@ -3,7 +3,9 @@
 // shift-click selects the range from the last tile clicked; a plain click on the image
 // still opens the item. "Select all results" selects the whole result of the query, not
 // only the tiles loaded: its actions send the query (and slice) and the server picks
-// the items, so a million results never travel as ids.
+// the items, so a million results never travel as ids. In the objects view the same
+// actions make and change object slices (their annotations and predictions): picked
+// tiles travel as an object query of their ids.
 import { api, ApiError } from "./api.js";
 
 const enc = encodeURIComponent;
@@ -14,8 +16,8 @@ export class Selection {
   constructor({ dataset, grid, bar, view, changed }) {
     Object.assign(this, { dataset, grid, bar, view, changed });
     this.all = false;
-    this.picked = new Map();  // item id -> reference id, in the order picked
-    this.anchor = null;  // the item id a shift-click ranges from
+    this.picked = new Map();  // tile key -> what the API takes, in the order picked
+    this.anchor = null;  // the tile key a shift-click ranges from
     this.el = (id) => document.getElementById(id);
     grid.addEventListener("click", (e) => this.onClick(e));
     // Shift-click would also select the captions' text.
@@ -41,38 +43,51 @@ export class Selection {
     return this.all ? (this.view().total ?? 0) : this.picked.size;
   }
 
-  // Only item tiles: a selection makes an item slice, and the objects view has none.
+  get objects() {
+    return this.view().scope.target === "objects";
+  }
+
   tiles() {
-    return [...this.grid.querySelectorAll(".tile:not(.object-tile)")];
+    return [...this.grid.querySelectorAll(this.objects ? ".object-tile" : ".tile:not(.object-tile)")];
+  }
+
+  // An item tile is picked by its item id and sent as its reference id; an object tile
+  // by its object's id, sent as is.
+  static key(tile) {
+    return tile.dataset.object ?? tile.dataset.item;
+  }
+
+  static value(tile) {
+    return tile.dataset.object ?? tile.dataset.ref;
   }
 
   onClick(e) {
-    const tile = e.target.closest(".tile:not(.object-tile)");
+    const tile = e.target.closest(".tile");
     if (!tile) return;
     const onCheck = e.target.closest(".tile-check");
     if (!onCheck && !e.shiftKey && !e.ctrlKey && !e.metaKey) return;  // opens the item
     e.preventDefault();
     if (e.shiftKey && this.anchor) this.selectRange(tile);
     else this.toggle(tile);
-    this.anchor = tile.dataset.item;
+    this.anchor = Selection.key(tile);
   }
 
   toggle(tile) {
     if (this.all) this.leaveAll();
-    const id = tile.dataset.item;
+    const id = Selection.key(tile);
     if (this.picked.has(id)) this.picked.delete(id);
-    else this.picked.set(id, tile.dataset.ref);
+    else this.picked.set(id, Selection.value(tile));
     this.refresh();
   }
 
   selectRange(tile) {
     if (this.all) this.leaveAll();
     const tiles = this.tiles();
-    const from = tiles.findIndex((t) => t.dataset.item === this.anchor);
+    const from = tiles.findIndex((t) => Selection.key(t) === this.anchor);
     const to = tiles.indexOf(tile);
     if (from < 0) { this.toggle(tile); return; }
     for (const t of tiles.slice(Math.min(from, to), Math.max(from, to) + 1)) {
-      this.picked.set(t.dataset.item, t.dataset.ref);
+      this.picked.set(Selection.key(t), Selection.value(t));
     }
     this.refresh();
   }
@@ -80,7 +95,7 @@ export class Selection {
   /** From "all results" to the tiles loaded so far (one of them is being unticked). */
   leaveAll() {
     this.all = false;
-    this.picked = new Map(this.tiles().map((t) => [t.dataset.item, t.dataset.ref]));
+    this.picked = new Map(this.tiles().map((t) => [Selection.key(t), Selection.value(t)]));
   }
 
   selectAll() {
@@ -100,7 +115,7 @@ export class Selection {
   /** Mark `tiles` (all, or ones just added to the grid) and show the bar. */
   refresh(tiles = this.tiles()) {
     for (const t of tiles) {
-      const on = this.all || this.picked.has(t.dataset.item);
+      const on = this.all || this.picked.has(Selection.key(t));
       t.classList.toggle("selected", on);
       t.querySelector(".tile-check").setAttribute("aria-checked", String(on));
     }
@@ -112,11 +127,10 @@ export class Selection {
       ? `All ${n.toLocaleString()} result${n === 1 ? "" : "s"} selected`
       : `${n.toLocaleString()} selected`;
     const allButton = this.el("select-all");
-    allButton.hidden = scope.target === "objects";
     allButton.disabled = this.all || !total;
     allButton.textContent = !total ? "Select all"
       : total === 1 ? "Select the result" : `Select all ${total.toLocaleString()} results`;
-    this.el("sel-remove").hidden = !scope.slice;
+    this.el("sel-remove").hidden = !this.sliceInView();
     if (n === 0) this.closeName();
   }
 
@@ -139,11 +153,33 @@ export class Selection {
     el.hidden = !text;
   }
 
-  /** The selection as what the API takes: {refs} or, for all results, {query, slice}. */
+  /** The slice in view, if the selection can be taken out of it: one of the view's
+   * kind (the objects view may also show the objects of an item slice). */
+  sliceInView() {
+    const { scope, slices } = this.view();
+    if (!scope.slice) return null;
+    const kind = (slices || []).find((sl) => sl.id === scope.slice)?.kind;
+    return kind === (this.objects ? "object" : "item") ? scope.slice : null;
+  }
+
+  /** The selection as what the API takes: {refs} or, for all results, {query, slice};
+   * in the objects view picked tiles are {query} of their ids. */
   target() {
     const { scope } = this.view();
-    return this.all ? { query: scope.query, slice: scope.slice || null }
-      : { refs: [...this.picked.values()] };
+    if (this.all) return { query: scope.query, slice: scope.slice || null };
+    const ids = [...this.picked.values()];
+    // Both kinds named: an object query without a type reads annotations only.
+    if (this.objects) {
+      const list = ids.map((id) => JSON.stringify(id)).join(", ");
+      return { query: `type in [annotation, prediction] and id in [${list}]`, slice: null };
+    }
+    return { refs: ids };
+  }
+
+  /** "3 items", "1 object". */
+  noun(n) {
+    const word = this.objects ? "object" : "item";
+    return `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
   }
 
   /** One write at a time: the bar's controls are off until it is answered (a slice of
@@ -170,12 +206,12 @@ export class Selection {
   createSlice(name) {
     const t = this.target();
     const ds = enc(this.dataset);
+    const target = this.objects ? "objects" : "items";
     return this.write(() => (t.refs
       ? api(`/datasets/${ds}/slices`, { method: "POST", body: { name, reference_ids: t.refs } })
       : api(`/datasets/${ds}/slices/from_query`, {
-        method: "POST", body: { name, query: t.query, slice: t.slice } })),
-    (s) => `Created slice “${s.name}” with ${s.length.toLocaleString()} ` +
-      `item${s.length === 1 ? "" : "s"}.`);
+        method: "POST", body: { name, query: t.query, slice: t.slice, target } })),
+    (s) => `Created ${this.objects ? "object slice" : "slice"} “${s.name}” with ${this.noun(s.length)}.`);
   }
 
   addTo(sliceId) {
@@ -186,28 +222,28 @@ export class Selection {
       ? api(`/slices/${enc(sliceId)}/items`, { method: "POST", body: { reference_ids: t.refs } })
       : api(`/slices/${enc(sliceId)}/items/from_query`, {
         method: "POST", body: { query: t.query, within: t.slice } })),
-    (a) => `Added ${a.added.toLocaleString()} item${a.added === 1 ? "" : "s"} to “${name}”` +
+    (a) => `Added ${this.noun(a.added)} to “${name}”` +
       (a.added < this.count ? " (the others were in it already)." : "."));
   }
 
   removeFromScope() {
-    const { scope } = this.view();
-    if (!scope.slice) return null;
+    const slice = this.sliceInView();
+    if (!slice) return null;
     const t = this.target();
     return this.write(() => (t.refs
-      ? api(`/slices/${enc(scope.slice)}/items/remove`, {
+      ? api(`/slices/${enc(slice)}/items/remove`, {
         method: "POST", body: { reference_ids: t.refs } })
-      : api(`/slices/${enc(scope.slice)}/items/remove_query`, {
+      : api(`/slices/${enc(slice)}/items/remove_query`, {
         method: "POST", body: { query: t.query } })),
-    (r) => `Removed ${r.removed.toLocaleString()} item${r.removed === 1 ? "" : "s"} ` +
-      "from this slice.", { rerun: true });
+    (r) => `Removed ${this.noun(r.removed)} from this slice.`, { rerun: true });
   }
 }
 
-/** Fill the "Add to slice" chooser with the item slices other than `current`. */
-export function fillSliceChooser(select, slices, current) {
+/** Fill the "Add to slice" chooser with the slices of `kind` ("item" or "object") other
+ * than `current`. */
+export function fillSliceChooser(select, slices, current, kind = "item") {
   const keep = select.value;
-  const options = slices.filter((s) => s.kind === "item" && s.id !== current).map((s) => {
+  const options = slices.filter((s) => s.kind === kind && s.id !== current).map((s) => {
     const o = document.createElement("option");
     o.value = s.id;
     o.textContent = s.name;

@@ -1,0 +1,178 @@
+"""What a commit keeps for the run page: the metrics body and the failure summary of the
+whole dataset and of each item slice, from the sides just matched (see
+:mod:`ocula.core.services.run_results` for when they are served).
+
+The work splits in two. :meth:`ResultKeeping._kept_bodies` is pure computation on the
+sides in memory plus reads that the commit does not change (label order, public ids,
+slice members), so it can run on a read connection of its own while the commit writes
+its match rows. :meth:`ResultKeeping._keep_results` runs in the commit's transaction:
+the fingerprints (which name the new commit time), the failure counts that read the
+match rows just written, and the rows kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, select
+
+from ocula.core.evaluation import Detections, GroundTruth, MatchStatus
+from ocula.core.services import run_results
+from ocula.core.services.base import ServiceBase
+from ocula.core.services.evaluation_links import failure_queries, plain_query
+from ocula.core.services.insights_scan import quote
+from ocula.core.services.metrics_body import metrics_body, on_items
+from ocula.core.store import schema as t
+
+__all__ = ["ResultKeeping"]
+
+
+def _ids_by_label(ids: np.ndarray, labels: np.ndarray, keep: Any) -> dict[Any, set[int]]:
+    """``{label: {id, ...}}`` of the rows ``keep`` selects, in one sort."""
+    rows = np.flatnonzero(np.broadcast_to(keep, ids.shape))
+    if not len(rows):
+        return {}
+    order = rows[np.argsort(labels[rows], kind="stable")]
+    values, starts = np.unique(labels[order], return_index=True)
+    ends = [*starts[1:].tolist(), len(order)]
+    return {v: set(ids[order[a:b]].tolist())
+            for v, a, b in zip(values.tolist(), starts.tolist(), ends, strict=True)}
+
+
+def _most_per_image_and_label(dt: Detections) -> int:
+    if not len(dt):
+        return 0
+    _, codes = np.unique(dt.label, return_inverse=True)
+    groups = np.asarray(dt.image, dtype=np.int64) * (int(codes.max()) + 1) + codes
+    return int(np.unique(groups, return_counts=True)[1].max())
+
+
+@dataclass
+class _Kept:
+    """One scope's computed numbers, waiting for the commit's transaction."""
+    slice_pk: int | None
+    members: np.ndarray | None
+    metrics: dict[str, Any]
+    false_positives: dict[str, int]
+
+
+class ResultKeeping(ServiceBase):
+    """Mixin of the evaluation service: the results a commit keeps."""
+
+    @contextmanager
+    def _keeping_beside(self, wanted: bool, conn: Connection, run: Any,
+                        config: dict[str, Any], gt: GroundTruth, dt: Detections,
+                        pair_iou: Any, match: Any) -> Iterator[Future[list[_Kept]] | None]:
+        """Compute the kept numbers while the block writes the match rows: on a thread
+        with a read connection of its own where the store has one beside the writer's
+        (the computation is numpy and SQLite's index builds release the GIL, so on two
+        cores the two overlap); else on ``conn``, before the block. Yields the future of
+        :meth:`_kept_bodies`, or None when nothing is to be kept."""
+        if not wanted:
+            yield None
+            return
+        if not self.db.reads_beside_writes:
+            done: Future[list[_Kept]] = Future()
+            done.set_result(self._kept_bodies(conn, run, config, gt, dt, pair_iou, match))
+            yield done
+            return
+
+        def compute() -> list[_Kept]:
+            with self.db.read() as reader:
+                return self._kept_bodies(reader, run, config, gt, dt, pair_iou, match)
+
+        # Shut down waiting: a write that failed must not leave the thread reading.
+        with ThreadPoolExecutor(1, thread_name_prefix="ocula-keep") as pool:
+            yield pool.submit(compute)
+
+    def _kept_bodies(self, conn: Connection, run: Any, config: dict[str, Any],
+                     gt: GroundTruth, dt: Detections, pair_iou: Any, match: Any
+                     ) -> list[_Kept]:
+        """The metrics body and false positives by cause of the whole dataset and each
+        item slice, from the sides just matched with the commit's ``config``. Reads only
+        what the commit does not write."""
+        iou_type = config["iou_type"]
+        order = self._coco_label_order(conn, run.dataset_pk)  # type: ignore[attr-defined]
+        run_q = f"run = {quote(run.name)}"
+        tp = match.det_status == MatchStatus.TP
+        fp = match.det_status == MatchStatus.FP
+        fn = match.gt_status == MatchStatus.FN
+        fp_best_iou = np.where(match.det_gt_id >= 0, match.det_iou, match.det_best_iou)
+        # The committed-match query of each label and kind (what confusion_queries may
+        # ask), answered from the matches being written: after the commit the match
+        # rows are these and the labels current, so no query needs to run.
+        plain = {}
+        for label in np.union1d(np.unique(gt.label), np.unique(dt.label)).tolist():
+            for kind in ("annotation", "tp", "fp"):
+                plain[plain_query(kind, run_q, str(label), 0.5)] = (kind, label)
+
+        def names(kind: str, pks: np.ndarray) -> dict[int, str]:
+            table = t.annotations if kind == "annotation" else t.predictions
+            return self._public_ids(conn, table, pks)  # type: ignore[attr-defined]
+
+        # The commit's own matching is the metrics' (IoU 0.5, per class, 100 detections
+        # an image and class) when its options are the defaults and no image holds more
+        # than 100 detections of one class.
+        same_match = (config["iou_threshold"] == 0.5 and not config["class_agnostic"]
+                      and not config["allowed_label_matches"]
+                      and _most_per_image_and_label(dt) <= 100)
+        slices = conn.execute(select(t.slices.c.pk).where(
+            t.slices.c.dataset_pk == run.dataset_pk, t.slices.c.kind == "item")
+            .order_by(t.slices.c.pk)).scalars().all()
+        out = []
+        for slice_pk in [None, *slices]:
+            members = None if slice_pk is None else run_results.slice_members(conn, slice_pk)
+            if members is None:
+                sides, g_in, d_in = (gt, dt, pair_iou), True, True
+            else:
+                sides = on_items(gt, dt, pair_iou, members)
+                g_in, d_in = np.isin(gt.image, members), np.isin(dt.image, members)
+
+            by_label = {
+                "annotation": _ids_by_label(gt.id, gt.label, g_in & fn),
+                "tp": _ids_by_label(dt.id, dt.label, d_in & tp & (dt.score >= 0.5)),
+                "fp": _ids_by_label(dt.id, dt.label, d_in & fp & (dt.score >= 0.5))}
+
+            def selects(_conn: Connection, q: str, pks: set[int],
+                        by_label: Any = by_label) -> bool:
+                kind, label = plain[q]
+                return by_label[kind].get(label, set()) == pks
+
+            body = metrics_body(conn, *sides, order, iou=0.5, confidence_threshold=0.5,
+                                iou_type=iou_type, run_name=run.name, committed=True,
+                                past_labels=False, items=None, names=names,
+                                selects=selects, cells=False,
+                                match=match if members is None and same_match else None)
+            # False positives by cause from the IoU column being written (the same
+            # doubles the SQL compares).
+            fp_iou = fp_best_iou[d_in & fp] if members is not None else fp_best_iou[fp]
+            thr = float(config["iou_threshold"])
+            dup = fp_iou >= thr  # NaN compares false, as NULL falls to ELSE in SQL
+            loc = ~dup & (fp_iou >= 0.1)
+            fps = {"duplicate": int(np.count_nonzero(dup)),
+                   "localisation": int(np.count_nonzero(loc)),
+                   "background": int(np.count_nonzero(~dup & ~loc))}
+            out.append(_Kept(slice_pk, members, body, fps))
+        return out
+
+    def _keep_results(self, conn: Connection, run: Any, kept: list[_Kept]) -> None:
+        """Keep each scope's numbers, in the commit's transaction (``run``: its row as
+        the commit left it)."""
+        for scope in kept:
+            fingerprint = run_results.state(conn, run, scope.slice_pk, scope.members)
+            run_results.keep(conn, run.pk, run_results.METRICS, scope.slice_pk,
+                             fingerprint, scope.metrics)
+            items = None if scope.slice_pk is None else select(t.slice_items.c.item_pk).where(
+                t.slice_items.c.slice_pk == scope.slice_pk)
+            # Misses by size need the stored areas: SQL over the match rows just written.
+            failures = self._failure_counts(  # type: ignore[attr-defined]
+                conn, run, items, scope.false_positives)
+            # The failure queries read the match rows just written: they count the same.
+            failures["queries"] = failure_queries(run.name, failures["iou_threshold"])
+            run_results.keep(conn, run.pk, run_results.FAILURES, scope.slice_pk,
+                             fingerprint, failures)

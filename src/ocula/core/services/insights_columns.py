@@ -78,8 +78,10 @@ class Columns:
         self.lock = threading.Lock()
         self.parts = parts
         kept = {g for g in GROUPS if old is not None and old.parts.get(g) == parts.get(g)}
-        self.meta: dict[str, Any] = dict(old.meta) if old is not None and "meta" in kept \
-            else {}
+        self.meta: dict[str, Any] = {}
+        if old is not None and "meta" in kept:
+            with old.lock:  # another request may be adding a field to it
+                self.meta = dict(old.meta)
         if old is not None and "gt" in kept:
             self.gt_item, self.gt_code, self.gt_names = old.gt_item, old.gt_code, old.gt_names
         else:

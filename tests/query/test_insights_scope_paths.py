@@ -1,7 +1,8 @@
 """Each way a scope's items are read for insights (a slice's members alone, a query's
-items alone, the two intersected, the whole dataset) gives exactly what the plain path
-gives: the scan, whose item condition joins the slice in SQL. On both databases, with a
-second dataset beside the first so that nothing of another dataset's leaks in."""
+items alone, a query within a slice, the whole dataset) gives exactly what the plain
+path gives: the scan, which evaluates the scope into a temporary table first. On both
+databases, with a second dataset beside the first so that nothing of another dataset's
+leaks in."""
 
 from __future__ import annotations
 

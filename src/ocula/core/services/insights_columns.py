@@ -250,11 +250,16 @@ class ColumnInsights(ScanInsights):
         return self._build()
 
     def _scope_pks(self) -> np.ndarray:
-        """The pks of the items in scope (unordered), each read once in bulk: a slice's
-        members from its own rows (no join with the items), a query's items without
-        the slice, the two intersected here; what the scan's item condition selects."""
+        """The pks of the items in scope (unordered), read in bulk: a slice's from its
+        own member rows (no join with the items), a query's from the items it selects.
+        A query within a slice: on PostgreSQL both read so and intersected here (its
+        metadata conditions are answered from a GIN index over every item anyway, and a
+        semi-join would hash the members); on SQLite in one statement, which evaluates
+        the query on the slice's members only (half the JSON read for half the items)."""
         members = None
         if self.slice_row is not None:
+            if self.plan.condition is not None and self.dialect != "postgresql":
+                return fetch_ints(self.conn, select(t.items.c.pk).where(*self.plan.where))
             members = fetch_ints(self.conn, select(t.slice_items.c.item_pk).where(
                 t.slice_items.c.slice_pk == self.slice_row.pk))
             if self.plan.condition is None:

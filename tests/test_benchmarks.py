@@ -45,3 +45,10 @@ def test_web_benchmark_runs_every_figure(tmp_path: Path) -> None:
                    "thumbnail of a 640-px JPEG, warm"):
         assert figure in out
     assert "PASS" in out or "MISS" in out
+
+
+def test_dedup_benchmark_runs_and_checks_the_index_against_brute_force() -> None:
+    out = _run("benchmarks/dedup.py", "--hashes", "2000", "--thresholds", "3,10",
+               "--images", "3", "--catalog", "20")
+    assert out.count("(agree)") == 2 and "images/s" in out
+    assert "cold" in out and "(0 hashed)" in out

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
 from ocula.core.services import Service, evaluation, run_results
+from ocula.core.services.analyses import RUN_PAGE_MAX_IDS
 from ocula.core.store import schema as t
 from tests.conftest import make_images
 
@@ -97,8 +98,34 @@ def test_kept_rows_per_scope(service: Service, tmp_path: Path) -> None:
     _, run = _scene(service, tmp_path / "img")
     with service.db.read() as conn:
         rows = conn.execute(select(t.run_results.c.kind, t.run_results.c.scope)).all()
-    # The whole dataset and both item slices, metrics and failure summary each.
-    assert len(rows) == 6 and {r.kind for r in rows} == {"metrics", "failure_summary"}
+    # The whole dataset and both item slices: metrics, failure summary and the run
+    # page's TIDE each.
+    assert len(rows) == 9
+    assert {r.kind for r in rows} - {"metrics", "failure_summary"} == {
+        next(r.kind for r in rows if r.kind.startswith("tide:"))}
+
+
+@pytest.mark.parametrize("scope", [None, "even", "few"])
+def test_the_run_pages_tide_is_kept_at_commit(service: Service, tmp_path: Path,
+                                              scope: str | None,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The breakdown the run page asks for (defaults, ids capped to a link's) is served
+    from the commit, equal to one scored from the rows."""
+    ds, run = _scene(service, tmp_path / "img")
+    with monkeypatch.context() as m:
+        _no_scoring(m)
+        kept = service.run_error_breakdown(run, slice=scope, max_ids=RUN_PAGE_MAX_IDS)
+    latest = max(v["version"] for v in service.list_versions(ds))
+    fresh = service.run_error_breakdown(run, slice=scope, max_ids=RUN_PAGE_MAX_IDS,
+                                        annotation_version=latest)
+    assert kept == {**fresh, "annotation_version": None}
+    assert kept["errors"]["bkg"]["count"] > 0 and kept["errors"]["bkg"]["prediction_ids"]
+    # Fewer ids listed name only those: the same answer cut, not other boxes.
+    few = service.run_error_breakdown(run, slice=scope, max_ids=2)
+    for kind, e in few["errors"].items():
+        assert e["prediction_ids"] == kept["errors"][kind]["prediction_ids"][:2]
+        assert e["annotation_ids"] == kept["errors"][kind]["annotation_ids"][:2]
+        assert e["items"] == kept["errors"][kind]["items"][:2]
 
 
 def test_a_label_change_is_never_served_from_the_kept_numbers(

@@ -16,6 +16,7 @@ from ocula.core.evaluation import (
     detections_from_coco,
     evaluate_coco,
     ground_truth_from_coco,
+    match_detections,
 )
 from ocula.core.evaluation.analyses import analysis_names, get_analysis, run_analysis
 from ocula.core.evaluation.tide import ERROR_TYPES, TideConfig, evaluate_tide
@@ -230,6 +231,24 @@ def test_base_ap_equals_pycocotools_ap50_and_the_parts_add_up(seed: int) -> None
         assert r.ap + r.delta_ap[kind] <= 1 + 1e-12
     for kind in ("fp", "fn"):
         assert r.delta_ap[kind] >= -1e-12
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_a_commits_own_matching_gives_the_same_breakdown(seed: int) -> None:
+    """A commit hands TIDE its matching (IoU 0.5, per class, every detection) when no
+    image holds more than 100 detections of a class: the answer is the one TIDE's own
+    matching gives, to the last bit (or TIDE matches again, when it leaves rows out)."""
+    dataset, results = random_case(seed)
+    gt, cats = ground_truth_from_coco(dataset)
+    dt = detections_from_coco(results)
+    _, codes = np.unique(dt.label, return_inverse=True)
+    per = np.unique(dt.image.astype(np.int64) * (codes.max() + 1) + codes,
+                    return_counts=True)[1] if len(dt) else np.zeros(1)
+    if per.max() > 100:
+        pytest.skip("the commit hands its matching only below max_dets")
+    committed = match_detections(gt, dt, iou_threshold=0.5, max_dets=None)
+    assert evaluate_tide(gt, dt, categories=cats, match=committed).to_dict() == \
+        evaluate_tide(gt, dt, categories=cats).to_dict()
 
 
 # --- a loop-by-loop oracle of the published definitions, on random scenes ------------

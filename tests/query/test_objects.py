@@ -167,8 +167,8 @@ def test_matched_objects_name_their_partner(scene: Scene) -> None:
     preds = scene.objects('type = prediction and run = "frcnn" and status = tp and '
                           'item(reference_id = "img1")')
     assert [p["id"] for p in preds] == [partner["id"]]
-    assert preds[0]["match"] == {"id": gt["id"], "kind": "annotation", "label": "car",
-                                 "geometry": gt["geometry"]}
+    assert preds[0]["match"] == {"id": gt["id"], "kind": "annotation", "type": "box",
+                                 "label": "car", "geometry": gt["geometry"]}
 
 
 def test_objects_within_slice(scene: Scene) -> None:

@@ -40,11 +40,11 @@ def test_job_list(nc: object, live_db: Live, tmp_path: Path) -> None:
 
 
 def test_unsupported_routes_say_so(live_db: Live) -> None:
-    answer = httpx.post(f"{live_db.url}/v1/nucleus/dataset/ds_x/deduplicate_async",
+    answer = httpx.post(f"{live_db.url}/v1/nucleus/dataset/ds_x/indexing",
                         auth=(live_db.key, ""), json={})
     assert answer.status_code == 501
     assert answer.json() == {"error": "not_supported", "detail": (
-        "the Nucleus route 'dataset/ds_x/deduplicate_async' is not supported by Ocula "
+        "the Nucleus route 'dataset/ds_x/indexing' is not supported by Ocula "
         "(docs/nucleus.md lists what is)")}
     # An id holding an encoded "/" only misses its route: the caller's mistake, a 404.
     answer = httpx.post(f"{live_db.url}/v1/nucleus/slice/a%2Fb/append",

@@ -1,5 +1,6 @@
-"""The item page draws lines as open polylines on their pixels (hover one for its
-tooltip) and lists multicategory annotations by their labels, in a real browser."""
+"""The item page draws lines as open polylines and polygons as their outlines, on their
+pixels (hover one for its tooltip), and lists multicategory annotations by their labels;
+the objects view crops a polygon's tile around it; in a real browser."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ocula.core.types import (
     DatasetItem,
     LineAnnotation,
     MultiCategoryAnnotation,
+    PolygonAnnotation,
 )
 from ocula.fetch import fetch_url
 from ocula.server import ServerSettings, create_app
@@ -25,6 +27,7 @@ pw = pytest.importorskip("playwright.sync_api")
 expect = pw.expect
 
 LANE = [(40.0, 400.0), (300.0, 250.0), (600.0, 420.0)]
+ZONE = [(400.0, 60.0), (560.0, 80.0), (520.0, 200.0), (420.0, 170.0)]
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +43,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     service.append(ds, [DatasetItem(str(images / "road.jpg"), "road")])
     service.annotate(ds, [LineAnnotation("lane", LANE, "road", annotation_id="lane"),
                           BoxAnnotation("car", 100, 100, 50, 40, "road", annotation_id="car"),
-                          MultiCategoryAnnotation(["dusk", "wet"], "road")])
+                          MultiCategoryAnnotation(["dusk", "wet"], "road"),
+                          PolygonAnnotation("zone", ZONE, "road", annotation_id="zone")])
     app = create_app(service, settings=ServerSettings(job_workers=1))
     with serve_in_background(app) as url:
         yield Site(url, key, service, ds, ds)
     service.close()
 
 
-POINTS = """() => {
+POINTS = """(selector) => {
   const img = document.querySelector('.figure.full img');
   const r = img.getBoundingClientRect();
-  const el = document.querySelector('.figure.full polyline.line');
+  const el = document.querySelector(selector);
   const m = el.getScreenCTM();
   const pts = [...el.points].map((p) => [p.x * m.a + m.e, p.y * m.d + m.f]);
   return { pts, img: [r.left, r.top, r.width / img.naturalWidth, r.height / img.naturalHeight],
@@ -66,7 +70,7 @@ def test_lines_are_drawn_on_their_pixels(page: Any, site: Site) -> None:
                            " return i && i.complete && i.naturalWidth > 0; }")
     expect(page.locator(".figure.full polyline.line")).to_have_count(1)
     expect(page.locator(".figure.full rect.box")).to_have_count(1)  # the car
-    drawn = page.evaluate(POINTS)
+    drawn = page.evaluate(POINTS, ".figure.full polyline.line")
     left, top, kx, ky = drawn["img"]
     for (sx, sy), (x, y) in zip(drawn["pts"], LANE, strict=True):
         assert abs(sx - (left + x * kx)) < 1.0 and abs(sy - (top + y * ky)) < 1.0
@@ -81,3 +85,33 @@ def test_lines_are_drawn_on_their_pixels(page: Any, site: Site) -> None:
     expect(page.locator("#tooltip")).to_contain_text("lane")
     assert page.js_errors == []
     shoot(page, "item-lines")
+
+
+def test_polygons_are_drawn_closed_on_their_pixels(page: Any, site: Site) -> None:
+    item = site.service.get_item(site.ds, reference_id="road")["item"]
+    page.goto(f"{site.url}/datasets/{site.ds}/items/{item['id']}")
+    page.wait_for_selector("#item-view[data-ready=true]")
+    page.wait_for_function("() => { const i = document.querySelector('.figure.full img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    expect(page.locator(".figure.full polygon.poly")).to_have_count(1)
+    drawn = page.evaluate(POINTS, ".figure.full polygon.poly")
+    assert drawn["tag"] == "polygon"
+    left, top, kx, ky = drawn["img"]
+    for (sx, sy), (x, y) in zip(drawn["pts"], ZONE, strict=True):
+        assert abs(sx - (left + x * kx)) < 1.0 and abs(sy - (top + y * ky)) < 1.0
+    entries = page.locator(".annotations li").all_inner_texts()
+    assert any("zone" in e and "polygon of 4 points" in e for e in entries), entries
+    # Inside the outline (not only on it) is the polygon's: hover shows its tooltip.
+    cx = sum(p[0] for p in drawn["pts"]) / 4
+    cy = sum(p[1] for p in drawn["pts"]) / 4
+    page.mouse.move(cx, cy)
+    expect(page.locator("#tooltip")).to_contain_text("zone")
+    # The objects view: a tile cropped around the polygon, with it drawn.
+    page.goto(f"{site.url}/datasets/{site.ds}?target=objects&q=" + "shape%20%3D%20polygon")
+    tile = page.locator(".object-tile")
+    expect(tile).to_have_count(1)
+    expect(tile.locator("svg.patch-svg polygon.poly")).to_have_count(1)
+    x, y, side, _ = map(float, tile.locator("svg.patch-svg").get_attribute("viewBox").split())
+    assert x < 400 and y < 60 and x + side > 560 and y + side > 200
+    assert page.js_errors == []
+    shoot(page, "objects-polygon")

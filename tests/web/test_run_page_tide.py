@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from ocula.core.services.analyses import RUN_PAGE_MAX_IDS
 from ocula.core.types import BoxAnnotation, BoxPrediction, DatasetItem
 from tests.web.conftest import COMMITTED_RUN, Site, _boxes, _image, count_objects, shoot
 
@@ -81,7 +82,10 @@ def _bars(page: Any) -> dict[str, dict[str, Any]]:
 
 def test_tide_chart_shows_the_apis_numbers_and_links(page: Any, site: Site) -> None:
     run = _run_id(site, site.ds, COMMITTED_RUN)
-    _open(page, site, site.ds, COMMITTED_RUN)
+    with page.expect_request(lambda r: f"/runs/{run}/errors" in r.url) as asked:
+        _open(page, site, site.ds, COMMITTED_RUN)
+    # The page asks for the answer the commit keeps (so it opens without scoring).
+    assert parse_qs(urlsplit(asked.value.url).query)["max_ids"] == [str(RUN_PAGE_MAX_IDS)]
     out = _get(page, site, f"/runs/{run}/errors")
     want = {**out["errors"], **out["special"]}
     bars = _bars(page)

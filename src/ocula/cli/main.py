@@ -317,12 +317,14 @@ def _register_optional() -> None:
     (and ``ocula --help``) loads no server, database or numpy stack.
     """
     from ocula.cli.ci_cmd import testrun_command
+    from ocula.cli.dedup_cmd import dedup_command
     from ocula.cli.demo_cmd import demo_command
     from ocula.cli.eval_cmd import eval_command
 
     app.command("demo")(demo_command)
     app.command("eval")(eval_command)
     app.command("test-run")(testrun_command)
+    app.command("dedup")(dedup_command)
     if find_spec("fastapi") is None or find_spec("uvicorn") is None:
         return  # the server extra is not installed
     from ocula.server.cli import jobs_command, keys_app, serve_command

@@ -365,6 +365,24 @@ class Dataset(SceneMethods, TaxonomyMethods):
         a slice and/or an item query; every bucket carries the query selecting it."""
         return self._backend.insights(self.id, slice=slice, query=query)
 
+    def deduplicate(self, threshold: int = 10, *,
+                    reference_ids: Sequence[str] | None = None,
+                    item_ids: Sequence[str] | None = None,
+                    slice: Slice | str | None = None,  # noqa: A002
+                    query: str | None = None, max_groups: int | None = None,
+                    on_error: Literal["raise", "skip"] = "raise") -> dict[str, Any]:
+        """Near-duplicate images by pHash: two images are duplicates when their 64-bit
+        hashes differ in at most ``threshold`` bits (0-64). Of each set of duplicates
+        one is kept (Nucleus' rule: in order of hash, then reference id). Scope: the
+        whole dataset, ``reference_ids`` or ``item_ids``, or a ``slice`` and/or item
+        ``query``. Returns ``unique_reference_ids``/``unique_item_ids`` (kept),
+        ``groups`` (each kept item with its duplicates and their distances) and
+        ``stats``. See ``docs/deduplication.md``."""
+        slice_id = slice.id if isinstance(slice, Slice) else slice
+        return self._backend.deduplicate(
+            self.id, threshold=threshold, reference_ids=reference_ids, item_ids=item_ids,
+            slice=slice_id, query=query, max_groups=max_groups, on_error=on_error)
+
     @property
     def slices(self) -> list[Slice]:
         return [Slice(self._client, s["slice_id"], s["name"], self.id)

@@ -28,6 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from ocula import errors as E
+from ocula.client.http_dedup import DedupHttp
 from ocula.client.http_scenarios import ScenarioHttp
 from ocula.client.http_scenes import SceneCalls, TaxonomyCalls, item_payload
 from ocula.core.contract import SetOperation
@@ -129,7 +130,7 @@ def _wire(obj: Any) -> Any:
     return body
 
 
-class HttpBackend(ScenarioHttp, SceneCalls, TaxonomyCalls):
+class HttpBackend(ScenarioHttp, SceneCalls, TaxonomyCalls, DedupHttp):
     """A remote Ocula server behind the service's interface."""
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0,

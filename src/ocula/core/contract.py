@@ -220,6 +220,20 @@ class Backend(Protocol):
         query: str | None = None,
     ) -> dict[str, Any]: ...
 
+    # deduplication
+    def deduplicate(
+        self,
+        dataset: str,
+        *,
+        threshold: int = 10,
+        reference_ids: Sequence[str] | None = None,
+        item_ids: Sequence[str] | None = None,
+        slice: str | None = None,
+        query: str | None = None,
+        max_groups: int | None = None,
+        on_error: Literal["raise", "skip"] = "raise",
+    ) -> dict[str, Any]: ...
+
     # scenario tests (model CI)
     def eval_functions(self) -> list[dict[str, Any]]: ...
     def create_scenario_test(self, name: str, slice: str,  # noqa: A002

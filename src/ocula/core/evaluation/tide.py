@@ -190,6 +190,25 @@ class TideResult:
         out["fp"], out["fn"] = len(self.fp_det_id), len(self.fn_gt_id)
         return out
 
+    def listed_ids(self, max_ids: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The prediction ids, annotation ids and images that :meth:`to_dict` lists with
+        the same ``max_ids``: the ones whose public names it needs."""
+        def first(ids: np.ndarray) -> np.ndarray:
+            return ids if max_ids is None else ids[:max_ids]
+        shown = [self.errors[k] for k in ERROR_TYPES]
+        pred = [first(e.det_id) for e in shown] + [first(e.suppressor_id) for e in shown]
+        ann = [first(e.gt_id) for e in shown]
+        images = [first(e.image) for e in shown]
+        pred.append(first(self.fp_det_id))
+        ann.append(first(self.fn_gt_id))
+
+        def joined(parts: list[np.ndarray]) -> np.ndarray:
+            values = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            return np.unique(values[values >= 0]) if values.dtype.kind in "iu" else \
+                np.unique(values)
+        return joined(pred), joined(ann), joined(images)
+
     def to_dict(self, *, prediction_ids: Mapping[int, Any] | None = None,
                 annotation_ids: Mapping[int, Any] | None = None,
                 image_ids: Mapping[Any, Any] | None = None,
@@ -315,6 +334,7 @@ def evaluate_tide(
     *,
     categories: Sequence[Any] | np.ndarray | None = None,
     pair_iou: PairIoU | None = None,
+    match: Any = None,
 ) -> TideResult:
     """TIDE's error breakdown of ``dt`` against ``gt`` (see the module docstring).
 
@@ -326,6 +346,10 @@ def evaluate_tide(
             label present, sorted.
         pair_iou: optional IoU of aligned (detection row, ground-truth row) pairs, e.g.
             mask IoU; default COCO box IoU.
+        match: these sides' ``match_detections`` at ``pos_threshold`` with ``pair_iou``
+            and per-class matching, if the caller has it (a commit does): used when no
+            image holds more than ``max_dets`` detections of a class, the caller's
+            word, and no row is left out or ignored here; else matched again.
     """
     cfg = config or TideConfig()
     space = LabelSpace(categories) if categories is not None else LabelSpace.union(
@@ -337,17 +361,20 @@ def evaluate_tide(
         if pair_iou is not None:
             outer = pair_iou
             pair_iou = lambda d, g: outer(d_rows[d], g_rows[g])  # noqa: E731
+        match = None  # rows renumbered
     lo, hi = COCO_AREA_RANGES["all"]
     outside = (gt.area < lo) | (gt.area > hi)
     if outside.any():  # pycocotools ignores them, like an ``ignore`` row
         gt = gt.subset(np.arange(len(gt)))
         gt.ignore = gt.ignore | outside
+        match = None
     n_cls = len(space)
     gk, dk = space.index(gt.label), space.index(dt.label)
     iou_of = pair_iou if pair_iou is not None else (
         lambda d, g: box_iou_pairs(dt.bbox[d], gt.bbox[g], gt.iscrowd[g]))
     tf, tb = float(cfg.pos_threshold), float(cfg.background_threshold)
-    m = match_detections(gt, dt, iou_threshold=tf, max_dets=cfg.max_dets, pair_iou=iou_of)
+    m = match if match is not None else match_detections(
+        gt, dt, iou_threshold=tf, max_dets=cfg.max_dets, pair_iou=iou_of)
 
     images, inverse = np.unique(np.concatenate([gt.image, dt.image]), return_inverse=True)
     gimg, dimg = inverse[:len(gt)], inverse[len(gt):]

@@ -15,9 +15,11 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, select
 
+from ocula.core.evaluation import Detections, GroundTruth
 from ocula.core.evaluation.analyses import get_analysis
 from ocula.core.services import run_results
 from ocula.core.services.evaluation import EvaluationService
+from ocula.core.services.evaluation_links import MAX_LINK_QUERY, MIN_ID_CHARS
 from ocula.core.services.evaluation_sides import label_order
 from ocula.core.store import schema as t
 from ocula.errors import ValidationError
@@ -28,11 +30,23 @@ __all__ = ["AnalysisService"]
 _ANALYSIS_IOU_TYPES = ("bbox", "segm")
 
 
+# The most ids of each kind the run page asks for: no more than a link's query holds
+# (runtide.js asks for MAX_LINK_QUERY / 5, the shortest id's characters).
+RUN_PAGE_MAX_IDS = MAX_LINK_QUERY // MIN_ID_CHARS
+
+
+def _kind(name: str, cfg: Any, iou_type: str, max_ids: int | None) -> str:
+    """The ``run_results`` kind an analysis' answer is kept under, per its options."""
+    return "tide:" + hashlib.blake2b(orjson.dumps(
+        [name, dataclasses.asdict(cfg), iou_type, max_ids],
+        option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
+
+
 class AnalysisService(EvaluationService):
     def _analyse(self, name: str, run_id: str, config: Any, *, slice_name: str | None,
                  annotation_version: int | str | None, iou_type: str,
                  max_ids: int | None, query: str | None = None) -> dict[str, Any]:
-        analysis = get_analysis(name)
+        analysis = get_analysis(name, "run")
         cfg = analysis.config(config)  # bad parameters fail before any read
         if iou_type not in _ANALYSIS_IOU_TYPES:
             raise ValidationError(
@@ -45,33 +59,63 @@ class AnalysisService(EvaluationService):
         # the commit keeps, and served while the data is unchanged (TIDE re-scores the
         # run once per error kind: minutes at millions of boxes).
         keepable = annotation_version is None and not query
-        kind = "tide:" + hashlib.blake2b(orjson.dumps(
-            [name, dataclasses.asdict(cfg), iou_type, max_ids],
-            option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
         if keepable:
             with self.db.read() as conn:
                 run = self._run_row(conn, run_id)
-                kept = self._kept(conn, run, kind, slice_name, None)
+                kept = self._kept(conn, run, _kind(name, cfg, iou_type, max_ids), slice_name,
+                                  None)
             if kept is not None:
                 return {"model_run_id": run_id, "slice": slice_name, "query": None, **kept}
         with self.db.read() as conn:
             version, gt, dt, pair_iou, order = self._evaluation_sides(
                 conn, run_id, slice_name, annotation_version, iou_type, query=query)
-            result = analysis.run(gt, dt, cfg, categories=label_order(order, gt, dt),
-                                  pair_iou=pair_iou)
-            body = result.to_dict(
-                prediction_ids=self._public_ids(conn, t.predictions, dt.id),
-                annotation_ids=self._public_ids(conn, t.annotations, gt.id),
-                image_ids=self._item_refs_of(conn, np.concatenate([gt.image, dt.image])),
-                max_ids=max_ids)
+            out = self._analysis_body(conn, analysis, cfg, gt, dt, pair_iou, order,
+                                      version=version, iou_type=iou_type, max_ids=max_ids)
             fingerprint = (self._scope_state(conn, run_id, slice_name) if keepable
                            else None)
-        out = {"annotation_version": version, "iou_type": iou_type, **body}
         if fingerprint is not None:
             with self.db.write() as conn:
                 run_pk, slice_pk, state = fingerprint
-                run_results.keep(conn, run_pk, kind, slice_pk, state, out)
+                run_results.keep(conn, run_pk, _kind(name, cfg, iou_type, max_ids), slice_pk,
+                                 state, out)
         return {"model_run_id": run_id, "slice": slice_name, "query": query or None, **out}
+
+    def _analysis_body(self, conn: Connection, analysis: Any, cfg: Any, gt: GroundTruth,
+                       dt: Detections, pair_iou: Any, order: list[str], *,
+                       version: int | None, iou_type: str, max_ids: int | None,
+                       **options: Any) -> dict[str, Any]:
+        """An analysis' answer on two sides, with public ids for the ids it lists."""
+        result = analysis.run(gt, dt, cfg, categories=label_order(order, gt, dt),
+                              pair_iou=pair_iou, **options)
+        # Only the ids the answer lists are named: a capped answer (the run page's)
+        # lists a few thousand of millions of boxes.
+        listed = getattr(result, "listed_ids", None)
+        pred, ann, images = (listed(max_ids) if listed is not None
+                             else (dt.id, gt.id, np.concatenate([gt.image, dt.image])))
+        body = result.to_dict(
+            prediction_ids=self._public_ids(conn, t.predictions, pred),
+            annotation_ids=self._public_ids(conn, t.annotations, ann),
+            image_ids=self._item_refs_of(conn, images), max_ids=max_ids)
+        return {"annotation_version": version, "iou_type": iou_type, **body}
+
+    def _kept_analyses(self, conn: Connection, run: Any, config: dict[str, Any],
+                       gt: GroundTruth, dt: Detections, pair_iou: Any, order: list[str],
+                       match: Any = None) -> dict[str, dict[str, Any]]:
+        """At a commit: the TIDE breakdown the run page asks for (defaults, ids capped
+        to what a link holds), kept with the metrics, so the page opens without
+        re-scoring the run once per error kind; ``match``: the commit's own matching
+        when it is TIDE's (IoU 0.5, per class, at most 100 detections an image and
+        class)."""
+        iou_type = config["iou_type"]
+        if iou_type not in _ANALYSIS_IOU_TYPES:
+            return {}
+        analysis = get_analysis("tide", "run")
+        cfg = analysis.config(None)
+        version = self._resolve_version(conn, run.dataset_pk, None)
+        body = self._analysis_body(conn, analysis, cfg, gt, dt, pair_iou, order,
+                                   version=version, iou_type=iou_type,
+                                   max_ids=RUN_PAGE_MAX_IDS, match=match)
+        return {_kind("tide", cfg, iou_type, RUN_PAGE_MAX_IDS): body}
 
     def _item_refs_of(self, conn: Connection, item_pks: np.ndarray) -> dict[int, str]:
         wanted = np.unique(item_pks).tolist()

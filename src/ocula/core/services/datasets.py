@@ -131,6 +131,7 @@ class DatasetService(ServiceBase):
                 t.annotation_edits.c.dataset_pk == ds.pk))
             conn.execute(delete(t.annotations).where(t.annotations.c.dataset_pk == ds.pk))
             conn.execute(delete(t.scene_frames).where(t.scene_frames.c.item_pk.in_(item_pks)))
+            conn.execute(delete(t.item_phashes).where(t.item_phashes.c.item_pk.in_(item_pks)))
             conn.execute(delete(t.scenes).where(t.scenes.c.dataset_pk == ds.pk))
             conn.execute(delete(t.tracks).where(t.tracks.c.dataset_pk == ds.pk))
             conn.execute(delete(t.taxonomies).where(t.taxonomies.c.dataset_pk == ds.pk))

@@ -59,6 +59,8 @@ class _Kept:
     members: np.ndarray | None
     metrics: dict[str, Any]
     false_positives: dict[str, int]
+    #: Other answers kept for the scope, by ``run_results`` kind (the run page's TIDE).
+    more: dict[str, dict[str, Any]]
 
 
 class ResultKeeping(ServiceBase):
@@ -157,8 +159,19 @@ class ResultKeeping(ServiceBase):
             fps = {"duplicate": int(np.count_nonzero(dup)),
                    "localisation": int(np.count_nonzero(loc)),
                    "background": int(np.count_nonzero(~dup & ~loc))}
-            out.append(_Kept(slice_pk, members, body, fps))
+            more = self._kept_analyses(conn, run, config, *sides, order,
+                                       match=match if members is None and same_match
+                                       else None)
+            out.append(_Kept(slice_pk, members, body, fps, more))
         return out
+
+    def _kept_analyses(self, conn: Connection, run: Any, config: dict[str, Any],
+                       gt: GroundTruth, dt: Detections, pair_iou: Any, order: list[str],
+                       match: Any = None) -> dict[str, dict[str, Any]]:
+        """Analyses' answers to keep for a scope at the commit, by ``run_results`` kind
+        (``match``: the commit's matching of these sides, where it is the metrics');
+        none here (the analysis service keeps the run page's TIDE)."""
+        return {}
 
     def _keep_results(self, conn: Connection, run: Any, kept: list[_Kept]) -> None:
         """Keep each scope's numbers, in the commit's transaction (``run``: its row as
@@ -176,3 +189,5 @@ class ResultKeeping(ServiceBase):
             failures["queries"] = failure_queries(run.name, failures["iou_threshold"])
             run_results.keep(conn, run.pk, run_results.FAILURES, scope.slice_pk,
                              fingerprint, failures)
+            for kind, body in scope.more.items():
+                run_results.keep(conn, run.pk, kind, scope.slice_pk, fingerprint, body)

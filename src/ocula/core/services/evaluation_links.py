@@ -37,7 +37,7 @@ Names: TypeAlias = Callable[[str, np.ndarray], dict[int, str]]
 
 # The fewest characters an id takes in an id list (quotes and ", "): a cell with more
 # ids than this allows cannot become an id query, so its names are never read.
-_MIN_ID_CHARS = 5
+MIN_ID_CHARS = 5
 
 
 def _num(value: float) -> str:
@@ -108,7 +108,7 @@ def confusion_queries(
     k = len(cm.labels)
     out: list[list[str | None]] = [[None] * (k + 1) for _ in range(k + 1)]
     # The names of every cell small enough for an id query, in one read per kind.
-    small = cm.counts <= MAX_LINK_QUERY // _MIN_ID_CHARS
+    small = cm.counts <= MAX_LINK_QUERY // MIN_ID_CHARS
     in_small = small[cm.entry_row, cm.entry_col]
     missed_col = cm.entry_col == k
     ann_ids = names("annotation", cm.entry_gt_id[in_small & missed_col])

@@ -347,8 +347,8 @@ class ItemService(ServiceBase):
         """Delete one item's rows and everything on them (inside the caller's write)."""
         stats.item_removal(conn, row.pk, row.metadata).save(conn, dataset_pk)
         for table in (t.match_predictions, t.match_annotations, t.match_items,
-                      t.slice_items, t.scene_frames, t.predictions, t.annotation_edits,
-                      t.annotations):
+                      t.slice_items, t.scene_frames, t.item_phashes, t.predictions,
+                      t.annotation_edits, t.annotations):
             conn.execute(delete(table).where(table.c.item_pk == row.pk))
         conn.execute(delete(t.items).where(t.items.c.pk == row.pk))
 

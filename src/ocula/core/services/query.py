@@ -190,8 +190,8 @@ class QueryService(ServiceBase):
                                       .where(table.c.pk.in_(part))):
                     geometry = ({"x": r.x, "y": r.y, "width": r.width, "height": r.height}
                                 if r.type == "box" else r.geometry or {})
-                    rows[(kind, r.pk)] = {"id": r.id, "kind": kind, "label": r.label,
-                                          "geometry": geometry}
+                    rows[(kind, r.pk)] = {"id": r.id, "kind": kind, "type": r.type,
+                                          "label": r.label, "geometry": geometry}
         for key, body in found.items():
             kind, pk = partners.get(key, ("", None))
             body["match"] = rows.get((kind, pk)) if pk is not None else None

@@ -9,6 +9,7 @@ from ocula.core.services.analyses import AnalysisService
 from ocula.core.services.annotations import AnnotationService
 from ocula.core.services.comparison import ComparisonService
 from ocula.core.services.datasets import DatasetService
+from ocula.core.services.dedup import DedupService
 from ocula.core.services.edits import EditService
 from ocula.core.services.insights import InsightsService
 from ocula.core.services.items import ItemService
@@ -49,8 +50,8 @@ def _private_file(path: Path) -> None:
 
 class Service(DatasetService, ItemService, EditService, AnnotationService, SliceService,
               ModelService, AnalysisService, ComparisonService, JobService, KeyService,
-              QueryService, InsightsService, TaxonomyService, TagService, ScenarioService,
-              SceneService):
+              DedupService, QueryService, InsightsService, TaxonomyService, TagService,
+              ScenarioService, SceneService):
     """Every operation of Ocula over one catalog and one media folder.
 
     Both the embedded client and the REST API call these methods; arguments are domain

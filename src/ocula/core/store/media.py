@@ -244,10 +244,15 @@ def content_tag(fp: io.BufferedReader, media_key: str | None) -> str:
     its identity and version (device, inode, size, change times), read from the open
     file, so a file swapped or rewritten in place gets a new tag."""
     if media_key:
-        return media_key.split(".")[0]
+        return content_tag_of_key(media_key)
     st = os.fstat(fp.fileno())
     version = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
     return "f" + hashlib.sha256(version.encode()).hexdigest()[:40]
+
+
+def content_tag_of_key(media_key: str) -> str:
+    """The content tag of a stored copy, from its media key alone (its content hash)."""
+    return media_key.split(".")[0]
 
 
 def probe_bytes(data: bytes, name: str) -> ImageInfo:

@@ -130,6 +130,19 @@ items = Table(
           postgresql_ops={"metadata": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
 )
 
+# Each item's perceptual hash (pHash, 64 bits as a signed BIGINT), computed once from
+# its pixels for deduplication. ``tag`` is the image's content tag when it was hashed
+# (``media.content_tag``: a stored copy's content hash, an in-place file's identity and
+# version), so a hash whose image has changed since is recomputed, never used.
+item_phashes = Table(
+    "item_phashes",
+    metadata,
+    Column("item_pk", Integer, ForeignKey("items.pk", ondelete="CASCADE"),
+           primary_key=True),
+    Column("tag", String(80), nullable=False),
+    Column("phash", BigInteger, nullable=False),
+)
+
 # A scene: a named, ordered group of a dataset's items (the frames of a video).
 scenes = Table(
     "scenes",

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from ocula.server.api import (
     annotations,
     datasets,
+    dedup,
     edits,
     items,
     jobs,
@@ -28,6 +29,6 @@ from ocula.server.api import (
 ROUTERS: list[APIRouter] = [datasets.router, items.router, annotations.router, edits.router,
                             slices.router, models.router, runs.router, jobs.router,
                             query.router, scenario_tests.router, scenes.router,
-                            taxonomies.router]
+                            taxonomies.router, dedup.router]
 
 __all__ = ["ROUTERS", "media"]

@@ -335,7 +335,7 @@ class QueriedObject(LabelObject):
     status: str | None = None
     iou: float | None = None
     match: Json | None = Field(default=None, description="the matched partner of a TP: "
-                               "id, kind, label, geometry")
+                               "id, kind, type, label, geometry")
 
 
 class SliceContents(Open):

@@ -34,6 +34,7 @@ from ocula.errors import (
 from ocula.server.api.common import MAX_INT
 from ocula.server.compat import (
     nucleus_autotags,
+    nucleus_dedup,
     nucleus_deletes,
     nucleus_exports,
     nucleus_jobs,
@@ -572,6 +573,7 @@ def delete_slice(slice_id: str, service: ServiceDep) -> dict[str, Any]:
 
 
 router.include_router(nucleus_autotags.router)
+router.include_router(nucleus_dedup.router)
 router.include_router(nucleus_deletes.router)
 router.include_router(nucleus_exports.router)
 router.include_router(nucleus_jobs.router)

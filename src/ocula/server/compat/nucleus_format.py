@@ -150,8 +150,12 @@ def job_status(job: dict[str, Any]) -> dict[str, Any]:
 
 def _job_message(job: dict[str, Any]) -> Any:
     """A finished ground-truth upload reports its counts as Nucleus does
-    (``{"annotation_upload": {...}}``); any other job its message line."""
+    (``{"annotation_upload": {...}}``), a finished deduplication its result; any other
+    job its message line."""
     result = job.get("result")
+    if job["type"] == "deduplicate" and isinstance(result, dict) and \
+            "unique_item_ids" in result:
+        return dedup_result(result)
     if job["type"] == "annotate" and isinstance(result, dict) and \
             "annotations_processed" in result:
         errored = len(result.get("errors") or [])
@@ -160,6 +164,16 @@ def _job_message(job: dict[str, Any]) -> Any:
             "total": processed + ignored + errored, "errored": errored, "ignored": ignored,
             "datasetId": result.get("dataset_id"), "processed": processed}}
     return job["message"] or ""
+
+
+def dedup_result(result: dict[str, Any]) -> dict[str, Any]:
+    """Ocula's deduplication answer in the shape Nucleus' client reads."""
+    stats = result["stats"]
+    return {"unique_item_ids": result["unique_item_ids"],
+            "unique_reference_ids": result["unique_reference_ids"],
+            "stats": {"threshold": stats["threshold"],
+                      "original_count": stats["original_count"],
+                      "deduplicated_count": stats["deduplicated_count"]}}
 
 
 def job_errors(job: dict[str, Any]) -> list[str]:

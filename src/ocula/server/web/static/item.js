@@ -9,7 +9,7 @@ import { h, labelColor } from "./dom.js";
 import { Editor } from "./edit.js";
 import { showHistory, versionTagger } from "./labelhistory.js";
 import { layerRuns, layersParams, loadRun, readLayers } from "./layers.js";
-import { boxOf, boxesSvg, extentOf, figure, labelText, lineOf, summary } from "./overlay.js";
+import { boxOf, boxesSvg, extentOf, figure, labelText, lineOf, polygonOf, summary } from "./overlay.js";
 import { fetchObjects } from "./objects.js";
 import { PAGE_SIZE, fetchPage, loadRecord, objectPage, saveRecord } from "./results.js";
 import { drawLegend, readScope, scopeSearch } from "./scope.js";
@@ -57,6 +57,8 @@ function stepHref(to) {
 function describeGeometry(ann) {
   const b = boxOf(ann);
   const r = (v) => Math.round(v * 10) / 10;
+  const polygon = polygonOf(ann);
+  if (polygon) return `polygon of ${polygon.length} points`;
   const line = lineOf(ann);
   if (line) {
     let length = 0;

@@ -6,7 +6,7 @@
 // cropping and scaling, and boxes need no coordinate arithmetic.
 import { api } from "./api.js";
 import { h, s, labelColor } from "./dom.js";
-import { boxClasses, boxOf, summary } from "./overlay.js";
+import { boxClasses, extentOf, shapeOf, summary } from "./overlay.js";
 
 // Thumbnail sizes the crops are read from (cached by the server once made).
 const THUMB_SIZES = [256, 512, 1024];
@@ -59,9 +59,7 @@ export function sourceFor(item, crop, px) {
 }
 
 function rect(obj, className) {
-  const b = boxOf(obj);
-  const r = s("rect", { x: b.x, y: b.y, width: b.width, height: b.height,
-                        class: className, "vector-effect": "non-scaling-stroke" });
+  const r = shapeOf(obj, className);
   if (obj.kind !== "prediction" && !obj.status) r.style.stroke = labelColor(obj.label);
   r.dataset.annotation = obj.id;
   return r;
@@ -69,9 +67,9 @@ function rect(obj, className) {
 
 /** A crop of `item` around `obj` (and its matched partner), as an SVG. */
 export function patch(item, obj, px) {
-  const box = boxOf(obj);
-  const partner = obj.match && boxOf(obj.match) ? obj.match : null;
-  const crop = cropOf(partner ? [box, boxOf(partner)] : [box]);
+  const box = extentOf(obj);
+  const partner = obj.match && extentOf(obj.match) ? obj.match : null;
+  const crop = cropOf(partner ? [box, extentOf(partner)] : [box]);
   const svg = s("svg", { class: "boxes patch-svg", viewBox: `${crop.x} ${crop.y} ${crop.side} ${crop.side}`,
                           preserveAspectRatio: "xMidYMid meet", role: "img",
                           "aria-label": summary(obj) });
@@ -96,7 +94,7 @@ export function objectTile(obj, item, href, px) {
   if (typeof obj.iou === "number" && obj.status) facts.push(h("span", {}, `IoU ${obj.iou.toFixed(2)}`));
   if (typeof obj.confidence === "number") facts.push(h("span", {}, `conf ${obj.confidence.toFixed(2)}`));
   // Without the image's size (not probed yet) there is no crop to place: say what it is.
-  const figure = item && item.width && item.height && boxOf(obj) ? h("div", { class: "figure patch" }, patch(item, obj, px))
+  const figure = item && item.width && item.height && extentOf(obj) ? h("div", { class: "figure patch" }, patch(item, obj, px))
     : h("div", { class: "figure patch empty-patch" }, obj.type || "");
   return h("div", { class: "tile object-tile", "data-object": obj.id, "data-item": obj.item_id,
                     title: summary(obj) },

@@ -1,4 +1,4 @@
-// Boxes (and lines, as polylines) over an image: an SVG whose viewBox is the image's own pixel grid, laid over the
+// Boxes (lines as polylines, polygons as their outlines) over an image: an SVG whose viewBox is the image's own pixel grid, laid over the
 // image with the same aspect-preserving fit, so boxes sit where the objects are at any
 // display size (thumbnail or full image) without scaling coordinates by hand.
 import { h, s, labelColor } from "./dom.js";
@@ -10,18 +10,28 @@ export function boxOf(ann) {
   return null;
 }
 
-/** The points of a line (an open polyline), or null for any other object. */
-export function lineOf(ann) {
-  const v = ann.type === "line" && ann.geometry && ann.geometry.vertices;
-  if (!Array.isArray(v) || v.length < 2) return null;
+function pointsOf(ann, type, fewest) {
+  const v = ann.type === type && ann.geometry && ann.geometry.vertices;
+  if (!Array.isArray(v) || v.length < fewest) return null;
   return v.every((p) => typeof p.x === "number" && typeof p.y === "number") ? v : null;
 }
 
-/** The box an object occupies: its own, or the one bounding a line's points. */
+/** The points of a line (an open polyline), or null for any other object. */
+export function lineOf(ann) {
+  return pointsOf(ann, "line", 2);
+}
+
+/** The points of a polygon (closed), or null for any other object. */
+export function polygonOf(ann) {
+  return pointsOf(ann, "polygon", 3);
+}
+
+/** The box an object occupies: its own, or the one bounding a line's or polygon's
+ * points. */
 export function extentOf(ann) {
   const b = boxOf(ann);
   if (b) return b;
-  const v = lineOf(ann);
+  const v = lineOf(ann) || polygonOf(ann);
   if (!v) return null;
   const xs = v.map((p) => p.x), ys = v.map((p) => p.y);
   const x = Math.min(...xs), y = Math.min(...ys);
@@ -56,21 +66,29 @@ export function summary(ann) {
   return parts.join(" · ");
 }
 
+/** The SVG element drawing an object in image pixels, with `className`: a box's rect,
+ * a line's open polyline (class `line`), a polygon's outline (class `poly`); null for
+ * an object with none of these. */
+export function shapeOf(ann, className) {
+  const common = { "vector-effect": "non-scaling-stroke" };
+  const points = (v) => v.map((p) => `${p.x},${p.y}`).join(" ");
+  const b = boxOf(ann);
+  if (b) return s("rect", { x: b.x, y: b.y, width: b.width, height: b.height, class: className, ...common });
+  const line = lineOf(ann);
+  if (line) return s("polyline", { points: points(line), class: `${className} line`, ...common });
+  const polygon = polygonOf(ann);
+  if (polygon) return s("polygon", { points: points(polygon), class: `${className} poly`, ...common });
+  return null;
+}
+
 /** The SVG of the boxes of `annotations` over an image of `item`'s size. */
 export function boxesSvg(item, annotations) {
   const w = item.width || 1, ht = item.height || 1;
   const svg = s("svg", { class: "boxes", viewBox: `0 0 ${w} ${ht}`,
                           preserveAspectRatio: "xMidYMid meet" });
   for (const ann of annotations) {
-    const b = boxOf(ann);
-    const line = b ? null : lineOf(ann);
-    if (!b && !line) continue;
-    // A line is drawn as the open polyline it is (styled as boxes are, by status).
-    const rect = b
-      ? s("rect", { x: b.x, y: b.y, width: b.width, height: b.height,
-                    class: boxClasses(ann), "vector-effect": "non-scaling-stroke" })
-      : s("polyline", { points: line.map((p) => `${p.x},${p.y}`).join(" "),
-                        class: `${boxClasses(ann)} line`, "vector-effect": "non-scaling-stroke" });
+    const rect = shapeOf(ann, boxClasses(ann));
+    if (!rect) continue;
     // Match colours come from the stylesheet; plain ground truth is coloured by label.
     if (ann.kind !== "prediction" && !ann.status) rect.style.stroke = labelColor(ann.label);
     rect.dataset.annotation = ann.id;

@@ -87,3 +87,37 @@ def test_free_text_and_wide_numbers(service: Service, tmp_path: Path) -> None:
         assert files["values"][0] == expected["values"][0]
         assert [v["count"] for v in files["values"]] == [v["count"] for v in expected["values"]]
         assert files["other"] == expected["other"]
+
+
+def test_a_write_rereads_only_the_columns_it_changed(service: Service, tmp_path: Path) -> None:
+    """A metadata edit re-reads no box; a label edit no prediction; results stay exact."""
+    rng = random.Random(5)
+    images = make_images(tmp_path / "img", 2, size=(200, 100))
+    service.create_dataset("d")
+    refs = [f"r{i}" for i in range(40)]
+    service.append("d", [DatasetItem(str(images[i % 2]), ref, _metadata(rng))
+                         for i, ref in enumerate(refs)])
+    service.annotate("d", [_annotation(rng, rng.choice(refs), f"a{i}") for i in range(120)])
+    model = service.add_model("m", "m-1")
+    run = service.create_run(model["id"], "d", "run1", [
+        _prediction(rng, rng.choice(refs), f"p{i}") for i in range(90)])
+    service.commit_run(run["model_run_id"])
+    service.create_slice("d", "half", reference_ids=refs[::2])
+    service.create_slice("d", "empty", reference_ids=[])
+
+    def columns() -> Any:
+        _check(service)
+        (held,) = service._insights_columns.values()  # one dataset's
+        return held
+
+    before = columns()
+    service.update_metadata("d", [{"reference_id": r, "metadata": {"weather": "snow"}}
+                                  for r in refs[:5]])
+    after = columns()
+    assert after is not before and after.gt_item is before.gt_item
+    assert after.pred_item is before.pred_item and after.match_item is before.match_item
+    assert after.meta is not before.meta
+    service.annotate("d", [_annotation(rng, r, f"b{i}") for i, r in enumerate(refs[:6])])
+    edited = columns()
+    assert edited.gt_item is not after.gt_item and edited.pred_item is after.pred_item
+    assert edited.match_item is not after.match_item

@@ -51,6 +51,8 @@ class ItemsPlan:
     description: str = ""
     keys: list[SortKey] = field(default_factory=list)
     where: list[Any] = field(default_factory=list)
+    # The query's own condition (no dataset or slice), None when it has none.
+    condition: Any = None
 
     def __post_init__(self) -> None:
         items = t.items
@@ -59,7 +61,8 @@ class ItemsPlan:
             self.where.append(items.c.pk.in_(select(t.slice_items.c.item_pk).where(
                 t.slice_items.c.slice_pk == self.slice_pk)))
         if self.query.where is not None:
-            self.where.append(self.compiler.condition(self.query.where, items).sql)
+            self.condition = self.compiler.condition(self.query.where, items).sql
+            self.where.append(self.condition)
         keys: list[SortKey] = []
         desc = False
         if self.query.order is not None:

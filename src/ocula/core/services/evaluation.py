@@ -53,6 +53,8 @@ from ocula.core.services.evaluation_keep import ResultKeeping
 from ocula.core.services.evaluation_links import (
     failure_queries,
     object_pks,
+    on_items,
+    plain_query,
 )
 from ocula.core.services.evaluation_sides import (
     IOU_TYPES,
@@ -60,10 +62,11 @@ from ocula.core.services.evaluation_sides import (
     mostly_this_run,
     read_sides,
 )
+from ocula.core.services.insights_scan import quote
 from ocula.core.services.metrics_body import metrics_body
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import indexes_rebuilt, insert_rows, insert_stream
+from ocula.core.store.bulk import indexes_rebuilt, insert_rows, insert_stream, iter_tuples
 from ocula.errors import QueryError, ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
@@ -271,7 +274,25 @@ class EvaluationService(ResultKeeping):
             dataset_id = conn.scalar(select(t.datasets.c.id).where(
                 t.datasets.c.pk == run.dataset_pk))
 
+            # The committed-match query of each label and kind (what confusion_queries
+            # asks of the large cells) is answered for every label at once: one query
+            # per kind without its label condition, its objects grouped by label (what
+            # `label = "x"` compares), instead of one query per cell.
+            run_q = f"run = {quote(run.name)}"
+            plain = {plain_query(kind, run_q, str(label), confidence_threshold)
+                     + on_items(query): (kind, label)
+                     for label in np.union1d(np.unique(gt.label), np.unique(dt.label)).tolist()
+                     for kind in ("annotation", "tp", "fp")}
+            grouped: dict[str, dict[Any, set[int]]] = {}
+
             def selects(conn: Connection, q: str, pks: set[int]) -> bool:
+                if q in plain:
+                    kind, label = plain[q]
+                    if kind not in grouped:
+                        every = plain_query(kind, run_q, None, confidence_threshold)
+                        grouped[kind] = self._pks_by_label(
+                            conn, dataset_id, every + on_items(query), slice)
+                    return grouped[kind].get(label, set()) == pks
                 try:
                     plan = self._objects_plan(conn, dataset_id, q, slice)[1]
                 except QueryError:
@@ -292,6 +313,18 @@ class EvaluationService(ResultKeeping):
                 selects=selects, cells=cells)
         return {"model_run_id": run_id, "slice": slice, "query": query,
                 "annotation_version": version, **body}
+
+    def _pks_by_label(self, conn: Connection, dataset_id: str, query: str,
+                      slice_name: str | None) -> dict[Any, set[int]]:
+        """``{label: {pk, ...}}`` of the objects an object query selects."""
+        plan = self._objects_plan(conn, dataset_id, query, slice_name)[1]
+        out: dict[Any, set[int]] = {}
+        for b in plan.branches:
+            for rows in iter_tuples(conn, select(b.scope.pk_col, b.scope.table.c.label)
+                                    .select_from(b.scope.from_clause()).where(*b.where)):
+                for pk, label in rows:
+                    out.setdefault(label, set()).add(pk)
+        return out
 
     def _scope_state(self, conn: Connection, run_id: str, slice_name: str | None
                      ) -> tuple[int, int | None, dict[str, Any]] | None:

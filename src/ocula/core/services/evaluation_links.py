@@ -44,7 +44,7 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _on_items(items: str | None) -> str:
+def on_items(items: str | None) -> str:
     """The object-query condition keeping objects of the items an item query selects
     (the metrics' query scope), or nothing."""
     return f" and item({items})" if items else ""
@@ -56,8 +56,8 @@ def failure_queries(run_name: str, iou_threshold: float,
     ``failure_summary``: a missing IoU or area falls in the last bucket, as its
     ``CASE ... ELSE`` puts it there), on the items ``items`` selects if given."""
     run = f"run = {quote(run_name)}"
-    fp = f"type = prediction and {run} and status = fp{_on_items(items)}"
-    fn = f"type = annotation and {run} and status = fn{_on_items(items)}"
+    fp = f"type = prediction and {run} and status = fp{on_items(items)}"
+    fn = f"type = annotation and {run} and status = fn{on_items(items)}"
     thr = _num(iou_threshold)
     return {
         "false_positives": {
@@ -78,12 +78,14 @@ def _id_query(kind: str, run: str, ids: Sequence[str]) -> str:
     return f"type = {kind} and {run} and id in [{listed}]"
 
 
-def plain_query(kind: str, run: str, label: str, confidence: float) -> str:
+def plain_query(kind: str, run: str, label: str | None, confidence: float) -> str:
     """The committed-match query a diagonal, background-row or background-column cell
-    would be, were the committed matches the confusion matrix's."""
+    would be, were the committed matches the confusion matrix's (``label`` None: the
+    same for every label)."""
+    of = "" if label is None else f" and label = {quote(label)}"
     if kind == "annotation":
-        return f"type = annotation and {run} and label = {quote(label)} and status = fn"
-    return (f"type = prediction and {run} and label = {quote(label)} and status = "
+        return f"type = annotation and {run}{of} and status = fn"
+    return (f"type = prediction and {run}{of} and status = "
             f"{'tp' if kind == 'tp' else 'fp'} and confidence >= {_num(confidence)}")
 
 
@@ -139,7 +141,7 @@ def confusion_queries(
                 continue  # an off-diagonal confusion has no committed-match equivalent
             plain = plain_query("annotation" if missed else ("fp" if r == k else "tp"),
                                  run, str(cm.labels[c if r == k else r]),
-                                 confidence) + _on_items(items)
+                                 confidence) + on_items(items)
             if selects(conn, plain, want):
                 out[r][c] = plain
     return out
@@ -159,4 +161,4 @@ def object_pks(plan: Any) -> Callable[[Connection], set[int]]:
 
 
 __all__ = ["MAX_LINK_QUERY", "Names", "confusion_queries", "failure_queries", "object_pks",
-           "plain_query"]
+           "on_items", "plain_query"]

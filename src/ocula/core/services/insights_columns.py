@@ -17,6 +17,7 @@ values are read with the scan's own SQL expressions, so types and numbers agree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import Counter, defaultdict
@@ -24,7 +25,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, literal, select
+from sqlalchemy import ARRAY, Connection, Integer, Text, any_, cast, func, literal, select
 
 from ocula.core.services import stats
 from ocula.core.services.insights_scan import (
@@ -35,7 +36,7 @@ from ocula.core.services.insights_scan import (
     bin_edges,
 )
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import iter_tuples
+from ocula.core.store.bulk import fetch_ints, iter_tuples
 
 
 class _Coder:
@@ -60,15 +61,51 @@ def _pks(rows: list[tuple[Any, ...]]) -> np.ndarray:
     return np.fromiter(map(itemgetter(0), rows), np.int64, len(rows))
 
 
+# What each group of columns is read from: a group is read again only when its part of
+# the insights fingerprint changed (a metadata edit re-reads no box, a new run no
+# metadata).
+GROUPS = ("gt", "pred", "match", "meta")
+
+
 class Columns:
     """One dataset's insights columns, as of one state of its data. Rows are read in
     chunks, each turned into arrays at once, so a million items' rows never live as
-    Python objects together."""
+    Python objects together. ``parts``: each group's part of the fingerprint; the groups
+    of ``old`` whose part is unchanged are kept, not read again."""
 
-    def __init__(self, conn: Connection, dataset_pk: int, run_pks: list[int]):
+    def __init__(self, conn: Connection, dataset_pk: int, run_pks: list[int],
+                 parts: dict[str, Any], old: Columns | None = None):
         self.lock = threading.Lock()
+        self.parts = parts
+        kept = {g for g in GROUPS if old is not None and old.parts.get(g) == parts.get(g)}
         self.meta: dict[str, Any] = {}
-        a, p = t.annotations, t.predictions
+        if old is not None and "meta" in kept:
+            with old.lock:  # another request may be adding a field to it
+                self.meta = dict(old.meta)
+        if old is not None and "gt" in kept:
+            self.gt_item, self.gt_code, self.gt_names = old.gt_item, old.gt_code, old.gt_names
+        else:
+            self._read_gt(conn, dataset_pk)
+        p = t.predictions
+        if old is not None and "pred" in kept:
+            self.pred_item, self.pred_code, self.pred_keys = \
+                old.pred_item, old.pred_code, old.pred_keys
+        else:
+            self.pred_item, self.pred_code, self.pred_keys = self._keyed(conn, select(
+                p.c.item_pk, p.c.run_pk, p.c.label).where(p.c.run_pk.in_(run_pks)), _Coder())
+        if old is not None and "match" in kept:
+            self.match_item, self.match_code, self.match_keys = \
+                old.match_item, old.match_code, old.match_keys
+        else:
+            self._read_match(conn, run_pks)
+        # The greatest item pk any row refers to: the size of a scope's mask.
+        self.top = max(int(a.max(initial=0)) for a in (
+            self.gt_item, self.pred_item, self.match_item))
+        # Current boxes by item pk (items past the end have none).
+        self.boxes_per_item = np.bincount(self.gt_item)
+
+    def _read_gt(self, conn: Connection, dataset_pk: int) -> None:
+        a = t.annotations
         gt = _Coder()
         items, codes = [], []
         for rows in iter_tuples(conn, select(
@@ -80,8 +117,8 @@ class Columns:
             items.append(_pks(rows))
             codes.append(local[inverse.reshape(-1)])
         self.gt_item, self.gt_code, self.gt_names = _joined(items, codes, gt.values)
-        self.pred_item, self.pred_code, self.pred_keys = self._keyed(conn, select(
-            p.c.item_pk, p.c.run_pk, p.c.label).where(p.c.run_pk.in_(run_pks)), _Coder())
+
+    def _read_match(self, conn: Connection, run_pks: list[int]) -> None:
         match = _Coder()
         items, codes = [], []
         for side, table in (("p", t.match_predictions), ("a", t.match_annotations)):
@@ -103,33 +140,52 @@ class Columns:
         return _joined(items, codes, coder.values)
 
     def field(self, key: str, reader: ScanInsights, numeric: bool) -> tuple[np.ndarray, Any]:
-        """A metadata field per item pk: value codes and the values they stand for (as the
-        scan's GROUP BY gives them), or floats (NaN: not a number) when ``numeric``."""
-        name = ("num:" if numeric else "raw:") + key
+        """A metadata field per item pk: value codes and the values they stand for (the
+        JSON text of each value the scan's GROUP BY tells apart), or floats (NaN: not a
+        number) when ``numeric``."""
+        return self.fields([(key, numeric)], reader)[0]
+
+    def fields(self, wanted: list[tuple[str, bool]], reader: ScanInsights
+               ) -> list[tuple[np.ndarray, Any]]:
+        """:meth:`field` of each ``(key, numeric)``; those not yet held are read in one
+        pass over the items (each pass reads every item's metadata)."""
+        names = [("num:" if numeric else "raw:") + key for key, numeric in wanted]
         with self.lock:
-            if name not in self.meta:
-                expr = reader._json_value(key)
-                if numeric:
-                    expr = reader._json_number(expr)
-                pks, values = [], []
-                for rows in iter_tuples(reader.conn, select(t.items.c.pk, expr).where(
-                        t.items.c.dataset_pk == reader.ds.pk)):
-                    pks.append(_pks(rows))
-                    values += map(itemgetter(1), rows)
-                at = np.concatenate([np.zeros(0, np.int64), *pks])
-                column: np.ndarray
-                if numeric:
-                    column = np.full(int(at.max(initial=0)) + 1, np.nan)
-                    column[at] = np.array(values, dtype=np.float64)
-                    self.meta[name] = (column, None)
-                else:
-                    if reader.dialect == "postgresql":  # jsonb arrives decoded
-                        values = [None if v is None else json.dumps(v) for v in values]
-                    coder = _Coder()
-                    column = np.full(int(at.max(initial=0)) + 1, -1, dtype=np.int32)
-                    column[at] = coder.codes(values)
-                    self.meta[name] = (column, coder.values)
-            return self.meta[name]
+            missing = [(name, key, numeric) for name, (key, numeric)
+                       in dict(zip(names, wanted, strict=True)).items()
+                       if name not in self.meta]
+            if missing:
+                self._read_fields(missing, reader)
+            return [self.meta[name] for name in names]
+
+    def _read_fields(self, missing: list[tuple[str, str, bool]], reader: ScanInsights
+                     ) -> None:
+        exprs = []
+        for _, key, numeric in missing:
+            expr = reader._json_value(key)
+            # jsonb as text: what tells values apart, without decoding each in Python.
+            exprs.append(reader._json_number(expr) if numeric else
+                         cast(expr, Text) if reader.dialect == "postgresql" else expr)
+        pks: list[np.ndarray] = []
+        values: list[list[Any]] = [[] for _ in missing]
+        for rows in iter_tuples(reader.conn, select(t.items.c.pk, *exprs).where(
+                t.items.c.dataset_pk == reader.ds.pk)):
+            pks.append(_pks(rows))
+            for i, column_values in enumerate(values, 1):
+                column_values += map(itemgetter(i), rows)
+        at = np.concatenate([np.zeros(0, np.int64), *pks])
+        size = int(at.max(initial=0)) + 1
+        for (name, _, numeric), got in zip(missing, values, strict=True):
+            column: np.ndarray
+            if numeric:
+                column = np.full(size, np.nan)
+                column[at] = np.array(got, dtype=np.float64)
+                self.meta[name] = (column, None)
+            else:
+                coder = _Coder()
+                column = np.full(size, -1, dtype=np.int32)
+                column[at] = coder.codes(got)
+                self.meta[name] = (column, coder.values)
 
 
 def _joined(items: list[np.ndarray], codes: list[np.ndarray],
@@ -140,6 +196,28 @@ def _joined(items: list[np.ndarray], codes: list[np.ndarray],
     return pks, np.concatenate([np.zeros(0, np.int32), *codes]), keys
 
 
+def _top(counts: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` greatest counts, greatest first, ties in index order: the
+    first ``k`` of a stable sort by descending count, without sorting a free-text
+    field's million counts."""
+    if len(counts) <= k:
+        return np.argsort(-counts, kind="stable")
+    kth = np.partition(counts, len(counts) - k)[len(counts) - k]  # the k-th greatest
+    above = np.flatnonzero(counts > kth)
+    chosen = np.concatenate([above, np.flatnonzero(counts == kth)[:k - len(above)]])
+    return chosen[np.argsort(-counts[chosen], kind="stable")]
+
+
+def _among(column: Any, values: list[int], dialect: str) -> Any:
+    """``column IN values`` with the values bound as one parameter (an array, or JSON
+    text on SQLite): a thousand bound parameters cost more to render and send than the
+    query takes to run."""
+    if dialect == "postgresql":
+        return column == any_(literal(values, ARRAY(Integer)))
+    members = func.json_each(literal(json.dumps(values))).table_valued("value")
+    return column.in_(select(members.c.value))
+
+
 class ColumnInsights(ScanInsights):
     """Insights of a slice or query result from a dataset's :class:`Columns`."""
 
@@ -148,23 +226,54 @@ class ColumnInsights(ScanInsights):
         super().__init__(svc, conn, ds, slice_row, query, sample)
         self.columns_of = columns_of
 
+    def scope_digest(self) -> str:
+        """A digest of the pks of the items in scope (read here, once per builder)."""
+        return hashlib.blake2b(self._scope().tobytes(), digest_size=16).hexdigest()
+
+    def _scope(self) -> np.ndarray:
+        """The pks of the items in scope, in order."""
+        if self.__dict__.get("pks") is None:
+            pks = self._scope_pks()
+            present = np.zeros(int(pks.max(initial=0)) + 1, dtype=bool)
+            present[pks] = True
+            self.pks = np.flatnonzero(present)
+        return self.pks
+
     def build(self) -> dict[str, Any]:
-        # The scope's item pks, read once (no temporary table: every chart is counted
-        # here); straight from the driver's cursor, as 500k Row objects cost more.
-        result = self.conn.execute(self.scope_items)
-        try:
-            rows = result.cursor.fetchall()
-        finally:
-            result.close()
-        self.pks = np.sort(np.fromiter(map(itemgetter(0), rows), np.int64, len(rows)))
-        # Field types come from the first items in scope, as in the scan.
-        self.item_where = [t.items.c.pk.in_(self.pks[:self.sample].tolist())]
         self.cols: Columns = self.columns_of([r.pk for r in self.runs])
-        top = max(int(self.pks.max(initial=0)), *(int(a.max(initial=0)) for a in (
-            self.cols.gt_item, self.cols.pred_item, self.cols.match_item)))
-        self.mask = np.zeros(top + 1, dtype=bool)
-        self.mask[self.pks] = True
+        pks = self._scope()
+        # The scope as a mask over item pks, covering every row's item.
+        self.mask = np.zeros(max(self.cols.top, int(pks.max(initial=0))) + 1, dtype=bool)
+        self.mask[pks] = True
+        # Field types come from the first items in scope, as in the scan.
+        self.item_where = [_among(t.items.c.pk, pks[:self.sample].tolist(), self.dialect)]
         return self._build()
+
+    def _scope_pks(self) -> np.ndarray:
+        """The pks of the items in scope (unordered), read in bulk: a slice's from its
+        own member rows (no join with the items), a query's from the items it selects.
+        A query within a slice: on PostgreSQL both read so and intersected here (its
+        metadata conditions are answered from a GIN index over every item anyway, and a
+        semi-join would hash the members); on SQLite in one statement, which evaluates
+        the query on the slice's members only (half the JSON read for half the items)."""
+        members = None
+        if self.slice_row is not None:
+            if self.plan.condition is not None and self.dialect != "postgresql":
+                return fetch_ints(self.conn, select(t.items.c.pk).where(*self.plan.where))
+            members = fetch_ints(self.conn, select(t.slice_items.c.item_pk).where(
+                t.slice_items.c.slice_pk == self.slice_row.pk))
+            if self.plan.condition is None:
+                return members
+        items = t.items
+        pks = fetch_ints(self.conn, select(items.c.pk).where(
+            items.c.dataset_pk == self.ds.pk,
+            *([] if self.plan.condition is None else [self.plan.condition])))
+        if members is None:
+            return pks
+        inside = np.zeros(max(int(pks.max(initial=0)), int(members.max(initial=0))) + 1,
+                          dtype=bool)
+        inside[members] = True
+        return pks[inside[pks]]
 
     def _count(self, items: np.ndarray, codes: np.ndarray, keys: list[Any]) -> Counter:
         n = np.bincount(codes[self.mask[items]], minlength=len(keys))
@@ -184,23 +293,27 @@ class ColumnInsights(ScanInsights):
         return per_run
 
     def per_item_counts(self, n_items: int) -> Counter:
-        inside = self.cols.gt_item[self.mask[self.cols.gt_item]]
-        per_item = np.bincount(inside, minlength=len(self.mask))[self.pks]
-        counts = Counter({0: 0})
+        boxes = self.cols.boxes_per_item
+        per_item = boxes[self.pks[self.pks < len(boxes)]]
+        counts = Counter({0: int(np.count_nonzero(self.pks >= len(boxes)))})
         counts.update({n: int(c) for n, c in enumerate(np.bincount(per_item).tolist()) if c})
         return counts
 
     def match_counts(self, run_pk: int) -> Counter:
+        if self.__dict__.get("matched") is None:  # every run's, counted once
+            self.matched = self._count(self.cols.match_item, self.cols.match_code,
+                                       self.cols.match_keys)
         return Counter({(side, label, status): n for (run, side, label, status), n
-                        in self._count(self.cols.match_item, self.cols.match_code,
-                                       self.cols.match_keys).items() if run == run_pk})
+                        in self.matched.items() if run == run_pk})
 
     def metadata(self) -> dict[str, Any]:
         """As the scan's: value counts of each field of the sample's, or a histogram of
         its numbers in 12 bins between the scope's least and greatest (each value's bin
         found by comparing with the same edges as the scan's ``CASE``)."""
         out: dict[str, Any] = {}
-        for key, (kind, seen) in self._sample_fields().items():
+        fields = self._sample_fields()
+        self.cols.fields([(key, kind == "number") for key, (kind, _) in fields.items()], self)
+        for key, (kind, seen) in fields.items():
             if kind == "number":
                 column, _ = self.cols.field(key, self, numeric=True)
                 values = column[self.pks]
@@ -223,8 +336,7 @@ class ColumnInsights(ScanInsights):
             grouped: Counter = Counter()
             if seen > MAX_CATEGORIES * 4:
                 # Free text: its top values only, the rest as "other" (as the scan's).
-                order = np.argsort(-counts, kind="stable")[:MAX_CATEGORIES]
-                for i in order.tolist():
+                for i in _top(counts, MAX_CATEGORIES).tolist():
                     if counts[i]:
                         grouped[distinct[i]] = int(counts[i])
                 grouped[_REST] = len(self.pks) - sum(grouped.values())

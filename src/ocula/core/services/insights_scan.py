@@ -78,8 +78,8 @@ class ScanInsights:
         self.slice_row = slice_row
         self.dialect = svc.db.dialect
         self.scoped = slice_row is not None or bool(query and query.strip())
-        plan = plan_items(conn, ds.pk, self.dialect, query or "",
-                          slice_pk=slice_row.pk if slice_row else None)
+        self.plan = plan = plan_items(conn, ds.pk, self.dialect, query or "",
+                                      slice_pk=slice_row.pk if slice_row else None)
         if plan.query.limit is not None:
             raise QueryError("an insights scope cannot have a limit")
         # A bucket's query nests the scope's condition: its order by (which sorts, and

@@ -121,6 +121,7 @@ CVAT = """<?xml version="1.0" encoding="utf-8"?>
     <polygon label="road" occluded="0" points="0,60;99.5,60;99.5,79;0,79" z_order="0"/>
     <points label="car" occluded="0" points="10,10;20.5,30"/>
     <polyline label="road" occluded="0" points="1,1;2,2"/>
+    <ellipse label="car" occluded="0" cx="50" cy="40" rx="5" ry="4"/>
     <tag label="day" source="manual"/>
   </image>
   <image id="1" name="img_0001.jpg" width="100" height="80">
@@ -137,13 +138,13 @@ def test_cvat_import_and_export_roundtrip(database_url: str, tmp_path: Path) -> 
     common = ["--home", str(tmp_path / "home"), "--database-url", database_url]
     result = runner.invoke(app, ["import", "cvat", str(folder), "--dataset", "cv", *common])
     assert result.exit_code == 0, result.output
-    assert "2 new items" in _text(result) and "5 annotations written" in _text(result)
-    assert "1 x <polyline>: skipped" in _text(result)
+    assert "2 new items" in _text(result) and "6 annotations written" in _text(result)
+    assert "1 x <ellipse>: skipped" in _text(result)  # a polyline is a line now
 
     out = tmp_path / "export.xml"
     result = runner.invoke(app, ["export", "cv", str(out), "--format", "cvat", *common])
     assert result.exit_code == 0, result.output
-    assert "2 images, 5 annotations, 3 categories" in _text(result)
+    assert "2 images, 6 annotations, 3 categories" in _text(result)
     before, after = import_cvat(folder), import_cvat(out, folder / "images")
     assert [i.to_payload() for i in after.items] == [i.to_payload() for i in before.items]
     by_id = attrgetter("annotation_id")

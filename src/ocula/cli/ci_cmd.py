@@ -5,13 +5,19 @@ pass, 2 on an error), so a CI job can gate a model on it."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ocula.cli.options import (
+    ApiKeyOption,
+    DatabaseUrlOption,
+    HomeOption,
+    ServerOption,
+    open_client,
+)
 from ocula.errors import OculaError, ValidationError
 
 console = Console()
@@ -46,24 +52,15 @@ def testrun_command(
     version: Annotated[str | None, typer.Option(
         help="Label version to score against (number or name).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
-    server: Annotated[str | None, typer.Option(
-        "--server", envvar="OCULA_SERVER", help="An ocula serve URL instead of the local "
-                                                "catalog.")] = None,
-    api_key: Annotated[str | None, typer.Option(
-        "--api-key", envvar="OCULA_API_KEY", help="API key for --server.")] = None,
-    home: Annotated[Path | None, typer.Option(
-        "--home", envvar="OCULA_HOME", help="Catalog folder (default ~/.ocula).")] = None,
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", envvar="OCULA_DATABASE_URL",
-        help="SQLAlchemy URL of the catalog.")] = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
+    home: HomeOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Evaluate a model run on scenario tests (model CI); exit 1 if any fails."""
-    from ocula.client.client import Client
-
     v: int | str | None = int(version) if version and version.isdecimal() else version
     try:
-        client = (Client(server, api_key=api_key) if server
-                  else Client(home=home, database_url=database_url))
+        client = open_client(server, api_key, home, database_url)
         with client:
             handle = (client.get_dataset(dataset).get_run(run) if dataset
                       else client.get_model_run(run))

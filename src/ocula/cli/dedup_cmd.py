@@ -5,13 +5,19 @@ JSON; exits 0, or 2 on an error."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ocula.cli.options import (
+    ApiKeyOption,
+    DatabaseUrlOption,
+    HomeOption,
+    ServerOption,
+    open_client,
+)
 from ocula.errors import OculaError
 
 console = Console()
@@ -43,23 +49,14 @@ def dedup_command(
         "--skip-unreadable", help="Leave out images that cannot be read instead of "
                                   "failing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
-    server: Annotated[str | None, typer.Option(
-        "--server", envvar="OCULA_SERVER", help="An ocula serve URL instead of the local "
-                                                "catalog.")] = None,
-    api_key: Annotated[str | None, typer.Option(
-        "--api-key", envvar="OCULA_API_KEY", help="API key for --server.")] = None,
-    home: Annotated[Path | None, typer.Option(
-        "--home", envvar="OCULA_HOME", help="Catalog folder (default ~/.ocula).")] = None,
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", envvar="OCULA_DATABASE_URL",
-        help="SQLAlchemy URL of the catalog.")] = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
+    home: HomeOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Find near-duplicate images in a dataset (perceptual hash, Hamming distance)."""
-    from ocula.client.client import Client
-
     try:
-        client = (Client(server, api_key=api_key) if server
-                  else Client(home=home, database_url=database_url))
+        client = open_client(server, api_key, home, database_url)
         with client:
             result = client.get_dataset(dataset).deduplicate(
                 threshold, slice=slice_name, query=query,

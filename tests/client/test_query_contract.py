@@ -302,8 +302,9 @@ def test_slices_grow_and_shrink_by_query(any_client: Client, scene: Dataset) -> 
 
     fp = scene.create_slice("fp", query="type = prediction and status = fp",
                             target="objects")
-    with pytest.raises(ValidationError, match="holds objects"):
-        be.slice_append_query(fp.id, "")
+    # An object slice grows by an object query (the objects view's selection).
+    assert be.slice_append_query(fp.id, "type = prediction and status = fp")["added"] == 0
+    assert be.slice_append_query(fp.id, 'type = prediction and label = "car"')["added"] > 0
     with pytest.raises(ValidationError, match="holds objects"):
         be.slice_remove_query(picked.id, "", within="fp")
     with pytest.raises(QueryError):

@@ -23,15 +23,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 import httpx
 
 from ocula import errors as E
 from ocula.client.http_dedup import DedupHttp
+from ocula.client.http_query import QueryCalls
+from ocula.client.http_query import segment as _seg
 from ocula.client.http_scenarios import ScenarioHttp
 from ocula.client.http_scenes import SceneCalls, TaxonomyCalls, item_payload
-from ocula.core.contract import SetOperation
 from ocula.core.types import MASK_PNG_KEY, DatasetItem, SegmentationAnnotation
 
 # Appends of at least this many items run as a server job (the request returns at once;
@@ -103,11 +103,6 @@ def _worth_retrying(exc: httpx.HTTPError, replayable: bool) -> bool:
     return replayable and isinstance(exc, _TRANSIENT)
 
 
-def _seg(value: str) -> str:
-    """One URL path segment, ``/`` included, percent-encoded."""
-    return quote(str(value), safe="")
-
-
 def _wire(obj: Any) -> Any:
     """An annotation or prediction as JSON; the flag keeps a plain annotation from being
     read as a prediction on the server (the service then rejects it, as embedded)."""
@@ -130,7 +125,7 @@ def _wire(obj: Any) -> Any:
     return body
 
 
-class HttpBackend(ScenarioHttp, SceneCalls, TaxonomyCalls, DedupHttp):
+class HttpBackend(ScenarioHttp, SceneCalls, TaxonomyCalls, DedupHttp, QueryCalls):
     """A remote Ocula server behind the service's interface."""
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0,
@@ -433,81 +428,6 @@ class HttpBackend(ScenarioHttp, SceneCalls, TaxonomyCalls, DedupHttp):
     def find_slice(self, dataset: str, name_or_id: str) -> dict[str, Any]:
         return self._call("GET", f"/datasets/{self._ds(dataset)}/slices/_lookup",
                           params={"name": name_or_id})
-
-    # --- queries (docs/query-language.md) -------------------------------------------
-
-    def query_items(self, dataset: str, query: str, *, slice: str | None = None,  # noqa: A002
-                    page_size: int = 100, cursor: str | None = None,
-                    with_total: bool = False) -> dict[str, Any]:
-        return self._query(dataset, "items", query, slice=slice, page_size=page_size,
-                           cursor=cursor, with_total=with_total)
-
-    def query_objects(self, dataset: str, query: str, *, slice: str | None = None,  # noqa: A002
-                      page_size: int = 100, cursor: str | None = None,
-                      with_total: bool = False) -> dict[str, Any]:
-        return self._query(dataset, "objects", query, slice=slice, page_size=page_size,
-                           cursor=cursor, with_total=with_total)
-
-    def _query(self, dataset: str, target: str, query: str, *,
-               slice: str | None = None,  # noqa: A002
-               page_size: int = 100, cursor: str | None = None,
-               with_total: bool = False) -> dict[str, Any]:
-        return self._call("POST", f"/datasets/{self._ds(dataset)}/query/{target}", body={
-            "query": query, "slice": slice, "page_size": page_size, "cursor": cursor,
-            "with_total": with_total})
-
-    def describe_query(self, dataset: str, query: str,
-                       target: Literal["items", "objects"] = "items") -> dict[str, Any]:
-        return self._call("POST", f"/datasets/{self._ds(dataset)}/query/describe",
-                          body={"query": query, "target": target})
-
-    def create_slice_from_query(self, dataset: str, name: str, query: str, *,
-                                target: Literal["items", "objects"] = "items",
-                                slice: str | None = None,
-                                description: str | None = None) -> dict[str, Any]:
-        return self._call("POST", f"/datasets/{self._ds(dataset)}/slices/from_query",
-                          body={"name": name, "query": query, "target": target,
-                                "slice": slice, "description": description})
-
-    def slice_append_query(self, slice_id: str, query: str, *,
-                           within: str | None = None) -> dict[str, Any]:
-        return self._call("POST", f"/slices/{_seg(slice_id)}/items/from_query",
-                          body={"query": query, "within": within})
-
-    def slice_remove_query(self, slice_id: str, query: str, *,
-                           within: str | None = None) -> dict[str, Any]:
-        return self._call("POST", f"/slices/{_seg(slice_id)}/items/remove_query",
-                          body={"query": query, "within": within})
-
-    def combine_slices(self, dataset: str, name: str,
-                       operation: SetOperation,
-                       slices: Sequence[str], *,
-                       description: str | None = None) -> dict[str, Any]:
-        return self._call("POST", f"/datasets/{self._ds(dataset)}/slices/combine", body={
-            "name": name, "operation": operation, "slices": list(slices),
-            "description": description})
-
-    def slice_summary(self, slice_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/slices/{_seg(slice_id)}/summary")
-
-    def slice_objects(self, slice_id: str, *, page_size: int = 100,
-                      cursor: str | None = None) -> dict[str, Any]:
-        return self._call("GET", f"/slices/{_seg(slice_id)}/objects",
-                          params={"page_size": page_size, "cursor": cursor})
-
-    def delete_slice_objects(self, slice_id: str) -> dict[str, Any]:
-        return self._call("DELETE", f"/slices/{_seg(slice_id)}/objects")
-
-    def slice_contents(self, slice_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/slices/{_seg(slice_id)}/contents")
-
-    def insights(self, dataset: str, *, slice: str | None = None,  # noqa: A002
-                 query: str | None = None, metadata_sample: int = 1000,
-                 fresh: bool = False) -> dict[str, Any]:
-        # POST: a query may be longer than a URL comfortably holds.
-        return self._call("POST", f"/datasets/{self._ds(dataset)}/insights", body={
-            "slice": slice, "query": query, "metadata_sample": metadata_sample,
-            "fresh": fresh})
 
     # --- models and runs ------------------------------------------------------------
 

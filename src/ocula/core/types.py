@@ -595,6 +595,9 @@ def payload_to_annotation(body: dict[str, Any], *, prediction: bool = False) -> 
             reference_id=ref,
         )
     geometry = body.get("geometry") or {}
+    if not isinstance(geometry, dict):
+        raise ValidationError(f"{kind} annotation's geometry must be an object, got "
+                              f"{type(geometry).__name__}", reference_id=ref)
     if kind == "mask" and "rle" not in geometry and (body.get("mask_url")
                                                      or geometry.get("mask_url")):
         # Nucleus sends its index masks as type "mask" with a mask_url.

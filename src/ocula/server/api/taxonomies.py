@@ -9,13 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from ocula.core.services.taxonomies import MAX_TAXONOMY_LABELS
+from ocula.server.api.common import Name
 from ocula.server.api.schemas import READ, WRITE, Taxonomy, TaxonomyChanged, ok
 from ocula.server.deps import ServiceDep
 
 router = APIRouter(tags=["taxonomies"])
-
-Name = Annotated[str, Field(min_length=1, max_length=255)]
-
 
 class TaxonomyIn(BaseModel):
     name: Name

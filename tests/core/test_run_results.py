@@ -105,6 +105,21 @@ def test_kept_rows_per_scope(service: Service, tmp_path: Path) -> None:
         next(r.kind for r in rows if r.kind.startswith("tide:"))}
 
 
+def test_a_failing_analysis_never_fails_the_commit(service: Service, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the commit keeps is a cache: an analysis that raises there leaves its answer
+    to the first request, and the commit and its other numbers stand."""
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("analysis bug")
+    monkeypatch.setattr(type(service), "_kept_analyses", broken)
+    _, run = _scene(service, tmp_path / "img")  # commits
+    with service.db.read() as conn:
+        kinds = set(conn.execute(select(t.run_results.c.kind)).scalars())
+    assert kinds == {"metrics", "failure_summary"}
+    monkeypatch.undo()
+    assert service.run_error_breakdown(run, max_ids=RUN_PAGE_MAX_IDS)["errors"]
+
+
 @pytest.mark.parametrize("scope", [None, "even", "few"])
 def test_the_run_pages_tide_is_kept_at_commit(service: Service, tmp_path: Path,
                                               scope: str | None,

@@ -12,6 +12,7 @@ match rows just written, and the rows kept.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ from ocula.core.services.metrics_body import metrics_body, on_items
 from ocula.core.store import schema as t
 
 __all__ = ["ResultKeeping"]
+
+log = logging.getLogger(__name__)
 
 
 def _ids_by_label(ids: np.ndarray, labels: np.ndarray, keep: Any) -> dict[Any, set[int]]:
@@ -159,9 +162,15 @@ class ResultKeeping(ServiceBase):
             fps = {"duplicate": int(np.count_nonzero(dup)),
                    "localisation": int(np.count_nonzero(loc)),
                    "background": int(np.count_nonzero(~dup & ~loc))}
-            more = self._kept_analyses(conn, run, config, *sides, order,
-                                       match=match if members is None and same_match
-                                       else None)
+            try:
+                more = self._kept_analyses(conn, run, config, *sides, order,
+                                           match=match if members is None and same_match
+                                           else None)
+            except Exception:  # noqa: BLE001 - a cache must never fail the commit
+                # The answer is then computed when first asked, where its error shows.
+                log.exception("keeping the analyses of run %s failed; left to the first "
+                              "request", run.name)
+                more = {}
             out.append(_Kept(slice_pk, members, body, fps, more))
         return out
 

@@ -62,12 +62,17 @@ POINTS = """(selector) => {
 }"""
 
 
-def test_lines_are_drawn_on_their_pixels(page: Any, site: Site) -> None:
+def _open_item(page: Any, site: Site) -> None:
+    """The item page of the one image, once its image is drawn."""
     item = site.service.get_item(site.ds, reference_id="road")["item"]
     page.goto(f"{site.url}/datasets/{site.ds}/items/{item['id']}")
     page.wait_for_selector("#item-view[data-ready=true]")
     page.wait_for_function("() => { const i = document.querySelector('.figure.full img');"
                            " return i && i.complete && i.naturalWidth > 0; }")
+
+
+def test_lines_are_drawn_on_their_pixels(page: Any, site: Site) -> None:
+    _open_item(page, site)
     expect(page.locator(".figure.full polyline.line")).to_have_count(1)
     expect(page.locator(".figure.full rect.box")).to_have_count(1)  # the car
     drawn = page.evaluate(POINTS, ".figure.full polyline.line")
@@ -88,11 +93,7 @@ def test_lines_are_drawn_on_their_pixels(page: Any, site: Site) -> None:
 
 
 def test_polygons_are_drawn_closed_on_their_pixels(page: Any, site: Site) -> None:
-    item = site.service.get_item(site.ds, reference_id="road")["item"]
-    page.goto(f"{site.url}/datasets/{site.ds}/items/{item['id']}")
-    page.wait_for_selector("#item-view[data-ready=true]")
-    page.wait_for_function("() => { const i = document.querySelector('.figure.full img');"
-                           " return i && i.complete && i.naturalWidth > 0; }")
+    _open_item(page, site)
     expect(page.locator(".figure.full polygon.poly")).to_have_count(1)
     drawn = page.evaluate(POINTS, ".figure.full polygon.poly")
     assert drawn["tag"] == "polygon"

@@ -403,19 +403,13 @@ def _check_geometry(ann: Any, image_size: tuple[int, int] | None, where: str) ->
         if ann.width < 0 or ann.height < 0:
             return GeometryError(f"{where}: box has negative size "
                                  f"({ann.width}×{ann.height})", reference_id=ref)
-    elif ann.type == "polygon":
-        if len(ann.vertices) < 3:
-            return GeometryError(f"{where}: a polygon needs at least 3 vertices",
+    elif ann.type in ("polygon", "line"):
+        fewest = 3 if ann.type == "polygon" else 2
+        if len(ann.vertices) < fewest:
+            return GeometryError(f"{where}: a {ann.type} needs at least {fewest} vertices",
                                  reference_id=ref)
         if not all(_is_number(v.x) and _is_number(v.y) for v in ann.vertices):
-            return GeometryError(f"{where}: polygon vertices must be finite numbers",
-                                 reference_id=ref)
-    elif ann.type == "line":
-        if len(ann.vertices) < 2:
-            return GeometryError(f"{where}: a line needs at least 2 vertices",
-                                 reference_id=ref)
-        if not all(_is_number(v.x) and _is_number(v.y) for v in ann.vertices):
-            return GeometryError(f"{where}: line vertices must be finite numbers",
+            return GeometryError(f"{where}: {ann.type} vertices must be finite numbers",
                                  reference_id=ref)
     elif ann.type == "keypoints":
         for k in ann.keypoints:

@@ -114,5 +114,7 @@ def test_polygons_are_drawn_closed_on_their_pixels(page: Any, site: Site) -> Non
     expect(tile.locator("svg.patch-svg polygon.poly")).to_have_count(1)
     x, y, side, _ = map(float, tile.locator("svg.patch-svg").get_attribute("viewBox").split())
     assert x < 400 and y < 60 and x + side > 560 and y + side > 200
+    # The sidebar's labels are the objects' own: a multicategory's missing one is none.
+    assert page.locator("#labels .label-name").all_inner_texts() == ["car", "lane", "zone"]
     assert page.js_errors == []
     shoot(page, "objects-polygon")

@@ -54,6 +54,7 @@ from ocula.core.services.evaluation_links import (
     failure_queries,
     object_pks,
     on_items,
+    plain_queries,
     plain_query,
 )
 from ocula.core.services.evaluation_sides import (
@@ -279,10 +280,8 @@ class EvaluationService(ResultKeeping):
             # per kind without its label condition, its objects grouped by label (what
             # `label = "x"` compares), instead of one query per cell.
             run_q = f"run = {quote(run.name)}"
-            plain = {plain_query(kind, run_q, str(label), confidence_threshold)
-                     + on_items(query): (kind, label)
-                     for label in np.union1d(np.unique(gt.label), np.unique(dt.label)).tolist()
-                     for kind in ("annotation", "tp", "fp")}
+            plain = plain_queries(run_q, np.union1d(gt.label, dt.label).tolist(),
+                                  confidence_threshold, query)
             grouped: dict[str, dict[Any, set[int]]] = {}
 
             def selects(conn: Connection, q: str, pks: set[int]) -> bool:

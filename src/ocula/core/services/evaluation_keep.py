@@ -25,7 +25,7 @@ from sqlalchemy import Connection, select
 from ocula.core.evaluation import Detections, GroundTruth, MatchStatus
 from ocula.core.services import run_results
 from ocula.core.services.base import ServiceBase
-from ocula.core.services.evaluation_links import failure_queries, plain_query
+from ocula.core.services.evaluation_links import failure_queries, plain_queries
 from ocula.core.services.insights_scan import quote
 from ocula.core.services.metrics_body import metrics_body, on_items
 from ocula.core.store import schema as t
@@ -111,10 +111,7 @@ class ResultKeeping(ServiceBase):
         # The committed-match query of each label and kind (what confusion_queries may
         # ask), answered from the matches being written: after the commit the match
         # rows are these and the labels current, so no query needs to run.
-        plain = {}
-        for label in np.union1d(np.unique(gt.label), np.unique(dt.label)).tolist():
-            for kind in ("annotation", "tp", "fp"):
-                plain[plain_query(kind, run_q, str(label), 0.5)] = (kind, label)
+        plain = plain_queries(run_q, np.union1d(gt.label, dt.label).tolist(), 0.5)
 
         def names(kind: str, pks: np.ndarray) -> dict[int, str]:
             table = t.annotations if kind == "annotation" else t.predictions

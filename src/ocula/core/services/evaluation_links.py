@@ -147,6 +147,15 @@ def confusion_queries(
     return out
 
 
+def plain_queries(run: str, labels: Any, confidence: float, items: str | None = None
+                  ) -> dict[str, tuple[str, Any]]:
+    """``{query: (kind, label)}``: the committed-match query :func:`confusion_queries`
+    may ask of each label's big cells (kinds ``annotation``, ``tp``, ``fp``), so a
+    caller can answer them all at once instead of one query per cell."""
+    return {plain_query(kind, run, str(label), confidence) + on_items(items): (kind, label)
+            for label in labels for kind in ("annotation", "tp", "fp")}
+
+
 def object_pks(plan: Any) -> Callable[[Connection], set[int]]:
     """The pks an object plan selects (one kind per plan here), read in one statement
     per branch straight from the driver (a cell can hold a million boxes)."""
@@ -161,4 +170,4 @@ def object_pks(plan: Any) -> Callable[[Connection], set[int]]:
 
 
 __all__ = ["MAX_LINK_QUERY", "Names", "confusion_queries", "failure_queries", "object_pks",
-           "on_items", "plain_query"]
+           "on_items", "plain_queries", "plain_query"]

@@ -220,3 +220,28 @@ def test_bad_options() -> None:
         match_detections(gt, dt, max_dets=-1)
     with pytest.raises(ValidationError):
         match_detections(gt, dt, allowed_label_matches=[{"gt": "car"}])
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("class_agnostic", [False, True])
+def test_a_match_cut_to_images_equals_matching_the_cut_sides(seed: int,
+                                                             class_agnostic: bool) -> None:
+    """A commit keeps each slice's numbers from its own matching, cut to the slice."""
+    dataset, results = random_case(seed)
+    gt, _ = ground_truth_from_coco(dataset)
+    dt = detections_from_coco(results)
+    whole = match_detections(gt, dt, iou_threshold=0.5, max_dets=None,
+                             class_agnostic=class_agnostic)
+    rng = np.random.default_rng(seed)
+    images = np.union1d(gt.image, dt.image)
+    keys = np.sort(rng.choice(images, max(len(images) // 2, 1), replace=False))
+    cut, g_rows, d_rows = whole.on_images(gt.image, dt.image, keys)
+    assert set(gt.image[g_rows]) <= set(keys) and set(dt.image[d_rows]) <= set(keys)
+    again = match_detections(gt.subset(g_rows), dt.subset(d_rows), iou_threshold=0.5,
+                             max_dets=None, class_agnostic=class_agnostic)
+    for field in again.__dataclass_fields__:
+        a, b = getattr(cut, field), getattr(again, field)
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b, err_msg=field)
+        else:
+            assert a == b, field

@@ -109,9 +109,23 @@ def per_class_operating_points(
     match: MatchResult, score_threshold: float
 ) -> dict[Any, OperatingPoint]:
     """:func:`operating_point` for every label seen in the ground truth or detections."""
-    labels = np.unique(np.concatenate([match.gt_label, match.det_label]))
+    # Counted by label code in one pass each (a pass per label costs 80 passes over
+    # millions of rows); the same counts as operating_point(match, t, label=label).
+    labels, codes = np.unique(np.concatenate([match.gt_label, match.det_label]),
+                              return_inverse=True)
+    n, n_gt = len(labels), len(match.gt_label)
+    g_code, d_code = codes[:n_gt], codes[n_gt:]
+    regular = match.gt_status != MatchStatus.IGNORED
+    found = regular & (match.gt_status == MatchStatus.TP)
+    found &= match.gt_det_score >= score_threshold
+    fp = (match.det_status == MatchStatus.FP) & (match.det_score >= score_threshold)
+    positives = np.bincount(g_code[regular], minlength=n)
+    tp = np.bincount(g_code[found], minlength=n)
+    fps = np.bincount(d_code[fp], minlength=n)
     return {
-        label: operating_point(match, score_threshold, label=label) for label in labels.tolist()
+        label: OperatingPoint.from_counts(score_threshold, int(tp[k]), int(fps[k]),
+                                          int(positives[k] - tp[k]))
+        for k, label in enumerate(labels.tolist())
     }
 
 

@@ -257,10 +257,13 @@ class TideResult:
                 "count": len(ids), "truncated": n < len(ids),
                 s["key"]: [s["map"](v) for v in ids[:n].tolist()],
             }
+        # Each error list counted by label once (not a pass over it per label).
+        counts = {t: dict(zip(*(v.tolist() for v in np.unique(self.errors[t].label,
+                                                               return_counts=True)),
+                              strict=True)) for t in ERROR_TYPES}
         per_class = []
         for k, label in enumerate(self.labels):
-            mine = {t: int(np.count_nonzero(self.errors[t].label == label))
-                    for t in ERROR_TYPES} if len(self.labels) else {}
+            mine = {t: int(counts[t].get(label, 0)) for t in ERROR_TYPES}
             per_class.append({
                 "label": label,
                 "ap": _float_or_none(self.class_ap[k]),
@@ -284,22 +287,27 @@ def _float_or_none(v: float) -> float | None:
     return None if np.isnan(v) else float(v)
 
 
-def _class_ap(cls: np.ndarray, score: np.ndarray, tp: np.ndarray, img: np.ndarray,
-              row: np.ndarray, npig: np.ndarray, counted: np.ndarray
-              ) -> tuple[float, np.ndarray]:
-    """COCO's interpolated AP at one IoU: ``(mean AP, per-class AP)``.
+def _rank(cls: np.ndarray, score: np.ndarray, img: np.ndarray, row: np.ndarray
+          ) -> np.ndarray:
+    """Data points by class, then descending score, ties by image key then row
+    (pycocotools' order)."""
+    return np.lexsort((row, img, -score, cls))
 
-    Data points are ranked by descending score, ties by image key then row (pycocotools'
-    order). Classes outside ``counted`` (no ground truth in the base evaluation) are
-    left out; a counted class with no ground truth left scores 0 if it has data points,
-    else it is left out too. The mean is taken exactly as pycocotools' ``summarize``
-    takes it (over the ``R x K`` precision entries in that order), so the base equals
-    its AP50 to the last bit.
+
+def _class_ap(cls: np.ndarray, tp: np.ndarray, order: np.ndarray, npig: np.ndarray,
+              counted: np.ndarray) -> tuple[float, np.ndarray]:
+    """COCO's interpolated AP at one IoU: ``(mean AP, per-class AP)`` of the data points
+    ``order`` lists, in :func:`_rank`'s order.
+
+    Classes outside ``counted`` (no ground truth in the base evaluation) are left out; a
+    counted class with no ground truth left scores 0 if it has data points, else it is
+    left out too. The mean is taken exactly as pycocotools' ``summarize`` takes it (over
+    the ``R x K`` precision entries in that order), so the base equals its AP50 to the
+    last bit.
     """
     n_cls = len(npig)
     rec = COCO_RECALL_THRESHOLDS
     precision = -np.ones((len(rec), n_cls))
-    order = np.lexsort((row, img, -score, cls))
     cls_s, tp_s = cls[order], tp[order]
     bounds = np.searchsorted(cls_s, np.arange(n_cls + 1))
     for k in np.flatnonzero(counted):
@@ -461,26 +469,31 @@ def evaluate_tide(
     fp_pos = np.searchsorted(pts, f)  # each false positive's data point
     n_tp = np.bincount(p_cls[p_tp], minlength=n_cls)
 
+    # Most fixes only drop data points or turn some into TPs, which keeps the others'
+    # order: they reuse the base ranking; relabelling and rescoring rank again.
+    base_order = _rank(p_cls, p_score, p_img, pts)
+
     def evaluate(fix: str | None) -> tuple[float, np.ndarray]:
-        cls, score, tp, gts = p_cls, p_score, p_tp, npig
-        keep = np.ones(len(pts), dtype=bool)
+        cls, tp, gts, order = p_cls, p_tp, npig, base_order
         if fix in ("cls", "loc", "both", "dupe", "bkg"):
             mine = kind == _CODE[fix]
             tp = tp.copy()
             tp[fp_pos[mine & becomes_tp]] = True
+            keep = np.ones(len(pts), dtype=bool)
             keep[fp_pos[mine & ~becomes_tp]] = False
+            order = order[keep[order]]
             if fix == "cls":
                 cls = cls.copy()
                 won = mine & becomes_tp
                 cls[fp_pos[won]] = gk[target[won]]
+                order = order[_rank(cls[order], p_score[order], p_img[order], pts[order])]
         elif fix == "miss":
             gts = npig - np.bincount(gk[missed], minlength=n_cls)
         elif fix == "fp":
-            score = np.where(tp, 1.0, 0.0)
+            order = _rank(cls, np.where(tp, 1.0, 0.0), p_img, pts)
         elif fix == "fn":
             gts = n_tp.astype(np.int64)
-        return _class_ap(cls[keep], score[keep], tp[keep], p_img[keep], pts[keep], gts,
-                         counted)
+        return _class_ap(cls, tp, order, gts, counted)
 
     ap, class_ap = evaluate(None)
     fixed_ap: dict[str, float] = {}

@@ -48,7 +48,7 @@ from ocula.core.evaluation import (
 )
 from ocula.core.query.plan import plan_items
 from ocula.core.services import run_results, stats
-from ocula.core.services.base import bulk_operation, now, rows_where_in
+from ocula.core.services.base import bulk_operation, now
 from ocula.core.services.evaluation_keep import ResultKeeping
 from ocula.core.services.evaluation_links import (
     failure_queries,
@@ -67,7 +67,14 @@ from ocula.core.services.insights_scan import quote
 from ocula.core.services.metrics_body import metrics_body
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import indexes_rebuilt, insert_rows, insert_stream, iter_tuples
+from ocula.core.store.bulk import (
+    fetch_tuples,
+    in_values,
+    indexes_rebuilt,
+    insert_rows,
+    insert_stream,
+    iter_tuples,
+)
 from ocula.errors import QueryError, ValidationError
 
 _STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
@@ -391,8 +398,10 @@ class EvaluationService(ResultKeeping):
         return list(names)
 
     def _public_ids(self, conn: Connection, table: Any, pks: np.ndarray) -> dict[int, str]:
-        return dict(rows_where_in(conn, select(table.c.pk, table.c.id), table.c.pk,
-                                  np.asarray(pks).tolist(), tuples=True))
+        if not len(pks):
+            return {}
+        return dict(fetch_tuples(conn, select(table.c.pk, table.c.id).where(
+            in_values(conn, table.c.pk, np.unique(pks)))))
 
     def run_failures(self, run_id: str, *, kind: str = "fp", limit: int = 20,
                      min_confidence: float = 0.0) -> list[dict[str, Any]]:

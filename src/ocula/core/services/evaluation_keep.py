@@ -131,9 +131,13 @@ class ResultKeeping(ServiceBase):
             members = None if slice_pk is None else run_results.slice_members(conn, slice_pk)
             if members is None:
                 sides, g_in, d_in = (gt, dt, pair_iou), True, True
+                scope_match = match if same_match else None
             else:
                 sides = on_items(gt, dt, pair_iou, members)
                 g_in, d_in = np.isin(gt.image, members), np.isin(dt.image, members)
+                # Images match independently: a slice's matching is the commit's, cut.
+                scope_match = (match.on_images(gt.image, dt.image, members)[0]
+                               if same_match else None)
 
             by_label = {
                 "annotation": _ids_by_label(gt.id, gt.label, g_in & fn),
@@ -148,8 +152,7 @@ class ResultKeeping(ServiceBase):
             body = metrics_body(conn, *sides, order, iou=0.5, confidence_threshold=0.5,
                                 iou_type=iou_type, run_name=run.name, committed=True,
                                 past_labels=False, items=None, names=names,
-                                selects=selects, cells=False,
-                                match=match if members is None and same_match else None)
+                                selects=selects, cells=False, match=scope_match)
             # False positives by cause from the IoU column being written (the same
             # doubles the SQL compares).
             fp_iou = fp_best_iou[d_in & fp] if members is not None else fp_best_iou[fp]
@@ -161,8 +164,7 @@ class ResultKeeping(ServiceBase):
                    "background": int(np.count_nonzero(~dup & ~loc))}
             try:
                 more = self._kept_analyses(conn, run, config, *sides, order,
-                                           match=match if members is None and same_match
-                                           else None)
+                                           match=scope_match)
             except Exception:  # noqa: BLE001 - a cache must never fail the commit
                 # The answer is then computed when first asked, where its error shows.
                 log.exception("keeping the analyses of run %s failed; left to the first "

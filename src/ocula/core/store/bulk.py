@@ -19,7 +19,20 @@ from itertools import chain, islice
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Boolean, Connection, Select, Table, Text, cast, func, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Connection,
+    Select,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    select,
+)
 from sqlalchemy.exc import DBAPIError
 
 
@@ -234,6 +247,19 @@ def iter_tuples(conn: Connection, query: Select[Any],
             yield rows
     finally:
         cursor.close()
+
+
+def in_values(conn: Connection, column: Any, values: np.ndarray | Sequence[int]) -> Any:
+    """SQL: ``column`` is one of the integers ``values``, bound as one parameter (a JSON
+    array on SQLite, an array on PostgreSQL). Hundreds of thousands of pks then cost one
+    statement, not a compiled IN list per few hundred (360k prediction names: 2.2 s of
+    chunked IN lists)."""
+    ints = np.asarray(values, dtype=np.int64)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, ints.tolist(), type_=ARRAY(BigInteger)))
+    listed = func.json_each(bindparam(None, "[" + ",".join(map(str, ints.tolist())) + "]",
+                                      type_=Text)).table_valued("value")
+    return column.in_(select(listed.c.value))
 
 
 def fetch_ints(conn: Connection, query: Select[Any]) -> np.ndarray:

@@ -20,6 +20,7 @@ from ocula.core.evaluation import (
     evaluate_coco,
     ground_truth_from_coco,
 )
+from ocula.core.evaluation.coco import accumulate_coco, coco_matches
 
 N_CASES = 360
 ATOL = 1e-9
@@ -230,3 +231,27 @@ def test_mask_evaluation_through_pair_iou_matches_pycocotools_segm(seed: int) ->
     ours = evaluate_coco(gt, dt, categories=[1, 2], pair_iou=pair_iou)
     np.testing.assert_allclose(ours.stats, ref.stats, rtol=0, atol=ATOL)
     np.testing.assert_allclose(ours.precision, ref.eval["precision"], rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_accumulating_some_images_equals_evaluating_them_alone(seed: int) -> None:
+    """A commit scores each slice from the whole dataset's matching: the numbers must be
+    those of the slice's rows evaluated alone, bit for bit, labels included."""
+    dataset, results = random_case(seed)
+    gt, _ = ground_truth_from_coco(dataset)
+    dt = detections_from_coco(results)
+    matches = coco_matches(gt, dt)
+    rng = np.random.default_rng(seed)
+    images = np.union1d(gt.image, dt.image)
+    for size in (1, max(len(images) // 3, 1), len(images)):
+        keys = np.sort(rng.choice(images, size, replace=False))
+        g, d = gt.subset(np.isin(gt.image, keys)), dt.subset(np.isin(dt.image, keys))
+        alone = evaluate_coco(g, d)
+        cut = accumulate_coco(matches, keys, categories=alone.labels)
+        assert cut.labels == alone.labels
+        for field in ("stats", "precision", "recall", "scores", "num_ground_truth",
+                      "num_detections"):
+            np.testing.assert_array_equal(getattr(cut, field), getattr(alone, field),
+                                          err_msg=field)
+    with pytest.raises(ValueError):
+        accumulate_coco(matches, categories=[10**9])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ocula.core.evaluation import (
+    ConfusionMatrix,
     Detections,
     GroundTruth,
     MatchStatus,
@@ -105,6 +106,34 @@ def test_confusion_matrix_totals_agree_with_matching(seed: int) -> None:
             assert cm.labels[r] == row_of_gt[g]
         if d >= 0:
             assert cm.labels[c] == col_of_dt[d]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_confusion_matrix_cut_to_images_equals_building_it_from_their_rows(seed: int
+                                                                           ) -> None:
+    """A commit keeps each slice's matrix cut from the whole dataset's."""
+    rng = np.random.default_rng(50 + seed)
+    n_gt, n_dt = 80, 120
+    gt = GroundTruth(rng.integers(0, 8, n_gt), rng.integers(0, 5, n_gt),
+                     np.c_[rng.uniform(0, 100, (n_gt, 2)), rng.uniform(5, 40, (n_gt, 2))],
+                     iscrowd=rng.random(n_gt) < 0.1)
+    dt = Detections(rng.integers(0, 8, n_dt), rng.integers(0, 5, n_dt),
+                    np.c_[rng.uniform(0, 100, (n_dt, 2)), rng.uniform(5, 40, (n_dt, 2))],
+                    rng.random(n_dt).round(1))
+    whole = confusion_matrix(gt, dt, iou_threshold=0.4, score_threshold=0.3)
+    keys = np.sort(rng.choice(8, 3, replace=False))
+    g, d = gt.subset(np.isin(gt.image, keys)), dt.subset(np.isin(dt.image, keys))
+    alone = confusion_matrix(g, d, iou_threshold=0.4, score_threshold=0.3)
+    cut = whole.on_images(keys, alone.labels)
+    assert cut.labels == alone.labels
+    np.testing.assert_array_equal(cut.counts, alone.counts)
+
+    def entries(cm: ConfusionMatrix) -> list[tuple[int, ...]]:
+        return sorted(zip(cm.entry_row.tolist(), cm.entry_col.tolist(),
+                          cm.entry_gt_id.tolist(), cm.entry_det_id.tolist(), strict=True))
+    assert entries(cut) == entries(alone)
+    with pytest.raises(ValueError):
+        whole.on_images(keys, [])
 
 
 def _f1_scene() -> tuple[GroundTruth, Detections]:

@@ -23,6 +23,7 @@ is *not* reproduced: pycocotools treats a ground-truth id of 0 as "unmatched".
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,10 @@ __all__ = [
     "COCO_IOU_THRESHOLDS",
     "COCO_MAX_DETS",
     "COCO_RECALL_THRESHOLDS",
+    "CocoMatches",
     "PairIoU",
+    "accumulate_coco",
+    "coco_matches",
     "evaluate_coco",
 ]
 
@@ -55,6 +59,36 @@ COCO_MAX_DETS = (1, 10, 100)
 #: ``pair_iou(dt_rows, gt_rows) -> ious``: IoU of aligned pairs of input rows, for
 #: evaluating other geometry (e.g. masks) with the same matching and accumulation.
 PairIoU = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class CocoMatches:
+    """COCO's matching of every evaluated detection, before accumulation: what
+    :func:`accumulate_coco` turns into numbers for all images or for some of them
+    (images are matched independently, so a subset's numbers need no new matching)."""
+
+    space: LabelSpace
+    iou_thresholds: np.ndarray
+    recall_thresholds: np.ndarray
+    area_labels: tuple[str, ...]
+    area_ranges: np.ndarray
+    max_dets: tuple[int, ...]
+    kind: str
+    #: Per evaluated detection: image key, image position, category, score, rank in its
+    #: (image, category), and ``(S, D)`` TP / counted flags (setting ``s = t·A + a``).
+    d_image: np.ndarray
+    dimg: np.ndarray
+    dk: np.ndarray
+    score: np.ndarray
+    d_rank: np.ndarray
+    tp: np.ndarray
+    counted: np.ndarray
+    #: Per ground truth of a listed category: image key, category, ``(G, A)`` ignore flags.
+    g_image: np.ndarray
+    gk: np.ndarray
+    gt_ignore: np.ndarray
+    #: Detections in accumulation order: by category, descending score, image, rank.
+    acc_order: np.ndarray
 
 
 def evaluate_coco(
@@ -91,6 +125,25 @@ def evaluate_coco(
     Returns:
         A :class:`~ocula.core.evaluation.results.CocoEvaluation`.
     """
+    return accumulate_coco(coco_matches(
+        gt, dt, categories=categories, iou_thresholds=iou_thresholds,
+        recall_thresholds=recall_thresholds, area_ranges=area_ranges, max_dets=max_dets,
+        pair_iou=pair_iou, kind=kind))
+
+
+def coco_matches(
+    gt: GroundTruth,
+    dt: Detections,
+    *,
+    categories: Sequence[Any] | np.ndarray | None = None,
+    iou_thresholds: Sequence[float] | np.ndarray = COCO_IOU_THRESHOLDS,
+    recall_thresholds: Sequence[float] | np.ndarray = COCO_RECALL_THRESHOLDS,
+    area_ranges: Mapping[str, tuple[float, float]] = COCO_AREA_RANGES,
+    max_dets: Sequence[int] = COCO_MAX_DETS,
+    pair_iou: PairIoU | None = None,
+    kind: str = "bbox",
+) -> CocoMatches:
+    """The matching step of :func:`evaluate_coco` (same arguments)."""
     summary_names(kind)  # fail on an unknown kind before the work
     space = LabelSpace(categories) if categories is not None else LabelSpace.union(
         gt.label, dt.label
@@ -157,45 +210,76 @@ def evaluate_coco(
     flat = (np.arange(n_set) % n_area)[:, None] * (n_g + 1) + np.where(matched, match, n_g)
     det_ignore = np.where(matched, np.take(lookup, flat), np.tile(d_outside, (len(iou_thr), 1)))
     counted = ~det_ignore
-    tp = matched & counted
+    return CocoMatches(
+        space=space, iou_thresholds=iou_thr, recall_thresholds=rec_thr,
+        area_labels=area_labels, area_ranges=ranges, max_dets=mdets, kind=kind,
+        d_image=dt.image[d_rows], dimg=dimg, dk=dk, score=score, d_rank=d_rank,
+        tp=matched & counted, counted=counted, g_image=gt.image[g_rows], gk=gk,
+        gt_ignore=gt_ignore, acc_order=np.lexsort((d_rank, dimg, -score, dk)))
+
+
+def accumulate_coco(m: CocoMatches, images: np.ndarray | None = None,
+                    categories: Sequence[Any] | np.ndarray | None = None) -> CocoEvaluation:
+    """The numbers of :func:`evaluate_coco` from its matching, on every image or only on
+    the image keys ``images``, reported for ``categories`` (a subset of the matching's,
+    in its order; default all of them). Equal to evaluating those images' rows alone."""
+    space = m.space
+    d_in = np.ones(len(m.dk), bool) if images is None else np.isin(m.d_image, images)
+    g_in = np.ones(len(m.gk), bool) if images is None else np.isin(m.g_image, images)
+    n_cat, n_area = len(space), len(m.area_labels)
+    gk, dk, d_rank = m.gk[g_in], m.dk, m.d_rank
+    gt_ignore = m.gt_ignore[g_in]
 
     # Non-ignored ground truths per (category, area): the recall denominators.
     npig = np.zeros((n_cat, n_area), dtype=np.int64)
     for a in range(n_area):
         npig[:, a] = np.bincount(gk[~gt_ignore[:, a]], minlength=n_cat)
 
-    # 4. accumulate: per category, detections by descending score, then image, then rank.
-    acc_order = np.lexsort((d_rank, dimg, -score, dk))
+    # 4. accumulate, per category, in the matching's order.
+    acc_order = m.acc_order
+    if images is not None:
+        acc_order = acc_order[d_in[acc_order]]
+    iou_thr, rec_thr, mdets = m.iou_thresholds, m.recall_thresholds, m.max_dets
     t_n, r_n, a_n, m_n = len(iou_thr), len(rec_thr), n_area, len(mdets)
     precision = -np.ones((t_n, r_n, n_cat, a_n, m_n))
     recall = -np.ones((t_n, n_cat, a_n, m_n))
     scores = -np.ones((t_n, r_n, n_cat, a_n, m_n))
-    for m, max_det in enumerate(mdets):
+    for j, max_det in enumerate(mdets):
         idx = acc_order[d_rank[acc_order] < max_det]
         q, ss, rc = _accumulate(
             # np.take keeps rows contiguous (fancy indexing on axis 1 would not).
-            np.take(tp, idx, axis=1), np.take(counted, idx, axis=1),
-            dk[idx], score[idx], npig, rec_thr, n_cat, a_n,
+            np.take(m.tp, idx, axis=1), np.take(m.counted, idx, axis=1),
+            dk[idx], m.score[idx], npig, rec_thr, n_cat, a_n,
         )
-        precision[..., m] = q.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
-        scores[..., m] = ss.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
-        recall[..., m] = rc.reshape(t_n, a_n, n_cat).transpose(0, 2, 1)
+        precision[..., j] = q.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
+        scores[..., j] = ss.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
+        recall[..., j] = rc.reshape(t_n, a_n, n_cat).transpose(0, 2, 1)
+    labels = space.tolist()
+    n_dets = np.bincount(dk[d_in], minlength=n_cat)
+    if categories is not None:
+        # A category dropped here has neither rows nor numbers (-1) in these images.
+        keep = space.index(np.asarray(categories))
+        if (keep < 0).any():
+            raise ValueError("categories must be among the matching's")
+        labels = [labels[k] for k in keep.tolist()]
+        precision, recall, scores = precision[:, :, keep], recall[:, keep], scores[:, :, keep]
+        npig, n_dets = npig[keep], n_dets[keep]
 
-    stats = summarize(precision, recall, iou_thr, area_labels, mdets, kind)
+    stats = summarize(precision, recall, iou_thr, m.area_labels, mdets, m.kind)
     return CocoEvaluation(
-        labels=space.tolist(),
+        labels=labels,
         iou_thresholds=iou_thr,
         recall_thresholds=rec_thr,
-        area_labels=area_labels,
-        area_ranges=ranges,
+        area_labels=m.area_labels,
+        area_ranges=m.area_ranges,
         max_dets=mdets,
         precision=precision,
         recall=recall,
         scores=scores,
         stats=stats,
         num_ground_truth=npig,
-        num_detections=np.bincount(dk, minlength=n_cat),
-        kind=kind,
+        num_detections=n_dets,
+        kind=m.kind,
     )
 
 

@@ -47,6 +47,31 @@ class ConfusionMatrix:
     entry_det_id: np.ndarray
     iou_threshold: float
     score_threshold: float
+    #: Image key of each entry (what :meth:`on_images` cuts by); None if not kept.
+    entry_image: np.ndarray | None = None
+
+    def on_images(self, keys: np.ndarray, labels: list[Any]) -> ConfusionMatrix:
+        """The matrix of the images ``keys`` alone, over ``labels`` (a subset of this
+        one's, in its order, holding every label of those images' boxes). Images are
+        matched independently, so it equals building the matrix from their rows."""
+        if self.entry_image is None:
+            raise ValueError("this matrix keeps no entry images")
+        k, new_k = len(self.labels), len(labels)
+        at = {v: i for i, v in enumerate(self.labels)}
+        remap = np.full(k + 1, -1, dtype=np.int64)
+        remap[[at[v] for v in labels]] = np.arange(new_k)
+        remap[k] = new_k  # background
+        hit = np.isin(self.entry_image, keys)
+        rows, cols = remap[self.entry_row[hit]], remap[self.entry_col[hit]]
+        if (rows < 0).any() or (cols < 0).any():
+            raise ValueError("labels must hold every label of these images' boxes")
+        counts = np.zeros((new_k + 1, new_k + 1), dtype=np.int64)
+        np.add.at(counts, (rows, cols), 1)
+        return ConfusionMatrix(
+            labels=list(labels), counts=counts, entry_row=rows, entry_col=cols,
+            entry_gt_id=self.entry_gt_id[hit], entry_det_id=self.entry_det_id[hit],
+            iou_threshold=self.iou_threshold, score_threshold=self.score_threshold,
+            entry_image=self.entry_image[hit])
 
     @property
     def row_labels(self) -> list[Any]:
@@ -120,6 +145,7 @@ def confusion_matrix(
     cols = np.concatenate([dk[pair], dk[fp], np.full(fn.sum(), k)])
     gt_ids = np.concatenate([gt.id[pair_gt], np.full(fp.sum(), -1), gt.id[fn]])
     det_ids = np.concatenate([kept.id[pair], kept.id[fp], np.full(fn.sum(), -1)])
+    images = np.concatenate([kept.image[pair], kept.image[fp], gt.image[fn]])
     # Boxes whose label is outside an explicit label list are dropped.
     known = (rows >= 0) & (cols >= 0)
     rows, cols, gt_ids, det_ids = rows[known], cols[known], gt_ids[known], det_ids[known]
@@ -134,4 +160,5 @@ def confusion_matrix(
         entry_det_id=det_ids.astype(np.int64),
         iou_threshold=float(iou_threshold),
         score_threshold=float(score_threshold),
+        entry_image=images[known],
     )

@@ -22,12 +22,19 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, select
 
-from ocula.core.evaluation import Detections, GroundTruth, MatchStatus
+from ocula.core.evaluation import Detections, GroundTruth, LabelSpace, MatchStatus
+from ocula.core.evaluation.coco import accumulate_coco
 from ocula.core.services import run_results
 from ocula.core.services.base import ServiceBase
 from ocula.core.services.evaluation_links import failure_queries, plain_queries
 from ocula.core.services.insights_scan import quote
-from ocula.core.services.metrics_body import metrics_body, on_items
+from ocula.core.services.metrics_body import (
+    coco_matches_of,
+    confusion_of,
+    metrics_body,
+    on_items,
+    scope_labels,
+)
 from ocula.core.store import schema as t
 
 __all__ = ["ResultKeeping"]
@@ -126,18 +133,27 @@ class ResultKeeping(ServiceBase):
         slices = conn.execute(select(t.slices.c.pk).where(
             t.slices.c.dataset_pk == run.dataset_pk, t.slices.c.kind == "item")
             .order_by(t.slices.c.pk)).scalars().all()
+        # COCO's matching and the confusion matrix once, for the whole dataset: images
+        # are matched independently, so each slice's are the dataset's cut to it.
+        whole_coco = coco_matches_of(gt, dt, pair_iou, order, iou_type)
+        whole_cm = confusion_of(gt, dt, pair_iou, iou=0.5, confidence_threshold=0.5)
         out = []
         for slice_pk in [None, *slices]:
             members = None if slice_pk is None else run_results.slice_members(conn, slice_pk)
             if members is None:
                 sides, g_in, d_in = (gt, dt, pair_iou), True, True
                 scope_match = match if same_match else None
+                coco, cm = accumulate_coco(whole_coco), whole_cm
             else:
                 sides = on_items(gt, dt, pair_iou, members)
                 g_in, d_in = np.isin(gt.image, members), np.isin(dt.image, members)
-                # Images match independently: a slice's matching is the commit's, cut.
+                # A slice's matching is the commit's, cut to it.
                 scope_match = (match.on_images(gt.image, dt.image, members)[0]
                                if same_match else None)
+                coco = accumulate_coco(whole_coco, members,
+                                       scope_labels(order, sides[0], sides[1]))
+                cm = whole_cm.on_images(members, LabelSpace.union(
+                    sides[0].label, sides[1].label).tolist())
 
             by_label = {
                 "annotation": _ids_by_label(gt.id, gt.label, g_in & fn),
@@ -152,7 +168,8 @@ class ResultKeeping(ServiceBase):
             body = metrics_body(conn, *sides, order, iou=0.5, confidence_threshold=0.5,
                                 iou_type=iou_type, run_name=run.name, committed=True,
                                 past_labels=False, items=None, names=names,
-                                selects=selects, cells=False, match=scope_match)
+                                selects=selects, cells=False, match=scope_match,
+                                coco=coco, confusion=cm)
             # False positives by cause from the IoU column being written (the same
             # doubles the SQL compares).
             fp_iou = fp_best_iou[d_in & fp] if members is not None else fp_best_iou[fp]

@@ -15,21 +15,25 @@ import numpy as np
 from sqlalchemy import Connection
 
 from ocula.core.evaluation import (
+    ConfusionMatrix,
     Detections,
     GroundTruth,
+    LabelSpace,
     best_f1,
     confusion_matrix,
-    evaluate_coco,
     f1_curve,
     match_detections,
     operating_point,
     per_class_operating_points,
 )
+from ocula.core.evaluation.coco import CocoMatches, accumulate_coco, coco_matches
 from ocula.core.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS
+from ocula.core.evaluation.results import CocoEvaluation
 from ocula.core.services.evaluation_links import Names, confusion_queries
 from ocula.core.services.evaluation_sides import label_order
 
-__all__ = ["metrics_body", "on_items", "threshold_curve"]
+__all__ = ["coco_matches_of", "confusion_of", "metrics_body", "on_items", "scope_labels",
+           "threshold_curve"]
 
 
 def threshold_curve(match: Any) -> dict[str, list[float]]:
@@ -64,32 +68,55 @@ def on_items(gt: GroundTruth, dt: Detections, pair_iou: Any,
     return gt.subset(g_rows), dt.subset(d_rows), cut_iou
 
 
+def scope_labels(coco_order: list[str], gt: GroundTruth, dt: Detections) -> list[Any]:
+    """The categories COCO numbers are reported for on these sides, in order."""
+    labels = label_order(coco_order, gt, dt)
+    return labels if labels is not None else LabelSpace.union(gt.label, dt.label).tolist()
+
+
+def coco_matches_of(gt: GroundTruth, dt: Detections, pair_iou: Any, coco_order: list[str],
+                    iou_type: str) -> CocoMatches:
+    """COCO's matching of the two sides with the run page's parameters for
+    ``iou_type`` (keypoints: their area ranges and 20 detections an image)."""
+    categories = label_order(coco_order, gt, dt)
+    if iou_type == "keypoints":
+        return coco_matches(gt, dt, pair_iou=pair_iou, categories=categories,
+                            area_ranges=KEYPOINT_AREA_RANGES, max_dets=KEYPOINT_MAX_DETS,
+                            kind="keypoints")
+    return coco_matches(gt, dt, pair_iou=pair_iou, categories=categories, kind=iou_type)
+
+
+def confusion_of(gt: GroundTruth, dt: Detections, pair_iou: Any, *, iou: float,
+                 confidence_threshold: float) -> ConfusionMatrix:
+    """The run page's confusion matrix of the two sides."""
+    return confusion_matrix(gt, dt, iou_threshold=iou, score_threshold=confidence_threshold,
+                            pair_iou=pair_iou)
+
+
 def metrics_body(
     conn: Connection, gt: GroundTruth, dt: Detections, pair_iou: Any, coco_order: list[str],
     *, iou: float, confidence_threshold: float, iou_type: str, run_name: str,
     committed: bool, past_labels: bool, items: str | None, names: Names,
     selects: Callable[[Connection, str, set[int]], bool], cells: bool,
-    match: Any = None,
+    match: Any = None, coco: CocoEvaluation | None = None,
+    confusion: ConfusionMatrix | None = None,
 ) -> dict[str, Any]:
     """Everything the run page shows but the failure summary (see ``run_metrics``).
-    ``match``: these sides' ``match_detections`` at ``iou`` with its defaults, if the
-    caller has it."""
+    ``match``, ``coco``, ``confusion``: these sides' ``match_detections`` at ``iou`` with
+    its defaults, COCO evaluation (:func:`coco_matches_of`) and confusion matrix
+    (:func:`confusion_of`), where the caller has them (a commit cuts its slices' from
+    the whole dataset's)."""
     # All same-image pairs first: the later calls find their mask IoUs cached.
     if match is None:
         match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
-    categories = label_order(coco_order, gt, dt)
-    if iou_type == "keypoints":
-        coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=categories,
-                             area_ranges=KEYPOINT_AREA_RANGES, max_dets=KEYPOINT_MAX_DETS,
-                             kind="keypoints")
-    else:
-        coco = evaluate_coco(gt, dt, pair_iou=pair_iou, categories=categories, kind=iou_type)
+    if coco is None:
+        coco = accumulate_coco(coco_matches_of(gt, dt, pair_iou, coco_order, iou_type))
     point = operating_point(match, confidence_threshold)
     best = best_f1(match)
     per_class = {p: vars(v) for p, v in per_class_operating_points(
         match, confidence_threshold).items()}
-    cm = confusion_matrix(gt, dt, iou_threshold=iou, score_threshold=confidence_threshold,
-                          pair_iou=pair_iou)
+    cm = confusion if confusion is not None else confusion_of(
+        gt, dt, pair_iou, iou=iou, confidence_threshold=confidence_threshold)
     queries = confusion_queries(
         conn, cm, run_name=run_name, committed=committed, names=names,
         confidence=confidence_threshold, selects=selects, past_labels=past_labels,

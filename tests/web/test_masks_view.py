@@ -1,10 +1,12 @@
 """The item page fills masks (ground truth and a run's predictions) on their pixels, in
 the colours their boxes would have, toggled with the layers; the mask's hole stays
-unfilled, and hovering a mask's pixels points at it; in a real browser."""
+unfilled, and hovering a mask's pixels points at it; in edit mode a mask is relabelled
+or deleted (not moved); in a real browser."""
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +20,7 @@ from ocula.fetch import fetch_url
 from ocula.server import ServerSettings, create_app
 from ocula.server.background import serve_in_background
 from tests.web.conftest import Site, shoot
+from tests.web.test_editing import _edit_mode
 
 pw = pytest.importorskip("playwright.sync_api")
 expect = pw.expect
@@ -78,6 +81,11 @@ def _open(page: Any, site: Site, search: str = "") -> dict[str, Any]:
     page.wait_for_selector("#item-view[data-ready=true]")
     page.wait_for_function("() => { const i = document.querySelector('.figure.full img');"
                            " return i && i.complete && i.naturalWidth > 0; }")
+    return _frame(page)
+
+
+def _frame(page: Any) -> dict[str, Any]:
+    """The image's rectangle on screen and its scale (screen px per image px)."""
     return page.evaluate("""(w) => {
       const r = document.querySelector('.figure.full img').getBoundingClientRect();
       return { left: r.left, top: r.top, scale: r.width / w };
@@ -153,4 +161,36 @@ def test_a_runs_masks_by_match_status_and_screenshot(page: Any, site: Site) -> N
     # The run's layer off: its masks go, the ground truth's stay.
     page.locator(f'input[data-run="{RUN}"]').uncheck()
     expect(masks).to_have_count(2)
+    assert not page.js_errors
+
+
+def test_a_mask_is_relabelled_and_deleted_not_moved(page: Any, site: Site) -> None:
+    _open(page, site)
+    ball = _ids(site)["ball"]
+    _edit_mode(page)
+    f = _frame(page)
+    sx, sy = f["left"] + 200 * f["scale"], f["top"] + 240 * f["scale"]
+    # A drag on a mask selects it and moves nothing (masks are not edited in place).
+    page.mouse.move(sx, sy)
+    page.mouse.down()
+    page.mouse.move(sx + 40, sy + 30)
+    page.mouse.up()
+    selected = page.locator(f'svg.boxes path.mask[data-annotation="{ball}"]')
+    expect(selected).to_have_class(re.compile(r"\bselected\b"))
+    assert site.service.item_history(site.ds, "scene") == []
+    page.keyboard.press("l")
+    page.fill("#label-input", "sphere")
+    page.keyboard.press("Enter")
+    expect(page.locator("#edit-status")).to_contain_text("Saved")
+    (after,) = [a for a in site.service.get_item(site.ds, reference_id="scene")["annotations"][
+        "mask"] if a["id"] == ball]
+    assert after["label"] == "sphere" and after["geometry"]["rle"]["counts"]
+    page.keyboard.press("Delete")
+    expect(selected).to_have_count(0)
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    expect(page.locator("#edit-history li")).to_have_count(4)
+    (back,) = [a for a in site.service.get_item(site.ds, reference_id="scene")["annotations"][
+        "mask"] if a["id"] == ball]
+    assert back["label"] == "ball"
     assert not page.js_errors

@@ -421,6 +421,7 @@ export class Editor {
   #replay(stack, record) {
     return this.#serial(async () => {
       if (!stack.length) return;
+      this.poly.vertex = null;  // the point picked may be gone, or another, once undone
       const ops = stack.at(-1).map((op) => (
         op.id && this.own.has(op.id) ? { ...op, expected: this.own.get(op.id) } : op));
       const ok = await this.#save(ops, record, record);

@@ -251,6 +251,7 @@ export class PolyTool {
     const stored = verticesOf(obj);
     if (!stored) return false;
     const v = ed.draft ? ed.draft.vertices : stored;
+    if (this.vertex !== null && this.vertex >= v.length) this.vertex = null;
     const outline = this.#shape(obj.type, v);
     layer.append(outline);
     if (!ed.selectedGt()) return true;  // a prediction: shown, not edited

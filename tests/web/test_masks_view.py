@@ -194,3 +194,44 @@ def test_a_mask_is_relabelled_and_deleted_not_moved(page: Any, site: Site) -> No
         "mask"] if a["id"] == ball]
     assert back["label"] == "ball"
     assert not page.js_errors
+
+
+def test_mask_paths_cover_exactly_the_masks_pixels(page: Any, site: Site) -> None:
+    """overlay.maskShape, run in the page on masks of every kind of run: each pixel of
+    the mask is covered by exactly one rectangle of its path, and no other pixel."""
+    from ocula.core.masks import rle_encode
+
+    _open(page, site)
+    rng = np.random.default_rng(7)
+    h, w = 37, 23
+    masks = [rng.random((h, w)) < 0.5,  # noise: runs of every length
+             np.ones((h, w), dtype=bool),  # one run over every column, starting at 0
+             np.zeros((h, w), dtype=bool),  # empty
+             _cols(h, w, 3, 9),  # whole columns: runs that cross columns
+             np.pad(np.ones((5, 6), dtype=bool), ((10, h - 15), (4, w - 10)))]
+    masks[0][:, 0] = True  # counts starting with a zero-length run of zeros
+    shapes = page.evaluate("""async (rles) => {
+      const overlay = await import('/static/overlay.js');
+      return rles.map((r) => overlay.maskShape(r));
+    }""", [rle_encode(m) for m in masks])
+    for mask, shape in zip(masks, shapes, strict=True):
+        cover = np.zeros((h, w), dtype=int)
+        for x, y, dx, dy, back in re.findall(r"M(\d+) (\d+)h(-?\d+)v(\d+)h(-?\d+)z", shape["d"]):
+            assert int(back) == -int(dx) and int(dx) > 0 and int(dy) > 0
+            cover[int(y):int(y) + int(dy), int(x):int(x) + int(dx)] += 1
+        assert cover.max(initial=0) <= 1
+        assert np.array_equal(cover == 1, mask)
+        if mask.any():
+            ys, xs = np.nonzero(mask)
+            assert shape["box"] == {"x": xs.min(), "y": ys.min(), "width": xs.max() - xs.min() + 1,
+                                    "height": ys.max() - ys.min() + 1}
+        else:
+            assert shape == {"d": "", "box": None}
+    assert shapes[1]["d"].count("M") == 1  # a full mask is one rectangle
+    assert not page.js_errors
+
+
+def _cols(h: int, w: int, x0: int, x1: int) -> np.ndarray:
+    m = np.zeros((h, w), dtype=bool)
+    m[:, x0:x1] = True
+    return m

@@ -1,11 +1,11 @@
 // Editing an item's ground truth in the item page: draw, select, move, resize, relabel
 // and delete boxes (polygons and lines: editpoly.js), accept a prediction as ground
-// truth, undo and redo. Every change is
-// one POST .../item/edits (docs/editing.md) naming the annotation's version token as
-// this page last saw it; the server answers with the inverse operation, kept here as the
-// undo step. A 409 (someone else saved first) writes nothing: the page says so, keeps
-// the unsaved change on screen and offers a reload. Geometry is in image pixels: the
-// pointer's position is read against the image's rectangle at whatever zoom it is shown.
+// truth, undo and redo. Every change is one POST .../item/edits (docs/editing.md)
+// naming the annotation's version token as this page last saw it; the server answers
+// with the inverse operation, kept here as the undo step. A 409 (someone else saved
+// first) writes nothing: the page says so, keeps the unsaved change on screen and offers
+// a reload. Geometry is in image pixels: the pointer's position is read against the
+// image's rectangle at whatever zoom it is shown.
 import { ApiError, api } from "./api.js";
 import { h, s } from "./dom.js";
 import { PolyTool, verticesOf } from "./editpoly.js";

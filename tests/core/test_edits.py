@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ocula import BoxAnnotation, BoxPrediction, DatasetItem, Keypoint, KeypointsAnnotation
+from ocula import (
+    BoxAnnotation,
+    BoxPrediction,
+    DatasetItem,
+    Keypoint,
+    KeypointsAnnotation,
+    LineAnnotation,
+    PolygonAnnotation,
+)
 from ocula.core.services import Service, stats
 from ocula.core.store import schema as t
 from ocula.errors import BatchError, ConflictError, NotFoundError, ValidationError
@@ -195,3 +203,100 @@ def test_a_geometry_update_keeps_the_fields_it_does_not_name(service: Service,
     after = result["edits"][0]["after"]["geometry"]
     assert after["keypoints"] == moved
     assert after["names"] == ["head", "hand"] and after["skeleton"] == [[0, 1]]
+
+
+TRIANGLE = [{"x": 10.0, "y": 10.0}, {"x": 50.0, "y": 10.0}, {"x": 30.0, "y": 40.0}]
+
+
+def _polygon_item(service: Service, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Item "a" (100×80) with a triangle and a two-point line; their JSON."""
+    (image,) = make_images(tmp_path / "img", 1, size=(100, 80))
+    service.create_dataset("d")
+    service.append("d", [DatasetItem(str(image), "a")])
+    service.annotate("d", [
+        PolygonAnnotation("roof", TRIANGLE, reference_id="a", annotation_id="tri"),
+        LineAnnotation("lane", [(1, 1), (20, 30)], reference_id="a", annotation_id="lane")])
+    labels = {a["annotation_id"]: a for a in _current(service, "a")}
+    return labels["tri"], labels["lane"]
+
+
+def test_polygon_vertices_move_insert_delete_and_undo(service: Service, tmp_path: Path) -> None:
+    tri, _ = _polygon_item(service, tmp_path)
+    moved = [{"x": 12, "y": 8}, *TRIANGLE[1:]]
+    step = service.edit_annotations("d", "a", [{"op": "update", "id": tri["id"],
+                                                "expected": tri["version"],
+                                                "geometry": {"vertices": moved}}])["edits"][0]
+    assert step["after"]["geometry"]["vertices"] == moved
+    assert step["after"]["area"] == 590.0  # recomputed (shoelace) for the new shape
+    # A vertex inserted on the first edge.
+    square = [moved[0], {"x": 30.5, "y": 9.25}, *moved[1:]]
+    step2 = service.edit_annotations("d", "a", [{
+        "op": "update", "id": tri["id"], "expected": step["version"],
+        "geometry": {"vertices": square}}])["edits"][0]
+    assert len(step2["after"]["geometry"]["vertices"]) == 4
+    assert step2["after"]["geometry"]["vertices"][1] == {"x": 30.5, "y": 9.25}
+    history = service.item_history("d", "a")
+    assert [len(h["after"]["geometry"]["vertices"]) for h in history] == [4, 3]
+    assert history[1]["before"]["geometry"]["vertices"] == TRIANGLE
+    # Undo, newest first: back to the stored triangle exactly, its area too.
+    undo = service.edit_annotations("d", "a", [step2["inverse"]])["edits"][0]
+    back = service.edit_annotations("d", "a", [{**step["inverse"],
+                                                "expected": undo["version"]}])["edits"][0]
+    (now,) = [a for a in _current(service, "a") if a["id"] == tri["id"]]
+    assert now["geometry"]["vertices"] == TRIANGLE and now["area"] == tri["area"]
+    assert back["after"]["version"] == now["version"]
+    assert service.insights("d") == service.scan_insights("d")
+
+
+@pytest.mark.parametrize(("geometry", "why"), [
+    ({"vertices": TRIANGLE[:2]}, "a polygon needs at least 3 vertices, got 2"),
+    ({"vertices": [{"x": float("nan"), "y": 1}, *TRIANGLE[1:]]}, "vertex #0: x and y must be"),
+    ({"vertices": [*TRIANGLE[:2], {"x": 1, "y": float("inf")}]}, "vertex #2: x and y must be"),
+    ({"vertices": [{"x": "12", "y": 1}, *TRIANGLE[1:]]}, "finite numbers"),
+    ({"vertices": [{"x": True, "y": 1}, *TRIANGLE[1:]]}, "finite numbers"),
+    ({"vertices": [{"x": 10 ** 400, "y": 1}, *TRIANGLE[1:]]}, "finite numbers"),
+    ({"vertices": [[12, 10], *TRIANGLE[1:]]}, 'vertex #0 must be {"x": …, "y": …}'),
+    ({"vertices": [{"x": 1, "y": 2, "z": 3}, *TRIANGLE[1:]]}, "vertex #0 must be"),
+    ({"vertices": {"x": 1, "y": 2}}, "vertices must be a list"),
+    ({"vertices": None}, "vertices must be a list"),
+    ({"x": 5}, "a polygon's geometry takes vertices, not x"),
+    ({"vertices": [{"x": 500, "y": 1}, *TRIANGLE[1:]]}, "outside the 100×80 image"),
+])
+def test_bad_polygon_geometry_is_refused_naming_the_edit(service: Service, tmp_path: Path,
+                                                         geometry: dict[str, Any],
+                                                         why: str) -> None:
+    tri, _ = _polygon_item(service, tmp_path)
+    rows = (_count(service, t.annotation_versions), _count(service, t.annotation_edits))
+    with pytest.raises(BatchError) as caught:
+        service.edit_annotations("d", "a", [{"op": "update", "id": tri["id"],
+                                             "expected": tri["version"], "geometry": geometry}])
+    assert "edit #0: " in str(caught.value) and why in str(caught.value)
+    assert (_count(service, t.annotation_versions), _count(service, t.annotation_edits)) == rows
+    (now,) = [a for a in _current(service, "a") if a["id"] == tri["id"]]
+    assert now["geometry"]["vertices"] == TRIANGLE
+
+
+def test_lines_keep_two_points_and_adds_are_checked_too(service: Service,
+                                                       tmp_path: Path) -> None:
+    _, lane = _polygon_item(service, tmp_path)
+    with pytest.raises(BatchError, match="a line needs at least 2 vertices, got 1"):
+        service.edit_annotations("d", "a", [{"op": "update", "id": lane["id"],
+                                             "expected": lane["version"],
+                                             "geometry": {"vertices": [{"x": 1, "y": 1}]}}])
+    with pytest.raises(BatchError, match=r"edit #1: vertex #1: x and y must be finite"):
+        service.edit_annotations("d", "a", [
+            {"op": "add", "annotation": {"type": "line", "label": "kerb", "geometry": {
+                "vertices": [{"x": 1, "y": 1}, {"x": 5, "y": 5}]}}},
+            {"op": "add", "annotation": {"type": "polygon", "label": "zone", "geometry": {
+                "vertices": [{"x": 1, "y": 1}, {"x": 5, "y": None}, {"x": 9, "y": 1}]}}}])
+    with pytest.raises(BatchError, match="a box's geometry takes height, width, x, y, not"):
+        box = service.edit_annotations("d", "a", [{"op": "add", "annotation": {
+            "type": "box", "label": "car", "geometry": {"x": 1, "y": 1, "width": 5,
+                                                        "height": 5}}}])["edits"][0]
+        service.edit_annotations("d", "a", [{"op": "update", "id": box["id"],
+                                             "expected": box["version"],
+                                             "geometry": {"vertices": TRIANGLE}}])
+    drawn = service.edit_annotations("d", "a", [{"op": "add", "annotation": {
+        "type": "polygon", "label": "zone", "geometry": {"vertices": TRIANGLE}}}])["edits"][0]
+    assert drawn["after"]["type"] == "polygon" and drawn["after"]["area"] == 600.0
+    assert drawn["inverse"] == {"op": "delete", "id": drawn["id"], "expected": drawn["version"]}

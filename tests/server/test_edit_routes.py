@@ -1,6 +1,6 @@
 """The edit routes over HTTP: who is recorded as the author (the API key, a browser
-session's key, or on a server without keys the body's author), and the JSON of a 409
-and of a 422 naming the operation."""
+session's key, or on a server without keys the body's author), the JSON of a 409
+and of a 422 naming the operation, and polygon vertices checked at the boundary."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from ocula import BoxAnnotation, DatasetItem
+from ocula import BoxAnnotation, DatasetItem, PolygonAnnotation
 from ocula.core.services import Service
 from ocula.core.services.edits import local_author
 from ocula.server import create_app
@@ -17,6 +17,8 @@ from ocula.server.background import serve_in_background
 from ocula.server.web.sessions import CSRF_HEADER, SESSION_COOKIE, Session, csrf_token
 from tests.conftest import make_images
 from tests.server.conftest import Live
+
+TRIANGLE = [{"x": 10.0, "y": 10.0}, {"x": 50.0, "y": 10.0}, {"x": 30.0, "y": 40.0}]
 
 
 def _item(service: Service, tmp_path: Path) -> dict[str, Any]:
@@ -96,3 +98,46 @@ def test_without_keys_the_body_names_the_author(tmp_path: Path) -> None:
         unnamed = httpx.post(edits, json=_relabel(named.json()["edits"][0]["after"], "van"))
         assert unnamed.json()["author"] == local_author()
     service.close()
+
+
+def test_polygon_edits_over_http_and_bad_vertices_are_422(live_db: Live,
+                                                          tmp_path: Path) -> None:
+    """A vertex moved over HTTP, its undo, and vertices no JSON editor should send
+    (NaN, a huge integer, text, too few): each a 422 naming the operation, never a 500,
+    on both databases."""
+    box = _item(live_db.service, tmp_path)
+    live_db.service.annotate("d", [PolygonAnnotation("roof", TRIANGLE, reference_id="a",
+                                                     annotation_id="roof")])
+    (tri,) = live_db.service.get_item("d", reference_id="a")["annotations"]["polygon"]
+    auth = {"Authorization": f"Bearer {live_db.key}", "Content-Type": "application/json"}
+    url = f"{live_db.url}/api/v1/datasets/{box['dataset']}/item/edits"
+
+    def post(vertices: str, expected: int) -> httpx.Response:
+        # Raw text: the JSON of NaN and of huge numbers is what a careless client sends.
+        return httpx.post(url, headers=auth, content=(
+            f'{{"reference_id": "a", "edits": [{{"op": "update", "id": "{tri["id"]}", '
+            f'"expected": {expected}, "geometry": {{"vertices": {vertices}}}}}]}}'))
+
+    for bad, why in [('[{"x": NaN, "y": 1}, {"x": 5, "y": 5}, {"x": 9, "y": 1}]', "finite"),
+                     ('[{"x": 1e999, "y": 1}, {"x": 5, "y": 5}, {"x": 9, "y": 1}]', "finite"),
+                     (f'[{{"x": 1{"0" * 400}, "y": 1}}, {{"x": 5, "y": 5}}, {{"x": 9, "y": 1}}]',
+                      "finite"),
+                     ('[{"x": "a", "y": 1}, {"x": 5, "y": 5}, {"x": 9, "y": 1}]', "finite"),
+                     ('[{"x": 1, "y": 1}, {"x": 5, "y": 5}]', "at least 3 vertices"),
+                     ('"square"', "must be a list")]:
+        answer = post(bad, tri["version"])
+        assert answer.status_code == 422, (bad, answer.text)
+        assert answer.json()["error"] == "batch_rejected"
+        assert "edit #0: " in answer.json()["detail"] and why in answer.json()["detail"]
+    moved = post('[{"x": 12, "y": 8}, {"x": 50, "y": 10}, {"x": 30, "y": 40}]', tri["version"])
+    assert moved.status_code == 200, moved.text
+    step = moved.json()["edits"][0]
+    assert step["after"]["geometry"]["vertices"][0] == {"x": 12, "y": 8}
+    assert step["inverse"]["geometry"] == {"vertices": TRIANGLE}
+    stale = post('[{"x": 14, "y": 8}, {"x": 50, "y": 10}, {"x": 30, "y": 40}]', tri["version"])
+    assert stale.status_code == 409
+    assert stale.json()["info"]["current"]["geometry"]["vertices"][0] == {"x": 12, "y": 8}
+    undo = httpx.post(url, headers=auth, json={"reference_id": "a", "edits": [step["inverse"]]})
+    assert undo.status_code == 200, undo.text
+    (now,) = live_db.service.get_item("d", reference_id="a")["annotations"]["polygon"]
+    assert now["geometry"]["vertices"] == TRIANGLE and now["area"] == tri["area"]

@@ -123,6 +123,10 @@ def _saved(page: Any) -> None:
 def _edit_mode(page: Any) -> None:
     page.keyboard.press("e")
     expect(page.locator("#edit-bar")).to_be_visible()
+    # The edit bar shrinks the stage and a fitted image is fitted again on the resize
+    # observer's next call: positions read before then would be at the old scale.
+    page.evaluate("() => new Promise((done) => requestAnimationFrame("
+                  "() => requestAnimationFrame(done)))")
 
 
 def _select(page: Any, ann_id: str) -> None:

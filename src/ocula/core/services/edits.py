@@ -29,6 +29,7 @@ insights totals (``stats.py``) and the edit log (``annotation_edits``) updated w
 from __future__ import annotations
 
 import getpass
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,6 +64,19 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "accept_prediction": (("prediction_id",), ("label", "annotation_id")),
 }
 _CHANGES = ("label", "geometry", "metadata")
+# The geometry fields an update of each type may name. A field of another type (x on a
+# polygon) would be dropped when the annotation is rebuilt, and the update then reported
+# as changing nothing: refused by name instead.
+_GEOMETRY_KEYS: dict[str, frozenset[str]] = {
+    "box": frozenset({"x", "y", "width", "height"}),
+    "polygon": frozenset({"vertices"}),
+    "line": frozenset({"vertices"}),
+    "keypoints": frozenset({"keypoints", "names", "skeleton"}),
+    "mask": frozenset({"rle", "segmentation"}),
+    "category": frozenset({"taxonomy_name"}),
+    "multicategory": frozenset({"labels", "taxonomy_name"}),
+}
+_FEWEST_VERTICES = {"polygon": 3, "line": 2}
 
 
 def local_author() -> str:
@@ -237,6 +251,10 @@ class _Plan:
         kind = op["op"]
         if kind == "add":
             body = {**op["annotation"], "reference_id": self.item.reference_id}
+            geometry = body.get("geometry")
+            if (body.get("type") in _FEWEST_VERTICES and isinstance(geometry, Mapping)
+                    and (problem := _vertices_problem(body["type"], geometry.get("vertices")))):
+                raise ValidationError(problem)
             return op, None, self._annotation(i, body), None
         if kind == "accept_prediction":
             pred = self.predictions.get(op["prediction_id"])
@@ -277,6 +295,8 @@ class _Plan:
                 if key in op:
                     body[key] = op[key]
             if "geometry" in op:
+                if (problem := _geometry_problem(row.type, op["geometry"])) is not None:
+                    raise ValidationError(problem)
                 # Fields given replace those stored: x and y alone move a box, and new
                 # keypoints keep their names and skeleton.
                 body["geometry"] = {**object_payload(row, "")["geometry"], **op["geometry"]}
@@ -352,6 +372,44 @@ class _Plan:
         after = self.count_before - len(self.close) + len(inserted)
         delta.move_items({self.item.pk: self.count_before}, {self.item.pk: after})
         delta.save(conn, self.ds.pk)
+
+
+def _geometry_problem(kind: str, geometry: Mapping[str, Any]) -> str | None:
+    """What is wrong with the geometry fields an update of a ``kind`` annotation gives,
+    before the annotation is rebuilt from them (whose checks are those of an upload)."""
+    allowed = _GEOMETRY_KEYS.get(kind, frozenset())
+    if extra := sorted(map(str, set(geometry) - allowed)):
+        takes = ", ".join(sorted(allowed)) or "no fields"
+        return f"a {kind}'s geometry takes {takes}, not {', '.join(extra)}"
+    if kind in _FEWEST_VERTICES and "vertices" in geometry:
+        return _vertices_problem(kind, geometry["vertices"])
+    return None
+
+
+def _vertices_problem(kind: str, vertices: Any) -> str | None:
+    """Vertices as the edit's JSON gives them: a list of ``{"x", "y"}`` finite numbers,
+    enough of them for ``kind``. Stricter than an upload, which converts what it can
+    ("12" or true would be stored as 12.0 or 1.0): an editor sends back what it read."""
+    fewest = _FEWEST_VERTICES[kind]
+    if isinstance(vertices, (str, bytes, Mapping)) or not isinstance(vertices, Sequence):
+        return f'a {kind}\'s vertices must be a list of {{"x": …, "y": …}} points'
+    if len(vertices) < fewest:
+        return f"a {kind} needs at least {fewest} vertices, got {len(vertices)}"
+    for j, p in enumerate(vertices):
+        if not isinstance(p, Mapping) or set(p) != {"x", "y"}:
+            return f'vertex #{j} must be {{"x": …, "y": …}}'
+        if not (_finite(p["x"]) and _finite(p["y"])):
+            return f"vertex #{j}: x and y must be finite numbers"
+    return None
+
+
+def _finite(v: Any) -> bool:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer past any float (JSON allows 1 followed by 400 zeros)
+        return False
 
 
 def _state(row: Any, reference_id: str) -> dict[str, Any]:

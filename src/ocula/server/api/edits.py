@@ -36,7 +36,10 @@ def _op(name: str, required: dict[str, Any], optional: dict[str, Any] | None = N
 EDIT_ENTRY: dict[str, Any] = {"oneOf": [
     _op("add", {"annotation": {**OBJECT_ENTRY, "required": ["type", "label", "geometry"]}}),
     {**_op("update", {"id": _ID, "expected": _TOKEN},
-           {"label": REF_STRING, "geometry": {"type": "object"},
+           {"label": REF_STRING, "geometry": {"type": "object", "description": (
+               "The geometry fields to replace, of the annotation's own type: a box's "
+               "x, y, width, height; a polygon's or line's vertices (the whole list of "
+               "{x, y} finite numbers, at least 3 or 2)")},
             "metadata": {"type": ["object", "null"]},
             "area": {"type": "number", "minimum": 0}}),
      # Something to change; an area only with a new geometry.

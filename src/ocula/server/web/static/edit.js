@@ -1,12 +1,14 @@
 // Editing an item's ground truth in the item page: draw, select, move, resize, relabel
-// and delete boxes, accept a prediction as ground truth, undo and redo. Every change is
-// one POST .../item/edits (docs/editing.md) naming the annotation's version token as
-// this page last saw it; the server answers with the inverse operation, kept here as the
-// undo step. A 409 (someone else saved first) writes nothing: the page says so, keeps
-// the unsaved change on screen and offers a reload. Geometry is in image pixels: the
-// pointer's position is read against the image's rectangle at whatever zoom it is shown.
+// and delete boxes (polygons and lines: editpoly.js), accept a prediction as ground
+// truth, undo and redo. Every change is one POST .../item/edits (docs/editing.md)
+// naming the annotation's version token as this page last saw it; the server answers
+// with the inverse operation, kept here as the undo step. A 409 (someone else saved
+// first) writes nothing: the page says so, keeps the unsaved change on screen and offers
+// a reload. Geometry is in image pixels: the pointer's position is read against the
+// image's rectangle at whatever zoom it is shown.
 import { ApiError, api } from "./api.js";
 import { h, s } from "./dom.js";
+import { PolyTool, verticesOf } from "./editpoly.js";
 import { boxOf } from "./overlay.js";
 
 const HANDLE_PX = 9;  // a resize handle's side on screen, at any zoom
@@ -28,8 +30,10 @@ export class Editor {
     Object.assign(this, { dataset, host });
     this.editing = false;
     this.selected = null;  // an annotation id, or a prediction's
-    this.draft = null;  // a box being drawn, moved or resized: {x, y, width, height}
-    this.pending = null;  // the box drawn, waiting for its label
+    // A box being drawn, moved or resized ({x, y, width, height}), or a polygon's or
+    // line's new points ({vertices}).
+    this.draft = null;
+    this.pending = null;  // the box (or {type, vertices}) drawn, waiting for its label
     this.tokens = new Map();  // annotation id -> its token in the labels shown
     // Annotation id -> the token this page's own last edit of it gave. Undo and redo name
     // these, never a token read later: an undo must not overwrite someone else's change.
@@ -50,10 +54,15 @@ export class Editor {
     });
     document.getElementById("undo").addEventListener("click", () => this.undo());
     document.getElementById("redo").addEventListener("click", () => this.redo());
+    for (const type of ["polygon", "line"]) {
+      const button = document.getElementById(`draw-${type}`);
+      button.addEventListener("click", () => { this.poly.start(type); button.blur(); });
+    }
     this.form.addEventListener("submit", (e) => { e.preventDefault(); this.submitLabel(); });
     this.input.addEventListener("keydown", (e) => {
       if (e.key === "Escape") { e.preventDefault(); this.cancel(); }
     });
+    this.poly = new PolyTool(this);
     this.#listen();
     this.#loadLabels();
   }
@@ -77,6 +86,7 @@ export class Editor {
   cancel() {
     this.pending = null;
     this.draft = null;
+    if (this.poly) this.poly.reset();
     this.#closeForm();
     this.redraw();
   }
@@ -97,13 +107,14 @@ export class Editor {
     layer.replaceChildren();
     for (const el of fig.querySelectorAll("svg.boxes .selected")) el.classList.remove("selected");
     if (!this.editing) return;
-    const box = this.draft || this.pending || this.#selectedBox();
-    if (!box) return;
     if (this.selected && !this.pending) {
       for (const el of fig.querySelectorAll(`svg.boxes [data-annotation="${CSS.escape(this.selected)}"]`)) {
         el.classList.add("selected");
       }
     }
+    if (this.poly.draw(layer)) return;
+    const box = this.draft || this.pending || this.#selectedBox();
+    if (!box) return;
     const outline = s("rect", { class: "edit-box", x: box.x, y: box.y, width: box.width,
                                 height: box.height, "vector-effect": "non-scaling-stroke" });
     layer.append(outline);
@@ -119,6 +130,16 @@ export class Editor {
       handle.dataset.handle = name;
       layer.append(handle);
     }
+  }
+
+  /** The selected object (ground truth or a shown prediction), or null. */
+  selectedObject() {
+    return this.#selectedObject();
+  }
+
+  /** The selected ground-truth annotation (what edits change), or null. */
+  selectedGt() {
+    return this.#selectedIsGt() ? this.#selectedObject() : null;
   }
 
   #selectedObject() {
@@ -143,6 +164,7 @@ export class Editor {
   }
 
   select(id) {
+    if (id !== this.selected) this.poly.vertex = null;
     this.selected = id;
     this.#closeForm();
     this.redraw();
@@ -169,7 +191,14 @@ export class Editor {
       if (!this.editing || this.space || e.button !== 0 || this.busy) return;
       const at = this.point(e);
       const handle = e.target.dataset && e.target.dataset.handle;
-      if (e.shiftKey) {
+      const shape = this.poly.press(e, at);
+      if (shape === "done") {
+        e.preventDefault();
+        return;
+      }
+      if (shape) {
+        drag = shape;
+      } else if (e.shiftKey) {
         // Shift+drag draws even over a box (a person inside a car's box).
         this.pending = null;
         this.form.hidden = true;
@@ -180,7 +209,8 @@ export class Editor {
         const id = e.target.dataset && e.target.dataset.annotation;
         if (id) {
           this.select(id);
-          if (this.#selectedIsGt()) {
+          // A mask is selected (to relabel or delete) but not moved.
+          if (this.#selectedIsGt() && this.#selectedBox()) {
             drag = { kind: "move", from: at, box: { ...this.#selectedBox() }, sx: e.clientX, sy: e.clientY };
           }
         } else {
@@ -196,7 +226,8 @@ export class Editor {
     });
     stage.addEventListener("pointermove", (e) => {
       if (!drag || e.pointerId !== drag.id) return;
-      this.draft = this.#dragged(drag, this.point(e));
+      const at = this.point(e);
+      this.draft = drag.poly ? this.poly.dragged(drag, at) : this.#dragged(drag, at);
       this.redraw();
     });
     const end = (e) => {
@@ -206,6 +237,11 @@ export class Editor {
       const box = this.draft;
       this.draft = null;
       const moved = Math.hypot(e.clientX - d.sx, e.clientY - d.sy) >= MIN_DRAW_PX;
+      if (d.poly) {
+        if (e.type === "pointercancel") this.redraw();
+        else this.poly.release(d, box, moved);
+        return;
+      }
       if (e.type === "pointercancel" || !box || !moved) {
         if (d.kind === "draw") this.select(null);
         else this.redraw();
@@ -268,9 +304,11 @@ export class Editor {
     if (!label) { this.say("A label is needed.", "error"); return; }
     if (this.pending) {
       const b = this.pending;
+      const type = b.vertices ? b.type : "box";
       const ok = await this.save([{ op: "add", annotation: {
-        type: "box", label, reference_id: this.host.item.reference_id, geometry: b } }],
-      `new box “${label}”`);
+        type, label, reference_id: this.host.item.reference_id,
+        geometry: b.vertices ? { vertices: b.vertices } : b } }],
+      `new ${type} “${label}”`);
       if (ok) { this.pending = null; this.#closeForm(); this.selected = ok.edits[0].id; }
     } else if (this.#selectedIsGt()) {
       // The same label again changes nothing (the server would refuse it as such).
@@ -281,12 +319,12 @@ export class Editor {
     this.redraw();
   }
 
-  async updateSelected(change, draft) {
+  async updateSelected(change, draft, what = null) {
     const id = this.selected;
-    // Until saved, the box stays where it was dragged to.
+    // Until saved, the shape stays where it was dragged to.
     this.pending = null;
     this.draft = draft;
-    const what = change.label !== undefined ? `label → “${change.label}”` : "new geometry";
+    what ??= change.label !== undefined ? `label → “${change.label}”` : "new geometry";
     const ok = await this.save([{ op: "update", id, expected: this.tokens.get(id), ...change }],
                                what);
     if (ok) this.draft = null;
@@ -346,8 +384,9 @@ export class Editor {
       // drawn until the user reloads.
       const info = err.body.info || {};
       const cur = info.current;
-      const now = cur === null ? "it has been deleted"
-        : cur ? `it is now “${cur.label}”${boxOf(cur) ? ` at ${fmt(boxOf(cur))}` : ""}` : "";
+      const points = verticesOf(cur);
+      const where = boxOf(cur || {}) ? ` at ${fmt(boxOf(cur))}` : points ? ` with ${points.length} points` : "";
+      const now = cur === null ? "it has been deleted" : cur ? `it is now “${cur.label}”${where}` : "";
       const reload = h("button", { type: "button", class: "small", id: "edit-reload" }, "Reload");
       reload.addEventListener("click", () => location.reload());
       this.status.replaceChildren(
@@ -382,6 +421,7 @@ export class Editor {
   #replay(stack, record) {
     return this.#serial(async () => {
       if (!stack.length) return;
+      this.poly.vertex = null;  // the point picked may be gone, or another, once undone
       const ops = stack.at(-1).map((op) => (
         op.id && this.own.has(op.id) ? { ...op, expected: this.own.get(op.id) } : op));
       const ok = await this.#save(ops, record, record);
@@ -422,6 +462,7 @@ export class Editor {
       return false;
     }
     if (!this.editing) return false;
+    if (this.poly.key(e)) return true;
     // Space pans, unless a control has the focus (a checkbox takes it as a click).
     if (e.key === " " && !(e.target.closest && e.target.closest("button, input, a, select"))) {
       this.space = true;

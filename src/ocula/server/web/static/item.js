@@ -9,7 +9,9 @@ import { h, labelColor } from "./dom.js";
 import { Editor } from "./edit.js";
 import { showHistory, versionTagger } from "./labelhistory.js";
 import { layerRuns, layersParams, loadRun, readLayers } from "./layers.js";
-import { boxOf, boxesSvg, extentOf, figure, labelText, lineOf, polygonOf, summary } from "./overlay.js";
+import {
+  boxOf, boxesSvg, extentOf, figure, labelText, lineOf, maskOf, maskShape, polygonOf, summary,
+} from "./overlay.js";
 import { fetchObjects } from "./objects.js";
 import { PAGE_SIZE, fetchPage, loadRecord, objectPage, saveRecord } from "./results.js";
 import { drawLegend, readScope, scopeSearch } from "./scope.js";
@@ -66,6 +68,12 @@ function describeGeometry(ann) {
       length += Math.hypot(line[i].x - line[i - 1].x, line[i].y - line[i - 1].y);
     }
     return `line of ${line.length} points, ${r(length)} px long`;
+  }
+  const rle = maskOf(ann);
+  if (rle) {
+    const m = maskShape(rle).box;
+    const px = typeof ann.area === "number" ? `, ${Math.round(ann.area).toLocaleString()} px` : "";
+    return m ? `mask ${m.width}×${m.height} at (${m.x}, ${m.y})${px}` : "mask (empty)";
   }
   if (ann.type === "multicategory") {
     return ann.taxonomy_name ? `multicategory (${ann.taxonomy_name})` : "multicategory";
@@ -237,7 +245,8 @@ async function toggle(input) {
 }
 
 function area(ann) {
-  const b = boxOf(ann);
+  if (maskOf(ann) && typeof ann.area === "number") return ann.area;  // its pixels, not its box
+  const b = extentOf(ann);
   return b ? b.width * b.height : Infinity;
 }
 

@@ -20,6 +20,11 @@ function change(entry) {
   return after ?? before ?? "";
 }
 
+function pointCount(ann) {
+  const v = ann.geometry && ann.geometry.vertices;
+  return Array.isArray(v) ? v.length : null;
+}
+
 const OPS = { add: "added", update: "changed", delete: "deleted", restore: "restored",
               accept_prediction: "accepted prediction" };
 
@@ -28,7 +33,11 @@ function row(entry) {
   if (entry.op === "update" && entry.before && entry.after) {
     const moved = JSON.stringify(entry.before.geometry) !== JSON.stringify(entry.after.geometry);
     const relabelled = entry.before.label !== entry.after.label;
-    what = [relabelled && "relabelled", moved && "moved/resized"].filter(Boolean).join(", ") || what;
+    // A polygon or line: how many points it had and has, when a point came or went.
+    const was = pointCount(entry.before), is = pointCount(entry.after);
+    const reshaped = was === null || is === null ? "moved/resized"
+      : was === is ? "moved/reshaped" : `points ${was} → ${is}`;
+    what = [relabelled && "relabelled", moved && reshaped].filter(Boolean).join(", ") || what;
   }
   return h("li", { "data-version": entry.version, "data-op": entry.op },
            h("div", { class: "hist-line" }, h("strong", {}, what), " ",

@@ -5,8 +5,8 @@
 // own pixels, with the image laid at its full size under it: the browser does the
 // cropping and scaling, and boxes need no coordinate arithmetic.
 import { api } from "./api.js";
-import { h, s, labelColor } from "./dom.js";
-import { boxClasses, extentOf, shapeOf, summary } from "./overlay.js";
+import { h, s } from "./dom.js";
+import { boxClasses, extentOf, paintByLabel, shapeOf, summary } from "./overlay.js";
 
 // Thumbnail sizes the crops are read from (cached by the server once made).
 const THUMB_SIZES = [256, 512, 1024];
@@ -60,7 +60,7 @@ export function sourceFor(item, crop, px) {
 
 function rect(obj, className) {
   const r = shapeOf(obj, className);
-  if (obj.kind !== "prediction" && !obj.status) r.style.stroke = labelColor(obj.label);
+  paintByLabel(r, obj);
   r.dataset.annotation = obj.id;
   return r;
 }

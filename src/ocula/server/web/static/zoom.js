@@ -21,6 +21,8 @@ export class ZoomView {
     // Whether a press of the main button pans (edit mode keeps it for drawing: there
     // space+drag or the middle button pans).
     this.panGate = () => true;
+    // Whether a double-click zooms (not while edit mode draws a shape point by point).
+    this.dblclickGate = () => true;
     this.#listen();
     this.fit();
     new ResizeObserver(() => (this.fitted ? this.fit() : this.#apply())).observe(viewport);
@@ -101,6 +103,7 @@ export class ZoomView {
       this.zoomBy(Math.exp(-px * WHEEL_RATE), e.clientX - r.left, e.clientY - r.top);
     }, { passive: false });
     vp.addEventListener("dblclick", (e) => {
+      if (!this.dblclickGate(e)) return;
       const r = vp.getBoundingClientRect();
       this.zoomBy(e.shiftKey ? 1 / 2 : 2, e.clientX - r.left, e.clientY - r.top);
     });

@@ -34,20 +34,18 @@ Documented behaviour for odd runs:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, case, delete, func, select, update
+from sqlalchemy import Connection, case, func, select, update
 
 from ocula.core.evaluation import (
     Detections,
     GroundTruth,
-    MatchStatus,
     match_detections,
 )
 from ocula.core.query.plan import plan_items
-from ocula.core.services import run_results, stats
+from ocula.core.services import run_results
 from ocula.core.services.base import bulk_operation, now
 from ocula.core.services.evaluation_keep import ResultKeeping
 from ocula.core.services.evaluation_links import (
@@ -60,25 +58,19 @@ from ocula.core.services.evaluation_links import (
 from ocula.core.services.evaluation_sides import (
     IOU_TYPES,
     SEGM_TYPES,
-    mostly_this_run,
     read_sides,
 )
 from ocula.core.services.insights_scan import quote
+from ocula.core.services.match_rows import write_matches
 from ocula.core.services.metrics_body import metrics_body
 from ocula.core.services.payloads import object_payload
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import (
     fetch_tuples,
     in_values,
-    indexes_rebuilt,
-    insert_rows,
-    insert_stream,
     iter_tuples,
 )
 from ocula.errors import QueryError, ValidationError
-
-_STATUS = {MatchStatus.TP: "tp", MatchStatus.FP: "fp", MatchStatus.FN: "fn",
-           MatchStatus.IGNORED: "ignored", MatchStatus.SKIPPED: "skipped"}
 
 
 def _check_iou_type(iou_type: str) -> str:
@@ -178,7 +170,7 @@ class EvaluationService(ResultKeeping):
             # computed while the match rows are written.
             with self._keeping_beside(version is None or version == latest, conn, run,
                                       config, gt, dt, pair_iou, match) as kept:
-                self._write_matches(conn, run.dataset_pk, run.pk, gt, dt, match)
+                write_matches(conn, run.dataset_pk, run.pk, gt, dt, match)
                 conn.execute(update(t.model_runs).where(t.model_runs.c.pk == run.pk).values(
                     commit_config=config, committed_version=version, committed_at=now()))
                 run_results.forget(conn, run.pk)
@@ -189,41 +181,6 @@ class EvaluationService(ResultKeeping):
                 "fp": match.fp, "fn": match.fn, "predictions": len(dt),
                 "ground_truth": len(gt), "annotation_version": version,
                 "unknown_labels": unknown, **config}
-
-    def _write_matches(self, conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTruth,
-                       dt: Detections, match: Any) -> None:
-        with indexes_rebuilt(conn, (t.match_predictions, t.match_annotations),
-                             mostly_this_run(conn, run_pk)):
-            self._replace_matches(conn, dataset_pk, run_pk, gt, dt, match)
-
-    def _replace_matches(self, conn: Connection, dataset_pk: int, run_pk: int,
-                         gt: GroundTruth, dt: Detections, match: Any) -> None:
-        for table in (t.match_predictions, t.match_annotations, t.match_items):
-            conn.execute(delete(table).where(table.c.run_pk == run_pk))
-        # Whole columns to Python lists first: indexing numpy scalars row by row costs
-        # more than the insert itself at 100k rows.
-        names = np.array([""] + [_STATUS[s] for s in MatchStatus], dtype=object)
-        det_hit = match.det_gt_id >= 0
-        insert_stream(conn, t.match_predictions, (
-            "run_pk", "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label",
-            "confidence"), zip(
-            repeat(run_pk), dt.id.tolist(), dt.image.tolist(),
-            np.where(det_hit, match.det_gt_id, None).tolist(),
-            np.where(det_hit, match.det_iou, match.det_best_iou).tolist(),
-            names[match.det_status].tolist(), dt.label.tolist(), dt.score.tolist()))
-        insert_stream(conn, t.match_annotations, (
-            "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"),
-            zip(repeat(run_pk), gt.id.tolist(), gt.image.tolist(),
-                np.where(match.gt_det_id >= 0, match.gt_det_id, None).tolist(),
-                match.gt_iou.tolist(), names[match.gt_status].tolist(), gt.label.tolist()))
-        insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn"), list(zip(
-            repeat(run_pk), match.image.tolist(), match.image_tp.tolist(),
-            match.image_fp.tolist(), match.image_fn.tolist())))
-        stats.drop_run(conn, run_pk, (stats.MATCH,))
-        stats.match_delta(
-            run_pk, zip(dt.label.tolist(), names[match.det_status].tolist(), strict=True),
-            zip(gt.label.tolist(), names[match.gt_status].tolist(), strict=True),
-        ).save(conn, dataset_pk)
 
     # --- metrics --------------------------------------------------------------------
 

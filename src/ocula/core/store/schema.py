@@ -408,6 +408,9 @@ match_items = Table(
     Column("tp", Integer, nullable=False),
     Column("fp", Integer, nullable=False),
     Column("fn", Integer, nullable=False),
+    # A digest of every match row the commit wrote for the item: a re-commit rewrites
+    # only the items whose digest changes (ocula.core.services.match_rows).
+    Column("digest", BigInteger, nullable=True),
     UniqueConstraint("run_pk", "item_pk"),
     Index("ix_match_items_run_fn", "run_pk", "fn"),
     Index("ix_match_items_run_fp", "run_pk", "fp"),

@@ -1,0 +1,189 @@
+"""A commit's match rows: one per prediction, per ground truth and per item, written so
+that a re-commit rewrites only the items whose rows changed.
+
+Each ``match_items`` row keeps a 64-bit digest of everything the commit wrote for its
+item (every column of its prediction and ground-truth match rows, and its counts). A
+re-commit computes the new digests in numpy and compares them with the stored ones: an
+item whose digest is unchanged keeps its rows untouched. Fixing a few labels and
+committing again then writes a few items' rows instead of millions (2M predictions on
+SQLite: the write falls from ~17 s to well under a second), and the indexes are kept,
+not rebuilt. A commit whose rows mostly change (or the first) replaces them all, with
+the indexes rebuilt once on SQLite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, delete, func, select
+
+from ocula.core.evaluation import Detections, GroundTruth
+from ocula.core.services import stats
+from ocula.core.services.evaluation_sides import mostly_this_run
+from ocula.core.store import schema as t
+from ocula.core.store.bulk import (
+    fetch_tuples,
+    in_values,
+    indexes_rebuilt,
+    insert_rows,
+    insert_stream,
+)
+
+__all__ = ["STATUS_NAMES", "item_digests", "write_matches"]
+
+#: Stored status of each :class:`MatchStatus` code (index 0 unused).
+STATUS_NAMES = np.array(["", "tp", "fp", "fn", "ignored", "skipped"], dtype=object)
+
+# Above this share of changed items, replacing every row (indexes rebuilt once) beats
+# deleting and inserting item by item through the indexes.
+_MOST_CHANGED = 0.25
+
+_U64 = np.uint64
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit flips about half of the output bits."""
+    x = x ^ (x >> _U64(30))
+    x = x * _U64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> _U64(27))
+    x = x * _U64(0x94D049BB133111EB)
+    return x ^ (x >> _U64(31))
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    """The 64 bits of each value (ints as two's complement, floats as IEEE doubles)."""
+    v = np.asarray(values)
+    if v.dtype.kind == "f":
+        return np.ascontiguousarray(v, dtype=np.float64).view(_U64)
+    return np.ascontiguousarray(v, dtype=np.int64).view(_U64)
+
+
+def _label_bits(labels: np.ndarray) -> np.ndarray:
+    """A stable 64-bit code per label string (the same in every process)."""
+    if not len(labels):
+        return np.zeros(0, dtype=_U64)
+    values, inverse = np.unique(labels.astype(str), return_inverse=True)
+    codes = np.array([int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(),
+                                     "little") for v in values.tolist()], dtype=_U64)
+    return codes[inverse.reshape(-1)]
+
+
+def _row_hashes(side: int, columns: list[np.ndarray]) -> np.ndarray:
+    h = np.full(len(columns[0]), _U64(side), dtype=_U64)
+    with np.errstate(over="ignore"):
+        for col in columns:
+            h = _mix(h ^ col)
+    return h
+
+
+def _columns(gt: GroundTruth, dt: Detections, match: Any) -> dict[str, Any]:
+    """What a commit writes per prediction and per ground truth, as arrays."""
+    det_hit = match.det_gt_id >= 0
+    gt_hit = match.gt_det_id >= 0
+    return {
+        "det_ann": np.where(det_hit, match.det_gt_id, -1),
+        "det_iou": np.where(det_hit, match.det_iou, match.det_best_iou).astype(np.float64),
+        "gt_pred": np.where(gt_hit, match.gt_det_id, -1),
+    }
+
+
+def item_digests(gt: GroundTruth, dt: Detections, match: Any) -> np.ndarray:
+    """One signed 64-bit digest per item of ``match.image`` (in its order) of every value
+    a commit writes for the item: each prediction's and ground truth's match row (order
+    free: rows are summed) and the item's counts."""
+    cols = _columns(gt, dt, match)
+    with np.errstate(over="ignore"):
+        pred = _row_hashes(1, [_bits(dt.id), _bits(cols["det_ann"]), _bits(cols["det_iou"]),
+                               _bits(match.det_status), _label_bits(dt.label),
+                               _bits(np.asarray(dt.score, dtype=np.float64))])
+        ann = _row_hashes(2, [_bits(gt.id), _bits(cols["gt_pred"]), _bits(match.gt_iou),
+                              _bits(match.gt_status), _label_bits(gt.label)])
+        acc = np.zeros(len(match.image), dtype=_U64)
+        np.add.at(acc, np.searchsorted(match.image, dt.image), pred)
+        np.add.at(acc, np.searchsorted(match.image, gt.image), ann)
+        counts = _row_hashes(3, [_bits(match.image_tp), _bits(match.image_fp),
+                                 _bits(match.image_fn)])
+        return _mix(acc ^ counts).view(np.int64)
+
+
+def write_matches(conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTruth,
+                  dt: Detections, match: Any) -> int:
+    """Store a commit's match rows and running totals, replacing the run's earlier ones;
+    only the items whose rows changed are rewritten when few did. Returns the number of
+    items written."""
+    digests = item_digests(gt, dt, match)
+    old = fetch_tuples(conn, select(t.match_items.c.item_pk, t.match_items.c.digest)
+                       .where(t.match_items.c.run_pk == run_pk))
+    items = None  # None: every item
+    if old and all(d is not None for _, d in old):
+        old_items = np.fromiter((r[0] for r in old), np.int64, len(old))
+        old_digests = np.fromiter((r[1] for r in old), np.int64, len(old))
+        order = np.argsort(old_items)
+        old_items, old_digests = old_items[order], old_digests[order]
+        at = np.minimum(np.searchsorted(old_items, match.image), max(len(old_items) - 1, 0))
+        same = (old_items[at] == match.image) & (old_digests[at] == digests)
+        changed = np.union1d(match.image[~same], np.setdiff1d(old_items, match.image))
+        if len(changed) <= _MOST_CHANGED * max(len(match.image), len(old_items)):
+            items = changed
+    if items is not None and len(items):
+        _replace(conn, run_pk, gt, dt, match, digests, items)
+    if items is not None and not _complete(conn, run_pk, len(dt), len(gt)):
+        # Rows that went missing outside a commit (a predictions cascade): the digests
+        # no longer describe the table, so nothing is trusted.
+        items = None
+    if items is None:
+        with indexes_rebuilt(conn, (t.match_predictions, t.match_annotations),
+                             mostly_this_run(conn, run_pk)):
+            _replace(conn, run_pk, gt, dt, match, digests, None)
+    # The totals from every row: cheap next to the rows, and never drift.
+    stats.drop_run(conn, run_pk, (stats.MATCH,))
+    stats.match_delta(
+        run_pk, zip(dt.label.tolist(), STATUS_NAMES[match.det_status].tolist(), strict=True),
+        zip(gt.label.tolist(), STATUS_NAMES[match.gt_status].tolist(), strict=True),
+    ).save(conn, dataset_pk)
+    return len(match.image) if items is None else len(items)
+
+
+def _complete(conn: Connection, run_pk: int, n_pred: int, n_gt: int) -> bool:
+    """Whether the run holds exactly the rows a full write would have written."""
+    def count(table: Any) -> int:
+        return int(conn.scalar(select(func.count()).select_from(table).where(
+            table.c.run_pk == run_pk)) or 0)
+    return count(t.match_predictions) == n_pred and count(t.match_annotations) == n_gt
+
+
+def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, match: Any,
+             digests: np.ndarray, items: np.ndarray | None) -> None:
+    """Delete the run's rows (of ``items`` only, if given) and insert the new ones."""
+    for table in (t.match_predictions, t.match_annotations, t.match_items):
+        where = [table.c.run_pk == run_pk]
+        if items is not None:
+            where.append(in_values(conn, table.c.item_pk, items))
+        conn.execute(delete(table).where(*where))
+    d = slice(None) if items is None else np.isin(dt.image, items)
+    g = slice(None) if items is None else np.isin(gt.image, items)
+    i = slice(None) if items is None else np.isin(match.image, items)
+    cols = _columns(gt, dt, match)
+    # Whole columns to Python lists first: indexing numpy scalars row by row costs
+    # more than the insert itself at 100k rows.
+    det_ann = cols["det_ann"][d]
+    insert_stream(conn, t.match_predictions, (
+        "run_pk", "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label",
+        "confidence"), zip(
+        repeat(run_pk), dt.id[d].tolist(), dt.image[d].tolist(),
+        np.where(det_ann >= 0, det_ann, None).tolist(), cols["det_iou"][d].tolist(),
+        STATUS_NAMES[match.det_status[d]].tolist(), dt.label[d].tolist(),
+        dt.score[d].tolist()))
+    gt_pred = cols["gt_pred"][g]
+    insert_stream(conn, t.match_annotations, (
+        "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"),
+        zip(repeat(run_pk), gt.id[g].tolist(), gt.image[g].tolist(),
+            np.where(gt_pred >= 0, gt_pred, None).tolist(), match.gt_iou[g].tolist(),
+            STATUS_NAMES[match.gt_status[g]].tolist(), gt.label[g].tolist()))
+    insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn", "digest"),
+                list(zip(repeat(run_pk), match.image[i].tolist(), match.image_tp[i].tolist(),
+                         match.image_fp[i].tolist(), match.image_fn[i].tolist(),
+                         digests[i].tolist())))

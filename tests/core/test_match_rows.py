@@ -1,0 +1,121 @@
+"""A re-commit rewrites only the items whose match rows change (per-item digests), and
+leaves the rows exactly as a full rewrite would. On both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+import ocula
+from ocula import BoxAnnotation, BoxPrediction, DatasetItem
+from ocula.core.services import match_rows
+from ocula.core.store import schema as t
+from tests.conftest import make_images
+from tests.core.test_commit import H, W, _random_scene
+
+N = 40
+
+
+@pytest.fixture
+def scene(client: ocula.Client, tmp_path: Path) -> tuple[Any, Any]:
+    paths = make_images(tmp_path / "imgs", N, size=(W, H))
+    ds = client.create_dataset("scene")
+    ds.append([DatasetItem(str(p), f"img{i}") for i, p in enumerate(paths)])
+    gts, preds = _random_scene(11, N)
+    ds.annotate(gts)
+    run = client.add_model("det", "det").create_run("det-run", ds, preds)
+    return ds, run
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The items each match-row write rewrote (None: all of them), spied on the real
+    function."""
+    calls: list[Any] = []
+    real = match_rows._replace
+
+    def spy(conn: Any, run_pk: int, gt: Any, dt: Any, match: Any, digests: Any,
+            items: Any) -> None:
+        calls.append(None if items is None else sorted(items.tolist()))
+        real(conn, run_pk, gt, dt, match, digests, items)
+    monkeypatch.setattr(match_rows, "_replace", spy)
+    return calls
+
+
+def _rows(client: ocula.Client) -> tuple[list[Any], ...]:
+    mp, ma, mi = t.match_predictions, t.match_annotations, t.match_items
+    with client._backend.db.read() as conn:
+        return tuple(sorted(map(tuple, conn.execute(select(*cols)).all())) for cols in (
+            [mp.c.run_pk, mp.c.prediction_pk, mp.c.item_pk, mp.c.annotation_pk, mp.c.iou,
+             mp.c.status, mp.c.label, mp.c.confidence],
+            [ma.c.run_pk, ma.c.annotation_pk, ma.c.item_pk, ma.c.prediction_pk, ma.c.iou,
+             ma.c.status, ma.c.label],
+            [mi.c.run_pk, mi.c.item_pk, mi.c.tp, mi.c.fp, mi.c.fn, mi.c.digest]))
+
+
+def _full_rewrite(client: ocula.Client, run: Any) -> tuple[list[Any], ...]:
+    """The rows a commit writes from scratch (digests dropped: nothing is trusted)."""
+    with client._backend.db.write() as conn:
+        conn.execute(update(t.match_items).values(digest=None))
+    run.commit()
+    return _rows(client)
+
+
+def _item_pk(client: ocula.Client, ref: str) -> int:
+    with client._backend.db.read() as conn:
+        return conn.scalar(select(t.items.c.pk).where(t.items.c.reference_id == ref))
+
+
+def test_an_unchanged_recommit_writes_no_row(client: ocula.Client, scene: Any,
+                                             written: list[Any]) -> None:
+    _, run = scene
+    first = run.commit()
+    rows = _rows(client)
+    assert written == [None]  # the first commit writes everything
+    assert run.commit() == first
+    assert written == [None]  # nothing changed: no item rewritten
+    assert _rows(client) == rows
+
+
+def test_a_label_fix_rewrites_its_item_only_and_equals_a_full_write(
+        client: ocula.Client, scene: Any, written: list[Any]) -> None:
+    ds, run = scene
+    before = run.commit()
+    # A box added on one item (a missing label fixed): its rows change, no other's.
+    ref = "img3"
+    ds.annotate([BoxAnnotation("car", 10, 10, 30, 30, reference_id=ref,
+                               annotation_id="added")])
+    after = run.commit()
+    assert written[-1] == [_item_pk(client, ref)]
+    assert after["fn"] >= before["fn"]
+    partial = _rows(client)
+    assert partial == _full_rewrite(client, run)
+
+
+def test_rows_missing_outside_a_commit_are_written_again(
+        client: ocula.Client, scene: Any, written: list[Any]) -> None:
+    _, run = scene
+    run.commit()
+    rows = _rows(client)
+    with client._backend.db.write() as conn:
+        victim = conn.scalar(select(t.match_predictions.c.prediction_pk).limit(1))
+        conn.execute(t.match_predictions.delete().where(
+            t.match_predictions.c.prediction_pk == victim))
+    run.commit()
+    # The digests said "unchanged"; the row count did not: everything was rewritten.
+    assert written[-1] is None
+    assert _rows(client) == rows
+
+
+def test_new_predictions_on_a_few_items_rewrite_those_items(
+        client: ocula.Client, scene: Any, written: list[Any]) -> None:
+    ds, run = scene
+    run.commit()
+    run.predict([BoxPrediction("person", 1, 1, 20, 20, reference_id="img5",
+                               confidence=0.9)])
+    run.commit()
+    assert written[-1] == [_item_pk(client, "img5")]
+    assert _rows(client) == _full_rewrite(client, run)

@@ -160,16 +160,17 @@ class EvaluationService(ResultKeeping):
             gt, dt, pair_iou = read_sides(conn, run, version, None, iou_type, sigmas=sigmas)
             if len(dt) == 0:
                 raise self._no_predictions(conn, run, iou_type)
-            match = match_detections(gt, dt, iou_threshold=float(iou_threshold),
-                                     class_agnostic=bool(class_agnostic),
-                                     allowed_label_matches=allowed, max_dets=None,
-                                     pair_iou=pair_iou)
             latest = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(
                 t.annotation_versions.c.dataset_pk == run.dataset_pk))
             # The run page's numbers are kept for the current labels only; they are
-            # computed while the match rows are written.
+            # computed while the rows are matched and written.
             with self._keeping_beside(version is None or version == latest, conn, run,
-                                      config, gt, dt, pair_iou, match) as kept:
+                                      config, gt, dt, pair_iou) as keeper:
+                match = match_detections(gt, dt, iou_threshold=float(iou_threshold),
+                                         class_agnostic=bool(class_agnostic),
+                                         allowed_label_matches=allowed, max_dets=None,
+                                         pair_iou=pair_iou)
+                kept = keeper.start(match)
                 write_matches(conn, run.dataset_pk, run.pk, gt, dt, match)
                 conn.execute(update(t.model_runs).where(t.model_runs.c.pk == run.pk).values(
                     commit_config=config, committed_version=version, committed_at=now()))

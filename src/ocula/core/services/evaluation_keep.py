@@ -73,43 +73,81 @@ class _Kept:
     more: dict[str, dict[str, Any]]
 
 
+class _Keeper:
+    """A commit's kept numbers in the making (see ``ResultKeeping._keeping_beside``):
+    the sides, and the worker threads they are computed on, if any."""
+
+    def __init__(self, service: ResultKeeping, conn: Connection, run: Any,
+                 config: dict[str, Any], gt: GroundTruth, dt: Detections, pair_iou: Any,
+                 wanted: bool) -> None:
+        self.service, self.conn, self.run, self.config = service, conn, run, config
+        self.gt, self.dt, self.pair_iou, self.wanted = gt, dt, pair_iou, wanted
+        self.order: list[str] = (service._coco_label_order(  # type: ignore[attr-defined]
+            conn, run.dataset_pk) if wanted else [])
+        self.pool: ThreadPoolExecutor | None = None
+        self.whole: Future[tuple[Any, Any]] | None = None
+
+    def whole_dataset(self) -> tuple[Any, Any]:
+        """COCO's matching and the confusion matrix of the whole dataset (what each
+        scope's are cut from): they need no commit matching, so they start first."""
+        return (coco_matches_of(self.gt, self.dt, self.pair_iou, self.order,
+                                self.config["iou_type"]),
+                confusion_of(self.gt, self.dt, self.pair_iou, iou=0.5,
+                             confidence_threshold=0.5))
+
+    def submit(self, fn: Any, *args: Any) -> Future[Any]:
+        """``fn(conn, *args)`` on a worker with a read connection of its own, or now on
+        the commit's connection without workers."""
+        if self.pool is None:
+            done: Future[Any] = Future()
+            done.set_result(fn(self.conn, *args))
+            return done
+
+        def call() -> Any:
+            with self.service.db.read() as reader:
+                return fn(reader, *args)
+        return self.pool.submit(call)
+
+    def start(self, match: Any) -> Future[list[_Kept]] | None:
+        """Compute the kept numbers from the commit's matching; None if none are kept."""
+        if not self.wanted:
+            return None
+        if self.whole is None:
+            self.whole = self.submit(lambda _conn: self.whole_dataset())
+        return self.submit(self.service._kept_bodies, self, match)
+
+
 class ResultKeeping(ServiceBase):
     """Mixin of the evaluation service: the results a commit keeps."""
 
     @contextmanager
     def _keeping_beside(self, wanted: bool, conn: Connection, run: Any,
                         config: dict[str, Any], gt: GroundTruth, dt: Detections,
-                        pair_iou: Any, match: Any) -> Iterator[Future[list[_Kept]] | None]:
-        """Compute the kept numbers while the block writes the match rows: on a thread
-        with a read connection of its own where the store has one beside the writer's
-        (the computation is numpy and SQLite's index builds release the GIL, so on two
-        cores the two overlap); else on ``conn``, before the block. Yields the future of
-        :meth:`_kept_bodies`, or None when nothing is to be kept."""
-        if not wanted:
-            yield None
+                        pair_iou: Any) -> Iterator[_Keeper]:
+        """Compute the kept numbers beside the commit's own work. Where the store has
+        read connections beside the writer's, on two worker threads: the whole
+        dataset's COCO matching and confusion matrix start at once, while the block
+        matches the commit's rows; the rest (:meth:`_Keeper.start`) while it writes
+        them (numpy's loops and SQLite's index builds release the GIL, so on two cores
+        they overlap). Else all on ``conn``, when started."""
+        keeper = _Keeper(self, conn, run, config, gt, dt, pair_iou, wanted)
+        if not wanted or not self.db.reads_beside_writes:
+            yield keeper
             return
-        if not self.db.reads_beside_writes:
-            done: Future[list[_Kept]] = Future()
-            done.set_result(self._kept_bodies(conn, run, config, gt, dt, pair_iou, match))
-            yield done
-            return
+        # Shut down waiting: a write that failed must not leave the threads reading.
+        with ThreadPoolExecutor(2, thread_name_prefix="ocula-keep") as pool:
+            keeper.pool = pool
+            keeper.whole = pool.submit(keeper.whole_dataset)
+            yield keeper
 
-        def compute() -> list[_Kept]:
-            with self.db.read() as reader:
-                return self._kept_bodies(reader, run, config, gt, dt, pair_iou, match)
-
-        # Shut down waiting: a write that failed must not leave the thread reading.
-        with ThreadPoolExecutor(1, thread_name_prefix="ocula-keep") as pool:
-            yield pool.submit(compute)
-
-    def _kept_bodies(self, conn: Connection, run: Any, config: dict[str, Any],
-                     gt: GroundTruth, dt: Detections, pair_iou: Any, match: Any
-                     ) -> list[_Kept]:
-        """The metrics body and false positives by cause of the whole dataset and each
-        item slice, from the sides just matched with the commit's ``config``. Reads only
-        what the commit does not write."""
+    def _kept_bodies(self, conn: Connection, keeper: _Keeper, match: Any) -> list[_Kept]:
+        """The metrics body, false positives by cause and analyses of the whole dataset
+        and each item slice, from the sides just matched with the commit's ``config``.
+        Reads only what the commit does not write."""
+        run, config, gt, dt, pair_iou = (keeper.run, keeper.config, keeper.gt, keeper.dt,
+                                         keeper.pair_iou)
         iou_type = config["iou_type"]
-        order = self._coco_label_order(conn, run.dataset_pk)  # type: ignore[attr-defined]
+        order = keeper.order
         run_q = f"run = {quote(run.name)}"
         tp = match.det_status == MatchStatus.TP
         fp = match.det_status == MatchStatus.FP
@@ -133,28 +171,35 @@ class ResultKeeping(ServiceBase):
         slices = conn.execute(select(t.slices.c.pk).where(
             t.slices.c.dataset_pk == run.dataset_pk, t.slices.c.kind == "item")
             .order_by(t.slices.c.pk)).scalars().all()
-        # COCO's matching and the confusion matrix once, for the whole dataset: images
-        # are matched independently, so each slice's are the dataset's cut to it.
-        whole_coco = coco_matches_of(gt, dt, pair_iou, order, iou_type)
-        whole_cm = confusion_of(gt, dt, pair_iou, iou=0.5, confidence_threshold=0.5)
-        out = []
+        scopes = []
         for slice_pk in [None, *slices]:
             members = None if slice_pk is None else run_results.slice_members(conn, slice_pk)
             if members is None:
                 sides, g_in, d_in = (gt, dt, pair_iou), True, True
                 scope_match = match if same_match else None
-                coco, cm = accumulate_coco(whole_coco), whole_cm
             else:
                 sides = on_items(gt, dt, pair_iou, members)
                 g_in, d_in = np.isin(gt.image, members), np.isin(dt.image, members)
-                # A slice's matching is the commit's, cut to it.
+                # Images are matched independently: a slice's matching is the commit's
+                # (and below its COCO matching and confusion matrix are the whole
+                # dataset's), cut to it.
                 scope_match = (match.on_images(gt.image, dt.image, members)[0]
                                if same_match else None)
+            scopes.append((slice_pk, members, sides, g_in, d_in, scope_match))
+        # The analyses of every scope on the other worker, while the bodies are built.
+        analyses = [keeper.submit(self._scope_analyses, keeper, sides, scope_match)
+                    for _, _, sides, _, _, scope_match in scopes]
+        whole_coco, whole_cm = keeper.whole.result()
+        out = []
+        for (slice_pk, members, sides, g_in, d_in, scope_match), more in zip(
+                scopes, analyses, strict=True):
+            if members is None:
+                coco, cm = accumulate_coco(whole_coco), whole_cm
+            else:
                 coco = accumulate_coco(whole_coco, members,
                                        scope_labels(order, sides[0], sides[1]))
                 cm = whole_cm.on_images(members, LabelSpace.union(
                     sides[0].label, sides[1].label).tolist())
-
             by_label = {
                 "annotation": _ids_by_label(gt.id, gt.label, g_in & fn),
                 "tp": _ids_by_label(dt.id, dt.label, d_in & tp & (dt.score >= 0.5)),
@@ -179,16 +224,21 @@ class ResultKeeping(ServiceBase):
             fps = {"duplicate": int(np.count_nonzero(dup)),
                    "localisation": int(np.count_nonzero(loc)),
                    "background": int(np.count_nonzero(~dup & ~loc))}
-            try:
-                more = self._kept_analyses(conn, run, config, *sides, order,
-                                           match=scope_match)
-            except Exception:  # noqa: BLE001 - a cache must never fail the commit
-                # The answer is then computed when first asked, where its error shows.
-                log.exception("keeping the analyses of run %s failed; left to the first "
-                              "request", run.name)
-                more = {}
-            out.append(_Kept(slice_pk, members, body, fps, more))
+            out.append(_Kept(slice_pk, members, body, fps, more.result()))
         return out
+
+    def _scope_analyses(self, conn: Connection, keeper: _Keeper, sides: tuple[Any, ...],
+                        match: Any) -> dict[str, dict[str, Any]]:
+        """:meth:`_kept_analyses` of one scope; an analysis that fails is left to the
+        first request (logged), never failing the commit."""
+        try:
+            return self._kept_analyses(conn, keeper.run, keeper.config, *sides,
+                                       keeper.order, match=match)
+        except Exception:  # noqa: BLE001 - a cache must never fail the commit
+            # The answer is then computed when first asked, where its error shows.
+            log.exception("keeping the analyses of run %s failed; left to the first "
+                          "request", keeper.run.name)
+            return {}
 
     def _kept_analyses(self, conn: Connection, run: Any, config: dict[str, Any],
                        gt: GroundTruth, dt: Detections, pair_iou: Any, order: list[str],

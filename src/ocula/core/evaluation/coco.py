@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
-from ocula.core.evaluation.iou import box_iou_pairs
+from ocula.core.evaluation.iou import BoxPairIoU
 from ocula.core.evaluation.matching import greedy_match, pairs_within, rank_within
 from ocula.core.evaluation.results import CocoEvaluation, summarize, summary_names
 
@@ -183,9 +183,7 @@ def coco_matches(
     pair_det, pair_gt = pairs_within(d_group, g_group)
     crowd = gt.iscrowd[g_rows]
     if pair_iou is None:
-        ious = box_iou_pairs(
-            dt.bbox[d_rows[pair_det]], gt.bbox[g_rows[pair_gt]], crowd[pair_gt]
-        )
+        ious = BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd)(d_rows[pair_det], g_rows[pair_gt])
     else:
         ious = np.asarray(pair_iou(d_rows[pair_det], g_rows[pair_gt]), dtype=np.float64)
 

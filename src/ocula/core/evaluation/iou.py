@@ -27,6 +27,7 @@ from ocula.core.masks import decode_counts_string, polygons_to_rle, rle_decode
 from ocula.errors import ValidationError
 
 __all__ = [
+    "BoxPairIoU",
     "box_iou",
     "box_iou_pairs",
     "decode_mask",
@@ -82,6 +83,44 @@ def box_iou_pairs(
     ok = (w > 0) & (h > 0)
     np.divide(inter, union, out=out, where=ok)
     return out
+
+
+class BoxPairIoU:
+    """``pair_iou(d, g)``: box IoU of detection rows ``d`` against ground-truth rows
+    ``g`` (aligned index arrays), bit-identical to :func:`box_iou_pairs` on the gathered
+    boxes. Each box's edges and area are computed once; a pair then gathers single
+    values from those short columns instead of whole box rows (14M pairs of 2M
+    detections and 700k boxes: 0.4 s against 4.6 s)."""
+
+    def __init__(self, dt_boxes: npt.ArrayLike, gt_boxes: npt.ArrayLike,
+                 gt_crowd: npt.ArrayLike | None = None) -> None:
+        self.dt = self._columns(_as_boxes(dt_boxes, "dt"))
+        self.gt = self._columns(_as_boxes(gt_boxes, "gt"))
+        n = len(self.gt[0])
+        self.crowd = (np.zeros(n, dtype=bool) if gt_crowd is None
+                      else np.asarray(gt_crowd, dtype=bool))
+
+    @staticmethod
+    def _columns(b: np.ndarray) -> tuple[np.ndarray, ...]:
+        x, y, w, h = (np.ascontiguousarray(b[:, k]) for k in range(4))
+        # The same sums and product maskApi.c's bbIou forms per pair, formed once.
+        return x, y, w + x, h + y, w * h
+
+    def __call__(self, d: np.ndarray, g: np.ndarray) -> np.ndarray:
+        dx, dy, dx2, dy2, da = self.dt
+        gx, gy, gx2, gy2, ga = self.gt
+        w = np.minimum(dx2[d], gx2[g])
+        w -= np.maximum(dx[d], gx[g])
+        h = np.minimum(dy2[d], gy2[g])
+        h -= np.maximum(dy[d], gy[g])
+        inter = w * h
+        d_area = da[d]
+        union = d_area + ga[g]
+        union -= inter
+        union = np.where(self.crowd[g], d_area, union)
+        out = np.zeros(len(inter), dtype=np.float64)
+        np.divide(inter, union, out=out, where=(w > 0) & (h > 0))
+        return out
 
 
 def box_iou(

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
-from ocula.core.evaluation.iou import box_iou_pairs
+from ocula.core.evaluation.iou import BoxPairIoU
 from ocula.errors import ValidationError
 
 __all__ = [
@@ -348,7 +348,7 @@ def match_detections(
     pair_det, pair_gt = pairs_within(dimg, gimg)
     regular_gt = ~gt.iscrowd
     iou_of = pair_iou if pair_iou is not None else (
-        lambda d, g: box_iou_pairs(dt.bbox[d], gt.bbox[g], gt.iscrowd[g]))
+        BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd))
     ious = np.asarray(iou_of(pair_det, pair_gt), dtype=np.float64)
     best_iou, best_gt = _best_per_det(n_dt, pair_det, pair_gt, ious, regular_gt[pair_gt])
 

@@ -65,7 +65,7 @@ import numpy as np
 
 from ocula.core.evaluation.coco import COCO_AREA_RANGES, COCO_RECALL_THRESHOLDS
 from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
-from ocula.core.evaluation.iou import box_iou_pairs
+from ocula.core.evaluation.iou import BoxPairIoU
 from ocula.core.evaluation.matching import (
     MatchStatus,
     _best_per_det,
@@ -379,7 +379,7 @@ def evaluate_tide(
     n_cls = len(space)
     gk, dk = space.index(gt.label), space.index(dt.label)
     iou_of = pair_iou if pair_iou is not None else (
-        lambda d, g: box_iou_pairs(dt.bbox[d], gt.bbox[g], gt.iscrowd[g]))
+        BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd))
     tf, tb = float(cfg.pos_threshold), float(cfg.background_threshold)
     m = match if match is not None else match_detections(
         gt, dt, iou_threshold=tf, max_dets=cfg.max_dets, pair_iou=iou_of)

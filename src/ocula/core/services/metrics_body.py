@@ -9,6 +9,7 @@ one are the same computation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -106,9 +107,22 @@ def metrics_body(
     its defaults, COCO evaluation (:func:`coco_matches_of`) and confusion matrix
     (:func:`confusion_of`), where the caller has them (a commit cuts its slices' from
     the whole dataset's)."""
-    # All same-image pairs first: the later calls find their mask IoUs cached.
-    if match is None:
-        match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
+    pending: Future[tuple[CocoEvaluation, ConfusionMatrix]] | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="ocula-metrics") as pool:
+        if pair_iou is None and coco is None and confusion is None:
+            # Boxes: COCO's matching and the confusion matrix on a worker while this
+            # thread matches (numpy's loops release the GIL: on two cores they overlap).
+            # Other geometry computes its pair IoUs into a cache the later calls share,
+            # so it goes one step at a time.
+            pending = pool.submit(lambda: (
+                accumulate_coco(coco_matches_of(gt, dt, None, coco_order, iou_type)),
+                confusion_of(gt, dt, None, iou=iou,
+                             confidence_threshold=confidence_threshold)))
+        # All same-image pairs first: the later calls find their mask IoUs cached.
+        if match is None:
+            match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
+        if pending is not None:
+            coco, confusion = pending.result()
     if coco is None:
         coco = accumulate_coco(coco_matches_of(gt, dt, pair_iou, coco_order, iou_type))
     point = operating_point(match, confidence_threshold)

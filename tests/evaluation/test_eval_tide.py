@@ -19,7 +19,7 @@ from ocula.core.evaluation import (
     match_detections,
 )
 from ocula.core.evaluation.analyses import analysis_names, get_analysis, run_analysis
-from ocula.core.evaluation.tide import ERROR_TYPES, TideConfig, evaluate_tide
+from ocula.core.evaluation.tide import ERROR_TYPES, TideBreakdown, TideConfig, evaluate_tide
 from ocula.errors import ValidationError
 
 R = 101  # COCO's recall points
@@ -249,6 +249,28 @@ def test_a_commits_own_matching_gives_the_same_breakdown(seed: int) -> None:
     committed = match_detections(gt, dt, iou_threshold=0.5, max_dets=None)
     assert evaluate_tide(gt, dt, categories=cats, match=committed).to_dict() == \
         evaluate_tide(gt, dt, categories=cats).to_dict()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_breakdown_cut_to_some_images_equals_evaluating_them_alone(seed: int) -> None:
+    """A commit keeps each slice's breakdown cut from the whole dataset's: it must be the
+    breakdown of the slice's rows alone, to the last bit, ids and per-class rows included."""
+    dataset, results = random_case(seed)
+    gt, _ = ground_truth_from_coco(dataset)
+    dt = detections_from_coco(results)
+    whole = TideBreakdown(gt, dt)
+    rng = np.random.default_rng(seed)
+    images = np.union1d(gt.image, dt.image)
+    for size in (1, max(len(images) // 2, 1), len(images)):
+        keys = np.sort(rng.choice(images, size, replace=False))
+        g, d = gt.subset(np.isin(gt.image, keys)), dt.subset(np.isin(dt.image, keys))
+        alone = evaluate_tide(g, d)
+        cut = whole.result(keys, categories=alone.labels)
+        assert cut.to_dict() == alone.to_dict()
+        np.testing.assert_array_equal(cut.fp_det_id, alone.fp_det_id)
+        np.testing.assert_array_equal(cut.fn_gt_id, alone.fn_gt_id)
+    with pytest.raises(ValueError):
+        whole.result(categories=[10**9])
 
 
 # --- a loop-by-loop oracle of the published definitions, on random scenes ------------

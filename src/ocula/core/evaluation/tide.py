@@ -359,160 +359,239 @@ def evaluate_tide(
             image holds more than ``max_dets`` detections of a class, the caller's
             word, and no row is left out or ignored here; else matched again.
     """
-    cfg = config or TideConfig()
-    space = LabelSpace(categories) if categories is not None else LabelSpace.union(
-        gt.label, dt.label)
-    g_rows = np.flatnonzero(space.index(gt.label) >= 0)
-    d_rows = np.flatnonzero(space.index(dt.label) >= 0)
-    if len(g_rows) < len(gt) or len(d_rows) < len(dt):
-        gt, dt = gt.subset(g_rows), dt.subset(d_rows)
-        if pair_iou is not None:
-            outer = pair_iou
-            pair_iou = lambda d, g: outer(d_rows[d], g_rows[g])  # noqa: E731
-        match = None  # rows renumbered
-    lo, hi = COCO_AREA_RANGES["all"]
-    outside = (gt.area < lo) | (gt.area > hi)
-    if outside.any():  # pycocotools ignores them, like an ``ignore`` row
-        gt = gt.subset(np.arange(len(gt)))
-        gt.ignore = gt.ignore | outside
-        match = None
-    n_cls = len(space)
-    gk, dk = space.index(gt.label), space.index(dt.label)
-    iou_of = pair_iou if pair_iou is not None else (
-        BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd))
-    tf, tb = float(cfg.pos_threshold), float(cfg.background_threshold)
-    m = match if match is not None else match_detections(
-        gt, dt, iou_threshold=tf, max_dets=cfg.max_dets, pair_iou=iou_of)
+    return TideBreakdown(gt, dt, config, categories=categories, pair_iou=pair_iou,
+                         match=match).result()
 
-    images, inverse = np.unique(np.concatenate([gt.image, dt.image]), return_inverse=True)
-    gimg, dimg = inverse[:len(gt)], inverse[len(gt):]
-    regular = ~(gt.iscrowd | gt.ignore)
-    gt_used = m.gt_status == MatchStatus.TP
-    det_tp = m.det_status == MatchStatus.TP
-    # An unmatched detection outside COCO's "all" area range is ignored (pycocotools).
-    det_fp = (m.det_status == MatchStatus.FP) & (dt.area >= lo) & (dt.area <= hi)
 
-    # IoUs of every false positive with the regular ground truth of its image.
-    fp_rows = np.flatnonzero(det_fp)
-    pd, pg = pairs_within(dimg[fp_rows], gimg)
-    pd = fp_rows[pd]
-    keep = regular[pg]
-    pd, pg = pd[keep], pg[keep]
-    piou = np.asarray(iou_of(pd, pg), dtype=np.float64) if len(pd) else np.zeros(0)
-    same = dk[pd] == gk[pg]
-    n_dt = len(dt)
-    same_max, same_arg = _best_per_det(n_dt, pd, pg, piou, same)
-    other_max, other_arg = _best_per_det(n_dt, pd, pg, piou, ~same)
-    used_max, used_arg = _best_per_det(n_dt, pd, pg, piou, same & gt_used[pg])
-    has_gt = np.bincount(gimg[regular], minlength=len(images)) > 0
+class TideBreakdown:
+    """TIDE's classification of every error of two sides, from which
+    :meth:`result` gives the breakdown of all images or of some of them. Each image's
+    errors depend on that image alone, so a subset's breakdown needs no new matching or
+    classification (a commit's slices); only its APs are recomputed. Arguments as
+    :func:`evaluate_tide`'s."""
 
-    f = fp_rows
-    kind = np.select(
-        [~has_gt[dimg[f]],
-         (same_max[f] >= tb) & (same_max[f] < tf),
-         other_max[f] >= tf,
-         used_max[f] >= tf,
-         np.maximum(same_max[f], other_max[f]) < tb],
-        [_CODE["bkg"], _CODE["loc"], _CODE["cls"], _CODE["dupe"], _CODE["bkg"]],
-        default=_CODE["both"]).astype(np.int64)
-    best_any = np.where(same_max[f] >= other_max[f], same_arg[f], other_arg[f])
-    target = np.select([kind == _CODE["loc"], kind == _CODE["cls"], kind == _CODE["dupe"],
-                        kind == _CODE["both"]],
-                       [same_arg[f], other_arg[f], used_arg[f], best_any], default=-1)
-    safe_t = np.maximum(target, 0)
-    target_iou = np.select([kind == _CODE["loc"], kind == _CODE["cls"],
+    def __init__(self, gt: GroundTruth, dt: Detections, config: TideConfig | None = None,
+                 *, categories: Sequence[Any] | np.ndarray | None = None,
+                 pair_iou: PairIoU | None = None, match: Any = None) -> None:
+        cfg = config or TideConfig()
+        space = LabelSpace(categories) if categories is not None else LabelSpace.union(
+            gt.label, dt.label)
+        g_rows = np.flatnonzero(space.index(gt.label) >= 0)
+        d_rows = np.flatnonzero(space.index(dt.label) >= 0)
+        if len(g_rows) < len(gt) or len(d_rows) < len(dt):
+            gt, dt = gt.subset(g_rows), dt.subset(d_rows)
+            if pair_iou is not None:
+                outer = pair_iou
+                pair_iou = lambda d, g: outer(d_rows[d], g_rows[g])  # noqa: E731
+            match = None  # rows renumbered
+        lo, hi = COCO_AREA_RANGES["all"]
+        outside = (gt.area < lo) | (gt.area > hi)
+        if outside.any():  # pycocotools ignores them, like an ``ignore`` row
+            gt = gt.subset(np.arange(len(gt)))
+            gt.ignore = gt.ignore | outside
+            match = None
+        n_cls = len(space)
+        gk, dk = space.index(gt.label), space.index(dt.label)
+        iou_of = pair_iou if pair_iou is not None else (
+            BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd))
+        tf, tb = float(cfg.pos_threshold), float(cfg.background_threshold)
+        m = match if match is not None else match_detections(
+            gt, dt, iou_threshold=tf, max_dets=cfg.max_dets, pair_iou=iou_of)
+
+        images, inverse = np.unique(np.concatenate([gt.image, dt.image]),
+                                    return_inverse=True)
+        gimg, dimg = inverse[:len(gt)], inverse[len(gt):]
+        regular = ~(gt.iscrowd | gt.ignore)
+        gt_used = m.gt_status == MatchStatus.TP
+        det_tp = m.det_status == MatchStatus.TP
+        # An unmatched detection outside COCO's "all" area range is ignored (pycocotools).
+        det_fp = (m.det_status == MatchStatus.FP) & (dt.area >= lo) & (dt.area <= hi)
+
+        # IoUs of every false positive with the regular ground truth of its image.
+        fp_rows = np.flatnonzero(det_fp)
+        pd, pg = pairs_within(dimg[fp_rows], gimg)
+        pd = fp_rows[pd]
+        keep = regular[pg]
+        pd, pg = pd[keep], pg[keep]
+        piou = np.asarray(iou_of(pd, pg), dtype=np.float64) if len(pd) else np.zeros(0)
+        same = dk[pd] == gk[pg]
+        n_dt = len(dt)
+        same_max, same_arg = _best_per_det(n_dt, pd, pg, piou, same)
+        other_max, other_arg = _best_per_det(n_dt, pd, pg, piou, ~same)
+        used_max, used_arg = _best_per_det(n_dt, pd, pg, piou, same & gt_used[pg])
+        has_gt = np.bincount(gimg[regular], minlength=len(images)) > 0
+
+        f = fp_rows
+        kind = np.select(
+            [~has_gt[dimg[f]],
+             (same_max[f] >= tb) & (same_max[f] < tf),
+             other_max[f] >= tf,
+             used_max[f] >= tf,
+             np.maximum(same_max[f], other_max[f]) < tb],
+            [_CODE["bkg"], _CODE["loc"], _CODE["cls"], _CODE["dupe"], _CODE["bkg"]],
+            default=_CODE["both"]).astype(np.int64)
+        best_any = np.where(same_max[f] >= other_max[f], same_arg[f], other_arg[f])
+        target = np.select([kind == _CODE["loc"], kind == _CODE["cls"],
                             kind == _CODE["dupe"], kind == _CODE["both"]],
-                           [same_max[f], other_max[f], used_max[f],
-                            np.maximum(same_max[f], other_max[f])], default=0.0)
+                           [same_arg[f], other_arg[f], used_arg[f], best_any], default=-1)
+        safe_t = np.maximum(target, 0)
+        target_iou = np.select([kind == _CODE["loc"], kind == _CODE["cls"],
+                                kind == _CODE["dupe"], kind == _CODE["both"]],
+                               [same_max[f], other_max[f], used_max[f],
+                                np.maximum(same_max[f], other_max[f])], default=0.0)
 
-    # BestGTMatch: of the Cls/Loc errors on one still-unmatched ground truth, the
-    # highest-scoring (first in score order on ties) is the one a fix turns into a TP.
-    fixable = np.isin(kind, (_CODE["cls"], _CODE["loc"])) & (target >= 0)
-    fixable &= ~gt_used[safe_t] if len(gt) else False
-    becomes_tp = np.zeros(len(f), dtype=bool)
-    cand = np.flatnonzero(fixable)
-    if len(cand):
-        by = cand[np.lexsort((f[cand], -dt.score[f[cand]], target[cand]))]
-        first = np.concatenate(([True], target[by][1:] != target[by][:-1]))
-        becomes_tp[by[first]] = True
-    usable = np.zeros(len(gt), dtype=bool)
-    usable[target[fixable]] = True
-    unmatched = regular & (m.gt_status == MatchStatus.FN)
-    missed = np.flatnonzero(unmatched & ~usable)
+        # BestGTMatch: of the Cls/Loc errors on one still-unmatched ground truth, the
+        # highest-scoring (first in score order on ties) is the one a fix turns into a TP.
+        fixable = np.isin(kind, (_CODE["cls"], _CODE["loc"])) & (target >= 0)
+        fixable &= ~gt_used[safe_t] if len(gt) else False
+        becomes_tp = np.zeros(len(f), dtype=bool)
+        cand = np.flatnonzero(fixable)
+        if len(cand):
+            by = cand[np.lexsort((f[cand], -dt.score[f[cand]], target[cand]))]
+            first = np.concatenate(([True], target[by][1:] != target[by][:-1]))
+            becomes_tp[by[first]] = True
+        usable = np.zeros(len(gt), dtype=bool)
+        usable[target[fixable]] = True
+        unmatched = regular & (m.gt_status == MatchStatus.FN)
+        missed = np.flatnonzero(unmatched & ~usable)
 
-    # Every error list is in score order (misses: row order), most confident first.
-    fp_order = np.lexsort((f, -dt.score[f]))
-    errors: dict[str, TideErrors] = {}
-    for name in ERROR_TYPES[:-1]:
-        sel = fp_order[kind[fp_order] == _CODE[name]]
-        rows = f[sel]
-        sup = m.gt_det_index[safe_t[sel]] if len(gt) else np.zeros(len(sel), np.int64)
-        errors[name] = TideErrors(
-            kind=name, det_id=dt.id[rows],
-            gt_id=np.where(target[sel] >= 0, gt.id[safe_t[sel]] if len(gt) else -1, -1),
-            suppressor_id=np.where((kind[sel] == _CODE["dupe"]) & (sup >= 0),
-                                   dt.id[np.maximum(sup, 0)] if n_dt else -1, -1),
-            image=images[dimg[rows]], label=dt.label[rows], score=dt.score[rows],
-            iou=target_iou[sel], becomes_tp=becomes_tp[sel])
-    errors["miss"] = TideErrors(
-        kind="miss", det_id=np.full(len(missed), -1, np.int64), gt_id=gt.id[missed],
-        suppressor_id=np.full(len(missed), -1, np.int64), image=images[gimg[missed]],
-        label=gt.label[missed], score=np.full(len(missed), np.nan),
-        iou=np.zeros(len(missed)), becomes_tp=np.zeros(len(missed), dtype=bool))
+        # Every error list is in score order (misses: row order), most confident first.
+        fp_order = np.lexsort((f, -dt.score[f]))
+        errors: dict[str, TideErrors] = {}
+        for name in ERROR_TYPES[:-1]:
+            sel = fp_order[kind[fp_order] == _CODE[name]]
+            rows = f[sel]
+            sup = m.gt_det_index[safe_t[sel]] if len(gt) else np.zeros(len(sel), np.int64)
+            errors[name] = TideErrors(
+                kind=name, det_id=dt.id[rows],
+                gt_id=np.where(target[sel] >= 0, gt.id[safe_t[sel]] if len(gt) else -1, -1),
+                suppressor_id=np.where((kind[sel] == _CODE["dupe"]) & (sup >= 0),
+                                       dt.id[np.maximum(sup, 0)] if n_dt else -1, -1),
+                image=images[dimg[rows]], label=dt.label[rows], score=dt.score[rows],
+                iou=target_iou[sel], becomes_tp=becomes_tp[sel])
+        errors["miss"] = TideErrors(
+            kind="miss", det_id=np.full(len(missed), -1, np.int64), gt_id=gt.id[missed],
+            suppressor_id=np.full(len(missed), -1, np.int64), image=images[gimg[missed]],
+            label=gt.label[missed], score=np.full(len(missed), np.nan),
+            iou=np.zeros(len(missed)), becomes_tp=np.zeros(len(missed), dtype=bool))
 
-    # The data points of AP: every TP and FP detection; fixes edit copies of them.
-    pts = np.flatnonzero(det_tp | det_fp)
-    p_cls, p_score, p_tp = dk[pts], dt.score[pts], det_tp[pts]
-    p_img = dimg[pts]
-    npig = np.bincount(gk[regular], minlength=n_cls).astype(np.int64)
-    counted = npig > 0
-    fp_pos = np.searchsorted(pts, f)  # each false positive's data point
-    n_tp = np.bincount(p_cls[p_tp], minlength=n_cls)
+        # The data points of AP: every TP and FP detection; fixes edit copies of them.
+        pts = np.flatnonzero(det_tp | det_fp)
+        p_cls, p_score, p_tp = dk[pts], dt.score[pts], det_tp[pts]
+        p_img = dimg[pts]
+        fp_pos = np.searchsorted(pts, f)  # each false positive's data point
+        # The rankings each fix evaluates: most fixes only drop data points or turn
+        # some into TPs, which keeps the others' order, so they filter the base ranking;
+        # relabelling (cls) and rescoring (fp) rank again. A subset of the points keeps
+        # its order in each, so an image subset filters these too.
+        base_order = _rank(p_cls, p_score, p_img, pts)
+        mine = kind == _CODE["cls"]
+        cls_fixed = p_cls.copy()
+        won = mine & becomes_tp
+        cls_fixed[fp_pos[won]] = gk[target[won]]
+        keep_cls = np.ones(len(pts), dtype=bool)
+        keep_cls[fp_pos[mine & ~becomes_tp]] = False
+        cls_order = base_order[keep_cls[base_order]]
+        cls_order = cls_order[_rank(cls_fixed[cls_order], p_score[cls_order],
+                                    p_img[cls_order], pts[cls_order])]
+        self.__dict__.update(
+            cfg=cfg, space=space, gt=gt, dt=dt, images=images, gimg=gimg, dimg=dimg,
+            regular=regular, gk=gk, n_cls=n_cls, kind=kind, target=target,
+            becomes_tp=becomes_tp, missed=missed, unmatched=unmatched, errors=errors,
+            fp_rows=f, fp_order=fp_order, pts=pts, p_cls=p_cls, p_tp=p_tp, p_img=p_img,
+            fp_pos=fp_pos, base_order=base_order, cls_fixed=cls_fixed, cls_order=cls_order,
+            fp_rank=_rank(p_cls, np.where(p_tp, 1.0, 0.0), p_img, pts))
 
-    # Most fixes only drop data points or turn some into TPs, which keeps the others'
-    # order: they reuse the base ranking; relabelling and rescoring rank again.
-    base_order = _rank(p_cls, p_score, p_img, pts)
+    def result(self, images: np.ndarray | None = None,
+               categories: Sequence[Any] | np.ndarray | None = None) -> TideResult:
+        """The breakdown of the image keys ``images`` (default all), reported for
+        ``categories`` (a subset of the breakdown's, in its order; default all): equal
+        to evaluating those images' rows alone with those categories."""
+        n_cls, gk, p_cls, p_tp = self.n_cls, self.gk, self.p_cls, self.p_tp
+        if images is None:
+            g_in = np.ones(len(self.gt), dtype=bool)
+            d_in = np.ones(len(self.dt), dtype=bool)
+        else:
+            in_img = np.isin(self.images, images)
+            g_in, d_in = in_img[self.gimg], in_img[self.dimg]
+        p_in = d_in[self.pts]
+        regular = self.regular & g_in
+        missed = self.missed[g_in[self.missed]]
 
-    def evaluate(fix: str | None) -> tuple[float, np.ndarray]:
-        cls, tp, gts, order = p_cls, p_tp, npig, base_order
-        if fix in ("cls", "loc", "both", "dupe", "bkg"):
-            mine = kind == _CODE[fix]
-            tp = tp.copy()
-            tp[fp_pos[mine & becomes_tp]] = True
-            keep = np.ones(len(pts), dtype=bool)
-            keep[fp_pos[mine & ~becomes_tp]] = False
-            order = order[keep[order]]
+        def cut(order: np.ndarray) -> np.ndarray:
+            return order if images is None else order[p_in[order]]
+
+        base_order = cut(self.base_order)
+        npig = np.bincount(gk[regular], minlength=n_cls).astype(np.int64)
+        counted = npig > 0
+        n_tp = np.bincount(p_cls[p_tp & p_in], minlength=n_cls)
+        kind, fp_pos, becomes_tp = self.kind, self.fp_pos, self.becomes_tp
+
+        def evaluate(fix: str | None) -> tuple[float, np.ndarray]:
+            cls, tp, gts, order = p_cls, p_tp, npig, base_order
             if fix == "cls":
-                cls = cls.copy()
-                won = mine & becomes_tp
-                cls[fp_pos[won]] = gk[target[won]]
-                order = order[_rank(cls[order], p_score[order], p_img[order], pts[order])]
-        elif fix == "miss":
-            gts = npig - np.bincount(gk[missed], minlength=n_cls)
-        elif fix == "fp":
-            order = _rank(cls, np.where(tp, 1.0, 0.0), p_img, pts)
-        elif fix == "fn":
-            gts = n_tp.astype(np.int64)
-        return _class_ap(cls, tp, order, gts, counted)
+                cls, order = self.cls_fixed, cut(self.cls_order)
+                tp = tp.copy()
+                tp[fp_pos[(kind == _CODE[fix]) & becomes_tp]] = True
+            elif fix in ("loc", "both", "dupe", "bkg"):
+                mine = kind == _CODE[fix]
+                tp = tp.copy()
+                tp[fp_pos[mine & becomes_tp]] = True
+                keep = np.ones(len(p_tp), dtype=bool)
+                keep[fp_pos[mine & ~becomes_tp]] = False
+                order = order[keep[order]]
+            elif fix == "miss":
+                gts = npig - np.bincount(gk[missed], minlength=n_cls)
+            elif fix == "fp":
+                order = cut(self.fp_rank)
+            elif fix == "fn":
+                gts = n_tp.astype(np.int64)
+            return _class_ap(cls, tp, order, gts, counted)
 
-    ap, class_ap = evaluate(None)
-    fixed_ap: dict[str, float] = {}
-    delta: dict[str, float] = {}
-    class_delta: dict[str, np.ndarray] = {}
-    for name in (*ERROR_TYPES, *SPECIAL_TYPES):
-        fixed, fixed_class = evaluate(name)
-        fixed_ap[name] = fixed
-        # A fix that leaves no class to average (-1, as COCO says "no ground truth";
-        # the reference divides by zero) changes nothing.
-        d = 0.0 if fixed < 0 or ap < 0 else fixed - ap
-        cd = fixed_class - class_ap
-        if name in ERROR_TYPES:  # the reference clamps the main errors only
-            d, cd = max(d, 0.0), np.maximum(cd, 0.0)
-        delta[name], class_delta[name] = float(d), cd
-    return TideResult(
-        config=cfg, labels=space.tolist(), ap=ap, class_ap=class_ap, fixed_ap=fixed_ap,
-        delta_ap=delta, class_delta_ap=class_delta, errors=errors, num_ground_truth=npig,
-        num_detections=np.bincount(p_cls, minlength=n_cls), num_true_positives=n_tp,
-        fp_det_id=dt.id[f[fp_order]],
-        fn_gt_id=gt.id[np.flatnonzero(unmatched)],
-    )
+        ap, class_ap = evaluate(None)
+        fixed_ap: dict[str, float] = {}
+        delta: dict[str, float] = {}
+        class_delta: dict[str, np.ndarray] = {}
+        for name in (*ERROR_TYPES, *SPECIAL_TYPES):
+            fixed, fixed_class = evaluate(name)
+            fixed_ap[name] = fixed
+            # A fix that leaves no class to average (-1, as COCO says "no ground truth";
+            # the reference divides by zero) changes nothing.
+            d = 0.0 if fixed < 0 or ap < 0 else fixed - ap
+            cd = fixed_class - class_ap
+            if name in ERROR_TYPES:  # the reference clamps the main errors only
+                d, cd = max(d, 0.0), np.maximum(cd, 0.0)
+            delta[name], class_delta[name] = float(d), cd
+        errors = self.errors
+        fp_det_id = self.dt.id[self.fp_rows[self.fp_order]]
+        fn_gt_id = self.gt.id[np.flatnonzero(self.unmatched)]
+        if images is not None:
+            errors = {k: _errors_on(e, images) for k, e in errors.items()}
+            fp_det_id = fp_det_id[d_in[self.fp_rows[self.fp_order]]]
+            fn_gt_id = self.gt.id[np.flatnonzero(self.unmatched & g_in)]
+        n_dets = np.bincount(p_cls[p_in], minlength=n_cls)
+        labels = self.space.tolist()
+        if categories is not None:
+            # A category dropped here has no rows in these images: it is out of every
+            # mean, so the means stay as they are.
+            keep_k = self.space.index(np.asarray(categories))
+            if (keep_k < 0).any():
+                raise ValueError("categories must be among the breakdown's")
+            labels = [labels[k] for k in keep_k.tolist()]
+            class_ap, npig, n_dets, n_tp = (class_ap[keep_k], npig[keep_k], n_dets[keep_k],
+                                            n_tp[keep_k])
+            class_delta = {k: v[keep_k] for k, v in class_delta.items()}
+        return TideResult(
+            config=self.cfg, labels=labels, ap=ap, class_ap=class_ap, fixed_ap=fixed_ap,
+            delta_ap=delta, class_delta_ap=class_delta, errors=errors,
+            num_ground_truth=npig, num_detections=n_dets, num_true_positives=n_tp,
+            fp_det_id=fp_det_id, fn_gt_id=fn_gt_id,
+        )
+
+
+def _errors_on(e: TideErrors, images: np.ndarray) -> TideErrors:
+    keep = np.isin(e.image, images)
+    return TideErrors(kind=e.kind, det_id=e.det_id[keep], gt_id=e.gt_id[keep],
+                      suppressor_id=e.suppressor_id[keep], image=e.image[keep],
+                      label=e.label[keep], score=e.score[keep], iou=e.iou[keep],
+                      becomes_tp=e.becomes_tp[keep])

@@ -17,10 +17,12 @@ from sqlalchemy import Connection, select
 
 from ocula.core.evaluation import Detections, GroundTruth
 from ocula.core.evaluation.analyses import get_analysis
+from ocula.core.evaluation.tide import TideBreakdown
 from ocula.core.services import run_results
 from ocula.core.services.evaluation import EvaluationService
 from ocula.core.services.evaluation_links import MAX_LINK_QUERY, MIN_ID_CHARS
 from ocula.core.services.evaluation_sides import label_order
+from ocula.core.services.metrics_body import scope_labels
 from ocula.core.store import schema as t
 from ocula.errors import ValidationError
 
@@ -87,6 +89,13 @@ class AnalysisService(EvaluationService):
         """An analysis' answer on two sides, with public ids for the ids it lists."""
         result = analysis.run(gt, dt, cfg, categories=label_order(order, gt, dt),
                               pair_iou=pair_iou, **options)
+        return self._result_body(conn, result, gt, dt, version=version, iou_type=iou_type,
+                                 max_ids=max_ids)
+
+    def _result_body(self, conn: Connection, result: Any, gt: GroundTruth, dt: Detections,
+                     *, version: int | None, iou_type: str, max_ids: int | None
+                     ) -> dict[str, Any]:
+        """An analysis result's answer, with public ids for the ids it lists."""
         # Only the ids the answer lists are named: a capped answer (the run page's)
         # lists a few thousand of millions of boxes.
         listed = getattr(result, "listed_ids", None)
@@ -100,22 +109,31 @@ class AnalysisService(EvaluationService):
 
     def _kept_analyses(self, conn: Connection, run: Any, config: dict[str, Any],
                        gt: GroundTruth, dt: Detections, pair_iou: Any, order: list[str],
-                       match: Any = None) -> dict[str, dict[str, Any]]:
+                       scopes: list[tuple[np.ndarray | None, tuple[Any, ...]]],
+                       match: Any = None) -> list[dict[str, dict[str, Any]]]:
         """At a commit: the TIDE breakdown the run page asks for (defaults, ids capped
-        to what a link holds), kept with the metrics, so the page opens without
-        re-scoring the run once per error kind; ``match``: the commit's own matching
-        when it is TIDE's (IoU 0.5, per class, at most 100 detections an image and
-        class)."""
+        to what a link holds) of each scope (``(item pks or None, its sides)``), kept
+        with the metrics so the page opens without re-scoring the run once per error
+        kind. The whole dataset is classified once and each slice's breakdown cut from
+        it. ``match``: the commit's own matching when it is TIDE's (IoU 0.5, per class,
+        at most 100 detections an image and class)."""
         iou_type = config["iou_type"]
         if iou_type not in _ANALYSIS_IOU_TYPES:
-            return {}
+            return [{} for _ in scopes]
         analysis = get_analysis("tide", "run")
         cfg = analysis.config(None)
+        kind = _kind("tide", cfg, iou_type, RUN_PAGE_MAX_IDS)
         version = self._resolve_version(conn, run.dataset_pk, None)
-        body = self._analysis_body(conn, analysis, cfg, gt, dt, pair_iou, order,
-                                   version=version, iou_type=iou_type,
-                                   max_ids=RUN_PAGE_MAX_IDS, match=match)
-        return {_kind("tide", cfg, iou_type, RUN_PAGE_MAX_IDS): body}
+        whole = TideBreakdown(gt, dt, cfg, categories=label_order(order, gt, dt),
+                              pair_iou=pair_iou, match=match)
+        out = []
+        for members, sides in scopes:
+            result = whole.result() if members is None else whole.result(
+                members, categories=scope_labels(order, sides[0], sides[1]))
+            out.append({kind: self._result_body(conn, result, *sides[:2], version=version,
+                                                iou_type=iou_type,
+                                                max_ids=RUN_PAGE_MAX_IDS)})
+        return out
 
     def _item_refs_of(self, conn: Connection, item_pks: np.ndarray) -> dict[int, str]:
         wanted = np.unique(item_pks).tolist()

@@ -187,12 +187,12 @@ class ResultKeeping(ServiceBase):
                                if same_match else None)
             scopes.append((slice_pk, members, sides, g_in, d_in, scope_match))
         # The analyses of every scope on the other worker, while the bodies are built.
-        analyses = [keeper.submit(self._scope_analyses, keeper, sides, scope_match)
-                    for _, _, sides, _, _, scope_match in scopes]
+        pending = keeper.submit(self._scope_analyses, keeper,
+                                [(members, sides) for _, members, sides, *_ in scopes],
+                                match if same_match else None)
         whole_coco, whole_cm = keeper.whole.result()
         out = []
-        for (slice_pk, members, sides, g_in, d_in, scope_match), more in zip(
-                scopes, analyses, strict=True):
+        for slice_pk, members, sides, g_in, d_in, scope_match in scopes:
             if members is None:
                 coco, cm = accumulate_coco(whole_coco), whole_cm
             else:
@@ -224,29 +224,35 @@ class ResultKeeping(ServiceBase):
             fps = {"duplicate": int(np.count_nonzero(dup)),
                    "localisation": int(np.count_nonzero(loc)),
                    "background": int(np.count_nonzero(~dup & ~loc))}
-            out.append(_Kept(slice_pk, members, body, fps, more.result()))
+            out.append(_Kept(slice_pk, members, body, fps, {}))
+        for kept, more in zip(out, pending.result(), strict=True):
+            kept.more = more
         return out
 
-    def _scope_analyses(self, conn: Connection, keeper: _Keeper, sides: tuple[Any, ...],
-                        match: Any) -> dict[str, dict[str, Any]]:
-        """:meth:`_kept_analyses` of one scope; an analysis that fails is left to the
+    def _scope_analyses(self, conn: Connection, keeper: _Keeper,
+                        scopes: list[tuple[np.ndarray | None, tuple[Any, ...]]],
+                        match: Any) -> list[dict[str, dict[str, Any]]]:
+        """:meth:`_kept_analyses` of every scope; analyses that fail are left to the
         first request (logged), never failing the commit."""
         try:
-            return self._kept_analyses(conn, keeper.run, keeper.config, *sides,
-                                       keeper.order, match=match)
+            return self._kept_analyses(conn, keeper.run, keeper.config, keeper.gt,
+                                       keeper.dt, keeper.pair_iou, keeper.order, scopes,
+                                       match=match)
         except Exception:  # noqa: BLE001 - a cache must never fail the commit
             # The answer is then computed when first asked, where its error shows.
             log.exception("keeping the analyses of run %s failed; left to the first "
                           "request", keeper.run.name)
-            return {}
+            return [{} for _ in scopes]
 
     def _kept_analyses(self, conn: Connection, run: Any, config: dict[str, Any],
                        gt: GroundTruth, dt: Detections, pair_iou: Any, order: list[str],
-                       match: Any = None) -> dict[str, dict[str, Any]]:
-        """Analyses' answers to keep for a scope at the commit, by ``run_results`` kind
-        (``match``: the commit's matching of these sides, where it is the metrics');
-        none here (the analysis service keeps the run page's TIDE)."""
-        return {}
+                       scopes: list[tuple[np.ndarray | None, tuple[Any, ...]]],
+                       match: Any = None) -> list[dict[str, dict[str, Any]]]:
+        """Analyses' answers to keep for each scope (``(item pks or None, its sides)``)
+        at the commit, by ``run_results`` kind (``match``: the commit's matching of the
+        whole dataset, where it is the metrics'); none here (the analysis service keeps
+        the run page's TIDE)."""
+        return [{} for _ in scopes]
 
     def _keep_results(self, conn: Connection, run: Any, kept: list[_Kept]) -> None:
         """Keep each scope's numbers, in the commit's transaction (``run``: its row as

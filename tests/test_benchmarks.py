@@ -52,3 +52,12 @@ def test_dedup_benchmark_runs_and_checks_the_index_against_brute_force() -> None
                "--images", "3", "--catalog", "20")
     assert out.count("(agree)") == 2 and "images/s" in out
     assert "cold" in out and "(0 hashed)" in out
+
+
+def test_commit_benchmark_runs_every_figure_and_checks_pycocotools() -> None:
+    out = _run("benchmarks/commit.py", "--images", "200")
+    for figure in ("commit():", "re-commit, unchanged", "re-commit, one label fix",
+                   "metrics() kept, dataset", "metrics() kept, slice",
+                   "metrics() at label version"):
+        assert figure in out
+    assert "max |ocula - pycocotools| over the 12 numbers = 0.0e+00" in out

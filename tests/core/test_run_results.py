@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
-from ocula.core.services import Service, evaluation, run_results
+from ocula.core.services import Service, evaluation, match_rows, run_results
 from ocula.core.services.analyses import RUN_PAGE_MAX_IDS
+from ocula.core.store import bulk
 from ocula.core.store import schema as t
 from tests.conftest import make_images
 
@@ -219,19 +220,42 @@ def test_tide_is_kept_after_its_first_answer(service: Service, tmp_path: Path,
 
 
 def test_a_recommit_leaves_every_match_index(service: Service, tmp_path: Path) -> None:
-    """On SQLite a run holding most match rows is re-written with the match indexes
-    rebuilt (``indexes_rebuilt``): they are all there afterwards, and queries use them."""
+    """A run holding most match rows is re-written with the match indexes dropped and
+    made again (``indexes_rebuilt``): they are all there afterwards, foreign keys kept."""
     _, run = _scene(service, tmp_path / "img")
-    service.commit_run(run)
+
+    def schema() -> tuple[set[str], set[tuple[str, str]]]:
+        with service.db.read() as conn:
+            if conn.dialect.name == "sqlite":
+                return {r[0] for r in conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN "
+                    "('match_predictions', 'match_annotations') AND sql IS NOT NULL")}, set()
+            indexes = {r[0] for r in conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND "
+                "tablename IN ('match_predictions', 'match_annotations') AND indexname "
+                "LIKE 'ix_%%'")}
+            keys = {(r[0], r[1]) for r in conn.exec_driver_sql(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                "contype = 'f' AND conrelid IN ('match_predictions'::regclass, "
+                "'match_annotations'::regclass)")}
+            return indexes, keys
+
+    before = schema()
+    with service.db.write() as conn:  # no digest: every row is written again
+        conn.execute(update(t.match_items).values(digest=None))
+    written: list[Any] = []
+    real = bulk.indexes_rebuilt
+
+    def spy(conn: Any, tables: Any, enabled: bool = True) -> Any:
+        written.append(enabled)
+        return real(conn, tables, enabled)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(match_rows, "indexes_rebuilt", spy)
+        service.commit_run(run)
+    assert written == [True]  # the run holds every prediction: rebuilt
     expected = {ix.name for table in (t.match_predictions, t.match_annotations)
                 for ix in table.indexes}
-    with service.db.read() as conn:
-        if conn.dialect.name == "sqlite":
-            found = {r[0] for r in conn.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN "
-                "('match_predictions', 'match_annotations') AND sql IS NOT NULL")}
-        else:
-            found = {r[0] for r in conn.exec_driver_sql(
-                "SELECT indexname FROM pg_indexes WHERE tablename IN "
-                "('match_predictions', 'match_annotations') AND indexname LIKE 'ix_%%'")}
-    assert found == expected
+    after = schema()
+    assert after == before and after[0] == expected
+    if service.db.dialect == "postgresql":
+        assert len(after[1]) == 5  # run, prediction and item; run and item

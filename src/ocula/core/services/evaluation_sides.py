@@ -29,7 +29,8 @@ from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.types import PART_SUFFIXES
 
-__all__ = ["IOU_TYPES", "SEGM_TYPES", "label_order", "mostly_this_run", "read_sides"]
+__all__ = ["IOU_TYPES", "SEGM_TYPES", "holds_most_predictions", "label_order",
+           "mostly_this_run", "read_sides"]
 
 SEGM_TYPES = ("mask", "polygon")
 IOU_TYPES = ("bbox", "segm", "keypoints")
@@ -145,6 +146,12 @@ def mostly_this_run(conn: Connection, run_pk: int) -> bool:
     them row by row."""
     if conn.dialect.name != "sqlite":
         return False  # PostgreSQL's planner weighs this itself
+    return holds_most_predictions(conn, run_pk)
+
+
+def holds_most_predictions(conn: Connection, run_pk: int) -> bool:
+    """Whether a run holds most of the catalog's prediction rows (from the running
+    totals), on any database."""
     s = t.dataset_stats
     totals = dict(conn.execute(select(s.c.run_pk, func.sum(s.c.count)).where(
         s.c.kind == stats.PRED, s.c.run_pk != 0).group_by(s.c.run_pk)).all())

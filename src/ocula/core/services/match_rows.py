@@ -22,7 +22,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from ocula.core.evaluation import Detections, GroundTruth
 from ocula.core.services import stats
-from ocula.core.services.evaluation_sides import mostly_this_run
+from ocula.core.services.evaluation_sides import holds_most_predictions
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import (
     fetch_tuples,
@@ -136,7 +136,7 @@ def write_matches(conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTrut
         items = None
     if items is None:
         with indexes_rebuilt(conn, (t.match_predictions, t.match_annotations),
-                             mostly_this_run(conn, run_pk)):
+                             holds_most_predictions(conn, run_pk)):
             _replace(conn, run_pk, gt, dt, match, digests, None)
     # The totals from every row: cheap next to the rows, and never drift.
     stats.drop_run(conn, run_pk, (stats.MATCH,))

@@ -41,6 +41,21 @@ def _scene() -> tuple[GroundTruth, Detections]:
     return gt, dt
 
 
+def _random_sides(seed: int, *, images: int, labels: int, n_gt: int, n_dt: int,
+                  extent: float = 100, side: float = 40, decimals: int = 1
+                  ) -> tuple[np.random.Generator, GroundTruth, Detections]:
+    """Random boxes on a few images (10% crowds), scores rounded so that ties occur."""
+    rng = np.random.default_rng(seed)
+
+    def boxes(n: int) -> np.ndarray:
+        return np.c_[rng.uniform(0, extent, (n, 2)), rng.uniform(5, side, (n, 2))]
+    gt = GroundTruth(rng.integers(0, images, n_gt), rng.integers(0, labels, n_gt),
+                     boxes(n_gt), iscrowd=rng.random(n_gt) < 0.1)
+    dt = Detections(rng.integers(0, images, n_dt), rng.integers(0, labels, n_dt),
+                    boxes(n_dt), rng.random(n_dt).round(decimals))
+    return rng, gt, dt
+
+
 def test_confusion_matrix_cells_and_ids() -> None:
     gt, dt = _scene()
     cm = confusion_matrix(gt, dt, iou_threshold=0.5)
@@ -78,14 +93,7 @@ def test_confusion_matrix_score_threshold_turns_matches_into_misses() -> None:
 
 @pytest.mark.parametrize("seed", range(10))
 def test_confusion_matrix_totals_agree_with_matching(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n_gt, n_dt = 60, 90
-    gt = GroundTruth(rng.integers(0, 5, n_gt), rng.integers(0, 4, n_gt),
-                     np.c_[rng.uniform(0, 100, (n_gt, 2)), rng.uniform(5, 40, (n_gt, 2))],
-                     iscrowd=rng.random(n_gt) < 0.1)
-    dt = Detections(rng.integers(0, 5, n_dt), rng.integers(0, 4, n_dt),
-                    np.c_[rng.uniform(0, 100, (n_dt, 2)), rng.uniform(5, 40, (n_dt, 2))],
-                    rng.random(n_dt).round(1))
+    _, gt, dt = _random_sides(seed, images=5, labels=4, n_gt=60, n_dt=90)
     cm = confusion_matrix(gt, dt, iou_threshold=0.3, score_threshold=0.2)
     m = match_detections(gt, dt.subset(dt.score >= 0.2), iou_threshold=0.3, class_agnostic=True)
     k = len(cm.labels)
@@ -112,14 +120,7 @@ def test_confusion_matrix_totals_agree_with_matching(seed: int) -> None:
 def test_confusion_matrix_cut_to_images_equals_building_it_from_their_rows(seed: int
                                                                            ) -> None:
     """A commit keeps each slice's matrix cut from the whole dataset's."""
-    rng = np.random.default_rng(50 + seed)
-    n_gt, n_dt = 80, 120
-    gt = GroundTruth(rng.integers(0, 8, n_gt), rng.integers(0, 5, n_gt),
-                     np.c_[rng.uniform(0, 100, (n_gt, 2)), rng.uniform(5, 40, (n_gt, 2))],
-                     iscrowd=rng.random(n_gt) < 0.1)
-    dt = Detections(rng.integers(0, 8, n_dt), rng.integers(0, 5, n_dt),
-                    np.c_[rng.uniform(0, 100, (n_dt, 2)), rng.uniform(5, 40, (n_dt, 2))],
-                    rng.random(n_dt).round(1))
+    rng, gt, dt = _random_sides(50 + seed, images=8, labels=5, n_gt=80, n_dt=120)
     whole = confusion_matrix(gt, dt, iou_threshold=0.4, score_threshold=0.3)
     keys = np.sort(rng.choice(8, 3, replace=False))
     g, d = gt.subset(np.isin(gt.image, keys)), dt.subset(np.isin(dt.image, keys))
@@ -176,14 +177,8 @@ def test_best_f1_by_hand() -> None:
 @pytest.mark.parametrize("seed", range(10))
 def test_thresholding_a_match_equals_matching_the_kept_detections(seed: int) -> None:
     """Greedy matching is score-ordered, so cutting after matching is exact."""
-    rng = np.random.default_rng(100 + seed)
-    n_gt, n_dt = 40, 80
-    gt = GroundTruth(rng.integers(0, 4, n_gt), rng.integers(0, 3, n_gt),
-                     np.c_[rng.uniform(0, 60, (n_gt, 2)), rng.uniform(5, 30, (n_gt, 2))],
-                     iscrowd=rng.random(n_gt) < 0.1)
-    dt = Detections(rng.integers(0, 4, n_dt), rng.integers(0, 3, n_dt),
-                    np.c_[rng.uniform(0, 60, (n_dt, 2)), rng.uniform(5, 30, (n_dt, 2))],
-                    rng.random(n_dt).round(2))
+    rng, gt, dt = _random_sides(100 + seed, images=4, labels=3, n_gt=40, n_dt=80,
+                                extent=60, side=30, decimals=2)
     m = match_detections(gt, dt, iou_threshold=0.4)
     curve = f1_curve(m)
     for thr in rng.choice(dt.score, 8):

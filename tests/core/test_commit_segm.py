@@ -27,6 +27,7 @@ from ocula import (
 )
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.masks import rle_encode
+from ocula.core.services.analyses import RUN_PAGE_MAX_IDS
 from ocula.errors import ValidationError
 from tests.conftest import make_images
 
@@ -331,3 +332,23 @@ def test_polygons_rasterise_like_pycocotools() -> None:
         assert ms.area[k] == expected.sum()
         got = MaskPairIoU(ms, MaskSet([rle_encode(expected)["counts"]], [H], [W]))
         assert expected.sum() == 0 or got([k], [0])[0] == 1.0
+
+
+def test_segm_numbers_kept_for_a_slice_equal_fresh_ones(scene) -> None:
+    """The commit cuts a slice's numbers (COCO, confusion matrix, TIDE) from the whole
+    dataset's mask matching, computed on two threads sharing one mask IoU cache: they
+    equal the slice scored from the rows at the same labels."""
+    ds, run, *_ = scene
+    run.commit(iou_type="segm")
+    latest = max(v["version"] for v in ds.versions())
+    kept = run.metrics(slice="half", iou_type="segm")
+    fresh = run.metrics(slice="half", iou_type="segm", annotation_version=latest)
+    for key in ("stats", "per_class", "pr_curves", "operating_point", "best_f1",
+                "threshold_curve"):
+        assert kept[key] == fresh[key], key
+    assert kept["confusion_matrix"]["counts"] == fresh["confusion_matrix"]["counts"]
+    # The run page's breakdown (ids capped as it asks) is the one the commit keeps.
+    tide = run.error_breakdown(slice="half", iou_type="segm", max_ids=RUN_PAGE_MAX_IDS)
+    again = run.error_breakdown(slice="half", iou_type="segm", annotation_version=latest,
+                                max_ids=RUN_PAGE_MAX_IDS)
+    assert tide["errors"] == again["errors"] and tide["special"] == again["special"]

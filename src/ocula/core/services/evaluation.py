@@ -44,6 +44,7 @@ from ocula.core.evaluation import (
     GroundTruth,
     match_detections,
 )
+from ocula.core.evaluation.inputs import distinct
 from ocula.core.query.plan import plan_items
 from ocula.core.services import run_results
 from ocula.core.services.base import bulk_operation, now
@@ -177,7 +178,7 @@ class EvaluationService(ResultKeeping):
                 run_results.forget(conn, run.pk)
                 if kept is not None:
                     self._keep_results(conn, self._run_row(conn, run_id), kept.result())
-        unknown = sorted(set(np.unique(dt.label).tolist()) - set(np.unique(gt.label).tolist()))
+        unknown = sorted(set(distinct(dt.label).tolist()) - set(distinct(gt.label).tolist()))
         return {"model_run_id": run_id, "status": "committed", "tp": match.tp,
                 "fp": match.fp, "fn": match.fn, "predictions": len(dt),
                 "ground_truth": len(gt), "annotation_version": version,
@@ -245,7 +246,7 @@ class EvaluationService(ResultKeeping):
             # per kind without its label condition, its objects grouped by label (what
             # `label = "x"` compares), instead of one query per cell.
             run_q = f"run = {quote(run.name)}"
-            plain = plain_queries(run_q, np.union1d(gt.label, dt.label).tolist(),
+            plain = plain_queries(run_q, distinct(gt.label, dt.label).tolist(),
                                   confidence_threshold, query)
             grouped: dict[str, dict[Any, set[int]]] = {}
 

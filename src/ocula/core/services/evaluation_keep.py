@@ -24,6 +24,7 @@ from sqlalchemy import Connection, select
 
 from ocula.core.evaluation import Detections, GroundTruth, LabelSpace, MatchStatus
 from ocula.core.evaluation.coco import accumulate_coco
+from ocula.core.evaluation.inputs import distinct
 from ocula.core.services import run_results
 from ocula.core.services.base import ServiceBase
 from ocula.core.services.evaluation_links import failure_queries, plain_queries
@@ -156,7 +157,7 @@ class ResultKeeping(ServiceBase):
         # The committed-match query of each label and kind (what confusion_queries may
         # ask), answered from the matches being written: after the commit the match
         # rows are these and the labels current, so no query needs to run.
-        plain = plain_queries(run_q, np.union1d(gt.label, dt.label).tolist(), 0.5)
+        plain = plain_queries(run_q, distinct(gt.label, dt.label).tolist(), 0.5)
 
         def names(kind: str, pks: np.ndarray) -> dict[int, str]:
             table = t.annotations if kind == "annotation" else t.predictions

@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import Connection, and_, case, exists, func, or_, select
 
 from ocula.core.evaluation import Detections, GroundTruth
+from ocula.core.evaluation.inputs import distinct
 from ocula.core.evaluation.keypoints import KeypointPairOKS, keypoint_boxes
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.services import stats
@@ -94,7 +95,7 @@ def label_order(coco_order: list[str], gt: GroundTruth, dt: Detections) -> list[
     categories do not name follow, sorted; None (sorted labels) without categories."""
     if not coco_order:
         return None
-    present = set(np.unique(gt.label).tolist()) | set(np.unique(dt.label).tolist())
+    present = set(distinct(gt.label, dt.label).tolist())
     known = set(coco_order)
     return [*coco_order, *sorted(present - known)]
 

@@ -235,8 +235,9 @@ def test_a_match_cut_to_images_equals_matching_the_cut_sides(seed: int,
     rng = np.random.default_rng(seed)
     images = np.union1d(gt.image, dt.image)
     keys = np.sort(rng.choice(images, max(len(images) // 2, 1), replace=False))
-    cut, g_rows, d_rows = whole.on_images(gt.image, dt.image, keys)
-    assert set(gt.image[g_rows]) <= set(keys) and set(dt.image[d_rows]) <= set(keys)
+    g_rows = np.flatnonzero(np.isin(gt.image, keys))
+    d_rows = np.flatnonzero(np.isin(dt.image, keys))
+    cut = whole.on_rows(g_rows, d_rows, keys)
     again = match_detections(gt.subset(g_rows), dt.subset(d_rows), iou_threshold=0.5,
                              max_dets=None, class_agnostic=class_agnostic)
     for field in again.__dataclass_fields__:

@@ -221,22 +221,22 @@ class MatchResult:
         """Number of ground truths left unmatched (crowd and ``ignore`` rows excluded)."""
         return int(np.count_nonzero(self.gt_status == MatchStatus.FN))
 
-    def on_images(self, gt_image: np.ndarray, det_image: np.ndarray, keys: np.ndarray
-                  ) -> tuple[MatchResult, np.ndarray, np.ndarray]:
-        """This result cut to the images ``keys``: ``(result, gt rows, detection rows)``
-        with ``gt_image`` and ``det_image`` the matched sides' image columns. Images are
-        matched independently, so the result equals matching the cut sides again, at a
-        fraction of the cost (a commit's slices)."""
-        g = np.flatnonzero(np.isin(gt_image, keys))
-        d = np.flatnonzero(np.isin(det_image, keys))
+    def on_rows(self, gt_rows: np.ndarray, det_rows: np.ndarray, images: np.ndarray
+                ) -> MatchResult:
+        """This result cut to the image keys ``images``, whose ground-truth and detection
+        rows (ascending) are ``gt_rows`` and ``det_rows``. Images are matched
+        independently, so the result equals matching the cut sides again, at a fraction
+        of the cost (a commit's slices)."""
+        g = np.asarray(gt_rows, dtype=np.int64)
+        d = np.asarray(det_rows, dtype=np.int64)
 
         def renumber(index: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
             new = np.full(n + 1, -1, dtype=np.int64)  # slot n answers for -1
             new[rows] = np.arange(len(rows))
             return new[np.where(index >= 0, index, n)]
 
-        at = np.flatnonzero(np.isin(self.image, keys))
-        cut = MatchResult(
+        at = np.flatnonzero(np.isin(self.image, images))
+        return MatchResult(
             iou_threshold=self.iou_threshold, class_agnostic=self.class_agnostic,
             det_id=self.det_id[d], det_label=self.det_label[d], det_score=self.det_score[d],
             det_status=self.det_status[d], det_gt_id=self.det_gt_id[d],
@@ -249,7 +249,6 @@ class MatchResult:
             gt_iou=self.gt_iou[g], gt_det_score=self.gt_det_score[g],
             image=self.image[at], image_tp=self.image_tp[at], image_fp=self.image_fp[at],
             image_fn=self.image_fn[at])
-        return cut, g, d
 
     def det_status_names(self) -> np.ndarray:
         """Detection statuses as strings (``"tp"``, ``"fp"``, ``"ignored"``, ``"skipped"``)."""

@@ -33,7 +33,8 @@ from ocula.core.services.metrics_body import (
     coco_matches_of,
     confusion_of,
     metrics_body,
-    on_items,
+    on_rows,
+    rows_on_items,
     scope_labels,
 )
 from ocula.core.store import schema as t
@@ -53,6 +54,12 @@ def _ids_by_label(ids: np.ndarray, labels: np.ndarray, keep: Any) -> dict[Any, s
     ends = [*starts[1:].tolist(), len(order)]
     return {v: set(ids[order[a:b]].tolist())
             for v, a, b in zip(values.tolist(), starts.tolist(), ends, strict=True)}
+
+
+def _mask(n: int, rows: np.ndarray) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[rows] = True
+    return out
 
 
 def _most_per_image_and_label(dt: Detections) -> int:
@@ -179,12 +186,13 @@ class ResultKeeping(ServiceBase):
                 sides, g_in, d_in = (gt, dt, pair_iou), True, True
                 scope_match = match if same_match else None
             else:
-                sides = on_items(gt, dt, pair_iou, members)
-                g_in, d_in = np.isin(gt.image, members), np.isin(dt.image, members)
+                g_rows, d_rows = rows_on_items(gt, dt, members)
+                sides = on_rows(gt, dt, pair_iou, g_rows, d_rows)
+                g_in, d_in = _mask(len(gt), g_rows), _mask(len(dt), d_rows)
                 # Images are matched independently: a slice's matching is the commit's
                 # (and below its COCO matching and confusion matrix are the whole
                 # dataset's), cut to it.
-                scope_match = (match.on_images(gt.image, dt.image, members)[0]
+                scope_match = (match.on_rows(g_rows, d_rows, members)
                                if same_match else None)
             scopes.append((slice_pk, members, sides, g_in, d_in, scope_match))
         # The analyses of every scope on the other worker, while the bodies are built.

@@ -32,10 +32,7 @@ from ocula.core.store.bulk import (
     insert_stream,
 )
 
-__all__ = ["STATUS_NAMES", "item_digests", "write_matches"]
-
-#: Stored status of each :class:`MatchStatus` code (index 0 unused).
-STATUS_NAMES = np.array(["", "tp", "fp", "fn", "ignored", "skipped"], dtype=object)
+__all__ = ["item_digests", "write_matches"]
 
 # Above this share of changed items, replacing every row (indexes rebuilt once) beats
 # deleting and inserting item by item through the indexes.
@@ -79,27 +76,21 @@ def _row_hashes(side: int, columns: list[np.ndarray]) -> np.ndarray:
     return h
 
 
-def _columns(gt: GroundTruth, dt: Detections, match: Any) -> dict[str, Any]:
-    """What a commit writes per prediction and per ground truth, as arrays."""
-    det_hit = match.det_gt_id >= 0
-    gt_hit = match.gt_det_id >= 0
-    return {
-        "det_ann": np.where(det_hit, match.det_gt_id, -1),
-        "det_iou": np.where(det_hit, match.det_iou, match.det_best_iou).astype(np.float64),
-        "gt_pred": np.where(gt_hit, match.gt_det_id, -1),
-    }
+def _det_iou(match: Any) -> np.ndarray:
+    """The IoU a prediction's row stores: with its match, else with the best-overlapping
+    ground truth of its image (the "worst IoU" views read it)."""
+    return np.where(match.det_gt_id >= 0, match.det_iou, match.det_best_iou).astype(np.float64)
 
 
 def item_digests(gt: GroundTruth, dt: Detections, match: Any) -> np.ndarray:
     """One signed 64-bit digest per item of ``match.image`` (in its order) of every value
     a commit writes for the item: each prediction's and ground truth's match row (order
     free: rows are summed) and the item's counts."""
-    cols = _columns(gt, dt, match)
     with np.errstate(over="ignore"):
-        pred = _row_hashes(1, [_bits(dt.id), _bits(cols["det_ann"]), _bits(cols["det_iou"]),
+        pred = _row_hashes(1, [_bits(dt.id), _bits(match.det_gt_id), _bits(_det_iou(match)),
                                _bits(match.det_status), _label_bits(dt.label),
                                _bits(np.asarray(dt.score, dtype=np.float64))])
-        ann = _row_hashes(2, [_bits(gt.id), _bits(cols["gt_pred"]), _bits(match.gt_iou),
+        ann = _row_hashes(2, [_bits(gt.id), _bits(match.gt_det_id), _bits(match.gt_iou),
                               _bits(match.gt_status), _label_bits(gt.label)])
         acc = np.zeros(len(match.image), dtype=_U64)
         np.add.at(acc, np.searchsorted(match.image, dt.image), pred)
@@ -141,8 +132,8 @@ def write_matches(conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTrut
     # The totals from every row: cheap next to the rows, and never drift.
     stats.drop_run(conn, run_pk, (stats.MATCH,))
     stats.match_delta(
-        run_pk, zip(dt.label.tolist(), STATUS_NAMES[match.det_status].tolist(), strict=True),
-        zip(gt.label.tolist(), STATUS_NAMES[match.gt_status].tolist(), strict=True),
+        run_pk, zip(dt.label.tolist(), match.det_status_names().tolist(), strict=True),
+        zip(gt.label.tolist(), match.gt_status_names().tolist(), strict=True),
     ).save(conn, dataset_pk)
     return len(match.image) if items is None else len(items)
 
@@ -166,23 +157,22 @@ def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, mat
     d = slice(None) if items is None else np.isin(dt.image, items)
     g = slice(None) if items is None else np.isin(gt.image, items)
     i = slice(None) if items is None else np.isin(match.image, items)
-    cols = _columns(gt, dt, match)
     # Whole columns to Python lists first: indexing numpy scalars row by row costs
     # more than the insert itself at 100k rows.
-    det_ann = cols["det_ann"][d]
+    det_ann = match.det_gt_id[d]  # -1: no match
     insert_stream(conn, t.match_predictions, (
         "run_pk", "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label",
         "confidence"), zip(
         repeat(run_pk), dt.id[d].tolist(), dt.image[d].tolist(),
-        np.where(det_ann >= 0, det_ann, None).tolist(), cols["det_iou"][d].tolist(),
-        STATUS_NAMES[match.det_status[d]].tolist(), dt.label[d].tolist(),
+        np.where(det_ann >= 0, det_ann, None).tolist(), _det_iou(match)[d].tolist(),
+        match.det_status_names()[d].tolist(), dt.label[d].tolist(),
         dt.score[d].tolist()))
-    gt_pred = cols["gt_pred"][g]
+    gt_pred = match.gt_det_id[g]
     insert_stream(conn, t.match_annotations, (
         "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"),
         zip(repeat(run_pk), gt.id[g].tolist(), gt.image[g].tolist(),
             np.where(gt_pred >= 0, gt_pred, None).tolist(), match.gt_iou[g].tolist(),
-            STATUS_NAMES[match.gt_status[g]].tolist(), gt.label[g].tolist()))
+            match.gt_status_names()[g].tolist(), gt.label[g].tolist()))
     insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn", "digest"),
                 list(zip(repeat(run_pk), match.image[i].tolist(), match.image_tp[i].tolist(),
                          match.image_fp[i].tolist(), match.image_fn[i].tolist(),

@@ -33,8 +33,8 @@ from ocula.core.evaluation.results import CocoEvaluation
 from ocula.core.services.evaluation_links import Names, confusion_queries
 from ocula.core.services.evaluation_sides import label_order
 
-__all__ = ["coco_matches_of", "confusion_of", "metrics_body", "on_items", "scope_labels",
-           "threshold_curve"]
+__all__ = ["coco_matches_of", "confusion_of", "metrics_body", "on_items", "on_rows",
+           "rows_on_items", "scope_labels", "threshold_curve"]
 
 
 def threshold_curve(match: Any) -> dict[str, list[float]]:
@@ -60,8 +60,19 @@ def on_items(gt: GroundTruth, dt: Detections, pair_iou: Any,
              item_pks: np.ndarray) -> tuple[GroundTruth, Detections, Any]:
     """The sides cut to the rows on ``item_pks`` (sorted), with a pair IoU that still
     answers for the cut rows (it is asked by row, and rows are renumbered)."""
-    g_rows = np.flatnonzero(np.isin(gt.image, item_pks, assume_unique=False))
-    d_rows = np.flatnonzero(np.isin(dt.image, item_pks, assume_unique=False))
+    return on_rows(gt, dt, pair_iou, *rows_on_items(gt, dt, item_pks))
+
+
+def rows_on_items(gt: GroundTruth, dt: Detections, item_pks: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The ground-truth and detection rows on ``item_pks``, ascending."""
+    return (np.flatnonzero(np.isin(gt.image, item_pks)),
+            np.flatnonzero(np.isin(dt.image, item_pks)))
+
+
+def on_rows(gt: GroundTruth, dt: Detections, pair_iou: Any, g_rows: np.ndarray,
+            d_rows: np.ndarray) -> tuple[GroundTruth, Detections, Any]:
+    """:func:`on_items` from rows already found."""
     cut_iou = None
     if pair_iou is not None:
         def cut_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:

@@ -30,7 +30,12 @@ import numpy as np
 
 from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
 from ocula.core.evaluation.iou import BoxPairIoU
-from ocula.core.evaluation.matching import greedy_match, pairs_within, rank_within
+from ocula.core.evaluation.matching import (
+    _MAX_THRESHOLD,
+    greedy_match,
+    pairs_within,
+    rank_within,
+)
 from ocula.core.evaluation.results import CocoEvaluation, summarize, summary_names
 
 __all__ = [
@@ -179,41 +184,72 @@ def coco_matches(
     dk = dk_all[d_rows]
     score = dt.score[d_rows]
 
-    # 2. candidate pairs and their IoU.
-    pair_det, pair_gt = pairs_within(d_group, g_group)
     crowd = gt.iscrowd[g_rows]
-    if pair_iou is None:
-        ious = BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd)(d_rows[pair_det], g_rows[pair_gt])
-    else:
-        ious = np.asarray(pair_iou(d_rows[pair_det], g_rows[pair_gt]), dtype=np.float64)
-
-    # 3. greedy matching for every threshold and area range.
     g_area = gt.area[g_rows]
     flagged = crowd | gt.ignore[g_rows]
     gt_ignore = (flagged[:, None] | (g_area[:, None] < ranges[:, 0])
                  | (g_area[:, None] > ranges[:, 1]))
-    n_area = len(area_labels)
+    d_area = dt.area[d_rows]
+    d_outside = (d_area[None, :] < ranges[:, :1]) | (d_area[None, :] > ranges[:, 1:])  # (A, D)
+    if pair_iou is None:
+        tp, counted = _box_matches(gt, dt, d_rows, g_rows, d_group, g_group, crowd,
+                                   gt_ignore, iou_thr, d_outside)
+    else:
+        tp, counted = _pair_matches(d_rows, g_rows, d_rank, d_group, g_group, crowd,
+                                    gt_ignore, iou_thr, d_outside, pair_iou)
+    return CocoMatches(
+        space=space, iou_thresholds=iou_thr, recall_thresholds=rec_thr,
+        area_labels=area_labels, area_ranges=ranges, max_dets=mdets, kind=kind,
+        d_image=dt.image[d_rows], dimg=dimg, dk=dk, score=score, d_rank=d_rank,
+        tp=tp, counted=counted, g_image=gt.image[g_rows], gk=gk,
+        gt_ignore=gt_ignore, acc_order=np.lexsort((d_rank, dimg, -score, dk)))
+
+
+
+def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np.ndarray,
+                 d_group: np.ndarray, g_group: np.ndarray, crowd: np.ndarray,
+                 gt_ignore: np.ndarray, iou_thr: np.ndarray, d_outside: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(tp, counted)`` of box matching by the compiled per-group loop (no pair arrays)."""
+    from ocula.core.evaluation.kernels import coco_match_boxes
+
+    # Detections arrive grouped and ranked; each group's ground truth is found by its key.
+    starts = np.flatnonzero(np.concatenate(([True], d_group[1:] != d_group[:-1]))) \
+        if len(d_group) else np.zeros(0, dtype=np.int64)
+    d_bounds = np.append(starts, len(d_group)).astype(np.int64)
+    g_sorted = np.argsort(g_group, kind="stable").astype(np.int64)
+    keys = g_group[g_sorted]
+    groups = d_group[starts]
+    iou = BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd)
+    return coco_match_boxes(
+        d_bounds, np.searchsorted(keys, groups, "left").astype(np.int64),
+        np.searchsorted(keys, groups, "right").astype(np.int64), g_sorted,
+        d_rows.astype(np.int64), g_rows.astype(np.int64), np.stack(iou.dt), np.stack(iou.gt),
+        crowd, gt_ignore, np.minimum(iou_thr, _MAX_THRESHOLD), d_outside)
+
+
+def _pair_matches(d_rows: np.ndarray, g_rows: np.ndarray, d_rank: np.ndarray,
+                  d_group: np.ndarray, g_group: np.ndarray, crowd: np.ndarray,
+                  gt_ignore: np.ndarray, iou_thr: np.ndarray, d_outside: np.ndarray,
+                  pair_iou: PairIoU) -> tuple[np.ndarray, np.ndarray]:
+    """``(tp, counted)`` through candidate pairs and an IoU function of them (masks, OKS)."""
+    pair_det, pair_gt = pairs_within(d_group, g_group)
+    ious = np.asarray(pair_iou(d_rows[pair_det], g_rows[pair_gt]), dtype=np.float64)
+    n_area = gt_ignore.shape[1]
     n_set = len(iou_thr) * n_area
     # Settings-major: row s = t·A + a, one column per detection.
     match = greedy_match(d_rank, pair_det, pair_gt, ious, gt_ignore, crowd, iou_thr).reshape(
-        n_set, len(d_rows)
-    )
+        n_set, len(d_rows))
     matched = match >= 0
-    d_area = dt.area[d_rows]
-    d_outside = (d_area[None, :] < ranges[:, :1]) | (d_area[None, :] > ranges[:, 1:])  # (A, D)
     # Ignore flag of the matched ground truth, gathered through a flat (area, gt) table;
     # the extra last column answers for "no match" (-1).
     n_g = len(g_rows)
     lookup = np.concatenate([gt_ignore.T, np.zeros((n_area, 1), dtype=bool)], axis=1)
     flat = (np.arange(n_set) % n_area)[:, None] * (n_g + 1) + np.where(matched, match, n_g)
-    det_ignore = np.where(matched, np.take(lookup, flat), np.tile(d_outside, (len(iou_thr), 1)))
+    det_ignore = np.where(matched, np.take(lookup, flat),
+                          np.tile(d_outside, (len(iou_thr), 1)))
     counted = ~det_ignore
-    return CocoMatches(
-        space=space, iou_thresholds=iou_thr, recall_thresholds=rec_thr,
-        area_labels=area_labels, area_ranges=ranges, max_dets=mdets, kind=kind,
-        d_image=dt.image[d_rows], dimg=dimg, dk=dk, score=score, d_rank=d_rank,
-        tp=matched & counted, counted=counted, g_image=gt.image[g_rows], gk=gk,
-        gt_ignore=gt_ignore, acc_order=np.lexsort((d_rank, dimg, -score, dk)))
+    return matched & counted, counted
 
 
 def accumulate_coco(m: CocoMatches, images: np.ndarray | None = None,

@@ -9,7 +9,9 @@ ranges together. The Python loop runs ``max detections per group`` times (≤ 10
 COCO's defaults), independent of the number of images.
 
 :func:`match_detections` is the entry point for the store: one IoU threshold, optional
-class-agnostic or cross-label matching, and per-row results it can write back.
+class-agnostic or cross-label matching, and per-row results it can write back. For boxes
+it runs a compiled per-image loop instead (:mod:`ocula.core.evaluation.kernels`, equal
+bit for bit); the pair path serves any other ``pair_iou`` (masks, OKS).
 """
 
 from __future__ import annotations
@@ -337,54 +339,29 @@ def match_detections(
     gimg, dimg = inverse[:n_gt], inverse[n_gt:]
 
     # Which detections are evaluated: COCO's top-N per image and category.
-    cap_group = dimg if class_agnostic else dimg * k + dk
-    order, rank = rank_within(cap_group, dt.score)
-    evaluated = np.zeros(n_dt, dtype=bool)
-    evaluated[order[rank < max_dets] if max_dets is not None else order] = True
-
-    # Every pair on the same image: the best IoU with any box is reported even for
-    # detections that may not match it.
-    pair_det, pair_gt = pairs_within(dimg, gimg)
-    regular_gt = ~gt.iscrowd
-    iou_of = pair_iou if pair_iou is not None else (
-        BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd))
-    ious = np.asarray(iou_of(pair_det, pair_gt), dtype=np.float64)
-    best_iou, best_gt = _best_per_det(n_dt, pair_det, pair_gt, ious, regular_gt[pair_gt])
+    if max_dets is None:
+        evaluated = np.ones(n_dt, dtype=bool)
+    else:
+        cap_group = dimg if class_agnostic else dimg * k + dk
+        order, rank = rank_within(cap_group, dt.score)
+        evaluated = np.zeros(n_dt, dtype=bool)
+        evaluated[order[rank < max_dets]] = True
 
     allowed = _allowed_pairs(space, allowed_label_matches)
-    if class_agnostic:
-        compatible = np.ones(len(pair_det), dtype=bool)
-    else:
-        compatible = gk[pair_gt] == dk[pair_det]
-        if len(allowed):
-            compatible |= np.isin(gk[pair_gt] * k + dk[pair_det], allowed)
-    usable = compatible & evaluated[pair_det]
-
-    # Visiting order: per image when labels can cross, else per image and label (fewer
-    # loop steps, identical result since those groups cannot interact).
-    visit_group = dimg if (class_agnostic or len(allowed)) else dimg * k + dk
-    vorder, vrank = rank_within(visit_group, dt.score)
-    det_rank = np.empty(n_dt, dtype=np.int64)
-    det_rank[vorder] = vrank
     ignored_gt = gt.iscrowd | gt.ignore
-    matched = greedy_match(
-        det_rank,
-        pair_det[usable],
-        pair_gt[usable],
-        ious[usable],
-        ignored_gt[:, None],
-        gt.iscrowd,
-        np.array([iou_threshold], dtype=np.float64),
-    )[0, 0]
-
+    if pair_iou is None:
+        matched, det_iou, best_iou, best_gt = _match_boxes(
+            gt, dt, gimg, dimg, len(images), gk, dk, k, evaluated, ignored_gt,
+            class_agnostic, allowed, float(iou_threshold))
+    else:
+        matched, det_iou, best_iou, best_gt = _match_pairs(
+            gt, dt, gimg, dimg, gk, dk, k, evaluated, ignored_gt, class_agnostic, allowed,
+            float(iou_threshold), pair_iou)
     has = matched >= 0
     safe = np.where(has, matched, 0)
     det_status = np.full(n_dt, MatchStatus.FP, dtype=np.int8)
     det_status[has] = np.where(ignored_gt[safe[has]], MatchStatus.IGNORED, MatchStatus.TP)
     det_status[~evaluated] = MatchStatus.SKIPPED
-    det_iou = np.zeros(n_dt, dtype=np.float64)
-    if has.any():
-        det_iou[has] = iou_of(np.flatnonzero(has), matched[has])
 
     # Invert: each ground truth's detection (for crowds, the highest-scoring absorbed one,
     # which is the first visited).
@@ -429,6 +406,64 @@ def match_detections(
         image_fp=np.bincount(dimg[det_status == MatchStatus.FP], minlength=n_img),
         image_fn=np.bincount(gimg[gt_status == MatchStatus.FN], minlength=n_img),
     )
+
+
+def _match_boxes(gt: GroundTruth, dt: Detections, gimg: np.ndarray, dimg: np.ndarray,
+                 n_img: int, gk: np.ndarray, dk: np.ndarray, k: int, evaluated: np.ndarray,
+                 ignored_gt: np.ndarray, class_agnostic: bool, allowed: np.ndarray,
+                 threshold: float) -> tuple[np.ndarray, ...]:
+    """Box matching by the compiled per-image loop (:mod:`.kernels`): no pair arrays."""
+    from ocula.core.evaluation.kernels import match_boxes_per_image
+
+    # Visiting order inside an image: descending score, earlier row first (the numpy
+    # path visits per image and label; labels that cannot match never compete).
+    d_rows = np.lexsort((-dt.score, dimg))
+    g_rows = np.argsort(gimg, kind="stable")
+    d_start = np.zeros(n_img + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dimg, minlength=n_img), out=d_start[1:])
+    g_start = np.zeros(n_img + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gimg, minlength=n_img), out=g_start[1:])
+    iou = BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd)
+    return match_boxes_per_image(
+        d_start, g_start, d_rows.astype(np.int64), g_rows.astype(np.int64),
+        np.stack(iou.dt), np.stack(iou.gt), dk.astype(np.int64), gk.astype(np.int64),
+        evaluated, iou.crowd, ignored_gt, bool(class_agnostic),
+        np.unique(allowed).astype(np.int64), int(k), min(threshold, _MAX_THRESHOLD))
+
+
+def _match_pairs(gt: GroundTruth, dt: Detections, gimg: np.ndarray, dimg: np.ndarray,
+                 gk: np.ndarray, dk: np.ndarray, k: int, evaluated: np.ndarray,
+                 ignored_gt: np.ndarray, class_agnostic: bool, allowed: np.ndarray,
+                 threshold: float, iou_of: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                 ) -> tuple[np.ndarray, ...]:
+    """Matching through candidate pairs and an IoU function of them (masks, OKS)."""
+    n_dt = len(dt)
+    # Every pair on the same image: the best IoU with any box is reported even for
+    # detections that may not match it.
+    pair_det, pair_gt = pairs_within(dimg, gimg)
+    ious = np.asarray(iou_of(pair_det, pair_gt), dtype=np.float64)
+    best_iou, best_gt = _best_per_det(n_dt, pair_det, pair_gt, ious, ~gt.iscrowd[pair_gt])
+    if class_agnostic:
+        compatible = np.ones(len(pair_det), dtype=bool)
+    else:
+        compatible = gk[pair_gt] == dk[pair_det]
+        if len(allowed):
+            compatible |= np.isin(gk[pair_gt] * k + dk[pair_det], allowed)
+    usable = compatible & evaluated[pair_det]
+    # Visiting order: per image when labels can cross, else per image and label (fewer
+    # loop steps, identical result since those groups cannot interact).
+    visit_group = dimg if (class_agnostic or len(allowed)) else dimg * k + dk
+    vorder, vrank = rank_within(visit_group, dt.score)
+    det_rank = np.empty(n_dt, dtype=np.int64)
+    det_rank[vorder] = vrank
+    matched = greedy_match(det_rank, pair_det[usable], pair_gt[usable], ious[usable],
+                           ignored_gt[:, None], gt.iscrowd,
+                           np.array([threshold], dtype=np.float64))[0, 0]
+    has = matched >= 0
+    det_iou = np.zeros(n_dt, dtype=np.float64)
+    if has.any():
+        det_iou[has] = iou_of(np.flatnonzero(has), matched[has])
+    return matched, det_iou, best_iou, best_gt
 
 
 def _best_per_det(

@@ -1,0 +1,161 @@
+"""Compiled per-image loops of box matching (numba).
+
+The numpy kernels of :mod:`ocula.core.evaluation.matching` work on candidate *pairs*: a
+commit needs each detection's best IoU with any box of its image, so every detection is
+paired with every ground truth of its image — 14M pairs at 2M detections, each pair
+materialised in several int64/float64 arrays before a reduction. Here the same work is a
+loop over images that computes each IoU where it is used and keeps nothing per pair (a
+commit's matching at 100k images: 6.1 s → 0.3 s).
+
+Results are bit-identical to the numpy path: the IoU is pycocotools' ``bbIou``
+expression, operation for operation (IEEE double, no fused multiply-add: numba's default
+without ``fastmath``), and ties break the same way (``tests/evaluation``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["match_boxes_per_image"]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _iou(dx: float, dy: float, dx2: float, dy2: float, da: float,
+         gx: float, gy: float, gx2: float, gy2: float, ga: float, crowd: bool) -> float:
+    # BoxPairIoU's expression: the same operands in the same order.
+    w = min(dx2, gx2) - max(dx, gx)
+    h = min(dy2, gy2) - max(dy, gy)
+    if not (w > 0 and h > 0):
+        return 0.0
+    inter = w * h
+    union = da if crowd else (da + ga) - inter
+    return inter / union
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def match_boxes_per_image(
+    d_start: np.ndarray, g_start: np.ndarray, d_rows: np.ndarray, g_rows: np.ndarray,
+    dt_cols: np.ndarray, gt_cols: np.ndarray, d_label: np.ndarray, g_label: np.ndarray,
+    evaluated: np.ndarray, g_crowd: np.ndarray, g_ignored: np.ndarray,
+    agnostic: bool, allowed: np.ndarray, n_labels: int, threshold: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """COCO's greedy matching of every image at one IoU threshold, plus each detection's
+    best IoU with any non-crowd ground truth of its image.
+
+    Image ``i`` owns detections ``d_rows[d_start[i]:d_start[i+1]]`` in visiting order
+    (descending score, earlier row first on ties) and ground truth
+    ``g_rows[g_start[i]:g_start[i+1]]`` in ascending row order. ``dt_cols`` / ``gt_cols``
+    are ``(5, N)``: x, y, x + w, y + h, w·h. Labels are indices into a label space of
+    ``n_labels``; a pair may match when the labels are equal, when ``agnostic``, or when
+    ``gt_label * n_labels + det_label`` is in the sorted ``allowed`` codes.
+
+    Returns ``(matched, matched_iou, best_iou, best_gt)`` per detection row: the matched
+    ground-truth row (-1) and its IoU (0), the highest IoU with a non-crowd ground truth
+    (0) and the first row reaching it (-1 when that IoU is 0).
+    """
+    n_det = dt_cols.shape[1]
+    matched = np.full(n_det, -1, dtype=np.int64)
+    matched_iou = np.zeros(n_det, dtype=np.float64)
+    best_iou = np.zeros(n_det, dtype=np.float64)
+    best_gt = np.full(n_det, -1, dtype=np.int64)
+    taken = np.zeros(gt_cols.shape[1], dtype=np.bool_)
+    n_allowed = len(allowed)
+    for i in range(len(d_start) - 1):
+        g0, g1 = g_start[i], g_start[i + 1]
+        for j in range(d_start[i], d_start[i + 1]):
+            d = d_rows[j]
+            dx, dy, dx2, dy2, da = (dt_cols[0, d], dt_cols[1, d], dt_cols[2, d],
+                                    dt_cols[3, d], dt_cols[4, d])
+            top, top_g = 0.0, -1
+            # The best free candidate: a regular ground truth before an ignored one,
+            # then the higher IoU, then the later row (pycocotools' scan).
+            pick, pick_iou, pick_regular = -1, 0.0, False
+            dl = d_label[d]
+            for k in range(g0, g1):
+                g = g_rows[k]
+                crowd = g_crowd[g]
+                iou = _iou(dx, dy, dx2, dy2, da, gt_cols[0, g], gt_cols[1, g],
+                           gt_cols[2, g], gt_cols[3, g], gt_cols[4, g], crowd)
+                if not crowd and iou > top:
+                    top, top_g = iou, g
+                if not evaluated[d] or iou < threshold or taken[g]:
+                    continue
+                gl = g_label[g]
+                if not agnostic and gl != dl:
+                    if n_allowed == 0 or gl < 0 or dl < 0:
+                        continue
+                    code = gl * n_labels + dl
+                    at = np.searchsorted(allowed, code)
+                    if at >= n_allowed or allowed[at] != code:
+                        continue
+                regular = not g_ignored[g]
+                if (pick < 0 or (regular and not pick_regular)
+                        or (regular == pick_regular and iou >= pick_iou)):
+                    pick, pick_iou, pick_regular = g, iou, regular
+            best_iou[d] = top
+            best_gt[d] = top_g
+            if pick >= 0:
+                matched[d] = pick
+                matched_iou[d] = pick_iou
+                if not g_crowd[pick]:
+                    taken[pick] = True
+    return matched, matched_iou, best_iou, best_gt
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def coco_match_boxes(
+    d_bounds: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, g_sorted: np.ndarray,
+    d_rows: np.ndarray, g_rows: np.ndarray, dt_cols: np.ndarray, gt_cols: np.ndarray,
+    g_crowd: np.ndarray, gt_ignore: np.ndarray, thresholds: np.ndarray,
+    d_outside: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """COCO's greedy matching of every (image, category) group, every IoU threshold and
+    every area range, as ``(tp, counted)`` flags of shape ``(T·A, D)`` (row ``t·A + a``).
+
+    Group ``j`` owns detections ``d_bounds[j]:d_bounds[j+1]`` (indices into ``d_rows``,
+    already in rank order) and ground truth ``g_sorted[g_lo[j]:g_hi[j]]`` (indices into
+    ``g_rows``, ascending). ``gt_ignore`` is ``(G, A)``; ``d_outside`` ``(A, D)`` flags a
+    detection outside an area range (ignored when it matches nothing). Thresholds are
+    already capped below 1 as COCO caps them.
+    """
+    n_thr = len(thresholds)
+    n_area = gt_ignore.shape[1]
+    n_det = len(d_rows)
+    tp = np.zeros((n_thr * n_area, n_det), dtype=np.bool_)
+    counted = np.zeros((n_thr * n_area, n_det), dtype=np.bool_)
+    for j in range(len(d_bounds) - 1):
+        m = g_hi[j] - g_lo[j]
+        taken = np.zeros((n_thr * n_area, max(m, 1)), dtype=np.bool_)
+        ious = np.empty(max(m, 1), dtype=np.float64)
+        for d in range(d_bounds[j], d_bounds[j + 1]):
+            r = d_rows[d]
+            dx, dy, dx2, dy2, da = (dt_cols[0, r], dt_cols[1, r], dt_cols[2, r],
+                                    dt_cols[3, r], dt_cols[4, r])
+            for q in range(m):
+                g = g_rows[g_sorted[g_lo[j] + q]]
+                ious[q] = _iou(dx, dy, dx2, dy2, da, gt_cols[0, g], gt_cols[1, g],
+                               gt_cols[2, g], gt_cols[3, g], gt_cols[4, g],
+                               g_crowd[g_sorted[g_lo[j] + q]])
+            for t in range(n_thr):
+                thr = thresholds[t]
+                for a in range(n_area):
+                    s = t * n_area + a
+                    pick, pick_iou, pick_regular = -1, 0.0, False
+                    for q in range(m):
+                        iou = ious[q]
+                        if iou < thr or taken[s, q]:
+                            continue
+                        regular = not gt_ignore[g_sorted[g_lo[j] + q], a]
+                        if (pick < 0 or (regular and not pick_regular)
+                                or (regular == pick_regular and iou >= pick_iou)):
+                            pick, pick_iou, pick_regular = q, iou, regular
+                    if pick < 0:
+                        counted[s, d] = not d_outside[a, d]
+                        continue
+                    g = g_sorted[g_lo[j] + pick]
+                    if not g_crowd[g]:
+                        taken[s, pick] = True
+                    tp[s, d] = pick_regular
+                    counted[s, d] = pick_regular
+    return tp, counted

@@ -1,0 +1,85 @@
+"""The compiled box loops (``ocula.core.evaluation.kernels``) against the numpy pair
+path they replace for boxes: equal to the last bit on random COCO cases, with every
+matching option. The pair path itself is tested against pycocotools elsewhere; a box
+IoU passed as ``pair_iou`` forces it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from eval_synth import random_case
+
+from ocula.core.evaluation import (
+    detections_from_coco,
+    ground_truth_from_coco,
+    match_detections,
+)
+from ocula.core.evaluation.coco import accumulate_coco, coco_matches
+from ocula.core.evaluation.iou import BoxPairIoU
+
+
+def _sides(seed: int):  # noqa: ANN202
+    dataset, results = random_case(seed)
+    gt, _ = ground_truth_from_coco(dataset)
+    dt = detections_from_coco(results)
+    rng = np.random.default_rng(seed)
+    # Some `ignore` rows too (keypoints' people without keypoints): they absorb one
+    # detection each and rank after regular ground truth.
+    gt.ignore = rng.random(len(gt)) < 0.1
+    return gt, dt
+
+
+def _assert_same(a: object, b: object) -> None:
+    for field in a.__dataclass_fields__:  # type: ignore[attr-defined]
+        x, y = getattr(a, field), getattr(b, field)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype, field
+            np.testing.assert_array_equal(x, y, err_msg=field)
+        else:
+            assert x == y, field
+
+
+@pytest.mark.parametrize("seed", range(36))
+@pytest.mark.parametrize("options", [
+    {},
+    {"class_agnostic": True},
+    {"max_dets": 3, "iou_threshold": 0.3},
+    {"iou_threshold": 1.0},
+    {"allowed": True},
+])
+def test_box_matching_equals_the_pair_path(seed: int, options: dict) -> None:
+    gt, dt = _sides(seed)
+    options = dict(options)
+    if options.pop("allowed", False):
+        labels = np.unique(np.concatenate([gt.label, dt.label]))
+        rng = np.random.default_rng(seed)
+        options["allowed_label_matches"] = [
+            {"ground_truth_label": int(g), "model_prediction_label": int(p)}
+            for g, p in rng.choice(labels, (3, 2))]
+    options.setdefault("max_dets", None)
+    compiled = match_detections(gt, dt, **options)
+    pairs = match_detections(gt, dt, **options,
+                             pair_iou=BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd))
+    _assert_same(compiled, pairs)
+
+
+@pytest.mark.parametrize("seed", range(36))
+def test_coco_matching_equals_the_pair_path(seed: int) -> None:
+    gt, dt = _sides(seed)
+    compiled = coco_matches(gt, dt)
+    pairs = coco_matches(gt, dt, pair_iou=BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd))
+    for field in ("tp", "counted", "d_rank", "dimg", "dk", "score", "gt_ignore"):
+        np.testing.assert_array_equal(getattr(compiled, field), getattr(pairs, field),
+                                      err_msg=field)
+    a, b = accumulate_coco(compiled), accumulate_coco(pairs)
+    np.testing.assert_array_equal(a.stats, b.stats)
+    np.testing.assert_array_equal(a.precision, b.precision)
+
+
+def test_an_image_without_ground_truth_or_detections() -> None:
+    gt, dt = _sides(5)
+    empty = gt.subset(np.zeros(0, dtype=np.int64))
+    m = match_detections(empty, dt, max_dets=None)
+    assert (m.det_gt_index == -1).all() and (m.det_best_iou == 0).all()
+    m = match_detections(gt, dt.subset(np.zeros(0, dtype=np.int64)), max_dets=None)
+    assert len(m.det_id) == 0 and m.fn == int((~(gt.iscrowd | gt.ignore)).sum())

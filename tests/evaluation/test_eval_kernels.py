@@ -83,3 +83,14 @@ def test_an_image_without_ground_truth_or_detections() -> None:
     assert (m.det_gt_index == -1).all() and (m.det_best_iou == 0).all()
     m = match_detections(gt, dt.subset(np.zeros(0, dtype=np.int64)), max_dets=None)
     assert len(m.det_id) == 0 and m.fn == int((~(gt.iscrowd | gt.ignore)).sum())
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_tide_on_boxes_equals_the_pair_path(seed: int) -> None:
+    from ocula.core.evaluation.tide import evaluate_tide
+
+    gt, dt = _sides(seed)
+    gt.ignore = np.zeros(len(gt), dtype=bool)
+    compiled = evaluate_tide(gt, dt).to_dict()
+    pairs = evaluate_tide(gt, dt, pair_iou=BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd)).to_dict()
+    assert compiled == pairs

@@ -224,7 +224,8 @@ def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np
     return coco_match_boxes(
         d_bounds, np.searchsorted(keys, groups, "left").astype(np.int64),
         np.searchsorted(keys, groups, "right").astype(np.int64), g_sorted,
-        d_rows.astype(np.int64), g_rows.astype(np.int64), np.stack(iou.dt), np.stack(iou.gt),
+        d_rows.astype(np.int64), g_rows.astype(np.int64),
+        np.stack(iou.dt, axis=1), np.stack(iou.gt, axis=1),
         crowd, gt_ignore, np.minimum(iou_thr, _MAX_THRESHOLD), d_outside)
 
 

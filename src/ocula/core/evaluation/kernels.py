@@ -17,7 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["match_boxes_per_image"]
+from ocula.core.evaluation.inputs import Detections, GroundTruth
+from ocula.core.evaluation.iou import BoxPairIoU
+
+__all__ = ["best_ious_of_rows", "box_best_ious", "coco_match_boxes", "match_boxes_per_image"]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -46,27 +49,28 @@ def match_boxes_per_image(
     Image ``i`` owns detections ``d_rows[d_start[i]:d_start[i+1]]`` in visiting order
     (descending score, earlier row first on ties) and ground truth
     ``g_rows[g_start[i]:g_start[i+1]]`` in ascending row order. ``dt_cols`` / ``gt_cols``
-    are ``(5, N)``: x, y, x + w, y + h, w·h. Labels are indices into a label space of
-    ``n_labels``; a pair may match when the labels are equal, when ``agnostic``, or when
-    ``gt_label * n_labels + det_label`` is in the sorted ``allowed`` codes.
+    are ``(N, 5)``: x, y, x + w, y + h, w·h (a box's values on one cache line). Labels
+    are indices into a label space of ``n_labels``; a pair may match when the labels are
+    equal, when ``agnostic``, or when ``gt_label * n_labels + det_label`` is in the
+    sorted ``allowed`` codes.
 
     Returns ``(matched, matched_iou, best_iou, best_gt)`` per detection row: the matched
     ground-truth row (-1) and its IoU (0), the highest IoU with a non-crowd ground truth
     (0) and the first row reaching it (-1 when that IoU is 0).
     """
-    n_det = dt_cols.shape[1]
+    n_det = dt_cols.shape[0]
     matched = np.full(n_det, -1, dtype=np.int64)
     matched_iou = np.zeros(n_det, dtype=np.float64)
     best_iou = np.zeros(n_det, dtype=np.float64)
     best_gt = np.full(n_det, -1, dtype=np.int64)
-    taken = np.zeros(gt_cols.shape[1], dtype=np.bool_)
+    taken = np.zeros(gt_cols.shape[0], dtype=np.bool_)
     n_allowed = len(allowed)
     for i in range(len(d_start) - 1):
         g0, g1 = g_start[i], g_start[i + 1]
         for j in range(d_start[i], d_start[i + 1]):
             d = d_rows[j]
-            dx, dy, dx2, dy2, da = (dt_cols[0, d], dt_cols[1, d], dt_cols[2, d],
-                                    dt_cols[3, d], dt_cols[4, d])
+            dx, dy, dx2, dy2, da = (dt_cols[d, 0], dt_cols[d, 1], dt_cols[d, 2],
+                                    dt_cols[d, 3], dt_cols[d, 4])
             top, top_g = 0.0, -1
             # The best free candidate: a regular ground truth before an ignored one,
             # then the higher IoU, then the later row (pycocotools' scan).
@@ -75,8 +79,8 @@ def match_boxes_per_image(
             for k in range(g0, g1):
                 g = g_rows[k]
                 crowd = g_crowd[g]
-                iou = _iou(dx, dy, dx2, dy2, da, gt_cols[0, g], gt_cols[1, g],
-                           gt_cols[2, g], gt_cols[3, g], gt_cols[4, g], crowd)
+                iou = _iou(dx, dy, dx2, dy2, da, gt_cols[g, 0], gt_cols[g, 1],
+                           gt_cols[g, 2], gt_cols[g, 3], gt_cols[g, 4], crowd)
                 if not crowd and iou > top:
                     top, top_g = iou, g
                 if not evaluated[d] or iou < threshold or taken[g]:
@@ -130,12 +134,12 @@ def coco_match_boxes(
         ious = np.empty(max(m, 1), dtype=np.float64)
         for d in range(d_bounds[j], d_bounds[j + 1]):
             r = d_rows[d]
-            dx, dy, dx2, dy2, da = (dt_cols[0, r], dt_cols[1, r], dt_cols[2, r],
-                                    dt_cols[3, r], dt_cols[4, r])
+            dx, dy, dx2, dy2, da = (dt_cols[r, 0], dt_cols[r, 1], dt_cols[r, 2],
+                                    dt_cols[r, 3], dt_cols[r, 4])
             for q in range(m):
                 g = g_rows[g_sorted[g_lo[j] + q]]
-                ious[q] = _iou(dx, dy, dx2, dy2, da, gt_cols[0, g], gt_cols[1, g],
-                               gt_cols[2, g], gt_cols[3, g], gt_cols[4, g],
+                ious[q] = _iou(dx, dy, dx2, dy2, da, gt_cols[g, 0], gt_cols[g, 1],
+                               gt_cols[g, 2], gt_cols[g, 3], gt_cols[g, 4],
                                g_crowd[g_sorted[g_lo[j] + q]])
             for t in range(n_thr):
                 thr = thresholds[t]
@@ -159,3 +163,57 @@ def coco_match_boxes(
                     tp[s, d] = pick_regular
                     counted[s, d] = pick_regular
     return tp, counted
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def best_ious_of_rows(
+    rows: np.ndarray, row_image: np.ndarray, g_start: np.ndarray, g_rows: np.ndarray,
+    dt_cols: np.ndarray, gt_cols: np.ndarray, d_label: np.ndarray, g_label: np.ndarray,
+    g_used: np.ndarray, n_det: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each detection row in ``rows``, its highest box IoU with the ground truth of
+    its image (``g_rows[g_start[i]:g_start[i+1]]`` for image ``row_image[j]``, ascending)
+    of the same label, of another label, and of the same label already matched
+    (``g_used``), each with the first ground-truth row reaching it (-1 where 0): TIDE's
+    classification of false positives. Arrays have ``n_det`` entries (0 / -1 elsewhere).
+    """
+    same = np.zeros(n_det, dtype=np.float64)
+    other = np.zeros(n_det, dtype=np.float64)
+    used = np.zeros(n_det, dtype=np.float64)
+    same_g = np.full(n_det, -1, dtype=np.int64)
+    other_g = np.full(n_det, -1, dtype=np.int64)
+    used_g = np.full(n_det, -1, dtype=np.int64)
+    for j in range(len(rows)):
+        d = rows[j]
+        i = row_image[j]
+        dx, dy, dx2, dy2, da = (dt_cols[d, 0], dt_cols[d, 1], dt_cols[d, 2],
+                                dt_cols[d, 3], dt_cols[d, 4])
+        for k in range(g_start[i], g_start[i + 1]):
+            g = g_rows[k]
+            iou = _iou(dx, dy, dx2, dy2, da, gt_cols[g, 0], gt_cols[g, 1], gt_cols[g, 2],
+                       gt_cols[g, 3], gt_cols[g, 4], False)
+            if g_label[g] == d_label[d]:
+                if iou > same[d]:
+                    same[d], same_g[d] = iou, g
+                if g_used[g] and iou > used[d]:
+                    used[d], used_g[d] = iou, g
+            elif iou > other[d]:
+                other[d], other_g[d] = iou, g
+    return same, same_g, other, other_g, used, used_g
+
+
+def box_best_ious(gt: GroundTruth, dt: Detections, rows: np.ndarray, dimg: np.ndarray,
+                  gimg: np.ndarray, eligible: np.ndarray, gk: np.ndarray, dk: np.ndarray,
+                  gt_used: np.ndarray, n_img: int) -> tuple[np.ndarray, ...]:
+    """:func:`best_ious_of_rows` of detection ``rows`` against the ``eligible`` ground
+    truth, images given as indices ``dimg`` / ``gimg`` below ``n_img``."""
+    g_rows = np.flatnonzero(eligible)
+    g_rows = g_rows[np.argsort(gimg[g_rows], kind="stable")]
+    g_start = np.zeros(n_img + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gimg[g_rows], minlength=n_img), out=g_start[1:])
+    iou = BoxPairIoU(dt.bbox, gt.bbox)
+    return best_ious_of_rows(
+        rows.astype(np.int64), dimg[rows].astype(np.int64), g_start, g_rows.astype(np.int64),
+        np.stack(iou.dt, axis=1), np.stack(iou.gt, axis=1),
+        dk.astype(np.int64), gk.astype(np.int64),
+        np.asarray(gt_used, dtype=bool), len(dt))

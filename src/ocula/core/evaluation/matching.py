@@ -426,7 +426,8 @@ def _match_boxes(gt: GroundTruth, dt: Detections, gimg: np.ndarray, dimg: np.nda
     iou = BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd)
     return match_boxes_per_image(
         d_start, g_start, d_rows.astype(np.int64), g_rows.astype(np.int64),
-        np.stack(iou.dt), np.stack(iou.gt), dk.astype(np.int64), gk.astype(np.int64),
+        np.stack(iou.dt, axis=1), np.stack(iou.gt, axis=1),
+        dk.astype(np.int64), gk.astype(np.int64),
         evaluated, iou.crowd, ignored_gt, bool(class_agnostic),
         np.unique(allowed).astype(np.int64), int(k), min(threshold, _MAX_THRESHOLD))
 

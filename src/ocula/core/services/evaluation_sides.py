@@ -26,6 +26,8 @@ from ocula.core.evaluation.keypoints import KeypointPairOKS, keypoint_boxes
 from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.services import stats
 from ocula.core.services.annotations import at_version
+from ocula.core.services.run_results import item_state
+from ocula.core.services.sides_cache import cached
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.types import PART_SUFFIXES
@@ -296,8 +298,24 @@ def read_sides(conn: Connection, run: Any, version: int | None, scope: Any,
     """Ground truth, predictions and, for ``segm`` and ``keypoints``, the IoU (mask IoU,
     or OKS with ``sigmas``) of their pairs."""
     if iou_type == "bbox":
-        return (_gt_columns(conn, run.dataset_pk, version, scope),
-                _dt_columns(conn, run.pk, scope), None)
+        if scope is not None:
+            return (_gt_columns(conn, run.dataset_pk, version, scope),
+                    _dt_columns(conn, run.pk, scope), None)
+        # The whole dataset's columns, kept in memory between requests (sides_cache).
+        ds_id, latest = conn.execute(
+            select(t.datasets.c.id, select(func.max(t.annotation_versions.c.version))
+                   .where(t.annotation_versions.c.dataset_pk == run.dataset_pk)
+                   .scalar_subquery()).where(t.datasets.c.pk == run.dataset_pk)).one()
+        items = tuple(item_state(conn, run.dataset_pk))
+        # Every write to ground truth opens a version: the latest one is the current
+        # labels, whichever way it is asked for.
+        labels = latest if version is None else version
+        predictions_at = conn.scalar(select(t.model_runs.c.predictions_at).where(
+            t.model_runs.c.pk == run.pk))
+        return (cached(conn, ("gt", ds_id, labels, items),
+                       lambda: _gt_columns(conn, run.dataset_pk, version)),
+                cached(conn, ("dt", run.id, str(predictions_at), items),
+                       lambda: _dt_columns(conn, run.pk)), None)
     if iou_type == "keypoints":
         gt, gt_kps = _kp_gt_columns(conn, run.dataset_pk, version, scope)
         dt, dt_kps = _kp_dt_columns(conn, run.pk, scope)

@@ -149,8 +149,11 @@ class ModelService(SegmentationService):
             fresh = fresh + seg_done
             self._insert_predictions(conn, run.dataset_pk, run.pk, fresh)
             if fresh:
-                # Kept results are of the predictions as committed.
+                # Kept results are of the predictions as committed, and columns kept in
+                # memory are of the predictions as last written.
                 run_results.forget(conn, run.pk)
+                conn.execute(t.model_runs.update().where(t.model_runs.c.pk == run.pk)
+                             .values(predictions_at=now()))
         return {"model_run_id": run_id,
                 "predictions_processed": len(fresh) - len(seg_done)
                 + len({p[0] for p in seg_done}),

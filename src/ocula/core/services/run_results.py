@@ -26,8 +26,8 @@ from ocula.core.services.base import now
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 
-__all__ = ["METRICS", "FAILURES", "forget", "keep", "kept", "scope_key", "slice_members",
-           "state"]
+__all__ = ["METRICS", "FAILURES", "forget", "item_state", "keep", "kept", "scope_key",
+           "slice_members", "state"]
 
 METRICS = "metrics"
 FAILURES = "failure_summary"
@@ -47,21 +47,26 @@ def slice_members(conn: Connection, slice_pk: int) -> np.ndarray:
 def state(conn: Connection, run: Any, slice_pk: int | None,
           members: np.ndarray | None = None) -> dict[str, Any]:
     """The fingerprint of what a run's numbers on a scope depend on (see the module)."""
-    items = t.items
-    mine = items.c.dataset_pk == run.dataset_pk
     labels = conn.scalar(select(func.max(t.annotation_versions.c.version)).where(
         t.annotation_versions.c.dataset_pk == run.dataset_pk))
-    item_state = [conn.scalar(select(func.count()).select_from(items).where(mine)),
-                  conn.scalar(select(func.max(items.c.pk)).where(mine)),
-                  str(conn.scalar(select(func.max(items.c.updated_at)).where(mine)))]
     out: dict[str, Any] = {"committed_at": str(run.committed_at), "labels": labels,
-                           "items": item_state}
+                           "items": item_state(conn, run.dataset_pk)}
     if slice_pk is not None:
         if members is None:
             members = slice_members(conn, slice_pk)
         out["slice"] = [int(len(members)), hashlib.blake2b(
             np.ascontiguousarray(members, dtype=np.int64).tobytes(), digest_size=16).hexdigest()]
     return out
+
+
+def item_state(conn: Connection, dataset_pk: int) -> list[Any]:
+    """A dataset's items as three index look-ups: count, largest pk, latest change (an
+    item deleted or added, and with it the rows that cascade, changes one of them)."""
+    items = t.items
+    mine = items.c.dataset_pk == dataset_pk
+    return [conn.scalar(select(func.count()).select_from(items).where(mine)),
+            conn.scalar(select(func.max(items.c.pk)).where(mine)),
+            str(conn.scalar(select(func.max(items.c.updated_at)).where(mine)))]
 
 
 def keep(conn: Connection, run_pk: int, kind: str, slice_pk: int | None,

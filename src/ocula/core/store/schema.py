@@ -305,6 +305,8 @@ model_runs = Table(
     Column("commit_config", JsonType, nullable=True),
     Column("committed_version", Integer, nullable=True),
     Column("committed_at", DateTime(timezone=True), nullable=True),
+    # When predictions were last written to the run (ocula.core.services.sides_cache).
+    Column("predictions_at", DateTime(timezone=True), nullable=True),
     _created(),
     UniqueConstraint("dataset_pk", "name"),
 )

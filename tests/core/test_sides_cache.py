@@ -1,0 +1,89 @@
+"""Evaluation columns kept in memory between requests (``sides_cache``): a second read
+of the same rows comes from memory, and every write that changes those rows — new or
+replaced predictions, a deleted item, a label edit — is read again. Each answer is
+compared with one computed after emptying the cache. On both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ocula import BoxAnnotation, BoxPrediction
+from ocula.core.services import Service, sides_cache
+from tests.core.test_run_results import _scene
+
+
+def _numbers(service: Service, run: str, **kw: Any) -> dict[str, Any]:
+    body = service.run_metrics(run, **kw)
+    return {"stats": body["stats"], "per_class": body["per_class"]}
+
+
+def _latest(service: Service, run: str) -> int:
+    ds = service.run_info(run)["dataset_id"]
+    return max(v["version"] for v in service.list_versions(ds))
+
+
+def _uncached(service: Service, run: str, **kw: Any) -> dict[str, Any]:
+    sides_cache.forget_all()
+    return _numbers(service, run, **kw)
+
+
+def _hits(service: Service) -> int:
+    with service.db.read() as conn:
+        return sides_cache.stats_of(conn)[0]
+
+
+def test_a_second_read_of_the_same_rows_comes_from_memory(service: Service,
+                                                           tmp_path: Path) -> None:
+    _, run = _scene(service, tmp_path / "img")
+    version = _latest(service, run)
+    before = _hits(service)
+    first = _numbers(service, run, annotation_version=version)
+    # The commit read both sides: the metrics at the committed labels reuse them.
+    assert _hits(service) >= before + 2
+    assert first == _uncached(service, run, annotation_version=version)
+
+
+def test_kept_arrays_cannot_be_changed_by_a_reader(service: Service, tmp_path: Path) -> None:
+    from ocula.core.services.evaluation_sides import read_sides
+    from ocula.core.store import schema as t
+
+    _, run = _scene(service, tmp_path / "img")
+    with service.db.read() as conn:
+        row = conn.execute(t.model_runs.select().where(t.model_runs.c.id == run)).one()
+        gt, dt, _ = read_sides(conn, row, None, None, "bbox")
+        with pytest.raises(ValueError):
+            dt.score[0] = 2.0
+        gt.ignore = np.ones(len(gt), dtype=bool)  # a reader's own object
+        again, _, _ = read_sides(conn, row, None, None, "bbox")
+    assert not again.ignore.any()
+
+
+@pytest.mark.parametrize("change", ["new", "replaced", "deleted item", "label"])
+def test_rows_written_since_are_read_again(service: Service, tmp_path: Path,
+                                           change: str) -> None:
+    ds, run = _scene(service, tmp_path / "img")
+    version = _latest(service, run)
+    before = _numbers(service, run, annotation_version=version)
+    if change == "new":
+        service.predict(run, [BoxPrediction("car", 10, 10, 30, 30, reference_id=f"r{i}",
+                                            confidence=0.99) for i in range(10)])
+    elif change == "replaced":
+        # The run's last prediction replaced: SQLite may give the new row the old pk.
+        service.predict(run, [BoxPrediction("dog", 1, 1, 3, 3, reference_id="r59",
+                                            annotation_id="last", confidence=0.98)])
+        service.predict(run, [BoxPrediction("car", 2, 2, 90, 90, reference_id="r59",
+                                            annotation_id="last", confidence=0.99)],
+                        update=True)
+    elif change == "deleted item":
+        service.delete_item(ds, "r0")
+    else:
+        service.annotate(ds, [BoxAnnotation("car", 5, 5, 20, 20, reference_id="r4")])
+        version = _latest(service, run)
+    after = _numbers(service, run, annotation_version=version)
+    assert after == _uncached(service, run, annotation_version=version)
+    if change != "replaced":
+        assert after != before

@@ -30,6 +30,7 @@ import numpy as np
 
 from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
 from ocula.core.evaluation.iou import BoxPairIoU
+from ocula.core.evaluation.kernels import accumulate_segments, coco_match_boxes, pack_flags
 from ocula.core.evaluation.matching import (
     _MAX_THRESHOLD,
     greedy_match,
@@ -211,8 +212,6 @@ def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np
                  gt_ignore: np.ndarray, iou_thr: np.ndarray, d_outside: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
     """``(tp, counted)`` of box matching by the compiled per-group loop (no pair arrays)."""
-    from ocula.core.evaluation.kernels import coco_match_boxes
-
     # Detections arrive grouped and ranked; each group's ground truth is found by its key.
     starts = np.flatnonzero(np.concatenate(([True], d_group[1:] != d_group[:-1]))) \
         if len(d_group) else np.zeros(0, dtype=np.int64)
@@ -279,13 +278,11 @@ def accumulate_coco(m: CocoMatches, images: np.ndarray | None = None,
     precision = -np.ones((t_n, r_n, n_cat, a_n, m_n))
     recall = -np.ones((t_n, n_cat, a_n, m_n))
     scores = -np.ones((t_n, r_n, n_cat, a_n, m_n))
+    tp_bits, counted_bits = pack_flags(m.tp), pack_flags(m.counted)
     for j, max_det in enumerate(mdets):
         idx = acc_order[d_rank[acc_order] < max_det]
-        q, ss, rc = _accumulate(
-            # np.take keeps rows contiguous (fancy indexing on axis 1 would not).
-            np.take(m.tp, idx, axis=1), np.take(m.counted, idx, axis=1),
-            dk[idx], m.score[idx], npig, rec_thr, n_cat, a_n,
-        )
+        q, ss, rc = _accumulate(tp_bits, counted_bits, t_n * a_n, idx, dk[idx], m.score,
+                                npig, rec_thr, n_cat, a_n)
         precision[..., j] = q.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
         scores[..., j] = ss.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
         recall[..., j] = rc.reshape(t_n, a_n, n_cat).transpose(0, 2, 1)
@@ -321,6 +318,8 @@ def accumulate_coco(m: CocoMatches, images: np.ndarray | None = None,
 def _accumulate(
     tp: np.ndarray,
     counted: np.ndarray,
+    n_set: int,
+    idx: np.ndarray,
     cat: np.ndarray,
     score: np.ndarray,
     npig: np.ndarray,
@@ -330,73 +329,23 @@ def _accumulate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Interpolated precision, scores and recall for every (threshold, area) × category.
 
-    ``tp`` and ``counted`` (TP or FP, i.e. not ignored) are ``(S, N)`` flags for
-    ``S = T·A`` settings (setting ``s`` has area index ``s % n_area``) and N detections
-    sorted by category, then pycocotools' score order. Returns precision ``(S, K, R)``,
-    scores ``(S, K, R)`` and recall ``(S, K)``, -1 where the category has no ground truth
-    for that area.
-
-    pycocotools makes precision monotone from the right and samples it at
-    ``searchsorted(rc, thr, "left")``, i.e. ``q[r] = max(pr[i] for rc[i] >= thr[r])``.
-    That maximum is always reached at a true positive (a later FP or ignored detection
-    has the same recall and no more precision), so only TPs are visited: each gets the
-    bin ``j`` = number of thresholds <= its recall, bins keep their maximum precision,
-    and a reverse running maximum over bins gives ``q``. Every precision value is
-    computed with pycocotools' own expression, so the result is bit-identical.
+    ``tp`` and ``counted`` (TP or FP, i.e. not ignored) are ``(S, D)`` flags for
+    ``S = T·A`` settings (setting ``s`` has area index ``s % n_area``), packed by
+    :func:`~ocula.core.evaluation.kernels.pack_flags`; ``idx`` lists the
+    detections to accumulate, sorted by category (``cat``, aligned with ``idx``), then
+    pycocotools' score order. Returns precision ``(S, K, R)``, scores ``(S, K, R)`` and
+    recall ``(S, K)``, -1 where the category has no ground truth for that area. The loop
+    is compiled (:func:`ocula.core.evaluation.kernels.accumulate_segments`): one pass
+    over the detections with every setting's flags in one word, instead of copying
+    ``(S, D)`` arrays per ``max_dets``.
     """
-    n_set, n = tp.shape
-    n_rec = len(rec_thr)
-    eps = np.spacing(1)
+    start = np.searchsorted(cat, np.arange(n_cat + 1), side="left").astype(np.int64)
+    precision, scores, recall = accumulate_segments(
+        tp, counted, n_set, np.asarray(idx, dtype=np.int64), start,
+        np.asarray(score, dtype=np.float64), np.asarray(npig, dtype=np.int64),
+        np.asarray(rec_thr, dtype=np.float64), int(n_area))
     set_area = np.arange(n_set) % n_area
     valid = npig[:, set_area].T > 0  # (S, K)
-    precision = np.zeros((n_set, n_cat, n_rec))
-    scores = np.zeros((n_set, n_cat, n_rec))
-    total_tp = np.zeros((n_set, n_cat), dtype=np.int64)
-    if n and n_cat:
-        start = np.searchsorted(cat, np.arange(n_cat), side="left")
-        # Non-ignored detections up to each position, per setting; minus the count before
-        # the category's first detection gives per-category running counts.
-        ccount = np.cumsum(counted, axis=1, dtype=np.int32)
-        base = np.concatenate([np.zeros((n_set, 1), np.int32), ccount], axis=1)[:, start]
-
-        # Row-major order: by setting, then category, then rank. (flatnonzero + divmod is
-        # several times faster than 2-D nonzero.)
-        flat = np.flatnonzero(tp)
-        rows = flat // n
-        cols = flat - rows * n
-        kk = cat[cols]
-        seg = rows * n_cat + kk
-        if len(seg):
-            seg_start = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
-            seg_len = np.diff(np.append(seg_start, len(seg)))
-            # The i-th TP of its (setting, category) segment has i true positives so far.
-            n_tp_i = np.arange(len(seg)) - np.repeat(seg_start, seg_len) + 1
-            total_tp.reshape(-1)[seg[seg_start]] = seg_len
-            n_tp = n_tp_i.astype(np.float64)
-            n_fp = (ccount.reshape(-1)[flat] - base.reshape(-1)[seg] - n_tp_i).astype(np.float64)
-            rc = n_tp / npig[kk, set_area[rows]]
-            pr = n_tp / (n_fp + n_tp + eps)
-            j = np.searchsorted(rec_thr, rc, side="right")  # thresholds reached: 1..R
-            key = seg * (n_rec + 1) + j  # non-decreasing along the TP list
-            runs = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
-            best = np.zeros(n_set * n_cat * (n_rec + 1))
-            best[key[runs]] = np.maximum.reduceat(pr, runs)
-            best = best.reshape(n_set, n_cat, n_rec + 1)
-            precision = np.maximum.accumulate(best[..., ::-1], axis=-1)[..., ::-1][..., 1:]
-            # Scores: the first detection reaching each threshold (first TP of the bin).
-            first = np.full(n_set * n_cat * (n_rec + 1), n, dtype=np.int64)
-            first[key[runs]] = cols[runs]
-            first = first.reshape(n_set, n_cat, n_rec + 1)
-            first = np.minimum.accumulate(first[..., ::-1], axis=-1)[..., ::-1][..., 1:]
-            scores = np.where(first < n, score[np.minimum(first, n - 1)], 0.0)
-        # A threshold <= 0 is reached at the very first detection, TP or not.
-        at_start = rec_thr <= 0
-        if at_start.any():
-            nonempty = np.searchsorted(cat, np.arange(n_cat), side="right") > start
-            s0 = np.where(nonempty, score[np.minimum(start, n - 1)], 0.0)  # (K,)
-            scores[:, :, at_start] = s0[None, :, None]
-    # pycocotools: rc[-1] = tp_sum[-1] / npig, or 0 without detections.
-    recall = total_tp / np.where(valid, npig[:, set_area].T, 1)
     precision = np.where(valid[..., None], precision, -1.0)
     scores = np.where(valid[..., None], scores, -1.0)
     recall = np.where(valid, recall, -1.0)

@@ -20,7 +20,8 @@ from numba import njit
 from ocula.core.evaluation.inputs import Detections, GroundTruth
 from ocula.core.evaluation.iou import BoxPairIoU
 
-__all__ = ["best_ious_of_rows", "box_best_ious", "coco_match_boxes", "match_boxes_per_image"]
+__all__ = ["accumulate_segments", "best_ious_of_rows", "box_best_ious", "coco_match_boxes",
+           "match_boxes_per_image", "pack_flags"]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -217,3 +218,89 @@ def box_best_ious(gt: GroundTruth, dt: Detections, rows: np.ndarray, dimg: np.nd
         np.stack(iou.dt, axis=1), np.stack(iou.gt, axis=1),
         dk.astype(np.int64), gk.astype(np.int64),
         np.asarray(gt_used, dtype=bool), len(dt))
+
+
+@njit(cache=True, nogil=True)
+def pack_flags(flags: np.ndarray) -> np.ndarray:
+    """``(S, D)`` booleans as ``(D, ceil(S / 64))`` bit words, a detection's flags for
+    every setting together (read row by row, in memory order)."""
+    n_set, n_det = flags.shape
+    words = np.zeros((n_det, (n_set + 63) // 64), dtype=np.uint64)
+    for s in range(n_set):
+        w, bit = s // 64, np.uint64(1) << np.uint64(s % 64)
+        for c in range(n_det):
+            if flags[s, c]:
+                words[c, w] |= bit
+    return words
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def accumulate_segments(
+    tp: np.ndarray, counted: np.ndarray, n_set: int, idx: np.ndarray, start: np.ndarray,
+    score: np.ndarray, npig: np.ndarray, rec_thr: np.ndarray, n_area: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pycocotools' ``accumulate`` for every setting ``s < n_set`` (area
+    ``s % n_area``) and category: detections ``idx[start[k]:start[k+1]]`` (rows of the
+    bit words ``tp`` / ``counted`` of :func:`pack_flags`) in score order. Returns
+    precision and scores ``(S, K, R)`` and recall ``(S, K)``, before categories without
+    ground truth are set to -1.
+
+    The precision at recall threshold ``r`` is the highest precision at or after the
+    first detection whose recall reaches it — always a true positive, so only true
+    positives are kept — and its score that detection's, each value formed with
+    pycocotools' own expression (bit-identical)."""
+    n_cat = len(start) - 1
+    n_rec = len(rec_thr)
+    eps = np.spacing(1.0)
+    precision = np.zeros((n_set, n_cat, n_rec))
+    scores = np.zeros((n_set, n_cat, n_rec))
+    recall = np.zeros((n_set, n_cat))
+    most = 1
+    for k in range(n_cat):
+        most = max(most, start[k + 1] - start[k])
+    rc_t = np.empty((n_set, most))
+    pr_t = np.empty((n_set, most))
+    at_t = np.empty((n_set, most), dtype=np.int64)
+    n_tp = np.zeros(n_set, dtype=np.int64)
+    n_fp = np.zeros(n_set, dtype=np.int64)
+    for k in range(n_cat):
+        lo, hi = start[k], start[k + 1]
+        n_tp[:] = 0
+        n_fp[:] = 0
+        # One pass over the category's detections, every setting at each.
+        for i in range(lo, hi):
+            c = idx[i]
+            for s in range(n_set):
+                w, bit = s // 64, np.uint64(1) << np.uint64(s % 64)
+                if not counted[c, w] & bit:
+                    continue
+                if tp[c, w] & bit:
+                    m = n_tp[s]
+                    n_tp[s] = m + 1
+                    tps = float(m + 1)
+                    rc_t[s, m] = tps / npig[k, s % n_area]
+                    pr_t[s, m] = tps / (float(n_fp[s]) + tps + eps)
+                    at_t[s, m] = i
+                else:
+                    n_fp[s] += 1
+        for s in range(n_set):
+            a = s % n_area
+            m = n_tp[s]
+            if npig[k, a] > 0:
+                recall[s, k] = m / npig[k, a]
+            for j in range(m - 2, -1, -1):  # precision made monotone from the right
+                if pr_t[s, j + 1] > pr_t[s, j]:
+                    pr_t[s, j] = pr_t[s, j + 1]
+            j = 0
+            for r in range(n_rec):
+                if rec_thr[r] <= 0 and hi > lo:
+                    # Reached at the very first detection, true positive or not.
+                    precision[s, k, r] = pr_t[s, 0] if m else 0.0
+                    scores[s, k, r] = score[idx[lo]]
+                    continue
+                while j < m and rc_t[s, j] < rec_thr[r]:
+                    j += 1
+                if j < m:
+                    precision[s, k, r] = pr_t[s, j]
+                    scores[s, k, r] = score[idx[at_t[s, j]]]
+    return precision, scores, recall

@@ -25,6 +25,7 @@ import numpy as np
 
 from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
 from ocula.core.evaluation.iou import BoxPairIoU
+from ocula.core.evaluation.kernels import match_boxes_per_image
 from ocula.errors import ValidationError
 
 __all__ = [
@@ -413,8 +414,6 @@ def _match_boxes(gt: GroundTruth, dt: Detections, gimg: np.ndarray, dimg: np.nda
                  ignored_gt: np.ndarray, class_agnostic: bool, allowed: np.ndarray,
                  threshold: float) -> tuple[np.ndarray, ...]:
     """Box matching by the compiled per-image loop (:mod:`.kernels`): no pair arrays."""
-    from ocula.core.evaluation.kernels import match_boxes_per_image
-
     # Visiting order inside an image: descending score, earlier row first (the numpy
     # path visits per image and label; labels that cannot match never compete).
     d_rows = np.lexsort((-dt.score, dimg))

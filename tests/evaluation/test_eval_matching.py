@@ -262,3 +262,17 @@ def test_distinct_labels_sort_as_numpy_does() -> None:
     objects = np.array([2, 1], dtype=object)
     assert distinct(objects).dtype == np.unique(objects).dtype
     assert len(distinct(np.array([], dtype=str))) == 0
+
+
+def test_factorize_equals_numpy_unique() -> None:
+    """Labels are numbered through a dict for speed: values and codes must be
+    np.unique's, or per-class counts would land on other classes."""
+    from ocula.core.evaluation.inputs import factorize
+
+    text = np.array(["b", "a", "Zebra", "éclair", "a", "car", "Car", "ß", "a b", "b"])
+    for column in (text, np.array([3, 1, 3, 2]), np.array([], dtype=str)):
+        values, codes = factorize(column)
+        ref_values, ref_codes = np.unique(column, return_inverse=True)
+        np.testing.assert_array_equal(values, ref_values)
+        np.testing.assert_array_equal(codes, ref_codes.reshape(-1))
+        assert codes.dtype == np.intp

@@ -198,6 +198,18 @@ def distinct(*columns: np.ndarray) -> np.ndarray:
     return np.array(sorted(seen))
 
 
+def factorize(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(column, return_inverse=True)`` (the inverse flat). Text goes through a
+    dict: sorting 2.7M labels to number them costs 0.7 s, looking them up 0.25 s."""
+    if column.dtype.kind != "U" or not len(column):
+        values, inverse = np.unique(column, return_inverse=True)
+        return values, inverse.reshape(-1)
+    items = column.tolist()
+    values = sorted(set(items))
+    at = {v: i for i, v in enumerate(values)}
+    return np.array(values), np.fromiter(map(at.__getitem__, items), np.intp, len(items))
+
+
 class LabelSpace:
     """The ordered list of categories an evaluation reports on, and label → index lookup.
 

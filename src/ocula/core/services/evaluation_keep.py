@@ -24,7 +24,7 @@ from sqlalchemy import Connection, select
 
 from ocula.core.evaluation import Detections, GroundTruth, LabelSpace, MatchStatus
 from ocula.core.evaluation.coco import accumulate_coco
-from ocula.core.evaluation.inputs import distinct
+from ocula.core.evaluation.inputs import distinct, factorize
 from ocula.core.services import run_results
 from ocula.core.services.base import ServiceBase
 from ocula.core.services.evaluation_links import failure_queries, plain_queries
@@ -65,7 +65,7 @@ def _mask(n: int, rows: np.ndarray) -> np.ndarray:
 def _most_per_image_and_label(dt: Detections) -> int:
     if not len(dt):
         return 0
-    _, codes = np.unique(dt.label, return_inverse=True)
+    _, codes = factorize(dt.label)
     groups = np.asarray(dt.image, dtype=np.int64) * (int(codes.max()) + 1) + codes
     return int(np.unique(groups, return_counts=True)[1].max())
 

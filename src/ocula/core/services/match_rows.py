@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, select
 
 from ocula.core.evaluation import Detections, GroundTruth
+from ocula.core.evaluation.inputs import factorize
 from ocula.core.services import stats
 from ocula.core.services.evaluation_sides import holds_most_predictions
 from ocula.core.store import schema as t
@@ -62,7 +63,7 @@ def _label_bits(labels: np.ndarray) -> np.ndarray:
     """A stable 64-bit code per label string (the same in every process)."""
     if not len(labels):
         return np.zeros(0, dtype=_U64)
-    values, inverse = np.unique(labels.astype(str), return_inverse=True)
+    values, inverse = factorize(labels.astype(str))
     codes = np.array([int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(),
                                      "little") for v in values.tolist()], dtype=_U64)
     return codes[inverse.reshape(-1)]

@@ -154,8 +154,11 @@ class EvaluationService(ResultKeeping):
         if sigmas is not None:
             config["kpt_sigmas"] = sigmas
         # Read, match and write under the write lock: predictions or labels changing
-        # half-way through must not leave matches of a state that never existed.
-        with self.db.write() as conn:
+        # half-way through must not leave matches of a state that never existed. The
+        # match rows refer to the rows just read in this transaction, and nothing refers
+        # to the rows it deletes (match rows, kept results, totals): SQLite's three
+        # reference look-ups per match row are skipped (check_references=False).
+        with self.db.write(check_references=False) as conn:
             run = self._run_row(conn, run_id)
             version = self._resolve_version(conn, run.dataset_pk, annotation_version)
             gt, dt, pair_iou = read_sides(conn, run, version, None, iou_type, sigmas=sigmas)

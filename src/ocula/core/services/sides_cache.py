@@ -16,27 +16,26 @@ they were read from:
 
 The key is read in the caller's transaction, so what it names is what that transaction
 sees. Kept arrays are read-only and each caller gets its own column object, so no caller
-can change what another reads. Each database keeps its last few entries (LRU).
+can change what another reads. The process keeps the last few entries (LRU).
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
-__all__ = ["SidesCache", "cached", "forget_all", "stats_of"]
+__all__ = ["SidesCache", "cached", "forget_all", "stats"]
 
 T = TypeVar("T")
 
-#: Entries kept per database: the two sides of the run being looked at, and of one more.
-SIZE = 4
+#: Entries kept: the two sides of the runs being looked at (2M predictions: ~150 MB).
+SIZE = 6
 
 
 class SidesCache:
@@ -74,29 +73,21 @@ class SidesCache:
             self._entries.clear()
 
 
-_caches: weakref.WeakKeyDictionary[Engine, SidesCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
+#: One cache for the process: entries are keyed by the database's URL too (the commit
+#: reads on SQLite's bulk connection, requests on the pooled ones: one database).
+_cache = SidesCache()
 
 
-def cached(conn: Connection, key: Hashable, read: Callable[[], T]) -> T:
-    """:meth:`SidesCache.get` on the cache of ``conn``'s database."""
-    with _caches_lock:
-        cache = _caches.get(conn.engine)
-        if cache is None:
-            cache = _caches[conn.engine] = SidesCache()
-    return cache.get(key, read)
+def cached(conn: Connection, key: tuple[Any, ...], read: Callable[[], T]) -> T:
+    """:meth:`SidesCache.get` of ``key`` on ``conn``'s database."""
+    return _cache.get((conn.engine.url.render_as_string(hide_password=False), *key), read)
 
 
 def forget_all() -> None:
-    """Empty every database's cache (tests compare kept columns with fresh reads)."""
-    with _caches_lock:
-        caches = list(_caches.values())
-    for cache in caches:
-        cache.clear()
+    """Empty the cache (tests compare kept columns with fresh reads)."""
+    _cache.clear()
 
 
-def stats_of(conn: Connection) -> tuple[int, int]:
-    """``(hits, misses)`` of ``conn``'s database's cache."""
-    with _caches_lock:
-        cache = _caches.get(conn.engine)
-    return (0, 0) if cache is None else (cache.hits, cache.misses)
+def stats() -> tuple[int, int]:
+    """``(hits, misses)`` of the cache since the process started."""
+    return _cache.hits, _cache.misses

@@ -86,3 +86,31 @@ def test_rows_written_since_are_read_again(service: Service, tmp_path: Path,
     assert after == _uncached(service, run, annotation_version=version)
     if change != "replaced":
         assert after != before
+
+
+def test_postgres_statistics_follow_a_large_upload(service: Service, tmp_path: Path) -> None:
+    """PostgreSQL plans with its statistics: a bulk upload analyses the table at once
+    (autovacuum would within a minute), or a run just uploaded looks empty to the
+    planner and a slice's read takes seconds."""
+    if service.db.dialect != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+    from ocula import DatasetItem
+    from tests.conftest import make_images
+
+    paths = make_images(tmp_path / "img", 4, size=(64, 48))
+    ds = service.create_dataset("stats")["id"]
+    service.append(ds, [DatasetItem(str(p), f"r{i}") for i, p in enumerate(paths)])
+    rng = np.random.default_rng(3)
+    boxes = np.c_[rng.uniform(0, 30, (12_000, 2)), rng.uniform(1, 16, (12_000, 2))]
+    service.annotate(ds, [BoxAnnotation("car", *b, reference_id=f"r{i % 4}")
+                          for i, b in enumerate(boxes)])
+    model = service.add_model("m", "m")["id"]
+    service.create_run(model, ds, "big", [
+        BoxPrediction("car", *b, reference_id=f"r{i % 4}", confidence=0.5)
+        for i, b in enumerate(boxes)])
+    with service.db.read() as conn:
+        for table in ("annotations", "predictions"):
+            known = conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE oid = %(t)s::regclass",
+                {"t": table}).scalar()
+            assert known >= 11_000, table

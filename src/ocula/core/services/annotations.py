@@ -35,7 +35,7 @@ from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import box_values, object_columns, object_payload, object_rows
 from ocula.core.services.segmentations import SegmentationService, is_segment_part
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import insert_columns, insert_stream
+from ocula.core.store.bulk import analyze_grown, insert_columns, insert_stream
 from ocula.core.types import SEGMENT_ID_PREFIX, MaskAnnotation, SegmentationAnnotation
 from ocula.core.validation import duplicate_errors
 from ocula.errors import BatchError, NotFoundError, OculaError, ValidationError
@@ -320,8 +320,8 @@ class AnnotationService(SegmentationService):
             if not current and checked.boxes is not None:
                 boxes = checked.boxes
                 tally = boxes.tally
-                insert_columns(conn, t.annotations, boxes.columns, boxes.values,
-                               constants | boxes.constants)
+                written = insert_columns(conn, t.annotations, boxes.columns, boxes.values,
+                                         constants | boxes.constants)
             else:
                 if not current:
                     keep, logical = list(range(n)), [None] * n
@@ -332,8 +332,9 @@ class AnnotationService(SegmentationService):
                 columns, rows = object_rows(("id", "item_pk", "annotation_id"),
                                             (ids, pks, ann_ids), anns, metadata)
                 tally = stats.AnnotationTally()
-                insert_stream(conn, t.annotations, columns, tally.rows(rows, columns),
-                              constants)
+                written = insert_stream(conn, t.annotations, columns,
+                                        tally.rows(rows, columns), constants)
+            analyze_grown(conn, t.annotations, written)
             delta = stats.Delta()
             delta.annotation_write(map(itemgetter(0), current), to_close, tally)
             delta.save(conn, ds.pk)

@@ -22,7 +22,7 @@ from ocula.core.services.payloads import (
 )
 from ocula.core.services.segmentations import SegmentationService, is_segment_part
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import insert_columns, insert_stream
+from ocula.core.store.bulk import analyze_grown, insert_columns, insert_stream
 from ocula.core.types import SEGMENT_ID_PREFIX, MaskAnnotation
 from ocula.core.validation import MAX_CATALOG_METADATA_BYTES, check_metadata, require_name
 from ocula.errors import BatchError, ConflictError
@@ -212,10 +212,11 @@ class ModelService(SegmentationService):
         fields = box_columns(preds, prediction=True)
         if fields is None:
             rows = iter(ids)
-            insert_stream(conn, t.predictions, _PREDICTION_COLUMNS, (
+            written = insert_stream(conn, t.predictions, _PREDICTION_COLUMNS, (
                 (next(rows), run_pk, item_pk, pred.annotation_id, pred.confidence,
                  _class_pdf(pred.class_pdf), *object_values(pred, meta))
                 for item_pk, pred, meta in prepared))
+            analyze_grown(conn, t.predictions, written)
             return
         # Plain boxes (a detector's output): column by column, as annotations.
         class_pdfs = fields["class_pdf"]
@@ -225,7 +226,9 @@ class ModelService(SegmentationService):
         columns, constants, values = box_values(
             ("id", "item_pk", "annotation_id", "confidence", "class_pdf"), head, fields,
             [meta for _, _, meta in prepared])
-        insert_columns(conn, t.predictions, columns, values, constants | {"run_pk": run_pk})
+        written = insert_columns(conn, t.predictions, columns, values,
+                                 constants | {"run_pk": run_pk})
+        analyze_grown(conn, t.predictions, written)
 
     def run_info(self, run_id: str) -> dict[str, Any]:
         with self.db.read() as conn:

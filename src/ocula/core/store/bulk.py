@@ -288,6 +288,21 @@ def db_timestamp(conn: Connection, table: Table, column: str, value: datetime) -
     return process(value) if process else value
 
 
+def analyze_grown(conn: Connection, table: Table, written: int) -> None:
+    """On PostgreSQL, ANALYZE ``table`` in this transaction once ``written`` new rows
+    are a tenth or more of what its statistics count (autovacuum's own threshold, met
+    now instead of up to a minute later). Until then the planner plans with the old
+    counts: a run of 2M predictions just uploaded was estimated at 769 rows, and reading
+    a slice's predictions took 4 s instead of a fraction of a second."""
+    if conn.dialect.name != "postgresql" or written < 10_000:
+        return
+    known = conn.exec_driver_sql(
+        "SELECT reltuples FROM pg_class WHERE oid = %(t)s::regclass", {"t": table.name}
+    ).scalar()
+    if known is None or known < 0 or written >= 0.1 * known:
+        conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+
+
 @contextmanager
 def indexes_rebuilt(conn: Connection, tables: Sequence[Table], enabled: bool = True
                     ) -> Iterator[None]:

@@ -206,7 +206,6 @@ def coco_matches(
         gt_ignore=gt_ignore, acc_order=np.lexsort((d_rank, dimg, -score, dk)))
 
 
-
 def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np.ndarray,
                  d_group: np.ndarray, g_group: np.ndarray, crowd: np.ndarray,
                  gt_ignore: np.ndarray, iou_thr: np.ndarray, d_outside: np.ndarray

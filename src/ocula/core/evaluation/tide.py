@@ -291,7 +291,7 @@ def _rank(cls: np.ndarray, score: np.ndarray, img: np.ndarray, row: np.ndarray
           ) -> np.ndarray:
     """Data points by class, then descending score, ties by image key then row
     (pycocotools' order): ``np.lexsort((row, img, -score, cls))`` as three stable
-    sorts, the class one a radix sort on small integers (2M points: 0.9 s -> 0.4 s)."""
+    sorts, the class one a radix sort on small integers (2M points: 0.9 s -> 0.6 s)."""
     o = np.lexsort((row, img)) if len(row) < 2 or (np.diff(row) <= 0).any() else \
         np.argsort(img, kind="stable")
     o = o[np.argsort(-score[o], kind="stable")]

@@ -32,7 +32,7 @@ def _uncached(service: Service, run: str, **kw: Any) -> dict[str, Any]:
 
 
 def _hits(service: Service) -> int:
-    return sides_cache.stats()[0]
+    return sides_cache.counts()[0]
 
 
 def test_a_second_read_of_the_same_rows_comes_from_memory(service: Service,

@@ -29,8 +29,12 @@ from typing import Any
 import numpy as np
 
 from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
-from ocula.core.evaluation.iou import BoxPairIoU
-from ocula.core.evaluation.kernels import accumulate_segments, coco_match_boxes, pack_flags
+from ocula.core.evaluation.kernels import (
+    accumulate_segments,
+    box_rows,
+    coco_match_boxes,
+    pack_flags,
+)
 from ocula.core.evaluation.matching import (
     _MAX_THRESHOLD,
     greedy_match,
@@ -218,13 +222,11 @@ def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np
     g_sorted = np.argsort(g_group, kind="stable").astype(np.int64)
     keys = g_group[g_sorted]
     groups = d_group[starts]
-    iou = BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd)
     return coco_match_boxes(
         d_bounds, np.searchsorted(keys, groups, "left").astype(np.int64),
         np.searchsorted(keys, groups, "right").astype(np.int64), g_sorted,
-        d_rows.astype(np.int64), g_rows.astype(np.int64),
-        np.stack(iou.dt, axis=1), np.stack(iou.gt, axis=1),
-        crowd, gt_ignore, np.minimum(iou_thr, _MAX_THRESHOLD), d_outside)
+        d_rows.astype(np.int64), g_rows.astype(np.int64), box_rows(dt.bbox),
+        box_rows(gt.bbox), crowd, gt_ignore, np.minimum(iou_thr, _MAX_THRESHOLD), d_outside)
 
 
 def _pair_matches(d_rows: np.ndarray, g_rows: np.ndarray, d_rank: np.ndarray,

@@ -28,6 +28,7 @@ from ocula.errors import ValidationError
 
 __all__ = [
     "BoxPairIoU",
+    "box_edges",
     "box_iou",
     "box_iou_pairs",
     "decode_mask",
@@ -85,6 +86,14 @@ def box_iou_pairs(
     return out
 
 
+def box_edges(boxes: npt.ArrayLike) -> tuple[np.ndarray, ...]:
+    """``(x, y, x + w, y + h, w·h)`` columns of ``xywh`` boxes: the sums and product
+    maskApi.c's bbIou forms per pair, formed once per box."""
+    b = _as_boxes(boxes, "boxes")
+    x, y, w, h = (np.ascontiguousarray(b[:, k]) for k in range(4))
+    return x, y, w + x, h + y, w * h
+
+
 class BoxPairIoU:
     """``pair_iou(d, g)``: box IoU of detection rows ``d`` against ground-truth rows
     ``g`` (aligned index arrays), bit-identical to :func:`box_iou_pairs` on the gathered
@@ -94,17 +103,11 @@ class BoxPairIoU:
 
     def __init__(self, dt_boxes: npt.ArrayLike, gt_boxes: npt.ArrayLike,
                  gt_crowd: npt.ArrayLike | None = None) -> None:
-        self.dt = self._columns(_as_boxes(dt_boxes, "dt"))
-        self.gt = self._columns(_as_boxes(gt_boxes, "gt"))
+        self.dt = box_edges(_as_boxes(dt_boxes, "dt"))
+        self.gt = box_edges(_as_boxes(gt_boxes, "gt"))
         n = len(self.gt[0])
         self.crowd = (np.zeros(n, dtype=bool) if gt_crowd is None
                       else np.asarray(gt_crowd, dtype=bool))
-
-    @staticmethod
-    def _columns(b: np.ndarray) -> tuple[np.ndarray, ...]:
-        x, y, w, h = (np.ascontiguousarray(b[:, k]) for k in range(4))
-        # The same sums and product maskApi.c's bbIou forms per pair, formed once.
-        return x, y, w + x, h + y, w * h
 
     def __call__(self, d: np.ndarray, g: np.ndarray) -> np.ndarray:
         dx, dy, dx2, dy2, da = self.dt

@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 
 from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
-from ocula.core.evaluation.iou import BoxPairIoU
-from ocula.core.evaluation.kernels import match_boxes_per_image
+from ocula.core.evaluation.kernels import box_rows, match_boxes_per_image, offsets
 from ocula.errors import ValidationError
 
 __all__ = [
@@ -418,16 +417,11 @@ def _match_boxes(gt: GroundTruth, dt: Detections, gimg: np.ndarray, dimg: np.nda
     # path visits per image and label; labels that cannot match never compete).
     d_rows = np.lexsort((-dt.score, dimg))
     g_rows = np.argsort(gimg, kind="stable")
-    d_start = np.zeros(n_img + 1, dtype=np.int64)
-    np.cumsum(np.bincount(dimg, minlength=n_img), out=d_start[1:])
-    g_start = np.zeros(n_img + 1, dtype=np.int64)
-    np.cumsum(np.bincount(gimg, minlength=n_img), out=g_start[1:])
-    iou = BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd)
     return match_boxes_per_image(
-        d_start, g_start, d_rows.astype(np.int64), g_rows.astype(np.int64),
-        np.stack(iou.dt, axis=1), np.stack(iou.gt, axis=1),
-        dk.astype(np.int64), gk.astype(np.int64),
-        evaluated, iou.crowd, ignored_gt, bool(class_agnostic),
+        offsets(dimg, n_img), offsets(gimg, n_img), d_rows.astype(np.int64),
+        g_rows.astype(np.int64), box_rows(dt.bbox), box_rows(gt.bbox),
+        dk.astype(np.int64), gk.astype(np.int64), evaluated,
+        np.asarray(gt.iscrowd, dtype=bool), ignored_gt, bool(class_agnostic),
         np.unique(allowed).astype(np.int64), int(k), min(threshold, _MAX_THRESHOLD))
 
 

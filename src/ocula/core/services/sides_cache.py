@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 from sqlalchemy import Connection
 
-__all__ = ["SidesCache", "cached", "forget_all", "stats"]
+__all__ = ["SidesCache", "cached", "counts", "forget_all"]
 
 T = TypeVar("T")
 
@@ -88,6 +88,6 @@ def forget_all() -> None:
     _cache.clear()
 
 
-def stats() -> tuple[int, int]:
+def counts() -> tuple[int, int]:
     """``(hits, misses)`` of the cache since the process started."""
     return _cache.hits, _cache.misses

@@ -149,3 +149,14 @@ def reference_per_class_ap(ev: COCOeval) -> np.ndarray:
         s = precision[:, :, k]
         out.append(float(np.mean(s[s > -1])) if (s > -1).any() else -1.0)
     return np.array(out)
+
+
+def assert_same_fields(a: Any, b: Any) -> None:
+    """Two dataclass results equal field by field (arrays: same dtype, same values)."""
+    for field in a.__dataclass_fields__:
+        x, y = getattr(a, field), getattr(b, field)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype, field
+            np.testing.assert_array_equal(x, y, err_msg=field)
+        else:
+            assert x == y, field

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from eval_synth import random_case
+from eval_synth import assert_same_fields, random_case
 
 from ocula.core.evaluation import (
     detections_from_coco,
@@ -27,16 +27,6 @@ def _sides(seed: int):  # noqa: ANN202
     # detection each and rank after regular ground truth.
     gt.ignore = rng.random(len(gt)) < 0.1
     return gt, dt
-
-
-def _assert_same(a: object, b: object) -> None:
-    for field in a.__dataclass_fields__:  # type: ignore[attr-defined]
-        x, y = getattr(a, field), getattr(b, field)
-        if isinstance(x, np.ndarray):
-            assert x.dtype == y.dtype, field
-            np.testing.assert_array_equal(x, y, err_msg=field)
-        else:
-            assert x == y, field
 
 
 @pytest.mark.parametrize("seed", range(36))
@@ -60,7 +50,7 @@ def test_box_matching_equals_the_pair_path(seed: int, options: dict) -> None:
     compiled = match_detections(gt, dt, **options)
     pairs = match_detections(gt, dt, **options,
                              pair_iou=BoxPairIoU(dt.bbox, gt.bbox, gt.iscrowd))
-    _assert_same(compiled, pairs)
+    assert_same_fields(compiled, pairs)
 
 
 @pytest.mark.parametrize("seed", range(36))

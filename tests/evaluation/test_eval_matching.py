@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from eval_synth import random_case, run_pycocotools
+from eval_synth import assert_same_fields, random_case, run_pycocotools
 
 from ocula.core.evaluation import (
     Detections,
@@ -240,12 +240,7 @@ def test_a_match_cut_to_images_equals_matching_the_cut_sides(seed: int,
     cut = whole.on_rows(g_rows, d_rows, keys)
     again = match_detections(gt.subset(g_rows), dt.subset(d_rows), iou_threshold=0.5,
                              max_dets=None, class_agnostic=class_agnostic)
-    for field in again.__dataclass_fields__:
-        a, b = getattr(cut, field), getattr(again, field)
-        if isinstance(a, np.ndarray):
-            np.testing.assert_array_equal(a, b, err_msg=field)
-        else:
-            assert a == b, field
+    assert_same_fields(cut, again)
 
 
 def test_distinct_labels_sort_as_numpy_does() -> None:

@@ -33,8 +33,8 @@ from ocula.core.evaluation.results import CocoEvaluation
 from ocula.core.services.evaluation_links import Names, confusion_queries
 from ocula.core.services.evaluation_sides import label_order
 
-__all__ = ["coco_matches_of", "confusion_of", "metrics_body", "on_items", "on_rows",
-           "rows_on_items", "scope_labels", "threshold_curve"]
+__all__ = ["coco_matches_of", "confusion_of", "metrics_body", "on_rows", "rows_on_items",
+           "scope_labels", "threshold_curve"]
 
 
 def threshold_curve(match: Any) -> dict[str, list[float]]:
@@ -56,13 +56,6 @@ def threshold_curve(match: Any) -> dict[str, list[float]]:
             "recall": pick(curve.recall), "f1": pick(curve.f1)}
 
 
-def on_items(gt: GroundTruth, dt: Detections, pair_iou: Any,
-             item_pks: np.ndarray) -> tuple[GroundTruth, Detections, Any]:
-    """The sides cut to the rows on ``item_pks`` (sorted), with a pair IoU that still
-    answers for the cut rows (it is asked by row, and rows are renumbered)."""
-    return on_rows(gt, dt, pair_iou, *rows_on_items(gt, dt, item_pks))
-
-
 def rows_on_items(gt: GroundTruth, dt: Detections, item_pks: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
     """The ground-truth and detection rows on ``item_pks``, ascending."""
@@ -72,7 +65,9 @@ def rows_on_items(gt: GroundTruth, dt: Detections, item_pks: np.ndarray
 
 def on_rows(gt: GroundTruth, dt: Detections, pair_iou: Any, g_rows: np.ndarray,
             d_rows: np.ndarray) -> tuple[GroundTruth, Detections, Any]:
-    """:func:`on_items` from rows already found."""
+    """The sides cut to ground-truth rows ``g_rows`` and detection rows ``d_rows``
+    (:func:`rows_on_items`), with a pair IoU that still answers for the cut rows (it is
+    asked by row, and rows are renumbered)."""
     cut_iou = None
     if pair_iou is not None:
         def cut_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:

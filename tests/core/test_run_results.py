@@ -259,3 +259,9 @@ def test_a_recommit_leaves_every_match_index(service: Service, tmp_path: Path) -
     assert after == before and after[0] == expected
     if service.db.dialect == "postgresql":
         assert len(after[1]) == 5  # run, prediction and item; run and item
+    else:
+        # The sorter settings of the rebuild (small cache, temporary files) are undone:
+        # the commit's connection reads with the catalog's own again.
+        with service.db.write(check_references=False) as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -200000
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2

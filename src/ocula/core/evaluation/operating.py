@@ -157,12 +157,15 @@ def f1_curve(match: MatchResult, *, label: Any | None = None) -> F1Curve:
     )
 
 
-def best_f1(match: MatchResult, *, label: Any | None = None) -> OperatingPoint:
+def best_f1(match: MatchResult, *, label: Any | None = None,
+            curve: F1Curve | None = None) -> OperatingPoint:
     """The confidence threshold with the highest F1 (the highest such threshold on ties).
 
     With no detections the result keeps nothing: ``score_threshold = inf``, F1 = 0.
+    ``curve``: ``f1_curve(match, label=label)`` where the caller has it.
     """
-    curve = f1_curve(match, label=label)
+    if curve is None:
+        curve = f1_curve(match, label=label)
     if len(curve.thresholds) == 0:
         _, _, positives = _events(match, label)
         return OperatingPoint.from_counts(math.inf, 0, 0, positives)

@@ -46,8 +46,9 @@ from ocula.core.evaluation import (
 )
 from ocula.core.evaluation.inputs import distinct
 from ocula.core.query.plan import plan_items
-from ocula.core.services import run_results
+from ocula.core.services import committed_matches, run_results
 from ocula.core.services.base import bulk_operation, now
+from ocula.core.services.committed_matches import CommittedMatches
 from ocula.core.services.evaluation_keep import ResultKeeping
 from ocula.core.services.evaluation_links import (
     failure_queries,
@@ -180,7 +181,14 @@ class EvaluationService(ResultKeeping):
                     commit_config=config, committed_version=version, committed_at=now()))
                 run_results.forget(conn, run.pk)
                 if kept is not None:
-                    self._keep_results(conn, self._run_row(conn, run_id), kept.result())
+                    after = self._run_row(conn, run_id)
+                    self._keep_results(conn, after, kept.result())
+                    # The rows just written, for the run page's link checks (at the
+                    # current labels only: those are what the queries see).
+                    remembered = (committed_matches.key(conn, after),
+                                  CommittedMatches.of(gt, dt, match))
+        if kept is not None:
+            committed_matches.keep(*remembered)
         unknown = sorted(set(distinct(dt.label).tolist()) - set(distinct(gt.label).tolist()))
         return {"model_run_id": run_id, "status": "committed", "tp": match.tp,
                 "fp": match.fp, "fn": match.fn, "predictions": len(dt),
@@ -252,14 +260,24 @@ class EvaluationService(ResultKeeping):
             plain = plain_queries(run_q, distinct(gt.label, dt.label).tolist(),
                                   confidence_threshold, query)
             grouped: dict[str, dict[Any, set[int]]] = {}
+            # The committed rows in memory, where this process wrote them and they are
+            # as written (committed_matches); else SQL reads them.
+            rows = committed_matches.recall(conn, run)
+
+            def by_label(conn: Connection, kind: str) -> dict[Any, set[int]]:
+                if rows is None:
+                    every = plain_query(kind, run_q, None, confidence_threshold)
+                    return self._pks_by_label(conn, dataset_id, every + on_items(query),
+                                              slice)
+                scope = self._scope(conn, run.dataset_pk, slice, query)
+                return rows.by_label(kind, confidence_threshold, None if scope is None else
+                                     np.fromiter(conn.execute(scope).scalars(), np.int64))
 
             def selects(conn: Connection, q: str, pks: set[int]) -> bool:
                 if q in plain:
                     kind, label = plain[q]
                     if kind not in grouped:
-                        every = plain_query(kind, run_q, None, confidence_threshold)
-                        grouped[kind] = self._pks_by_label(
-                            conn, dataset_id, every + on_items(query), slice)
+                        grouped[kind] = by_label(conn, kind)
                     return grouped[kind].get(label, set()) == pks
                 try:
                     plan = self._objects_plan(conn, dataset_id, q, slice)[1]

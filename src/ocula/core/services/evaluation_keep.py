@@ -27,6 +27,7 @@ from ocula.core.evaluation.coco import accumulate_coco
 from ocula.core.evaluation.inputs import distinct, factorize
 from ocula.core.services import run_results
 from ocula.core.services.base import ServiceBase
+from ocula.core.services.committed_matches import CommittedMatches
 from ocula.core.services.evaluation_links import failure_queries, plain_queries
 from ocula.core.services.insights_scan import quote
 from ocula.core.services.metrics_body import (
@@ -42,18 +43,6 @@ from ocula.core.store import schema as t
 __all__ = ["ResultKeeping"]
 
 log = logging.getLogger(__name__)
-
-
-def _ids_by_label(ids: np.ndarray, labels: np.ndarray, keep: Any) -> dict[Any, set[int]]:
-    """``{label: {id, ...}}`` of the rows ``keep`` selects, in one sort."""
-    rows = np.flatnonzero(np.broadcast_to(keep, ids.shape))
-    if not len(rows):
-        return {}
-    order = rows[np.argsort(labels[rows], kind="stable")]
-    values, starts = np.unique(labels[order], return_index=True)
-    ends = [*starts[1:].tolist(), len(order)]
-    return {v: set(ids[order[a:b]].tolist())
-            for v, a, b in zip(values.tolist(), starts.tolist(), ends, strict=True)}
 
 
 def _mask(n: int, rows: np.ndarray) -> np.ndarray:
@@ -157,9 +146,8 @@ class ResultKeeping(ServiceBase):
         iou_type = config["iou_type"]
         order = keeper.order
         run_q = f"run = {quote(run.name)}"
-        tp = match.det_status == MatchStatus.TP
         fp = match.det_status == MatchStatus.FP
-        fn = match.gt_status == MatchStatus.FN
+        committed = CommittedMatches.of(gt, dt, match)
         fp_best_iou = np.where(match.det_gt_id >= 0, match.det_iou, match.det_best_iou)
         # The committed-match query of each label and kind (what confusion_queries may
         # ask), answered from the matches being written: after the commit the match
@@ -183,25 +171,25 @@ class ResultKeeping(ServiceBase):
         for slice_pk in [None, *slices]:
             members = None if slice_pk is None else run_results.slice_members(conn, slice_pk)
             if members is None:
-                sides, g_in, d_in = (gt, dt, pair_iou), True, True
+                sides, d_in = (gt, dt, pair_iou), True
                 scope_match = match if same_match else None
             else:
                 g_rows, d_rows = rows_on_items(gt, dt, members)
                 sides = on_rows(gt, dt, pair_iou, g_rows, d_rows)
-                g_in, d_in = _mask(len(gt), g_rows), _mask(len(dt), d_rows)
+                d_in = _mask(len(dt), d_rows)
                 # Images are matched independently: a slice's matching is the commit's
                 # (and below its COCO matching and confusion matrix are the whole
                 # dataset's), cut to it.
                 scope_match = (match.on_rows(g_rows, d_rows, members)
                                if same_match else None)
-            scopes.append((slice_pk, members, sides, g_in, d_in, scope_match))
+            scopes.append((slice_pk, members, sides, d_in, scope_match))
         # The analyses of every scope on the other worker, while the bodies are built.
         pending = keeper.submit(self._scope_analyses, keeper,
                                 [(members, sides) for _, members, sides, *_ in scopes],
                                 match if same_match else None)
         whole_coco, whole_cm = keeper.whole.result()
         out = []
-        for slice_pk, members, sides, g_in, d_in, scope_match in scopes:
+        for slice_pk, members, sides, d_in, scope_match in scopes:
             if members is None:
                 coco, cm = accumulate_coco(whole_coco), whole_cm
             else:
@@ -209,10 +197,8 @@ class ResultKeeping(ServiceBase):
                                        scope_labels(order, sides[0], sides[1]))
                 cm = whole_cm.on_images(members, LabelSpace.union(
                     sides[0].label, sides[1].label).tolist())
-            by_label = {
-                "annotation": _ids_by_label(gt.id, gt.label, g_in & fn),
-                "tp": _ids_by_label(dt.id, dt.label, d_in & tp & (dt.score >= 0.5)),
-                "fp": _ids_by_label(dt.id, dt.label, d_in & fp & (dt.score >= 0.5))}
+            by_label = {kind: committed.by_label(kind, 0.5, members)
+                        for kind in ("annotation", "tp", "fp")}
 
             def selects(_conn: Connection, q: str, pks: set[int],
                         by_label: Any = by_label) -> bool:

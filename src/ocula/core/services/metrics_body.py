@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from ocula.core.evaluation import (
     ConfusionMatrix,
     Detections,
+    F1Curve,
     GroundTruth,
     LabelSpace,
     best_f1,
@@ -37,11 +38,11 @@ __all__ = ["coco_matches_of", "confusion_of", "metrics_body", "on_rows", "rows_o
            "scope_labels", "threshold_curve"]
 
 
-def threshold_curve(match: Any) -> dict[str, list[float]]:
-    """Precision, recall and F1 against the confidence threshold, on a grid of 101
-    thresholds (0, 0.01, …, 1): the exact curve has a point per distinct score, too many
-    to send for a chart. The point at ``t`` keeps every detection scoring ``>= t``."""
-    curve = f1_curve(match)
+def threshold_curve(curve: F1Curve) -> dict[str, list[float]]:
+    """Precision, recall and F1 against the confidence threshold (``curve``: a match's
+    :func:`f1_curve`), on a grid of 101 thresholds (0, 0.01, …, 1): the exact curve has
+    a point per distinct score, too many to send for a chart. The point at ``t`` keeps
+    every detection scoring ``>= t``."""
     grid = np.round(np.linspace(0.0, 1.0, 101), 2)
     # thresholds fall from the highest score: how many are >= each grid value.
     kept = np.searchsorted(-curve.thresholds, -grid, side="right")
@@ -100,6 +101,14 @@ def confusion_of(gt: GroundTruth, dt: Detections, pair_iou: Any, *, iou: float,
                             pair_iou=pair_iou)
 
 
+def _operating_points(match: Any, confidence: float) -> tuple[Any, ...]:
+    """``(operating point, best F1, per-class points, threshold curve)`` of a match."""
+    curve = f1_curve(match)
+    return (operating_point(match, confidence), best_f1(match, curve=curve),
+            {p: vars(v) for p, v in per_class_operating_points(match, confidence).items()},
+            threshold_curve(curve))
+
+
 def metrics_body(
     conn: Connection, gt: GroundTruth, dt: Detections, pair_iou: Any, coco_order: list[str],
     *, iou: float, confidence_threshold: float, iou_type: str, run_name: str,
@@ -113,34 +122,32 @@ def metrics_body(
     its defaults, COCO evaluation (:func:`coco_matches_of`) and confusion matrix
     (:func:`confusion_of`), where the caller has them (a commit cuts its slices' from
     the whole dataset's)."""
-    pending: Future[tuple[CocoEvaluation, ConfusionMatrix]] | None = None
+    pending: Future[CocoEvaluation] | None = None
     with ThreadPoolExecutor(1, thread_name_prefix="ocula-metrics") as pool:
-        if pair_iou is None and coco is None and confusion is None:
-            # Boxes: COCO's matching and the confusion matrix on a worker while this
-            # thread matches (numpy's loops release the GIL: on two cores they overlap).
-            # Other geometry computes its pair IoUs into a cache the later calls share,
-            # so it goes one step at a time.
-            pending = pool.submit(lambda: (
-                accumulate_coco(coco_matches_of(gt, dt, None, coco_order, iou_type)),
-                confusion_of(gt, dt, None, iou=iou,
-                             confidence_threshold=confidence_threshold)))
+        if pair_iou is None and coco is None:
+            # Boxes: COCO's matching on a worker while this thread matches, then the
+            # operating points there too while this thread builds the confusion matrix
+            # and its links (numpy's and the kernels' loops release the GIL: on two
+            # cores the halves overlap, and take about as long). Other geometry
+            # computes its pair IoUs into a cache the later calls share, so it goes
+            # one step at a time.
+            pending = pool.submit(lambda: accumulate_coco(
+                coco_matches_of(gt, dt, None, coco_order, iou_type)))
         # All same-image pairs first: the later calls find their mask IoUs cached.
         if match is None:
             match = match_detections(gt, dt, iou_threshold=iou, pair_iou=pair_iou)
+        points = pool.submit(_operating_points, match, confidence_threshold)
+        cm = confusion if confusion is not None else confusion_of(
+            gt, dt, pair_iou, iou=iou, confidence_threshold=confidence_threshold)
+        queries = confusion_queries(
+            conn, cm, run_name=run_name, committed=committed, names=names,
+            confidence=confidence_threshold, selects=selects, past_labels=past_labels,
+            items=items)
         if pending is not None:
-            coco, confusion = pending.result()
+            coco = pending.result()
+        point, best, per_class, thresholds = points.result()
     if coco is None:
         coco = accumulate_coco(coco_matches_of(gt, dt, pair_iou, coco_order, iou_type))
-    point = operating_point(match, confidence_threshold)
-    best = best_f1(match)
-    per_class = {p: vars(v) for p, v in per_class_operating_points(
-        match, confidence_threshold).items()}
-    cm = confusion if confusion is not None else confusion_of(
-        gt, dt, pair_iou, iou=iou, confidence_threshold=confidence_threshold)
-    queries = confusion_queries(
-        conn, cm, run_name=run_name, committed=committed, names=names,
-        confidence=confidence_threshold, selects=selects, past_labels=past_labels,
-        items=items)
     body = coco.to_dict()
     for row in body["per_class"]:
         row["at_threshold"] = per_class.get(row["label"])
@@ -160,7 +167,7 @@ def metrics_body(
         **body,
         "operating_point": vars(point),
         "best_f1": vars(best),
-        "threshold_curve": threshold_curve(match),
+        "threshold_curve": thresholds,
         "pr_curves": {str(k): {"recall": v.recall.tolist(), "precision": v.precision.tolist(),
                                "score": v.score.tolist()}
                       for k, v in coco.pr_curves(0.5).items()},

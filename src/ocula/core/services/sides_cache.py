@@ -61,12 +61,25 @@ class SidesCache:
             arr = getattr(value, name, None)
             if isinstance(arr, np.ndarray):
                 arr.flags.writeable = False
+        self.put(key, value)
+        return copy.copy(value)
+
+    def peek(self, key: Hashable) -> Any:
+        """What is kept under ``key`` (a shallow copy), or None; reads nothing."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            self._entries.move_to_end(key)
+            return copy.copy(found)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep ``value`` under ``key`` (the newest entry)."""
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        return copy.copy(value)
 
     def clear(self) -> None:
         with self._lock:

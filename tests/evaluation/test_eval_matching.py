@@ -271,3 +271,36 @@ def test_factorize_equals_numpy_unique() -> None:
         np.testing.assert_array_equal(values, ref_values)
         np.testing.assert_array_equal(codes, ref_codes.reshape(-1))
         assert codes.dtype == np.intp
+
+
+def test_read_only_label_columns_are_numbered_once() -> None:
+    """A read-only text column (the sides kept between requests) is numbered once and
+    its codes reused, read-only; a writable one, or a view of a writable one, is
+    numbered each time (it may change). Lookups through the codes equal searching."""
+    import gc
+
+    from ocula.core.evaluation.inputs import LabelSpace, factorize
+
+    rng = np.random.default_rng(3)
+    words = np.array(["car", "person", "dog", "Bus", "éclair"])
+    kept = words[rng.integers(0, 5, 1000)]
+    kept.flags.writeable = False
+    first, again = factorize(kept), factorize(kept)
+    assert again[1] is first[1] and not first[1].flags.writeable
+    space = LabelSpace(["person", "car", "truck"])
+    np.testing.assert_array_equal(space.index(kept), [
+        {"person": 0, "car": 1}.get(w, -1) for w in kept.tolist()])
+    writable = kept.copy()
+    assert factorize(writable)[1] is not factorize(writable)[1]
+    base = kept.copy()
+    view = base[:]
+    view.flags.writeable = False
+    assert factorize(view)[1] is not factorize(view)[1]
+    # A new column in a dead one's place is numbered afresh.
+    for _ in range(20):
+        del kept
+        gc.collect()
+        kept = np.array(rng.choice(["x", "y"], 1000))
+        kept.flags.writeable = False
+        values, codes = factorize(kept)
+        np.testing.assert_array_equal(values[codes], kept)

@@ -24,6 +24,8 @@ truth with equal IoU to a detection, the later row wins (pycocotools' scan order
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -183,10 +185,52 @@ class Detections:
         )
 
 
+# Label columns numbered once: the sides kept between requests (read-only arrays) are
+# asked for their distinct labels and codes by every step of a commit — its matching,
+# COCO's, the confusion matrix, TIDE, the digests — and hashing 2.7M strings costs
+# ~0.25 s a time. Keyed by the array's identity, and only for arrays nobody can write
+# (a writable one could change under its entry); a dead array drops its entry.
+_CODED: dict[int, tuple[weakref.ref[np.ndarray], np.ndarray, np.ndarray]] = {}
+_CODED_LOCK = threading.Lock()
+
+
+def _text_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    items = column.tolist()
+    values = sorted(set(items))
+    at = {v: i for i, v in enumerate(values)}
+    return np.array(values), np.fromiter(map(at.__getitem__, items), np.intp, len(items))
+
+
+def _forget(key: int, ref: weakref.ref[np.ndarray]) -> None:
+    with _CODED_LOCK:
+        if key in _CODED and _CODED[key][0] is ref:
+            del _CODED[key]
+
+
+def _coded(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(sorted distinct values, codes)`` of a text column, numbered once per
+    read-only array."""
+    base = column.base
+    if column.flags.writeable or not (base is None or isinstance(base, bytes) or (
+            isinstance(base, np.ndarray) and not base.flags.writeable)):
+        return _text_codes(column)
+    key = id(column)
+    with _CODED_LOCK:
+        hit = _CODED.get(key)
+        if hit is not None and hit[0]() is column:
+            return hit[1], hit[2]
+    values, codes = _text_codes(column)
+    codes.flags.writeable = False
+    with _CODED_LOCK:
+        ref = weakref.ref(column, lambda r, key=key: _forget(key, r))
+        _CODED[key] = (ref, values, codes)
+    return values, codes
+
+
 def distinct(*columns: np.ndarray) -> np.ndarray:
     """The distinct values of ``columns``, sorted as ``np.unique`` sorts them. Text goes
     through a set: sorting millions of strings to find 80 labels costs 0.6 s, hashing
-    them 0.2 s."""
+    them 0.2 s (once per read-only column: see ``_coded``)."""
     nonempty = [c for c in columns if len(c)]
     if not nonempty:
         return np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
@@ -194,20 +238,18 @@ def distinct(*columns: np.ndarray) -> np.ndarray:
         return np.unique(np.concatenate(nonempty))
     seen: set[Any] = set()
     for c in nonempty:
-        seen.update(c.tolist())
+        seen.update(_coded(c)[0].tolist())
     return np.array(sorted(seen))
 
 
 def factorize(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(column, return_inverse=True)`` (the inverse flat). Text goes through a
-    dict: sorting 2.7M labels to number them costs 0.7 s, looking them up 0.25 s."""
+    dict: sorting 2.7M labels to number them costs 0.7 s, looking them up 0.25 s (once
+    per read-only column: see ``_coded``; its codes are then read-only too)."""
     if column.dtype.kind != "U" or not len(column):
         values, inverse = np.unique(column, return_inverse=True)
         return values, inverse.reshape(-1)
-    items = column.tolist()
-    values = sorted(set(items))
-    at = {v: i for i, v in enumerate(values)}
-    return np.array(values), np.fromiter(map(at.__getitem__, items), np.intp, len(items))
+    return _coded(column)
 
 
 class LabelSpace:
@@ -248,6 +290,10 @@ class LabelSpace:
             return np.full(len(values), -1, dtype=np.int64)
         if (values.dtype.kind in "iub") != (self._sorted.dtype.kind in "iub"):
             raise ValidationError("labels mix numbers and text; use one kind for all rows")
+        if values.dtype.kind == "U" and len(values) > 4 * len(self.labels):
+            # Each distinct label looked up once, then gathered by code.
+            distinct_values, codes = factorize(values)
+            return self.index(distinct_values)[codes]
         pos = np.searchsorted(self._sorted, values)
         pos = np.minimum(pos, len(self._sorted) - 1)
         found = self._sorted[pos] == values

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ocula.core.evaluation.inputs import Detections, GroundTruth, factorize
+from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
 from ocula.core.evaluation.matching import MatchResult, MatchStatus, match_detections
 
 __all__ = [
@@ -111,9 +111,9 @@ def per_class_operating_points(
     """:func:`operating_point` for every label seen in the ground truth or detections."""
     # Counted by label code in one pass each (a pass per label costs 80 passes over
     # millions of rows); the same counts as operating_point(match, t, label=label).
-    labels, codes = factorize(np.concatenate([match.gt_label, match.det_label]))
-    n, n_gt = len(labels), len(match.gt_label)
-    g_code, d_code = codes[:n_gt], codes[n_gt:]
+    space = LabelSpace.union(match.gt_label, match.det_label)
+    labels, n = space.labels, len(space)
+    g_code, d_code = space.index(match.gt_label), space.index(match.det_label)
     regular = match.gt_status != MatchStatus.IGNORED
     found = regular & (match.gt_status == MatchStatus.TP)
     found &= match.gt_det_score >= score_threshold

@@ -63,7 +63,7 @@ def _label_bits(labels: np.ndarray) -> np.ndarray:
     """A stable 64-bit code per label string (the same in every process)."""
     if not len(labels):
         return np.zeros(0, dtype=_U64)
-    values, inverse = factorize(labels.astype(str))
+    values, inverse = factorize(labels if labels.dtype.kind == "U" else labels.astype(str))
     codes = np.array([int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(),
                                      "little") for v in values.tolist()], dtype=_U64)
     return codes[inverse.reshape(-1)]

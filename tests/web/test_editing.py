@@ -408,3 +408,54 @@ def test_screenshot_edit_mode(page: Any, site: Site, edits: Edits) -> None:
     path = shoot(page, "web-edit")
     assert path.exists() and path.parent == ARTIFACTS
     assert not page.js_errors
+
+
+def test_arrow_keys_nudge_and_resize(page: Any, site: Site, edits: Edits) -> None:
+    """Presses in a row are one saved edit (one history entry, one undo step); Shift
+    moves ten pixels, Alt resizes; Esc drops presses not yet saved."""
+    _open(page, site, edits, "undo")
+    _edit_mode(page)
+    aid = _ann(site, edits, "undo", 1)["id"]  # the car at 330, 250, 200 × 120
+    _select(page, aid)
+    before = len(site.service.item_history(edits.ds, "undo"))
+    for key in ("ArrowRight", "ArrowRight", "ArrowRight", "Shift+ArrowDown", "ArrowUp"):
+        page.keyboard.press(key)
+    # Drawn where it will be at once, saved when the keys rest.
+    outline = page.locator(".edit-layer rect.edit-box")
+    expect(outline).to_have_attribute("x", "333")
+    _saved(page)
+    expect(page.locator("#edit-status")).to_contain_text("moved by the arrow keys")
+    car = _ann(site, edits, "undo", 1)
+    assert car["geometry"] == {"x": 333, "y": 259, "width": 200, "height": 120}
+    history = site.service.item_history(edits.ds, "undo")
+    assert len(history) == before + 1
+    # Alt+arrows resize by the right and bottom edges, stopping at the image's edge.
+    page.locator("#edit-status").evaluate("(el) => { el.textContent = ''; }")
+    page.keyboard.press("Alt+ArrowLeft")
+    page.keyboard.press("Alt+Shift+ArrowDown")
+    _saved(page)
+    car = _ann(site, edits, "undo", 1)
+    assert car["geometry"] == {"x": 333, "y": 259, "width": 199, "height": 130}
+    for _ in range(20):
+        page.keyboard.press("Alt+Shift+ArrowRight")
+    page.locator("#edit-status").evaluate("(el) => { el.textContent = ''; }")
+    _saved(page)
+    assert _ann(site, edits, "undo", 1)["geometry"]["width"] == W - 333
+    # Esc drops presses not yet saved: nothing is written.
+    page.keyboard.press("Shift+ArrowLeft")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(900)
+    assert _ann(site, edits, "undo", 1)["geometry"]["x"] == 333
+    assert len(site.service.item_history(edits.ds, "undo")) == before + 3
+    # One undo takes back the whole run of presses of the last edit.
+    _select(page, aid)
+    page.keyboard.press("Control+z")
+    expect(page.locator("#edit-history li")).to_have_count(before + 4)
+    assert _ann(site, edits, "undo", 1)["geometry"]["width"] == 199
+    # Without a selection, ← / → still step through the items.
+    page.keyboard.press("Escape")
+    expect(page.locator(".edit-layer .edit-handle")).to_have_count(0)
+    here = page.url
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(lambda url: url != here)
+    assert not page.js_errors

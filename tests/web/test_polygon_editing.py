@@ -26,7 +26,7 @@ W, H = 640, 480
 QUAD = [(200.0, 100.0), (400.0, 120.0), (380.0, 300.0), (180.0, 280.0)]
 TRIANGLE = [(100.0, 300.0), (220.0, 320.0), (140.0, 420.0)]
 LANE = [(60.0, 60.0), (300.0, 40.0)]
-REFS = ("vertex", "insert", "move", "stale", "line", "draw", "shot")
+REFS = ("vertex", "insert", "move", "stale", "line", "draw", "shot", "arrows")
 
 
 def _points(v: list[tuple[float, float]]) -> list[dict[str, float]]:
@@ -329,4 +329,30 @@ def test_screenshot_polygon_selected(page: Any, site: Site, polys: Polys) -> Non
     page.mouse.move(4, 790)
     path = shoot(page, "web-edit-polygon")
     assert path.exists()
+    assert not page.js_errors
+
+
+def test_arrow_keys_move_a_shape_or_its_picked_point(page: Any, site: Site,
+                                                    polys: Polys) -> None:
+    _open(page, site, polys, "arrows")
+    _edit_mode(page)
+    f = _frame(page)
+    _select(page, f, (290, 200), 4)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Shift+ArrowUp")
+    _saved(page)
+    assert _vertices(site, polys, "arrows", "quad") == _points(
+        [(x - 1, y - 10) for x, y in QUAD])
+    # A picked point moves alone.
+    cx, cy = _centre(page, '.edit-vertex[data-vertex="2"]')
+    page.mouse.click(cx, cy)
+    expect(page.locator(".edit-layer .edit-vertex.active")).to_have_count(1)
+    _clear_status(page)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    _saved(page)
+    moved = [(x - 1, y - 10) for x, y in QUAD]
+    moved[2] = (moved[2][0], moved[2][1] + 2)
+    assert _vertices(site, polys, "arrows", "quad") == _points(moved)
+    assert len(site.service.item_history(polys.ds, "arrows")) == 2
     assert not page.js_errors

@@ -8,6 +8,7 @@
 // image's rectangle at whatever zoom it is shown.
 import { ApiError, api } from "./api.js";
 import { h, s } from "./dom.js";
+import { Nudger } from "./editnudge.js";
 import { PolyTool, verticesOf } from "./editpoly.js";
 import { boxOf } from "./overlay.js";
 
@@ -63,6 +64,7 @@ export class Editor {
       if (e.key === "Escape") { e.preventDefault(); this.cancel(); }
     });
     this.poly = new PolyTool(this);
+    this.nudge = new Nudger(this);
     this.#listen();
     this.#loadLabels();
   }
@@ -74,6 +76,7 @@ export class Editor {
   }
 
   toggle(on = !this.editing) {
+    this.nudge.flush();
     this.editing = on;
     this.cancel();
     this.host.view.viewport.classList.toggle("editing", on);
@@ -84,6 +87,7 @@ export class Editor {
 
   /** Drop what is half done: a drawn box without its label, a label being typed. */
   cancel() {
+    if (this.nudge) this.nudge.drop();
     this.pending = null;
     this.draft = null;
     if (this.poly) this.poly.reset();
@@ -164,7 +168,10 @@ export class Editor {
   }
 
   select(id) {
-    if (id !== this.selected) this.poly.vertex = null;
+    if (id !== this.selected) {
+      this.nudge.flush();  // saved for the object they moved
+      this.poly.vertex = null;
+    }
     this.selected = id;
     this.#closeForm();
     this.redraw();
@@ -189,6 +196,8 @@ export class Editor {
     let drag = null;
     stage.addEventListener("pointerdown", (e) => {
       if (!this.editing || this.space || e.button !== 0 || this.busy) return;
+      // Arrow-key moves not yet saved: saved first (this press is spent on that).
+      if (this.nudge.waiting) { this.nudge.flush(); e.preventDefault(); return; }
       const at = this.point(e);
       const handle = e.target.dataset && e.target.dataset.handle;
       const shape = this.poly.press(e, at);
@@ -414,7 +423,10 @@ export class Editor {
   /** Send back the newest saved edit's inverse, each operation naming the token this
    * page's own last edit of its annotation gave, so several undos go back one after
    * another, and an undo over someone else's later change is a 409, not an overwrite. */
-  async undo() { await this.#replay(this.undoStack, "undo"); }
+  async undo() {
+    this.nudge.flush();  // the moves not yet saved are the last edit
+    await this.#replay(this.undoStack, "undo");
+  }
 
   async redo() { await this.#replay(this.redoStack, "redo"); }
 
@@ -454,6 +466,7 @@ export class Editor {
       return true;
     }
     if (mod && !e.altKey && key === "z") { this.undo(); return true; }
+    if (this.editing && this.nudge.key(e)) return true;
     if (mod || e.altKey) return false;
     if (key === "e") { this.toggle(); return true; }
     if (key === "a") {

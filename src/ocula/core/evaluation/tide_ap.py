@@ -1,0 +1,66 @@
+"""COCO's interpolated AP over TIDE's data points (:mod:`.tide`): every fix evaluates
+the same points in another order or with some of them changed, so the points are
+ranked once as pycocotools ranks detections and each evaluation reads that ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ocula.core.evaluation.coco import COCO_RECALL_THRESHOLDS
+
+__all__ = ["class_ap", "rank"]
+
+_EPS = np.spacing(1)
+
+
+def rank(cls: np.ndarray, score: np.ndarray, img: np.ndarray, row: np.ndarray
+          ) -> np.ndarray:
+    """Data points by class, then descending score, ties by image key then row
+    (pycocotools' order): ``np.lexsort((row, img, -score, cls))`` as three stable
+    sorts, the class one a radix sort on small integers (2M points: 0.9 s -> 0.6 s)."""
+    o = np.lexsort((row, img)) if len(row) < 2 or (np.diff(row) <= 0).any() else \
+        np.argsort(img, kind="stable")
+    o = o[np.argsort(-score[o], kind="stable")]
+    small = cls.dtype.kind in "iu" and len(cls) and cls.min() >= 0 and cls.max() < 2**15
+    return o[np.argsort(cls[o].astype(np.int16) if small else cls[o], kind="stable")]
+
+
+def class_ap(cls: np.ndarray, tp: np.ndarray, order: np.ndarray, npig: np.ndarray,
+              counted: np.ndarray) -> tuple[float, np.ndarray]:
+    """COCO's interpolated AP at one IoU: ``(mean AP, per-class AP)`` of the data points
+    ``order`` lists, in :func:`rank`'s order.
+
+    Classes outside ``counted`` (no ground truth in the base evaluation) are left out; a
+    counted class with no ground truth left scores 0 if it has data points, else it is
+    left out too. The mean is taken exactly as pycocotools' ``summarize`` takes it (over
+    the ``R x K`` precision entries in that order), so the base equals its AP50 to the
+    last bit.
+    """
+    n_cls = len(npig)
+    rec = COCO_RECALL_THRESHOLDS
+    precision = -np.ones((len(rec), n_cls))
+    cls_s, tp_s = cls[order], tp[order]
+    bounds = np.searchsorted(cls_s, np.arange(n_cls + 1))
+    for k in np.flatnonzero(counted):
+        seg = tp_s[bounds[k]:bounds[k + 1]]
+        if npig[k] <= 0:
+            if len(seg):
+                precision[:, k] = 0.0
+            continue
+        q = np.zeros(len(rec))
+        if len(seg):
+            tps = np.cumsum(seg).astype(np.float64)
+            fps = np.cumsum(~seg).astype(np.float64)
+            rc = tps / npig[k]
+            pr = tps / (fps + tps + _EPS)
+            pr = np.maximum.accumulate(pr[::-1])[::-1]
+            inds = np.searchsorted(rc, rec, side="left")
+            hit = inds < len(seg)
+            q[hit] = pr[inds[hit]]
+        precision[:, k] = q
+    valid = precision[precision > -1]
+    mean = -1.0 if len(valid) == 0 else float(np.mean(valid))
+    # One 1-D mean per class (a mean along axis 0 would sum in another order).
+    per_class = np.array([float(np.mean(precision[:, k].copy())) if precision[0, k] > -1
+                          else np.nan for k in range(n_cls)])
+    return mean, per_class

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 import ocula
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
@@ -119,3 +119,43 @@ def test_new_predictions_on_a_few_items_rewrite_those_items(
     run.commit()
     assert written[-1] == [_item_pk(client, "img5")]
     assert _rows(client) == _full_rewrite(client, run)
+
+
+def test_what_deletes_a_prediction_item_or_run_deletes_its_match_rows(
+        client: ocula.Client, scene: Any) -> None:
+    """The match tables hold no foreign keys (0018): the services that delete a
+    replaced prediction, an item or a run delete its match rows, and the next commit
+    writes what a full rewrite would."""
+    ds, run = scene
+    run.predict([BoxPrediction("car", 40, 40, 30, 30, reference_id="img7",
+                               annotation_id="named", confidence=0.8)])
+    run.commit()
+    mp, ma, mi = t.match_predictions, t.match_annotations, t.match_items
+
+    def orphans() -> int:
+        p, i, r = t.predictions, t.items, t.model_runs
+        with client._backend.db.read() as conn:
+            return sum(conn.scalar(select(func.count()).select_from(table).where(
+                ~getattr(table.c, col).in_(select(ref.c.pk)))) for table, col, ref in (
+                (mp, "prediction_pk", p), (mp, "item_pk", i), (mp, "run_pk", r),
+                (ma, "item_pk", i), (ma, "run_pk", r), (mi, "item_pk", i), (mi, "run_pk", r)))
+
+    with client._backend.db.read() as conn:
+        old_pk = conn.scalar(select(t.predictions.c.pk).where(
+            t.predictions.c.annotation_id == "named"))
+        assert conn.scalar(select(func.count()).select_from(mp).where(
+            mp.c.prediction_pk == old_pk)) == 1
+    run.predict([BoxPrediction("car", 42, 40, 30, 30, reference_id="img7",
+                               annotation_id="named", confidence=0.7)], update=True)
+    with client._backend.db.read() as conn:
+        assert conn.scalar(select(func.count()).select_from(mp).where(
+            mp.c.prediction_pk == old_pk)) == 0
+    assert orphans() == 0
+    run.commit()
+    assert _rows(client) == _full_rewrite(client, run)
+    ds.delete_item("img8")
+    assert orphans() == 0
+    client.delete_model(client.models[0].id)  # its runs with it
+    assert orphans() == 0
+    with client._backend.db.read() as conn:
+        assert conn.scalar(select(func.count()).select_from(mp)) == 0

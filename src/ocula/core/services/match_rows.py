@@ -123,8 +123,9 @@ def write_matches(conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTrut
     if items is not None and len(items):
         _replace(conn, run_pk, gt, dt, match, digests, items)
     if items is not None and not _complete(conn, run_pk, len(dt), len(gt)):
-        # Rows that went missing outside a commit (a predictions cascade): the digests
-        # no longer describe the table, so nothing is trusted.
+        # Rows that went missing outside a commit (predictions replaced take theirs
+        # with them, models._drop_match_rows): the digests no longer describe the
+        # table, so nothing is trusted.
         items = None
     if items is None:
         with indexes_rebuilt(conn, (t.match_predictions, t.match_annotations),

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
 from ocula.core.services import run_results, scenario_rows, stats
-from ocula.core.services.base import bulk_operation, iso, now
+from ocula.core.services.base import bulk_operation, chunks, iso, now
 from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import (
     OBJECT_COLUMNS,
@@ -135,11 +135,12 @@ class ModelService(SegmentationService):
             replaced = stats.Delta()
             if update:
                 for item_pk, pred, _ in ignored:
-                    gone = conn.scalars(delete(t.predictions).where(
+                    gone = conn.execute(delete(t.predictions).where(
                         t.predictions.c.run_pk == run.pk, t.predictions.c.item_pk == item_pk,
                         t.predictions.c.annotation_id == pred.annotation_id)
-                        .returning(t.predictions.c.label)).all()
-                    replaced.add_predictions(run.pk, gone, -1)
+                        .returning(t.predictions.c.pk, t.predictions.c.label)).all()
+                    _drop_match_rows(conn, [pk for pk, _ in gone])
+                    replaced.add_predictions(run.pk, [label for _, label in gone], -1)
                 fresh = prepared
             else:
                 fresh = [p for p in prepared if (p[0], p[1].annotation_id) not in existing]
@@ -176,11 +177,12 @@ class ModelService(SegmentationService):
         if not update:
             return [s for s in segs if s[0] not in held], len(held)
         if held:
-            gone = conn.scalars(delete(p).where(
+            gone = conn.execute(delete(p).where(
                 p.c.run_pk == run_pk, p.c.item_pk.in_(held),
                 p.c.annotation_id.startswith(SEGMENT_ID_PREFIX, autoescape=True))
-                .returning(p.c.label)).all()
-            replaced.add_predictions(run_pk, gone, -1)
+                .returning(p.c.pk, p.c.label)).all()
+            _drop_match_rows(conn, [pk for pk, _ in gone])
+            replaced.add_predictions(run_pk, [label for _, label in gone], -1)
         return segs, 0
 
     def _prepare_predictions(self, dataset_pk: int,
@@ -286,6 +288,15 @@ class ModelService(SegmentationService):
 
 def _class_pdf(class_pdf: dict[str, float] | None) -> str | None:
     return json.dumps(class_pdf) if class_pdf else None
+
+
+def _drop_match_rows(conn: Any, prediction_pks: list[int]) -> None:
+    """Delete the match rows of predictions just deleted (the match tables hold no
+    references that would cascade; see ``schema``). The run's other rows then no longer
+    describe its predictions: its next commit rewrites them (``match_rows``)."""
+    for part in chunks(prediction_pks):
+        conn.execute(delete(t.match_predictions).where(
+            t.match_predictions.c.prediction_pk.in_(part)))
 
 
 def _delete_run_rows(conn: Any, run_pk: int) -> None:

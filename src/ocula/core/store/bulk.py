@@ -336,10 +336,9 @@ def indexes_rebuilt(conn: Connection, tables: Sequence[Table], enabled: bool = T
     commits with the rows, so no reader sees a table without them; on PostgreSQL,
     readers of these tables wait for the transaction instead (DROP INDEX takes their
     exclusive lock), so a caller reading them on another connection meanwhile would
-    deadlock. Indexes behind a constraint (primary key, UNIQUE) stay; so do foreign
-    keys (dropping one locks the table it references, which readers beside the commit
-    need). On PostgreSQL the tables are analysed afterwards. With ``enabled`` false,
-    nothing."""
+    deadlock. Indexes behind a constraint (primary key, UNIQUE) stay (the match tables
+    have no foreign keys to drop: see ``schema``). On PostgreSQL the tables are analysed
+    afterwards. With ``enabled`` false, nothing."""
     if not enabled or conn.dialect.name not in ("sqlite", "postgresql"):
         yield
         return

@@ -160,7 +160,8 @@ def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, mat
     g = slice(None) if items is None else np.isin(gt.image, items)
     i = slice(None) if items is None else np.isin(match.image, items)
     # Whole columns to Python lists first: indexing numpy scalars row by row costs
-    # more than the insert itself at 100k rows.
+    # more than the insert itself at 100k rows. Every value is then an int, a float, a
+    # str or None: PostgreSQL takes them in COPY's binary format.
     det_ann = match.det_gt_id[d]  # -1: no match
     insert_stream(conn, t.match_predictions, (
         "run_pk", "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label",
@@ -168,14 +169,14 @@ def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, mat
         repeat(run_pk), dt.id[d].tolist(), dt.image[d].tolist(),
         np.where(det_ann >= 0, det_ann, None).tolist(), _det_iou(match)[d].tolist(),
         match.det_status_names()[d].tolist(), dt.label[d].tolist(),
-        dt.score[d].tolist()))
+        dt.score[d].tolist()), binary=True)
     gt_pred = match.gt_det_id[g]
     insert_stream(conn, t.match_annotations, (
         "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"),
         zip(repeat(run_pk), gt.id[g].tolist(), gt.image[g].tolist(),
             np.where(gt_pred >= 0, gt_pred, None).tolist(), match.gt_iou[g].tolist(),
-            match.gt_status_names()[g].tolist(), gt.label[g].tolist()))
+            match.gt_status_names()[g].tolist(), gt.label[g].tolist()), binary=True)
     insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn", "digest"),
                 list(zip(repeat(run_pk), match.image[i].tolist(), match.image_tp[i].tolist(),
                          match.image_fp[i].tolist(), match.image_fn[i].tolist(),
-                         digests[i].tolist())))
+                         digests[i].tolist())), binary=True)

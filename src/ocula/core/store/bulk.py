@@ -24,7 +24,10 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Connection,
+    Float,
+    Integer,
     Select,
+    String,
     Table,
     Text,
     any_,
@@ -38,10 +41,13 @@ from sqlalchemy.exc import DBAPIError
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
                 rows: Sequence[tuple[Any, ...]],
-                constants: Mapping[str, Any] | None = None) -> None:
+                constants: Mapping[str, Any] | None = None, *, binary: bool = False) -> None:
     """INSERT ``rows`` (tuples in ``columns`` order) into ``table``: one COPY, or on
     SQLite a few multi-row INSERTs. ``constants``: columns with the same value in
-    every row (an int, a str or None), given once instead of in each row."""
+    every row (an int, a str or None), given once instead of in each row. ``binary``:
+    rows the service made itself, each value of its column's Python type (int, float,
+    str, bool or None), which PostgreSQL then takes in COPY's binary format (see
+    :func:`_copy_rows`)."""
     if not rows:
         return
     with driver_errors(conn, table):
@@ -49,7 +55,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
             _insert_multirow(conn.connection.driver_connection, table, columns, rows,
                              constants)
         else:
-            _copy_rows(conn, table, columns, rows, constants)
+            _copy_rows(conn, table, columns, rows, constants, binary=binary)
 
 
 @contextmanager
@@ -65,17 +71,35 @@ def driver_errors(conn: Connection, table: Table) -> Iterator[None]:
                                   hide_parameters=True, dialect=conn.dialect) from exc
 
 
+# COPY's binary type of each column type rows may be sent in binary (the rest: text).
+_BINARY = {BigInteger: "int8", Integer: "int4", Float: "float8", String: "text",
+           Boolean: "bool"}
+
+
+def _binary_types(table: Table, columns: Sequence[str]) -> list[str] | None:
+    types = [_BINARY.get(type(table.c[c].type)) for c in columns]
+    return None if None in types else types  # type: ignore[return-value]
+
+
 def _copy_rows(conn: Connection, table: Table, columns: Sequence[str],
-               rows: Sequence[tuple[Any, ...]], constants: Mapping[str, Any] | None) -> None:
+               rows: Sequence[tuple[Any, ...]], constants: Mapping[str, Any] | None,
+               *, binary: bool = False) -> None:
     """PostgreSQL's COPY, with the constants appended to each row: 1.5x the boxes a
     second of executemany (psycopg's pipelined INSERTs), the server then being the
-    bound (its foreign-key triggers and indexes)."""
+    bound (its indexes). ``binary`` (where every column is a number, text or a flag):
+    COPY's binary format, which neither side formats nor parses as text (2M match
+    rows: 1.3 s against 2.8 s)."""
     fixed = _constants(constants)
-    cols = ", ".join(f'"{c}"' for c in (*columns, *fixed))
+    names = (*columns, *fixed)
+    cols = ", ".join(f'"{c}"' for c in names)
     tail = tuple(fixed.values())
+    types = _binary_types(table, names) if binary else None
+    fmt = " (FORMAT BINARY)" if types else ""
     cursor = conn.connection.driver_connection.cursor()
     try:
-        with cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+        with cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN{fmt}') as copy:
+            if types:
+                copy.set_types(types)
             write = copy.write_row
             for row in rows:
                 write(row + tail if tail else row)
@@ -194,11 +218,12 @@ STREAM_CHUNK = 8_192
 
 def insert_stream(conn: Connection, table: Table, columns: Sequence[str],
                   rows: Iterable[tuple[Any, ...]],
-                  constants: Mapping[str, Any] | None = None) -> int:
-    """Like :func:`insert_rows` for a lazy iterable: while the driver writes one chunk
-    (SQLite steps with the GIL released; PostgreSQL works in a process of its own), this
-    thread builds the next, so on two cores Python's per-row work and the database's
-    run side by side. Returns the number of rows written."""
+                  constants: Mapping[str, Any] | None = None, *,
+                  binary: bool = False) -> int:
+    """Like :func:`insert_rows` (``binary`` too) for a lazy iterable: while the driver
+    writes one chunk (SQLite steps with the GIL released; PostgreSQL works in a process
+    of its own), this thread builds the next, so on two cores Python's per-row work and
+    the database's run side by side. Returns the number of rows written."""
     it = iter(rows)
     written = 0
     pending: Future[None] | None = None
@@ -207,7 +232,8 @@ def insert_stream(conn: Connection, table: Table, columns: Sequence[str],
             while chunk := list(islice(it, STREAM_CHUNK)):
                 if pending is not None:
                     pending.result()
-                pending = pool.submit(insert_rows, conn, table, columns, chunk, constants)
+                pending = pool.submit(insert_rows, conn, table, columns, chunk, constants,
+                                      binary=binary)
                 written += len(chunk)
         finally:
             # Never leave the connection in use by the worker when the caller resumes.

@@ -114,3 +114,45 @@ def test_postgres_statistics_follow_a_large_upload(service: Service, tmp_path: P
                 "SELECT reltuples FROM pg_class WHERE oid = %(t)s::regclass",
                 {"t": table}).scalar()
             assert known >= 11_000, table
+
+
+def test_postgres_statistics_follow_an_upload_in_batches(service: Service,
+                                                         tmp_path: Path) -> None:
+    """Batches each under a tenth of the table still add up: once the rows changed since
+    the last analysis reach a tenth, the table is analysed. Counting each batch alone, a
+    dataset deleted and loaded again in batches kept statistics of the old one only."""
+    if service.db.dialect != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+    import time
+
+    from ocula import DatasetItem
+    from tests.conftest import make_images
+
+    paths = make_images(tmp_path / "img", 4, size=(64, 48))
+    rng = np.random.default_rng(5)
+
+    def boxes(n: int, ref: str) -> list[BoxAnnotation]:
+        b = np.c_[rng.uniform(0, 30, (n, 2)), rng.uniform(1, 16, (n, 2))]
+        return [BoxAnnotation("car", *x, reference_id=f"{ref}{i % 4}") for i, x in enumerate(b)]
+
+    def pks_known() -> list[int]:
+        with service.db.read() as conn:
+            return conn.exec_driver_sql(
+                "SELECT most_common_vals::text::int[] FROM pg_stats WHERE schemaname = "
+                "current_schema() AND tablename = 'annotations' AND attname = 'dataset_pk'"
+            ).scalar() or []
+
+    first = service.create_dataset("first")["id"]
+    service.append(first, [DatasetItem(str(p), f"a{i}") for i, p in enumerate(paths)])
+    service.annotate(first, boxes(40_000, "a"))  # one batch: analysed at once
+    second = service.create_dataset("second")["id"]
+    service.append(second, [DatasetItem(str(p), f"b{i}") for i, p in enumerate(paths)])
+    for _ in range(5):  # 3,000 rows each: under a tenth of 40,000
+        # The server counts a transaction's changes when it flushes its statistics, at
+        # most once a second.
+        time.sleep(1.1)
+        service.annotate(second, boxes(3_000, "b"))
+    with service.db.read() as conn:
+        ds_pk = conn.exec_driver_sql("SELECT pk FROM datasets WHERE id = %(d)s",
+                                     {"d": second}).scalar()
+    assert ds_pk in pks_known()

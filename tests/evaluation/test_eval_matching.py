@@ -287,6 +287,7 @@ def test_read_only_label_columns_are_numbered_once() -> None:
     kept.flags.writeable = False
     first, again = factorize(kept), factorize(kept)
     assert again[1] is first[1] and not first[1].flags.writeable
+    assert not first[0].flags.writeable
     space = LabelSpace(["person", "car", "truck"])
     np.testing.assert_array_equal(space.index(kept), [
         {"person": 0, "car": 1}.get(w, -1) for w in kept.tolist()])

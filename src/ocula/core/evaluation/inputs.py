@@ -207,12 +207,18 @@ def _forget(key: int, ref: weakref.ref[np.ndarray]) -> None:
             del _CODED[key]
 
 
+def _frozen(column: np.ndarray) -> bool:
+    """Whether nothing can change ``column``'s values: it and what it views are
+    read-only."""
+    base = column.base
+    return not column.flags.writeable and (base is None or isinstance(base, bytes) or (
+        isinstance(base, np.ndarray) and not base.flags.writeable))
+
+
 def _coded(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(sorted distinct values, codes)`` of a text column, numbered once per
     read-only array."""
-    base = column.base
-    if column.flags.writeable or not (base is None or isinstance(base, bytes) or (
-            isinstance(base, np.ndarray) and not base.flags.writeable)):
+    if not _frozen(column):
         return _text_codes(column)
     key = id(column)
     with _CODED_LOCK:
@@ -220,7 +226,7 @@ def _coded(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if hit is not None and hit[0]() is column:
             return hit[1], hit[2]
     values, codes = _text_codes(column)
-    codes.flags.writeable = False
+    values.flags.writeable = codes.flags.writeable = False
     with _CODED_LOCK:
         ref = weakref.ref(column, lambda r, key=key: _forget(key, r))
         _CODED[key] = (ref, values, codes)
@@ -238,7 +244,7 @@ def distinct(*columns: np.ndarray) -> np.ndarray:
         return np.unique(np.concatenate(nonempty))
     seen: set[Any] = set()
     for c in nonempty:
-        seen.update(_coded(c)[0].tolist())
+        seen.update(_coded(c)[0].tolist() if _frozen(c) else c.tolist())
     return np.array(sorted(seen))
 
 

@@ -291,6 +291,10 @@ def test_read_only_label_columns_are_numbered_once() -> None:
     space = LabelSpace(["person", "car", "truck"])
     np.testing.assert_array_equal(space.index(kept), [
         {"person": 0, "car": 1}.get(w, -1) for w in kept.tolist()])
+    # More distinct labels outside the space than four times its size (a run naming
+    # classes the dataset has not): still one look-up each.
+    unknown = np.array([f"class {i % 40}" for i in range(400)] + ["car"])
+    np.testing.assert_array_equal(space.index(unknown), [-1] * 400 + [1])
     writable = kept.copy()
     assert factorize(writable)[1] is not factorize(writable)[1]
     base = kept.copy()

@@ -299,7 +299,10 @@ class LabelSpace:
         if values.dtype.kind == "U" and len(values) > 4 * len(self.labels):
             # Each distinct label looked up once, then gathered by code.
             distinct_values, codes = factorize(values)
-            return self.index(distinct_values)[codes]
+            return self._search(distinct_values)[codes]
+        return self._search(values)
+
+    def _search(self, values: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self._sorted, values)
         pos = np.minimum(pos, len(self._sorted) - 1)
         found = self._sorted[pos] == values

@@ -57,7 +57,7 @@ def test_a_change_since_the_commit_sends_requests_back_to_sql(service: Service,
     assert _recall(service, run) is None  # the queries would see the new box
     service.commit_run(run)
     assert _recall(service, run) is not None
-    service.delete_item(ds, "r1")  # its match rows cascade away
+    service.delete_item(ds, "r1")  # its match rows deleted with it
     assert _recall(service, run) is None
     service.commit_run(run)
     assert _recall(service, run) is not None

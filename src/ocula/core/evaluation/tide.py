@@ -448,7 +448,7 @@ class TideBreakdown:
         keep_cls[fp_pos[mine & ~becomes_tp]] = False
         cls_order = base_order[keep_cls[base_order]]
         cls_order = cls_order[tide_ap.rank(cls_fixed[cls_order], p_score[cls_order],
-                                    p_img[cls_order], pts[cls_order])]
+                                           p_img[cls_order], pts[cls_order])]
         self.__dict__.update(
             cfg=cfg, space=space, gt=gt, dt=dt, images=images, gimg=gimg, dimg=dimg,
             regular=regular, gk=gk, n_cls=n_cls, kind=kind, target=target,

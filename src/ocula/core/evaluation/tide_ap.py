@@ -14,7 +14,7 @@ _EPS = np.spacing(1)
 
 
 def rank(cls: np.ndarray, score: np.ndarray, img: np.ndarray, row: np.ndarray
-          ) -> np.ndarray:
+         ) -> np.ndarray:
     """Data points by class, then descending score, ties by image key then row
     (pycocotools' order): ``np.lexsort((row, img, -score, cls))`` as three stable
     sorts, the class one a radix sort on small integers (2M points: 0.9 s -> 0.6 s)."""
@@ -26,7 +26,7 @@ def rank(cls: np.ndarray, score: np.ndarray, img: np.ndarray, row: np.ndarray
 
 
 def class_ap(cls: np.ndarray, tp: np.ndarray, order: np.ndarray, npig: np.ndarray,
-              counted: np.ndarray) -> tuple[float, np.ndarray]:
+             counted: np.ndarray) -> tuple[float, np.ndarray]:
     """COCO's interpolated AP at one IoU: ``(mean AP, per-class AP)`` of the data points
     ``order`` lists, in :func:`rank`'s order.
 

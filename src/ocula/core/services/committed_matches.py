@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from ocula.core.evaluation import Detections, GroundTruth, MatchStatus
 from ocula.core.services import run_results
-from ocula.core.services.sides_cache import SidesCache
+from ocula.core.services.sides_cache import SidesCache, database
 
 __all__ = ["CommittedMatches", "forget_all", "ids_by_label", "keep", "key", "recall"]
 
@@ -91,7 +91,7 @@ def key(conn: Connection, run: Any) -> tuple[Any, ...]:
     """The key of a run's committed rows as ``conn``'s transaction sees them (``run``:
     its row there)."""
     state = orjson.dumps(run_results.state(conn, run, None), option=orjson.OPT_SORT_KEYS)
-    return (conn.engine.url.render_as_string(hide_password=False), run.pk, state)
+    return (database(conn), run.pk, state)
 
 
 def keep(at: tuple[Any, ...], entry: CommittedMatches) -> None:

@@ -260,18 +260,24 @@ class EvaluationService(ResultKeeping):
             plain = plain_queries(run_q, distinct(gt.label, dt.label).tolist(),
                                   confidence_threshold, query)
             grouped: dict[str, dict[Any, set[int]]] = {}
-            # The committed rows in memory, where this process wrote them and they are
-            # as written (committed_matches); else SQL reads them.
-            rows = committed_matches.recall(conn, run)
+            # The committed rows in memory, where this process wrote them and they are as
+            # written (committed_matches), with the scope's items: looked up once, when a
+            # cell first asks. Else SQL reads the rows.
+            kept: list[tuple[Any, np.ndarray | None]] = []
 
             def by_label(conn: Connection, kind: str) -> dict[Any, set[int]]:
+                if not kept:
+                    rows = committed_matches.recall(conn, run)
+                    scope = None if rows is None else self._scope(
+                        conn, run.dataset_pk, slice, query)
+                    kept.append((rows, None if scope is None else np.fromiter(
+                        conn.execute(scope).scalars(), np.int64)))
+                rows, items = kept[0]
                 if rows is None:
                     every = plain_query(kind, run_q, None, confidence_threshold)
                     return self._pks_by_label(conn, dataset_id, every + on_items(query),
                                               slice)
-                scope = self._scope(conn, run.dataset_pk, slice, query)
-                return rows.by_label(kind, confidence_threshold, None if scope is None else
-                                     np.fromiter(conn.execute(scope).scalars(), np.int64))
+                return rows.by_label(kind, confidence_threshold, items)
 
             def selects(conn: Connection, q: str, pks: set[int]) -> bool:
                 if q in plain:

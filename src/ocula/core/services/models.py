@@ -134,13 +134,15 @@ class ModelService(SegmentationService):
             ignored = [p for p in prepared if (p[0], p[1].annotation_id) in existing]
             replaced = stats.Delta()
             if update:
+                dropped: list[int] = []
                 for item_pk, pred, _ in ignored:
                     gone = conn.execute(delete(t.predictions).where(
                         t.predictions.c.run_pk == run.pk, t.predictions.c.item_pk == item_pk,
                         t.predictions.c.annotation_id == pred.annotation_id)
                         .returning(t.predictions.c.pk, t.predictions.c.label)).all()
-                    _drop_match_rows(conn, [pk for pk, _ in gone])
+                    dropped += [pk for pk, _ in gone]
                     replaced.add_predictions(run.pk, [label for _, label in gone], -1)
+                _drop_match_rows(conn, dropped)
                 fresh = prepared
             else:
                 fresh = [p for p in prepared if (p[0], p[1].annotation_id) not in existing]

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 from sqlalchemy import Connection
 
-__all__ = ["SidesCache", "cached", "counts", "forget_all"]
+__all__ = ["SidesCache", "cached", "counts", "database", "forget_all"]
 
 T = TypeVar("T")
 
@@ -91,9 +91,14 @@ class SidesCache:
 _cache = SidesCache()
 
 
+def database(conn: Connection) -> str:
+    """What names ``conn``'s database in a process-wide cache's keys."""
+    return conn.engine.url.render_as_string(hide_password=False)
+
+
 def cached(conn: Connection, key: tuple[Any, ...], read: Callable[[], T]) -> T:
     """:meth:`SidesCache.get` of ``key`` on ``conn``'s database."""
-    return _cache.get((conn.engine.url.render_as_string(hide_password=False), *key), read)
+    return _cache.get((database(conn), *key), read)
 
 
 def forget_all() -> None:

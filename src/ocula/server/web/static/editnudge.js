@@ -31,8 +31,9 @@ export class Nudger {
     const step = STEPS[e.key];
     const obj = ed.selectedGt();
     if (!step || !obj || e.ctrlKey || e.metaKey) return false;
-    // A drag in progress owns the draft.
-    if (ed.draft && !this.waiting) return false;
+    // A drag in progress owns the draft (the key is still the editor's: it must not
+    // step to another item mid-drag).
+    if (ed.draft && !this.waiting) return true;
     const k = e.shiftKey ? 10 : 1;
     const [dx, dy] = [step[0] * k, step[1] * k];
     const { width: w, height: ht } = ed.host.item;

@@ -427,6 +427,9 @@ def test_arrow_keys_nudge_and_resize(page: Any, site: Site, edits: Edits) -> Non
     expect(page.locator("#edit-status")).to_contain_text("moved by the arrow keys")
     car = _ann(site, edits, "undo", 1)
     assert car["geometry"] == {"x": 333, "y": 259, "width": 200, "height": 120}
+    # The pointer is still over the car: no tooltip with its old box is left showing.
+    expect(page.locator("#tooltip")).to_be_hidden()
+    shoot(page, "web-edit-arrows")
     history = site.service.item_history(edits.ds, "undo")
     assert len(history) == before + 1
     # Alt+arrows resize by the right and bottom edges, stopping at the image's edge.

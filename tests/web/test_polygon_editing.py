@@ -355,4 +355,5 @@ def test_arrow_keys_move_a_shape_or_its_picked_point(page: Any, site: Site,
     moved[2] = (moved[2][0], moved[2][1] + 2)
     assert _vertices(site, polys, "arrows", "quad") == _points(moved)
     assert len(site.service.item_history(polys.ds, "arrows")) == 2
+    shoot(page, "web-edit-polygon-arrows")
     assert not page.js_errors

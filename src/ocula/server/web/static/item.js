@@ -325,7 +325,14 @@ function startEditor() {
     groundTruth: () => (layers.gt ? ui.groundTruth : []),
     predictions: () => ui.shown.filter((o) => o.kind === "prediction"),
     hot: () => ui.hot,
-    reload: async () => { await readItem(); ui.editor.seed(ui.groundTruth); draw(); },
+    // The tooltip described the labels before the edit (a keyboard edit leaves the
+    // pointer where it was): hidden until the pointer moves again.
+    reload: async () => {
+      await readItem();
+      ui.editor.seed(ui.groundTruth);
+      draw();
+      tooltip.hidden = true;
+    },
     changed: () => showHistory(dataset, ui.ref, historyList),
   });
   ui.editor.seed(ui.groundTruth);

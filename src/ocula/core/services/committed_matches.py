@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ocula.core.evaluation import Detections, GroundTruth, MatchStatus
+from ocula.core.evaluation.inputs import factorize
 from ocula.core.services import run_results
 from ocula.core.services.sides_cache import SidesCache, database
 
@@ -34,16 +35,21 @@ __all__ = ["CommittedMatches", "forget_all", "ids_by_label", "keep", "key", "rec
 _cache = SidesCache(size=2)
 
 
-def ids_by_label(ids: np.ndarray, labels: np.ndarray, keep: Any) -> dict[Any, set[int]]:
-    """``{label: {id, ...}}`` of the rows ``keep`` selects, in one sort."""
+def ids_by_label(ids: np.ndarray, labels: np.ndarray, keep: Any) -> dict[Any, np.ndarray]:
+    """``{label: ids}`` of the rows ``keep`` selects, each label's ids sorted (as
+    :func:`ocula.core.services.evaluation_links.confusion_queries` compares them), in
+    one sort."""
     rows = np.flatnonzero(np.broadcast_to(keep, ids.shape))
     if not len(rows):
         return {}
-    order = rows[np.argsort(labels[rows], kind="stable")]
-    values, starts = np.unique(labels[order], return_index=True)
-    ends = [*starts[1:].tolist(), len(order)]
-    return {v: set(ids[order[a:b]].tolist())
-            for v, a, b in zip(values.tolist(), starts.tolist(), ends, strict=True)}
+    # The whole column's codes: numbered once per read-only column (inputs._coded).
+    values, codes = factorize(labels)
+    codes = codes[rows]
+    order = np.lexsort((ids[rows], codes))
+    starts = np.searchsorted(codes[order], np.arange(len(values) + 1))
+    found = ids[rows][order].astype(np.int64)
+    return {v: found[a:b] for v, a, b in zip(values.tolist(), starts[:-1].tolist(),
+                                             starts[1:].tolist(), strict=True) if b > a}
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class CommittedMatches:
                    dt_tp=status == MatchStatus.TP, dt_fp=status == MatchStatus.FP)
 
     def by_label(self, kind: str, confidence: float, items: np.ndarray | None
-                 ) -> dict[Any, set[int]]:
+                 ) -> dict[Any, np.ndarray]:
         """What ``plain_query(kind, run, None, confidence)`` selects on ``items`` (all
         when None), grouped by label as ``label = ...`` compares."""
         if kind == "annotation":

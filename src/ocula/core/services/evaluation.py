@@ -259,13 +259,13 @@ class EvaluationService(ResultKeeping):
             run_q = f"run = {quote(run.name)}"
             plain = plain_queries(run_q, distinct(gt.label, dt.label).tolist(),
                                   confidence_threshold, query)
-            grouped: dict[str, dict[Any, set[int]]] = {}
+            grouped: dict[str, dict[Any, np.ndarray]] = {}
             # The committed rows in memory, where this process wrote them and they are as
             # written (committed_matches), with the scope's items: looked up once, when a
             # cell first asks. Else SQL reads the rows.
             kept: list[tuple[Any, np.ndarray | None]] = []
 
-            def by_label(conn: Connection, kind: str) -> dict[Any, set[int]]:
+            def by_label(conn: Connection, kind: str) -> dict[Any, np.ndarray]:
                 if not kept:
                     rows = committed_matches.recall(conn, run)
                     scope = None if rows is None else self._scope(
@@ -279,19 +279,20 @@ class EvaluationService(ResultKeeping):
                                               slice)
                 return rows.by_label(kind, confidence_threshold, items)
 
-            def selects(conn: Connection, q: str, pks: set[int]) -> bool:
+            def selects(conn: Connection, q: str, pks: np.ndarray) -> bool:
                 if q in plain:
                     kind, label = plain[q]
                     if kind not in grouped:
                         grouped[kind] = by_label(conn, kind)
-                    return grouped[kind].get(label, set()) == pks
+                    return np.array_equal(grouped[kind].get(label, pks[:0]), pks)
                 try:
                     plan = self._objects_plan(conn, dataset_id, q, slice)[1]
                 except QueryError:
                     return False
                 # Counted first: most candidate queries differ in size, and a count
                 # reads no rows into Python.
-                return plan.count(conn) == len(pks) and object_pks(plan)(conn) == pks
+                return (plan.count(conn) == len(pks)
+                        and np.array_equal(object_pks(plan)(conn), pks))
 
             def names(kind: str, pks: np.ndarray) -> dict[int, str]:
                 table = t.annotations if kind == "annotation" else t.predictions
@@ -307,16 +308,17 @@ class EvaluationService(ResultKeeping):
                 "annotation_version": version, **body}
 
     def _pks_by_label(self, conn: Connection, dataset_id: str, query: str,
-                      slice_name: str | None) -> dict[Any, set[int]]:
-        """``{label: {pk, ...}}`` of the objects an object query selects."""
+                      slice_name: str | None) -> dict[Any, np.ndarray]:
+        """``{label: pks}`` (sorted) of the objects an object query selects."""
         plan = self._objects_plan(conn, dataset_id, query, slice_name)[1]
-        out: dict[Any, set[int]] = {}
+        found: dict[Any, list[int]] = {}
         for b in plan.branches:
             for rows in iter_tuples(conn, select(b.scope.pk_col, b.scope.table.c.label)
                                     .select_from(b.scope.from_clause()).where(*b.where)):
                 for pk, label in rows:
-                    out.setdefault(label, set()).add(pk)
-        return out
+                    found.setdefault(label, []).append(pk)
+        return {label: np.unique(np.asarray(pks, dtype=np.int64))
+                for label, pks in found.items()}
 
     def _scope_state(self, conn: Connection, run_id: str, slice_name: str | None
                      ) -> tuple[int, int | None, dict[str, Any]] | None:

@@ -200,10 +200,10 @@ class ResultKeeping(ServiceBase):
             by_label = {kind: committed.by_label(kind, 0.5, members)
                         for kind in ("annotation", "tp", "fp")}
 
-            def selects(_conn: Connection, q: str, pks: set[int],
+            def selects(_conn: Connection, q: str, pks: np.ndarray,
                         by_label: Any = by_label) -> bool:
                 kind, label = plain[q]
-                return by_label[kind].get(label, set()) == pks
+                return np.array_equal(by_label[kind].get(label, pks[:0]), pks)
 
             body = metrics_body(conn, *sides, order, iou=0.5, confidence_threshold=0.5,
                                 iou_type=iou_type, run_name=run.name, committed=True,

@@ -92,7 +92,7 @@ def plain_query(kind: str, run: str, label: str | None, confidence: float) -> st
 def confusion_queries(
     conn: Connection, cm: ConfusionMatrix, *, run_name: str, committed: bool,
     names: Names, confidence: float,
-    selects: Callable[[Connection, str, set[int]], bool], past_labels: bool = False,
+    selects: Callable[[Connection, str, np.ndarray], bool], past_labels: bool = False,
     items: str | None = None,
 ) -> list[list[str | None]]:
     """One query per cell (rows: ground truth then background; columns: predictions then
@@ -100,7 +100,8 @@ def confusion_queries(
 
     A cell with a predicted label opens its predictions; the background column (missed
     ground truth) opens the ground truth. ``selects(conn, query, pks)`` tells whether a
-    query selects exactly the objects ``pks`` in the page's scope (False when refused).
+    query selects exactly the objects ``pks`` (sorted int64 pks) in the page's scope
+    (False when refused).
     ``past_labels``: the matrix is of a label version, whose rows a query (which sees
     current labels) may not select even by their ids, so those queries are checked too.
     ``items``: the item query the metrics are scoped by (ids need it not; the
@@ -130,7 +131,7 @@ def confusion_queries(
             pks = (cm.entry_gt_id if missed else cm.entry_det_id)[hit]
             names_of = ann_ids if missed else pred_ids
             kind = "annotation" if missed else "prediction"
-            want = set(np.asarray(pks).tolist())
+            want = np.sort(np.asarray(pks, dtype=np.int64))
             query = (_id_query(kind, run, [names_of[int(p)] for p in pks])
                      if small[r, c] else None)
             if query is not None and len(query) <= MAX_LINK_QUERY:
@@ -156,16 +157,16 @@ def plain_queries(run: str, labels: Any, confidence: float, items: str | None = 
             for label in labels for kind in ("annotation", "tp", "fp")}
 
 
-def object_pks(plan: Any) -> Callable[[Connection], set[int]]:
-    """The pks an object plan selects (one kind per plan here), read in one statement
-    per branch straight from the driver (a cell can hold a million boxes)."""
-    def read(conn: Connection) -> set[int]:
-        found: set[int] = set()
+def object_pks(plan: Any) -> Callable[[Connection], np.ndarray]:
+    """The pks an object plan selects (one kind per plan here), sorted, read in one
+    statement per branch straight from the driver (a cell can hold a million boxes)."""
+    def read(conn: Connection) -> np.ndarray:
+        found: list[int] = []
         for b in plan.branches:
             for rows in iter_tuples(conn, select(b.scope.pk_col).select_from(
                     b.scope.from_clause()).where(*b.where)):
-                found.update(r[0] for r in rows)
-        return found
+                found.extend(r[0] for r in rows)
+        return np.unique(np.asarray(found, dtype=np.int64))
     return read
 
 

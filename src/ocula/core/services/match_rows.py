@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, delete, func, select
 
-from ocula.core.evaluation import Detections, GroundTruth
+from ocula.core.evaluation import Detections, GroundTruth, MatchStatus
 from ocula.core.evaluation.inputs import factorize
 from ocula.core.services import stats
 from ocula.core.services.evaluation_sides import holds_most_predictions
@@ -29,7 +29,7 @@ from ocula.core.store.bulk import (
     fetch_tuples,
     in_values,
     indexes_rebuilt,
-    insert_rows,
+    insert_columns,
     insert_stream,
 )
 
@@ -133,11 +133,24 @@ def write_matches(conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTrut
             _replace(conn, run_pk, gt, dt, match, digests, None)
     # The totals from every row: cheap next to the rows, and never drift.
     stats.drop_run(conn, run_pk, (stats.MATCH,))
-    stats.match_delta(
-        run_pk, zip(dt.label.tolist(), match.det_status_names().tolist(), strict=True),
-        zip(gt.label.tolist(), match.gt_status_names().tolist(), strict=True),
-    ).save(conn, dataset_pk)
+    stats.match_delta(run_pk, _label_status_counts(dt.label, match.det_status),
+                      _label_status_counts(gt.label, match.gt_status)).save(conn, dataset_pk)
     return len(match.image) if items is None else len(items)
+
+
+def _label_status_counts(labels: np.ndarray, status: np.ndarray
+                         ) -> list[tuple[tuple[Any, str], int]]:
+    """``((label, status name), rows)`` of each pair present, counted in numpy (labels
+    numbered once per read-only column): 2.7M rows through a Counter of tuples took
+    ~0.6 s."""
+    if not len(labels):
+        return []
+    values, codes = factorize(labels)
+    status = np.asarray(status, dtype=np.int64)
+    width = int(status.max()) + 1
+    pairs, counts = np.unique(codes.astype(np.int64) * width + status, return_counts=True)
+    return [((values[p // width].item(), MatchStatus(p % width).name.lower()), n)
+            for p, n in zip(pairs.tolist(), counts.tolist(), strict=True)]
 
 
 def _complete(conn: Connection, run_pk: int, n_pred: int, n_gt: int) -> bool:
@@ -163,20 +176,28 @@ def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, mat
     # more than the insert itself at 100k rows. Every value is then an int, a float, a
     # str or None: PostgreSQL takes them in COPY's binary format.
     det_ann = match.det_gt_id[d]  # -1: no match
-    insert_stream(conn, t.match_predictions, (
-        "run_pk", "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label",
-        "confidence"), zip(
-        repeat(run_pk), dt.id[d].tolist(), dt.image[d].tolist(),
-        np.where(det_ann >= 0, det_ann, None).tolist(), _det_iou(match)[d].tolist(),
-        match.det_status_names()[d].tolist(), dt.label[d].tolist(),
-        dt.score[d].tolist()), binary=True)
+    _insert(conn, t.match_predictions, run_pk, (
+        "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label", "confidence"),
+        [dt.id[d].tolist(), dt.image[d].tolist(),
+         np.where(det_ann >= 0, det_ann, None).tolist(), _det_iou(match)[d].tolist(),
+         match.det_status_names()[d].tolist(), dt.label[d].tolist(), dt.score[d].tolist()])
     gt_pred = match.gt_det_id[g]
-    insert_stream(conn, t.match_annotations, (
-        "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"),
-        zip(repeat(run_pk), gt.id[g].tolist(), gt.image[g].tolist(),
-            np.where(gt_pred >= 0, gt_pred, None).tolist(), match.gt_iou[g].tolist(),
-            match.gt_status_names()[g].tolist(), gt.label[g].tolist()), binary=True)
-    insert_rows(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn", "digest"),
-                list(zip(repeat(run_pk), match.image[i].tolist(), match.image_tp[i].tolist(),
-                         match.image_fp[i].tolist(), match.image_fn[i].tolist(),
-                         digests[i].tolist())), binary=True)
+    _insert(conn, t.match_annotations, run_pk, (
+        "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"),
+        [gt.id[g].tolist(), gt.image[g].tolist(), np.where(gt_pred >= 0, gt_pred, None).tolist(),
+         match.gt_iou[g].tolist(), match.gt_status_names()[g].tolist(), gt.label[g].tolist()])
+    _insert(conn, t.match_items, run_pk, ("item_pk", "tp", "fp", "fn", "digest"),
+            [match.image[i].tolist(), match.image_tp[i].tolist(), match.image_fp[i].tolist(),
+             match.image_fn[i].tolist(), digests[i].tolist()])
+
+
+def _insert(conn: Connection, table: Any, run_pk: int, columns: tuple[str, ...],
+            values: list[list[Any]]) -> None:
+    """Rows of ``run_pk`` held column by column: on SQLite laid straight into each
+    statement's parameters (no tuple per row: 2M match rows 2.3 -> 1.4 s beside the
+    commit's other work); on PostgreSQL streamed to a binary COPY."""
+    if conn.dialect.name == "sqlite":
+        insert_columns(conn, table, columns, values, {"run_pk": run_pk})
+    else:
+        insert_stream(conn, table, ("run_pk", *columns), zip(repeat(run_pk), *values),
+                      binary=True)

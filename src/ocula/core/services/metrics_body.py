@@ -113,7 +113,7 @@ def metrics_body(
     conn: Connection, gt: GroundTruth, dt: Detections, pair_iou: Any, coco_order: list[str],
     *, iou: float, confidence_threshold: float, iou_type: str, run_name: str,
     committed: bool, past_labels: bool, items: str | None, names: Names,
-    selects: Callable[[Connection, str, set[int]], bool], cells: bool,
+    selects: Callable[[Connection, str, np.ndarray], bool], cells: bool,
     match: Any = None, coco: CocoEvaluation | None = None,
     confusion: ConfusionMatrix | None = None,
 ) -> dict[str, Any]:

@@ -369,14 +369,13 @@ def drop_dataset(conn: Connection, dataset_pk: int) -> None:
     conn.execute(delete(t.dataset_stats).where(t.dataset_stats.c.dataset_pk == dataset_pk))
 
 
-def match_delta(run_pk: int, pred_rows: Iterable[tuple[Any, str]],
-                gt_rows: Iterable[tuple[Any, str]]) -> Delta:
-    """A committed run's match rows as ``(label, status)`` of predictions and of ground
-    truth."""
+def match_delta(run_pk: int, pred_counts: Iterable[tuple[tuple[Any, str], int]],
+                gt_counts: Iterable[tuple[tuple[Any, str], int]]) -> Delta:
+    """A committed run's match rows counted as ``((label, status), rows)`` of predictions
+    and of ground truth."""
     d = Delta()
-    for side, rows in (("p", pred_rows), ("a", gt_rows)):
-        d.add_counts(Counter({(run_pk, MATCH, (side, *key)): n
-                              for key, n in Counter(rows).items()}))
+    for side, counts in (("p", pred_counts), ("a", gt_counts)):
+        d.add_counts(Counter({(run_pk, MATCH, (side, *key)): n for key, n in counts}))
     return d
 
 

@@ -15,6 +15,7 @@ share an annotation id base (``"17"``, ``"17/polygon"``, ``"17/mask"``,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import Any
 
@@ -28,13 +29,13 @@ from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.services import stats
 from ocula.core.services.annotations import at_version
 from ocula.core.services.run_results import item_state
-from ocula.core.services.sides_cache import cached
+from ocula.core.services.sides_cache import cached, database, grown
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.types import PART_SUFFIXES
 
-__all__ = ["IOU_TYPES", "SEGM_TYPES", "holds_most_predictions", "label_order",
-           "mostly_this_run", "read_sides"]
+__all__ = ["IOU_TYPES", "SEGM_TYPES", "columns_of", "detections_of", "holds_most_predictions",
+           "label_order", "mostly_this_run", "read_sides"]
 
 SEGM_TYPES = ("mask", "polygon")
 IOU_TYPES = ("bbox", "segm", "keypoints")
@@ -80,13 +81,19 @@ def _columns(rows: list[Any], *, scores: bool) -> dict[str, np.ndarray]:
     and the text array gathered from the distinct ones. NULLs: an empty mask has no
     extent, so its box is [0, 0, 0, 0] (pycocotools' toBbox); a missing area is the
     box's, a missing confidence 1, a missing crowd flag false, a missing label "None"."""
-    n = len(rows)
+    return columns_of(lambda j: map(itemgetter(j), rows), len(rows), scores=scores)
 
+
+def columns_of(column_values: Callable[[int], Iterable[Any]], n: int, *,
+               scores: bool) -> dict[str, np.ndarray]:
+    """:func:`_columns` of ``n`` rows given column by column: ``column_values(j)`` iterates
+    over column ``j``'s values (``services.upload_sides`` gives the lists just
+    written)."""
     def column(j: int, dtype: Any) -> np.ndarray:
         # fromiter reads NULL as NaN for floats, as False for booleans.
-        return np.fromiter(map(itemgetter(j), rows), dtype, n)
+        return np.fromiter(column_values(j), dtype, n)
 
-    labels = list(map(itemgetter(2), rows))
+    labels = list(column_values(2))
     seen = set(labels)
     if None in seen:
         labels = ["None" if v is None else v for v in labels]
@@ -204,7 +211,18 @@ def _dt_columns(conn: Connection, run_pk: int, item_pks: Any = None) -> Detectio
          .where(mine, _one_part_per_object(p, lambda sib: sib.c.run_pk == run_pk)))
     if item_pks is not None:
         q = q.where(p.c.item_pk.in_(item_pks))
-    c = _by_id(_columns(fetch_tuples(conn, q), scores=True))
+    return detections_of(_by_id(_columns(fetch_tuples(conn, q), scores=True)))
+
+
+def _uploaded(conn: Connection, key: tuple[Any, ...]) -> Detections | None:
+    """A run's predictions as the uploads that wrote them kept them, if those are its
+    rows under ``key`` (``services.upload_sides``)."""
+    chunk = grown(database(conn), key[1], key)
+    return None if chunk is None else detections_of(chunk)
+
+
+def detections_of(c: dict[str, np.ndarray]) -> Detections:
+    """The predictions side of box evaluation from :func:`columns_of`'s columns."""
     return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
                       id=c["id"])
 
@@ -334,10 +352,11 @@ def read_sides(conn: Connection, run: Any, version: int | None, scope: Any,
         # Every write to ground truth opens a version: the latest one is the current
         # labels, whichever way it is asked for.
         labels = latest if version is None else version
+        dt_key = ("dt", run.id, str(run.predictions_at), items)
         return (cached(conn, ("gt", ds_id, labels, items),
                        lambda: _gt_columns(conn, run.dataset_pk, version)),
-                cached(conn, ("dt", run.id, str(run.predictions_at), items),
-                       lambda: _dt_columns(conn, run.pk)), None)
+                cached(conn, dt_key, lambda: _uploaded(conn, dt_key) or _dt_columns(
+                    conn, run.pk)), None)
     if iou_type == "keypoints":
         gt, gt_kps = _kp_gt_columns(conn, run.dataset_pk, version, scope)
         dt, dt_kps = _kp_dt_columns(conn, run.pk, scope)

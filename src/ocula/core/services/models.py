@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ocula.core.ids import new_id, new_ids
-from ocula.core.services import run_results, scenario_rows, stats
+from ocula.core.services import run_results, scenario_rows, stats, upload_sides
 from ocula.core.services.base import bulk_operation, chunks, iso, now
 from ocula.core.services.checks import box_columns, check_batch
 from ocula.core.services.payloads import (
@@ -101,11 +101,14 @@ class ModelService(SegmentationService):
                 result = conn.execute(t.model_runs.insert().values(
                     id=run_id, model_pk=mdl.pk, dataset_pk=ds.pk, name=name.strip(),
                     metadata=metadata, created_at=now()))
-                self._insert_predictions(conn, ds.pk, result.inserted_primary_key[0],
-                                         prepared)
+                run_pk = result.inserted_primary_key[0]
+                keep = self._upload_kept(conn, run_pk, self._insert_predictions(
+                    conn, ds.pk, run_pk, prepared))
         except IntegrityError as exc:
             raise ConflictError(f"dataset {ds.name!r} already has a model run named "
                                 f"{name!r}") from exc
+        if keep is not None:
+            keep()
         return self.run_info(run_id)
 
     @bulk_operation
@@ -124,6 +127,7 @@ class ModelService(SegmentationService):
         if segs:
             prepared = [p for p in prepared if not is_segment_part(p[1])]
         with self.db.write() as conn:
+            before = upload_sides.state(conn, run.pk)
             ids = [p[1].annotation_id for p in prepared if p[1].annotation_id]
             existing = set()
             if ids:
@@ -150,13 +154,17 @@ class ModelService(SegmentationService):
                                                                  replaced)
             replaced.save(conn, run.dataset_pk)
             fresh = fresh + seg_done
-            self._insert_predictions(conn, run.dataset_pk, run.pk, fresh)
+            written = self._insert_predictions(conn, run.dataset_pk, run.pk, fresh)
+            keep = None
             if fresh:
                 # Kept results are of the predictions as committed, and columns kept in
                 # memory are of the predictions as last written.
                 run_results.forget(conn, run.pk)
                 conn.execute(t.model_runs.update().where(t.model_runs.c.pk == run.pk)
                              .values(predictions_at=now()))
+                keep = self._upload_kept(conn, run.pk, written, before)
+        if keep is not None:
+            keep()
         return {"model_run_id": run_id,
                 "predictions_processed": len(fresh) - len(seg_done)
                 + len({p[0] for p in seg_done}),
@@ -206,8 +214,19 @@ class ModelService(SegmentationService):
                                                                  predictions)))
         return list(zip(pks, predictions, metadata, strict=True))
 
+    def _upload_kept(self, conn: Any, run_pk: int, written: dict[str, list[Any]] | None,
+                     before: tuple[Any, ...] | None = None) -> Callable[[], None] | None:
+        """What keeps an upload of plain boxes as evaluation columns once its
+        transaction commits (:mod:`~ocula.core.services.upload_sides`), if anything."""
+        if written is None:
+            return None
+        return upload_sides.keeper(conn, run_pk, written, before)
+
     def _insert_predictions(self, conn: Any, dataset_pk: int, run_pk: int,
-                            prepared: Sequence[tuple[int, Any, str | None]]) -> None:
+                            prepared: Sequence[tuple[int, Any, str | None]]
+                            ) -> dict[str, list[Any]] | None:
+        """Write ``prepared``; for plain boxes, returns the columns written (by name),
+        else None."""
         preds = [pred for _, pred, _ in prepared]
         delta = stats.Delta()
         delta.add_predictions(run_pk, map(attrgetter("label"), preds))
@@ -221,7 +240,7 @@ class ModelService(SegmentationService):
                  _class_pdf(pred.class_pdf), *object_values(pred, meta))
                 for item_pk, pred, meta in prepared))
             analyze_grown(conn, t.predictions, written)
-            return
+            return None
         # Plain boxes (a detector's output): column by column, as annotations.
         class_pdfs = fields["class_pdf"]
         head = [ids, [pk for pk, _, _ in prepared], fields["annotation_id"],
@@ -233,6 +252,7 @@ class ModelService(SegmentationService):
         written = insert_columns(conn, t.predictions, columns, values,
                                  constants | {"run_pk": run_pk})
         analyze_grown(conn, t.predictions, written)
+        return dict(zip(columns, values, strict=True))
 
     def run_info(self, run_id: str) -> dict[str, Any]:
         with self.db.read() as conn:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 from sqlalchemy import Connection
 
-__all__ = ["SidesCache", "cached", "counts", "database", "forget_all"]
+__all__ = ["SidesCache", "cached", "counts", "database", "forget_all", "grow", "grown", "growing"]
 
 T = TypeVar("T")
 
@@ -57,10 +57,6 @@ class SidesCache:
                 return copy.copy(found)
             self.misses += 1
         value = read()
-        for name in getattr(type(value), "__slots__", ()):
-            arr = getattr(value, name, None)
-            if isinstance(arr, np.ndarray):
-                arr.flags.writeable = False
         self.put(key, value)
         return copy.copy(value)
 
@@ -74,7 +70,11 @@ class SidesCache:
             return copy.copy(found)
 
     def put(self, key: Hashable, value: Any) -> None:
-        """Keep ``value`` under ``key`` (the newest entry)."""
+        """Keep ``value`` under ``key`` (the newest entry); its arrays become read-only."""
+        for name in getattr(type(value), "__slots__", ()):
+            arr = getattr(value, name, None)
+            if isinstance(arr, np.ndarray):
+                arr.flags.writeable = False
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)
@@ -101,9 +101,68 @@ def cached(conn: Connection, key: tuple[Any, ...], read: Callable[[], T]) -> T:
     return _cache.get((database(conn), *key), read)
 
 
+class _Growing:
+    """A run's uploads so far as column chunks (``services.upload_sides``): the key
+    they are the rows of, how many rows, and the largest pk among them."""
+
+    __slots__ = ("chunks", "key", "last_pk", "rows")
+
+    def __init__(self, key: tuple[Any, ...], chunks: list[dict[str, np.ndarray]],
+                 rows: int, last_pk: int) -> None:
+        self.key, self.chunks, self.rows, self.last_pk = key, chunks, rows, last_pk
+
+
+#: Runs whose uploads are being kept, by (database, run id); the latest few.
+_growing: OrderedDict[tuple[str, str], _Growing] = OrderedDict()
+_GROWING = 2
+
+
+def grow(database_name: str, run_id: str, before: tuple[Any, ...] | None,
+         key: tuple[Any, ...], chunk: dict[str, np.ndarray], last_pk: int) -> None:
+    """Record that a run's rows under ``key`` are its rows under ``before`` followed by
+    ``chunk`` (``before`` None: ``chunk`` is all of them). An append to rows not kept
+    under ``before`` (another upload came in between) forgets the run instead."""
+    at = (database_name, run_id)
+    with _cache._lock:
+        if before is None:
+            _growing[at] = _Growing(key, [chunk], len(chunk["id"]), last_pk)
+        elif (g := _growing.get(at)) is not None and g.key == before:
+            g.key, g.rows, g.last_pk = key, g.rows + len(chunk["id"]), last_pk
+            g.chunks.append(chunk)
+        else:
+            _growing.pop(at, None)
+            return
+        _growing.move_to_end(at)
+        while len(_growing) > _GROWING:
+            _growing.popitem(last=False)
+
+
+def growing(database_name: str, run_id: str) -> tuple[tuple[Any, ...], int, int] | None:
+    """``(key, rows, largest pk)`` of a run's kept uploads, or None."""
+    with _cache._lock:
+        g = _growing.get((database_name, run_id))
+        return None if g is None else (g.key, g.rows, g.last_pk)
+
+
+def grown(database_name: str, run_id: str, key: tuple[Any, ...]
+          ) -> dict[str, np.ndarray] | None:
+    """The columns of a run's kept uploads if they are its rows under ``key``, joined
+    into one chunk (which later appends extend), else None."""
+    with _cache._lock:
+        g = _growing.get((database_name, run_id))
+        if g is None or g.key != key:
+            return None
+        if len(g.chunks) > 1:
+            g.chunks = [{k: np.concatenate([c[k] for c in g.chunks]) for k in g.chunks[0]}]
+        return g.chunks[0]
+
+
 def forget_all() -> None:
-    """Empty the cache (tests compare kept columns with fresh reads)."""
+    """Empty the cache and the uploads kept (tests compare kept columns with fresh
+    reads)."""
     _cache.clear()
+    with _cache._lock:
+        _growing.clear()
 
 
 def counts() -> tuple[int, int]:

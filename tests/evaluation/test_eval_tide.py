@@ -416,3 +416,25 @@ def test_engine_agrees_with_a_loop_by_loop_oracle_of_the_definitions(seed: int) 
     for t in (*ERROR_TYPES, "fp", "fn"):
         expected = max(want[t], 0.0) if t in ERROR_TYPES else want[t]
         assert r.delta_ap[t] == pytest.approx(expected, abs=1e-12), t
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rankings_from_one_image_order_equal_a_full_lexsort(seed: int) -> None:
+    from ocula.core.evaluation.tide_ap import rank_from
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    row = np.sort(rng.choice(10 * n, n, replace=False))
+    img = rng.integers(0, 40, n)
+    cls = rng.integers(0, 7, n)
+    # Scores with ties, and TP-style scores of two values (the stable partition path).
+    for score in (rng.integers(0, 20, n) / 19, (rng.random(n) < 0.4).astype(float)):
+        by_image = np.argsort(img, kind="stable")
+        want = np.lexsort((row, img, -score, cls))
+        assert np.array_equal(rank_from(by_image, cls, score), want)
+        keep = rng.random(n) < 0.6  # a subset keeps its image order
+        sub = by_image[keep[by_image]]
+        got = rank_from(sub, cls, score)
+        rows = np.flatnonzero(keep)
+        assert np.array_equal(got, rows[np.lexsort((row[rows], img[rows], -score[rows],
+                                                    cls[rows]))])

@@ -439,23 +439,23 @@ class TideBreakdown:
         # some into TPs, which keeps the others' order, so they filter the base ranking;
         # relabelling (cls) and rescoring (fp) rank again. A subset of the points keeps
         # its order in each, so an image subset filters these too.
-        base_order = tide_ap.rank(p_cls, p_score, p_img, pts)
+        # The points by image then row (``pts`` ascends), from which each ranking sorts.
+        by_image = np.argsort(p_img, kind="stable")
+        base_order = tide_ap.rank_from(by_image, p_cls, p_score)
         mine = kind == _CODE["cls"]
         cls_fixed = p_cls.copy()
         won = mine & becomes_tp
         cls_fixed[fp_pos[won]] = gk[target[won]]
         keep_cls = np.ones(len(pts), dtype=bool)
         keep_cls[fp_pos[mine & ~becomes_tp]] = False
-        cls_order = base_order[keep_cls[base_order]]
-        cls_order = cls_order[tide_ap.rank(cls_fixed[cls_order], p_score[cls_order],
-                                           p_img[cls_order], pts[cls_order])]
+        cls_order = tide_ap.rank_from(by_image[keep_cls[by_image]], cls_fixed, p_score)
         self.__dict__.update(
             cfg=cfg, space=space, gt=gt, dt=dt, images=images, gimg=gimg, dimg=dimg,
             regular=regular, gk=gk, n_cls=n_cls, kind=kind, target=target,
             becomes_tp=becomes_tp, missed=missed, unmatched=unmatched, errors=errors,
             fp_rows=f, fp_order=fp_order, pts=pts, p_cls=p_cls, p_tp=p_tp, p_img=p_img,
             fp_pos=fp_pos, base_order=base_order, cls_fixed=cls_fixed, cls_order=cls_order,
-            fp_rank=tide_ap.rank(p_cls, np.where(p_tp, 1.0, 0.0), p_img, pts))
+            fp_rank=tide_ap.rank_from(by_image, p_cls, np.where(p_tp, 1.0, 0.0)))
 
     def result(self, images: np.ndarray | None = None,
                categories: Sequence[Any] | np.ndarray | None = None) -> TideResult:

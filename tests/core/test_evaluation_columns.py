@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocula.core.services.evaluation_sides import _columns
+from ocula.core.services.side_columns import row_columns
 
 ROWS = [(7, 10, "car", 1.5, 2.0, 3.0, 4.0, 12.0, 0.5), (3, 11, "dog", 0, 0, 5, 5, 25.0, 1),
         (9, 10, "car", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
@@ -16,7 +16,7 @@ ROWS = [(7, 10, "car", 1.5, 2.0, 3.0, 4.0, 12.0, 0.5), (3, 11, "dog", 0, 0, 5, 5
 
 @pytest.mark.parametrize("scores", [True, False])
 def test_rows_become_columns(scores: bool) -> None:
-    out = _columns(ROWS, scores=scores)
+    out = row_columns(ROWS, scores=scores)
     np.testing.assert_array_equal(out["id"], [7, 3, 9, 4])
     np.testing.assert_array_equal(out["image"], [10, 11, 10, 12])
     assert out["label"].tolist() == ["car", "dog", "car", "zebra crossing"]
@@ -35,7 +35,7 @@ def test_rows_become_columns(scores: bool) -> None:
 def test_nulls_get_the_engine_values(scores: bool) -> None:
     rows = [(1, 10, "car", None, None, None, None, None, None),
             (2, 11, None, 1.0, 1.0, 2.0, 2.0, None, 0.3)]
-    out = _columns(rows, scores=scores)
+    out = row_columns(rows, scores=scores)
     # An empty mask's box is [0, 0, 0, 0]; a missing area is the box's; no confidence 1.
     np.testing.assert_array_equal(out["bbox"], [[0, 0, 0, 0], [1, 1, 2, 2]])
     np.testing.assert_array_equal(out["area"], [0, 4])

@@ -1,5 +1,5 @@
-"""A run's first upload of plain boxes keeps its evaluation columns in memory
-(``upload_sides``): the commit that follows reads no prediction row, and what it gets is
+"""Uploads of plain boxes keep their evaluation columns in memory (``upload_sides``):
+the commit that follows reads no prediction or ground-truth row, and what it gets is
 exactly what reading the rows gives (every column, dtypes included). Uploads that cannot
 be named exactly keep nothing. On both databases."""
 
@@ -11,9 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ocula import BoxAnnotation, BoxPrediction, DatasetItem, PolygonPrediction
+from ocula import (
+    BoxAnnotation,
+    BoxPrediction,
+    DatasetItem,
+    PolygonAnnotation,
+    PolygonPrediction,
+)
 from ocula.core.services import Service, sides_cache, upload_sides
-from ocula.core.services.evaluation_sides import _dt_columns, read_sides
+from ocula.core.services.evaluation_sides import _dt_columns, _gt_columns, read_sides
 from ocula.core.store import schema as t
 from tests.conftest import make_images
 
@@ -51,27 +57,44 @@ def _run_row(service: Service, run: str) -> Any:
         return conn.execute(t.model_runs.select().where(t.model_runs.c.id == run)).one()
 
 
-def _read_as_commit(service: Service, run: str, monkeypatch: pytest.MonkeyPatch
-                    ) -> tuple[Any, bool]:
-    """The predictions side as the commit reads it, and whether it came from memory (no
-    prediction row read)."""
+def _sides_as_commit(service: Service, run: str, monkeypatch: pytest.MonkeyPatch
+                     ) -> tuple[Any, Any, bool, bool]:
+    """Both sides as the commit reads them, and whether each came from memory (no row
+    of it read)."""
     from ocula.core.services import evaluation_sides
 
-    reads: list[int] = []
+    reads: list[str] = []
 
-    def counted(conn: Any, run_pk: int, *a: Any) -> Any:
-        reads.append(run_pk)
-        return _dt_columns(conn, run_pk, *a)
+    def spy(name: str) -> Any:
+        real = getattr(evaluation_sides, name)
+
+        def counted(*a: Any) -> Any:
+            reads.append(name)
+            return real(*a)
+        return counted
     with monkeypatch.context() as m:
-        m.setattr(evaluation_sides, "_dt_columns", counted)
+        for name in ("_gt_columns", "_dt_columns"):
+            m.setattr(evaluation_sides, name, spy(name))
         with service.db.read() as conn:
-            _, dt, _ = read_sides(conn, _run_row(service, run), None, None, "bbox")
-    return dt, not reads
+            gt, dt, _ = read_sides(conn, _run_row(service, run), None, None, "bbox")
+    return gt, dt, "_gt_columns" not in reads, "_dt_columns" not in reads
+
+
+def _read_as_commit(service: Service, run: str, monkeypatch: pytest.MonkeyPatch
+                    ) -> tuple[Any, bool]:
+    """The predictions side as the commit reads it, and whether it came from memory."""
+    _, dt, _, kept = _sides_as_commit(service, run, monkeypatch)
+    return dt, kept
 
 
 def _from_rows(service: Service, run: str) -> Any:
     with service.db.read() as conn:
         return _dt_columns(conn, _run_row(service, run).pk)
+
+
+def _gt_from_rows(service: Service, run: str) -> Any:
+    with service.db.read() as conn:
+        return _gt_columns(conn, _run_row(service, run).dataset_pk, None)
 
 
 def _assert_same(a: Any, b: Any) -> None:
@@ -195,10 +218,78 @@ def test_rows_that_cannot_be_named_keep_nothing(service: Service, tmp_path: Path
     columns = {c: [None] * 19 for c in upload_sides.BOX_COLUMNS}
     with service.db.write() as conn:
         # 19 columns' rows for a run holding 20: not these rows.
-        assert upload_sides.keeper(conn, pk, columns) is None
+        assert upload_sides.predictions_keeper(conn, pk, columns) is None
         # A gap in the run's keys: its rows are not one written range.
         conn.execute(t.predictions.delete().where(t.predictions.c.pk == conn.scalar(
             t.predictions.select().with_only_columns(t.predictions.c.pk)
             .where(t.predictions.c.run_pk == pk).order_by(t.predictions.c.pk).offset(5)
             .limit(1))))
-        assert upload_sides.keeper(conn, pk, columns) is None
+        assert upload_sides.predictions_keeper(conn, pk, columns) is None
+
+
+def _gt_boxes(seed: int, n: int, refs: range = range(N)) -> list[BoxAnnotation]:
+    rng = np.random.default_rng(seed)
+    return [BoxAnnotation(["car", "person", "dog"][k % 3], float(rng.uniform(0, 150)),
+                          float(rng.uniform(0, 100)), float(rng.uniform(1, 50)),
+                          k % 4 + 1, reference_id=f"r{refs[k % len(refs)]}",
+                          iscrowd=k % 9 == 0, area=300.5 if k % 5 == 0 else None)
+            for k in range(n)]
+
+
+def _labelled(service: Service, folder: Path) -> tuple[str, str]:
+    """A dataset with items, ground truth still to come, and a run of boxes."""
+    paths = make_images(folder, N, size=(200, 150))
+    ds = service.create_dataset("labelled")["id"]
+    service.append(ds, [DatasetItem(str(p), f"r{i}") for i, p in enumerate(paths)])
+    return ds, service.add_model("m", "m")["id"]
+
+
+def test_ground_truth_uploaded_in_batches_is_read_from_memory(
+        service: Service, tmp_path: Path, fresh_cache: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ds, model = _labelled(service, tmp_path / "img")
+    service.annotate(ds, _gt_boxes(1, 40, range(0, 6)))
+    # A second batch starting on the item the first ended on (r5), as batches of a
+    # file sorted by image do.
+    service.annotate(ds, _gt_boxes(2, 25, range(5, N)))
+    run = service.create_run(model, ds, "boxes", _boxes(3))["id"]
+    gt, dt, gt_kept, dt_kept = _sides_as_commit(service, run, monkeypatch)
+    assert gt_kept and dt_kept and len(gt) == 65
+    _assert_same(gt, _gt_from_rows(service, run))
+    kept = service.commit_run(run)
+    sides_cache.forget_all()
+    assert service.commit_run(run) == kept
+
+
+@pytest.mark.parametrize("between", ["replaced", "deleted", "polygon"])
+def test_ground_truth_after_another_change_is_read_from_rows(
+        service: Service, tmp_path: Path, fresh_cache: None,
+        monkeypatch: pytest.MonkeyPatch, between: str) -> None:
+    ds, model = _labelled(service, tmp_path / "img")
+    service.annotate(ds, [*_gt_boxes(4, 30, range(0, 6)), BoxAnnotation(
+        "car", 1, 1, 9, 9, reference_id="r0", annotation_id="a")])
+    if between == "replaced":
+        service.annotate(ds, [BoxAnnotation("dog", 2, 2, 8, 8, reference_id="r0",
+                                            annotation_id="a")], update=True)
+    elif between == "deleted":
+        service.delete_annotations(ds, annotation_ids=["a"])
+    else:
+        service.annotate(ds, [PolygonAnnotation("car", [(10, 10), (60, 10), (60, 50)],
+                                                reference_id="r1")])
+    service.annotate(ds, _gt_boxes(5, 10, range(6, N)))
+    run = service.create_run(model, ds, "boxes", _boxes(6))["id"]
+    gt, _, gt_kept, dt_kept = _sides_as_commit(service, run, monkeypatch)
+    assert not gt_kept and dt_kept
+    _assert_same(gt, _gt_from_rows(service, run))
+
+
+def test_a_commit_at_an_earlier_label_version_reads_its_rows(
+        service: Service, tmp_path: Path, fresh_cache: None) -> None:
+    ds, model = _labelled(service, tmp_path / "img")
+    first = service.annotate(ds, _gt_boxes(7, 30))["version"]
+    service.annotate(ds, _gt_boxes(8, 12, range(3, 5)))
+    run = service.create_run(model, ds, "boxes", _boxes(9))["id"]
+    at_first = service.commit_run(run, annotation_version=first)
+    sides_cache.forget_all()
+    assert service.commit_run(run, annotation_version=first) == at_first
+    assert at_first["ground_truth"] == 30

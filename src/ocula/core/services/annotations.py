@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from ocula.core.ids import new_ids
-from ocula.core.services import stats
+from ocula.core.services import stats, upload_sides
 from ocula.core.services.base import (
     bulk_operation,
     chunks,
@@ -226,7 +226,14 @@ class AnnotationService(SegmentationService):
             if ds is None:
                 raise NotFoundError(f"dataset {checked.dataset_id!r} was deleted")
             self._require_item_pks(conn, ds.pk, checked.item_pks)
-            result = self._write_annotations(conn, ds, checked, update, message)
+            before = upload_sides.ground_truth_state(conn, ds.pk)
+            result, plain = self._write_annotations(conn, ds, checked, update, message)
+            # The boxes written as the dataset's ground truth, kept as the commit reads
+            # them where they can be named (services/upload_sides).
+            keep = upload_sides.ground_truth_keeper(conn, ds.pk, dict(zip(
+                plain.columns, plain.values, strict=True)), before) if plain else None
+        if keep is not None:
+            keep()
         result["annotations_ignored"] += checked.duplicates_dropped
         result["dataset_id"] = ds.id
         return result
@@ -261,7 +268,10 @@ class AnnotationService(SegmentationService):
                             .with_for_update()).first()
 
     def _write_annotations(self, conn: Connection, ds: Any, checked: _Checked,
-                           update_existing: bool, message: str | None) -> dict[str, Any]:
+                           update_existing: bool, message: str | None
+                           ) -> tuple[dict[str, Any], _BoxRows | None]:
+        """Write a checked batch: the result, and the plain boxes if they were written as
+        they are (every one new)."""
         n, item_pks = len(checked.anns), checked.item_pks
         current = self._current_keys(conn, item_pks)
         keep: list[int] = []  # entries to write, when not all of them
@@ -311,6 +321,7 @@ class AnnotationService(SegmentationService):
             ignored -= sum(1 for i in range(n) if parts[i] and i not in kept)
             ignored += len(seg_items - done)
         version = None
+        plain = None
         if written or to_close:
             version = self._new_version(conn, ds.pk, message)
             for part in chunks([r.pk for r in to_close]):
@@ -318,7 +329,7 @@ class AnnotationService(SegmentationService):
                              .values(version_to=version))
             constants = {"dataset_pk": ds.pk, "version_from": version, "version_to": None}
             if not current and checked.boxes is not None:
-                boxes = checked.boxes
+                boxes = plain = checked.boxes
                 tally = boxes.tally
                 written = insert_columns(conn, t.annotations, boxes.columns, boxes.values,
                                          constants | boxes.constants)
@@ -334,12 +345,16 @@ class AnnotationService(SegmentationService):
                 tally = stats.AnnotationTally()
                 written = insert_stream(conn, t.annotations, columns,
                                         tally.rows(rows, columns), constants)
+                if checked.boxes is not None and len(keep) == n and not to_close:
+                    # Every box new (a batch starting on an item the previous one
+                    # ended on): the rows are the boxes' values, in order.
+                    plain = checked.boxes
             analyze_grown(conn, t.annotations, written)
             delta = stats.Delta()
             delta.annotation_write(map(itemgetter(0), current), to_close, tally)
             delta.save(conn, ds.pk)
         return {"annotations_processed": processed, "annotations_ignored": ignored,
-                "annotations_replaced": len(to_close), "version": version}
+                "annotations_replaced": len(to_close), "version": version}, plain
 
     def _current_keys(self, conn: Connection, item_pks: list[int]) -> dict[tuple, int]:
         """(item_pk, annotation_id) -> pk of the current annotations of these items."""

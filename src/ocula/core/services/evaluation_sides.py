@@ -15,8 +15,6 @@ share an annotation id base (``"17"``, ``"17/polygon"``, ``"17/mask"``,
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -29,13 +27,14 @@ from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.services import stats
 from ocula.core.services.annotations import at_version
 from ocula.core.services.run_results import item_state
+from ocula.core.services.side_columns import detections_of, ground_truth_of, row_columns
 from ocula.core.services.sides_cache import cached, database, grown
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.types import PART_SUFFIXES
 
-__all__ = ["IOU_TYPES", "SEGM_TYPES", "columns_of", "detections_of", "holds_most_predictions",
-           "label_order", "mostly_this_run", "read_sides"]
+__all__ = ["IOU_TYPES", "SEGM_TYPES", "holds_most_predictions", "label_order",
+           "mostly_this_run", "read_sides"]
 
 SEGM_TYPES = ("mask", "polygon")
 IOU_TYPES = ("bbox", "segm", "keypoints")
@@ -73,50 +72,6 @@ def _segm_columns(rows: list[Any], *, scores: bool) -> tuple[dict[str, np.ndarra
         out["area"] = np.where(np.isnan(stored), masks.area, stored)
         out["extra"] = np.array([bool(r[8]) for r in rows], dtype=bool)
     return out, masks
-
-
-def _columns(rows: list[Any], *, scores: bool) -> dict[str, np.ndarray]:
-    """Columns of ``(pk, item_pk, label, x, y, w, h, area, confidence | crowd)`` rows, a
-    column at a time (2M rows: 2.2 s row by row, 0.85 s so); labels are numbered once
-    and the text array gathered from the distinct ones. NULLs: an empty mask has no
-    extent, so its box is [0, 0, 0, 0] (pycocotools' toBbox); a missing area is the
-    box's, a missing confidence 1, a missing crowd flag false, a missing label "None"."""
-    return columns_of(lambda j: map(itemgetter(j), rows), len(rows), scores=scores)
-
-
-def columns_of(column_values: Callable[[int], Iterable[Any]], n: int, *,
-               scores: bool) -> dict[str, np.ndarray]:
-    """:func:`_columns` of ``n`` rows given column by column: ``column_values(j)`` iterates
-    over column ``j``'s values (``services.upload_sides`` gives the lists just
-    written)."""
-    def column(j: int, dtype: Any) -> np.ndarray:
-        # fromiter reads NULL as NaN for floats, as False for booleans.
-        return np.fromiter(column_values(j), dtype, n)
-
-    labels = list(column_values(2))
-    seen = set(labels)
-    if None in seen:
-        labels = ["None" if v is None else v for v in labels]
-        seen = set(labels)
-    values = sorted(seen)
-    at = {v: i for i, v in enumerate(values)}
-    bbox = np.empty((n, 4), dtype=np.float64)
-    for j in range(4):
-        bbox[:, j] = column(3 + j, np.float64)
-    bbox = np.nan_to_num(bbox)
-    area = column(7, np.float64)
-    missing = np.isnan(area)
-    area[missing] = bbox[missing, 2] * bbox[missing, 3]
-    extra = column(8, np.float64 if scores else bool)
-    if scores:
-        extra[np.isnan(extra)] = 1.0
-    return {
-        "id": column(0, np.int64), "image": column(1, np.int64),
-        "label": (np.array(values, dtype=str)[np.fromiter(map(at.__getitem__, labels),
-                                                          np.intp, n)]
-                  if n else np.array([], dtype=str)),
-        "bbox": bbox, "area": area, "extra": extra,
-    }
 
 
 def label_order(coco_order: list[str], gt: GroundTruth, dt: Detections) -> list[str] | None:
@@ -164,9 +119,7 @@ def _gt_columns(conn: Connection, dataset_pk: int, version: int | None,
                                         at_version(sib, version)))))
     if item_pks is not None:
         q = q.where(a.c.item_pk.in_(item_pks))
-    c = _by_id(_columns(fetch_tuples(conn, q), scores=False))
-    return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
-                       iscrowd=c["extra"], id=c["id"])
+    return ground_truth_of(_by_id(row_columns(fetch_tuples(conn, q), scores=False)))
 
 
 def mostly_this_run(conn: Connection, run_pk: int) -> bool:
@@ -211,20 +164,16 @@ def _dt_columns(conn: Connection, run_pk: int, item_pks: Any = None) -> Detectio
          .where(mine, _one_part_per_object(p, lambda sib: sib.c.run_pk == run_pk)))
     if item_pks is not None:
         q = q.where(p.c.item_pk.in_(item_pks))
-    return detections_of(_by_id(_columns(fetch_tuples(conn, q), scores=True)))
+    return detections_of(_by_id(row_columns(fetch_tuples(conn, q), scores=True)))
 
 
-def _uploaded(conn: Connection, key: tuple[Any, ...]) -> Detections | None:
-    """A run's predictions as the uploads that wrote them kept them, if those are its
-    rows under ``key`` (``services.upload_sides``)."""
-    chunk = grown(database(conn), key[1], key)
-    return None if chunk is None else detections_of(chunk)
-
-
-def detections_of(c: dict[str, np.ndarray]) -> Detections:
-    """The predictions side of box evaluation from :func:`columns_of`'s columns."""
-    return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
-                      id=c["id"])
+def _uploaded(conn: Connection, key: tuple[Any, ...]) -> Any:
+    """A side (``key[0]``: "gt" or "dt") as the uploads that wrote it kept it, if those
+    are its rows under ``key`` (``services.upload_sides``), else None."""
+    chunk = grown(database(conn), key)
+    if chunk is None:
+        return None
+    return ground_truth_of(chunk) if key[0] == "gt" else detections_of(chunk)
 
 
 def _segm_gt_columns(conn: Connection, dataset_pk: int, version: int | None,
@@ -305,7 +254,7 @@ def _kp_gt_columns(conn: Connection, dataset_pk: int, version: int | None,
             w, h = (max(xs) - x, max(ys) - y) if xs else (0.0, 0.0)
             r = (*r[:3], x, y, w, h, w * h, False)
         fixed.append(r)
-    c = _columns(fixed, scores=False)
+    c = row_columns(fixed, scores=False)
     labelled = np.array([sum(1 for v in kp[2::3] if v > 0) for kp in kps], dtype=np.int64)
     # pycocotools ignores a ground truth with num_keypoints == 0 (not as a crowd).
     return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"], iscrowd=c["extra"],
@@ -329,7 +278,7 @@ def _kp_dt_columns(conn: Connection, run_pk: int,
     extent = keypoint_boxes(kps) if kps else np.zeros((0, 4))
     fixed = [r if r[10] is not None else (*r[:3], *e, float(e[2] * e[3]), r[8])
              for r, e in zip(rows, extent.tolist(), strict=True)]
-    c = _columns(fixed, scores=True)
+    c = row_columns(fixed, scores=True)
     return Detections(c["image"], c["label"], c["bbox"], c["extra"], area=c["area"],
                       id=c["id"]), kps
 
@@ -352,9 +301,10 @@ def read_sides(conn: Connection, run: Any, version: int | None, scope: Any,
         # Every write to ground truth opens a version: the latest one is the current
         # labels, whichever way it is asked for.
         labels = latest if version is None else version
+        gt_key = ("gt", ds_id, labels, items)
         dt_key = ("dt", run.id, str(run.predictions_at), items)
-        return (cached(conn, ("gt", ds_id, labels, items),
-                       lambda: _gt_columns(conn, run.dataset_pk, version)),
+        return (cached(conn, gt_key, lambda: _uploaded(conn, gt_key) or _gt_columns(
+                    conn, run.dataset_pk, version)),
                 cached(conn, dt_key, lambda: _uploaded(conn, dt_key) or _dt_columns(
                     conn, run.pk)), None)
     if iou_type == "keypoints":

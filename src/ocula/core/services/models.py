@@ -127,7 +127,7 @@ class ModelService(SegmentationService):
         if segs:
             prepared = [p for p in prepared if not is_segment_part(p[1])]
         with self.db.write() as conn:
-            before = upload_sides.state(conn, run.pk)
+            before = upload_sides.predictions_state(conn, run.pk)
             ids = [p[1].annotation_id for p in prepared if p[1].annotation_id]
             existing = set()
             if ids:
@@ -220,7 +220,7 @@ class ModelService(SegmentationService):
         transaction commits (:mod:`~ocula.core.services.upload_sides`), if anything."""
         if written is None:
             return None
-        return upload_sides.keeper(conn, run_pk, written, before)
+        return upload_sides.predictions_keeper(conn, run_pk, written, before)
 
     def _insert_predictions(self, conn: Any, dataset_pk: int, run_pk: int,
                             prepared: Sequence[tuple[int, Any, str | None]]

@@ -102,7 +102,7 @@ def cached(conn: Connection, key: tuple[Any, ...], read: Callable[[], T]) -> T:
 
 
 class _Growing:
-    """A run's uploads so far as column chunks (``services.upload_sides``): the key
+    """A side's uploads so far as column chunks (``services.upload_sides``): the key
     they are the rows of, how many rows, and the largest pk among them."""
 
     __slots__ = ("chunks", "key", "last_pk", "rows")
@@ -112,17 +112,19 @@ class _Growing:
         self.key, self.chunks, self.rows, self.last_pk = key, chunks, rows, last_pk
 
 
-#: Runs whose uploads are being kept, by (database, run id); the latest few.
-_growing: OrderedDict[tuple[str, str], _Growing] = OrderedDict()
-_GROWING = 2
+#: Sides whose uploads are being kept, by (database, side, run or dataset id): the
+#: latest few.
+_growing: OrderedDict[tuple[str, str, str], _Growing] = OrderedDict()
+_GROWING = 3
 
 
-def grow(database_name: str, run_id: str, before: tuple[Any, ...] | None,
-         key: tuple[Any, ...], chunk: dict[str, np.ndarray], last_pk: int) -> None:
-    """Record that a run's rows under ``key`` are its rows under ``before`` followed by
-    ``chunk`` (``before`` None: ``chunk`` is all of them). An append to rows not kept
-    under ``before`` (another upload came in between) forgets the run instead."""
-    at = (database_name, run_id)
+def grow(database_name: str, before: tuple[Any, ...] | None, key: tuple[Any, ...],
+         chunk: dict[str, np.ndarray], last_pk: int) -> None:
+    """Record that a side's rows under ``key`` (``(side, owner id, ...)``, as
+    :func:`cached` is given it) are its rows under ``before`` followed by ``chunk``
+    (``before`` None: ``chunk`` is all of them). An append to rows not kept under
+    ``before`` (another write came in between) forgets the side instead."""
+    at = (database_name, key[0], key[1])
     with _cache._lock:
         if before is None:
             _growing[at] = _Growing(key, [chunk], len(chunk["id"]), last_pk)
@@ -137,19 +139,19 @@ def grow(database_name: str, run_id: str, before: tuple[Any, ...] | None,
             _growing.popitem(last=False)
 
 
-def growing(database_name: str, run_id: str) -> tuple[tuple[Any, ...], int, int] | None:
-    """``(key, rows, largest pk)`` of a run's kept uploads, or None."""
+def growing(database_name: str, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], int, int] | None:
+    """``(key, rows, largest pk)`` of the uploads kept for the side and owner ``key``
+    names (its first two parts), or None."""
     with _cache._lock:
-        g = _growing.get((database_name, run_id))
+        g = _growing.get((database_name, key[0], key[1]))
         return None if g is None else (g.key, g.rows, g.last_pk)
 
 
-def grown(database_name: str, run_id: str, key: tuple[Any, ...]
-          ) -> dict[str, np.ndarray] | None:
-    """The columns of a run's kept uploads if they are its rows under ``key``, joined
+def grown(database_name: str, key: tuple[Any, ...]) -> dict[str, np.ndarray] | None:
+    """The columns of the uploads kept if they are the side's rows under ``key``, joined
     into one chunk (which later appends extend), else None."""
     with _cache._lock:
-        g = _growing.get((database_name, run_id))
+        g = _growing.get((database_name, key[0], key[1]))
         if g is None or g.key != key:
             return None
         if len(g.chunks) > 1:

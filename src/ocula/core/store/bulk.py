@@ -38,6 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
+from ocula.core.store.copy_binary import Column, binary_copy_data
+
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
                 rows: Sequence[tuple[Any, ...]],
@@ -105,6 +107,23 @@ def _copy_rows(conn: Connection, table: Table, columns: Sequence[str],
                 write(row + tail if tail else row)
     finally:
         cursor.close()
+
+
+def copy_columns(conn: Connection, table: Table, columns: Sequence[str],
+                 data: Sequence[Column]) -> int:
+    """PostgreSQL: COPY rows held as numpy columns (``data[j]`` of ``columns[j]``), their
+    binary data laid out by numpy (:mod:`~ocula.core.store.copy_binary`; rows land in
+    another order than given). Returns the number of rows."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with driver_errors(conn, table), \
+                cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN (FORMAT BINARY)') as copy:
+            for block in binary_copy_data(data):
+                copy.write(block)
+    finally:
+        cursor.close()
+    return len(data[0].values) if data else 0
 
 
 def _constants(constants: Mapping[str, Any] | None) -> Mapping[str, Any]:

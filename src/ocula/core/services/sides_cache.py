@@ -17,6 +17,10 @@ they were read from:
 The key is read in the caller's transaction, so what it names is what that transaction
 sees. Kept arrays are read-only and each caller gets its own column object, so no caller
 can change what another reads. The process keeps the last few entries (LRU).
+
+Uploads add their own columns, batch by batch, under the key of the rows they leave
+(:func:`grow`; ``services.upload_sides`` decides when they can), and a read that finds
+none kept takes those (:func:`grown`) before reading any row.
 """
 
 from __future__ import annotations

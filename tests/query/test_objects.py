@@ -174,3 +174,33 @@ def test_matched_objects_name_their_partner(scene: Scene) -> None:
 def test_objects_within_slice(scene: Scene) -> None:
     assert scene.ids('label = "car"', slice="train") == ["c0", "c1", "c2", "c3"]
     assert scene.ids("status = fn", slice="train") == ["p2", "p3", "p4", "c2", "c3"]
+
+
+@pytest.mark.parametrize("rest", ["", " and status = fp", " and status = tp and confidence > 0.5",
+                                  " and label = \"car\""])
+def test_predictions_named_by_id_are_looked_up_by_id(scene: Scene, rest: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``id in [...]`` selects the same predictions whichever way the run is tested, and
+    on SQLite (no statistics) through the ids' unique index, not the run's rows."""
+    from sqlalchemy import select, text
+
+    from ocula.core.query import compile as qc
+
+    everyone = scene.objects('type = prediction and run = "frcnn"', page_size=100)
+    wanted = [o["id"] for o in everyone[::2]]
+    listed = ", ".join(f'"{i}"' for i in wanted)
+    query = f'type = prediction and run = "frcnn" and id in [{listed}]{rest}'
+    got = sorted(o["id"] for o in scene.objects(query, page_size=100))
+    with monkeypatch.context() as m:
+        m.setattr(qc, "names_ids", lambda node: False)
+        assert got == sorted(o["id"] for o in scene.objects(query, page_size=100))
+    if not rest:
+        assert got == sorted(wanted)
+    with scene.service.db.read() as conn:
+        branch = scene.service._objects_plan(conn, scene.dataset, query, None)[1].branches[0]
+        assert branch.scope.by_ids == (conn.dialect.name == "sqlite")
+        if conn.dialect.name == "sqlite":
+            sql = select(branch.scope.pk_col).select_from(branch.scope.from_clause()).where(
+                *branch.where).compile(conn, compile_kwargs={"literal_binds": True})
+            steps = " ".join(r[3] for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "(id=?)" in steps, steps

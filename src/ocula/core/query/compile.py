@@ -59,6 +59,7 @@ from ocula.core.query.scopes import (
     Typed,
     err,
     is_field,
+    names_ids,
     object_kinds,
     simplify,
     specialize,
@@ -340,8 +341,7 @@ class Compiler:
             if scope.kind == "annotation":
                 raise err('for annotations, run only names the run whose match status is '
                           'meant: write run = "<name>" joined to the rest with and', node.pos)
-            col = scope.match.c.run_pk if scope.match_inner else tbl.c.run_pk
-            return Typed(col, "run", spec, name, False)
+            return Typed(scope.run_col, "run", spec, name, False)
         if name in ("status", "iou"):
             return Typed(scope.match.c[name], spec.type, spec, name, True)
         if name == "confidence":
@@ -480,6 +480,8 @@ class Compiler:
             scope, spec_node = self._scope(kind, spec_node, order)
             if scope is None:
                 continue
+            scope.by_ids = (self.dialect == "sqlite" and kind == "prediction"
+                            and names_ids(spec_node))
             where = scope.base(self.dataset_pk)
             if item_pk is not None:
                 where.append(scope.item_col == item_pk)

@@ -71,6 +71,16 @@ class ObjectScope:
     match_inner: bool = False
     run: Run | None = None
     run_pks: list[int] = field(default_factory=list)
+    #: The query names its predictions by id, on SQLite: the run is then tested through
+    #: ``run_pk + 0``, no indexed term, so that SQLite, which keeps no statistics, looks
+    #: the ids up in their unique index instead of walking the run's rows (2M
+    #: predictions: 100 ids in ~4 s through the run's index).
+    by_ids: bool = False
+
+    @property
+    def run_col(self) -> ColumnElement:
+        col = self.match.c.run_pk if self.match_inner else self.table.c.run_pk
+        return col + 0 if self.by_ids else col
 
     @property
     def item_col(self) -> ColumnElement:
@@ -99,7 +109,7 @@ class ObjectScope:
     def base(self, dataset_pk: int) -> list[ColumnElement]:
         if self.kind == "annotation":
             return [self.table.c.dataset_pk == dataset_pk, self.table.c.version_to.is_(None)]
-        run_col = self.match.c.run_pk if self.match_inner else self.table.c.run_pk
+        run_col = self.run_col
         if len(self.run_pks) == 1:
             return [run_col == self.run_pks[0]]
         return [run_col.in_(self.run_pks)]
@@ -139,6 +149,15 @@ def simplify(node: ast.Node | None) -> ast.Node | None:
 
 def is_field(node: Any, name: str) -> bool:
     return isinstance(node, ast.Field) and node.path == (name,)
+
+
+def names_ids(node: ast.Node | None) -> bool:
+    """Whether a condition requires ``id`` to be one of listed values (``id = x`` or
+    ``id in [...]`` among its top-level ``and`` terms)."""
+    terms = node.items if isinstance(node, ast.And) else (node,)
+    return any((isinstance(t, ast.In) and not t.negated and is_field(t.left, "id"))
+               or (isinstance(t, ast.Compare) and t.op == "=" and is_field(t.left, "id"))
+               for t in terms)
 
 
 def _kind_value(value: ast.Value) -> str:

@@ -37,12 +37,13 @@ def _columns(rng: np.random.Generator, n: int) -> tuple[list[Column], list[tuple
     t = rng.integers(0, len(words), n)
     u = rng.random(n) < 0.5
     v = np.array(words, dtype=object)[rng.integers(0, len(words), n)]
+    v_texts, v_codes = np.unique(v.astype(str), return_inverse=True)
     nulls = [None, rng.random(n) < 0.2, rng.random(n) < 0.1, None, rng.random(n) < 0.1,
              rng.random(n) < 0.1, rng.random(n) < 0.3, None]
     cols = [Column("int8", k), Column("int2", a, nulls[1]), Column("int4", b, nulls[2]),
             Column("int8", c), Column("float8", f, nulls[4]),
             Column("text", t, nulls[5], texts=words), Column("bool", u, nulls[6]),
-            Column.of_text(v)]
+            Column("text", v_codes, texts=v_texts.tolist())]
     values = [k.tolist(), a.tolist(), b.tolist(), c.tolist(), f.tolist(),
               [words[i] for i in t.tolist()], u.tolist(), v.tolist()]
     rows = []

@@ -261,9 +261,12 @@ class MatchResult:
         return _status_names(self.gt_status)
 
 
+#: Each status code's name (code 0: none), as match rows store it.
+STATUS_NAMES: tuple[str, ...] = ("", *(s.name.lower() for s in MatchStatus))
+
+
 def _status_names(codes: np.ndarray) -> np.ndarray:
-    names = np.array([""] + [s.name.lower() for s in MatchStatus], dtype=object)
-    return names[codes]
+    return np.array(STATUS_NAMES, dtype=object)[codes]
 
 
 def _allowed_pairs(

@@ -154,17 +154,9 @@ class ResultKeeping(ServiceBase):
         # rows are these and the labels current, so no query needs to run.
         plain = plain_queries(run_q, distinct(gt.label, dt.label).tolist(), 0.5)
 
-        # Public ids read once for all scopes: a slice's small cells hold boxes the
-        # whole dataset's small cells mostly named already.
-        known: dict[str, dict[int, str]] = {"annotation": {}, "prediction": {}}
-
         def names(kind: str, pks: np.ndarray) -> dict[int, str]:
             table = t.annotations if kind == "annotation" else t.predictions
-            seen = known[kind]
-            missing = [p for p in np.unique(pks).tolist() if p not in seen]
-            seen.update(self._public_ids(  # type: ignore[attr-defined]
-                conn, table, np.asarray(missing, dtype=np.int64)))
-            return seen
+            return self._public_ids(conn, table, pks)  # type: ignore[attr-defined]
 
         # The commit's own matching is the metrics' (IoU 0.5, per class, 100 detections
         # an image and class) when its options are the defaults and no image holds more

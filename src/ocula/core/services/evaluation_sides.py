@@ -15,6 +15,7 @@ share an annotation id base (``"17"``, ``"17/polygon"``, ``"17/mask"``,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -167,12 +168,12 @@ def _dt_columns(conn: Connection, run_pk: int, item_pks: Any = None) -> Detectio
     return detections_of(_by_id(row_columns(fetch_tuples(conn, q), scores=True)))
 
 
-def _uploaded(conn: Connection, key: tuple[Any, ...]) -> Any:
+def _uploaded(conn: Connection, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
     """A side (``key[0]``: "gt" or "dt") as the uploads that wrote it kept it, if those
-    are its rows under ``key`` (``services.upload_sides``), else None."""
+    are its rows under ``key`` (``services.upload_sides``), else ``read()``."""
     chunk = grown(database(conn), key)
     if chunk is None:
-        return None
+        return read()
     return ground_truth_of(chunk) if key[0] == "gt" else detections_of(chunk)
 
 
@@ -303,10 +304,10 @@ def read_sides(conn: Connection, run: Any, version: int | None, scope: Any,
         labels = latest if version is None else version
         gt_key = ("gt", ds_id, labels, items)
         dt_key = ("dt", run.id, str(run.predictions_at), items)
-        return (cached(conn, gt_key, lambda: _uploaded(conn, gt_key) or _gt_columns(
-                    conn, run.dataset_pk, version)),
-                cached(conn, dt_key, lambda: _uploaded(conn, dt_key) or _dt_columns(
-                    conn, run.pk)), None)
+        return (cached(conn, gt_key, lambda: _uploaded(conn, gt_key, lambda: _gt_columns(
+                    conn, run.dataset_pk, version))),
+                cached(conn, dt_key, lambda: _uploaded(conn, dt_key, lambda: _dt_columns(
+                    conn, run.pk))), None)
     if iou_type == "keypoints":
         gt, gt_kps = _kp_gt_columns(conn, run.dataset_pk, version, scope)
         dt, dt_kps = _kp_dt_columns(conn, run.pk, scope)

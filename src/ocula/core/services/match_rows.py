@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from ocula.core.evaluation import Detections, GroundTruth, MatchStatus
 from ocula.core.evaluation.inputs import factorize
+from ocula.core.evaluation.matching import STATUS_NAMES
 from ocula.core.services import stats
 from ocula.core.services.evaluation_sides import holds_most_predictions
 from ocula.core.store import schema as t
@@ -172,70 +173,59 @@ def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, mat
     d = slice(None) if items is None else np.isin(dt.image, items)
     g = slice(None) if items is None else np.isin(gt.image, items)
     i = slice(None) if items is None else np.isin(match.image, items)
-    if conn.dialect.name == "postgresql":
-        _copy(conn, run_pk, gt, dt, match, digests, (d, g, i))
-        return
-    # Whole columns to Python lists first: indexing numpy scalars row by row costs
-    # more than the insert itself at 100k rows. Every value is then an int, a float, a
-    # str or None: PostgreSQL takes them in COPY's binary format.
-    det_ann = match.det_gt_id[d]  # -1: no match
-    _insert(conn, t.match_predictions, run_pk, (
-        "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label", "confidence"),
-        [dt.id[d].tolist(), dt.image[d].tolist(),
-         np.where(det_ann >= 0, det_ann, None).tolist(), _det_iou(match)[d].tolist(),
-         match.det_status_names()[d].tolist(), dt.label[d].tolist(), dt.score[d].tolist()])
-    gt_pred = match.gt_det_id[g]
-    _insert(conn, t.match_annotations, run_pk, (
-        "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"),
-        [gt.id[g].tolist(), gt.image[g].tolist(), np.where(gt_pred >= 0, gt_pred, None).tolist(),
-         match.gt_iou[g].tolist(), match.gt_status_names()[g].tolist(), gt.label[g].tolist()])
-    _insert(conn, t.match_items, run_pk, ("item_pk", "tp", "fp", "fn", "digest"),
-            [match.image[i].tolist(), match.image_tp[i].tolist(), match.image_fp[i].tolist(),
-             match.image_fn[i].tolist(), digests[i].tolist()])
 
-
-def _copy(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, match: Any,
-          digests: np.ndarray, rows: tuple[Any, Any, Any]) -> None:
-    """:func:`_replace`'s inserts on PostgreSQL: COPY data laid out by numpy from the
-    columns as they are (:func:`~ocula.core.store.bulk.copy_columns`), no Python object
-    per value: beside the commit's other threads, per-row writes waited on the GIL
-    (2M rows: ~4.5 s against 0.8 s alone)."""
-    d, g, i = rows
-    statuses = [""] + [s.name.lower() for s in MatchStatus]
-
-    def run(n: int) -> Column:
-        return Column("int4", np.full(n, run_pk, dtype=np.int64))
-
-    def text(labels: np.ndarray) -> Column:
+    def text(labels: np.ndarray, rows: Any) -> Column:
+        # Numbered once per whole (read-only) column, then cut: no string per row.
         texts, codes = factorize(labels)
-        return Column("text", codes, texts=texts.tolist())
+        return Column("text", codes[rows], texts=texts.tolist())
 
-    det_ann = match.det_gt_id[d]
-    ids = dt.id[d]
-    copy_columns(conn, t.match_predictions, (
-        "run_pk", "prediction_pk", "item_pk", "annotation_pk", "iou", "status", "label",
-        "confidence"), [
-        run(len(ids)), Column("int4", ids), Column("int4", dt.image[d]),
-        Column("int4", det_ann, det_ann < 0), Column("float8", _det_iou(match)[d]),
-        Column("text", match.det_status[d], texts=statuses), text(dt.label[d]),
-        Column("float8", dt.score[d])])
-    gt_pred = match.gt_det_id[g]
-    ids = gt.id[g]
-    copy_columns(conn, t.match_annotations, (
-        "run_pk", "annotation_pk", "item_pk", "prediction_pk", "iou", "status", "label"), [
-        run(len(ids)), Column("int4", ids), Column("int4", gt.image[g]),
-        Column("int4", gt_pred, gt_pred < 0), Column("float8", match.gt_iou[g]),
-        Column("text", match.gt_status[g], texts=statuses), text(gt.label[g])])
-    image = match.image[i]
-    copy_columns(conn, t.match_items, ("run_pk", "item_pk", "tp", "fp", "fn", "digest"), [
-        run(len(image)), Column("int4", image), Column("int4", match.image_tp[i]),
-        Column("int4", match.image_fp[i]), Column("int4", match.image_fn[i]),
-        Column("int8", digests[i])])
+    det_ann, gt_pred = match.det_gt_id[d], match.gt_det_id[g]  # -1: no match
+    tables = [
+        (t.match_predictions, {
+            "prediction_pk": Column("int4", dt.id[d]), "item_pk": Column("int4", dt.image[d]),
+            "annotation_pk": Column("int4", det_ann, det_ann < 0),
+            "iou": Column("float8", _det_iou(match)[d]),
+            "status": Column("text", match.det_status[d], texts=STATUS_NAMES),
+            "label": text(dt.label, d), "confidence": Column("float8", dt.score[d])}),
+        (t.match_annotations, {
+            "annotation_pk": Column("int4", gt.id[g]), "item_pk": Column("int4", gt.image[g]),
+            "prediction_pk": Column("int4", gt_pred, gt_pred < 0),
+            "iou": Column("float8", match.gt_iou[g]),
+            "status": Column("text", match.gt_status[g], texts=STATUS_NAMES),
+            "label": text(gt.label, g)}),
+        (t.match_items, {
+            "item_pk": Column("int4", match.image[i]), "tp": Column("int4", match.image_tp[i]),
+            "fp": Column("int4", match.image_fp[i]), "fn": Column("int4", match.image_fn[i]),
+            "digest": Column("int8", digests[i])}),
+    ]
+    for table, columns in tables:
+        _insert(conn, table, run_pk, columns)
 
 
-def _insert(conn: Connection, table: Any, run_pk: int, columns: tuple[str, ...],
-            values: list[list[Any]]) -> None:
-    """Rows of ``run_pk`` held column by column, laid straight into each statement's
-    parameters (no tuple per row: 2M match rows 2.3 -> 1.4 s beside the commit's other
-    work)."""
-    insert_columns(conn, table, columns, values, {"run_pk": run_pk})
+def _insert(conn: Connection, table: Any, run_pk: int, columns: dict[str, Column]) -> None:
+    """Rows of ``run_pk`` held as numpy columns. PostgreSQL: COPY data laid out by numpy
+    (:func:`~ocula.core.store.bulk.copy_columns`), no Python object per value (beside
+    the commit's other threads, per-row writes waited on the GIL: 2M rows ~4.5 s against
+    0.8 s alone). SQLite: each column as a Python list, laid straight into each
+    statement's parameters (no tuple per row: 2M rows 2.3 -> 1.4 s beside the commit's
+    other work)."""
+    n = len(next(iter(columns.values())).values)
+    if conn.dialect.name == "postgresql":
+        copy_columns(conn, table, ("run_pk", *columns), [
+            Column("int4", np.full(n, run_pk, dtype=np.int64)), *columns.values()])
+        return
+    insert_columns(conn, table, list(columns), [_as_list(c) for c in columns.values()],
+                   {"run_pk": run_pk})
+
+
+def _as_list(column: Column) -> list[Any]:
+    """A column's values as Python objects (None for NULL; texts shared, not made per
+    row): whole columns at once, as indexing numpy scalars row by row costs more than
+    the insert itself."""
+    if column.kind == "text":
+        values = np.asarray(column.texts, dtype=object)[column.values]
+    else:
+        values = column.values
+    if column.nulls is not None:
+        values = np.where(column.nulls, None, values)
+    return values.tolist()

@@ -24,10 +24,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Connection,
-    Float,
-    Integer,
     Select,
-    String,
     Table,
     Text,
     any_,
@@ -43,13 +40,11 @@ from ocula.core.store.copy_binary import Column, binary_copy_data
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
                 rows: Sequence[tuple[Any, ...]],
-                constants: Mapping[str, Any] | None = None, *, binary: bool = False) -> None:
+                constants: Mapping[str, Any] | None = None) -> None:
     """INSERT ``rows`` (tuples in ``columns`` order) into ``table``: one COPY, or on
     SQLite a few multi-row INSERTs. ``constants``: columns with the same value in
-    every row (an int, a str or None), given once instead of in each row. ``binary``:
-    rows the service made itself, each value of its column's Python type (int, float,
-    str, bool or None), which PostgreSQL then takes in COPY's binary format (see
-    :func:`_copy_rows`)."""
+    every row (an int, a str or None), given once instead of in each row. (Rows a
+    service holds as numpy columns: :func:`copy_columns`.)"""
     if not rows:
         return
     with driver_errors(conn, table):
@@ -57,7 +52,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
             _insert_multirow(conn.connection.driver_connection, table, columns, rows,
                              constants)
         else:
-            _copy_rows(conn, table, columns, rows, constants, binary=binary)
+            _copy_rows(conn, table, columns, rows, constants)
 
 
 @contextmanager
@@ -73,35 +68,18 @@ def driver_errors(conn: Connection, table: Table) -> Iterator[None]:
                                   hide_parameters=True, dialect=conn.dialect) from exc
 
 
-# COPY's binary type of each column type rows may be sent in binary (the rest: text).
-_BINARY = {BigInteger: "int8", Integer: "int4", Float: "float8", String: "text",
-           Boolean: "bool"}
-
-
-def _binary_types(table: Table, columns: Sequence[str]) -> list[str] | None:
-    types = [_BINARY.get(type(table.c[c].type)) for c in columns]
-    return None if None in types else types  # type: ignore[return-value]
-
-
 def _copy_rows(conn: Connection, table: Table, columns: Sequence[str],
-               rows: Sequence[tuple[Any, ...]], constants: Mapping[str, Any] | None,
-               *, binary: bool = False) -> None:
+               rows: Sequence[tuple[Any, ...]], constants: Mapping[str, Any] | None) -> None:
     """PostgreSQL's COPY, with the constants appended to each row: 1.5x the boxes a
     second of executemany (psycopg's pipelined INSERTs), the server then being the
-    bound (its indexes). ``binary`` (where every column is a number, text or a flag):
-    COPY's binary format, which neither side formats nor parses as text (2M match
-    rows: 1.3 s against 2.8 s)."""
+    bound (its indexes)."""
     fixed = _constants(constants)
     names = (*columns, *fixed)
     cols = ", ".join(f'"{c}"' for c in names)
     tail = tuple(fixed.values())
-    types = _binary_types(table, names) if binary else None
-    fmt = " (FORMAT BINARY)" if types else ""
     cursor = conn.connection.driver_connection.cursor()
     try:
-        with cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN{fmt}') as copy:
-            if types:
-                copy.set_types(types)
+        with cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
             write = copy.write_row
             for row in rows:
                 write(row + tail if tail else row)
@@ -112,8 +90,8 @@ def _copy_rows(conn: Connection, table: Table, columns: Sequence[str],
 def copy_columns(conn: Connection, table: Table, columns: Sequence[str],
                  data: Sequence[Column]) -> int:
     """PostgreSQL: COPY rows held as numpy columns (``data[j]`` of ``columns[j]``), their
-    binary data laid out by numpy (:mod:`~ocula.core.store.copy_binary`; rows land in
-    another order than given). Returns the number of rows."""
+    binary data laid out by numpy (:mod:`~ocula.core.store.copy_binary`), in their
+    order. Returns the number of rows."""
     cols = ", ".join(f'"{c}"' for c in columns)
     cursor = conn.connection.driver_connection.cursor()
     try:
@@ -237,9 +215,8 @@ STREAM_CHUNK = 8_192
 
 def insert_stream(conn: Connection, table: Table, columns: Sequence[str],
                   rows: Iterable[tuple[Any, ...]],
-                  constants: Mapping[str, Any] | None = None, *,
-                  binary: bool = False) -> int:
-    """Like :func:`insert_rows` (``binary`` too) for a lazy iterable: while the driver
+                  constants: Mapping[str, Any] | None = None) -> int:
+    """Like :func:`insert_rows` for a lazy iterable: while the driver
     writes one chunk (SQLite steps with the GIL released; PostgreSQL works in a process
     of its own), this thread builds the next, so on two cores Python's per-row work and
     the database's run side by side. Returns the number of rows written."""
@@ -251,8 +228,7 @@ def insert_stream(conn: Connection, table: Table, columns: Sequence[str],
             while chunk := list(islice(it, STREAM_CHUNK)):
                 if pending is not None:
                     pending.result()
-                pending = pool.submit(insert_rows, conn, table, columns, chunk, constants,
-                                      binary=binary)
+                pending = pool.submit(insert_rows, conn, table, columns, chunk, constants)
                 written += len(chunk)
         finally:
             # Never leave the connection in use by the worker when the caller resumes.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -31,18 +30,12 @@ class Column:
     """One column: ``kind`` a COPY binary type (``int2``, ``int4``, ``int8``,
     ``float8``, ``bool``, or ``text``), ``values`` its array, ``nulls`` where it is
     NULL (None: nowhere). Text is given numbered: ``values`` are codes into ``texts``
-    (as ``np.unique(..., return_inverse=True)`` numbers them; :meth:`of_text`)."""
+    (as ``np.unique(..., return_inverse=True)`` numbers them)."""
 
     kind: str
     values: np.ndarray
     nulls: np.ndarray | None = None
     texts: Sequence[str] = ()
-
-    @classmethod
-    def of_text(cls, values: Any, nulls: np.ndarray | None = None) -> Column:
-        """A text column from its values (numbered here)."""
-        texts, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
-        return cls("text", codes.reshape(-1), nulls, texts.tolist())
 
 
 def binary_copy_data(columns: Sequence[Column], max_bytes: int = 1 << 24

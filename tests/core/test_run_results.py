@@ -4,6 +4,9 @@ was, and never served once anything they depend on has changed. On both database
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
-from ocula.core.services import Service, evaluation, match_rows, run_results
+from ocula.core.services import Service, evaluation, evaluation_keep, match_rows, run_results
 from ocula.core.services.analyses import RUN_PAGE_MAX_IDS
 from ocula.core.store import bulk
 from ocula.core.store import schema as t
@@ -265,3 +268,26 @@ def test_a_recommit_leaves_every_match_index(service: Service, tmp_path: Path) -
         with service.db.write(check_references=False) as conn:
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -200000
             assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread niceness is Linux's")
+def test_kept_numbers_are_computed_below_the_writers_priority(
+        service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer is the commit's critical path: the workers computing the kept numbers
+    run niced below it, and the caller's own priority is left as it was."""
+    if not service.db.reads_beside_writes:
+        pytest.skip("no workers without read connections beside the writer")
+    seen: list[tuple[str, int]] = []
+    real = evaluation_keep.coco_matches_of
+
+    def recording(*args: Any, **kw: Any) -> Any:
+        seen.append((threading.current_thread().name,
+                     os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(evaluation_keep, "coco_matches_of", recording)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    _scene(service, tmp_path)
+    assert seen and all(name.startswith("ocula-keep") for name, _ in seen)
+    assert all(nice == min(mine + evaluation_keep.WORKER_NICENESS, 19) for _, nice in seen)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine

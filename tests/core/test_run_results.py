@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ocula import BoxAnnotation, BoxPrediction, DatasetItem
+from ocula.core.priority import BACKGROUND_NICENESS
 from ocula.core.services import Service, evaluation, evaluation_keep, match_rows, run_results
 from ocula.core.services.analyses import RUN_PAGE_MAX_IDS
 from ocula.core.store import bulk
@@ -289,5 +290,5 @@ def test_kept_numbers_are_computed_below_the_writers_priority(
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     _scene(service, tmp_path)
     assert seen and all(name.startswith("ocula-keep") for name, _ in seen)
-    assert all(nice == min(mine + evaluation_keep.WORKER_NICENESS, 19) for _, nice in seen)
+    assert all(nice == min(mine + BACKGROUND_NICENESS, 19) for _, nice in seen)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine

@@ -12,11 +12,7 @@ match rows just written, and the rows kept.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,6 +25,7 @@ from sqlalchemy import Connection, select
 from ocula.core.evaluation import Detections, GroundTruth, LabelSpace, MatchStatus
 from ocula.core.evaluation.coco import accumulate_coco
 from ocula.core.evaluation.inputs import distinct, factorize
+from ocula.core.priority import lower_priority
 from ocula.core.services import run_results
 from ocula.core.services.base import ServiceBase
 from ocula.core.services.committed_matches import CommittedMatches
@@ -47,28 +44,6 @@ from ocula.core.store import schema as t
 __all__ = ["ResultKeeping"]
 
 log = logging.getLogger(__name__)
-
-#: How much lower the kept-number workers run than the commit's writer (nice steps).
-WORKER_NICENESS = 10
-
-
-def lower_priority(steps: int = WORKER_NICENESS) -> None:
-    """Run the calling thread ``steps`` nice steps lower (Linux, where niceness is a
-    thread's own; elsewhere nothing).
-
-    The kept-number workers call it first. A commit's writer is its critical path:
-    SQLite's index builds and inserts take one core for most of the commit, and the
-    workers' numbers are needed only at its end. At equal priority the two workers and
-    the writer shared two cores in thirds and the writer finished last, seconds after
-    the workers (100k images: 17.6-20.8 s); with the workers niced the writer gets its
-    core, and the workers finish with what is left (15.6-17.4 s, same runs). A busy
-    process beside it is not slowed: only the workers give way."""
-    if not sys.platform.startswith("linux"):
-        return
-    tid = threading.get_native_id()
-    with contextlib.suppress(OSError):  # a sandbox may refuse it; then as before
-        os.setpriority(os.PRIO_PROCESS, tid,
-                       min(os.getpriority(os.PRIO_PROCESS, tid) + steps, 19))
 
 
 def _mask(n: int, rows: np.ndarray) -> np.ndarray:
@@ -152,8 +127,13 @@ class ResultKeeping(ServiceBase):
         dataset's COCO matching and confusion matrix start at once, while the block
         matches the commit's rows; the rest (:meth:`_Keeper.start`) while it writes
         them (numpy's loops and SQLite's index builds release the GIL, so on two cores
-        they overlap; the workers at a lower priority, :func:`lower_priority`). Else all
-        on ``conn``, when started."""
+        they overlap). Else all on ``conn``, when started.
+
+        The workers run niced (:func:`~ocula.core.priority.lower_priority`): the writer's
+        inserts and index builds are the commit's critical path, and the workers'
+        numbers are needed only at its end. At equal priority the three threads shared
+        two cores and the writer finished seconds after the workers (100k images, three
+        interleaved rounds: 20.8/16.8/18.8 s; niced 17.4/15.6/16.3 s)."""
         keeper = _Keeper(self, conn, run, config, gt, dt, pair_iou, wanted)
         if not wanted or not self.db.reads_beside_writes:
             yield keeper

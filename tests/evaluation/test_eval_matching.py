@@ -273,6 +273,31 @@ def test_factorize_equals_numpy_unique() -> None:
         assert codes.dtype == np.intp
 
 
+def test_integer_factorize_by_table_equals_numpy_unique() -> None:
+    """Integers in a narrow range (image keys) are numbered through a table of the
+    range, wide ones by sorting: either way exactly np.unique's values (and dtype) and
+    inverse, whatever the signs, dtype and gaps."""
+    from ocula.core.evaluation.inputs import factorize
+
+    rng = np.random.default_rng(11)
+    columns = [np.array([7]), np.array([-5, -5, -2, 3], dtype=np.int32),
+               np.array([2**40, 1, 2**40]), np.array([0, 10**9]),
+               np.arange(5, dtype=np.uint16)[::-1]]
+    for _ in range(200):
+        n = int(rng.integers(1, 3000))
+        span = int(rng.choice([3, n, 4 * n, 5 * n + 2000, 10**7]))
+        low = int(rng.integers(-1000, 1000))
+        dtype = rng.choice([np.int64, np.int32, np.int16 if span < 30000 else np.int64])
+        columns.append((rng.integers(0, span, n) + low).astype(dtype))
+    for column in columns:
+        values, codes = factorize(column)
+        ref_values, ref_codes = np.unique(column, return_inverse=True)
+        np.testing.assert_array_equal(values, ref_values)
+        assert values.dtype == ref_values.dtype
+        np.testing.assert_array_equal(codes, ref_codes.reshape(-1))
+        assert codes.dtype == np.intp
+
+
 def test_read_only_label_columns_are_numbered_once() -> None:
     """A read-only text column (the sides kept between requests) is numbered once and
     its codes reused, read-only; a writable one, or a view of a writable one, is

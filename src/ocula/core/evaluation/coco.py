@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
+from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace, factorize
 from ocula.core.evaluation.kernels import (
     accumulate_segments,
     box_rows,
@@ -171,8 +171,7 @@ def coco_matches(
     d_rows_all = np.flatnonzero(dk_all >= 0)
     # Image keys in ascending order: this is pycocotools' image visiting order, which
     # decides ties between equal scores on different images.
-    _, inverse = np.unique(np.concatenate([gt.image[g_rows], dt.image[d_rows_all]]),
-                           return_inverse=True)
+    _, inverse = factorize(np.concatenate([gt.image[g_rows], dt.image[d_rows_all]]))
     gimg, dimg_all = inverse[: len(g_rows)], inverse[len(g_rows):]
     gk = gk_all[g_rows]
     g_group = gimg * max(n_cat, 1) + gk

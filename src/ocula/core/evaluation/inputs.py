@@ -252,10 +252,29 @@ def factorize(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(column, return_inverse=True)`` (the inverse flat). Text goes through a
     dict: sorting 2.7M labels to number them costs 0.7 s, looking them up 0.25 s (once
     per read-only column: see ``_coded``; its codes are then read-only too)."""
+    if column.dtype.kind in "iu" and len(column):
+        dense = _dense_factorize(column)
+        if dense is not None:
+            return dense
     if column.dtype.kind != "U" or not len(column):
         values, inverse = np.unique(column, return_inverse=True)
         return values, inverse.reshape(-1)
     return _coded(column)
+
+
+def _dense_factorize(column: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`factorize` of integers spanning a range not much wider than their count
+    (image keys, row numbers) by a table of the range instead of a sort: the image keys
+    of 2.7M boxes took ~0.3 s through ``np.unique``, each time a matching numbered its
+    images. None when the range is too wide for a table."""
+    lo, hi = int(column.min()), int(column.max())
+    if hi - lo > 4 * len(column) + 1024:
+        return None
+    shifted = column.astype(np.int64) - lo
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[shifted] = True
+    code = np.cumsum(present, dtype=np.int64) - 1
+    return (np.flatnonzero(present) + lo).astype(column.dtype), code[shifted]
 
 
 class LabelSpace:

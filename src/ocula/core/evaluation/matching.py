@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
+from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace, factorize
 from ocula.core.evaluation.kernels import box_rows, match_boxes_per_image, offsets
 from ocula.errors import ValidationError
 
@@ -338,7 +338,7 @@ def match_detections(
     k = max(len(space), 1)
     gk = space.index(gt.label)
     dk = space.index(dt.label)
-    images, inverse = np.unique(np.concatenate([gt.image, dt.image]), return_inverse=True)
+    images, inverse = factorize(np.concatenate([gt.image, dt.image]))
     gimg, dimg = inverse[:n_gt], inverse[n_gt:]
 
     # Which detections are evaluated: COCO's top-N per image and category.

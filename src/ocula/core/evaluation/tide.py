@@ -65,7 +65,7 @@ import numpy as np
 
 from ocula.core.evaluation import tide_ap
 from ocula.core.evaluation.coco import COCO_AREA_RANGES
-from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace
+from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace, factorize
 from ocula.core.evaluation.kernels import box_best_ious
 from ocula.core.evaluation.matching import (
     MatchStatus,
@@ -258,9 +258,7 @@ class TideResult:
                 s["key"]: [s["map"](v) for v in ids[:n].tolist()],
             }
         # Each error list counted by label once (not a pass over it per label).
-        counts = {t: dict(zip(*(v.tolist() for v in np.unique(self.errors[t].label,
-                                                               return_counts=True)),
-                              strict=True)) for t in ERROR_TYPES}
+        counts = {t: _label_counts(self.errors[t].label) for t in ERROR_TYPES}
         per_class = []
         for k, label in enumerate(self.labels):
             mine = {t: int(counts[t].get(label, 0)) for t in ERROR_TYPES}
@@ -286,6 +284,15 @@ class TideResult:
 def _float_or_none(v: float) -> float | None:
     return None if np.isnan(v) else float(v)
 
+
+
+def _label_counts(labels: np.ndarray) -> dict[Any, int]:
+    """``{label: rows}`` (labels numbered by a dict, not sorted: an error list can hold
+    a million rows)."""
+    if not len(labels):
+        return {}
+    values, codes = factorize(labels)
+    return dict(zip(values.tolist(), np.bincount(codes).tolist(), strict=True))
 
 def evaluate_tide(
     gt: GroundTruth,
@@ -348,8 +355,7 @@ class TideBreakdown:
         m = match if match is not None else match_detections(
             gt, dt, iou_threshold=tf, max_dets=cfg.max_dets, pair_iou=pair_iou)
 
-        images, inverse = np.unique(np.concatenate([gt.image, dt.image]),
-                                    return_inverse=True)
+        images, inverse = factorize(np.concatenate([gt.image, dt.image]))
         gimg, dimg = inverse[:len(gt)], inverse[len(gt):]
         regular = ~(gt.iscrowd | gt.ignore)
         gt_used = m.gt_status == MatchStatus.TP

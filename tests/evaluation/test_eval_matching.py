@@ -334,3 +334,22 @@ def test_read_only_label_columns_are_numbered_once() -> None:
         kept.flags.writeable = False
         values, codes = factorize(kept)
         np.testing.assert_array_equal(values[codes], kept)
+
+
+def test_rank_within_orders_as_lexsort() -> None:
+    """Ranking by group then descending score (ties in row order, as pycocotools'
+    mergesort keeps them) equals one lexsort of the two keys, NaN scores and ties
+    included."""
+    from ocula.core.evaluation.matching import rank_within
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n = int(rng.integers(0, 400))
+        group = rng.integers(0, int(rng.integers(1, 30)), n)
+        score = (rng.choice([0.1, 0.5, 0.9, np.nan], n) if rng.random() < 0.5
+                 else rng.random(n))
+        order, rank = rank_within(group, score)
+        ref = np.lexsort((-score, group))
+        np.testing.assert_array_equal(order, ref)
+        g = group[ref]
+        np.testing.assert_array_equal(rank, np.arange(n) - np.searchsorted(g, g, side="left"))

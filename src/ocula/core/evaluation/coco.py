@@ -278,11 +278,15 @@ def accumulate_coco(m: CocoMatches, images: np.ndarray | None = None,
     precision = -np.ones((t_n, r_n, n_cat, a_n, m_n))
     recall = -np.ones((t_n, n_cat, a_n, m_n))
     scores = -np.ones((t_n, r_n, n_cat, a_n, m_n))
-    tp_bits, counted_bits = pack_flags(m.tp), pack_flags(m.counted)
+    # The flags, categories and scores laid out in the accumulation's order once, so
+    # each pass reads them front to back: read through the order instead, every
+    # detection's flags were a cache miss (2M detections: 0.42 s a pass).
+    tp_bits, counted_bits = pack_flags(m.tp)[acc_order], pack_flags(m.counted)[acc_order]
+    dk_acc, score_acc, rank_acc = dk[acc_order], m.score[acc_order], d_rank[acc_order]
     for j, max_det in enumerate(mdets):
-        idx = acc_order[d_rank[acc_order] < max_det]
-        q, ss, rc = _accumulate(tp_bits, counted_bits, t_n * a_n, idx, dk[idx], m.score,
-                                npig, rec_thr, n_cat, a_n)
+        idx = np.flatnonzero(rank_acc < max_det)
+        q, ss, rc = _accumulate(tp_bits, counted_bits, t_n * a_n, idx, dk_acc[idx],
+                                score_acc, npig, rec_thr, n_cat, a_n)
         precision[..., j] = q.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
         scores[..., j] = ss.reshape(t_n, a_n, n_cat, r_n).transpose(0, 3, 2, 1)
         recall[..., j] = rc.reshape(t_n, a_n, n_cat).transpose(0, 2, 1)

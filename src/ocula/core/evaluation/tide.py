@@ -417,7 +417,7 @@ class TideBreakdown:
         missed = np.flatnonzero(unmatched & ~usable)
 
         # Every error list is in score order (misses: row order), most confident first.
-        fp_order = np.lexsort((f, -dt.score[f]))
+        fp_order = np.argsort(-dt.score[f], kind="stable")  # ties: row order (f ascends)
         errors: dict[str, TideErrors] = {}
         for name in ERROR_TYPES[:-1]:
             sel = fp_order[kind[fp_order] == _CODE[name]]

@@ -256,3 +256,17 @@ def test_accumulating_some_images_equals_evaluating_them_alone(seed: int) -> Non
                                           err_msg=field)
     with pytest.raises(ValueError):
         accumulate_coco(matches, categories=[10**9])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_accumulation_order_is_pycocotools(seed: int) -> None:
+    """The accumulation order (category, descending score, then image and rank) is
+    taken from two stable sorts of the ranked detections: equal to sorting by all four
+    keys, with tied scores (rounded to two places) across images and within one."""
+    dataset, results = random_case(3000 + seed)
+    for r in results:
+        r["score"] = round(r["score"], 2 if seed % 2 else 1)
+    gt, categories = ground_truth_from_coco(dataset)
+    m = coco_matches(gt, detections_from_coco(results), categories=categories)
+    np.testing.assert_array_equal(
+        m.acc_order, np.lexsort((m.d_rank, m.dimg, -m.score, m.dk)))

@@ -206,7 +206,20 @@ def coco_matches(
         area_labels=area_labels, area_ranges=ranges, max_dets=mdets, kind=kind,
         d_image=dt.image[d_rows], dimg=dimg, dk=dk, score=score, d_rank=d_rank,
         tp=tp, counted=counted, g_image=gt.image[g_rows], gk=gk,
-        gt_ignore=gt_ignore, acc_order=np.lexsort((d_rank, dimg, -score, dk)))
+        gt_ignore=gt_ignore, acc_order=_accumulation_order(dk, score))
+
+
+def _accumulation_order(dk: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """pycocotools' accumulation order of the evaluated detections: by category, then
+    descending score, ties by image then rank — ``np.lexsort((d_rank, dimg, -score,
+    dk))``. The detections arrive grouped by (image, category) and ranked, so their
+    position already orders image then rank within a category: two stable sorts do
+    (the category's a radix sort on small integers), 0.49 -> 0.23 s on 2M detections."""
+    by_score = np.argsort(-score, kind="stable")
+    cats = dk[by_score]
+    if len(cats) and cats.min() >= 0 and cats.max() < 2**15:
+        cats = cats.astype(np.int16)
+    return by_score[np.argsort(cats, kind="stable")]
 
 
 def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np.ndarray,

@@ -28,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace, factorize
+from ocula.core.evaluation.inputs import (
+    Detections,
+    GroundTruth,
+    LabelSpace,
+    factorize,
+    stable_argsort,
+)
 from ocula.core.evaluation.kernels import (
     accumulate_segments,
     box_rows,
@@ -231,7 +237,7 @@ def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np
     starts = np.flatnonzero(np.concatenate(([True], d_group[1:] != d_group[:-1]))) \
         if len(d_group) else np.zeros(0, dtype=np.int64)
     d_bounds = np.append(starts, len(d_group)).astype(np.int64)
-    g_sorted = np.argsort(g_group, kind="stable").astype(np.int64)
+    g_sorted = stable_argsort(g_group).astype(np.int64)
     keys = g_group[g_sorted]
     groups = d_group[starts]
     return coco_match_boxes(

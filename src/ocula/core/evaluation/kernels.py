@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ocula.core.evaluation.inputs import Detections, GroundTruth
+from ocula.core.evaluation.inputs import Detections, GroundTruth, stable_argsort
 from ocula.core.evaluation.iou import box_edges
 
 __all__ = ["accumulate_segments", "best_ious_of_rows", "box_best_ious", "box_rows",
@@ -217,7 +217,7 @@ def box_best_ious(gt: GroundTruth, dt: Detections, rows: np.ndarray, dimg: np.nd
     """:func:`best_ious_of_rows` of detection ``rows`` against the ``eligible`` ground
     truth, images given as indices ``dimg`` / ``gimg`` below ``n_img``."""
     g_rows = np.flatnonzero(eligible)
-    g_rows = g_rows[np.argsort(gimg[g_rows], kind="stable")]
+    g_rows = g_rows[stable_argsort(gimg[g_rows])]
     return best_ious_of_rows(
         rows.astype(np.int64), dimg[rows].astype(np.int64), offsets(gimg[g_rows], n_img),
         g_rows.astype(np.int64), box_rows(dt.bbox), box_rows(gt.bbox),

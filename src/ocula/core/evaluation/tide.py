@@ -65,7 +65,13 @@ import numpy as np
 
 from ocula.core.evaluation import tide_ap
 from ocula.core.evaluation.coco import COCO_AREA_RANGES
-from ocula.core.evaluation.inputs import Detections, GroundTruth, LabelSpace, factorize
+from ocula.core.evaluation.inputs import (
+    Detections,
+    GroundTruth,
+    LabelSpace,
+    factorize,
+    stable_argsort,
+)
 from ocula.core.evaluation.kernels import box_best_ious
 from ocula.core.evaluation.matching import (
     MatchStatus,
@@ -446,7 +452,7 @@ class TideBreakdown:
         # relabelling (cls) and rescoring (fp) rank again. A subset of the points keeps
         # its order in each, so an image subset filters these too.
         # The points by image then row (``pts`` ascends), from which each ranking sorts.
-        by_image = np.argsort(p_img, kind="stable")
+        by_image = stable_argsort(p_img)
         base_order = tide_ap.rank_from(by_image, p_cls, p_score)
         mine = kind == _CODE["cls"]
         cls_fixed = p_cls.copy()

@@ -263,7 +263,6 @@ def factorize(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _coded(column)
 
 
-
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
     """``np.argsort(keys, kind="stable")``. Integer keys in ``[0, 2**32)`` (image keys,
     group numbers) sort as one or two passes of numpy's radix sort over 16-bit halves,
@@ -277,6 +276,7 @@ def stable_argsort(keys: np.ndarray) -> np.ndarray:
         return np.argsort(keys.astype(np.uint16), kind="stable")
     by_low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
     return by_low[np.argsort((keys[by_low] >> 16).astype(np.uint16), kind="stable")]
+
 
 def _dense_factorize(column: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`factorize` of integers spanning a range not much wider than their count

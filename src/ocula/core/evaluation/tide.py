@@ -291,7 +291,6 @@ def _float_or_none(v: float) -> float | None:
     return None if np.isnan(v) else float(v)
 
 
-
 def _label_counts(labels: np.ndarray) -> dict[Any, int]:
     """``{label: rows}`` (labels numbered by a dict, not sorted: an error list can hold
     a million rows)."""
@@ -299,6 +298,7 @@ def _label_counts(labels: np.ndarray) -> dict[Any, int]:
         return {}
     values, codes = factorize(labels)
     return dict(zip(values.tolist(), np.bincount(codes).tolist(), strict=True))
+
 
 def evaluate_tide(
     gt: GroundTruth,

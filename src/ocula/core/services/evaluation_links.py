@@ -153,7 +153,8 @@ def _id_lists(cm: ConfusionMatrix, cell: np.ndarray, in_small: np.ndarray,
     """``{cell: its quoted, comma-separated ids}`` of the cells small enough for an id
     query whose list fits in a link, in entry order. Lengths are summed first, so the
     lists of cells that cannot fit are never built; names are quoted one by one only
-    when some name needs an escape (the run page's ~345k ids took ~1 s quoted singly)."""
+    when some name needs an escape (a commit at 100k images, three scopes, ~345k ids:
+    ~0.35 -> ~0.13 s of CPU)."""
     rows = np.flatnonzero(in_small)
     if not len(rows):
         return {}

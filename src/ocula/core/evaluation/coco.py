@@ -43,6 +43,7 @@ from ocula.core.evaluation.kernels import (
 )
 from ocula.core.evaluation.matching import (
     _MAX_THRESHOLD,
+    by_key_then_score,
     greedy_match,
     pairs_within,
     rank_within,
@@ -219,13 +220,9 @@ def _accumulation_order(dk: np.ndarray, score: np.ndarray) -> np.ndarray:
     """pycocotools' accumulation order of the evaluated detections: by category, then
     descending score, ties by image then rank — ``np.lexsort((d_rank, dimg, -score,
     dk))``. The detections arrive grouped by (image, category) and ranked, so their
-    position already orders image then rank within a category: two stable sorts do
-    (the category's a radix sort on small integers), 0.49 -> 0.23 s on 2M detections."""
-    by_score = np.argsort(-score, kind="stable")
-    cats = dk[by_score]
-    if len(cats) and cats.min() >= 0 and cats.max() < 2**15:
-        cats = cats.astype(np.int16)
-    return by_score[np.argsort(cats, kind="stable")]
+    position already orders image then rank within a category: ordered by category and
+    score alone, ties in position order (0.49 -> 0.23 s on 2M detections)."""
+    return by_key_then_score(dk, score)
 
 
 def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np.ndarray,

@@ -49,6 +49,15 @@ _MAX_THRESHOLD = 1 - 1e-10
 _REGULAR_BIT = np.int64(1) << np.int64(40)
 
 
+def by_key_then_score(key: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Rows ordered by integer ``key``, then descending ``score``, ties in row order:
+    ``np.lexsort((-score, key))`` as two stable sorts (the key's a radix sort,
+    :func:`~ocula.core.evaluation.inputs.stable_argsort`), ~25% less than lexsort's
+    indirect passes on 2M rows and more with narrow keys."""
+    by_score = np.argsort(-score, kind="stable")
+    return by_score[stable_argsort(key[by_score])]
+
+
 def rank_within(group: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Order rows by ``(group, descending score)`` and number them within their group.
 
@@ -59,10 +68,7 @@ def rank_within(group: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.nd
         ``(order, rank)``: ``order`` lists row indices sorted by group then score;
         ``rank[i]`` is row ``order[i]``'s 0-based position inside its group.
     """
-    # Two stable sorts, scores then groups: lexsort's indirect passes over both keys
-    # took ~25% longer on 2M rows.
-    by_score = np.argsort(-score, kind="stable")
-    order = by_score[stable_argsort(group[by_score])]
+    order = by_key_then_score(group, score)
     g = group[order]
     first = np.searchsorted(g, g, side="left")
     return order, np.arange(len(order), dtype=np.int64) - first
@@ -427,8 +433,7 @@ def _match_boxes(gt: GroundTruth, dt: Detections, gimg: np.ndarray, dimg: np.nda
     """Box matching by the compiled per-image loop (:mod:`.kernels`): no pair arrays."""
     # Visiting order inside an image: descending score, earlier row first (the numpy
     # path visits per image and label; labels that cannot match never compete).
-    by_score = np.argsort(-dt.score, kind="stable")
-    d_rows = by_score[stable_argsort(dimg[by_score])]
+    d_rows = by_key_then_score(dimg, dt.score)
     g_rows = stable_argsort(gimg)
     return match_boxes_per_image(
         offsets(dimg, n_img), offsets(gimg, n_img), d_rows.astype(np.int64),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ocula.core.evaluation.coco import COCO_RECALL_THRESHOLDS
+from ocula.core.evaluation.inputs import stable_argsort
 
 __all__ = ["class_ap", "rank_from"]
 
@@ -19,7 +20,7 @@ def rank_from(by_image: np.ndarray, cls: np.ndarray, score: np.ndarray) -> np.nd
     ``np.lexsort((row, img, -score, cls))`` gives on them, as two stable sorts. One
     ordering by image serves every ranking of a breakdown and any subset of it (a subset
     of that list keeps its order). Scores of two values (a ranking by TP) are a stable
-    partition, not a sort; the class sort is a radix sort on small integers."""
+    partition, not a sort; the class sort is a radix sort (``stable_argsort``)."""
     o = by_image
     values = score[o]
     if len(o) and bool(((values == 0.0) | (values == 1.0)).all()):
@@ -27,8 +28,7 @@ def rank_from(by_image: np.ndarray, cls: np.ndarray, score: np.ndarray) -> np.nd
         o = np.concatenate((o[top], o[~top]))
     else:
         o = o[np.argsort(-values, kind="stable")]
-    small = cls.dtype.kind in "iu" and len(cls) and cls.min() >= 0 and cls.max() < 2**15
-    return o[np.argsort(cls[o].astype(np.int16) if small else cls[o], kind="stable")]
+    return o[stable_argsort(cls[o])]
 
 
 def class_ap(cls: np.ndarray, tp: np.ndarray, order: np.ndarray, npig: np.ndarray,

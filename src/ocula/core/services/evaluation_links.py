@@ -162,12 +162,12 @@ def _id_lists(cm: ConfusionMatrix, cell: np.ndarray, in_small: np.ndarray,
     missed = missed_col[rows].tolist()
     texts = [ann_ids[p] if m else pred_ids[p] for p, m in zip(pks, missed, strict=True)]
     joined = "".join(texts)
-    if '"' in joined or "\\" in joined:
+    escaped = '"' in joined or "\\" in joined
+    if escaped:
         texts = [quote(x) for x in texts]
-        extra = 2  # ", "
-    else:
-        extra = 4  # the quotes and ", "
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + extra
+    # Each id's share of its list: its text, ", " and, when not quoted yet, the quotes.
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + (
+        2 if escaped else 4)
     cells = cell[rows]
     fits = np.bincount(cells, weights=lengths, minlength=n_cells) <= MAX_LINK_QUERY
     keep = fits[cells]
@@ -179,9 +179,9 @@ def _id_lists(cm: ConfusionMatrix, cell: np.ndarray, in_small: np.ndarray,
     starts = np.flatnonzero(np.r_[True, kept_cells[1:] != kept_cells[:-1]]).tolist()
     ends = [*starts[1:], len(kept_rows)]
     out: dict[int, str] = {}
-    sep, (left, right) = ((", ", ("", "")) if extra == 2 else ('", "', ('"', '"')))
+    sep, end = (", ", "") if escaped else ('", "', '"')
     for a, b in zip(starts, ends, strict=True):
-        out[int(kept_cells[a])] = left + sep.join(texts[i] for i in kept_rows[a:b]) + right
+        out[int(kept_cells[a])] = end + sep.join(texts[i] for i in kept_rows[a:b]) + end
     return out
 
 

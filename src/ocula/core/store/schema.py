@@ -382,8 +382,8 @@ match_predictions = Table(
     Index("ix_match_predictions_run_status_conf", "run_pk", "status", "confidence"),
     Index("ix_match_predictions_run_iou", "run_pk", "iou"),
     Index("ix_match_predictions_item", "item_pk"),
-    # Per-class TP/FP counts of a run from the index alone (insights).
-    Index("ix_match_predictions_run_label_status", "run_pk", "label", "status"),
+    # No (run_pk, label, status) index: per-class counts are running totals (stats), and
+    # every index is rebuilt by a first commit (migration 0019).
 )
 
 match_annotations = Table(
@@ -400,8 +400,6 @@ match_annotations = Table(
     UniqueConstraint("run_pk", "annotation_pk"),
     Index("ix_match_annotations_run_status", "run_pk", "status"),
     Index("ix_match_annotations_item", "item_pk"),
-    # Per-class TP/FN counts of a run from the index alone (insights).
-    Index("ix_match_annotations_run_label_status", "run_pk", "label", "status"),
 )
 
 match_items = Table(

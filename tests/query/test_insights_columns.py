@@ -121,3 +121,39 @@ def test_a_write_rereads_only_the_columns_it_changed(service: Service, tmp_path:
     edited = columns()
     assert edited.gt_item is not after.gt_item and edited.pred_item is after.pred_item
     assert edited.match_item is not after.match_item
+
+
+def test_runs_holding_most_rows_are_read_in_one_pass(service: Service, tmp_path: Path) -> None:
+    """Where a dataset's runs hold most of SQLite's predictions, their prediction and
+    match rows are read by one pass over each table (no run index term, whose row
+    look-ups cost more); a small dataset beside them keeps the index. Both equal a scan."""
+    from sqlalchemy import select, text
+
+    from ocula.core.services.insights_columns import _of_runs
+    from ocula.core.store import schema as t
+
+    rng = random.Random(5)
+    images = make_images(tmp_path / "img", 1, size=(200, 100))
+    for name, n_pred in (("d", 300), ("small", 10)):
+        service.create_dataset(name)
+        refs = [f"{name}{i}" for i in range(20)]
+        service.append(name, [DatasetItem(str(images[0]), r, _metadata(rng)) for r in refs])
+        service.annotate(name, [_annotation(rng, rng.choice(refs), f"a{i}") for i in range(40)])
+        model = service.add_model(f"m-{name}", f"m-{name}")
+        run = service.create_run(model["id"], name, "run", [
+            _prediction(rng, rng.choice(refs), f"p{i}") for i in range(n_pred)])
+        service.commit_run(run["model_run_id"])
+        service.create_slice(name, "half", reference_ids=refs[::2])
+        service.create_slice(name, "empty", reference_ids=[])
+    _check(service)
+    with service.db.read() as conn:
+        pks = dict(conn.execute(select(t.datasets.c.name, t.model_runs.c.pk).join(
+            t.model_runs, t.model_runs.c.dataset_pk == t.datasets.c.pk)).all())
+        if conn.dialect.name != "sqlite":
+            return
+        for name, scans in (("d", True), ("small", False)):
+            for table in (t.predictions, t.match_predictions, t.match_annotations):
+                sql = select(table.c.item_pk).where(_of_runs(conn, table, [pks[name]])) \
+                    .compile(conn, compile_kwargs={"literal_binds": True})
+                steps = " ".join(r[3] for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+                assert steps.startswith("SCAN") == scans, (name, table.name, steps)

@@ -28,6 +28,7 @@ import numpy as np
 from sqlalchemy import ARRAY, Connection, Integer, Text, any_, cast, func, literal, select
 
 from ocula.core.services import stats
+from ocula.core.services.evaluation_sides import mostly_this_run
 from ocula.core.services.insights_scan import (
     _REST,
     MAX_CATEGORIES,
@@ -61,6 +62,16 @@ def _pks(rows: list[tuple[Any, ...]]) -> np.ndarray:
     return np.fromiter(map(itemgetter(0), rows), np.int64, len(rows))
 
 
+def _of_runs(conn: Connection, table: Any, run_pks: list[int]) -> Any:
+    """SQL: the rows of ``run_pks``. Where those runs hold most of SQLite's predictions
+    (and so of its match rows), as a term no index serves (``run_pk + 0``): one pass
+    over the table in row order beats the run index's row look-ups in another order
+    (100k images, 2M match rows: ~7 s against ~3 s)."""
+    if mostly_this_run(conn, run_pks):
+        return (table.c.run_pk + 0).in_(run_pks)
+    return table.c.run_pk.in_(run_pks)
+
+
 # What each group of columns is read from: a group is read again only when its part of
 # the insights fingerprint changed (a metadata edit re-reads no box, a new run no
 # metadata).
@@ -92,7 +103,8 @@ class Columns:
                 old.pred_item, old.pred_code, old.pred_keys
         else:
             self.pred_item, self.pred_code, self.pred_keys = self._keyed(conn, select(
-                p.c.item_pk, p.c.run_pk, p.c.label).where(p.c.run_pk.in_(run_pks)), _Coder())
+                p.c.item_pk, p.c.run_pk, p.c.label).where(_of_runs(conn, p, run_pks)),
+                _Coder())
         if old is not None and "match" in kept:
             self.match_item, self.match_code, self.match_keys = \
                 old.match_item, old.match_code, old.match_keys
@@ -124,7 +136,7 @@ class Columns:
         for side, table in (("p", t.match_predictions), ("a", t.match_annotations)):
             item, code, _ = self._keyed(conn, select(
                 table.c.item_pk, table.c.run_pk, literal(side), table.c.label,
-                table.c.status).where(table.c.run_pk.in_(run_pks)), match)
+                table.c.status).where(_of_runs(conn, table, run_pks)), match)
             items.append(item)
             codes.append(code)
         self.match_item, self.match_code, self.match_keys = _joined(items, codes, match.values)

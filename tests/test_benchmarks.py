@@ -61,3 +61,4 @@ def test_commit_benchmark_runs_every_figure_and_checks_pycocotools() -> None:
                    "metrics() at label version"):
         assert figure in out
     assert "max |ocula - pycocotools| over the 12 numbers = 0.0e+00" in out
+    assert "pycocotools evaluate + accumulate + summarize, same data:" in out

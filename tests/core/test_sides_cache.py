@@ -156,3 +156,32 @@ def test_postgres_statistics_follow_an_upload_in_batches(service: Service,
         ds_pk = conn.exec_driver_sql("SELECT pk FROM datasets WHERE id = %(d)s",
                                      {"d": second}).scalar()
     assert ds_pk in pks_known()
+
+
+def test_postgres_statistics_cover_small_tables(service: Service, tmp_path: Path) -> None:
+    """A few hundred rows are analysed too (autovacuum's threshold: 50 rows plus a tenth):
+    never analysed, the planner took every condition to keep a row or so, and a metrics
+    scope over a few thousand boxes at a label version read its sides through nested
+    loops of index scans, seconds each."""
+    if service.db.dialect != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+    from ocula import DatasetItem
+    from tests.conftest import make_images
+
+    paths = make_images(tmp_path / "img", 4, size=(64, 48))
+    ds = service.create_dataset("small")["id"]
+    service.append(ds, [DatasetItem(str(paths[i % 4]), f"r{i}") for i in range(120)])
+    rng = np.random.default_rng(7)
+    boxes = np.c_[rng.uniform(0, 30, (300, 2)), rng.uniform(1, 16, (300, 2))]
+    service.annotate(ds, [BoxAnnotation("car", *b, reference_id=f"r{i % 120}")
+                          for i, b in enumerate(boxes)])
+    model = service.add_model("m", "m")["id"]
+    service.create_run(model, ds, "run", [
+        BoxPrediction("car", *b, reference_id=f"r{i % 120}", confidence=0.5)
+        for i, b in enumerate(boxes)])
+    with service.db.read() as conn:
+        for table, rows in (("items", 120), ("annotations", 300), ("predictions", 300)):
+            known = conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE oid = %(t)s::regclass",
+                {"t": table}).scalar()
+            assert known == rows, table

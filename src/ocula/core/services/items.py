@@ -18,7 +18,7 @@ from ocula.core.services.base import ServiceBase, bulk_operation, chunks, now
 from ocula.core.services.payloads import item_payload, object_payload
 from ocula.core.store import media as m
 from ocula.core.store import schema as t
-from ocula.core.store.bulk import db_timestamp, insert_rows
+from ocula.core.store.bulk import analyze_grown, db_timestamp, insert_rows
 from ocula.core.types import DatasetItem
 from ocula.core.validation import (
     check_metadata,
@@ -156,6 +156,7 @@ class ItemService(ServiceBase):
                 (ids[i], dataset_pk, p.item.reference_id, p.location, p.media_key, p.width,
                  p.height, p.metadata_json, ts, ts)
                 for i, p in enumerate(fresh)])
+            analyze_grown(conn, t.items, len(fresh))
             delta.add_items(p.item.metadata for p in fresh)
         if stale and update_existing:
             old = self._metadata_of(conn, [existing[p.item.reference_id].pk for p in stale])

@@ -312,14 +312,18 @@ def db_timestamp(conn: Connection, table: Table, column: str, value: datetime) -
 def analyze_grown(conn: Connection, table: Table, written: int) -> None:
     """On PostgreSQL, ANALYZE ``table`` in this transaction once the rows changed since
     its last analysis — ``written`` now plus what earlier transactions changed
-    (``n_mod_since_analyze``) — are a tenth or more of what its statistics count
-    (autovacuum's own threshold, met now instead of up to a minute later). Until then
-    the planner plans with the old counts: a run of 2M predictions just uploaded was
-    estimated at 769 rows, and reading a slice's predictions took 4 s instead of a
-    fraction of a second. Counting this batch alone missed uploads sent in batches (each
-    under a tenth of the table): a dataset deleted and loaded again in 50,000-row
-    batches kept statistics that knew only the old one, and one id lookup scanned
-    700,000 rows (0.4 s each, 15 s for a run page at a label version)."""
+    (``n_mod_since_analyze``) — reach autovacuum's own threshold (50 rows plus a tenth
+    of what its statistics count; a table never analysed at once), met now instead of up
+    to a minute later. Until then the planner plans with the old counts: a run of 2M
+    predictions just uploaded was estimated at 769 rows, and reading a slice's
+    predictions took 4 s instead of a fraction of a second. Counting this batch alone
+    missed uploads sent in batches (each under a tenth of the table): a dataset deleted
+    and loaded again in 50,000-row batches kept statistics that knew only the old one,
+    and one id lookup scanned 700,000 rows (0.4 s each, 15 s for a run page at a label
+    version). Small tables count too: never analysed (a floor of 10,000 changed rows
+    skipped them), the planner took each condition to keep a row or so, and a metrics
+    scope of a few thousand boxes at a label version ran as nested loops of index
+    scans, 7 s a read."""
     if conn.dialect.name != "postgresql" or written <= 0:
         return
     known, changed = conn.exec_driver_sql(
@@ -327,10 +331,13 @@ def analyze_grown(conn: Connection, table: Table, written: int) -> None:
         "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
         "WHERE c.oid = %(t)s::regclass", {"t": table.name}).one()
     changed = (changed or 0) + written
-    if changed < 10_000:
-        return
-    if known is None or known < 0 or changed >= 0.1 * known:
+    if known is None or known < 0 or changed >= _ANALYZE_BASE + _ANALYZE_SCALE * known:
         conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+
+
+# PostgreSQL's autovacuum_analyze_threshold and autovacuum_analyze_scale_factor defaults.
+_ANALYZE_BASE = 50
+_ANALYZE_SCALE = 0.1
 
 
 @contextmanager

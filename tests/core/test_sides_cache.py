@@ -94,26 +94,9 @@ def test_postgres_statistics_follow_a_large_upload(service: Service, tmp_path: P
     planner and a slice's read takes seconds."""
     if service.db.dialect != "postgresql":
         pytest.skip("PostgreSQL's planner statistics")
-    from ocula import DatasetItem
-    from tests.conftest import make_images
-
-    paths = make_images(tmp_path / "img", 4, size=(64, 48))
-    ds = service.create_dataset("stats")["id"]
-    service.append(ds, [DatasetItem(str(p), f"r{i}") for i, p in enumerate(paths)])
-    rng = np.random.default_rng(3)
-    boxes = np.c_[rng.uniform(0, 30, (12_000, 2)), rng.uniform(1, 16, (12_000, 2))]
-    service.annotate(ds, [BoxAnnotation("car", *b, reference_id=f"r{i % 4}")
-                          for i, b in enumerate(boxes)])
-    model = service.add_model("m", "m")["id"]
-    service.create_run(model, ds, "big", [
-        BoxPrediction("car", *b, reference_id=f"r{i % 4}", confidence=0.5)
-        for i, b in enumerate(boxes)])
-    with service.db.read() as conn:
-        for table in ("annotations", "predictions"):
-            known = conn.exec_driver_sql(
-                "SELECT reltuples FROM pg_class WHERE oid = %(t)s::regclass",
-                {"t": table}).scalar()
-            assert known >= 11_000, table
+    _upload(service, tmp_path, items=4, boxes=12_000, seed=3)
+    for table in ("annotations", "predictions"):
+        assert _known_rows(service, table) >= 11_000, table
 
 
 def test_postgres_statistics_follow_an_upload_in_batches(service: Service,
@@ -165,23 +148,31 @@ def test_postgres_statistics_cover_small_tables(service: Service, tmp_path: Path
     loops of index scans, seconds each."""
     if service.db.dialect != "postgresql":
         pytest.skip("PostgreSQL's planner statistics")
+    _upload(service, tmp_path, items=120, boxes=300, seed=7)
+    for table, rows in (("items", 120), ("annotations", 300), ("predictions", 300)):
+        assert _known_rows(service, table) == rows, table
+
+
+def _upload(service: Service, tmp_path: Path, *, items: int, boxes: int, seed: int) -> None:
+    """A dataset of ``items`` items, ``boxes`` boxes and one run of as many predictions."""
     from ocula import DatasetItem
     from tests.conftest import make_images
 
     paths = make_images(tmp_path / "img", 4, size=(64, 48))
-    ds = service.create_dataset("small")["id"]
-    service.append(ds, [DatasetItem(str(paths[i % 4]), f"r{i}") for i in range(120)])
-    rng = np.random.default_rng(7)
-    boxes = np.c_[rng.uniform(0, 30, (300, 2)), rng.uniform(1, 16, (300, 2))]
-    service.annotate(ds, [BoxAnnotation("car", *b, reference_id=f"r{i % 120}")
-                          for i, b in enumerate(boxes)])
+    ds = service.create_dataset("stats")["id"]
+    service.append(ds, [DatasetItem(str(paths[i % 4]), f"r{i}") for i in range(items)])
+    rng = np.random.default_rng(seed)
+    xy = np.c_[rng.uniform(0, 30, (boxes, 2)), rng.uniform(1, 16, (boxes, 2))]
+    service.annotate(ds, [BoxAnnotation("car", *b, reference_id=f"r{i % items}")
+                          for i, b in enumerate(xy)])
     model = service.add_model("m", "m")["id"]
     service.create_run(model, ds, "run", [
-        BoxPrediction("car", *b, reference_id=f"r{i % 120}", confidence=0.5)
-        for i, b in enumerate(boxes)])
+        BoxPrediction("car", *b, reference_id=f"r{i % items}", confidence=0.5)
+        for i, b in enumerate(xy)])
+
+
+def _known_rows(service: Service, table: str) -> float:
+    """The rows PostgreSQL's statistics count in ``table`` (-1: never analysed)."""
     with service.db.read() as conn:
-        for table, rows in (("items", 120), ("annotations", 300), ("predictions", 300)):
-            known = conn.exec_driver_sql(
-                "SELECT reltuples FROM pg_class WHERE oid = %(t)s::regclass",
-                {"t": table}).scalar()
-            assert known == rows, table
+        return conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = %(t)s::regclass",
+                                    {"t": table}).scalar()

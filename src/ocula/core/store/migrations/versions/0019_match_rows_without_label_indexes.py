@@ -6,8 +6,9 @@ server: those builds are most of the commit's time. The ``(run_pk, label, status
 indexes served only per-class counts of whole runs, which every commit now keeps as
 running totals (``stats.match_delta``); the query language never tests a match row's
 label. At 100k images (2M predictions) dropping them took ~2.5 s of the writer's CPU off
-a first commit on SQLite. A rebuild of a dataset's totals reads the rows in table order
-instead (``stats.match_counts``).
+a first commit on SQLite. The one reader left, a rebuild of the totals of a dataset older
+than them (``stats.match_counts``), counts through the status index and the rows
+instead: 0.4 -> 8 s at 2M predictions, once.
 
 Revision ID: 0019
 Revises: 0018

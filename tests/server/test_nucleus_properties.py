@@ -38,7 +38,8 @@ from tests.conftest import make_images, nested_metadata
 from tests.server.conftest import Live
 
 pytestmark = pytest.mark.slow
-EXAMPLES = int(os.environ.get("OCULA_NUCLEUS_EXAMPLES", "15"))
+# 10 keeps CI inside its 30 minutes (15: 57 s on a slow machine); the env var raises it.
+EXAMPLES = int(os.environ.get("OCULA_NUCLEUS_EXAMPLES", "10"))
 # CI runs a fixed sequence of examples, so a red run can be replayed and a green one
 # stays green; OCULA_FUZZ_RANDOM=1 explores new examples on each run.
 DERANDOMIZE = os.environ.get("OCULA_FUZZ_RANDOM") != "1"

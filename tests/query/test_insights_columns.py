@@ -129,6 +129,7 @@ def test_runs_holding_most_rows_are_read_in_one_pass(service: Service, tmp_path:
     look-ups cost more); a small dataset beside them keeps the index. Both equal a scan."""
     from sqlalchemy import select, text
 
+    from ocula.core.services.evaluation_sides import mostly_this_run
     from ocula.core.services.insights_columns import _of_runs
     from ocula.core.store import schema as t
 
@@ -147,13 +148,14 @@ def test_runs_holding_most_rows_are_read_in_one_pass(service: Service, tmp_path:
         service.create_slice(name, "empty", reference_ids=[])
     _check(service)
     with service.db.read() as conn:
-        pks = dict(conn.execute(select(t.datasets.c.name, t.model_runs.c.pk).join(
-            t.model_runs, t.model_runs.c.dataset_pk == t.datasets.c.pk)).all())
         if conn.dialect.name != "sqlite":
             return
+        pks = dict(conn.execute(select(t.datasets.c.name, t.model_runs.c.pk).join(
+            t.model_runs, t.model_runs.c.dataset_pk == t.datasets.c.pk)).all())
         for name, scans in (("d", True), ("small", False)):
+            one_pass = mostly_this_run(conn, [pks[name]])
             for table in (t.predictions, t.match_predictions, t.match_annotations):
-                sql = select(table.c.item_pk).where(_of_runs(conn, table, [pks[name]])) \
+                sql = select(table.c.item_pk).where(_of_runs(table, [pks[name]], one_pass)) \
                     .compile(conn, compile_kwargs={"literal_binds": True})
                 steps = " ".join(r[3] for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
                 assert steps.startswith("SCAN") == scans, (name, table.name, steps)

@@ -62,12 +62,12 @@ def _pks(rows: list[tuple[Any, ...]]) -> np.ndarray:
     return np.fromiter(map(itemgetter(0), rows), np.int64, len(rows))
 
 
-def _of_runs(conn: Connection, table: Any, run_pks: list[int]) -> Any:
-    """SQL: the rows of ``run_pks``. Where those runs hold most of SQLite's predictions
-    (and so of its match rows), as a term no index serves (``run_pk + 0``): one pass
-    over the table in row order beats the run index's row look-ups in another order
-    (100k images, 2M match rows: ~7 s against ~3 s)."""
-    if mostly_this_run(conn, run_pks):
+def _of_runs(table: Any, run_pks: list[int], one_pass: bool) -> Any:
+    """SQL: the rows of ``run_pks``; with ``one_pass`` (the runs hold most of SQLite's
+    predictions, and so of its match rows: :func:`mostly_this_run`) as a term no index
+    serves (``run_pk + 0``): one pass over the table in row order beats the run index's
+    row look-ups in another order (100k images, 2M match rows: ~7 s against ~3 s)."""
+    if one_pass:
         return (table.c.run_pk + 0).in_(run_pks)
     return table.c.run_pk.in_(run_pks)
 
@@ -98,18 +98,19 @@ class Columns:
         else:
             self._read_gt(conn, dataset_pk)
         p = t.predictions
+        one_pass = not {"pred", "match"} <= kept and mostly_this_run(conn, run_pks)
         if old is not None and "pred" in kept:
             self.pred_item, self.pred_code, self.pred_keys = \
                 old.pred_item, old.pred_code, old.pred_keys
         else:
             self.pred_item, self.pred_code, self.pred_keys = self._keyed(conn, select(
-                p.c.item_pk, p.c.run_pk, p.c.label).where(_of_runs(conn, p, run_pks)),
+                p.c.item_pk, p.c.run_pk, p.c.label).where(_of_runs(p, run_pks, one_pass)),
                 _Coder())
         if old is not None and "match" in kept:
             self.match_item, self.match_code, self.match_keys = \
                 old.match_item, old.match_code, old.match_keys
         else:
-            self._read_match(conn, run_pks)
+            self._read_match(conn, run_pks, one_pass)
         # The greatest item pk any row refers to: the size of a scope's mask.
         self.top = max(int(a.max(initial=0)) for a in (
             self.gt_item, self.pred_item, self.match_item))
@@ -130,13 +131,13 @@ class Columns:
             codes.append(local[inverse.reshape(-1)])
         self.gt_item, self.gt_code, self.gt_names = _joined(items, codes, gt.values)
 
-    def _read_match(self, conn: Connection, run_pks: list[int]) -> None:
+    def _read_match(self, conn: Connection, run_pks: list[int], one_pass: bool) -> None:
         match = _Coder()
         items, codes = [], []
         for side, table in (("p", t.match_predictions), ("a", t.match_annotations)):
             item, code, _ = self._keyed(conn, select(
                 table.c.item_pk, table.c.run_pk, literal(side), table.c.label,
-                table.c.status).where(_of_runs(conn, table, run_pks)), match)
+                table.c.status).where(_of_runs(table, run_pks, one_pass)), match)
             items.append(item)
             codes.append(code)
         self.match_item, self.match_code, self.match_keys = _joined(items, codes, match.values)

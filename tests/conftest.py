@@ -9,6 +9,7 @@ Where no PostgreSQL answers, those tests are skipped with the reason; set
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,13 +113,27 @@ class DemoBuild:
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
-    """``ocula demo --no-serve`` once per session (it runs both detectors for real); a
-    test that changes the catalog works on a copy (:func:`shutil.copytree` of ``home``)."""
+    """``ocula demo --no-serve`` once per test run (it runs both detectors for real); a
+    test that changes the catalog works on a copy (:func:`shutil.copytree` of ``home``).
+
+    Under pytest-xdist every worker has its own session: the first to ask builds the
+    catalog in the folder the workers share, the others wait on a file lock and reuse it.
+    """
+    from filelock import FileLock
     from typer.testing import CliRunner
 
     from ocula.cli.main import app
 
-    home = tmp_path_factory.mktemp("demo") / "home"
-    result = CliRunner().invoke(app, ["demo", "--no-serve", "--home", str(home)])
-    assert result.exit_code == 0, result.output
-    return DemoBuild(home, result.output)
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    folder, output = root / "demo", root / "demo" / "output.txt"
+    with FileLock(str(root / "demo.lock")):
+        if not output.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            result = CliRunner().invoke(app, ["demo", "--no-serve", "--home",
+                                              str(folder / "home")])
+            assert result.exit_code == 0, result.output
+            output.write_text(result.output)
+    return DemoBuild(folder / "home", output.read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,17 @@ from tests.conftest import DemoBuild
 
 
 @pytest.mark.slow
-def test_demo_builds_runs_and_reports(demo_build: DemoBuild) -> None:
+def test_demo_builds_runs_and_reports(demo_build: DemoBuild, tmp_path: Path) -> None:
     # The fixture runs `ocula demo --no-serve` (by default the command ends by serving
-    # the app until Ctrl-C), once per session: the web walkthrough reuses the catalog.
+    # the app until Ctrl-C), once per test run: the web walkthrough reuses the catalog,
+    # maybe in another worker at the same time, so this test (it re-commits) takes a copy.
+    home = tmp_path / "home"
+    shutil.copytree(demo_build.home, home)
     text = " ".join(demo_build.output.split())
     for name in ("hog-people", "ssdlite-people"):
         assert f"Where {name} fails" in text
     assert "boxes off a real person" in text and "missed people:" in text
-    with ocula.Client(home=demo_build.home) as client:
+    with ocula.Client(home=home) as client:
         ds = client.get_dataset("ocula-demo")
         info = ds.info()
         assert info["length"] == 60 and info["annotation_count"] == 375

@@ -142,6 +142,26 @@ def test_insert_columns_equals_insert_rows(database_url: str, n: int) -> None:
     engine.dispose()
 
 
+def test_null_marks_store_null(database_url: str) -> None:
+    """A marked integer column stores NULL where it holds the mark, on both backends,
+    in full statements and the short last one."""
+    engine = create_engine(database_url)
+    table = Table("t", MetaData(), Column("pk", Integer, primary_key=True),
+                  Column("a", Integer), Column("b", Integer))
+    table.metadata.create_all(engine)
+    n = bulk.MULTIROW + 5
+    a = [-1 if i % 3 == 0 else i for i in range(n)]
+    with engine.begin() as conn:
+        written = bulk.insert_columns(conn, table, ("pk", "a", "b"),
+                                      [list(range(n)), a, [-1] * n], null_marks={"a": -1})
+    assert written == n
+    with engine.connect() as conn:
+        got = conn.execute(select(table.c.a, table.c.b).order_by(table.c.pk)).all()
+    # Only the marked column turns its mark into NULL; another keeps -1 as a value.
+    assert got == [(None if v == -1 else v, -1) for v in a]
+    engine.dispose()
+
+
 def test_constant_columns(database_url: str) -> None:
     engine = create_engine(database_url)
     table = Table("t", MetaData(), Column("pk", Integer, primary_key=True),

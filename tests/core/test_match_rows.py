@@ -159,3 +159,18 @@ def test_what_deletes_a_prediction_item_or_run_deletes_its_match_rows(
     assert orphans() == 0
     with client._backend.db.read() as conn:
         assert conn.scalar(select(func.count()).select_from(mp)) == 0
+
+
+def test_a_key_equal_to_the_null_mark_is_refused() -> None:
+    """SQLite writes NULL keys as a mark (bulk.insert_columns' null_marks); a real key
+    equal to it would silently become NULL, so it is an error instead."""
+    import numpy as np
+
+    from ocula.core.store.copy_binary import Column
+
+    keys = np.array([4, 0, 7])
+    nulls = np.array([False, True, False])
+    assert match_rows._as_list(Column("int4", keys, nulls), True) == [4, -1, 7]
+    assert match_rows._as_list(Column("int4", keys, nulls), False) == [4, None, 7]
+    with pytest.raises(ValueError, match="stands for NULL"):
+        match_rows._as_list(Column("int4", np.array([-1, 0]), np.array([False, True])), True)

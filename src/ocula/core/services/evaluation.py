@@ -182,11 +182,15 @@ class EvaluationService(ResultKeeping):
                 run_results.forget(conn, run.pk)
                 if kept is not None:
                     after = self._run_row(conn, run_id)
-                    self._keep_results(conn, after, kept.result())
-                    # The rows just written, for the run page's link checks (at the
-                    # current labels only: those are what the queries see).
+                    # What needs no worker's numbers first, while they finish: the
+                    # misses by size (SQL over the rows just written) and the rows
+                    # just written, for the run page's link checks (at the current
+                    # labels only: those are what the queries see).
+                    misses = {pk: self._miss_counts(conn, after, items) for pk, items
+                              in self._item_slice_scopes(conn, run.dataset_pk)}
                     remembered = (committed_matches.key(conn, after),
                                   CommittedMatches.of(gt, dt, match))
+                    self._keep_results(conn, after, kept.result(), misses)
         if kept is not None:
             committed_matches.keep(*remembered)
         unknown = sorted(set(distinct(dt.label).tolist()) - set(distinct(gt.label).tolist()))
@@ -450,12 +454,32 @@ class EvaluationService(ResultKeeping):
                 "queries": self._checked_failure_queries(
                     run, thr, body["false_positives"], body["false_negatives"], slice, query)}
 
+    def _miss_counts(self, conn: Connection, run: Any, scope: Any) -> dict[str, int]:
+        """A committed run's missed ground truth on ``scope`` (as in
+        :meth:`_failure_counts`) by COCO's size, from the stored areas."""
+        ma, a = t.match_annotations, t.annotations
+        size = case((a.c.area < 32 ** 2, "small"), (a.c.area < 96 ** 2, "medium"),
+                    else_="large")
+        fn_q = (select(size, func.count()).join(a, a.c.pk == ma.c.annotation_pk)
+                .where(ma.c.run_pk == run.pk, ma.c.status == "fn"))
+        if scope is not None:
+            fn_q = fn_q.where(ma.c.item_pk.in_(scope))
+        return dict(conn.execute(fn_q.group_by(size)).all())
+
+    def _item_slice_scopes(self, conn: Connection, dataset_pk: int
+                           ) -> list[tuple[int | None, Any]]:
+        """``(slice pk, its item pks as a SELECT)`` of the whole dataset (``None``,
+        ``None``) and of each item slice, in the order a commit keeps their numbers."""
+        return [(None, None), *((pk, select(t.slice_items.c.item_pk).where(
+            t.slice_items.c.slice_pk == pk)) for pk in run_results.item_slices(conn, dataset_pk))]
+
     def _failure_counts(self, conn: Connection, run: Any, scope: Any,
-                        fps: dict[str, int] | None = None) -> dict[str, Any]:
+                        fps: dict[str, int] | None = None,
+                        fns: dict[str, int] | None = None) -> dict[str, Any]:
         """The failure summary's numbers over a committed run's match rows on ``scope``
-        (a SELECT of item pks, or None for all); ``fps``: the false positives by cause,
-        if the caller counted them already."""
-        mp, ma, a = t.match_predictions, t.match_annotations, t.annotations
+        (a SELECT of item pks, or None for all); ``fps``, ``fns``: the false positives by
+        cause and the misses by size, if the caller counted them already."""
+        mp = t.match_predictions
         thr = float((run.commit_config or {}).get("iou_threshold", 0.5))
         iou_type = (run.commit_config or {}).get("iou_type", "bbox")
         if fps is None:
@@ -466,13 +490,8 @@ class EvaluationService(ResultKeeping):
             if scope is not None:
                 fp_q = fp_q.where(mp.c.item_pk.in_(scope))
             fps = dict(conn.execute(fp_q.group_by(cause)).all())
-        size = case((a.c.area < 32 ** 2, "small"), (a.c.area < 96 ** 2, "medium"),
-                    else_="large")
-        fn_q = (select(size, func.count()).join(a, a.c.pk == ma.c.annotation_pk)
-                .where(ma.c.run_pk == run.pk, ma.c.status == "fn"))
-        if scope is not None:
-            fn_q = fn_q.where(ma.c.item_pk.in_(scope))
-        fns = dict(conn.execute(fn_q.group_by(size)).all())
+        if fns is None:
+            fns = self._miss_counts(conn, run, scope)
         return {"iou_threshold": thr, "iou_type": iou_type,
                 "false_positives": {k: fps.get(k, 0) for k in
                                     ("duplicate", "localisation", "background")},

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from ocula.core.evaluation import Detections, GroundTruth, LabelSpace, MatchStatus
 from ocula.core.evaluation.coco import accumulate_coco
@@ -172,11 +172,8 @@ class ResultKeeping(ServiceBase):
         same_match = (config["iou_threshold"] == 0.5 and not config["class_agnostic"]
                       and not config["allowed_label_matches"]
                       and _most_per_image_and_label(dt) <= 100)
-        slices = conn.execute(select(t.slices.c.pk).where(
-            t.slices.c.dataset_pk == run.dataset_pk, t.slices.c.kind == "item")
-            .order_by(t.slices.c.pk)).scalars().all()
         scopes = []
-        for slice_pk in [None, *slices]:
+        for slice_pk in [None, *run_results.item_slices(conn, run.dataset_pk)]:
             members = None if slice_pk is None else run_results.slice_members(conn, slice_pk)
             if members is None:
                 sides, d_in = (gt, dt, pair_iou), True
@@ -257,18 +254,17 @@ class ResultKeeping(ServiceBase):
         the run page's TIDE)."""
         return [{} for _ in scopes]
 
-    def _keep_results(self, conn: Connection, run: Any, kept: list[_Kept]) -> None:
+    def _keep_results(self, conn: Connection, run: Any, kept: list[_Kept],
+                      misses: dict[int | None, dict[str, int]]) -> None:
         """Keep each scope's numbers, in the commit's transaction (``run``: its row as
-        the commit left it)."""
+        the commit left it; ``misses``: each scope's misses by size, by slice pk, which
+        need the stored areas: SQL over the match rows just written)."""
         for scope in kept:
             fingerprint = run_results.state(conn, run, scope.slice_pk, scope.members)
             run_results.keep(conn, run.pk, run_results.METRICS, scope.slice_pk,
                              fingerprint, scope.metrics)
-            items = None if scope.slice_pk is None else select(t.slice_items.c.item_pk).where(
-                t.slice_items.c.slice_pk == scope.slice_pk)
-            # Misses by size need the stored areas: SQL over the match rows just written.
             failures = self._failure_counts(  # type: ignore[attr-defined]
-                conn, run, items, scope.false_positives)
+                conn, run, None, scope.false_positives, misses[scope.slice_pk])
             # The failure queries read the match rows just written: they count the same.
             failures["queries"] = failure_queries(run.name, failures["iou_threshold"])
             run_results.keep(conn, run.pk, run_results.FAILURES, scope.slice_pk,

@@ -214,18 +214,32 @@ def _insert(conn: Connection, table: Any, run_pk: int, columns: dict[str, Column
         copy_columns(conn, table, ("run_pk", *columns), [
             Column("int4", np.full(n, run_pk, dtype=np.int64)), *columns.values()])
         return
-    insert_columns(conn, table, list(columns), [_as_list(c) for c in columns.values()],
-                   {"run_pk": run_pk})
+    marks = {name: _NULL_PK for name, c in columns.items()
+             if c.kind == "int4" and c.nulls is not None}
+    insert_columns(conn, table, list(columns),
+                   [_as_list(c, name in marks) for name, c in columns.items()],
+                   {"run_pk": run_pk}, null_marks=marks)
 
 
-def _as_list(column: Column) -> list[Any]:
-    """A column's values as Python objects (None for NULL; texts shared, not made per
-    row): whole columns at once, as indexing numpy scalars row by row costs more than
-    the insert itself."""
+# Stands for NULL in a nullable key column on SQLite (bulk.insert_columns' null_marks):
+# keys are positive.
+_NULL_PK = -1
+
+
+def _as_list(column: Column, marked: bool) -> list[Any]:
+    """A column's values as Python objects (NULL as None, or as ``_NULL_PK`` where
+    ``marked``; texts shared, not made per row): whole columns at once, as indexing
+    numpy scalars row by row costs more than the insert itself."""
     if column.kind == "text":
         values = np.asarray(column.texts, dtype=object)[column.values]
     else:
         values = column.values
     if column.nulls is not None:
-        values = np.where(column.nulls, None, values)
+        if marked:
+            values = np.where(column.nulls, _NULL_PK, values)
+            if np.count_nonzero(values == _NULL_PK) != np.count_nonzero(column.nulls):
+                raise ValueError(f"a key column holds {_NULL_PK}, the value that stands "
+                                 "for NULL")
+        else:
+            values = np.where(column.nulls, None, values)
     return values.tolist()

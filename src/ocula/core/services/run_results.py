@@ -26,8 +26,8 @@ from ocula.core.services.base import now
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 
-__all__ = ["METRICS", "FAILURES", "forget", "item_state", "keep", "kept", "scope_key",
-           "slice_members", "state"]
+__all__ = ["METRICS", "FAILURES", "forget", "item_slices", "item_state", "keep", "kept",
+           "scope_key", "slice_members", "state"]
 
 METRICS = "metrics"
 FAILURES = "failure_summary"
@@ -35,6 +35,13 @@ FAILURES = "failure_summary"
 
 def scope_key(slice_pk: int | None) -> str:
     return "" if slice_pk is None else str(slice_pk)
+
+
+def item_slices(conn: Connection, dataset_pk: int) -> list[int]:
+    """The pks of a dataset's item slices, in the order a commit keeps their numbers."""
+    return list(conn.execute(select(t.slices.c.pk).where(
+        t.slices.c.dataset_pk == dataset_pk, t.slices.c.kind == "item")
+        .order_by(t.slices.c.pk)).scalars())
 
 
 def slice_members(conn: Connection, slice_pk: int) -> np.ndarray:

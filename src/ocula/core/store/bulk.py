@@ -123,14 +123,17 @@ class _MultiRow:
     cache keeps it prepared. Preparing one of thousands of rows takes 20-40 ms."""
 
     def __init__(self, dbapi: sqlite3.Connection, table: Table, columns: Sequence[str],
-                 constants: Mapping[str, Any] | None, max_rows: int = 0) -> None:
+                 constants: Mapping[str, Any] | None, max_rows: int = 0,
+                 null_marks: Mapping[str, int] | None = None) -> None:
         fixed = _constants(constants)
         self.shared = list(fixed.values())
         self.width = len(columns)
         cols = ", ".join(f'"{c}"' for c in (*fixed, *columns))
         self.head = f'INSERT INTO "{table.name}" ({cols}) VALUES '
+        marks = null_marks or {}
         self.row_marks = "(" + ", ".join(
-            [f"?{k}" for k in range(1, len(fixed) + 1)] + ["?"] * len(columns)) + ")"
+            [f"?{k}" for k in range(1, len(fixed) + 1)]
+            + [f"NULLIF(?, {int(marks[c])})" if c in marks else "?" for c in columns]) + ")"
         limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(fixed)
         self.per = max(1, min(max_rows or MULTIROW, limit // max(self.width, 1)))
 
@@ -169,14 +172,23 @@ def _insert_multirow(dbapi: sqlite3.Connection, table: Table, columns: Sequence[
 
 def insert_columns(conn: Connection, table: Table, columns: Sequence[str],
                    values: Sequence[Sequence[Any]],
-                   constants: Mapping[str, Any] | None = None) -> int:
+                   constants: Mapping[str, Any] | None = None,
+                   null_marks: Mapping[str, int] | None = None) -> int:
     """INSERT rows held column by column: ``values[j]`` is the list of ``columns[j]``
     (all of one length). No tuple is made per row: on SQLite each statement's parameters
-    are laid out by slice assignment, one column at a time. Returns the number of rows."""
+    are laid out by slice assignment, one column at a time. ``null_marks``: integer
+    columns where this value stands for NULL (one no real value takes): pysqlite binds
+    ``None`` through its adapter look-up, an exception made and dropped per value, so
+    1.5M NULLs of a commit's match rows cost ~1 s; SQLite turns the mark into NULL
+    itself (``NULLIF``). Returns the number of rows."""
     n = len(values[0]) if values else 0
     if n == 0:
         return 0
+    marks = dict(null_marks or {})
     if conn.dialect.name != "sqlite":
+        if marks:
+            values = [[None if v == marks[c] else v for v in column] if c in marks
+                      else column for c, column in zip(columns, values, strict=True)]
         for start in range(0, n, STREAM_CHUNK):
             part = [v[start:start + STREAM_CHUNK] for v in values]
             insert_rows(conn, table, columns, list(zip(*part, strict=True)), constants)
@@ -190,7 +202,8 @@ def insert_columns(conn: Connection, table: Table, columns: Sequence[str],
     # (measured at 1M boxes while another thread checks the next batch: 512-row
     # statements waited twice as long for the GIL in all).
     dbapi = conn.connection.driver_connection
-    insert = _MultiRow(dbapi, table, columns, constants, max_rows=min(MULTIROW, n))
+    insert = _MultiRow(dbapi, table, columns, constants, max_rows=min(MULTIROW, n),
+                       null_marks=marks)
     per, width, offset = insert.per, insert.width, len(insert.shared)
     sql, params = insert.sql(per), insert.params(per)
     cursor = dbapi.cursor()

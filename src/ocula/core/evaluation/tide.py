@@ -453,14 +453,17 @@ class TideBreakdown:
         # its order in each, so an image subset filters these too.
         # The points by image then row (``pts`` ascends), from which each ranking sorts.
         by_image = stable_argsort(p_img)
-        base_order = tide_ap.rank_from(by_image, p_cls, p_score)
+        # One sort by score for both rankings of the real scores (relabelling keeps
+        # them): the cls fix's points are a subset, in that order.
+        by_score = tide_ap.score_order(by_image, p_score)
+        base_order = tide_ap.class_ranked(by_score, p_cls)
         mine = kind == _CODE["cls"]
         cls_fixed = p_cls.copy()
         won = mine & becomes_tp
         cls_fixed[fp_pos[won]] = gk[target[won]]
         keep_cls = np.ones(len(pts), dtype=bool)
         keep_cls[fp_pos[mine & ~becomes_tp]] = False
-        cls_order = tide_ap.rank_from(by_image[keep_cls[by_image]], cls_fixed, p_score)
+        cls_order = tide_ap.class_ranked(by_score[keep_cls[by_score]], cls_fixed)
         self.__dict__.update(
             cfg=cfg, space=space, gt=gt, dt=dt, images=images, gimg=gimg, dimg=dimg,
             regular=regular, gk=gk, n_cls=n_cls, kind=kind, target=target,

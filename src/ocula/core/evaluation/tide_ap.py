@@ -9,7 +9,7 @@ import numpy as np
 from ocula.core.evaluation.coco import COCO_RECALL_THRESHOLDS
 from ocula.core.evaluation.inputs import stable_argsort
 
-__all__ = ["class_ap", "rank_from"]
+__all__ = ["class_ap", "class_ranked", "rank_from", "score_order"]
 
 _EPS = np.spacing(1)
 
@@ -21,14 +21,24 @@ def rank_from(by_image: np.ndarray, cls: np.ndarray, score: np.ndarray) -> np.nd
     ordering by image serves every ranking of a breakdown and any subset of it (a subset
     of that list keeps its order). Scores of two values (a ranking by TP) are a stable
     partition, not a sort; the class sort is a radix sort (``stable_argsort``)."""
+    return class_ranked(score_order(by_image, score), cls)
+
+
+def score_order(by_image: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The first step of :func:`rank_from`: the points ``by_image`` lists by descending
+    score, ties in their listed order. Any subset of it, in its order, is that subset's
+    own ``score_order``, so rankings of the same scores share one sort."""
     o = by_image
     values = score[o]
     if len(o) and bool(((values == 0.0) | (values == 1.0)).all()):
         top = values == 1.0
-        o = np.concatenate((o[top], o[~top]))
-    else:
-        o = o[np.argsort(-values, kind="stable")]
-    return o[stable_argsort(cls[o])]
+        return np.concatenate((o[top], o[~top]))
+    return o[np.argsort(-values, kind="stable")]
+
+
+def class_ranked(by_score: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """The last step of :func:`rank_from`: a :func:`score_order` by class, stably."""
+    return by_score[stable_argsort(cls[by_score])]
 
 
 def class_ap(cls: np.ndarray, tp: np.ndarray, order: np.ndarray, npig: np.ndarray,

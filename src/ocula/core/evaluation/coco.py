@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,7 @@ from ocula.core.evaluation.kernels import (
     box_rows,
     coco_match_boxes,
     pack_flags,
+    unpack_flags,
 )
 from ocula.core.evaluation.matching import (
     _MAX_THRESHOLD,
@@ -93,14 +93,16 @@ class CocoMatches:
     max_dets: tuple[int, ...]
     kind: str
     #: Per evaluated detection: image key, image position, category, score, rank in its
-    #: (image, category), and ``(S, D)`` TP / counted flags (setting ``s = t·A + a``).
+    #: (image, category), and its TP / counted flags of every setting ``s = t·A + a``
+    #: as :func:`~ocula.core.evaluation.kernels.pack_flags` words (``tp``, ``counted``:
+    #: the ``(S, D)`` booleans).
     d_image: np.ndarray
     dimg: np.ndarray
     dk: np.ndarray
     score: np.ndarray
     d_rank: np.ndarray
-    tp: np.ndarray
-    counted: np.ndarray
+    tp_words: np.ndarray
+    counted_words: np.ndarray
     #: Per ground truth of a listed category: image key, category, ``(G, A)`` ignore flags.
     g_image: np.ndarray
     gk: np.ndarray
@@ -108,11 +110,16 @@ class CocoMatches:
     #: Detections in accumulation order: by category, descending score, image, rank.
     acc_order: np.ndarray
 
-    @cached_property
-    def packed_flags(self) -> tuple[np.ndarray, np.ndarray]:
-        """``tp`` and ``counted`` as :func:`pack_flags` words, packed once for every
-        subset accumulated (a commit accumulates the dataset and each slice)."""
-        return pack_flags(self.tp), pack_flags(self.counted)
+    @property
+    def tp(self) -> np.ndarray:
+        """``(S, D)``: whether each detection is a true positive in each setting."""
+        return unpack_flags(self.tp_words, len(self.iou_thresholds) * len(self.area_labels))
+
+    @property
+    def counted(self) -> np.ndarray:
+        """``(S, D)``: whether each detection counts (TP or FP, not ignored)."""
+        return unpack_flags(self.counted_words,
+                            len(self.iou_thresholds) * len(self.area_labels))
 
 
 def evaluate_coco(
@@ -219,7 +226,7 @@ def coco_matches(
         space=space, iou_thresholds=iou_thr, recall_thresholds=rec_thr,
         area_labels=area_labels, area_ranges=ranges, max_dets=mdets, kind=kind,
         d_image=dt.image[d_rows], dimg=dimg, dk=dk, score=score, d_rank=d_rank,
-        tp=tp, counted=counted, g_image=gt.image[g_rows], gk=gk,
+        tp_words=tp, counted_words=counted, g_image=gt.image[g_rows], gk=gk,
         gt_ignore=gt_ignore, acc_order=_accumulation_order(dk, score))
 
 
@@ -236,7 +243,8 @@ def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np
                  d_group: np.ndarray, g_group: np.ndarray, crowd: np.ndarray,
                  gt_ignore: np.ndarray, iou_thr: np.ndarray, d_outside: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """``(tp, counted)`` of box matching by the compiled per-group loop (no pair arrays)."""
+    """``(tp, counted)`` words of box matching by the compiled per-group loop (no pair
+    arrays)."""
     # Detections arrive grouped and ranked; each group's ground truth is found by its key.
     starts = np.flatnonzero(np.concatenate(([True], d_group[1:] != d_group[:-1]))) \
         if len(d_group) else np.zeros(0, dtype=np.int64)
@@ -255,7 +263,8 @@ def _pair_matches(d_rows: np.ndarray, g_rows: np.ndarray, d_rank: np.ndarray,
                   d_group: np.ndarray, g_group: np.ndarray, crowd: np.ndarray,
                   gt_ignore: np.ndarray, iou_thr: np.ndarray, d_outside: np.ndarray,
                   pair_iou: PairIoU) -> tuple[np.ndarray, np.ndarray]:
-    """``(tp, counted)`` through candidate pairs and an IoU function of them (masks, OKS)."""
+    """``(tp, counted)`` words through candidate pairs and an IoU function of them (masks,
+    OKS)."""
     pair_det, pair_gt = pairs_within(d_group, g_group)
     ious = np.asarray(pair_iou(d_rows[pair_det], g_rows[pair_gt]), dtype=np.float64)
     n_area = gt_ignore.shape[1]
@@ -272,7 +281,7 @@ def _pair_matches(d_rows: np.ndarray, g_rows: np.ndarray, d_rank: np.ndarray,
     det_ignore = np.where(matched, np.take(lookup, flat),
                           np.tile(d_outside, (len(iou_thr), 1)))
     counted = ~det_ignore
-    return matched & counted, counted
+    return pack_flags(matched & counted), pack_flags(counted)
 
 
 def accumulate_coco(m: CocoMatches, images: np.ndarray | None = None,
@@ -304,8 +313,7 @@ def accumulate_coco(m: CocoMatches, images: np.ndarray | None = None,
     # The flags, categories and scores laid out in the accumulation's order once, so
     # each pass reads them front to back: read through the order instead, every
     # detection's flags were a cache miss (2M detections: 0.42 s a pass).
-    tp_words, counted_words = m.packed_flags
-    tp_bits, counted_bits = tp_words[acc_order], counted_words[acc_order]
+    tp_bits, counted_bits = m.tp_words[acc_order], m.counted_words[acc_order]
     dk_acc, score_acc, rank_acc = dk[acc_order], m.score[acc_order], d_rank[acc_order]
     for j, max_det in enumerate(mdets):
         idx = np.flatnonzero(rank_acc < max_det)

@@ -22,7 +22,8 @@ from ocula.core.evaluation.inputs import Detections, GroundTruth, stable_argsort
 from ocula.core.evaluation.iou import box_edges
 
 __all__ = ["accumulate_segments", "best_ious_of_rows", "box_best_ious", "box_rows",
-           "coco_match_boxes", "match_boxes_per_image", "offsets", "pack_flags"]
+           "coco_match_boxes", "match_boxes_per_image", "offsets", "pack_flags",
+           "unpack_flags"]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -133,7 +134,10 @@ def coco_match_boxes(
     d_outside: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """COCO's greedy matching of every (image, category) group, every IoU threshold and
-    every area range, as ``(tp, counted)`` flags of shape ``(T·A, D)`` (row ``t·A + a``).
+    every area range, as ``(tp, counted)`` flags for setting ``s = t·A + a``, packed as
+    :func:`pack_flags` packs them (``(D, ceil(T·A / 64))`` words: a detection's flags
+    side by side, 16 MB at 2M detections where ``(T·A, D)`` booleans took 80 MB of
+    fresh pages each, and the accumulation reads the words).
 
     Group ``j`` owns detections ``d_bounds[j]:d_bounds[j+1]`` (indices into ``d_rows``,
     already in rank order) and ground truth ``g_sorted[g_lo[j]:g_hi[j]]`` (indices into
@@ -144,8 +148,9 @@ def coco_match_boxes(
     n_thr = len(thresholds)
     n_area = gt_ignore.shape[1]
     n_det = len(d_rows)
-    tp = np.zeros((n_thr * n_area, n_det), dtype=np.bool_)
-    counted = np.zeros((n_thr * n_area, n_det), dtype=np.bool_)
+    n_words = (n_thr * n_area + 63) // 64
+    tp = np.zeros((n_det, n_words), dtype=np.uint64)
+    counted = np.zeros((n_det, n_words), dtype=np.uint64)
     for j in range(len(d_bounds) - 1):
         m = g_hi[j] - g_lo[j]
         taken = np.zeros((n_thr * n_area, max(m, 1)), dtype=np.bool_)
@@ -166,14 +171,17 @@ def coco_match_boxes(
                         regular = not gt_ignore[g_sorted[g_lo[j] + q], a]
                         if _better(pick, pick_iou, pick_regular, iou, regular):
                             pick, pick_iou, pick_regular = q, iou, regular
+                    w, bit = s // 64, np.uint64(1) << np.uint64(s % 64)
                     if pick < 0:
-                        counted[s, d] = not d_outside[a, d]
+                        if not d_outside[a, d]:
+                            counted[d, w] |= bit
                         continue
                     g = g_sorted[g_lo[j] + pick]
                     if not g_crowd[g]:
                         taken[s, pick] = True
-                    tp[s, d] = pick_regular
-                    counted[s, d] = pick_regular
+                    if pick_regular:
+                        tp[d, w] |= bit
+                        counted[d, w] |= bit
     return tp, counted
 
 
@@ -222,6 +230,13 @@ def box_best_ious(gt: GroundTruth, dt: Detections, rows: np.ndarray, dimg: np.nd
         rows.astype(np.int64), dimg[rows].astype(np.int64), offsets(gimg[g_rows], n_img),
         g_rows.astype(np.int64), box_rows(dt.bbox), box_rows(gt.bbox),
         dk.astype(np.int64), gk.astype(np.int64), np.asarray(gt_used, dtype=bool), len(dt))
+
+
+def unpack_flags(words: np.ndarray, n_set: int) -> np.ndarray:
+    """The ``(S, D)`` booleans of :func:`pack_flags` words."""
+    bits = np.arange(n_set)
+    shifts = (bits % 64).astype(np.uint64)
+    return ((words[:, bits // 64] >> shifts) & np.uint64(1)).astype(bool).T
 
 
 @njit(cache=True, nogil=True)

@@ -142,23 +142,34 @@ def test_insert_columns_equals_insert_rows(database_url: str, n: int) -> None:
     engine.dispose()
 
 
-def test_null_marks_store_null(database_url: str) -> None:
-    """A marked integer column stores NULL where it holds the mark, on both backends,
-    in full statements and the short last one."""
+def test_null_marks_and_numpy_columns(database_url: str) -> None:
+    """A marked integer column stores NULL where it holds the mark, and numpy columns
+    (ints, floats, booleans, object arrays with None) store what lists store, on both
+    backends, in full statements and the short last one."""
+    import numpy as np
+
     engine = create_engine(database_url)
     table = Table("t", MetaData(), Column("pk", Integer, primary_key=True),
-                  Column("a", Integer), Column("b", Integer))
+                  Column("a", Integer), Column("b", Integer), Column("c", Float),
+                  Column("d", Boolean), Column("e", String))
     table.metadata.create_all(engine)
     n = bulk.MULTIROW + 5
     a = [-1 if i % 3 == 0 else i for i in range(n)]
+    c = [i / 7 for i in range(n)]
+    d = [i % 2 == 0 for i in range(n)]
+    e = [None if i % 5 == 0 else f"x{i % 4}" for i in range(n)]
     with engine.begin() as conn:
-        written = bulk.insert_columns(conn, table, ("pk", "a", "b"),
-                                      [list(range(n)), a, [-1] * n], null_marks={"a": -1})
+        written = bulk.insert_columns(
+            conn, table, ("pk", "a", "b", "c", "d", "e"),
+            [list(range(n)), np.array(a), [-1] * n, np.array(c), np.array(d),
+             np.array(e, dtype=object)], null_marks={"a": -1})
     assert written == n
     with engine.connect() as conn:
-        got = conn.execute(select(table.c.a, table.c.b).order_by(table.c.pk)).all()
+        got = conn.execute(select(*list(table.c)[1:]).order_by(table.c.pk)).all()
     # Only the marked column turns its mark into NULL; another keeps -1 as a value.
-    assert got == [(None if v == -1 else v, -1) for v in a]
+    assert got == [(None if v == -1 else v, -1, f, b, s)
+                   for v, f, b, s in zip(a, c, d, e, strict=True)]
+    assert all(type(row[0]) is int or row[0] is None for row in got)
     engine.dispose()
 
 

@@ -170,7 +170,7 @@ def test_a_key_equal_to_the_null_mark_is_refused() -> None:
 
     keys = np.array([4, 0, 7])
     nulls = np.array([False, True, False])
-    assert match_rows._as_list(Column("int4", keys, nulls), True) == [4, -1, 7]
-    assert match_rows._as_list(Column("int4", keys, nulls), False) == [4, None, 7]
+    assert match_rows._for_insert(Column("int4", keys, nulls), True).tolist() == [4, -1, 7]
+    assert match_rows._for_insert(Column("int4", keys, nulls), False).tolist() == [4, None, 7]
     with pytest.raises(ValueError, match="stands for NULL"):
-        match_rows._as_list(Column("int4", np.array([-1, 0]), np.array([False, True])), True)
+        match_rows._for_insert(Column("int4", np.array([-1, 0]), np.array([False, True])), True)

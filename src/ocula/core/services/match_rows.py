@@ -217,7 +217,7 @@ def _insert(conn: Connection, table: Any, run_pk: int, columns: dict[str, Column
     marks = {name: _NULL_PK for name, c in columns.items()
              if c.kind == "int4" and c.nulls is not None}
     insert_columns(conn, table, list(columns),
-                   [_as_list(c, name in marks) for name, c in columns.items()],
+                   [_for_insert(c, name in marks) for name, c in columns.items()],
                    {"run_pk": run_pk}, null_marks=marks)
 
 
@@ -226,10 +226,10 @@ def _insert(conn: Connection, table: Any, run_pk: int, columns: dict[str, Column
 _NULL_PK = -1
 
 
-def _as_list(column: Column, marked: bool) -> list[Any]:
-    """A column's values as Python objects (NULL as None, or as ``_NULL_PK`` where
-    ``marked``; texts shared, not made per row): whole columns at once, as indexing
-    numpy scalars row by row costs more than the insert itself."""
+def _for_insert(column: Column, marked: bool) -> np.ndarray:
+    """A column's values as :func:`~ocula.core.store.bulk.insert_columns` takes them
+    (NULL as None, or as ``_NULL_PK`` where ``marked``; texts as an object array of
+    shared strings, not one made per row)."""
     if column.kind == "text":
         values = np.asarray(column.texts, dtype=object)[column.values]
     else:
@@ -242,4 +242,4 @@ def _as_list(column: Column, marked: bool) -> list[Any]:
                                  "for NULL")
         else:
             values = np.where(column.nulls, None, values)
-    return values.tolist()
+    return values

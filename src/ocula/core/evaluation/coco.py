@@ -255,7 +255,8 @@ def _box_matches(gt: GroundTruth, dt: Detections, d_rows: np.ndarray, g_rows: np
     return coco_match_boxes(
         d_bounds, np.searchsorted(keys, groups, "left").astype(np.int64),
         np.searchsorted(keys, groups, "right").astype(np.int64), g_sorted,
-        d_rows.astype(np.int64), g_rows.astype(np.int64), box_rows(dt.bbox),
+        d_rows.astype(np.int64, copy=False), g_rows.astype(np.int64, copy=False),
+        box_rows(dt.bbox),
         box_rows(gt.bbox), crowd, gt_ignore, np.minimum(iou_thr, _MAX_THRESHOLD), d_outside)
 
 

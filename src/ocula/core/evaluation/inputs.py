@@ -186,13 +186,36 @@ class Detections:
         )
 
 
-# Label columns numbered once: the sides kept between requests (read-only arrays) are
-# asked for their distinct labels and codes by every step of a commit — its matching,
-# COCO's, the confusion matrix, TIDE, the digests — and hashing 2.7M strings costs
-# ~0.25 s a time. Keyed by the array's identity, and only for arrays nobody can write
-# (a writable one could change under its entry); a dead array drops its entry.
-_CODED: dict[int, tuple[weakref.ref[np.ndarray], np.ndarray, np.ndarray]] = {}
-_CODED_LOCK = threading.Lock()
+class FrozenMemo:
+    """Values computed once per read-only array: the sides kept between requests
+    (read-only arrays) are asked for the same derived columns by every step of a commit
+    — its matching, COCO's, the confusion matrix, TIDE, the digests. Keyed by the
+    array's identity, and only for arrays nobody can write (a writable one could change
+    under its entry); a dead array drops its entry. Values should be read-only too."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[np.ndarray], Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, column: np.ndarray, compute: Any) -> Any:
+        """``compute(column)``, kept while ``column`` lives if it is read-only."""
+        if not _frozen(column):
+            return compute(column)
+        key = id(column)
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0]() is column:
+                return hit[1]
+        value = compute(column)
+        with self._lock:
+            ref = weakref.ref(column, lambda r, key=key: self._forget(key, r))
+            self._entries[key] = (ref, value)
+        return value
+
+    def _forget(self, key: int, ref: weakref.ref[np.ndarray]) -> None:
+        with self._lock:
+            if key in self._entries and self._entries[key][0] is ref:
+                del self._entries[key]
 
 
 def _text_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,12 +223,6 @@ def _text_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values = sorted(set(items))
     at = {v: i for i, v in enumerate(values)}
     return np.array(values), np.fromiter(map(at.__getitem__, items), np.intp, len(items))
-
-
-def _forget(key: int, ref: weakref.ref[np.ndarray]) -> None:
-    with _CODED_LOCK:
-        if key in _CODED and _CODED[key][0] is ref:
-            del _CODED[key]
 
 
 def _frozen(column: np.ndarray) -> bool:
@@ -216,22 +233,20 @@ def _frozen(column: np.ndarray) -> bool:
         isinstance(base, np.ndarray) and not base.flags.writeable))
 
 
+def _frozen_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values, codes = _text_codes(column)
+    values.flags.writeable = codes.flags.writeable = False
+    return values, codes
+
+
+# Label columns numbered once (hashing 2.7M strings costs ~0.25 s a time).
+_CODED = FrozenMemo()
+
+
 def _coded(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(sorted distinct values, codes)`` of a text column, numbered once per
     read-only array."""
-    if not _frozen(column):
-        return _text_codes(column)
-    key = id(column)
-    with _CODED_LOCK:
-        hit = _CODED.get(key)
-        if hit is not None and hit[0]() is column:
-            return hit[1], hit[2]
-    values, codes = _text_codes(column)
-    values.flags.writeable = codes.flags.writeable = False
-    with _CODED_LOCK:
-        ref = weakref.ref(column, lambda r, key=key: _forget(key, r))
-        _CODED[key] = (ref, values, codes)
-    return values, codes
+    return _CODED.get(column, _frozen_codes)
 
 
 def distinct(*columns: np.ndarray) -> np.ndarray:

@@ -436,9 +436,9 @@ def _match_boxes(gt: GroundTruth, dt: Detections, gimg: np.ndarray, dimg: np.nda
     d_rows = by_key_then_score(dimg, dt.score)
     g_rows = stable_argsort(gimg)
     return match_boxes_per_image(
-        offsets(dimg, n_img), offsets(gimg, n_img), d_rows.astype(np.int64),
-        g_rows.astype(np.int64), box_rows(dt.bbox), box_rows(gt.bbox),
-        dk.astype(np.int64), gk.astype(np.int64), evaluated,
+        offsets(dimg, n_img), offsets(gimg, n_img), d_rows.astype(np.int64, copy=False),
+        g_rows.astype(np.int64, copy=False), box_rows(dt.bbox), box_rows(gt.bbox),
+        dk.astype(np.int64, copy=False), gk.astype(np.int64, copy=False), evaluated,
         np.asarray(gt.iscrowd, dtype=bool), ignored_gt, bool(class_agnostic),
         np.unique(allowed).astype(np.int64), int(k), min(threshold, _MAX_THRESHOLD))
 

@@ -245,7 +245,9 @@ _CODED = FrozenMemo()
 
 def _coded(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(sorted distinct values, codes)`` of a text column, numbered once per
-    read-only array."""
+    read-only array (a writable one's codes are its caller's to change)."""
+    if not _frozen(column):
+        return _text_codes(column)
     return _CODED.get(column, _frozen_codes)
 
 

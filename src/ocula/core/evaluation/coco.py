@@ -111,15 +111,19 @@ class CocoMatches:
     acc_order: np.ndarray
 
     @property
+    def n_settings(self) -> int:
+        """``S = T·A``: IoU thresholds times area ranges."""
+        return len(self.iou_thresholds) * len(self.area_labels)
+
+    @property
     def tp(self) -> np.ndarray:
         """``(S, D)``: whether each detection is a true positive in each setting."""
-        return unpack_flags(self.tp_words, len(self.iou_thresholds) * len(self.area_labels))
+        return unpack_flags(self.tp_words, self.n_settings)
 
     @property
     def counted(self) -> np.ndarray:
         """``(S, D)``: whether each detection counts (TP or FP, not ignored)."""
-        return unpack_flags(self.counted_words,
-                            len(self.iou_thresholds) * len(self.area_labels))
+        return unpack_flags(self.counted_words, self.n_settings)
 
 
 def evaluate_coco(

@@ -186,8 +186,8 @@ class EvaluationService(ResultKeeping):
                     # misses by size (SQL over the rows just written) and the rows
                     # just written, for the run page's link checks (at the current
                     # labels only: those are what the queries see).
-                    misses = {pk: self._miss_counts(conn, after, items) for pk, items
-                              in self._item_slice_scopes(conn, run.dataset_pk)}
+                    misses = {pk: self._miss_counts(conn, after, run_results.slice_items(pk))
+                              for pk in [None, *run_results.item_slices(conn, run.dataset_pk)]}
                     remembered = (committed_matches.key(conn, after),
                                   CommittedMatches.of(gt, dt, match))
                     self._keep_results(conn, after, kept.result(), misses)
@@ -210,7 +210,7 @@ class EvaluationService(ResultKeeping):
         ds = conn.execute(select(t.datasets).where(t.datasets.c.pk == dataset_pk)).one()
         slice_pk = None if slice_name is None else self._slice_in(conn, ds, slice_name).pk
         if not query:
-            return select(t.slice_items.c.item_pk).where(t.slice_items.c.slice_pk == slice_pk)
+            return run_results.slice_items(slice_pk)
         plan = plan_items(conn, dataset_pk, self.db.dialect, query, slice_pk=slice_pk)
         if plan.query.order is not None or plan.query.limit is not None:
             raise ValidationError("a metrics scope is an item condition: drop its "
@@ -465,13 +465,6 @@ class EvaluationService(ResultKeeping):
         if scope is not None:
             fn_q = fn_q.where(ma.c.item_pk.in_(scope))
         return dict(conn.execute(fn_q.group_by(size)).all())
-
-    def _item_slice_scopes(self, conn: Connection, dataset_pk: int
-                           ) -> list[tuple[int | None, Any]]:
-        """``(slice pk, its item pks as a SELECT)`` of the whole dataset (``None``,
-        ``None``) and of each item slice, in the order a commit keeps their numbers."""
-        return [(None, None), *((pk, select(t.slice_items.c.item_pk).where(
-            t.slice_items.c.slice_pk == pk)) for pk in run_results.item_slices(conn, dataset_pk))]
 
     def _failure_counts(self, conn: Connection, run: Any, scope: Any,
                         fps: dict[str, int] | None = None,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from ocula.core.evaluation import Detections, GroundTruth, LabelSpace, MatchStatus
 from ocula.core.evaluation.coco import accumulate_coco
@@ -263,11 +263,10 @@ class ResultKeeping(ServiceBase):
             fingerprint = run_results.state(conn, run, scope.slice_pk, scope.members)
             run_results.keep(conn, run.pk, run_results.METRICS, scope.slice_pk,
                              fingerprint, scope.metrics)
-            items = None if scope.slice_pk is None else select(t.slice_items.c.item_pk).where(
-                t.slice_items.c.slice_pk == scope.slice_pk)
             # A slice made on PostgreSQL since the caller listed them has no count yet.
             failures = self._failure_counts(  # type: ignore[attr-defined]
-                conn, run, items, scope.false_positives, misses.get(scope.slice_pk))
+                conn, run, run_results.slice_items(scope.slice_pk), scope.false_positives,
+                misses.get(scope.slice_pk))
             # The failure queries read the match rows just written: they count the same.
             failures["queries"] = failure_queries(run.name, failures["iou_threshold"])
             run_results.keep(conn, run.pk, run_results.FAILURES, scope.slice_pk,

@@ -27,7 +27,7 @@ from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 
 __all__ = ["METRICS", "FAILURES", "forget", "item_slices", "item_state", "keep", "kept",
-           "scope_key", "slice_members", "state"]
+           "scope_key", "slice_items", "slice_members", "state"]
 
 METRICS = "metrics"
 FAILURES = "failure_summary"
@@ -42,6 +42,13 @@ def item_slices(conn: Connection, dataset_pk: int) -> list[int]:
     return list(conn.execute(select(t.slices.c.pk).where(
         t.slices.c.dataset_pk == dataset_pk, t.slices.c.kind == "item")
         .order_by(t.slices.c.pk)).scalars())
+
+
+def slice_items(slice_pk: int | None) -> Any:
+    """SQL: the item pks of an item slice (None: of the whole dataset, no condition)."""
+    if slice_pk is None:
+        return None
+    return select(t.slice_items.c.item_pk).where(t.slice_items.c.slice_pk == slice_pk)
 
 
 def slice_members(conn: Connection, slice_pk: int) -> np.ndarray:

@@ -173,6 +173,46 @@ def test_null_marks_and_numpy_columns(database_url: str) -> None:
     engine.dispose()
 
 
+def test_indexes_rebuilt_checks_keys_and_keeps_every_index(database_url: str) -> None:
+    """Rows written inside ``indexes_rebuilt`` end with every index and constraint as
+    before (PostgreSQL drops its primary key and UNIQUE constraints for the block too),
+    and a duplicate key written there still fails the transaction, leaving nothing."""
+    from sqlalchemy import Index, UniqueConstraint, func, inspect
+
+    from ocula.core.store.engine import make_engine
+
+    engine = make_engine(database_url)  # SQLite: begun as the catalog begins
+    table = Table("t", MetaData(), Column("pk", Integer, primary_key=True),
+                  Column("a", Integer), Column("b", Integer),
+                  UniqueConstraint("a", "b", name="uq_t_a_b"), Index("ix_t_b", "b"))
+    table.metadata.create_all(engine)
+
+    def shape() -> tuple[Any, ...]:
+        with engine.connect() as conn:
+            seen = inspect(conn)
+            return (seen.get_pk_constraint("t")["constrained_columns"],
+                    sorted((u["name"], tuple(u["column_names"]))
+                           for u in seen.get_unique_constraints("t")),
+                    sorted((i["name"], tuple(i["column_names"]))
+                           for i in seen.get_indexes("t") if i["name"] == "ix_t_b"))
+
+    before = shape()
+    assert before == (["pk"], [("uq_t_a_b", ("a", "b"))], [("ix_t_b", ("b",))])
+    with engine.begin() as conn, bulk.indexes_rebuilt(conn, [table]):
+        bulk.insert_rows(conn, table, ("pk", "a", "b"), [(i, i, i % 7) for i in range(50)])
+    assert shape() == before
+    for dupe in [(3, 100, 100), (100, 4, 4)]:  # the primary key's, then the UNIQUE one's
+        with pytest.raises(IntegrityError), engine.begin() as conn, \
+                bulk.indexes_rebuilt(conn, [table]):
+            conn.execute(table.delete())
+            bulk.insert_rows(conn, table, ("pk", "a", "b"),
+                             [(i, i, i % 7) for i in range(10)] + [dupe])
+        assert shape() == before
+        with engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(table)) == 50
+    engine.dispose()
+
+
 def test_constant_columns(database_url: str) -> None:
     engine = create_engine(database_url)
     table = Table("t", MetaData(), Column("pk", Integer, primary_key=True),

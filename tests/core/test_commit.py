@@ -199,3 +199,31 @@ def test_commit_bad_cases(client: ocula.Client, images) -> None:
         run.commit(annotation_version="never-named")
     with pytest.raises(NotFoundError):
         run.metrics(slice="no-such-slice")
+
+
+def test_a_catalog_in_memory_commits_as_one_on_disk(tmp_path: Path) -> None:
+    """SQLite in memory is one connection shared by every thread (a second connection
+    would be another, empty database): a commit's kept numbers are computed on it, and
+    its index rebuild works after a slice's insights left a temporary table's database
+    open on that connection."""
+    n = 12
+    paths = make_images(tmp_path / "imgs", n, size=(W, H))
+    gts, preds = _random_scene(3, n)
+    answers = []
+    for url in ("sqlite:///:memory:", None):
+        client = ocula.Client(home=tmp_path / ("mem" if url else "disk"), database_url=url)
+        ds = client.create_dataset("scene")
+        ds.append([DatasetItem(str(p), f"img{i}") for i, p in enumerate(paths)])
+        ds.annotate(gts)
+        ds.create_slice("test", [f"img{i}" for i in range(0, n, 2)])
+        run = client.add_model("det", "det").create_run("det-run", ds, preds)
+        client._backend.insights(ds.id, slice="test")  # a temporary table, on SQLite
+        summary = run.commit()
+        answers.append((summary, run.metrics(), run.metrics(slice="test"), run.commit()))
+        client.close()
+    memory, disk = answers
+    assert memory[0]["model_run_id"] != disk[0]["model_run_id"]
+    drop = ("model_run_id",)
+    assert [{k: v for k, v in a.items() if k not in drop} for a in (memory[0], memory[3])] \
+        == [{k: v for k, v in a.items() if k not in drop} for a in (disk[0], disk[3])]
+    assert memory[1]["stats"] == disk[1]["stats"] and memory[2]["stats"] == disk[2]["stats"]

@@ -102,7 +102,7 @@ class ObjectScope:
             on = self.match.c.prediction_pk == self.table.c.pk
         if self.match_inner:
             # Driving from the match table lets "status = fp ... order by confidence"
-            # walk its (run_pk, status, confidence) index.
+            # walk its (run_pk, confidence, status) index.
             return self.match.join(self.table, on)
         return self.table.outerjoin(self.match, on)
 

@@ -32,7 +32,10 @@ def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
         if ":memory:" in url:
-            engine = create_engine(url, connect_args={"check_same_thread": False})
+            # One connection for every thread: each new connection to ":memory:" is a
+            # new, empty database (SQLAlchemy's default pool gives one per thread).
+            engine = create_engine(url, connect_args={"check_same_thread": False},
+                                   poolclass=StaticPool)
         else:
             # Connections are kept (a pool, not one per read): opening one and setting
             # its pragmas cost ~0.7 ms, more than a warm thumbnail's whole read, and a

@@ -38,9 +38,9 @@ def written(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     real = match_rows._replace
 
     def spy(conn: Any, run_pk: int, gt: Any, dt: Any, match: Any, digests: Any,
-            items: Any) -> None:
+            items: Any, **kw: Any) -> None:
         calls.append(None if items is None else sorted(items.tolist()))
-        real(conn, run_pk, gt, dt, match, digests, items)
+        real(conn, run_pk, gt, dt, match, digests, items, **kw)
     monkeypatch.setattr(match_rows, "_replace", spy)
     return calls
 
@@ -174,3 +174,33 @@ def test_a_key_equal_to_the_null_mark_is_refused() -> None:
     assert match_rows._for_insert(Column("int4", keys, nulls), False).tolist() == [4, None, 7]
     with pytest.raises(ValueError, match="stands for NULL"):
         match_rows._for_insert(Column("int4", np.array([-1, 0]), np.array([False, True])), True)
+
+
+def test_postgresql_writes_a_first_commits_predictions_in_index_order(
+        client: ocula.Client, tmp_path: Path) -> None:
+    """PostgreSQL: a full rewrite COPYs prediction rows in the order of the
+    ``(run_pk, confidence, status)`` index built after it (its sort then finds them
+    sorted), ties on confidence ordered by status as PostgreSQL orders the names; the
+    rows are the same as written in any order."""
+    if client._backend.db.dialect != "postgresql":
+        pytest.skip("SQLite keeps a rowid table's rows in key order")
+    paths = make_images(tmp_path / "imgs", 6, size=(W, H))
+    ds = client.create_dataset("ties")
+    ds.append([DatasetItem(str(p), f"img{i}") for i, p in enumerate(paths)])
+    ds.annotate([BoxAnnotation("car", 10 + 5 * j, 10, 30, 30, reference_id=f"img{i}")
+                 for i in range(6) for j in range(3)])
+    # Few distinct confidences: every one is shared by true and false positives.
+    preds = [BoxPrediction("car", 10 + 5 * j + (40 if j % 2 else 0), 10, 30, 30,
+                           reference_id=f"img{i}", confidence=(0.3, 0.6, 0.9)[(i + j) % 3])
+             for i in range(6) for j in range(4)]
+    run = client.add_model("det", "det").create_run("ties", ds, preds)
+    run.commit()
+    with client._backend.db.read() as conn:
+        physical = conn.exec_driver_sql("SELECT confidence, status FROM match_predictions "
+                                        "ORDER BY ctid").all()
+        wanted = conn.exec_driver_sql("SELECT confidence, status FROM match_predictions "
+                                      "ORDER BY run_pk, confidence, status").all()
+    assert len(physical) == len(preds)
+    assert {s for _, s in physical} == {"tp", "fp"}
+    assert len({c for c, _ in physical}) == 3
+    assert physical == wanted

@@ -129,9 +129,10 @@ def write_matches(conn: Connection, dataset_pk: int, run_pk: int, gt: GroundTrut
         # table, so nothing is trusted.
         items = None
     if items is None:
-        with indexes_rebuilt(conn, (t.match_predictions, t.match_annotations),
-                             holds_most_predictions(conn, run_pk)):
-            _replace(conn, run_pk, gt, dt, match, digests, None)
+        rebuilt = holds_most_predictions(conn, run_pk)
+        with indexes_rebuilt(conn, (t.match_predictions, t.match_annotations), rebuilt):
+            _replace(conn, run_pk, gt, dt, match, digests, None,
+                     by_confidence=rebuilt and conn.dialect.name == "postgresql")
     # The totals from every row: cheap next to the rows, and never drift.
     stats.drop_run(conn, run_pk, (stats.MATCH,))
     stats.match_delta(run_pk, _label_status_counts(dt.label, match.det_status),
@@ -163,8 +164,11 @@ def _complete(conn: Connection, run_pk: int, n_pred: int, n_gt: int) -> bool:
 
 
 def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, match: Any,
-             digests: np.ndarray, items: np.ndarray | None) -> None:
-    """Delete the run's rows (of ``items`` only, if given) and insert the new ones."""
+             digests: np.ndarray, items: np.ndarray | None, by_confidence: bool = False
+             ) -> None:
+    """Delete the run's rows (of ``items`` only, if given) and insert the new ones;
+    ``by_confidence``: the prediction rows in their confidence index's order (see
+    :func:`_by_confidence`)."""
     for table in (t.match_predictions, t.match_annotations, t.match_items):
         where = [table.c.run_pk == run_pk]
         if items is not None:
@@ -198,8 +202,29 @@ def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, mat
             "fp": Column("int4", match.image_fp[i]), "fn": Column("int4", match.image_fn[i]),
             "digest": Column("int8", digests[i])}),
     ]
+    if by_confidence:
+        order = _by_confidence(dt.score[d], match.det_status[d])
+        tables[0] = (tables[0][0], {name: _taken(c, order) for name, c in tables[0][1].items()})
     for table, columns in tables:
         _insert(conn, table, run_pk, columns)
+
+
+def _by_confidence(confidence: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """The order of prediction rows by ``(confidence, status name)``, the key of the
+    ``(run_pk, confidence, status)`` index after the run's own: PostgreSQL's sort checks
+    whether its input is sorted already, so rows COPYed in that order (into a table
+    whose indexes are built afterwards) make that build a scan (2M rows, one process:
+    2.4 -> 0.6 s) for ~0.2 s of numpy. The heap has no order of its own to keep (the
+    primary key is rebuilt too: 0.73 -> 0.86 s)."""
+    rank = np.argsort(np.argsort(np.array(STATUS_NAMES, dtype=object)))
+    return np.lexsort((rank[np.asarray(status, dtype=np.int64)],
+                       np.asarray(confidence, dtype=np.float64)))
+
+
+def _taken(column: Column, rows: np.ndarray) -> Column:
+    return Column(column.kind, np.asarray(column.values)[rows],
+                  None if column.nulls is None else np.asarray(column.nulls)[rows],
+                  column.texts)
 
 
 def _insert(conn: Connection, table: Any, run_pk: int, columns: dict[str, Column]) -> None:

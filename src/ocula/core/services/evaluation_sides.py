@@ -19,7 +19,21 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, case, exists, func, or_, select
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 
 from ocula.core.evaluation import Detections, GroundTruth
 from ocula.core.evaluation.inputs import distinct
@@ -28,8 +42,14 @@ from ocula.core.evaluation.segm import MaskPairIoU, MaskSet
 from ocula.core.services import stats
 from ocula.core.services.annotations import at_version
 from ocula.core.services.run_results import item_state
-from ocula.core.services.side_columns import detections_of, ground_truth_of, row_columns
+from ocula.core.services.side_columns import (
+    array_columns,
+    detections_of,
+    ground_truth_of,
+    row_columns,
+)
 from ocula.core.services.sides_cache import cached, database, grown
+from ocula.core.store import bulk
 from ocula.core.store import schema as t
 from ocula.core.store.bulk import fetch_tuples
 from ocula.core.types import PART_SUFFIXES
@@ -120,7 +140,8 @@ def _gt_columns(conn: Connection, dataset_pk: int, version: int | None,
                                         at_version(sib, version)))))
     if item_pks is not None:
         q = q.where(a.c.item_pk.in_(item_pks))
-    return ground_truth_of(_by_id(row_columns(fetch_tuples(conn, q), scores=False)))
+    return ground_truth_of(_by_id(_box_columns(conn, q, a.c.dataset_pk, dataset_pk,
+                                               scores=False)))
 
 
 def mostly_this_run(conn: Connection, run_pk: int | Collection[int]) -> bool:
@@ -166,7 +187,50 @@ def _dt_columns(conn: Connection, run_pk: int, item_pks: Any = None) -> Detectio
          .where(mine, _one_part_per_object(p, lambda sib: sib.c.run_pk == run_pk)))
     if item_pks is not None:
         q = q.where(p.c.item_pk.in_(item_pks))
-    return detections_of(_by_id(row_columns(fetch_tuples(conn, q), scores=True)))
+    return detections_of(_by_id(_box_columns(conn, q, p.c.run_pk, run_pk, scores=True)))
+
+
+def _box_columns(conn: Connection, q: Select[Any], owner: Any, owner_pk: int, *,
+                 scores: bool) -> dict[str, np.ndarray]:
+    """The columns of ``q``'s ``(pk, item_pk, label, x, y, w, h, area, confidence |
+    crowd)`` rows (:func:`row_columns`). PostgreSQL reads them as arrays
+    (:func:`~ocula.core.store.bulk.fetch_arrays`: 2M predictions 5.9 -> ~2.5 s), each
+    label as its number among the labels of the table's rows whose ``owner`` column (run
+    or dataset, leading an ``(owner, label)`` index) is ``owner_pk``, NULLs coalesced
+    to what :func:`row_columns` reads them as."""
+    if conn.dialect.name != "postgresql":
+        return row_columns(fetch_tuples(conn, q), scores=scores)
+    table = q.selected_columns[0].table
+    names = _labels_of(conn, owner, owner_pk)
+    listed = func.unnest(bindparam(None, names, type_=ARRAY(Text))).table_valued(
+        "name", with_ordinality="code").render_derived(name="listed")
+    nan = literal_column("'NaN'::float8")
+    pk, item, label, *floats, extra = q.selected_columns
+    arrays = bulk.fetch_arrays(conn, q.with_only_columns(
+        pk, item, case((label.is_(None), 0), else_=func.coalesce(listed.c.code, -1)),
+        *(func.coalesce(c, nan) for c in floats),
+        func.coalesce(extra, nan) if scores else func.coalesce(extra, false()),
+    ).outerjoin_from(table, listed, listed.c.name == label),
+        ["int8", "int8", "int8", *["float8"] * len(floats), "float8" if scores else "bool"])
+    if len(arrays[2]) and int(arrays[2].min()) < 0:
+        # A label the index walk did not list (a collation that deems two strings
+        # equal): read the rows as they are.
+        return row_columns(fetch_tuples(conn, q), scores=scores)
+    return array_columns(arrays, [None, *names], scores=scores)
+
+
+def _labels_of(conn: Connection, owner: Any, value: int) -> list[str]:
+    """The distinct labels of the rows whose ``owner`` column is ``value``, by a walk of
+    the ``(owner, label)`` index: one probe per label, not a pass over millions of rows
+    (PostgreSQL; the table and column names are the schema's own)."""
+    table, column = owner.table, owner.name
+    rows = conn.exec_driver_sql(
+        f'WITH RECURSIVE l(label) AS ('
+        f'SELECT min(label) FROM "{table.name}" WHERE "{column}" = %(v)s UNION ALL '
+        f'SELECT (SELECT min(label) FROM "{table.name}" WHERE "{column}" = %(v)s '
+        f'AND label > l.label) FROM l WHERE l.label IS NOT NULL) '
+        f'SELECT label FROM l WHERE label IS NOT NULL', {"v": value}).all()
+    return [r[0] for r in rows]
 
 
 def _uploaded(conn: Connection, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:

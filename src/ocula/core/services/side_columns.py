@@ -5,7 +5,7 @@ same code so the two are equal to the last bit and dtype."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from ocula.core.evaluation import Detections, GroundTruth
 
-__all__ = ["columns_of", "detections_of", "ground_truth_of", "row_columns"]
+__all__ = ["array_columns", "columns_of", "detections_of", "ground_truth_of", "row_columns"]
 
 
 def row_columns(rows: list[Any], *, scores: bool) -> dict[str, np.ndarray]:
@@ -41,21 +41,50 @@ def columns_of(column_values: Callable[[int], Iterable[Any]], n: int, *,
         seen = set(labels)
     values = sorted(seen)
     at = {v: i for i, v in enumerate(values)}
+    codes = np.fromiter(map(at.__getitem__, labels), np.intp, n)
     bbox = np.empty((n, 4), dtype=np.float64)
     for j in range(4):
         bbox[:, j] = column(3 + j, np.float64)
+    return _assembled(column(0, np.int64), column(1, np.int64), values, codes, bbox,
+                      column(7, np.float64), column(8, np.float64 if scores else bool),
+                      scores=scores)
+
+
+def array_columns(arrays: Sequence[np.ndarray], names: Sequence[str | None], *,
+                  scores: bool) -> dict[str, np.ndarray]:
+    """`row_columns` of rows read as arrays: pk, item pk, label as a code into ``names``
+    (None: a NULL label), x, y, w, h, area, confidence | crowd (NaN for NULL, a crowd
+    flag's NULL false)."""
+    pk, item, label, x, y, w, h, area, extra = arrays
+    n = len(pk)
+    named = np.array(["None" if v is None else v for v in names] or [""], dtype=object)
+    used = np.unique(label)
+    values = sorted(set(named[used].tolist()))
+    at = {v: i for i, v in enumerate(values)}
+    recode = np.zeros(len(named), dtype=np.intp)
+    recode[used] = [at[v] for v in named[used].tolist()]
+    bbox = np.empty((n, 4), dtype=np.float64)
+    for j, side in enumerate((x, y, w, h)):
+        bbox[:, j] = side
+    return _assembled(pk.astype(np.int64), item.astype(np.int64), values, recode[label],
+                      bbox, area.astype(np.float64),
+                      extra.astype(np.float64 if scores else bool), scores=scores)
+
+
+def _assembled(ids: np.ndarray, images: np.ndarray, values: list[str], codes: np.ndarray,
+               bbox: np.ndarray, area: np.ndarray, extra: np.ndarray, *,
+               scores: bool) -> dict[str, np.ndarray]:
+    """The columns, ``values[codes]`` the labels, with the NULL rules of
+    :func:`row_columns` applied."""
     bbox = np.nan_to_num(bbox)
-    area = column(7, np.float64)
     missing = np.isnan(area)
     area[missing] = bbox[missing, 2] * bbox[missing, 3]
-    extra = column(8, np.float64 if scores else bool)
     if scores:
         extra[np.isnan(extra)] = 1.0
     return {
-        "id": column(0, np.int64), "image": column(1, np.int64),
-        "label": (np.array(values, dtype=str)[np.fromiter(map(at.__getitem__, labels),
-                                                          np.intp, n)]
-                  if n else np.array([], dtype=str)),
+        "id": ids, "image": images,
+        "label": (np.array(values, dtype=str)[codes] if len(ids)
+                  else np.array([], dtype=str)),
         "bbox": bbox, "area": area, "extra": extra,
     }
 

@@ -194,7 +194,7 @@ def _box_columns(conn: Connection, q: Select[Any], owner: Any, owner_pk: int, *,
                  scores: bool) -> dict[str, np.ndarray]:
     """The columns of ``q``'s ``(pk, item_pk, label, x, y, w, h, area, confidence |
     crowd)`` rows (:func:`row_columns`). PostgreSQL reads them as arrays
-    (:func:`~ocula.core.store.bulk.fetch_arrays`: 2M predictions 5.9 -> ~2.5 s), each
+    (:func:`~ocula.core.store.bulk.fetch_arrays`: 2M predictions 5.9 -> ~3 s), each
     label as its number among the labels of the table's rows whose ``owner`` column (run
     or dataset, leading an ``(owner, label)`` index) is ``owner_pk``, NULLs coalesced
     to what :func:`row_columns` reads them as."""

@@ -16,6 +16,9 @@ well under a millisecond of transport):
   (``static/results.js`` ``fetchPage``) and their boxes (``overlaysOf``: an object query);
 - grid page of 100 items with their boxes: a next page by cursor and its object query;
 - item page: its HTML and ``/datasets/{ds}/item``;
+- patches page (the objects view of the committed run, issue 14): a first page of 100
+  objects with their total and then their items, for each filter and sort the page
+  offers (false positives by confidence, true positives by IoU, misses by size...);
 - insights of the whole dataset, of the 500k-item slice and of a 500k-item query
   (``metadata.weather = "clear"``), each recomputed (``fresh``, no result cache);
 - thumbnail of a 640-px JPEG (a demo frame scaled to 640×480), cold (not yet made) and
@@ -57,8 +60,29 @@ HALF_QUERY = 'metadata.weather = "clear"'
 GOALS = {
     "dataset page": 150, "grid page": 100, "item page": 100, "insights, dataset": 200,
     "insights, slice": 1000, "insights, query": 1000, "thumbnail cold": 20,
-    "thumbnail warm": 2, "browser first": 1500,
+    "thumbnail warm": 2, "browser first": 1500, "patches page": 200,  # issue 14
 }
+# The objects view ("patches") of the committed run: the filters and sorts its page offers
+# (templates/dataset.html's sort menu), as ``static/objects.js`` asks for them.
+PATCH_QUERIES = [
+    ("false positives, most confident first",
+     f'type = prediction and run = "{RUN}" and status = fp order by confidence desc'),
+    ("true positives, worst IoU first",
+     f'type = prediction and run = "{RUN}" and status = tp order by iou asc'),
+    ("true positives, best IoU first",
+     f'type = prediction and run = "{RUN}" and status = tp order by iou desc'),
+    ("true positives, least confident first",
+     f'type = prediction and run = "{RUN}" and status = tp order by confidence asc'),
+    ("predictions, worst IoU first",
+     f'type = prediction and run = "{RUN}" order by iou asc'),
+    ("one label's false positives, confidence >= 0.5, most confident first",
+     f'type = prediction and run = "{RUN}" and label = "pedestrian" and status = fp '
+     "and confidence >= 0.5 order by confidence desc"),
+    ("missed ground truth, largest first",
+     f'type = annotation and run = "{RUN}" and status = fn order by area desc'),
+    ("missed ground truth, smallest first",
+     f'type = annotation and run = "{RUN}" and status = fn order by area asc'),
+]
 
 Result = tuple[str, float, float, float | None]
 
@@ -156,6 +180,18 @@ class Pages:
         self.get(f"/datasets/{self.ds}/items/{item_id}")
         self.get(f"/api/v1/datasets/{self.ds}/item", item_id=item_id)
 
+    def patches(self, query: str) -> None:
+        """The objects view's first page: ``GRID`` objects of ``query`` with their total
+        (``fetchObjects``), then their items (``itemsOf``: each crop needs its image's
+        size)."""
+        page = self.post("/query/objects", {"query": query, "slice": None,
+                                            "page_size": GRID, "cursor": None,
+                                            "with_total": True})
+        ids = sorted({o["item_id"] for o in page["objects"]})
+        if ids:
+            listed = ", ".join(f'"{i}"' for i in ids)
+            self.post("/query/items", {"query": f"id in [{listed}]", "page_size": len(ids)})
+
     def insights(self, **params: Any) -> Any:
         return self.get(f"/api/v1/datasets/{self.ds}/insights", fresh=True, **params).json()
 
@@ -182,6 +218,9 @@ def server_figures(svc: Service, http: httpx.Client, repeat: int, insights_repea
     item = first["items"][7]["id"]
     add("item page: HTML + item with its annotations", "item page",
         lambda: pages.item_page(item))
+    for name, query in PATCH_QUERIES:
+        add(f"patches page, {GRID} tiles with total + their items: {name}", "patches page",
+            lambda q=query: pages.patches(q))
     add("insights, whole dataset", "insights, dataset", pages.insights)
     slice_id = svc.list_slices(DATASET)[0]["id"]
     # The first scoped call after the server starts (as after any write) reads the

@@ -44,6 +44,7 @@ def test_web_benchmark_runs_every_figure(tmp_path: Path) -> None:
                    "insights, slice of", "insights, query of", "thumbnail of a 640-px JPEG, cold",
                    "thumbnail of a 640-px JPEG, warm"):
         assert figure in out
+    assert out.count("patches page, 100 tiles") >= 8  # each filter and sort, printed
     assert "PASS" in out or "MISS" in out
 
 

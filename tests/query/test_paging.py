@@ -36,7 +36,7 @@ def crowd(service: Service, tmp_path: Path) -> Service:
             anns.append(BoxAnnotation(rng.choice(["x", "y"]), j * 25, 0, size, size,
                                       reference_id=f"r{i:03d}", annotation_id=f"a{i}-{j}"))
             preds.append(BoxPrediction("x", j * 25, 0, size, size, reference_id=f"r{i:03d}",
-                                       confidence=rng.choice([0.5, 0.7, 0.9])))
+                                       confidence=rng.choice([0.5, 0.7, 0.9, None])))
     service.create_dataset("crowd")
     service.append("crowd", items)
     service.annotate("crowd", anns)
@@ -70,7 +70,10 @@ OBJECT_QUERIES = ["", "order by area", "order by area desc", "order by label des
                   "type in [annotation, prediction] order by area",
                   "type in [annotation, prediction] order by confidence desc limit 31",
                   "type in [annotation, prediction] order by iou",
-                  "status = tp order by iou desc"]
+                  "status = tp order by iou desc", "type = prediction order by confidence",
+                  "type = prediction and status = fp order by confidence desc",
+                  "type = annotation order by iou",
+                  "type = annotation order by iou desc"]
 
 
 @pytest.mark.parametrize("query", ITEM_QUERIES)
@@ -114,6 +117,26 @@ def test_order_is_the_documented_one(crowd: Service) -> None:
     assert scores[:len(numbers)] == sorted(numbers, reverse=True)
     assert scores[len(numbers):len(numbers) + len(strings)] == strings
     assert all(s is None for s in scores[len(numbers) + len(strings):])
+
+
+@pytest.mark.parametrize("desc", [False, True])
+def test_objects_missing_a_value_come_last_after_the_sorted_rest(crowd: Service,
+                                                                 desc: bool) -> None:
+    """A page reads the rows with a value and those without as two parts (each an
+    index walk): across page boundaries, the values sorted, ties by pk, then every
+    prediction without a confidence."""
+    query = f"type = prediction order by confidence{' desc' if desc else ''}"
+    rows, cursor = [], None
+    while True:
+        page = crowd.query_objects("crowd", query, page_size=4, cursor=cursor)
+        rows += page["objects"]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    values = [r.get("confidence") for r in rows]
+    present = [v for v in values if v is not None]
+    assert 0 < len(present) < len(values)
+    assert values[:len(present)] == sorted(present, reverse=desc)
+    assert all(v is None for v in values[len(present):])
 
 
 def test_limit_spans_pages(crowd: Service) -> None:

@@ -37,6 +37,10 @@ class SortKey:
     desc: bool
     type: KeyType
     const: Any = _NO_CONST
+    #: On a "missing last" key (1 where a value is missing, else 0): the value it ranks.
+    #: A page then reads the rows with a value and those without as two parts, each
+    #: ordered by bare columns an index can serve (see ``ObjectsPlan``).
+    ranks: ColumnElement | None = None
 
     @property
     def is_const(self) -> bool:

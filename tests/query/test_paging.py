@@ -166,3 +166,24 @@ def test_cursors_are_validated(crowd: Service) -> None:
     again = crowd.query_items("crowd", "order by metadata.score", page_size=5, cursor=cursor)
     assert again == crowd.query_items("crowd", "order by metadata.score", page_size=5,
                                       cursor=cursor)
+
+
+@pytest.mark.parametrize(("query", "match_only"), [
+    ('type = prediction and run = "run" and status = tp', True),
+    ('type = prediction and run = "run" and status = fp and confidence >= 0.7', True),
+    ('type = prediction and run = "run" and status = tp and area > 50', False),
+])
+def test_a_count_on_match_rows_alone_equals_the_pages(crowd: Service, query: str,
+                                                     match_only: bool) -> None:
+    """Predictions whose conditions are all on their match rows are counted from the
+    match table alone (no look-up of each prediction); the count is the pages' length
+    either way."""
+    from ocula.core.query.plan import _counted_from
+
+    with crowd.db.read() as conn:
+        _, plan = crowd._objects_plan(conn, "crowd", query, None)
+        (branch,) = plan.branches
+        assert (_counted_from(branch) is branch.scope.match) == match_only
+    whole = _pages(lambda **kw: crowd.query_objects("crowd", query, **kw), 7)
+    assert len(whole) > 0
+    assert crowd.query_objects("crowd", query, with_total=True)["total"] == len(whole)

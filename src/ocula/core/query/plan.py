@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, literal, select, union_all
 from sqlalchemy.sql.elements import Null
+from sqlalchemy.sql.util import find_tables
 
 from ocula.core.query import ast
 from ocula.core.query.compile import Branch, Compiler, err
@@ -197,7 +198,7 @@ class ObjectsPlan:
     def count(self, conn: Connection) -> int:
         total = 0
         for b in self.branches:
-            total += conn.scalar(select(func.count()).select_from(b.scope.from_clause())
+            total += conn.scalar(select(func.count()).select_from(_counted_from(b))
                                  .where(*b.where))
         return min(total, self.query.limit) if self.query.limit is not None else total
 
@@ -207,6 +208,20 @@ class ObjectsPlan:
             if b.scope.kind == "annotation" and b.scope.run is not None:
                 return {"pk": b.scope.run.pk, "name": b.scope.run.name}
         return {}
+
+
+def _counted_from(b: Branch) -> Any:
+    """What a count of ``b``'s rows reads: predictions driven from their match rows whose
+    conditions are all on those rows (``run = "x" and status = tp``) are counted from
+    the match table alone, whose index covers them, without looking each prediction up
+    (3.6M true positives on SQLite: 8.2 -> 0.35 s). Every match row has its prediction:
+    the services delete match rows with their prediction, item or run."""
+    scope = b.scope
+    if scope.kind == "prediction" and scope.match_inner and not any(
+            scope.table in find_tables(w, include_aliases=True, check_columns=True)
+            for w in b.where):
+        return scope.match
+    return scope.from_clause()
 
 
 def sort_keys(compiler: Compiler, order: ast.OrderBy, scope: Any, node: ast.Node | None,

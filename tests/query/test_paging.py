@@ -36,7 +36,8 @@ def crowd(service: Service, tmp_path: Path) -> Service:
             anns.append(BoxAnnotation(rng.choice(["x", "y"]), j * 25, 0, size, size,
                                       reference_id=f"r{i:03d}", annotation_id=f"a{i}-{j}"))
             preds.append(BoxPrediction("x", j * 25, 0, size, size, reference_id=f"r{i:03d}",
-                                       confidence=rng.choice([0.5, 0.7, 0.9, None])))
+                                       confidence=rng.choice([0.5, 0.7, 0.9, None]),
+                                       annotation_id=f"p{i}-{j}"))
     service.create_dataset("crowd")
     service.append("crowd", items)
     service.annotate("crowd", anns)
@@ -187,3 +188,30 @@ def test_a_count_on_match_rows_alone_equals_the_pages(crowd: Service, query: str
     whole = _pages(lambda **kw: crowd.query_objects("crowd", query, **kw), 7)
     assert len(whole) > 0
     assert crowd.query_objects("crowd", query, with_total=True)["total"] == len(whole)
+
+
+def test_a_run_status_total_is_read_from_the_commit_totals_and_equals_the_rows(
+        crowd: Service) -> None:
+    """``type = prediction and run = "x" and status = s`` (the patches page's first
+    question) is counted from the totals the commit keeps, which equal the rows — also
+    after some committed predictions are replaced (their match rows dropped with them);
+    any other query counts rows."""
+    from ocula.core.query.plan import plan_objects
+    from ocula.core.services.query import _kept_total
+
+    run = crowd.list_runs("crowd")[0]
+    preds = crowd.list_predictions(run["model_run_id"])[:5]
+    crowd.predict(run["model_run_id"], [
+        BoxPrediction(p["label"], 1, 1, 3, 3, reference_id=p["reference_id"],
+                      annotation_id=p["annotation_id"], confidence=0.6) for p in preds],
+        update=True)
+    for status in ("tp", "fp"):
+        query = f'type = prediction and run = "run" and status = {status}'
+        with crowd.db.read() as conn:
+            ds = crowd._dataset_row(conn, "crowd")
+            plan = plan_objects(conn, ds.pk, conn.dialect.name, query)
+            kept, counted = _kept_total(conn, plan), plan.count(conn)
+            other = plan_objects(conn, ds.pk, conn.dialect.name, query + " and area > 50")
+            assert _kept_total(conn, other) is None
+        whole = _pages(lambda q=query, **kw: crowd.query_objects("crowd", q, **kw), 9)
+        assert kept == counted == len(whole) > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -146,7 +147,7 @@ class ModelService(SegmentationService):
                         .returning(t.predictions.c.pk, t.predictions.c.label)).all()
                     dropped += [pk for pk, _ in gone]
                     replaced.add_predictions(run.pk, [label for _, label in gone], -1)
-                _drop_match_rows(conn, dropped)
+                _drop_match_rows(conn, dropped, replaced)
                 fresh = prepared
             else:
                 fresh = [p for p in prepared if (p[0], p[1].annotation_id) not in existing]
@@ -191,7 +192,7 @@ class ModelService(SegmentationService):
                 p.c.run_pk == run_pk, p.c.item_pk.in_(held),
                 p.c.annotation_id.startswith(SEGMENT_ID_PREFIX, autoescape=True))
                 .returning(p.c.pk, p.c.label)).all()
-            _drop_match_rows(conn, [pk for pk, _ in gone])
+            _drop_match_rows(conn, [pk for pk, _ in gone], replaced)
             replaced.add_predictions(run_pk, [label for _, label in gone], -1)
         return segs, 0
 
@@ -312,13 +313,21 @@ def _class_pdf(class_pdf: dict[str, float] | None) -> str | None:
     return json.dumps(class_pdf) if class_pdf else None
 
 
-def _drop_match_rows(conn: Any, prediction_pks: list[int]) -> None:
+def _drop_match_rows(conn: Any, prediction_pks: list[int], totals: stats.Delta) -> None:
     """Delete the match rows of predictions just deleted (the match tables hold no
-    references that would cascade; see ``schema``). The run's other rows then no longer
-    describe its predictions: its next commit rewrites them (``match_rows``)."""
+    references that would cascade; see ``schema``), and take them off the run's match
+    totals (``totals``, saved by the caller): those count the rows, which a total of
+    ``status = fp`` is read from. The run's other rows then no longer describe its
+    predictions: its next commit rewrites them (``match_rows``)."""
+    mp = t.match_predictions
     for part in chunks(prediction_pks):
-        conn.execute(delete(t.match_predictions).where(
-            t.match_predictions.c.prediction_pk.in_(part)))
+        where = mp.c.prediction_pk.in_(part)
+        totals.add_counts(Counter({
+            (run_pk, stats.MATCH, ("p", label, status)): n
+            for run_pk, label, status, n in conn.execute(
+                select(mp.c.run_pk, mp.c.label, mp.c.status, func.count()).where(where)
+                .group_by(mp.c.run_pk, mp.c.label, mp.c.status))}), -1)
+        conn.execute(delete(mp).where(where))
 
 
 def _delete_run_rows(conn: Any, run_pk: int) -> None:

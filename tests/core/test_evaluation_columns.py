@@ -79,7 +79,7 @@ def test_arrays_become_the_columns_rows_become(scores: bool) -> None:
         k: (v.dtype, v.shape[0]) for k, v in row_columns([], scores=scores).items()}
 
 
-def _array_value(values: list[float | None], kind: str = "float8") -> bytes:
+def _array_value(values: list[float | None]) -> bytes:
     """``array_send`` of a one-dimensional float8 array (NULLs as length -1)."""
     head = np.array([1, int(None in values), 701, len(values), 1], ">i4").tobytes()
     body = b"".join(np.array([-1], ">i4").tobytes() if v is None

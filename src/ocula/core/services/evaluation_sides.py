@@ -200,7 +200,7 @@ def _box_columns(conn: Connection, q: Select[Any], owner: Any, owner_pk: int, *,
     to what :func:`row_columns` reads them as."""
     if conn.dialect.name != "postgresql":
         return row_columns(fetch_tuples(conn, q), scores=scores)
-    table = q.selected_columns[0].table
+    table = owner.table
     names = _labels_of(conn, owner, owner_pk)
     listed = func.unnest(bindparam(None, names, type_=ARRAY(Text))).table_valued(
         "name", with_ordinality="code").render_derived(name="listed")
@@ -223,11 +223,11 @@ def _labels_of(conn: Connection, owner: Any, value: int) -> list[str]:
     """The distinct labels of the rows whose ``owner`` column is ``value``, by a walk of
     the ``(owner, label)`` index: one probe per label, not a pass over millions of rows
     (PostgreSQL; the table and column names are the schema's own)."""
-    table, column = owner.table, owner.name
+    table, column = owner.table.name, owner.name
     rows = conn.exec_driver_sql(
         f'WITH RECURSIVE l(label) AS ('
-        f'SELECT min(label) FROM "{table.name}" WHERE "{column}" = %(v)s UNION ALL '
-        f'SELECT (SELECT min(label) FROM "{table.name}" WHERE "{column}" = %(v)s '
+        f'SELECT min(label) FROM "{table}" WHERE "{column}" = %(v)s UNION ALL '
+        f'SELECT (SELECT min(label) FROM "{table}" WHERE "{column}" = %(v)s '
         f'AND label > l.label) FROM l WHERE l.label IS NOT NULL) '
         f'SELECT label FROM l WHERE label IS NOT NULL', {"v": value}).all()
     return [r[0] for r in rows]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Sequence
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -319,15 +318,11 @@ def _drop_match_rows(conn: Any, prediction_pks: list[int], totals: stats.Delta) 
     totals (``totals``, saved by the caller): those count the rows, which a total of
     ``status = fp`` is read from. The run's other rows then no longer describe its
     predictions: its next commit rewrites them (``match_rows``)."""
-    mp = t.match_predictions
     for part in chunks(prediction_pks):
-        where = mp.c.prediction_pk.in_(part)
-        totals.add_counts(Counter({
-            (run_pk, stats.MATCH, ("p", label, status)): n
-            for run_pk, label, status, n in conn.execute(
-                select(mp.c.run_pk, mp.c.label, mp.c.status, func.count()).where(where)
-                .group_by(mp.c.run_pk, mp.c.label, mp.c.status))}), -1)
-        conn.execute(delete(mp).where(where))
+        totals.add_counts(stats.match_counts(
+            conn, lambda table, part=part: [table.c.prediction_pk.in_(part)], sides="p"), -1)
+        conn.execute(delete(t.match_predictions).where(
+            t.match_predictions.c.prediction_pk.in_(part)))
 
 
 def _delete_run_rows(conn: Any, run_pk: int) -> None:

@@ -66,8 +66,9 @@ def array_columns(arrays: Sequence[np.ndarray], names: Sequence[str | None], *,
     bbox = np.empty((n, 4), dtype=np.float64)
     for j, side in enumerate((x, y, w, h)):
         bbox[:, j] = side
-    return _assembled(pk.astype(np.int64), item.astype(np.int64), values, recode[label],
-                      bbox, area.astype(np.float64),
+    # Copies only of what the NULL rules change in place (the caller's arrays stay).
+    return _assembled(np.asarray(pk, dtype=np.int64), np.asarray(item, dtype=np.int64),
+                      values, recode[label], bbox, area.astype(np.float64),
                       extra.astype(np.float64 if scores else bool), scores=scores)
 
 

@@ -459,11 +459,14 @@ def prediction_counts(conn: Connection, where: Where) -> Counter:
         .group_by(p.c.run_pk, p.c.label))})
 
 
-def match_counts(conn: Connection, where: Where) -> Counter:
+def match_counts(conn: Connection, where: Where, sides: str = "pa") -> Counter:
     """Match rows by ``(run_pk, MATCH, (side, label, status))``, side "p" for
-    predictions and "a" for ground truth; ``where(table)``: the conditions."""
+    predictions and "a" for ground truth (those of ``sides``); ``where(table)``: the
+    conditions."""
     counts: Counter = Counter()
     for side, table in (("p", t.match_predictions), ("a", t.match_annotations)):
+        if side not in sides:
+            continue
         for run_pk, label, status, n in conn.execute(
                 select(table.c.run_pk, table.c.label, table.c.status, func.count())
                 .where(*where(table))

@@ -195,7 +195,8 @@ def test_a_run_status_total_is_read_from_the_commit_totals_and_equals_the_rows(
     """``type = prediction and run = "x" and status = s`` (the patches page's first
     question) is counted from the totals the commit keeps, which equal the rows — also
     after some committed predictions are replaced (their match rows dropped with them);
-    any other query counts rows."""
+    ``type = prediction and run = "x"`` from the run's prediction totals; any other
+    query counts rows."""
     from ocula.core.query.plan import plan_objects
     from ocula.core.services.query import _kept_total
 
@@ -205,13 +206,106 @@ def test_a_run_status_total_is_read_from_the_commit_totals_and_equals_the_rows(
         BoxPrediction(p["label"], 1, 1, 3, 3, reference_id=p["reference_id"],
                       annotation_id=p["annotation_id"], confidence=0.6) for p in preds],
         update=True)
-    for status in ("tp", "fp"):
-        query = f'type = prediction and run = "run" and status = {status}'
+    # Status words in any case (the language's); no status: the run's predictions.
+    for status in ("tp", "FP", None):
+        query = 'type = prediction and run = "run"' + (f" and status = {status}"
+                                                         if status else "")
         with crowd.db.read() as conn:
             ds = crowd._dataset_row(conn, "crowd")
             plan = plan_objects(conn, ds.pk, conn.dialect.name, query)
             kept, counted = _kept_total(conn, plan), plan.count(conn)
             other = plan_objects(conn, ds.pk, conn.dialect.name, query + " and area > 50")
-            assert _kept_total(conn, other) is None
+            assert kept is not None and _kept_total(conn, other) is None
         whole = _pages(lambda q=query, **kw: crowd.query_objects("crowd", q, **kw), 9)
         assert kept == counted == len(whole) > 0
+
+
+IOU_STATUSES = ["", " and status = tp", " and status = FP", " and status != tp",
+                " and status in [fp, ignored]", " and status in [tp, fp]",
+                " and not status = fp"]
+
+
+@pytest.mark.parametrize("desc", [False, True])
+@pytest.mark.parametrize("status", IOU_STATUSES)
+def test_predictions_by_iou_come_in_order_whatever_their_status(crowd: Service, status: str,
+                                                                desc: bool) -> None:
+    """A page of predictions ordered by IoU reads the true positives and the rest from
+    separate index parts (and the predictions without a match, which the commit has not
+    seen, only once those run out): merged, across pages of any size, the IoUs sorted,
+    then every prediction without one, exactly the run's predictions the status
+    condition selects."""
+    run = crowd.list_runs("crowd")[0]
+    crowd.predict(run["model_run_id"], [
+        BoxPrediction("x", 5, 5, 10, 10, reference_id=f"r{i:03d}", confidence=0.8,
+                      annotation_id=f"late{i}") for i in range(0, N, 9)])
+    base = 'type = prediction and run = "run"'
+    everything = crowd.query_objects("crowd", base, page_size=1000)["objects"]
+    assert {o["iou"] is None for o in everything} == {True, False}
+    assert {o["status"] for o in everything} >= {"tp", "fp", None}
+    kept = [o for o in everything if _status_passes(o["status"], status)]
+    query = f"{base}{status} order by iou{' desc' if desc else ''}"
+
+    def fetch(**kw):
+        return crowd.query_objects("crowd", query, **kw)
+
+    rows = []
+    cursor = None
+    while True:
+        page = fetch(page_size=1000, cursor=cursor)
+        rows += page["objects"]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert sorted(o["id"] for o in rows) == sorted(o["id"] for o in kept)
+    ious = [o["iou"] for o in rows]
+    present = [v for v in ious if v is not None]
+    assert ious == sorted(present, reverse=desc) + [None] * (len(ious) - len(present))
+    whole = [o["id"] for o in rows]
+    for size in (1, 6, 17):
+        assert _pages(fetch, size) == whole
+
+
+def _status_passes(value: str | None, condition: str) -> bool:
+    """``condition`` (one of IOU_STATUSES) for a prediction of status ``value``."""
+    words = condition.lower().replace("[", "").replace("]", "").replace(",", "").split()
+    if not words:
+        return True
+    if words[1] == "not":  # two-valued: "not x" holds wherever x does not
+        return value != words[-1]
+    if value is None:  # no match row: a missing status passes no comparison
+        return False
+    if words[2] == "=":
+        return value == words[3]
+    if words[2] == "!=":
+        return value != words[3]
+    return value in words[3:]
+
+
+@pytest.mark.parametrize(("status", "indexes"), [
+    ("status = tp", {"ix_match_predictions_run_iou_tp"}),
+    ("status = fp", {"ix_match_predictions_run_iou_other"}),
+    ("status in [fp, ignored]", {"ix_match_predictions_run_iou_other"}),
+    ("type = prediction", {"ix_match_predictions_run_iou_tp",
+                           "ix_match_predictions_run_iou_other"}),
+])
+def test_predictions_by_iou_walk_the_partial_index_of_their_status(
+        crowd: Service, status: str, indexes: set[str]) -> None:
+    """The page's selects name each partial IoU index's condition, so SQLite walks it
+    (no sort of the run's matches): the true positives' for ``status = tp``, the rest's
+    for the other statuses, both for predictions of any status."""
+    from ocula.core.query.plan import plan_objects
+
+    if crowd.db.dialect != "sqlite":
+        pytest.skip("SQLite's plan is read; PostgreSQL chooses by its statistics")
+    with crowd.db.read() as conn:
+        ds = crowd._dataset_row(conn, "crowd")
+        plan = plan_objects(conn, ds.pk, "sqlite",
+                            f'type = prediction and run = "run" and {status} order by iou')
+        used = set()
+        for first, sel in plan._branch_selects(0, None, 100):
+            if first == 1:
+                continue  # the predictions without a match
+            sql = str(sel.compile(conn, compile_kwargs={"literal_binds": True}))
+            steps = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+            assert not any("TEMP B-TREE" in s for s in steps), steps
+            used |= {i for i in indexes if any(i + " " in s + " " for s in steps)}
+    assert used == indexes

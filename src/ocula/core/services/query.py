@@ -474,11 +474,11 @@ class QueryService(ServiceBase):
 
 
 def _kept_total(conn: Connection, plan: ObjectsPlan) -> int | None:
-    """The number of a committed run's predictions of one status, from the running
-    totals its commit keeps (``stats.MATCH``), for the query that asks only that
-    (``type = prediction and run = "x" and status = fp``, any order, no slice): the
-    patches page's first question, which a count of ~1M match rows answers in ~0.3 s
-    on SQLite. None for any other query, or while the totals are incomplete."""
+    """The number of a run's predictions (``type = prediction and run = "x"``, from the
+    running totals ``stats.PRED``), or of a committed run's predictions of one status
+    (``... and status = fp``, from those its commit keeps: ``stats.MATCH``), any order,
+    no slice: the patches page's first questions, which a count of ~1M rows answers in
+    ~0.3 s on SQLite. None for any other query, or while the totals are incomplete."""
     if plan.slice_pk is not None or len(plan.branches) != 1 or plan.query.limit is not None:
         return None
     scope = plan.branches[0].scope
@@ -491,11 +491,14 @@ def _kept_total(conn: Connection, plan: ObjectsPlan) -> int | None:
                 and c.left.path[0] not in asked):
             return None
         asked[c.left.path[0]] = c.right.value
-    if asked.keys() != {"type", "run", "status"} or asked["type"] != "prediction":
+    if not {"type", "run"} <= asked.keys() or asked["type"] != "prediction":
         return None
-    totals = stats.totals_of(conn, plan.compiler.dataset_pk, (stats.MATCH,),
+    kind = stats.MATCH if "status" in asked else stats.PRED
+    totals = stats.totals_of(conn, plan.compiler.dataset_pk, (kind,),
                              run_pk=scope.run_pks[0])
     if totals is None:
         return None
-    return sum(n for (side, _, status), n in totals[stats.MATCH].items()
-               if side == "p" and status == asked["status"])
+    if kind == stats.PRED:
+        return sum(totals[kind].values())
+    status = str(asked["status"]).lower()
+    return sum(n for (side, _, s), n in totals[kind].items() if side == "p" and s == status)

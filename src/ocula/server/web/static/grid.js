@@ -112,7 +112,9 @@ async function loadMore() {
     const first = rec.next === undefined;
     const cursor = first ? null : rec.next;
     const objects = state.scope.target === "objects";
-    const page = objects ? await fetchObjects(dataset, state.scope, cursor, first, PAGE_SIZE)
+    // An object query's total is asked for apart (countObjects): counting the matches
+    // of a filter over millions of boxes can take a second, the first tiles do not.
+    const page = objects ? await fetchObjects(dataset, state.scope, cursor, false, PAGE_SIZE)
       : await fetchPage(dataset, state.scope, cursor, first);
     const rows = objects ? page.objects : page.items;
     const extra = objects ? await itemsOf(dataset, rows)
@@ -132,6 +134,7 @@ async function loadMore() {
     updateCount();
     selection.refresh(first ? undefined : tiles);
     if (first) showFacets(state.scope, objects ? null : rec.total, generation);
+    if (first && objects) countObjects(rec, generation);
     if (!state.shown) {
       grid.append(h("p", { class: "empty" }, objects ? "No objects match." : "No items match."));
     }
@@ -144,6 +147,20 @@ async function loadMore() {
   }
   // Still in view (a tall screen, small tiles): keep filling.
   if (generation === state.generation && isVisible(sentinel)) loadMore();
+}
+
+/** Fill in the total of an object query's first page once counted. */
+async function countObjects(rec, generation) {
+  try {
+    const page = await fetchObjects(dataset, state.scope, null, true, 1);
+    if (generation !== state.generation) return;
+    rec.total = page.total ?? null;
+    saveRecord(dataset, state.scope, rec);
+    updateCount();
+    selection.refresh();  // "Select all" needs the total
+  } catch {
+    // The page itself shows any error of the query; without a total it says "n shown".
+  }
 }
 
 function isVisible(el) {

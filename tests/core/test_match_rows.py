@@ -52,7 +52,7 @@ def _rows(client: ocula.Client) -> tuple[list[Any], ...]:
             [mp.c.run_pk, mp.c.prediction_pk, mp.c.item_pk, mp.c.annotation_pk, mp.c.iou,
              mp.c.status, mp.c.label, mp.c.confidence],
             [ma.c.run_pk, ma.c.annotation_pk, ma.c.item_pk, ma.c.prediction_pk, ma.c.iou,
-             ma.c.status, ma.c.label],
+             ma.c.status, ma.c.label, ma.c.area],
             [mi.c.run_pk, mi.c.item_pk, mi.c.tp, mi.c.fp, mi.c.fn, mi.c.digest]))
 
 

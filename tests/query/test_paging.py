@@ -309,3 +309,35 @@ def test_predictions_by_iou_walk_the_partial_index_of_their_status(
             assert not any("TEMP B-TREE" in s for s in steps), steps
             used |= {i for i in indexes if any(i + " " in s + " " for s in steps)}
     assert used == indexes
+
+
+def test_a_run_ground_truth_status_total_is_read_from_the_commit_totals_while_they_hold(
+        crowd: Service) -> None:
+    """``type = annotation and run = "x" and status = fn`` is read from the commit's
+    totals while its kept numbers hold (labels and items as it saw them), and equals the
+    rows; after a label edit the rows are counted (a closed annotation's match row no
+    longer counts)."""
+    from ocula.core.query.plan import plan_objects
+    from ocula.core.services.query import _kept_total
+
+    def totals(query: str) -> tuple[int | None, int, int]:
+        with crowd.db.read() as conn:
+            ds = crowd._dataset_row(conn, "crowd")
+            plan = plan_objects(conn, ds.pk, conn.dialect.name, query)
+            kept, counted = _kept_total(conn, plan), plan.count(conn)
+        whole = _pages(lambda **kw: crowd.query_objects("crowd", query, **kw), 11)
+        assert crowd.query_objects("crowd", query, with_total=True)["total"] == len(whole)
+        return kept, counted, len(whole)
+
+    for status in ("fn", "TP"):
+        kept, counted, paged = totals(f'type = annotation and run = "run" and status = {status}')
+        assert kept == counted == paged > 0
+    query = 'type = annotation and run = "run" and status = fn'
+    missed = crowd.query_objects("crowd", query, page_size=1)["objects"][0]
+    # The missed box redrawn: its match row now refers to a closed annotation.
+    crowd.annotate("crowd", [BoxAnnotation(missed["label"], 1, 1, 2, 2,
+                                           reference_id=missed["reference_id"],
+                                           annotation_id=missed["annotation_id"])],
+                   update=True)
+    kept, counted, paged = totals(query)
+    assert kept is None and counted == paged

@@ -46,7 +46,9 @@ def _click_bar(page: Any, chart: str, category: int, series: int = 0) -> None:
 
 
 def _shown_count(page: Any) -> int:
-    expect(page.locator("#result-count")).to_have_text(re.compile(r"^\d"))
+    """The total the grid shows (an object query's arrives after its first tiles)."""
+    expect(page.locator("#result-count")).to_have_text(
+        re.compile(r"^[\d,]+ (objects?|results?)\b"))
     return int(page.locator("#result-count").inner_text().split()[0].replace(",", ""))
 
 

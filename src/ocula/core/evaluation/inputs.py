@@ -87,7 +87,7 @@ def _boxes(values: npt.ArrayLike, n: int | None = None) -> np.ndarray:
 class GroundTruth:
     """Ground-truth boxes as aligned columns (see the module docstring for semantics)."""
 
-    __slots__ = ("image", "label", "bbox", "area", "iscrowd", "ignore", "id")
+    __slots__ = ("image", "label", "bbox", "area", "iscrowd", "ignore", "id", "stored_area")
 
     image: np.ndarray
     label: np.ndarray
@@ -96,6 +96,10 @@ class GroundTruth:
     iscrowd: np.ndarray
     ignore: np.ndarray
     id: np.ndarray
+    #: The area as the store holds it (NaN where it holds none, which ``area`` fills in),
+    #: where the side was read from a store's rows; else None. A commit writes it beside
+    #: each match so that "missed boxes, largest first" reads one index.
+    stored_area: np.ndarray | None
 
     def __init__(
         self,
@@ -107,6 +111,7 @@ class GroundTruth:
         iscrowd: npt.ArrayLike | None = None,
         id: npt.ArrayLike | None = None,  # noqa: A002 - mirrors the COCO field name
         ignore: npt.ArrayLike | None = None,
+        stored_area: npt.ArrayLike | None = None,
     ) -> None:
         self.bbox = _boxes(bbox)
         n = len(self.bbox)
@@ -122,6 +127,12 @@ class GroundTruth:
         self.iscrowd = _column(iscrowd, n, "iscrowd", bool, False)
         self.ignore = _column(ignore, n, "ignore", bool, False)
         self.id = np.arange(n, dtype=np.int64) if id is None else _column(id, n, "id", np.int64, 0)
+        self.stored_area = None
+        if stored_area is not None:
+            self.stored_area = np.asarray(stored_area, dtype=np.float64).reshape(-1)
+            if len(self.stored_area) != n:
+                raise ValidationError(f"column 'stored_area' has {len(self.stored_area)} "
+                                      f"rows, expected {n}")
 
     def __len__(self) -> int:
         return len(self.bbox)
@@ -133,6 +144,7 @@ class GroundTruth:
             self.image[idx], self.label[idx], self.bbox[idx],
             area=self.area[idx], iscrowd=self.iscrowd[idx], id=self.id[idx],
             ignore=self.ignore[idx],
+            stored_area=None if self.stored_area is None else self.stored_area[idx],
         )
 
 

@@ -347,6 +347,10 @@ class Compiler:
         if name == "confidence":
             col = scope.match.c.confidence if scope.match_inner else tbl.c.confidence
             return Typed(col, "number", spec, name, True)
+        if name == "area" and scope.kind == "annotation" and scope.match_inner:
+            # The match row's copy of it, which (run_pk, status, area) indexes: "missed
+            # boxes, largest first" walks that instead of sorting every miss.
+            return Typed(scope.match.c.area, "number", spec, name, spec.nullable)
         if name == "aspect":
             return Typed(tbl.c.width / func.nullif(tbl.c.height, 0), "number", spec, name)
         if name == "shape":

@@ -456,12 +456,12 @@ class EvaluationService(ResultKeeping):
 
     def _miss_counts(self, conn: Connection, run: Any, scope: Any) -> dict[str, int]:
         """A committed run's missed ground truth on ``scope`` (as in
-        :meth:`_failure_counts`) by COCO's size, from the stored areas."""
-        ma, a = t.match_annotations, t.annotations
-        size = case((a.c.area < 32 ** 2, "small"), (a.c.area < 96 ** 2, "medium"),
+        :meth:`_failure_counts`) by COCO's size, from the stored areas (their copies on
+        the match rows: the ``(run_pk, status, area)`` index alone)."""
+        ma = t.match_annotations
+        size = case((ma.c.area < 32 ** 2, "small"), (ma.c.area < 96 ** 2, "medium"),
                     else_="large")
-        fn_q = (select(size, func.count()).join(a, a.c.pk == ma.c.annotation_pk)
-                .where(ma.c.run_pk == run.pk, ma.c.status == "fn"))
+        fn_q = select(size, func.count()).where(ma.c.run_pk == run.pk, ma.c.status == "fn")
         if scope is not None:
             fn_q = fn_q.where(ma.c.item_pk.in_(scope))
         return dict(conn.execute(fn_q.group_by(size)).all())

@@ -91,6 +91,7 @@ def _segm_columns(rows: list[Any], *, scores: bool) -> tuple[dict[str, np.ndarra
         # Ground truth keeps its own (COCO segmentation) area.
         stored = np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64)
         out["area"] = np.where(np.isnan(stored), masks.area, stored)
+        out["stored_area"] = stored
         out["extra"] = np.array([bool(r[8]) for r in rows], dtype=bool)
     return out, masks
 
@@ -255,7 +256,7 @@ def _segm_gt_columns(conn: Connection, dataset_pk: int, version: int | None,
         q = q.where(a.c.item_pk.in_(item_pks))
     c, masks = _segm_columns(fetch_tuples(conn, q), scores=False)
     return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
-                       iscrowd=c["extra"], id=c["id"]), masks
+                       iscrowd=c["extra"], id=c["id"], stored_area=c["stored_area"]), masks
 
 
 def _segm_dt_columns(conn: Connection, run_pk: int,

@@ -184,6 +184,7 @@ def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, mat
         return Column("text", codes[rows], texts=texts.tolist())
 
     det_ann, gt_pred = match.det_gt_id[d], match.gt_det_id[g]  # -1: no match
+    area = _stored_area(conn, gt)[g]
     tables = [
         (t.match_predictions, {
             "prediction_pk": Column("int4", dt.id[d]), "item_pk": Column("int4", dt.image[d]),
@@ -196,7 +197,7 @@ def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, mat
             "prediction_pk": Column("int4", gt_pred, gt_pred < 0),
             "iou": Column("float8", match.gt_iou[g]),
             "status": Column("text", match.gt_status[g], texts=STATUS_NAMES),
-            "label": text(gt.label, g)}),
+            "label": text(gt.label, g), "area": Column("float8", area, np.isnan(area))}),
         (t.match_items, {
             "item_pk": Column("int4", match.image[i]), "tp": Column("int4", match.image_tp[i]),
             "fp": Column("int4", match.image_fp[i]), "fn": Column("int4", match.image_fn[i]),
@@ -207,6 +208,20 @@ def _replace(conn: Connection, run_pk: int, gt: GroundTruth, dt: Detections, mat
         tables[0] = (tables[0][0], {name: _taken(c, order) for name, c in tables[0][1].items()})
     for table, columns in tables:
         _insert(conn, table, run_pk, columns)
+
+
+def _stored_area(conn: Connection, gt: GroundTruth) -> np.ndarray:
+    """Each ground truth's ``area`` column (NaN: NULL), which its match row keeps so that
+    "missed boxes, largest first" walks one index instead of sorting every miss joined
+    to its annotation (5M boxes, SQLite: ~1 s). Read from the store where the side does
+    not hold it (keypoints take their box part's area)."""
+    if gt.stored_area is not None:
+        return gt.stored_area
+    a = t.annotations
+    found = dict(fetch_tuples(conn, select(a.c.pk, a.c.area).where(
+        in_values(conn, a.c.pk, gt.id))))
+    return np.fromiter((np.nan if (v := found.get(pk)) is None else v
+                        for pk in gt.id.tolist()), np.float64, len(gt))
 
 
 def _by_confidence(confidence: np.ndarray, status: np.ndarray) -> np.ndarray:

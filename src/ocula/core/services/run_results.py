@@ -104,6 +104,15 @@ def kept(conn: Connection, run: Any, kind: str, slice_pk: int | None) -> dict[st
     return orjson.loads(row.body)
 
 
+def holds(conn: Connection, run: Any, kind: str, slice_pk: int | None) -> bool:
+    """Whether a body is kept for a run, kind and scope and the data is as it was (what
+    :func:`kept` checks, without reading the body)."""
+    r = t.run_results
+    kept_state = conn.scalar(select(r.c.state).where(
+        r.c.run_pk == run.pk, r.c.kind == kind, r.c.scope == scope_key(slice_pk)))
+    return kept_state is not None and kept_state == state(conn, run, slice_pk)
+
+
 def forget(conn: Connection, run_pk: int) -> None:
     """Drop everything kept for a run (its predictions changed, or it is re-committed)."""
     conn.execute(delete(t.run_results).where(t.run_results.c.run_pk == run_pk))

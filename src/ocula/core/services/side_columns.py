@@ -79,15 +79,20 @@ def _assembled(ids: np.ndarray, images: np.ndarray, values: list[str], codes: np
     :func:`row_columns` applied."""
     bbox = np.nan_to_num(bbox)
     missing = np.isnan(area)
+    # Ground truth keeps the area as stored too (match rows hold it: see GroundTruth).
+    stored = None if scores else area.copy()
     area[missing] = bbox[missing, 2] * bbox[missing, 3]
     if scores:
         extra[np.isnan(extra)] = 1.0
-    return {
+    out = {
         "id": ids, "image": images,
         "label": (np.array(values, dtype=str)[codes] if len(ids)
                   else np.array([], dtype=str)),
         "bbox": bbox, "area": area, "extra": extra,
     }
+    if stored is not None:
+        out["stored_area"] = stored
+    return out
 
 
 def detections_of(c: dict[str, np.ndarray]) -> Detections:
@@ -99,4 +104,4 @@ def detections_of(c: dict[str, np.ndarray]) -> Detections:
 def ground_truth_of(c: dict[str, np.ndarray]) -> GroundTruth:
     """The ground truth side of box evaluation from :func:`columns_of`'s columns."""
     return GroundTruth(c["image"], c["label"], c["bbox"], area=c["area"],
-                       iscrowd=c["extra"], id=c["id"])
+                       iscrowd=c["extra"], id=c["id"], stored_area=c.get("stored_area"))

@@ -218,6 +218,10 @@ def test_a_run_status_total_is_read_from_the_commit_totals_and_equals_the_rows(
             assert kept is not None and _kept_total(conn, other) is None
         whole = _pages(lambda q=query, **kw: crowd.query_objects("crowd", q, **kw), 9)
         assert kept == counted == len(whole) > 0
+    # The replaced predictions have no match row (status null): counted, none kept.
+    query = 'type = prediction and run = "run" and status = null'
+    whole = _pages(lambda **kw: crowd.query_objects("crowd", query, **kw), 9)
+    assert crowd.query_objects("crowd", query, with_total=True)["total"] == len(whole) == 5
 
 
 IOU_STATUSES = ["", " and status = tp", " and status = FP", " and status != tp",

@@ -499,8 +499,8 @@ def _kept_total(conn: Connection, plan: ObjectsPlan) -> int | None:
     for c in ast.conjuncts(plan.query.where):
         if not (isinstance(c, ast.Compare) and c.op == "=" and isinstance(c.left, ast.Field)
                 and len(c.left.path) == 1 and c.left.path[0] in ("type", "run", "status")
-                and c.left.path[0] not in asked):
-            return None
+                and c.left.path[0] not in asked and c.right.kind in ("name", "string")):
+            return None  # ``status = null`` (no match row) is no total kept
         asked[c.left.path[0]] = str(c.right.value).lower()
     if not {"type", "run"} <= asked.keys() or asked["type"] != scope.kind:
         return None

@@ -320,7 +320,7 @@ def test_a_run_ground_truth_status_total_is_read_from_the_commit_totals_while_th
     """``type = annotation and run = "x" and status = fn`` is read from the commit's
     totals while its kept numbers hold (labels and items as it saw them), and equals the
     rows; after a label edit the rows are counted (a closed annotation's match row no
-    longer counts)."""
+    longer counts), with or without further conditions."""
     from ocula.core.query.plan import plan_objects
     from ocula.core.services.query import _kept_total
 
@@ -343,5 +343,14 @@ def test_a_run_ground_truth_status_total_is_read_from_the_commit_totals_while_th
                                            reference_id=missed["reference_id"],
                                            annotation_id=missed["annotation_id"])],
                    update=True)
-    kept, counted, paged = totals(query)
-    assert kept is None and counted == paged
+    kept, counted, missed_now = totals(query)
+    assert kept is None and counted == missed_now
+    # Counted as the match rows less those of closed annotations where every condition
+    # is on the match rows (area is copied there); else joined row by row.
+    found = []
+    for more in (" and area < 150", " and area >= 150", ' and label = "y"'):
+        kept, counted, paged = totals(query + more)
+        assert kept is None and counted == paged
+        found.append(paged)
+    assert found[0] > 0 and found[1] > 0 and found[0] + found[1] == missed_now
+    assert found[2] > 0

@@ -219,8 +219,7 @@ class ObjectsPlan:
     def count(self, conn: Connection) -> int:
         total = 0
         for b in self.branches:
-            total += conn.scalar(select(func.count()).select_from(_counted_from(b))
-                                 .where(*b.where))
+            total += _count(conn, b, self.compiler.dataset_pk)
         return min(total, self.query.limit) if self.query.limit is not None else total
 
     def run_context(self) -> dict[str, Any]:
@@ -231,6 +230,31 @@ class ObjectsPlan:
         return {}
 
 
+def _count(conn: Connection, b: Branch, dataset_pk: int) -> int:
+    """The number of ``b``'s rows. A run's ground truth whose conditions are all on its
+    match rows (``run = "x" and status = fn and area < 1024``) is counted as its match
+    rows less those whose annotation is no longer current (closed by an edit since the
+    commit: a walk of the dataset's closed annotations), not by joining every match to
+    its annotation: 1.4M misses at 5M boxes, read in area order through
+    ``(run_pk, status, area)``, took 8 s on SQLite."""
+    scope = b.scope
+    rest = b.where[len(scope.base(dataset_pk)):]
+    if scope.kind == "annotation" and scope.match_inner and scope.run is not None and \
+            not any(_reads(w, scope.table) for w in rest):
+        m, a = scope.match, scope.table
+        mine = [m.c.run_pk == scope.run.pk, *rest]
+        every = conn.scalar(select(func.count()).select_from(m).where(*mine))
+        closed = conn.scalar(select(func.count()).select_from(a).where(
+            a.c.dataset_pk == dataset_pk, a.c.version_to.is_not(None),
+            select(literal(1)).where(m.c.annotation_pk == a.c.pk, *mine).exists()))
+        return every - closed
+    return conn.scalar(select(func.count()).select_from(_counted_from(b)).where(*b.where))
+
+
+def _reads(condition: Any, table: Any) -> bool:
+    return table in find_tables(condition, include_aliases=True, check_columns=True)
+
+
 def _counted_from(b: Branch) -> Any:
     """What a count of ``b``'s rows reads: predictions driven from their match rows whose
     conditions are all on those rows (``run = "x" and status = tp``) are counted from
@@ -239,8 +263,7 @@ def _counted_from(b: Branch) -> Any:
     the services delete match rows with their prediction, item or run."""
     scope = b.scope
     if scope.kind == "prediction" and scope.match_inner and not any(
-            scope.table in find_tables(w, include_aliases=True, check_columns=True)
-            for w in b.where):
+            _reads(w, scope.table) for w in b.where):
         return scope.match
     return scope.from_clause()
 

@@ -7,7 +7,7 @@ runs one keyset page and ``plan.count()`` the total. Each page query selects onl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, case, func, literal, literal_column, select, union_all
@@ -154,7 +154,8 @@ class ObjectsPlan:
         b = self.branches[i]
         out = []
         for split_keys, split_extra in split_missing(self.keys[i]):
-            for from_, keys, extra in iou_parts(b, split_keys, split_extra):
+            for from_, keys, extra in iou_parts(b, split_keys, split_extra,
+                                                self.compiler.dataset_pk):
                 where = [*b.where, *extra]
                 if values is not None:
                     where.append(after(keys, values))
@@ -348,7 +349,7 @@ def _statuses(node: ast.Node | None) -> set[str]:
     return left
 
 
-def iou_parts(b: Branch, keys: list[SortKey], extra: list[Any]
+def iou_parts(b: Branch, keys: list[SortKey], extra: list[Any], dataset_pk: int
               ) -> list[tuple[Any, list[SortKey], list[Any]]]:
     """``(from clause, keys, conditions)`` of each select one part of branch ``b``
     reads: where its predictions are ordered by IoU, one select per partial IoU index
@@ -367,16 +368,15 @@ def iou_parts(b: Branch, keys: list[SortKey], extra: list[Any]
     left = _statuses(b.node)
     tp = [m.c.status == literal_column("'tp'")] if "tp" in left else []
     other = [m.c.status != literal_column("'tp'")] if left - {"tp"} else []
-    if scope.match_inner:
-        from_ = scope.from_clause()
-    else:
-        from_ = m.join(scope.table, m.c.prediction_pk == scope.table.c.pk)
-        # The run's rows of the index: a match row's run is its prediction's.
-        extra = [*extra, m.c.run_pk.in_(scope.run_pks) if len(scope.run_pks) > 1
-                 else m.c.run_pk == scope.run_pks[0]]
-        # The index's entries end with the prediction's key: ties need no sort.
-        keys = [SortKey(m.c.prediction_pk, k.desc, k.type) if k.expr is scope.table.c.pk
-                else k for k in keys]
+    if not scope.match_inner:
+        # Read as the scope driven from its match rows (a match row's run is its
+        # prediction's), the key ending with the prediction's: the index's own order.
+        inner = replace(scope, match_inner=True)
+        extra = [*extra, *inner.base(dataset_pk)]
+        keys = [SortKey(inner.pk_col, k.desc, k.type) if k.expr is scope.pk_col else k
+                for k in keys]
+        scope = inner
+    from_ = scope.from_clause()
     return [(from_, keys, [*extra, *cond]) for cond in (tp, other) if cond]
 
 

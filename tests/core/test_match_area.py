@@ -37,15 +37,21 @@ def _mismatches(service: Service) -> list[Any]:
     return [r for r in rows if r[1] != r[2] and not (r[1] is None and r[2] is None)]
 
 
-@pytest.fixture
-def scene(service: Service, tmp_path: Path) -> tuple[str, str]:
-    paths = make_images(tmp_path / "imgs", N, size=(W, H))
+def make_scene(service: Service, folder: Path, seed: int = 3) -> tuple[str, str]:
+    """A dataset "scene" of ``N`` images with random boxes and an uncommitted run "run"
+    of predictions near them: its id and the run's."""
+    paths = make_images(folder / "imgs", N, size=(W, H))
     ds = service.create_dataset("scene")["id"]
     service.append(ds, [DatasetItem(str(p), f"img{i}") for i, p in enumerate(paths)])
-    gts, preds = _random_scene(3, N)
+    gts, preds = _random_scene(seed, N)
     service.annotate(ds, gts)
     model = service.add_model("det", "det")["id"]
     return ds, service.create_run(model, ds, "run", preds)["id"]
+
+
+@pytest.fixture
+def scene(service: Service, tmp_path: Path) -> tuple[str, str]:
+    return make_scene(service, tmp_path)
 
 
 @pytest.mark.parametrize("fresh", [False, True])

@@ -206,10 +206,16 @@ def test_a_run_status_total_is_read_from_the_commit_totals_and_equals_the_rows(
         BoxPrediction(p["label"], 1, 1, 3, 3, reference_id=p["reference_id"],
                       annotation_id=p["annotation_id"], confidence=0.6) for p in preds],
         update=True)
-    # Status words in any case (the language's); no status: the run's predictions.
-    for status in ("tp", "FP", None):
+    # Status words in any case (the language's); no status: the run's predictions; one
+    # label (as written: "Car" is not "car") or all.
+    labels = sorted({p["label"] for p in crowd.list_predictions(run["model_run_id"])})
+    assert labels
+    asked = [(s, None) for s in ("tp", "FP", None)] + [
+        (s, label) for s in ("fp", None) for label in (*labels, labels[0].upper(), "nobody")]
+    for status, label in asked:
         query = 'type = prediction and run = "run"' + (f" and status = {status}"
                                                          if status else "")
+        query += f' and label = "{label}"' if label else ""
         with crowd.db.read() as conn:
             ds = crowd._dataset_row(conn, "crowd")
             plan = plan_objects(conn, ds.pk, conn.dialect.name, query)
@@ -217,7 +223,8 @@ def test_a_run_status_total_is_read_from_the_commit_totals_and_equals_the_rows(
             other = plan_objects(conn, ds.pk, conn.dialect.name, query + " and area > 50")
             assert kept is not None and _kept_total(conn, other) is None
         whole = _pages(lambda q=query, **kw: crowd.query_objects("crowd", q, **kw), 9)
-        assert kept == counted == len(whole) > 0
+        assert kept == counted == len(whole)
+        assert len(whole) > 0 or label in ("nobody", labels[0].upper())
     # The replaced predictions have no match row (status null): counted, none kept.
     query = 'type = prediction and run = "run" and status = null'
     whole = _pages(lambda **kw: crowd.query_objects("crowd", query, **kw), 9)

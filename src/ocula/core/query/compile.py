@@ -351,6 +351,13 @@ class Compiler:
             # The match row's copy of it, which (run_pk, status, area) indexes: "missed
             # boxes, largest first" walks that instead of sorting every miss.
             return Typed(scope.match.c.area, "number", spec, name, spec.nullable)
+        if name == "label" and scope.kind == "prediction" and scope.match_inner:
+            # The match row's copy, equal to its prediction's: a prediction is never
+            # changed in place (replacing one deletes its match row), and only boxes,
+            # polygons, masks and keypoints are matched, whose label is a non-blank
+            # string. "label = x and status = fp and confidence >= c" is then counted
+            # from the match table alone (5M boxes: 1.1 s through every prediction).
+            return Typed(scope.match.c.label, "string", spec, name, spec.nullable)
         if name == "aspect":
             return Typed(tbl.c.width / func.nullif(tbl.c.height, 0), "number", spec, name)
         if name == "shape":

@@ -480,10 +480,10 @@ def _kept_total(conn: Connection, plan: ObjectsPlan) -> int | None:
     prediction and run = "x"``: ``stats.PRED``), a committed run's predictions or
     ground truth of one status (``type = prediction and run = "x" and status = fp``,
     ``type = annotation and run = "x" and status = fn``: the totals its commit keeps,
-    ``stats.MATCH``), any order, no slice. Ground truth only while the commit's kept
-    numbers hold (labels and items as the commit saw them: every match row's
-    annotation is then current). None for any other query, or while the totals are
-    incomplete."""
+    ``stats.MATCH``), of one label or all (``and label = "car"``), any order, no
+    slice. Ground truth only while the commit's kept numbers hold (labels and items as
+    the commit saw them: every match row's annotation is then current). None for any
+    other query, or while the totals are incomplete."""
     if plan.slice_pk is not None or len(plan.branches) != 1 or plan.query.limit is not None:
         return None
     scope = plan.branches[0].scope
@@ -498,10 +498,13 @@ def _kept_total(conn: Connection, plan: ObjectsPlan) -> int | None:
     asked: dict[str, Any] = {}
     for c in ast.conjuncts(plan.query.where):
         if not (isinstance(c, ast.Compare) and c.op == "=" and isinstance(c.left, ast.Field)
-                and len(c.left.path) == 1 and c.left.path[0] in ("type", "run", "status")
+                and len(c.left.path) == 1
+                and c.left.path[0] in ("type", "run", "status", "label")
                 and c.left.path[0] not in asked and c.right.kind in ("name", "string")):
             return None  # ``status = null`` (no match row) is no total kept
-        asked[c.left.path[0]] = str(c.right.value).lower()
+        name = c.left.path[0]
+        # Labels are kept as written; the other values are names, in any case.
+        asked[name] = str(c.right.value) if name == "label" else str(c.right.value).lower()
     if not {"type", "run"} <= asked.keys() or asked["type"] != scope.kind:
         return None
     if scope.kind == "annotation":
@@ -513,8 +516,9 @@ def _kept_total(conn: Connection, plan: ObjectsPlan) -> int | None:
     totals = stats.totals_of(conn, plan.compiler.dataset_pk, (kind,), run_pk=run_pk)
     if totals is None:
         return None
+    label = asked.get("label")
     if kind == stats.PRED:
-        return sum(totals[kind].values())
+        return sum(n for name, n in totals[kind].items() if label in (None, name))
     side = "p" if scope.kind == "prediction" else "a"
-    return sum(n for (s, _, status), n in totals[kind].items()
-               if s == side and status == asked["status"])
+    return sum(n for (s, name, status), n in totals[kind].items()
+               if s == side and status == asked["status"] and label in (None, name))

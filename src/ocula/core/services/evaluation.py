@@ -47,7 +47,7 @@ from ocula.core.evaluation import (
 from ocula.core.evaluation.inputs import distinct
 from ocula.core.query.plan import plan_items
 from ocula.core.services import committed_matches, run_results
-from ocula.core.services.base import bulk_operation, now
+from ocula.core.services.base import bulk_operation, chunks, now
 from ocula.core.services.committed_matches import CommittedMatches
 from ocula.core.services.evaluation_keep import ResultKeeping
 from ocula.core.services.evaluation_links import (
@@ -298,6 +298,25 @@ class EvaluationService(ResultKeeping):
                 return (plan.count(conn) == len(pks)
                         and np.array_equal(object_pks(plan)(conn), pks))
 
+            def by_id(conn: Connection, ids: list[str]) -> dict[str, list[int]]:
+                # `type = annotation and run = "x"` in the page's scope, of these ids:
+                # what confusion_queries' id queries select, read in one pass.
+                try:
+                    plan = self._objects_plan(conn, dataset_id,
+                                              f"type = annotation and {run_q}", slice)[1]
+                except QueryError:
+                    return {}  # as each id query would be refused: no cell is linked
+                found: dict[str, list[int]] = {}
+                for b in plan.branches:
+                    public = b.scope.table.c.id
+                    for part in chunks(ids):
+                        for pk, public_id in conn.execute(
+                                select(b.scope.pk_col, public).select_from(
+                                    b.scope.from_clause()).where(*b.where,
+                                                                 public.in_(list(part)))):
+                            found.setdefault(public_id, []).append(pk)
+                return found
+
             def names(kind: str, pks: np.ndarray) -> dict[int, str]:
                 table = t.annotations if kind == "annotation" else t.predictions
                 return self._public_ids(conn, table, pks)
@@ -307,7 +326,7 @@ class EvaluationService(ResultKeeping):
                 confidence_threshold=confidence_threshold, iou_type=iou_type,
                 run_name=run.name, committed=run.committed_at is not None,
                 past_labels=version is not None, items=query, names=names,
-                selects=selects, cells=cells)
+                selects=selects, cells=cells, by_id=by_id)
         return {"model_run_id": run_id, "slice": slice, "query": query,
                 "annotation_version": version, **body}
 

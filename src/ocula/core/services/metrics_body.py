@@ -31,7 +31,7 @@ from ocula.core.evaluation import (
 from ocula.core.evaluation.coco import CocoMatches, accumulate_coco, coco_matches
 from ocula.core.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS
 from ocula.core.evaluation.results import CocoEvaluation
-from ocula.core.services.evaluation_links import Names, confusion_queries
+from ocula.core.services.evaluation_links import ById, Names, confusion_queries
 from ocula.core.services.evaluation_sides import label_order
 
 __all__ = ["coco_matches_of", "confusion_of", "metrics_body", "on_rows", "rows_on_items",
@@ -115,7 +115,7 @@ def metrics_body(
     committed: bool, past_labels: bool, items: str | None, names: Names,
     selects: Callable[[Connection, str, np.ndarray], bool], cells: bool,
     match: Any = None, coco: CocoEvaluation | None = None,
-    confusion: ConfusionMatrix | None = None,
+    confusion: ConfusionMatrix | None = None, by_id: ById | None = None,
 ) -> dict[str, Any]:
     """Everything the run page shows but the failure summary (see ``run_metrics``).
     ``match``, ``coco``, ``confusion``: these sides' ``match_detections`` at ``iou`` with
@@ -142,7 +142,7 @@ def metrics_body(
         queries = confusion_queries(
             conn, cm, run_name=run_name, committed=committed, names=names,
             confidence=confidence_threshold, selects=selects, past_labels=past_labels,
-            items=items)
+            items=items, by_id=by_id)
         if pending is not None:
             coco = pending.result()
         point, best, per_class, thresholds = points.result()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -135,7 +136,21 @@ def _select(page: Any, ann_id: str) -> None:
     expect(page.locator(".edit-layer .edit-handle")).to_have_count(8)
 
 
+def _metrics(page: Any, site: Site, run: str, **params: str) -> dict[str, Any]:
+    """The run's metrics as the run page asks the API for them."""
+    answer = page.context.request.get(f"{site.url}/api/v1/runs/{run}/metrics?"
+                                      + urlencode(params))
+    assert answer.ok, answer.text()
+    return answer.json()
+
+
 def test_draw_a_box_then_reload(page: Any, site: Site, edits: Edits) -> None:
+    """The box drawn is stored, in the history and there after a reload; the run's
+    metrics at the labels before it have not moved, the current ones count one more
+    missed box (the run predicts nothing on this item)."""
+    version = str(max(v["version"] for v in site.service.list_versions(edits.ds)))
+    before = {"then": _metrics(page, site, edits.run, annotation_version=version),
+              "now": _metrics(page, site, edits.run)}
     _open(page, site, edits, "draw")
     _edit_mode(page)
     f = _frame(page)
@@ -163,6 +178,10 @@ def test_draw_a_box_then_reload(page: Any, site: Site, edits: Edits) -> None:
     expect(page.locator(f'svg.boxes rect[data-annotation="{stored[0]["id"]}"]')).to_have_count(1)
     expect(page.locator("#annotations li")).to_have_count(2)
     assert not page.js_errors
+    assert _metrics(page, site, edits.run, annotation_version=version) == before["then"]
+    now = _metrics(page, site, edits.run)
+    assert now["operating_point"]["fn"] == before["now"]["operating_point"]["fn"] + 1
+    assert now["operating_point"]["tp"] == before["now"]["operating_point"]["tp"]
 
 
 def test_refused_edit_shows_why(page: Any, site: Site, edits: Edits) -> None:

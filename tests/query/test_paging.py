@@ -335,6 +335,15 @@ def test_a_run_ground_truth_status_total_is_read_from_the_commit_totals_while_th
     for status in ("fn", "TP"):
         kept, counted, paged = totals(f'type = annotation and run = "run" and status = {status}')
         assert kept == counted == paged > 0
+    # Of one label (as written), from the same totals.
+    labels = {o["label"] for o in crowd.query_objects("crowd", "type = annotation",
+                                                      page_size=1000)["objects"]}
+    found = {}
+    for label in (*sorted(labels), "nobody"):
+        kept, counted, found[label] = totals(
+            f'type = annotation and run = "run" and status = tp and label = "{label}"')
+        assert kept == counted == found[label]
+    assert found.pop("nobody") == 0 and sum(found.values()) > 0
     query = 'type = annotation and run = "run" and status = fn'
     missed = crowd.query_objects("crowd", query, page_size=1)["objects"][0]
     # The missed box redrawn: its match row now refers to a closed annotation.

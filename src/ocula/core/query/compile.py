@@ -356,7 +356,8 @@ class Compiler:
             # changed in place (replacing one deletes its match row), and only boxes,
             # polygons, masks and keypoints are matched, whose label is a non-blank
             # string. "label = x and status = fp and confidence >= c" is then counted
-            # from the match table alone (5M boxes: 1.1 s through every prediction).
+            # from the match table alone (PostgreSQL, 5M boxes: 0.6 -> 0.2 s; SQLite
+            # looks each candidate row up by its key either way, ~0.7 s).
             return Typed(scope.match.c.label, "string", spec, name, spec.nullable)
         if name == "aspect":
             return Typed(tbl.c.width / func.nullif(tbl.c.height, 0), "number", spec, name)

@@ -44,7 +44,7 @@ def test_kept_rows_answer_what_sql_selects(service: Service, tmp_path: Path,
         for scope, items in ((None, None), ("even", members)):
             for kind in ("annotation", "tp", "fp"):
                 query = plain_query(kind, f"run = {quote(row.name)}", None, confidence)
-                sql = service._pks_by_label(conn, ds, query, scope)
+                sql = service._pks_by(conn, ds, query, scope)
                 assert sql, (kind, scope)
                 kept = rows.by_label(kind, confidence, items)
                 assert kept.keys() == sql.keys(), (kind, scope)

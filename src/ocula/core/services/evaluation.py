@@ -279,7 +279,7 @@ class EvaluationService(ResultKeeping):
                 rows, items = kept[0]
                 if rows is None:
                     every = plain_query(kind, run_q, None, confidence_threshold)
-                    return self._pks_by_label(conn, dataset_id, every + on_items(query),
+                    return self._pks_by(conn, dataset_id, every + on_items(query),
                                               slice)
                 return rows.by_label(kind, confidence_threshold, items)
 
@@ -298,24 +298,13 @@ class EvaluationService(ResultKeeping):
                 return (plan.count(conn) == len(pks)
                         and np.array_equal(object_pks(plan)(conn), pks))
 
-            def by_id(conn: Connection, ids: list[str]) -> dict[str, list[int]]:
-                # `type = annotation and run = "x"` in the page's scope, of these ids:
-                # what confusion_queries' id queries select, read in one pass.
+            def by_id(conn: Connection, ids: list[str]) -> dict[str, np.ndarray]:
+                # What confusion_queries' id queries select, of all their ids at once.
                 try:
-                    plan = self._objects_plan(conn, dataset_id,
-                                              f"type = annotation and {run_q}", slice)[1]
+                    return self._pks_by(conn, dataset_id, f"type = annotation and {run_q}",
+                                        slice, key="id", among=ids)
                 except QueryError:
                     return {}  # as each id query would be refused: no cell is linked
-                found: dict[str, list[int]] = {}
-                for b in plan.branches:
-                    public = b.scope.table.c.id
-                    for part in chunks(ids):
-                        for pk, public_id in conn.execute(
-                                select(b.scope.pk_col, public).select_from(
-                                    b.scope.from_clause()).where(*b.where,
-                                                                 public.in_(list(part)))):
-                            found.setdefault(public_id, []).append(pk)
-                return found
 
             def names(kind: str, pks: np.ndarray) -> dict[int, str]:
                 table = t.annotations if kind == "annotation" else t.predictions
@@ -330,18 +319,23 @@ class EvaluationService(ResultKeeping):
         return {"model_run_id": run_id, "slice": slice, "query": query,
                 "annotation_version": version, **body}
 
-    def _pks_by_label(self, conn: Connection, dataset_id: str, query: str,
-                      slice_name: str | None) -> dict[Any, np.ndarray]:
-        """``{label: pks}`` (sorted) of the objects an object query selects."""
+    def _pks_by(self, conn: Connection, dataset_id: str, query: str,
+                slice_name: str | None, *, key: str = "label",
+                among: Sequence[str] | None = None) -> dict[Any, np.ndarray]:
+        """``{value: pks}`` (sorted) of the objects an object query selects, by their
+        column ``key``; with ``among``, of those whose ``key`` is one of these only."""
         plan = self._objects_plan(conn, dataset_id, query, slice_name)[1]
         found: dict[Any, list[int]] = {}
         for b in plan.branches:
-            for rows in iter_tuples(conn, select(b.scope.pk_col, b.scope.table.c.label)
-                                    .select_from(b.scope.from_clause()).where(*b.where)):
-                for pk, label in rows:
-                    found.setdefault(label, []).append(pk)
-        return {label: np.unique(np.asarray(pks, dtype=np.int64))
-                for label, pks in found.items()}
+            col = b.scope.table.c[key]
+            for part in [None] if among is None else chunks(among):
+                where = b.where if part is None else [*b.where, col.in_(list(part))]
+                for rows in iter_tuples(conn, select(b.scope.pk_col, col)
+                                        .select_from(b.scope.from_clause()).where(*where)):
+                    for pk, value in rows:
+                        found.setdefault(value, []).append(pk)
+        return {value: np.unique(np.asarray(pks, dtype=np.int64))
+                for value, pks in found.items()}
 
     def _scope_state(self, conn: Connection, run_id: str, slice_name: str | None
                      ) -> tuple[int, int | None, dict[str, Any]] | None:

@@ -34,7 +34,7 @@ MAX_LINK_QUERY = 7_000
 
 #: ``names(kind, pks) -> {pk: public id}`` for ``kind`` "annotation" or "prediction".
 Names: TypeAlias = Callable[[str, np.ndarray], dict[int, str]]
-ById: TypeAlias = Callable[[Connection, list[str]], dict[str, list[int]]]
+ById: TypeAlias = Callable[[Connection, list[str]], dict[str, np.ndarray]]
 
 # The fewest characters an id takes in an id list (quotes and ", "): a cell with more
 # ids than this allows cannot become an id query, so its names are never read.
@@ -158,8 +158,8 @@ def confusion_queries(
     if checked and by_id is not None:
         found = by_id(conn, sorted({ann_ids[p] for *_, pks in checked for p in pks.tolist()}))
         for r, c, query, pks in checked:
-            got = [pk for p in pks.tolist() for pk in found.get(ann_ids[p], ())]
-            if np.array_equal(np.unique(np.asarray(got, dtype=np.int64)), pks):
+            got = [found.get(ann_ids[p], pks[:0]) for p in pks.tolist()]
+            if np.array_equal(np.unique(np.concatenate(got)), pks):
                 out[r][c] = query
     return out
 
